@@ -1,0 +1,79 @@
+# repae: `make run` (dashboard), `make test`, `make asan`, `make bench`, `make refs`, `make clean`.
+CC       ?= gcc
+OPT      ?= -O3 -march=native
+BUILD    ?= build
+SAN      ?=
+# The OpenMP build of OpenBLAS, explicitly: Debian's alternatives prefer the pthread build
+# when both are installed, and mixing it with our OpenMP loops is ~10x slower on 2 cores.
+OPENBLAS_DIR := /usr/lib/x86_64-linux-gnu/openblas-openmp
+PKGS     := ncursesw sqlite3 libcjson libsixel zlib libpng
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CFLAGS   := -std=c11 -D_GNU_SOURCE -Wall -Wextra $(OPT) -g -fopenmp $(SAN) \
+            -I/usr/include/x86_64-linux-gnu/openblas-openmp $(PKG_CFLAGS) -Isrc -Istore -Iui
+LDLIBS   := -L$(OPENBLAS_DIR) -Wl,-rpath,$(OPENBLAS_DIR) -lopenblas $(PKG_LIBS) -lm -lpthread
+LDFLAGS  := -fopenmp $(SAN)
+
+LIB_SRC  := $(filter-out src/main.c,$(wildcard src/*.c)) $(wildcard store/*.c) $(wildcard ui/*.c)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+TEST_SRC := $(wildcard tests/test_*.c)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+BENCH_SRC := $(wildcard experiments/bench/bench_*.c)
+BENCH_BIN := $(BENCH_SRC:experiments/bench/%.c=$(BUILD)/bench/%)
+DEPFILES := $(LIB_OBJ:.o=.d) $(BUILD)/src/main.d
+
+.PHONY: all run test asan bench refs clean deps deps-test tests
+all: $(BUILD)/repae
+
+deps:
+	@scripts/deps.sh build
+deps-test:
+	@scripts/deps.sh test
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/librepae.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/repae: $(BUILD)/src/main.o $(BUILD)/librepae.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/%.c tests/test.h $(BUILD)/librepae.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests -o $@ $< $(BUILD)/librepae.a $(LDLIBS)
+
+$(BUILD)/bench/%: experiments/bench/%.c $(BUILD)/librepae.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/librepae.a $(LDLIBS)
+
+tests: $(BUILD)/repae $(TEST_BIN)
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	./$(BUILD)/repae
+
+test: deps-test
+	@$(MAKE) --no-print-directory tests
+	@tests/run.sh $(BUILD)
+
+# The whole suite under AddressSanitizer and UBSan, in its own build tree.
+asan: deps-test
+	@$(MAKE) --no-print-directory tests BUILD=build-asan OPT="-O1 -fno-omit-frame-pointer" \
+		SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
+	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 tests/run.sh build-asan
+
+bench: deps
+	@$(MAKE) --no-print-directory $(BUILD)/repae $(BENCH_BIN)
+	@experiments/bench/run.sh $(BUILD)
+
+# Regenerates the PyTorch reference files under tests/ref (needs python3-torch).
+refs:
+	@for s in tests/gen_*.py; do echo "== $$s"; /usr/bin/python3 $$s || exit 1; done
+
+clean:
+	rm -rf build build-asan
+
+-include $(DEPFILES)

@@ -1,0 +1,26 @@
+#!/bin/sh
+# deps.sh: make sure the Debian packages repae builds and tests with are installed.
+# Installs what is missing when run as root (or through sudo without a password);
+# otherwise prints the exact command and fails.
+#   usage: scripts/deps.sh [build|test]
+set -e
+need="build-essential pkg-config libncurses-dev libsqlite3-dev libcjson-dev libopenblas-openmp-dev libsixel-dev zlib1g-dev libpng-dev dataset-fashion-mnist"
+if [ "${1:-build}" = test ]; then
+  # tmux drives the dashboard tests; xvfb/xterm/xdotool/imagemagick take screenshots.
+  need="$need tmux xvfb xterm xdotool imagemagick"
+fi
+missing=""
+for p in $need; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "repae: missing Debian packages:$missing" >&2
+if [ "$(id -u)" = 0 ]; then SUDO=""
+elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then SUDO="sudo -n"
+else
+  echo "repae: run as root, or install them with:" >&2
+  echo "    sudo apt-get install -y$missing" >&2
+  exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get install -y -q $missing >&2 || { $SUDO apt-get update -q >&2 && $SUDO apt-get install -y -q $missing >&2; }

@@ -1,0 +1,105 @@
+// config.h: the run configuration: one JSON object (configs/*.json), every key with a
+// default, unknown keys rejected, validated before anything runs. The key names are those of
+// ../shared/spec/model.md ("Config keys"); the struct mirrors them one to one.
+#ifndef REPAE_CONFIG_H
+#define REPAE_CONFIG_H
+
+#define CFG_MAXLEVELS 8
+#define CFG_STRLEN 512
+
+typedef struct {
+    char dataset[32];        // "shapes" | "fashion-mnist" | "folder"
+    char path[CFG_STRLEN];   // fashion-mnist dir (default /usr/share/datasets/fashion-mnist) or folder root
+    int image_size;          // 16
+    int channels;            // 3 (1 for fashion-mnist)
+    int seed;                // dataset seed (shapes generator, shuffling)
+} DataConfig;
+
+typedef struct {
+    int ch[CFG_MAXLEVELS];
+    int nlevels;             // len(ch); downsampling factor 2^(nlevels-1)
+    int num_res_blocks;      // 1
+    int z_channels;          // 4
+    int groups;              // GroupNorm groups, capped at each channel count
+    int mid_attn;            // bool
+    int latent_bn;           // bool
+} VaeConfig;
+
+typedef struct {
+    int hidden, depth, heads, patch;
+    float mlp_ratio;         // 4
+    int num_classes;         // 0 = unconditional
+    float class_dropout;     // 0.1
+} SitConfig;
+
+typedef struct {
+    char path[16];           // "linear" | "cosine"
+    char prediction[16];     // "velocity" | "noise" | "score"
+    char t_sampling[16];     // "uniform" | "logit-normal"
+    int grad_to_vae;         // bool
+} DiffusionConfig;
+
+typedef struct {
+    char recon[8];           // "l1" | "mse"
+    float w_recon, w_kl, w_diff, w_align, w_smooth;
+} LossConfig;
+
+typedef struct {
+    char kind[8];            // "none" | "score" | "repa"
+    int depth;               // SiT block after which tokens are aligned (1-based, REPA's encoder_depth)
+    float w_sit, w_vae;      // repa weights (0.5 / 1.5)
+    char encoder[CFG_STRLEN];// safetensors of the frozen target encoder (repa)
+    int projector_dim;       // hidden width of the projector MLP
+} AlignConfig;
+
+typedef struct {
+    int steps, batch_size;
+    float lr, lr_vae;        // lr_vae <= 0 means "same as lr"
+    int warmup;              // linear warmup steps
+    float clip;              // global-norm clip per side (0 = off)
+    float ema;               // SiT EMA decay (0 = off)
+    int train_vae, train_sit;// "vae" / "sit" keys
+    int seed, threads;       // threads 0 = all cores
+    int log_every, sample_every, ckpt_every;
+} TrainConfig;
+
+typedef struct {
+    char vae[CFG_STRLEN];    // checkpoint to initialise the VAE from ("" = none)
+    char sit[CFG_STRLEN];
+} InitConfig;
+
+typedef struct {
+    int steps;               // 50
+    char solver[8];          // "euler" | "heun" | "sde"
+    float cfg;               // guidance scale (1 = none)
+    float cfg_interval[2];   // [t_lo, t_hi]; guidance applied when t_lo <= t <= t_hi
+    int n;                   // samples per grid
+} SampleConfig;
+
+typedef struct {
+    DataConfig data;
+    VaeConfig vae;
+    SitConfig sit;
+    DiffusionConfig diffusion;
+    LossConfig loss;
+    AlignConfig align;
+    TrainConfig train;
+    InitConfig init;
+    SampleConfig sample;
+} Config;
+
+// Fills every field with its default (the `tiny` model on `shapes`).
+void config_defaults(Config *c);
+// Parses JSON text over the defaults. `origin` names the source in messages (a file path).
+// Malformed JSON: file, line and column. Unknown key: its path and the nearest valid key.
+// Wrong type or range: the path and what is allowed. Returns 0 or -1 with err (ERRLEN).
+int config_parse(Config *c, const char *json, const char *origin, char *err);
+int config_load(Config *c, const char *path, char *err);
+// Applies one "key.path=value" override through the same validation.
+int config_set(Config *c, const char *assignment, char *err);
+// Cross-field checks (sizes divisible by patch and downsampling, heads divide hidden, ...).
+int config_validate(const Config *c, char *err);
+// The full config as pretty JSON (malloc'd), every key present; parses back to the same Config.
+char *config_to_json(const Config *c);
+
+#endif

@@ -1,0 +1,74 @@
+// main.c: the `repae` binary: global options, then one command from the table below.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "blas_setup.h"
+#include "cli.h"
+
+typedef struct {
+    const char *name;
+    int (*fn)(const Globals *, int, char **);
+    const char *usage;
+} Command;
+
+static const Command commands[] = {
+    {"train", cmd_train, "train CONFIG [--name N] [--set key.path=value]...   a headless training run"},
+    {"resume", cmd_resume, "resume RUN                         continue a stopped or interrupted run"},
+    {"runs", cmd_runs, "runs [--json]                      the runs table"},
+    {"show", cmd_show, "show RUN                           status, config, metrics, checkpoints, samples"},
+    {"compare", cmd_compare, "compare RUN RUN...                 differing config keys and metrics side by side"},
+    {"export", cmd_export, "export RUN --csv F | --safetensors F | --samples DIR"},
+    {"sample", cmd_sample, "sample RUN [--n 16] [--steps 50] [--cfg W] [--class K] [--seed S] --out F.png"},
+    {"reconstruct", cmd_reconstruct, "reconstruct RUN IN.png OUT.png     VAE round trip (posterior mean)"},
+    {"bench", cmd_bench, "bench [--config F] [--steps N]     training-step throughput, one JSON line"},
+    {"rm", cmd_rm, "rm RUN                             delete a run and its files"},
+    {"tag", cmd_tag, "tag RUN TAG                        add a tag"},
+    {"note", cmd_note, "note RUN TEXT                      set the run's note"},
+};
+#define NCOMMANDS (int)(sizeof commands / sizeof commands[0])
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: repae [--db PATH] [COMMAND [ARGS]]\n\n"
+               "With no command, opens the dashboard. The run store is --db PATH, else $REPAE_DB,\n"
+               "else ./runs.db. Every command takes --help.\n\ncommands:\n");
+    for (int i = 0; i < NCOMMANDS; i++) fprintf(f, "  %s\n", commands[i].usage);
+}
+
+int wants_help(int argc, char **argv) {
+    for (int i = 0; i < argc; i++)
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) return 1;
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    Globals g = {0};
+    g.db = getenv("REPAE_DB");
+    // --db may appear anywhere on the line; take it out before the command sees argv.
+    int n = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--db") == 0) {
+            if (i + 1 >= argc) { fprintf(stderr, "repae: --db needs a path\n"); return 2; }
+            g.db = argv[++i];
+        } else if (strncmp(argv[i], "--db=", 5) == 0) {
+            g.db = argv[i] + 5;
+        } else {
+            argv[++n] = argv[i];
+        }
+    }
+    argc = n + 1;
+    if (!g.db || !*g.db) g.db = "runs.db";
+
+    char err[512];
+    if (blas_setup(err) != 0) { fprintf(stderr, "repae: %s\n", err); return 1; }
+
+    if (argc < 2) return cmd_dashboard(&g, 0, argv + 1);
+    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    for (int i = 0; i < NCOMMANDS; i++)
+        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].fn(&g, argc - 2, argv + 2);
+    fprintf(stderr, "repae: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}
