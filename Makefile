@@ -14,7 +14,14 @@ CFLAGS   := -std=c11 -D_GNU_SOURCE -Wall -Wextra $(OPT) -g -fopenmp $(SAN) \
 LDLIBS   := -L$(OPENBLAS_DIR) -Wl,-rpath,$(OPENBLAS_DIR) -lopenblas $(PKG_LIBS) -lm -lpthread
 LDFLAGS  := -fopenmp $(SAN)
 
+# ONLY="src/a.c src/b.c" restricts the library to the given files (plus the base ones), so one
+# part can be built and tested while other parts are mid-edit.
+BASE_SRC := src/util.c src/rng.c src/safetensors.c src/blas_setup.c
+ifeq ($(ONLY),)
 LIB_SRC  := $(filter-out src/main.c,$(wildcard src/*.c)) $(wildcard store/*.c) $(wildcard ui/*.c)
+else
+LIB_SRC  := $(sort $(BASE_SRC) $(ONLY))
+endif
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
