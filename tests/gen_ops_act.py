@@ -1,0 +1,34 @@
+"""Writes tests/ref/ops_act.safetensors: SiLU, tanh-GELU and softmax forward and input
+gradients from PyTorch autograd, for tests/test_ops_act.c."""
+import os, sys
+sys.path.insert(0, os.path.dirname(__file__))
+import torch
+import refio
+
+torch.manual_seed(1234)
+torch.set_num_threads(1)
+out = os.path.join(os.path.dirname(__file__), "ref")
+os.makedirs(out, exist_ok=True)
+T = {}
+
+# Elementwise: a spread of ordinary values plus the saturated tails and exact zeros.
+x = torch.cat([torch.randn(200) * 3, torch.linspace(-20, 20, 41), torch.tensor([0.0, -0.0, 1e-4, -1e-4])])
+for name, fn in [("silu", torch.nn.SiLU()), ("gelu", torch.nn.GELU(approximate="tanh"))]:
+    xi = x.clone().requires_grad_(True)
+    y = fn(xi)
+    dy = torch.randn_like(y)
+    y.backward(dy)
+    T[name + ".x"], T[name + ".y"], T[name + ".dy"], T[name + ".dx"] = x, y, dy, xi.grad
+
+# Softmax over the last dim: rows with large offsets (stability), a constant row, C = 1.
+for name, xs in [("softmax", torch.randn(6, 11) * 4 + torch.tensor([0, 100, -100, 50, 0, 0]).view(6, 1)),
+                 ("softmax1", torch.randn(3, 1))]:
+    if name == "softmax":
+        xs[4] = 2.5
+    xi = xs.clone().requires_grad_(True)
+    y = torch.softmax(xi, dim=-1)
+    dy = torch.randn_like(y)
+    y.backward(dy)
+    T[name + ".x"], T[name + ".y"], T[name + ".dy"], T[name + ".dx"] = xs, y, dy, xi.grad
+
+refio.save(os.path.join(out, "ops_act.safetensors"), T)
