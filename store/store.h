@@ -1,0 +1,160 @@
+// store.h: the run store, one SQLite database (the only code in repae with SQL).
+//
+// A Store is one connection. SQLite connections are not shared between threads here: every
+// thread (a training run's writer, the dashboard, a CLI command) opens its own Store on the same
+// file. WAL mode lets readers run while a writer commits; writers use BEGIN IMMEDIATE with a
+// busy timeout and retry, so "database is locked" never reaches the caller under normal load.
+//
+// Run files (checkpoints, training state) live beside the database in <dir of db>/runs/<id>/
+// (store_run_dir); the store records the checkpoint paths, and store_delete_run removes the
+// rows and that directory.
+//
+// Every function returning int returns 0 on success or -1 with a message in err (ERRLEN bytes,
+// see util.h). Strings and arrays handed back are malloc'd and released with the matching
+// *_free function. Run ids are int64_t; steps are long; times are unix seconds (double).
+//
+// Statuses: "queued", "running", "done", "stopped", "failed", "diverged", "interrupted".
+// A run stored as "running" whose writer died (its pid is gone on this host, or its heartbeat
+// is older than STORE_STALE_SECONDS) is reported as "interrupted" by every read function;
+// store_reap_dead writes that status back.
+#ifndef REPAE_STORE_H
+#define REPAE_STORE_H
+#include <stddef.h>
+#include <stdint.h>
+
+#define STORE_SCHEMA_VERSION 2   // PRAGMA user_version this code writes and understands
+#define STORE_STALE_SECONDS 15.0 // a running run without a heartbeat for this long is dead
+
+typedef struct Store Store;
+
+// ---- opening --------------------------------------------------------------------------------
+enum {
+    STORE_CREATE = 1, // create the file (and its directory) when it does not exist
+};
+
+// Opens (and if needed creates and migrates) the store at path. A file that is not a SQLite
+// database, a SQLite database of another program, or one written by a newer repae
+// (user_version > STORE_SCHEMA_VERSION) is refused before anything is written to it.
+int store_open(Store **s, const char *path, int flags, char *err);
+void store_close(Store *s);
+const char *store_path(const Store *s);
+// The directory for a run's files: <dir of db>/runs/<id> (not created). Returns buf.
+char *store_run_dir(const Store *s, int64_t run, char *buf, size_t n);
+
+// ---- reading runs ---------------------------------------------------------------------------
+typedef struct {
+    char *key;
+    double last;      // value at last_step (NaN stored as NaN)
+    long last_step;
+    double min, max;  // over the finite values logged (NaN if none)
+    long min_step;    // step of the minimum (the "best")
+    double last_wall;
+} StoreLatest;
+
+typedef struct {
+    int64_t id;
+    char *name;
+    char status[16];       // effective status (dead "running" reads "interrupted")
+    char stored_status[16];// as written in the database
+    char *config;          // JSON text; NULL from store_list_runs (use store_get_run)
+    double created, started, ended, heartbeat; // 0 = never
+    int pid;
+    char *host;
+    long step, total_steps;// last logged step, planned steps
+    char *error;           // "" when none
+    char *notes;           // "" when none
+    int64_t parent;        // 0 = none
+    int stop_requested;
+    char **tags; int ntags;
+    StoreLatest *latest; int nlatest; // one per metric key, sorted by key
+} StoreRun;
+
+// All runs, newest first, with tags and latest metrics (no config). Fast: reads only the runs,
+// tags and summary tables.
+int store_list_runs(Store *s, StoreRun **runs, int *n, char *err);
+void store_runs_free(StoreRun *runs, int n);
+
+// RUN as typed by a user: an id (all digits) if such a run exists, else a name (exact match).
+int store_resolve(Store *s, const char *ref, int64_t *id, char *err);
+// One run with everything, including config. Free with store_run_free.
+int store_get_run(Store *s, int64_t id, StoreRun *r, char *err);
+void store_run_free(StoreRun *r);
+// The StoreLatest entry for key, or NULL.
+const StoreLatest *store_run_latest(const StoreRun *r, const char *key);
+
+// ---- metrics --------------------------------------------------------------------------------
+typedef struct {
+    long *step;
+    float *value;  // NaN where NaN was logged
+    double *wall;
+    long n;
+} StoreSeries;
+
+// Metric keys logged by a run, sorted.
+int store_metric_keys(Store *s, int64_t run, char ***keys, int *n, char *err);
+void store_strings_free(char **v, int n);
+// One metric's points with step > after_step, in step order (after_step = -1 for all). The
+// dashboard polls with the last step it has to fetch only new points.
+int store_series(Store *s, int64_t run, const char *key, long after_step, StoreSeries *out, char *err);
+void store_series_free(StoreSeries *ser);
+
+// ---- samples and checkpoints ----------------------------------------------------------------
+// Steps that have a sample grid, ascending.
+int store_sample_steps(Store *s, int64_t run, long **steps, int *n, char *err);
+// The sample at the largest step <= step (step < 0: the latest). *png is malloc'd PNG bytes,
+// *got_step the step it belongs to. Fails if the run has no sample at or before step.
+int store_sample_get(Store *s, int64_t run, long step, long *got_step, unsigned char **png, size_t *len,
+                     int *w, int *h, char *err);
+
+typedef struct { long step; char *weights; char *state; double wall; } StoreCheckpoint;
+// Checkpoints in step order.
+int store_checkpoints(Store *s, int64_t run, StoreCheckpoint **c, int *n, char *err);
+void store_checkpoints_free(StoreCheckpoint *c, int n);
+
+// ---- housekeeping (CLI, dashboard) ----------------------------------------------------------
+int store_tag_add(Store *s, int64_t run, const char *tag, char *err);
+int store_tag_remove(Store *s, int64_t run, const char *tag, char *err);
+int store_set_note(Store *s, int64_t run, const char *text, char *err);
+int store_rename(Store *s, int64_t run, const char *name, char *err);
+// Asks the run's writer to stop cleanly; its hooks see it within about a second.
+int store_request_stop(Store *s, int64_t run, char *err);
+// Deletes the run's rows and its directory. Does not check whether it is still running:
+// callers refuse or stop it first (a live writer would keep adding rows for a missing run).
+int store_delete_run(Store *s, int64_t run, char *err);
+// Writes "interrupted" over every dead "running" run. Returns how many, or -1.
+int store_reap_dead(Store *s, char *err);
+
+// ---- writing (training; normally through src/run_hooks.h) ----------------------------------
+// A new run with status (usually "queued" or "running"), created = now. Fails if the name is
+// taken. parent = 0 for none.
+int store_create_run(Store *s, const char *name, const char *config_json, long total_steps, int64_t parent,
+                     const char *status, int64_t *id, char *err);
+// status "running": records this process's pid and host, heartbeat now, started (if not yet),
+// clears ended, error and stop_requested. Other statuses: sets ended = now and error (NULL = none).
+int store_set_status(Store *s, int64_t run, const char *status, const char *error, char *err);
+
+typedef struct {
+    const char *key;
+    long step;
+    double value;
+    double wall;
+} StoreMetric;
+
+// One transaction: the metrics (a re-logged (key, step) replaces the old point), the summary
+// table, runs.step = max(step, largest step given) and the heartbeat.
+int store_log_metrics(Store *s, int64_t run, const StoreMetric *m, int n, char *err);
+// Heartbeat (and runs.step if step >= 0) without metrics. *stop gets stop_requested if non-NULL.
+int store_heartbeat(Store *s, int64_t run, long step, int *stop, char *err);
+int store_add_sample(Store *s, int64_t run, long step, const void *png, size_t len, int w, int h, char *err);
+int store_add_checkpoint(Store *s, int64_t run, long step, const char *weights, const char *state, char *err);
+// Forgets metrics and samples after step (resuming from a checkpoint at step) and rebuilds
+// the run's summary rows.
+int store_truncate_after(Store *s, int64_t run, long step, char *err);
+
+// ---- diagnostics ----------------------------------------------------------------------------
+// PRAGMA integrity_check: 0 when "ok", else -1 with the first problem in err.
+int store_integrity_check(Store *s, char *err);
+// The schema version of the open database.
+int store_schema_version(Store *s);
+
+#endif
