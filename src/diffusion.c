@@ -112,9 +112,9 @@ void diffusion_to_velocity(const Diffusion *d, float *v, const float *out, const
 
 void diffusion_score_from_velocity(const Diffusion *d, float *sc, const float *v, const float *x, float t, size_t n) {
     float a, s, da, ds;
-    float tc = t < 1e-3f ? 1e-3f : (t > 1.0f - 1e-3f ? 1.0f - 1e-3f : t);
-    path_coeffs(d, tc, &a, &s, &da, &ds);
-    // v = (a'/a) x + (a' s^2 / a - s s') score  (Tweedie), solved for the score.
-    float c1 = da / a, c2 = da * s * s / a - s * ds;
-    for (size_t i = 0; i < n; i++) sc[i] = (v[i] - c1 * x[i]) / c2;
+    path_coeffs(d, t < 1e-3f ? 1e-3f : t, &a, &s, &da, &ds);
+    // Solve x = a z + s e, v = a' z + s' e for e; det = a s' - a' s is 1 (linear) or pi/2
+    // (cosine) for every t, so only sigma -> 0 needs the clamp. score = -E[e|x] / sigma.
+    float det = a * ds - da * s;
+    for (size_t i = 0; i < n; i++) sc[i] = -((a * v[i] - da * x[i]) / det) / s;
 }

@@ -44,7 +44,7 @@ void diffusion_loss_backward(const Diffusion *d, float *dout, float *dz0, const 
 // of v (n elements). For noise and score models t is clamped to [1e-3, 1 - 1e-3]: the
 // conversion divides by alpha, which is 0 at t = 1 (SiT clamps the same way with sample_eps).
 void diffusion_to_velocity(const Diffusion *d, float *v, const float *out, const float *x, float t, size_t n);
-// The score s(x, t) implied by a velocity (for the SDE sampler), clamped like above.
+// The score s(x, t) implied by a velocity (for the SDE sampler); t is clamped to >= 1e-3.
 void diffusion_score_from_velocity(const Diffusion *d, float *s, const float *v, const float *x, float t, size_t n);
 
 #endif
