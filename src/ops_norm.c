@@ -1,0 +1,267 @@
+// ops_norm.c: GroupNorm (VAE), LayerNorm (SiT) and the latent BatchNorm (REPA-E).
+//
+// Statistics are accumulated in double with two passes (mean, then mean squared deviation):
+// the one-pass E[x^2] - E[x]^2 loses everything to cancellation when |mean| >> std, which
+// happens for real activations. mean/rstd are cached as float; backward recomputes
+// xhat = (x - mean) * rstd from those cached floats, so forward and backward agree exactly.
+#include <math.h>
+#include "ops.h"
+
+// Mean and 1/sqrt(biased var + eps) of n floats at x with stride 1.
+static void stats_contig(const float *x, size_t n, float eps, float *mean, float *rstd) {
+    double s = 0;
+    for (size_t i = 0; i < n; i++) s += x[i];
+    double m = s / (double)n, v = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = x[i] - m;
+        v += d * d;
+    }
+    v /= (double)n;
+    *mean = (float)m;
+    *rstd = (float)(1.0 / sqrt(v + eps));
+}
+
+// ---------------------------------------------------------------------------------------------
+// GroupNorm. Each (b, g) group is one contiguous block of (C/G)*HW floats in NCHW.
+// C % G == 0 is the caller's contract (there is no err here): the VAE caps the group count at
+// the channel count and rejects configs whose channels are not divisible by it, at build time.
+// weight/bias may be NULL (treated as 1 and 0), although the VAE always uses the affine form.
+void groupnorm_forward(float *out, float *mean, float *rstd,
+                       const float *inp, const float *weight, const float *bias,
+                       int B, int C, int HW, int G, float eps) {
+    int cpg = C / G;
+    size_t gsize = (size_t)cpg * HW;
+#pragma omp parallel for schedule(static)
+    for (int bg = 0; bg < B * G; bg++) {
+        const float *x = inp + (size_t)bg * gsize;
+        float *y = out + (size_t)bg * gsize;
+        float m, r;
+        stats_contig(x, gsize, eps, &m, &r);
+        mean[bg] = m;
+        rstd[bg] = r;
+        int g = bg % G;
+        for (int cc = 0; cc < cpg; cc++) {
+            int c = g * cpg + cc;
+            float w = weight ? weight[c] : 1.0f, b = bias ? bias[c] : 0.0f;
+            const float *xc = x + (size_t)cc * HW;
+            float *yc = y + (size_t)cc * HW;
+            for (int i = 0; i < HW; i++) yc[i] = (xc[i] - m) * r * w + b;
+        }
+    }
+}
+
+void groupnorm_backward(float *dinp, float *dweight, float *dbias,
+                        const float *dout, const float *inp, const float *mean, const float *rstd,
+                        const float *weight, int B, int C, int HW, int G) {
+    int cpg = C / G;
+    size_t gsize = (size_t)cpg * HW;
+    if (dinp) {
+        // dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), dxhat = dy * w.
+#pragma omp parallel for schedule(static)
+        for (int bg = 0; bg < B * G; bg++) {
+            const float *x = inp + (size_t)bg * gsize, *dy = dout + (size_t)bg * gsize;
+            float *dx = dinp + (size_t)bg * gsize;
+            float m = mean[bg], r = rstd[bg];
+            int g = bg % G;
+            double s1 = 0, s2 = 0;
+            for (int cc = 0; cc < cpg; cc++) {
+                float w = weight ? weight[g * cpg + cc] : 1.0f;
+                for (int i = 0; i < HW; i++) {
+                    size_t k = (size_t)cc * HW + i;
+                    float dxh = dy[k] * w;
+                    s1 += dxh;
+                    s2 += (double)dxh * ((x[k] - m) * r);
+                }
+            }
+            float a = (float)(s1 / (double)gsize), bb = (float)(s2 / (double)gsize);
+            for (int cc = 0; cc < cpg; cc++) {
+                float w = weight ? weight[g * cpg + cc] : 1.0f;
+                for (int i = 0; i < HW; i++) {
+                    size_t k = (size_t)cc * HW + i;
+                    float xh = (x[k] - m) * r;
+                    dx[k] += r * (dy[k] * w - a - xh * bb);
+                }
+            }
+        }
+    }
+    if (dweight || dbias) {
+        // Per channel over the batch, so no two threads write the same gradient entry.
+#pragma omp parallel for schedule(static)
+        for (int c = 0; c < C; c++) {
+            double sw = 0, sb = 0;
+            int g = c / cpg;
+            for (int b = 0; b < B; b++) {
+                size_t off = ((size_t)b * C + c) * HW;
+                float m = mean[b * G + g], r = rstd[b * G + g];
+                for (int i = 0; i < HW; i++) {
+                    sw += (double)dout[off + i] * ((inp[off + i] - m) * r);
+                    sb += dout[off + i];
+                }
+            }
+            if (dweight) dweight[c] += (float)sw;
+            if (dbias) dbias[c] += (float)sb;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// LayerNorm over the last dim of (N, C); weight/bias NULL for SiT's non-affine norms.
+void layernorm_forward(float *out, float *mean, float *rstd,
+                       const float *inp, const float *weight, const float *bias,
+                       int N, int C, float eps) {
+#pragma omp parallel for schedule(static)
+    for (int n = 0; n < N; n++) {
+        const float *x = inp + (size_t)n * C;
+        float *y = out + (size_t)n * C;
+        float m, r;
+        stats_contig(x, (size_t)C, eps, &m, &r);
+        mean[n] = m;
+        rstd[n] = r;
+        for (int c = 0; c < C; c++) {
+            float v = (x[c] - m) * r;
+            if (weight) v *= weight[c];
+            if (bias) v += bias[c];
+            y[c] = v;
+        }
+    }
+}
+
+// Column block for the weight/bias reduction: threads own disjoint columns and stream the
+// rows in contiguous segments of this many floats.
+#define LN_COLS 64
+
+void layernorm_backward(float *dinp, float *dweight, float *dbias,
+                        const float *dout, const float *inp, const float *mean, const float *rstd,
+                        const float *weight, int N, int C) {
+    if (dinp) {
+#pragma omp parallel for schedule(static)
+        for (int n = 0; n < N; n++) {
+            const float *x = inp + (size_t)n * C, *dy = dout + (size_t)n * C;
+            float *dx = dinp + (size_t)n * C;
+            float m = mean[n], r = rstd[n];
+            double s1 = 0, s2 = 0;
+            for (int c = 0; c < C; c++) {
+                float dxh = weight ? dy[c] * weight[c] : dy[c];
+                s1 += dxh;
+                s2 += (double)dxh * ((x[c] - m) * r);
+            }
+            float a = (float)(s1 / C), bb = (float)(s2 / C);
+            for (int c = 0; c < C; c++) {
+                float dxh = weight ? dy[c] * weight[c] : dy[c];
+                dx[c] += r * (dxh - a - (x[c] - m) * r * bb);
+            }
+        }
+    }
+    if (dweight || dbias) {
+        int nblk = (C + LN_COLS - 1) / LN_COLS;
+#pragma omp parallel for schedule(static)
+        for (int blk = 0; blk < nblk; blk++) {
+            int c0 = blk * LN_COLS, c1 = c0 + LN_COLS < C ? c0 + LN_COLS : C;
+            double sw[LN_COLS] = {0}, sb[LN_COLS] = {0};
+            for (int n = 0; n < N; n++) {
+                const float *x = inp + (size_t)n * C, *dy = dout + (size_t)n * C;
+                float m = mean[n], r = rstd[n];
+                for (int c = c0; c < c1; c++) {
+                    sw[c - c0] += (double)dy[c] * ((x[c] - m) * r);
+                    sb[c - c0] += dy[c];
+                }
+            }
+            for (int c = c0; c < c1; c++) {
+                if (dweight) dweight[c] += (float)sw[c - c0];
+                if (dbias) dbias[c] += (float)sb[c - c0];
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// BatchNorm2d without affine over (B, C, HW): channel c's values are B strided runs of HW.
+// Training with B*HW == 1 is undefined (PyTorch raises); the caller must not do it. Here the
+// running variance then gets the biased (zero) variance instead of dividing by zero.
+void batchnorm_forward(float *out, float *mean, float *rstd, float *running_mean, float *running_var,
+                       const float *inp, int B, int C, int HW, float eps, float momentum, int training) {
+    size_t cstride = (size_t)C * HW;
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < C; c++) {
+        float m, r;
+        if (training) {
+            double s = 0, v = 0, n = (double)B * HW;
+            for (int b = 0; b < B; b++) {
+                const float *x = inp + b * cstride + (size_t)c * HW;
+                for (int i = 0; i < HW; i++) s += x[i];
+            }
+            double dm = s / n;
+            for (int b = 0; b < B; b++) {
+                const float *x = inp + b * cstride + (size_t)c * HW;
+                for (int i = 0; i < HW; i++) {
+                    double d = x[i] - dm;
+                    v += d * d;
+                }
+            }
+            double var = v / n, unbiased = n > 1 ? v / (n - 1) : var;
+            m = (float)dm;
+            r = (float)(1.0 / sqrt(var + eps));
+            // PyTorch: running = (1 - momentum) * running + momentum * batch (unbiased var).
+            if (running_mean) running_mean[c] = (1.0f - momentum) * running_mean[c] + momentum * m;
+            if (running_var) running_var[c] = (1.0f - momentum) * running_var[c] + momentum * (float)unbiased;
+        } else {
+            m = running_mean[c];
+            r = (float)(1.0 / sqrt((double)running_var[c] + eps));
+        }
+        mean[c] = m;
+        rstd[c] = r;
+        for (int b = 0; b < B; b++) {
+            const float *x = inp + b * cstride + (size_t)c * HW;
+            float *y = out + b * cstride + (size_t)c * HW;
+            for (int i = 0; i < HW; i++) y[i] = (x[i] - m) * r;
+        }
+    }
+}
+
+// training: the batch statistics depend on the input, giving the usual
+// dx = rstd * (dy - mean(dy) - xhat * mean(dy * xhat)); eval: the statistics are constants.
+void batchnorm_backward(float *dinp, const float *dout, const float *inp, const float *mean,
+                        const float *rstd, int B, int C, int HW, int training) {
+    if (!dinp) return;
+    size_t cstride = (size_t)C * HW;
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < C; c++) {
+        float m = mean[c], r = rstd[c], a = 0, bb = 0;
+        if (training) {
+            double s1 = 0, s2 = 0, n = (double)B * HW;
+            for (int b = 0; b < B; b++) {
+                size_t off = b * cstride + (size_t)c * HW;
+                for (int i = 0; i < HW; i++) {
+                    s1 += dout[off + i];
+                    s2 += (double)dout[off + i] * ((inp[off + i] - m) * r);
+                }
+            }
+            a = (float)(s1 / n);
+            bb = (float)(s2 / n);
+        }
+        for (int b = 0; b < B; b++) {
+            size_t off = b * cstride + (size_t)c * HW;
+            for (int i = 0; i < HW; i++) {
+                float g = dout[off + i];
+                if (training) g = g - a - (inp[off + i] - m) * r * bb;
+                dinp[off + i] += r * g;
+            }
+        }
+    }
+}
+
+void batchnorm_denormalize(float *out, const float *inp, const float *running_mean,
+                           const float *running_var, int B, int C, int HW, float eps) {
+    size_t cstride = (size_t)C * HW;
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < C; c++) {
+        // The eval forward multiplies by the float rstd; dividing by that same float
+        // (rather than multiplying by sqrt) makes the round trip as exact as float allows.
+        float r = (float)(1.0 / sqrt((double)running_var[c] + eps)), m = running_mean[c];
+        for (int b = 0; b < B; b++) {
+            const float *x = inp + b * cstride + (size_t)c * HW;
+            float *y = out + b * cstride + (size_t)c * HW;
+            for (int i = 0; i < HW; i++) y[i] = x[i] / r + m;
+        }
+    }
+}
