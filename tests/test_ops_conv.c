@@ -1,0 +1,288 @@
+// test_ops_conv.c: conv2d against PyTorch, against a naive direct convolution, by finite
+// differences, and its contracts (accumulating backward, NULL gradients, workspace bounds,
+// shape errors).
+#include "test.h"
+#include "ops.h"
+
+// Direct 7-loop convolution: slow and obviously right, the reference for the im2col path.
+static void conv_naive_forward(float *out, const float *inp, const float *w, const float *bias, const Conv2d *c) {
+    for (int b = 0; b < c->B; b++)
+        for (int co = 0; co < c->Cout; co++)
+            for (int oh = 0; oh < c->Ho; oh++)
+                for (int ow = 0; ow < c->Wo; ow++) {
+                    double s = bias ? bias[co] : 0;
+                    for (int ci = 0; ci < c->Cin; ci++)
+                        for (int ki = 0; ki < c->k; ki++)
+                            for (int kj = 0; kj < c->k; kj++) {
+                                int ih = oh * c->stride + ki - c->pad_t, iw = ow * c->stride + kj - c->pad_l;
+                                if (ih < 0 || ih >= c->H || iw < 0 || iw >= c->W) continue;
+                                s += (double)inp[((size_t)(b * c->Cin + ci) * c->H + ih) * c->W + iw] *
+                                     w[((size_t)(co * c->Cin + ci) * c->k + ki) * c->k + kj];
+                            }
+                    out[((size_t)(b * c->Cout + co) * c->Ho + oh) * c->Wo + ow] = (float)s;
+                }
+}
+
+static void conv_naive_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
+                                const float *w, const Conv2d *c) {
+    for (int b = 0; b < c->B; b++)
+        for (int co = 0; co < c->Cout; co++)
+            for (int oh = 0; oh < c->Ho; oh++)
+                for (int ow = 0; ow < c->Wo; ow++) {
+                    float d = dout[((size_t)(b * c->Cout + co) * c->Ho + oh) * c->Wo + ow];
+                    if (db) db[co] += d;
+                    for (int ci = 0; ci < c->Cin; ci++)
+                        for (int ki = 0; ki < c->k; ki++)
+                            for (int kj = 0; kj < c->k; kj++) {
+                                int ih = oh * c->stride + ki - c->pad_t, iw = ow * c->stride + kj - c->pad_l;
+                                if (ih < 0 || ih >= c->H || iw < 0 || iw >= c->W) continue;
+                                size_t xi = ((size_t)(b * c->Cin + ci) * c->H + ih) * c->W + iw;
+                                size_t wi = ((size_t)(co * c->Cin + ci) * c->k + ki) * c->k + kj;
+                                dinp[xi] += d * w[wi];
+                                dw[wi] += d * inp[xi];
+                            }
+                }
+}
+
+static float *randn(size_t n, unsigned *seed) {
+    float *x = xmalloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) {
+        *seed = *seed * 1664525u + 1013904223u;
+        x[i] = ((float)(*seed >> 8) / 16777216.0f) * 2.0f - 1.0f;
+    }
+    return x;
+}
+
+#define CFG_N 12
+static const char *CASES[] = {"pad1", "ldm_down", "s2_pad1_cin1", "k1_small", "k1_direct", "k1_img1x1",
+                              "k3_img1x1", "k2_s2_patch", "cin1_nobias", "asym_pad"};
+
+// One reference case with a workspace of `ws_floats` (0 = exactly conv2d_workspace_min).
+static void check_case(const SafeTensors *st, const char *name, size_t ws_extra) {
+    char key[96], err[ERRLEN];
+#define KEY(s) (snprintf(key, sizeof key, "%s.%s", name, s), key)
+    const StTensor *cfgt = st_find(st, KEY("cfg"));
+    CHECK(cfgt && cfgt->numel == CFG_N, "%s: missing cfg", name);
+    int v[CFG_N];
+    for (int i = 0; i < CFG_N; i++) v[i] = (int)cfgt->data[i];
+    Conv2d c;
+    CHECK(conv2d_init(&c, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], err) == 0,
+          "%s: %s", name, err);
+    size_t nx = (size_t)c.B * c.Cin * c.H * c.W, nw = (size_t)c.Cout * c.Cin * c.k * c.k;
+    size_t ny = (size_t)c.B * c.Cout * c.Ho * c.Wo;
+    REF_TENSOR(x, *st, KEY("x"), nx);
+    REF_TENSOR(w, *st, KEY("w"), nw);
+    REF_TENSOR(want, *st, KEY("out"), ny);
+    REF_TENSOR(g, *st, KEY("g"), ny);
+    REF_TENSOR(dx_want, *st, KEY("dx"), nx);
+    REF_TENSOR(dw_want, *st, KEY("dw"), nw);
+    const float *b = NULL, *db_want = NULL;
+    if (v[11]) {
+        REF_TENSOR(b_, *st, KEY("b"), c.Cout);
+        REF_TENSOR(db_, *st, KEY("db"), c.Cout);
+        b = b_; db_want = db_;
+    }
+    Workspace ws;
+    workspace_init(&ws, conv2d_workspace_min(&c) + ws_extra);
+    float *y = xcalloc(ny, sizeof(float)), *dx = xcalloc(nx, sizeof(float)), *dw = xcalloc(nw, sizeof(float));
+    float *db = xcalloc(c.Cout, sizeof(float));
+    conv2d_forward(y, x, w, b, &c, &ws);
+    CHECK_CLOSE(y, want, ny, 1e-5, 1e-5, KEY("out"));
+    conv2d_backward(dx, dw, b ? db : NULL, g, x, w, &c, &ws);
+    CHECK_CLOSE(dx, dx_want, nx, 1e-5, 1e-5, KEY("dx"));
+    CHECK_CLOSE(dw, dw_want, nw, 1e-5, 1e-5, KEY("dw"));
+    if (b) CHECK_CLOSE(db, db_want, (size_t)c.Cout, 1e-5, 1e-5, KEY("db"));
+#undef KEY
+    free(y); free(dx); free(dw); free(db);
+    workspace_free(&ws);
+}
+
+TEST(conv_matches_torch_min_workspace) {
+    SafeTensors st;
+    LOAD_REF(st, "tests/ref/ops_gemm_conv.safetensors");
+    for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) {
+        check_case(&st, CASES[i], 0);
+        if (test_failed_) return;
+    }
+    st_free(&st);
+}
+
+TEST(conv_matches_torch_large_workspace) {
+    SafeTensors st;
+    LOAD_REF(st, "tests/ref/ops_gemm_conv.safetensors");
+    for (size_t i = 0; i < sizeof CASES / sizeof *CASES; i++) {
+        check_case(&st, CASES[i], 100000);
+        if (test_failed_) return;
+    }
+    st_free(&st);
+}
+
+// Shapes for the naive comparison: chunking with a remainder (B 5 with room for 2 images),
+// strides on odd sizes, both 1x1 paths, Cin 1.
+static const int NAIVE[][11] = {
+    // B, Cin, H, W, Cout, k, s, pt, pl, pb, pr
+    {5, 3, 9, 7, 6, 3, 1, 1, 1, 1, 1},
+    {5, 4, 9, 9, 3, 3, 2, 0, 0, 1, 1},
+    {3, 1, 11, 6, 8, 3, 2, 1, 1, 1, 1},
+    {5, 6, 4, 4, 7, 1, 1, 0, 0, 0, 0},
+    {3, 5, 16, 20, 4, 1, 1, 0, 0, 0, 0},
+    {2, 3, 8, 8, 4, 2, 2, 0, 0, 0, 0},
+    {2, 2, 5, 3, 3, 5, 1, 2, 2, 2, 2},
+};
+
+TEST(conv_matches_naive_chunked) {
+    unsigned seed = 7;
+    for (size_t t = 0; t < sizeof NAIVE / sizeof *NAIVE; t++) {
+        const int *v = NAIVE[t];
+        Conv2d c;
+        char err[ERRLEN];
+        CHECK(conv2d_init(&c, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], err) == 0, "%s", err);
+        size_t nx = (size_t)c.B * c.Cin * c.H * c.W, nw = (size_t)c.Cout * c.Cin * c.k * c.k;
+        size_t ny = (size_t)c.B * c.Cout * c.Ho * c.Wo;
+        float *x = randn(nx, &seed), *w = randn(nw, &seed), *b = randn(c.Cout, &seed), *g = randn(ny, &seed);
+        float *y = xcalloc(ny, 4), *yr = xcalloc(ny, 4), *dx = xcalloc(nx, 4), *dxr = xcalloc(nx, 4);
+        float *dw = xcalloc(nw, 4), *dwr = xcalloc(nw, 4), *db = xcalloc(c.Cout, 4), *dbr = xcalloc(c.Cout, 4);
+        Workspace ws;
+        workspace_init(&ws, 2 * conv2d_workspace_min(&c) + 3);
+        conv2d_forward(y, x, w, b, &c, &ws);
+        conv_naive_forward(yr, x, w, b, &c);
+        CHECK_CLOSE(y, yr, ny, 1e-5, 1e-5, "forward vs naive");
+        conv2d_backward(dx, dw, db, g, x, w, &c, &ws);
+        conv_naive_backward(dxr, dwr, dbr, g, x, w, &c);
+        CHECK_CLOSE(dx, dxr, nx, 1e-4, 1e-5, "dinp vs naive");
+        CHECK_CLOSE(dw, dwr, nw, 1e-4, 1e-5, "dweight vs naive");
+        CHECK_CLOSE(db, dbr, (size_t)c.Cout, 1e-4, 1e-5, "dbias vs naive");
+        free(x); free(w); free(b); free(g); free(y); free(yr); free(dx); free(dxr);
+        free(dw); free(dwr); free(db); free(dbr);
+        workspace_free(&ws);
+    }
+}
+
+TEST(conv_backward_accumulates_and_skips_null) {
+    unsigned seed = 11;
+    for (int direct = 0; direct < 2; direct++) {
+        Conv2d c;
+        char err[ERRLEN];
+        int rc = direct ? conv2d_init(&c, 2, 3, 16, 16, 5, 1, 1, 0, 0, 0, 0, err)
+                        : conv2d_init(&c, 3, 3, 6, 5, 4, 3, 2, 0, 0, 1, 1, err);
+        CHECK(rc == 0, "%s", err);
+        size_t nx = (size_t)c.B * c.Cin * c.H * c.W, nw = (size_t)c.Cout * c.Cin * c.k * c.k;
+        size_t ny = (size_t)c.B * c.Cout * c.Ho * c.Wo;
+        float *x = randn(nx, &seed), *w = randn(nw, &seed), *g = randn(ny, &seed);
+        float *dx1 = xcalloc(nx, 4), *dw1 = xcalloc(nw, 4), *db1 = xcalloc(c.Cout, 4);
+        float *dx2 = xcalloc(nx, 4), *dw2 = xcalloc(nw, 4), *db2 = xcalloc(c.Cout, 4);
+        Workspace ws;
+        workspace_init(&ws, conv2d_workspace_min(&c));
+        conv2d_backward(dx1, dw1, db1, g, x, w, &c, &ws);
+        conv2d_backward(dx2, dw2, db2, g, x, w, &c, &ws);
+        conv2d_backward(dx2, dw2, db2, g, x, w, &c, &ws);
+        for (size_t i = 0; i < nx; i++) dx1[i] *= 2;
+        for (size_t i = 0; i < nw; i++) dw1[i] *= 2;
+        for (int i = 0; i < c.Cout; i++) db1[i] *= 2;
+        CHECK_CLOSE(dx2, dx1, nx, 1e-6, 1e-6, "dinp after two calls");
+        CHECK_CLOSE(dw2, dw1, nw, 1e-6, 1e-6, "dweight after two calls");
+        CHECK_CLOSE(db2, db1, (size_t)c.Cout, 1e-6, 1e-6, "dbias after two calls");
+        // Each gradient alone equals its share of the full call (= half of the doubled value).
+        float *dxo = xcalloc(nx, 4), *dwo = xcalloc(nw, 4), *dbo = xcalloc(c.Cout, 4);
+        conv2d_backward(dxo, NULL, NULL, g, x, w, &c, &ws);
+        conv2d_backward(NULL, dwo, NULL, g, x, w, &c, &ws);
+        conv2d_backward(NULL, NULL, dbo, g, x, w, &c, &ws);
+        conv2d_backward(NULL, NULL, NULL, g, x, w, &c, &ws);
+        for (size_t i = 0; i < nx; i++) dxo[i] *= 2;
+        for (size_t i = 0; i < nw; i++) dwo[i] *= 2;
+        for (int i = 0; i < c.Cout; i++) dbo[i] *= 2;
+        CHECK_CLOSE(dxo, dx1, nx, 1e-6, 1e-6, "dinp alone");
+        CHECK_CLOSE(dwo, dw1, nw, 1e-6, 1e-6, "dweight alone");
+        CHECK_CLOSE(dbo, db1, (size_t)c.Cout, 1e-6, 1e-6, "dbias alone");
+        free(x); free(w); free(g); free(dx1); free(dw1); free(db1); free(dx2); free(dw2); free(db2);
+        free(dxo); free(dwo); free(dbo);
+        workspace_free(&ws);
+    }
+}
+
+TEST(conv_min_workspace_equals_large) {
+    unsigned seed = 3;
+    Conv2d c;
+    char err[ERRLEN];
+    CHECK(conv2d_init(&c, 7, 4, 9, 8, 5, 3, 1, 1, 1, 1, 1, err) == 0, "%s", err);
+    size_t nx = (size_t)c.B * c.Cin * c.H * c.W, nw = (size_t)c.Cout * c.Cin * 9, ny = (size_t)c.B * c.Cout * c.Ho * c.Wo;
+    float *x = randn(nx, &seed), *w = randn(nw, &seed), *b = randn(c.Cout, &seed), *g = randn(ny, &seed);
+    float *y1 = xcalloc(ny, 4), *y2 = xcalloc(ny, 4), *dx1 = xcalloc(nx, 4), *dx2 = xcalloc(nx, 4);
+    float *dw1 = xcalloc(nw, 4), *dw2 = xcalloc(nw, 4);
+    Workspace small, large;
+    workspace_init(&small, conv2d_workspace_min(&c));
+    workspace_init(&large, 10 * c.B * conv2d_workspace_min(&c));
+    conv2d_forward(y1, x, w, b, &c, &small);
+    conv2d_forward(y2, x, w, b, &c, &large);
+    CHECK_CLOSE(y1, y2, ny, 1e-6, 1e-6, "forward");
+    conv2d_backward(dx1, dw1, NULL, g, x, w, &c, &small);
+    conv2d_backward(dx2, dw2, NULL, g, x, w, &c, &large);
+    CHECK_CLOSE(dx1, dx2, nx, 1e-6, 1e-6, "dinp");
+    CHECK_CLOSE(dw1, dw2, nw, 1e-5, 1e-5, "dweight"); // summed over chunks in another order
+    free(x); free(w); free(b); free(g); free(y1); free(y2); free(dx1); free(dx2); free(dw1); free(dw2);
+    workspace_free(&small);
+    workspace_free(&large);
+}
+
+typedef struct { Conv2d c; float *x, *w, *b, *probe, *y; Workspace *ws; } ConvCtx;
+
+static double conv_loss(void *p) {
+    ConvCtx *k = p;
+    conv2d_forward(k->y, k->x, k->w, k->b, &k->c, k->ws);
+    return test_dot(k->y, k->probe, (size_t)k->c.B * k->c.Cout * k->c.Ho * k->c.Wo);
+}
+
+// Central differences with h 1e-2: the loss is linear in each argument, so the only error is
+// float32 rounding of a loss of size ~10, about 1e-4 after dividing by 2h; atol 2e-3, rtol 1e-3.
+TEST(conv_finite_differences) {
+    unsigned seed = 5;
+    const int shapes[][11] = {{2, 3, 5, 7, 4, 3, 2, 0, 0, 1, 1}, {2, 3, 4, 4, 2, 1, 1, 0, 0, 0, 0}};
+    for (int s = 0; s < 2; s++) {
+        const int *v = shapes[s];
+        ConvCtx k;
+        char err[ERRLEN];
+        CHECK(conv2d_init(&k.c, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], err) == 0, "%s", err);
+        size_t nx = (size_t)k.c.B * k.c.Cin * k.c.H * k.c.W, nw = (size_t)k.c.Cout * k.c.Cin * k.c.k * k.c.k;
+        size_t ny = (size_t)k.c.B * k.c.Cout * k.c.Ho * k.c.Wo;
+        Workspace ws;
+        workspace_init(&ws, conv2d_workspace_min(&k.c));
+        k.ws = &ws;
+        k.x = randn(nx, &seed); k.w = randn(nw, &seed); k.b = randn(k.c.Cout, &seed);
+        k.probe = randn(ny, &seed); k.y = xmalloc(ny * 4);
+        float *dx = xcalloc(nx, 4), *dw = xcalloc(nw, 4), *db = xcalloc(k.c.Cout, 4);
+        conv2d_backward(dx, dw, db, k.probe, k.x, k.w, &k.c, &ws);
+        CHECK_GRAD(k.x, dx, nx, conv_loss, &k, 1e-2f, 1e-3, 2e-3, "dinp");
+        CHECK_GRAD(k.w, dw, nw, conv_loss, &k, 1e-2f, 1e-3, 2e-3, "dweight");
+        CHECK_GRAD(k.b, db, (size_t)k.c.Cout, conv_loss, &k, 1e-2f, 1e-3, 2e-3, "dbias");
+        free(k.x); free(k.w); free(k.b); free(k.probe); free(k.y); free(dx); free(dw); free(db);
+        workspace_free(&ws);
+    }
+}
+
+TEST(conv_init_rejects_impossible_shapes) {
+    Conv2d c;
+    char err[ERRLEN];
+    CHECK(conv2d_init(&c, 0, 3, 8, 8, 4, 3, 1, 1, 1, 1, 1, err) < 0 && strstr(err, "positive"), "B 0: %s", err);
+    CHECK(conv2d_init(&c, 1, -1, 8, 8, 4, 3, 1, 1, 1, 1, 1, err) < 0 && strstr(err, "positive"), "Cin -1: %s", err);
+    CHECK(conv2d_init(&c, 1, 3, 8, 8, 0, 3, 1, 1, 1, 1, 1, err) < 0 && strstr(err, "Cout 0"), "Cout 0: %s", err);
+    CHECK(conv2d_init(&c, 1, 3, 8, 8, 4, 0, 1, 0, 0, 0, 0, err) < 0 && strstr(err, "kernel"), "k 0: %s", err);
+    CHECK(conv2d_init(&c, 1, 3, 8, 8, 4, 3, 0, 1, 1, 1, 1, err) < 0 && strstr(err, "stride"), "stride 0: %s", err);
+    CHECK(conv2d_init(&c, 1, 3, 8, 8, 4, 3, 1, -1, 1, 1, 1, err) < 0 && strstr(err, "padding"), "pad -1: %s", err);
+    CHECK(conv2d_init(&c, 1, 3, 2, 8, 4, 3, 1, 0, 0, 0, 0, err) < 0 && strstr(err, "larger than the padded"),
+          "3x3 on 2 rows: %s", err);
+    CHECK(conv2d_init(&c, 1, 3, 1, 1, 4, 3, 2, 0, 0, 1, 1, err) < 0, "3x3 on 1x1 padded to 2x2: accepted");
+    // A valid stride-2 shape on odd sizes: (7 + 1 - 3) / 2 + 1 = 3.
+    CHECK(conv2d_init(&c, 1, 3, 7, 7, 4, 3, 2, 0, 0, 1, 1, err) == 0 && c.Ho == 3 && c.Wo == 3, "ldm 7x7: %s", err);
+    CHECK(conv2d_init(&c, 1, 3, 1, 1, 4, 3, 1, 1, 1, 1, 1, err) == 0 && c.Ho == 1 && c.Wo == 1, "1x1 pad1: %s", err);
+}
+
+int main(void) {
+    RUN(conv_matches_torch_min_workspace);
+    RUN(conv_matches_torch_large_workspace);
+    RUN(conv_matches_naive_chunked);
+    RUN(conv_backward_accumulates_and_skips_null);
+    RUN(conv_min_workspace_equals_large);
+    RUN(conv_finite_differences);
+    RUN(conv_init_rejects_impossible_shapes);
+    return test_summary();
+}
