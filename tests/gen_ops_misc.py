@@ -98,7 +98,8 @@ R.update({"kl.mu": mu, "kl.logvar": lv, "kl": loss.reshape(1), "kl.dmu": mu.grad
 
 def neg_cos(tag, a, b):
     a, b = a.requires_grad_(True), b.requires_grad_(True)
-    loss = -(F.normalize(a, dim=-1) * F.normalize(b, dim=-1)).sum(dim=-1).mean()
+    # eps 1e-8 as ops.h specifies (F.normalize's own default is 1e-12)
+    loss = -(F.normalize(a, dim=-1, eps=1e-8) * F.normalize(b, dim=-1, eps=1e-8)).sum(dim=-1).mean()
     (DL * loss).backward()
     R.update({f"{tag}.a": a, f"{tag}.b": b, f"{tag}": loss.reshape(1), f"{tag}.da": a.grad, f"{tag}.db": b.grad})
 
