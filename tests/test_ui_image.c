@@ -1,0 +1,135 @@
+// test_ui_image.c: terminal image output: palettes, half blocks, sixel and truecolor payloads,
+// the DA1 reply parser, PNG decoding.
+#include <png.h>
+#include "test.h"
+#include "cellbuf.h"
+#include "image.h"
+
+TEST(palette_nearest) {
+    CHECK(rgb_to_256(255, 0, 0) == 196, "red -> %d", rgb_to_256(255, 0, 0));
+    CHECK(rgb_to_256(0, 0, 0) == 16, "black -> %d", rgb_to_256(0, 0, 0));
+    CHECK(rgb_to_256(128, 128, 128) == 244, "gray 128 -> %d", rgb_to_256(128, 128, 128));
+    CHECK(rgb_to_256(95, 135, 175) == 16 + 36 * 1 + 6 * 2 + 3, "cube colour -> %d", rgb_to_256(95, 135, 175));
+    CHECK(rgb_to_8(250, 10, 10) == 1, "red -> %d in 8 colours", rgb_to_8(250, 10, 10));
+    CHECK(rgb_to_8(10, 10, 240) == 4, "blue -> %d", rgb_to_8(10, 10, 240));
+    CHECK(rgb_to_8(240, 240, 240) == 7, "white -> %d", rgb_to_8(240, 240, 240));
+    int r, g, b;
+    xterm256_rgb(231, &r, &g, &b);
+    CHECK(r == 255 && g == 255 && b == 255, "231 is %d,%d,%d", r, g, b);
+}
+
+static Image two_by_two(void) {
+    // top row red, bottom row blue
+    Image im = {2, 2, malloc(12)};
+    const uint8_t px[12] = {255, 0, 0, 255, 0, 0, 0, 0, 255, 0, 0, 255};
+    memcpy(im.rgb, px, 12);
+    return im;
+}
+
+TEST(halfblock_top_and_bottom) {
+    Image im = two_by_two();
+    CellBuf b;
+    cb_init(&b, 10, 5);
+    int uw, uh;
+    image_fit_cells(&im, 4, 4, &uw, &uh);
+    CHECK(uw == 4 && uh == 2, "a 2x2 image in 4x4 cells scales x2 to 4x2 cells, got %dx%d", uw, uh);
+    image_halfblock(&b, 1, 1, 4, 4, &im, IMG_HALF256);
+    Cell *c = cb_at(&b, 1, 1);
+    CHECK(c->ch == 0x2580 && c->fg == 196 && c->bg == 196, "row 0: U+%04X fg %d bg %d (scaled x2: red over red)", c->ch, c->fg, c->bg);
+    c = cb_at(&b, 4, 2);
+    CHECK(c->ch == 0x2580 && c->fg == 21 && c->bg == 21, "row 1: fg %d bg %d, want blue 21", c->fg, c->bg);
+    CHECK(cb_at(&b, 5, 1)->ch == ' ' && cb_at(&b, 1, 3)->ch == ' ', "drew outside the fitted box");
+    cb_clear(&b);
+    image_halfblock(&b, 0, 0, 2, 1, &im, IMG_HALF8);
+    c = cb_at(&b, 0, 0);
+    CHECK(c->ch == 0x2580 && c->fg == 1 && c->bg == 4, "one cell: fg %d bg %d, want red 1 over blue 4", c->fg, c->bg);
+    cb_free(&b);
+    image_free(&im);
+}
+
+TEST(probe_reply_parsing) {
+    TermCaps t = {0};
+    const char *r1 = "\033[6;20;10t\033[?63;1;2;4;6;9;15;22c";
+    CHECK(image_parse_replies(r1, strlen(r1), &t) == 1, "DA1 not recognised");
+    CHECK(t.sixel == 1 && t.cell_w == 10 && t.cell_h == 20, "sixel %d cell %dx%d", t.sixel, t.cell_w, t.cell_h);
+    TermCaps u = {0};
+    const char *r2 = "\033[?1;2c";
+    CHECK(image_parse_replies(r2, strlen(r2), &u) == 1 && u.sixel == 0, "plain VT100 reply read as sixel");
+    TermCaps v = {0};
+    const char *r3 = "\033[?64;1;2;6;";
+    CHECK(image_parse_replies(r3, strlen(r3), &v) == 0, "a partial reply counted as complete");
+    CHECK(image_pick_mode(&t, 256, 0) == IMG_SIXEL || getenv("REPAE_IMAGES"), "sixel not picked");
+    setenv("REPAE_IMAGES", "8", 1);
+    CHECK(image_pick_mode(&t, 256, 0) == IMG_HALF8, "REPAE_IMAGES ignored");
+    unsetenv("REPAE_IMAGES");
+    unsetenv("COLORTERM");
+    CHECK(image_pick_mode(&u, 256, 0) == IMG_HALF256, "256 colours");
+    CHECK(image_pick_mode(&u, 8, 0) == IMG_HALF8, "8 colours");
+    CHECK(image_pick_mode(&u, 256, 1) == IMG_NONE, "NO_COLOR");
+    setenv("COLORTERM", "truecolor", 1);
+    CHECK(image_pick_mode(&u, 256, 0) == IMG_TRUECOLOR, "COLORTERM=truecolor");
+}
+
+TEST(sixel_and_truecolor_payloads) {
+    Image im = two_by_two();
+    size_t n = 0;
+    char err[ERRLEN];
+    char *s = image_encode_sixel(&im, 3, 2, 10, 20, &n, err);
+    CHECK(s, "sixel: %s", err);
+    // DCS introducer (ESC P or 8-bit 0x90), sixel data, string terminator
+    CHECK(n > 10 && (s[0] == 0x1b || (unsigned char)s[0] == 0x90), "no DCS at the start");
+    CHECK(strchr(s, 'q') && strstr(s, "#") && (strstr(s, "\033\\") || memchr(s, 0x9c, n)), "not sixel: %.40s", s);
+    free(s);
+    char *t = image_encode_truecolor(&im, 5, 7, 2, 1, &n);
+    CHECK(strstr(t, "\033[5;7H") && strstr(t, "38;2;255;0;0") && strstr(t, "48;2;0;0;255") && strstr(t, "\xe2\x96\x80"),
+          "truecolor payload: %s", t);
+    free(t);
+    image_free(&im);
+}
+
+TEST(png_decodes) {
+    uint8_t px[3 * 4 * 3];
+    for (int i = 0; i < 36; i++) px[i] = (uint8_t)(i * 7);
+    png_image pi;
+    memset(&pi, 0, sizeof pi);
+    pi.version = PNG_IMAGE_VERSION;
+    pi.width = 4; pi.height = 3; pi.format = PNG_FORMAT_RGB;
+    png_alloc_size_t len = 0;
+    CHECK(png_image_write_to_memory(&pi, NULL, &len, 0, px, 0, NULL), "size query");
+    void *mem = malloc(len);
+    CHECK(png_image_write_to_memory(&pi, mem, &len, 0, px, 0, NULL), "encode");
+    Image im = {0};
+    char err[ERRLEN];
+    CHECK(image_decode_png(mem, len, &im, err) == 0, "%s", err);
+    CHECK(im.w == 4 && im.h == 3 && !memcmp(im.rgb, px, 36), "round trip differs");
+    image_free(&im);
+    CHECK(image_decode_png("nope", 4, &im, err) != 0 && strstr(err, "PNG"), "garbage accepted");
+    free(mem);
+}
+
+TEST(overlays_cache_payloads) {
+    Image im = two_by_two();
+    ImageOverlays *o = overlays_new(IMG_TRUECOLOR, NULL);
+    overlays_begin(o);
+    overlays_add(o, 3, 4, 2, 1, &im, 42);
+    CHECK(overlays_count(o) == 1, "not queued");
+    char *mem = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&mem, &n);
+    overlays_flush(o, f);
+    fclose(f);
+    CHECK(mem && strstr(mem, "\033[5;4H") && strstr(mem, "\0337") && strstr(mem, "\0338"), "flush wrote: %s", mem ? mem : "");
+    free(mem);
+    overlays_free(o);
+    image_free(&im);
+}
+
+int main(void) {
+    RUN(palette_nearest);
+    RUN(halfblock_top_and_bottom);
+    RUN(probe_reply_parsing);
+    RUN(sixel_and_truecolor_payloads);
+    RUN(png_decodes);
+    RUN(overlays_cache_payloads);
+    return test_summary();
+}
