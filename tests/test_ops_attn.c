@@ -1,0 +1,175 @@
+// test_ops_attn.c: multi-head token attention and spatial attention against PyTorch
+// (tests/gen_ops_attn.py), finite-difference gradient checks, the backward-accumulates and
+// NULL-gradient contracts, and exact scratch sizes (run under `make asan` to catch overruns).
+#include "test.h"
+#include "ops.h"
+
+#define REF "tests/ref/ops_attn.safetensors"
+#define RTOL 1e-5
+#define ATOL 1e-5
+
+static const char *key(const char *a, const char *b) {
+    static char k[128];
+    snprintf(k, sizeof k, "%s.%s", a, b);
+    return k;
+}
+
+static uint64_t lcg_state = 0x9E3779B97F4A7C15ULL;
+static void fill(float *x, size_t n, float scale) { // uniform [-scale, scale)
+    for (size_t i = 0; i < n; i++) {
+        lcg_state = lcg_state * 6364136223846793005ULL + 1442695040888963407ULL;
+        x[i] = ((float)(lcg_state >> 40) / (float)(1 << 23) - 1.0f) * scale;
+    }
+}
+
+static void twice(float *dst, const float *src, size_t n) {
+    for (size_t i = 0; i < n; i++) dst[i] = 2 * src[i];
+}
+
+// ---- multi-head --------------------------------------------------------------------------------
+static void check_mha(const char *name, int B, int T, int C, int NH) {
+    SafeTensors st;
+    LOAD_REF(st, REF);
+    size_t nx = (size_t)B * T * 3 * C, ny = (size_t)B * T * C, na = (size_t)B * NH * T * T;
+    REF_TENSOR(qkv, st, key(name, "qkv"), nx);
+    REF_TENSOR(att_ref, st, key(name, "att"), na);
+    REF_TENSOR(y_ref, st, key(name, "y"), ny);
+    REF_TENSOR(dy, st, key(name, "dy"), ny);
+    REF_TENSOR(dqkv_ref, st, key(name, "dqkv"), nx);
+    float *y = xmalloc(ny * 4), *att = xmalloc(na * 4), *dqkv = xcalloc(nx, 4), *d2 = xmalloc(nx * 4);
+    float *scratch = xmalloc(attention_scratch_floats(B, T, C, NH) * 4); // exact size
+    attention_forward(y, att, qkv, B, T, C, NH);
+    attention_backward(dqkv, dy, qkv, att, B, T, C, NH, scratch);
+    double ry = test_close_ratio(y, y_ref, ny, RTOL, ATOL, NULL);
+    double ra = test_close_ratio(att, att_ref, na, RTOL, 1e-6, NULL);
+    double rd = test_close_ratio(dqkv, dqkv_ref, nx, RTOL, ATOL, NULL);
+    twice(d2, dqkv, nx);
+    attention_backward(dqkv, dy, qkv, att, B, T, C, NH, scratch);
+    double racc = test_close_ratio(dqkv, d2, nx, 1e-6, 1e-12, NULL);
+    attention_backward(NULL, dy, qkv, att, B, T, C, NH, scratch); // skipped
+    free(y); free(att); free(dqkv); free(d2); free(scratch);
+    st_free(&st);
+    CHECK(ry <= 1, "%s: out differs from torch (ratio %g, rtol %g atol %g)", name, ry, RTOL, ATOL);
+    CHECK(ra <= 1, "%s: att differs from torch (ratio %g)", name, ra);
+    CHECK(rd <= 1, "%s: dqkv differs from torch (ratio %g, rtol %g atol %g)", name, rd, RTOL, ATOL);
+    CHECK(racc <= 1, "%s: backward does not accumulate (ratio %g)", name, racc);
+}
+
+TEST(attention_matches_torch) { check_mha("mha", 2, 5, 12, 3); }
+TEST(attention_t7_batch1) { check_mha("mha_t7", 1, 7, 8, 2); }
+TEST(attention_one_head) { check_mha("mha_nh1", 2, 3, 4, 1); }
+TEST(attention_single_token) { check_mha("mha_t1", 2, 1, 6, 2); }
+TEST(attention_72_tokens) { check_mha("mha_big", 1, 72, 16, 2); } // parallel softmax paths
+
+// ---- spatial -----------------------------------------------------------------------------------
+static void check_spatial(const char *name, int B, int C, int HW) {
+    SafeTensors st;
+    LOAD_REF(st, REF);
+    size_t n = (size_t)B * C * HW, na = (size_t)B * HW * HW;
+    REF_TENSOR(q, st, key(name, "q"), n);
+    REF_TENSOR(k, st, key(name, "k"), n);
+    REF_TENSOR(v, st, key(name, "v"), n);
+    REF_TENSOR(att_ref, st, key(name, "att"), na);
+    REF_TENSOR(y_ref, st, key(name, "y"), n);
+    REF_TENSOR(dy, st, key(name, "dy"), n);
+    REF_TENSOR(dq_ref, st, key(name, "dq"), n);
+    REF_TENSOR(dk_ref, st, key(name, "dk"), n);
+    REF_TENSOR(dv_ref, st, key(name, "dv"), n);
+    float *y = xmalloc(n * 4), *att = xmalloc(na * 4), *g = xcalloc(6 * n, 4);
+    float *dq = g, *dk = g + n, *dv = g + 2 * n, *d1 = g + 3 * n, *d2 = g + 4 * n, *d3 = g + 5 * n;
+    float *scratch = xmalloc(spatial_attention_scratch_floats(B, C, HW) * 4); // exact size
+    spatial_attention_forward(y, att, q, k, v, B, C, HW);
+    spatial_attention_backward(dq, dk, dv, dy, q, k, v, att, B, C, HW, scratch);
+    double r[8];
+    r[0] = test_close_ratio(y, y_ref, n, RTOL, ATOL, NULL);
+    r[1] = test_close_ratio(att, att_ref, na, RTOL, 1e-6, NULL);
+    r[2] = test_close_ratio(dq, dq_ref, n, RTOL, ATOL, NULL);
+    r[3] = test_close_ratio(dk, dk_ref, n, RTOL, ATOL, NULL);
+    r[4] = test_close_ratio(dv, dv_ref, n, RTOL, ATOL, NULL);
+    // Each gradient alone (others NULL) equals the one computed together.
+    spatial_attention_backward(d1, NULL, NULL, dy, q, k, v, att, B, C, HW, scratch);
+    spatial_attention_backward(NULL, d2, NULL, dy, q, k, v, att, B, C, HW, scratch);
+    spatial_attention_backward(NULL, NULL, d3, dy, q, k, v, att, B, C, HW, scratch);
+    int same = memcmp(d1, dq, n * 4) == 0 && memcmp(d2, dk, n * 4) == 0 && memcmp(d3, dv, n * 4) == 0;
+    twice(d1, dq, 3 * n); // dq, dk, dv are contiguous in g
+    spatial_attention_backward(dq, dk, dv, dy, q, k, v, att, B, C, HW, scratch);
+    r[5] = test_close_ratio(dq, d1, 3 * n, 1e-6, 1e-12, NULL);
+    free(y); free(att); free(g); free(scratch);
+    st_free(&st);
+    const char *what[6] = {"out", "att", "dq", "dk", "dv", "accumulated (twice) gradients"};
+    for (int i = 0; i < 6; i++)
+        CHECK(r[i] <= 1, "%s: %s differs from %s (ratio %g)", name, what[i],
+              i == 5 ? "2x a single backward" : "torch (rtol 1e-5)", r[i]);
+    CHECK(same, "%s: a gradient computed alone differs from the one computed with the others", name);
+}
+
+TEST(spatial_attention_matches_torch) { check_spatial("sp", 2, 6, 5); }
+TEST(spatial_attention_1x1_image) { check_spatial("sp_hw1", 1, 4, 1); }
+TEST(spatial_attention_hw7_batch1) { check_spatial("sp_hw7", 1, 3, 7); }
+TEST(spatial_attention_8x8) { check_spatial("sp_big", 2, 8, 64); } // parallel softmax paths
+
+// ---- finite differences -----------------------------------------------------------------------
+// Central differences, h 1e-2, float32 forwards, 64 entries spread over each input; passes when
+// |analytic - fd| <= 2e-3 + 1e-2 * max(|analytic|, |fd|).
+#define FD_H 1e-2f
+#define FD_RTOL 1e-2
+#define FD_ATOL 2e-3
+
+typedef struct {
+    float *qkv, *q, *k, *v, *y, *att, *probe;
+    int B, T, C, NH, HW;
+} AttnCtx;
+
+static double mha_loss(void *p) {
+    AttnCtx *c = p;
+    attention_forward(c->y, c->att, c->qkv, c->B, c->T, c->C, c->NH);
+    return test_dot(c->y, c->probe, (size_t)c->B * c->T * c->C);
+}
+
+TEST(attention_gradcheck) {
+    enum { B = 2, T = 5, C = 8, NH = 2 };
+    float qkv[B * T * 3 * C], y[B * T * C], att[B * NH * T * T], probe[B * T * C], g[B * T * 3 * C] = {0};
+    float scratch[T * T];
+    CHECK(attention_scratch_floats(B, T, C, NH) <= T * T, "scratch grew: update this test");
+    fill(qkv, sizeof qkv / 4, 1.5f);
+    fill(probe, sizeof probe / 4, 1);
+    AttnCtx c = {.qkv = qkv, .y = y, .att = att, .probe = probe, .B = B, .T = T, .C = C, .NH = NH};
+    mha_loss(&c);
+    attention_backward(g, probe, qkv, att, B, T, C, NH, scratch);
+    CHECK_GRAD(qkv, g, sizeof qkv / 4, mha_loss, &c, FD_H, FD_RTOL, FD_ATOL, "attention dqkv");
+}
+
+static double sp_loss(void *p) {
+    AttnCtx *c = p;
+    spatial_attention_forward(c->y, c->att, c->q, c->k, c->v, c->B, c->C, c->HW);
+    return test_dot(c->y, c->probe, (size_t)c->B * c->C * c->HW);
+}
+
+TEST(spatial_attention_gradcheck) {
+    enum { B = 2, C = 4, HW = 6, n = B * C * HW };
+    float q[n], k[n], v[n], y[n], att[B * HW * HW], probe[n], dq[n] = {0}, dk[n] = {0}, dv[n] = {0};
+    float scratch[HW * HW];
+    CHECK(spatial_attention_scratch_floats(B, C, HW) <= HW * HW, "scratch grew: update this test");
+    fill(q, n, 1.5f); fill(k, n, 1.5f); fill(v, n, 1); fill(probe, n, 1);
+    AttnCtx c = {.q = q, .k = k, .v = v, .y = y, .att = att, .probe = probe, .B = B, .C = C, .HW = HW};
+    sp_loss(&c);
+    spatial_attention_backward(dq, dk, dv, probe, q, k, v, att, B, C, HW, scratch);
+    CHECK_GRAD(q, dq, n, sp_loss, &c, FD_H, FD_RTOL, FD_ATOL, "spatial attention dq");
+    CHECK_GRAD(k, dk, n, sp_loss, &c, FD_H, FD_RTOL, FD_ATOL, "spatial attention dk");
+    CHECK_GRAD(v, dv, n, sp_loss, &c, FD_H, FD_RTOL, FD_ATOL, "spatial attention dv");
+}
+
+int main(void) {
+    RUN(attention_matches_torch);
+    RUN(attention_t7_batch1);
+    RUN(attention_one_head);
+    RUN(attention_single_token);
+    RUN(attention_72_tokens);
+    RUN(spatial_attention_matches_torch);
+    RUN(spatial_attention_1x1_image);
+    RUN(spatial_attention_hw7_batch1);
+    RUN(spatial_attention_8x8);
+    RUN(attention_gradcheck);
+    RUN(spatial_attention_gradcheck);
+    return test_summary();
+}
