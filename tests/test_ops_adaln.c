@@ -2,6 +2,7 @@
 // elementwise add/accumulate against PyTorch (tests/gen_ops_misc.py), finite differences,
 // and backward accumulation. Finite differences: central, h 1e-3 on sum(out * probe) in
 // double, rtol 1e-2 atol 1e-4 (float forwards limit it to about 1e-4 absolute).
+#include <omp.h>
 #include "test.h"
 #include "ops.h"
 
@@ -190,6 +191,35 @@ TEST(add_and_accumulate) {
     free(a); free(b); free(o);
 }
 
+// Sizes over the threading threshold: the parallel backward (one task per image and column
+// chunk) must give exactly the single-thread result, or resumed runs would drift.
+TEST(adaln_backward_threaded_equals_serial) {
+    int B = 2, T = 64, C = 200, ld = 6 * C;
+    size_t n = (size_t)B * T * C, na = (size_t)B * ld;
+    float *x = xmalloc(n * sizeof(float)), *y = xmalloc(n * sizeof(float)), *d = xmalloc(n * sizeof(float));
+    float *ada = xmalloc(na * sizeof(float));
+    for (size_t i = 0; i < n; i++) {
+        x[i] = sinf((float)i * 0.37f);
+        y[i] = cosf((float)i * 0.11f);
+        d[i] = sinf((float)i * 0.05f + 1);
+    }
+    for (size_t i = 0; i < na; i++) ada[i] = 0.1f * sinf((float)i);
+    float *g[2][3];
+    int saved = omp_get_max_threads();
+    for (int k = 0; k < 2; k++) {
+        omp_set_num_threads(k + 1);
+        g[k][0] = zerosf(n); g[k][1] = zerosf(n); g[k][2] = zerosf(na);
+        modulate_backward(g[k][0], g[k][2], g[k][2] + C, d, x, ada + C, B, T, C, ld);
+        gate_residual_backward(g[k][0], g[k][1], g[k][2] + 2 * C, d, y, ada + 2 * C, B, T, C, ld);
+    }
+    omp_set_num_threads(saved);
+    CHECK(memcmp(g[0][0], g[1][0], n * sizeof(float)) == 0, "dx differs between 1 and 2 threads");
+    CHECK(memcmp(g[0][1], g[1][1], n * sizeof(float)) == 0, "dy differs between 1 and 2 threads");
+    CHECK(memcmp(g[0][2], g[1][2], na * sizeof(float)) == 0, "dada differs between 1 and 2 threads");
+    for (int k = 0; k < 2; k++) for (int j = 0; j < 3; j++) free(g[k][j]);
+    free(x); free(y); free(d); free(ada);
+}
+
 int main(void) {
     RUN(modulate_and_gate_match_torch_C70);
     RUN(modulate_and_gate_match_torch_batch1_T1);
@@ -199,5 +229,6 @@ int main(void) {
     RUN(timestep_embedding_dim3_batch1);
     RUN(timestep_embedding_large_t_matches_torch);
     RUN(add_and_accumulate);
+    RUN(adaln_backward_threaded_equals_serial);
     return test_summary();
 }

@@ -215,7 +215,7 @@ TEST(smooth_1x1_is_zero) { smooth_case("sm11", 1, 1, 1, 1); }
 // Resumed training must reproduce its losses bit for bit: the reductions may not depend on the
 // thread count or on scheduling. Sizes are over the threading threshold.
 TEST(losses_bit_identical_across_thread_counts) {
-    int B = 2, C = 4, H = 33, W = 65, n = B * C * H * W, Nr = 300, D = 77;
+    int B = 2, C = 4, H = 33, W = 65, n = B * C * H * W, Nr = 200, D = 77; // Nr * D <= n
     float *x = xmalloc(n * sizeof(float)), *y = xmalloc(n * sizeof(float));
     uint32_t s = 12345;
     for (int i = 0; i < n; i++) {
