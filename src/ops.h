@@ -46,12 +46,12 @@ void conv2d_backward(float *dinp, float *dweight, float *dbias,
                      const Conv2d *c, Workspace *ws);
 
 // ---------------------------------------------------------------------------------------------
-// linear: out (N,O) = inp (N,I) @ weight(O,I)^T + bias (O)
+// linear: out (N,O) = inp (N,In) @ weight(O,In)^T + bias (O)
 void linear_forward(float *out, const float *inp, const float *weight, const float *bias,
-                    int N, int I, int O);
+                    int N, int In, int O);
 void linear_backward(float *dinp, float *dweight, float *dbias,
                      const float *dout, const float *inp, const float *weight,
-                     int N, int I, int O);
+                     int N, int In, int O);
 
 // ---------------------------------------------------------------------------------------------
 // GroupNorm over (B, C, HW) with G groups (C % G == 0), affine weight/bias (C).
