@@ -24,6 +24,7 @@
 // returns 1 and the core stops with a checkpoint.
 #ifndef REPAE_RUN_HOOKS_H
 #define REPAE_RUN_HOOKS_H
+#include <stddef.h>
 #include <stdint.h>
 #include "train.h"
 

@@ -46,7 +46,7 @@ typedef struct {
     char *key;
     double last;      // value at last_step (NaN stored as NaN)
     long last_step;
-    double min, max;  // over the finite values logged (NaN if none)
+    double min, max;  // over the values logged, NaN excepted (NaN if none)
     long min_step;    // step of the minimum (the "best")
     double last_wall;
 } StoreLatest;
