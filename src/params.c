@@ -109,15 +109,39 @@ int params_save(const ParamGroup *g, int ng, const char *path, char *err) {
     return rc;
 }
 
-// Appends to a bounded message, keeping a marker when it runs out of room.
+// Appends to a bounded message; text that does not fit is dropped whole.
 static void msg_add(char *buf, size_t cap, const char *fmt, ...) {
     size_t n = strlen(buf);
-    if (n + 8 >= cap) return;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(buf + n, cap - n, fmt, ap);
+    int w = vsnprintf(buf + n, cap - n, fmt, ap);
     va_end(ap);
-    if (strlen(buf) + 1 >= cap) snprintf(buf + cap - 5, 5, "...");
+    if (w < 0 || n + (size_t)w >= cap) buf[n] = 0;
+}
+
+// A list of names kept short enough that all three lists fit one error message.
+typedef struct {
+    char s[170];
+    int n, shown;
+} NameList;
+
+static void list_add(NameList *l, const char *fmt, ...) {
+    char item[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(item, sizeof item, fmt, ap);
+    va_end(ap);
+    l->n++;
+    if (l->shown == l->n - 1 && strlen(l->s) + strlen(item) + 3 < sizeof l->s) {
+        msg_add(l->s, sizeof l->s, "%s%s", l->shown ? ", " : "", item);
+        l->shown++;
+    }
+}
+
+static void list_report(char *e, const NameList *l, const char *what) {
+    if (!l->n) return;
+    msg_add(e, ERRLEN, " %d %s%s [%s%s];", l->n, what, l->n > 1 ? "s" : "", l->s,
+            l->shown < l->n ? ", ..." : "");
 }
 
 static void shape_str(char *s, size_t cap, int ndim, const int64_t *shape) {
@@ -144,8 +168,7 @@ static int claim(const ParamGroup *g, int ng, const char *name, int *gk, int *pi
 int params_load(const ParamGroup *g, int ng, const char *path, int allow_unexpected, char *err) {
     SafeTensors st;
     if (st_read(&st, path, err) != 0) return -1;
-    char missing[ERRLEN] = "", shapes[ERRLEN] = "", unexpected[ERRLEN] = "";
-    int nmissing = 0, nshape = 0, nunexp = 0;
+    NameList missing = {0}, shapes = {0}, unexpected = {0};
     char full[2 * PARAM_NAMELEN + 64], a[96], b[96];
     for (int k = 0; k < ng; k++) {
         const ParamTable *t = g[k].t;
@@ -153,28 +176,27 @@ int params_load(const ParamGroup *g, int ng, const char *path, int allow_unexpec
             const ParamInfo *p = &t->p[i];
             snprintf(full, sizeof full, "%s%s", g[k].prefix, p->name);
             const StTensor *x = st_find(&st, full);
-            if (!x) { msg_add(missing, sizeof missing, "%s%s", nmissing++ ? ", " : "", full); continue; }
+            if (!x) { list_add(&missing, "%s", full); continue; }
             int same = x->ndim == p->ndim;
             for (int d = 0; same && d < p->ndim; d++) same = x->shape[d] == p->shape[d];
             if (!same) {
                 shape_str(a, sizeof a, x->ndim, x->shape);
                 shape_str(b, sizeof b, p->ndim, p->shape);
-                msg_add(shapes, sizeof shapes, "%s%s is %s, want %s", nshape++ ? ", " : "", full, a, b);
+                list_add(&shapes, "%s is %s, want %s", full, a, b);
             }
         }
     }
     if (!allow_unexpected)
         for (int i = 0; i < st.n; i++) {
             int gk, pi;
-            if (!claim(g, ng, st.t[i].name, &gk, &pi))
-                msg_add(unexpected, sizeof unexpected, "%s%s", nunexp++ ? ", " : "", st.t[i].name);
+            if (!claim(g, ng, st.t[i].name, &gk, &pi)) list_add(&unexpected, "%s", st.t[i].name);
         }
-    if (nmissing || nshape || nunexp) {
+    if (missing.n || shapes.n || unexpected.n) {
         char *e = err ? err : (char[ERRLEN]){0};
         snprintf(e, ERRLEN, "%s: checkpoint does not match the model:", path);
-        if (nmissing) msg_add(e, ERRLEN, " %d missing tensor%s [%s];", nmissing, nmissing > 1 ? "s" : "", missing);
-        if (nshape) msg_add(e, ERRLEN, " %d wrong shape%s [%s];", nshape, nshape > 1 ? "s" : "", shapes);
-        if (nunexp) msg_add(e, ERRLEN, " %d unexpected tensor%s [%s];", nunexp, nunexp > 1 ? "s" : "", unexpected);
+        list_report(e, &missing, "missing tensor");
+        list_report(e, &shapes, "wrong shape");
+        list_report(e, &unexpected, "unexpected tensor");
         msg_add(e, ERRLEN, " check that the config (sizes, vae.mid_attn, sit.num_classes) matches the one that wrote it");
         st_free(&st);
         return -1;
