@@ -84,10 +84,14 @@ static int exec_retry(sqlite3 *db, const char *sql, char **msg) {
 
 int schema_prepare(sqlite3 *db, const char *path, char *err) {
     // Only reads until the file is known to be ours: a wrong file must stay byte for byte as it was.
+    // One read transaction, so the three values come from the same snapshot even while another
+    // process is creating the schema.
     int app = 0, version = 0, ntables = 0;
-    int rc = pragma_int(db, "PRAGMA application_id", &app);
+    int rc = sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+    if (rc == SQLITE_OK) rc = pragma_int(db, "PRAGMA application_id", &app);
     if (rc == SQLITE_OK) rc = pragma_int(db, "PRAGMA user_version", &version);
     if (rc == SQLITE_OK) rc = pragma_int(db, "SELECT count(*) FROM sqlite_master", &ntables);
+    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
     if (rc == SQLITE_NOTADB)
         return seterr(err, "%s is not a repae run store (not a SQLite database); pass another --db path", path);
     if (rc != SQLITE_OK)

@@ -912,10 +912,17 @@ int store_create_run(Store *s, const char *name, const char *config_json, long t
         else dberr(s, err, "cannot create the run");
     } else {
         *id = sqlite3_last_insert_rowid(s->db);
+        // In the same transaction, so no reader ever sees a running run without pid and heartbeat.
+        if (strcmp(status, "running") == 0) {
+            st = stmt(s, S_STATUS_RUNNING);
+            sqlite3_bind_int64(st, 1, *id);
+            sqlite3_bind_int(st, 2, (int)getpid());
+            bind_text(st, 3, s->host);
+            sqlite3_bind_double(st, 4, wall_seconds());
+            if (run1(st) != SQLITE_DONE) { ok = 0; dberr(s, err, "cannot mark the run running"); }
+        }
     }
-    if (tx_end(s, ok, err) != 0) return -1;
-    if (strcmp(status, "running") == 0) return store_set_status(s, *id, "running", NULL, err);
-    return 0;
+    return tx_end(s, ok, err);
 }
 
 int store_set_status(Store *s, int64_t run, const char *status, const char *error, char *err) {
