@@ -1,0 +1,505 @@
+// app.c: see app.h. Follows htop/tig: per-screen vtables and key tables, handlers returning
+// flags, input polled with a short timeout (ncdu's input_handle) so training never freezes
+// the UI, and a capped redraw rate.
+#define _XOPEN_SOURCE_EXTENDED 1
+#include "app.h"
+#include <locale.h>
+#include <ncurses.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "util.h"
+
+#define MAXSTACK 8
+#define MIN_W 80
+#define MIN_H 24
+#define FRAME_SECONDS 0.1  // at most ~10 redraws a second
+#define TICK_SECONDS 0.25  // how often screens poll for new data
+
+struct App {
+    Model *model;
+    Screen *stack[MAXSTACK];
+    int depth;
+    int quit, dirty, help, full_repaint;
+    int colors;         // 0, 8 or 256
+    int headless;
+    ImageOverlays *ov;
+    ImageMode imode;
+    TermCaps caps;
+    char msg[256];
+    int msg_error;
+    double msg_until;
+    // bottom-line prompt / confirmation
+    int prompt;         // 0 none, 1 line input, 2 y/n
+    char plabel[128], ptext[256];
+    int plen;
+    PromptDone pdone;
+    ConfirmYes pyes;
+    Screen *powner;
+    WINDOW *wmain, *wstatus, *whelp;
+    CellBuf bmain, bstatus, bhelp;
+    short cmap[256];    // colour index -> what the terminal has (8-colour fold)
+};
+
+// ---- key tables ------------------------------------------------------------------------------
+int keytable_lookup(const KeyBinding *t, int key) {
+    for (; t && t->key; t++)
+        if (t->key == key) return t->action;
+    return 0;
+}
+
+const char *ui_key_name(int key, char *buf) {
+    switch (key) {
+    case ' ': return "space";
+    case 10: case 13: case KEY_ENTER: return "enter";
+    case 27: return "esc";
+    case 127: case KEY_BACKSPACE: return "bksp";
+    case '\t': return "tab";
+    case KEY_BTAB: return "S-tab";
+    case KEY_UP: return "up";
+    case KEY_DOWN: return "down";
+    case KEY_LEFT: return "left";
+    case KEY_RIGHT: return "right";
+    case KEY_PPAGE: return "pgup";
+    case KEY_NPAGE: return "pgdn";
+    case KEY_HOME: return "home";
+    case KEY_END: return "end";
+    case KEY_DC: return "del";
+    case KEY_F(1): return "F1";
+    }
+    if (key > 0 && key < 32) { snprintf(buf, 16, "^%c", key + 64); return buf; }
+    if (key < 128) { buf[0] = (char)key; buf[1] = 0; return buf; }
+    snprintf(buf, 16, "#%d", key);
+    return buf;
+}
+
+int keytable_status(const KeyBinding *t, char *out, int width) {
+    int n = 0;
+    out[0] = 0;
+    for (; t && t->key; t++) {
+        if (!t->label) continue;
+        char kb[16], item[64];
+        int l = snprintf(item, sizeof item, "%s%s %s", n ? "  " : "", ui_key_name(t->key, kb), t->label);
+        if (n + l > width) break;
+        memcpy(out + n, item, (size_t)l + 1);
+        n += l;
+    }
+    return n;
+}
+
+// ---- colours ---------------------------------------------------------------------------------
+int ui_run_color(int64_t run) {
+    static const int pal[] = {C_CYAN, C_YELLOW, C_MAGENTA, C_GREEN, C_BLUE, C_RED, 208, 141};
+    return pal[(uint64_t)run % 6]; // 6: the colours that exist in 8-colour terminals
+}
+
+int ui_status_color(const char *s) {
+    if (!strcmp(s, "running")) return C_GREEN;
+    if (!strcmp(s, "done")) return C_CYAN;
+    if (!strcmp(s, "failed") || !strcmp(s, "diverged") || !strcmp(s, "interrupted")) return C_RED;
+    if (!strcmp(s, "queued") || !strcmp(s, "stopped")) return C_YELLOW;
+    return CB_DEFAULT;
+}
+
+Model *app_model(App *a) { return a->model; }
+ImageOverlays *app_overlays(App *a) { return a->ov; }
+ImageMode app_image_mode(App *a) { return a->imode; }
+int app_colors(App *a) { return a->colors; }
+int app_depth(App *a) { return a->depth; }
+void app_dirty(App *a) { a->dirty = 1; }
+
+void app_push(App *a, Screen *s) {
+    if (!s) return;
+    if (a->depth >= MAXSTACK) { s->vt->free(s); return; }
+    a->stack[a->depth++] = s;
+    a->dirty = a->full_repaint = 1;
+}
+
+void app_pop(App *a) {
+    if (a->depth <= 1) { a->quit = 1; return; }
+    Screen *s = a->stack[--a->depth];
+    s->vt->free(s);
+    a->dirty = a->full_repaint = 1;
+}
+
+void app_message(App *a, int is_error, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(a->msg, sizeof a->msg, fmt, ap);
+    va_end(ap);
+    a->msg_error = is_error;
+    a->msg_until = now_seconds() + (is_error ? 1e9 : 4);
+    a->dirty = 1;
+}
+
+void app_prompt(App *a, const char *label, const char *initial, PromptDone done) {
+    a->prompt = 1;
+    snprintf(a->plabel, sizeof a->plabel, "%s", label);
+    snprintf(a->ptext, sizeof a->ptext, "%s", initial ? initial : "");
+    a->plen = (int)strlen(a->ptext);
+    a->pdone = done;
+    a->powner = a->depth ? a->stack[a->depth - 1] : NULL;
+    a->dirty = 1;
+}
+
+void app_confirm(App *a, const char *question, ConfirmYes yes) {
+    a->prompt = 2;
+    snprintf(a->plabel, sizeof a->plabel, "%.100s [y/N]", question);
+    a->pyes = yes;
+    a->powner = a->depth ? a->stack[a->depth - 1] : NULL;
+    a->dirty = 1;
+}
+
+// ---- keys ------------------------------------------------------------------------------------
+static void stop_and_quit(Screen *s, App *a) {
+    (void)s;
+    app_message(a, 0, "stopping runs (writing checkpoints)...");
+    a->model->ops->stop_local(a->model);
+    a->quit = 1;
+}
+
+static void request_quit(App *a) {
+    int n = a->model->ops->local_active(a->model);
+    if (n > 0) {
+        char q[128];
+        snprintf(q, sizeof q, "%d run%s training in this dashboard: stop with a checkpoint and quit?", n, n > 1 ? "s are" : " is");
+        app_confirm(a, q, stop_and_quit);
+    } else a->quit = 1;
+}
+
+static int prompt_key(App *a, int key) {
+    Screen *owner = a->powner;
+    if (a->prompt == 2) {
+        a->prompt = 0;
+        if ((key == 'y' || key == 'Y') && a->pyes) a->pyes(owner, a);
+        return UI_HANDLED | UI_REDRAW;
+    }
+    if (key == UI_KEY_ESC) { a->prompt = 0; return UI_HANDLED | UI_REDRAW; }
+    if (key == 10 || key == 13 || key == KEY_ENTER) {
+        a->prompt = 0;
+        char text[256];
+        snprintf(text, sizeof text, "%s", a->ptext);
+        if (a->pdone) a->pdone(owner, a, text);
+        return UI_HANDLED | UI_REDRAW;
+    }
+    if (key == KEY_BACKSPACE || key == 127 || key == 8) {
+        // drop one UTF-8 character
+        while (a->plen > 0 && ((unsigned char)a->ptext[a->plen - 1] & 0xC0) == 0x80) a->plen--;
+        if (a->plen > 0) a->plen--;
+        a->ptext[a->plen] = 0;
+    } else if (key == 21) { // ^U
+        a->plen = 0;
+        a->ptext[0] = 0;
+    } else if (key >= 32 && key < 0x110000 && key != 127 && key < KEY_MIN) {
+        char u[5];
+        int n = 0;
+        if (key < 0x80) u[n++] = (char)key;
+        else if (key < 0x800) { u[n++] = (char)(0xC0 | (key >> 6)); u[n++] = (char)(0x80 | (key & 0x3F)); }
+        else { u[n++] = (char)(0xE0 | (key >> 12)); u[n++] = (char)(0x80 | ((key >> 6) & 0x3F)); u[n++] = (char)(0x80 | (key & 0x3F)); }
+        if (a->plen + n < (int)sizeof a->ptext - 1) { memcpy(a->ptext + a->plen, u, (size_t)n); a->plen += n; a->ptext[a->plen] = 0; }
+    } else if (key >= KEY_MIN && key != KEY_RESIZE) return UI_HANDLED; // swallow arrows etc.
+    return UI_HANDLED | UI_REDRAW;
+}
+
+int app_feed_key(App *a, int key) {
+    if (key == KEY_RESIZE) { a->dirty = a->full_repaint = 1; return UI_HANDLED | UI_REDRAW; }
+    if (a->prompt) { int r = prompt_key(a, key); a->dirty = 1; return r; }
+    if (a->help) { a->help = 0; a->dirty = a->full_repaint = 1; return UI_HANDLED | UI_REDRAW; }
+    if (a->msg_error) { a->msg[0] = 0; a->msg_error = 0; a->dirty = 1; }
+    Screen *s = a->depth ? a->stack[a->depth - 1] : NULL;
+    int r = 0;
+    if (s) {
+        int act = keytable_lookup(s->vt->keys, key);
+        if (act && s->vt->action) r = s->vt->action(s, a, act, key);
+        else if (s->vt->key) r = s->vt->key(s, a, key);
+    }
+    if (!(r & UI_HANDLED)) {
+        if (key == '?' || key == KEY_F(1)) { a->help = 1; r = UI_HANDLED | UI_REDRAW; }
+        else if (key == 'q' || key == UI_KEY_ESC || key == KEY_LEFT) {
+            if (a->depth <= 1) { if (key == 'q') request_quit(a); }
+            else app_pop(a);
+            r = UI_HANDLED | UI_REDRAW;
+        } else if (key == 'Q') { request_quit(a); r = UI_HANDLED | UI_REDRAW; }
+        else if (key == 12) { a->full_repaint = 1; r = UI_HANDLED | UI_REDRAW; } // ^L
+    }
+    if (r & UI_QUIT) request_quit(a);
+    if (r & UI_REDRAW) a->dirty = 1;
+    return r;
+}
+
+void app_tick(App *a) {
+    Screen *s = a->depth ? a->stack[a->depth - 1] : NULL;
+    if (s && s->vt->tick && (s->vt->tick(s, a) & UI_REDRAW)) a->dirty = 1;
+    if (a->msg[0] && now_seconds() > a->msg_until) { a->msg[0] = 0; a->dirty = 1; }
+}
+
+// ---- drawing into cell buffers ---------------------------------------------------------------
+static void draw_main(App *a, CellBuf *b) {
+    cb_clear(b);
+    if (b->w < MIN_W || b->h + 1 < MIN_H) {
+        char m[96];
+        snprintf(m, sizeof m, "terminal too small (%dx%d): need %dx%d", b->w, b->h + 1, MIN_W, MIN_H);
+        int l = (int)strlen(m), y = b->h / 2;
+        cb_text(b, (b->w - l) / 2 > 0 ? (b->w - l) / 2 : 0, y, b->w, m, C_YELLOW, CB_BOLD);
+        cb_text(b, (b->w - 10) / 2 > 0 ? (b->w - 10) / 2 : 0, y + 1, b->w, "q: quit", CB_DEFAULT, CB_DIM);
+        return;
+    }
+    Screen *s = a->stack[a->depth - 1];
+    s->vt->draw(s, a, b);
+    // title bar over row 0: where we are and the store
+    char t[256];
+    const char *where = a->model->ops->where ? a->model->ops->where(a->model) : "";
+    snprintf(t, sizeof t, " repae  %s", s->vt->name);
+    for (int i = 1; i < a->depth - 1 && i < 4; i++) (void)0;
+    cb_fill(b, 0, 0, b->w, 1, ' ', CB_DEFAULT, a->colors ? C_BLUE : CB_DEFAULT, a->colors ? CB_BOLD : CB_REVERSE);
+    int n = cb_text(b, 0, 0, b->w, t, a->colors ? C_WHITE : CB_DEFAULT, CB_BOLD | (a->colors ? 0 : CB_REVERSE));
+    int wl = utf8_width(where);
+    if (wl + n + 2 < b->w) cb_text(b, b->w - wl - 1, 0, wl, where, a->colors ? C_WHITE : CB_DEFAULT, a->colors ? 0 : CB_REVERSE);
+    cb_set_bg(b, 0, 0, b->w, a->colors ? C_BLUE : CB_DEFAULT, a->colors ? 0 : CB_REVERSE);
+}
+
+static void draw_status(App *a, CellBuf *b) {
+    cb_clear(b);
+    if (a->prompt) {
+        int n = cb_text(b, 0, 0, b->w, a->plabel, C_YELLOW, CB_BOLD);
+        if (a->prompt == 1) {
+            n += cb_text(b, n, 0, 2, ": ", CB_DEFAULT, 0);
+            int tw = utf8_width(a->ptext), avail = b->w - n - 1;
+            const char *t = a->ptext;
+            while (tw > avail && *t) { utf8_next(&t); tw = utf8_width(t); } // keep the end in view
+            n += cb_text(b, n, 0, avail, t, CB_DEFAULT, 0);
+            cb_put(b, n, 0, ' ', CB_DEFAULT, CB_REVERSE); // the cursor
+        }
+        return;
+    }
+    if (a->msg[0]) {
+        cb_text(b, 0, 0, b->w, a->msg, a->msg_error ? C_RED : C_GREEN, CB_BOLD);
+        return;
+    }
+    char line[512];
+    if (b->w < MIN_W || a->depth == 0) { cb_text(b, 0, 0, b->w, "q quit", CB_DEFAULT, CB_DIM); return; }
+    Screen *s = a->stack[a->depth - 1];
+    int n = keytable_status(s->vt->keys, line, b->w - 8);
+    // key names bold, labels plain: split on the pairs again
+    int x = 0;
+    const char *p = line;
+    while (*p && x < n) {
+        const char *sp = strchr(p, ' ');
+        if (!sp) break;
+        x += cb_text(b, x, 0, (int)(sp - p), p, a->colors ? C_CYAN : CB_DEFAULT, CB_BOLD);
+        const char *end = strstr(sp + 1, "  ");
+        int l = end ? (int)(end - sp) : (int)strlen(sp);
+        char tmp[128];
+        snprintf(tmp, sizeof tmp, "%.*s", l, sp);
+        x += cb_text(b, x, 0, l, tmp, CB_DEFAULT, 0);
+        if (!end) break;
+        x += 2;
+        p = end + 2;
+    }
+    cb_text(b, b->w - 7, 0, 7, " ? help", CB_DEFAULT, CB_DIM);
+}
+
+// The help overlay: every binding of the current screen plus the global keys, centred.
+static void draw_help(App *a, CellBuf *b, int sw, int sh, int *ox, int *oy) {
+    Screen *s = a->stack[a->depth - 1];
+    static const KeyBinding global[] = {{'?', 1, NULL, "this help (any key closes it)"},
+        {'q', 1, NULL, "back; on the Runs screen: quit"}, {27, 1, NULL, "back"},
+        {12, 1, NULL, "repaint the screen"}, {0, 0, NULL, NULL}};
+    int n = 0;
+    for (const KeyBinding *k = s->vt->keys; k && k->key; k++) n++;
+    int w = sw - 8 < 64 ? sw - 8 : 64, h = n + 4 + 4 + 3;
+    if (h > sh - 2) h = sh - 2;
+    cb_resize(b, w, h);
+    cb_fill(b, 0, 0, w, h, ' ', CB_DEFAULT, CB_DEFAULT, 0);
+    // frame
+    for (int x = 1; x < w - 1; x++) { cb_put(b, x, 0, 0x2500, CB_DEFAULT, 0); cb_put(b, x, h - 1, 0x2500, CB_DEFAULT, 0); }
+    for (int y = 1; y < h - 1; y++) { cb_put(b, 0, y, 0x2502, CB_DEFAULT, 0); cb_put(b, w - 1, y, 0x2502, CB_DEFAULT, 0); }
+    cb_put(b, 0, 0, 0x250C, CB_DEFAULT, 0); cb_put(b, w - 1, 0, 0x2510, CB_DEFAULT, 0);
+    cb_put(b, 0, h - 1, 0x2514, CB_DEFAULT, 0); cb_put(b, w - 1, h - 1, 0x2518, CB_DEFAULT, 0);
+    char title[96];
+    snprintf(title, sizeof title, " Help: %s ", s->vt->name);
+    cb_text(b, 2, 0, w - 4, title, CB_DEFAULT, CB_BOLD);
+    int y = 1;
+    for (int pass = 0; pass < 2; pass++) {
+        const KeyBinding *k = pass ? global : s->vt->keys;
+        if (pass) { y++; if (y < h - 1) cb_text(b, 2, y++, w - 4, "everywhere", CB_DEFAULT, CB_BOLD | CB_UNDERLINE); }
+        for (; k && k->key && y < h - 1; k++) {
+            char kb[16];
+            cb_text(b, 2, y, 8, ui_key_name(k->key, kb), a->colors ? C_CYAN : CB_DEFAULT, CB_BOLD);
+            cb_text(b, 11, y, w - 13, k->help ? k->help : k->label, CB_DEFAULT, 0);
+            y++;
+        }
+    }
+    *ox = (sw - w) / 2;
+    *oy = (sh - h) / 2;
+}
+
+void app_render(App *a, CellBuf *full) {
+    int w = full->w, h = full->h;
+    cb_resize(&a->bmain, w, h - 1);
+    cb_resize(&a->bstatus, w, 1);
+    if (a->ov) overlays_begin(a->ov);
+    draw_main(a, &a->bmain);
+    draw_status(a, &a->bstatus);
+    cb_clear(full);
+    memcpy(full->c, a->bmain.c, sizeof(Cell) * (size_t)w * (h - 1));
+    memcpy(full->c + (long)w * (h - 1), a->bstatus.c, sizeof(Cell) * (size_t)w);
+    if (a->help && w >= MIN_W && h >= MIN_H) {
+        int ox, oy;
+        draw_help(a, &a->bhelp, w, h, &ox, &oy);
+        for (int y = 0; y < a->bhelp.h; y++)
+            for (int x = 0; x < a->bhelp.w; x++) {
+                Cell *c = cb_at(full, ox + x, oy + y);
+                if (c) *c = a->bhelp.c[y * a->bhelp.w + x];
+            }
+    }
+}
+
+// ---- headless (tests) ------------------------------------------------------------------------
+App *app_headless_new(Model *m) {
+    App *a = xcalloc(1, sizeof *a);
+    a->model = m;
+    a->headless = 1;
+    a->colors = 256;
+    a->imode = IMG_HALF256;
+    cb_init(&a->bmain, 0, 0);
+    cb_init(&a->bstatus, 0, 0);
+    cb_init(&a->bhelp, 0, 0);
+    return a;
+}
+
+void app_headless_free(App *a) {
+    while (a->depth) { Screen *s = a->stack[--a->depth]; s->vt->free(s); }
+    cb_free(&a->bmain); cb_free(&a->bstatus); cb_free(&a->bhelp);
+    overlays_free(a->ov);
+    free(a);
+}
+
+// ---- ncurses ---------------------------------------------------------------------------------
+static void init_colors(App *a) {
+    a->colors = 0;
+    if (getenv("NO_COLOR") && *getenv("NO_COLOR")) return;
+    if (!has_colors()) return;
+    start_color();
+    use_default_colors();
+    a->colors = COLORS >= 256 ? 256 : COLORS >= 8 ? 8 : 0;
+    for (int i = 0; i < 256; i++) {
+        if (a->colors == 256 || i < 8) a->cmap[i] = (short)i;
+        else if (i < 16) a->cmap[i] = (short)(i - 8);
+        else { int r, g, b; xterm256_rgb(i, &r, &g, &b); a->cmap[i] = (short)rgb_to_8(r, g, b); }
+    }
+}
+
+static int pair_for(App *a, int fg, int bg) {
+    if (!a->colors) return 0;
+    int f = fg < 0 ? -1 : a->cmap[fg & 255], g = bg < 0 ? -1 : a->cmap[bg & 255];
+    if (f < 0 && g < 0) return 0;
+    int p = alloc_pair(f, g); // ncurses 6.1+: cached, recycled when the table fills
+    return p < 0 ? 0 : p;
+}
+
+static void blit(App *a, WINDOW *w, const CellBuf *b) {
+    for (int y = 0; y < b->h; y++) {
+        wmove(w, y, 0);
+        for (int x = 0; x < b->w; x++) {
+            const Cell *c = &b->c[y * b->w + x];
+            if (c->ch == 0) continue; // right half of a wide character
+            attr_t at = 0;
+            if (c->attr & CB_BOLD) at |= A_BOLD;
+            if (c->attr & CB_DIM) at |= A_DIM;
+            if (c->attr & CB_REVERSE) at |= A_REVERSE;
+            if (c->attr & CB_UNDERLINE) at |= A_UNDERLINE;
+            int fg = c->fg, bg = c->bg;
+            // Without colour, a coloured background (selection, half-block pixels) becomes reverse.
+            if (!a->colors && bg >= 0) at |= A_REVERSE;
+            wchar_t wc[2] = {(wchar_t)c->ch, 0};
+            cchar_t cc;
+            setcchar(&cc, wc, at, 0, NULL);
+            int pr = pair_for(a, fg, bg);
+            if (pr) setcchar(&cc, wc, at, (short)(pr < 32767 ? pr : 0), &pr);
+            // the last cell of the last row scrolls some terminals: ncurses handles it via insert
+            if (y == b->h - 1 && x == b->w - 1 && w == a->wstatus) { wins_wch(w, &cc); continue; }
+            wadd_wch(w, &cc);
+        }
+    }
+}
+
+static void frame(App *a) {
+    int h = LINES, w = COLS;
+    if (!a->wmain || getmaxy(a->wmain) != h - 1 || getmaxx(a->wmain) != w) {
+        if (a->wmain) delwin(a->wmain);
+        if (a->wstatus) delwin(a->wstatus);
+        a->wmain = newwin(h - 1 > 0 ? h - 1 : 1, w, 0, 0);
+        a->wstatus = newwin(1, w, h - 1 > 0 ? h - 1 : 0, 0);
+        // Keys are read through wmain: wget_wch on stdscr would refresh the blank stdscr over
+        // everything, and wmain is never left touched after a frame.
+        keypad(a->wmain, TRUE);
+        wtimeout(a->wmain, 50);
+        a->full_repaint = 1;
+    }
+    if (a->ov) overlays_begin(a->ov);
+    cb_resize(&a->bmain, w, h - 1);
+    cb_resize(&a->bstatus, w, 1);
+    draw_main(a, &a->bmain);
+    draw_status(a, &a->bstatus);
+    if (a->full_repaint) { clearok(curscr, TRUE); a->full_repaint = 0; }
+    blit(a, a->wmain, &a->bmain);
+    blit(a, a->wstatus, &a->bstatus);
+    wnoutrefresh(a->wmain);
+    wnoutrefresh(a->wstatus);
+    if (a->help && w >= MIN_W && h >= MIN_H) {
+        int ox, oy;
+        draw_help(a, &a->bhelp, w, h, &ox, &oy);
+        if (a->whelp) delwin(a->whelp);
+        a->whelp = newwin(a->bhelp.h, a->bhelp.w, oy, ox);
+        if (a->whelp) { blit(a, a->whelp, &a->bhelp); wnoutrefresh(a->whelp); }
+        if (a->ov) overlays_begin(a->ov); // nothing may draw over the help box
+    }
+    doupdate();
+    // After ncurses has written its cells: images it does not know about.
+    if (a->ov && !a->help && !a->prompt) overlays_flush(a->ov, stdout);
+}
+
+int app_run(Model *m, Screen *home_unused) {
+    (void)home_unused;
+    setlocale(LC_ALL, "");
+    App *a = app_headless_new(m);
+    a->headless = 0;
+    image_probe(STDIN_FILENO, 300, &a->caps);
+    if (!initscr()) { fprintf(stderr, "repae: cannot initialise the terminal (TERM=%s)\n", getenv("TERM")); return 1; }
+    cbreak();
+    noecho();
+    nonl();
+    keypad(stdscr, TRUE);
+    curs_set(0);
+    set_escdelay(25);
+    init_colors(a);
+    a->imode = image_pick_mode(&a->caps, a->colors, a->colors == 0);
+    a->ov = overlays_new(a->imode, &a->caps);
+    app_push(a, screen_runs_new(a));
+    double last_frame = 0, last_tick = 0;
+    frame(a);
+    while (!a->quit) {
+        double t = now_seconds();
+        if (t - last_tick >= TICK_SECONDS) { app_tick(a); last_tick = t; }
+        if (a->dirty && t - last_frame >= FRAME_SECONDS) {
+            a->dirty = 0;
+            frame(a);
+            last_frame = now_seconds();
+        }
+        wint_t ch;
+        int r = wget_wch(a->wmain, &ch);
+        if (r == ERR) continue;
+        if (r == KEY_CODE_YES && (int)ch == KEY_RESIZE) { a->full_repaint = 1; }
+        app_feed_key(a, (int)ch);
+        // drain keys already typed before drawing again (fast typing, pasted text)
+    }
+    endwin();
+    if (a->wmain) delwin(a->wmain);
+    if (a->wstatus) delwin(a->wstatus);
+    if (a->whelp) delwin(a->whelp);
+    app_headless_free(a);
+    return 0;
+}

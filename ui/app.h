@@ -1,0 +1,98 @@
+// app.h: the dashboard's frame: a stack of screens (one small vtable each), key tables, a
+// status line of keys, a help overlay, prompts and confirmations on the bottom line, and a
+// main loop that polls input without blocking and redraws at most about 10 times a second.
+//
+// Screens draw into a CellBuf the size of the terminal minus the status line; the app blits
+// it into the main window, the status line into its own window, the help overlay into a third,
+// wnoutrefresh on each and one doupdate; then writes image overlays (sixel, truecolor).
+#ifndef REPAE_UI_APP_H
+#define REPAE_UI_APP_H
+#include <stdint.h>
+#include "cellbuf.h"
+#include "image.h"
+#include "model.h"
+
+// Key handler result flags.
+enum { UI_HANDLED = 1, UI_REDRAW = 2, UI_QUIT = 4 };
+
+// Special key codes (ncurses KEY_* values are passed through unchanged; these are for the
+// ones the app itself synthesises or tests use).
+#define UI_KEY_ESC 27
+#define UI_KEY_ENTER 10
+
+typedef struct {
+    int key;            // a character or an ncurses KEY_* code
+    int action;         // screen-defined action id (> 0)
+    const char *label;  // in the status line ("sort"); NULL: help overlay only
+    const char *help;   // in the help overlay
+} KeyBinding;
+
+// The action bound to key in a table ending with {0}, or 0.
+int keytable_lookup(const KeyBinding *t, int key);
+// A key as the user types it: "q", "enter", "space", "up", "^L".
+const char *ui_key_name(int key, char *buf);
+// The status line for a table: "key label" pairs separated by two spaces, cut to width
+// without splitting a pair. Returns the number of columns written to out.
+int keytable_status(const KeyBinding *t, char *out, int width);
+
+typedef struct App App;
+typedef struct Screen Screen;
+
+typedef struct {
+    const char *name;              // title bar
+    const KeyBinding *keys;
+    void (*draw)(Screen *s, App *a, CellBuf *b);
+    int (*action)(Screen *s, App *a, int action, int key); // a bound key: UI_* flags
+    int (*key)(Screen *s, App *a, int key);                // unbound keys (may be NULL)
+    int (*tick)(Screen *s, App *a);                        // polls data: UI_REDRAW if changed
+    void (*free)(Screen *s);
+} ScreenVt;
+
+struct Screen {
+    const ScreenVt *vt;
+};
+
+// Colour roles: palette indexes that also read in 8 colours.
+enum { C_RED = 1, C_GREEN = 2, C_YELLOW = 3, C_BLUE = 4, C_MAGENTA = 5, C_CYAN = 6, C_WHITE = 7 };
+// A stable colour per run (by id) among those visible on dark and light backgrounds.
+int ui_run_color(int64_t run);
+// The colour of a status word.
+int ui_status_color(const char *status);
+
+Model *app_model(App *a);
+ImageOverlays *app_overlays(App *a);
+ImageMode app_image_mode(App *a);
+int app_colors(App *a); // 0 (NO_COLOR or monochrome), 8 or 256
+
+void app_push(App *a, Screen *s);   // takes ownership
+void app_pop(App *a);
+void app_dirty(App *a);             // redraw at the next chance
+// A message on the status line for a few seconds (errors stay until the next key).
+void app_message(App *a, int is_error, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+// Line input on the bottom line; done(s, a, text) runs on enter, not on Esc.
+typedef void (*PromptDone)(Screen *s, App *a, const char *text);
+void app_prompt(App *a, const char *label, const char *initial, PromptDone done);
+// y/n question on the bottom line; yes(s, a) runs on y.
+typedef void (*ConfirmYes)(Screen *s, App *a);
+void app_confirm(App *a, const char *question, ConfirmYes yes);
+
+// Runs the dashboard until quit. Probes the terminal, initialises ncurses, restores it.
+int app_run(Model *m, Screen *home);
+
+// The home screen and the others (scr_*.c).
+Screen *screen_runs_new(App *a);
+Screen *screen_launch_new(App *a);
+Screen *screen_run_new(App *a, int64_t run);
+Screen *screen_compare_new(App *a, const int64_t *runs, int n);
+
+// For tests: feeds key and draws one frame into b (w x h, status line included) with no
+// terminal. app_headless_new makes an App with no ncurses.
+App *app_headless_new(Model *m);
+void app_headless_free(App *a);
+int app_feed_key(App *a, int key); // UI_* flags of the handling
+void app_render(App *a, CellBuf *b);
+void app_tick(App *a);
+int app_depth(App *a);
+
+#endif

@@ -1,0 +1,32 @@
+// model_common.c: helpers shared by the model backends.
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "model.h"
+#include "util.h"
+
+const UiLatest *ui_run_latest(const UiRun *r, const char *key) {
+    for (int i = 0; i < r->nlatest; i++)
+        if (!strcmp(r->latest[i].key, key)) return &r->latest[i];
+    return NULL;
+}
+
+int ui_run_live(const UiRun *r) { return !strcmp(r->status, "running") || !strcmp(r->status, "queued"); }
+
+void ui_series_push(UiSeries *s, long step, float value, double wall) {
+    if (s->n == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 256;
+        s->step = xrealloc(s->step, sizeof(long) * (size_t)s->cap);
+        s->value = xrealloc(s->value, sizeof(float) * (size_t)s->cap);
+        s->wall = xrealloc(s->wall, sizeof(double) * (size_t)s->cap);
+    }
+    s->step[s->n] = step;
+    s->value[s->n] = value;
+    s->wall[s->n] = wall;
+    s->n++;
+}
+
+void ui_series_free(UiSeries *s) {
+    free(s->step); free(s->value); free(s->wall);
+    memset(s, 0, sizeof *s);
+}

@@ -1,0 +1,244 @@
+// model_store.c: the Model on the run store (store/store.h). Runs launched or resumed here
+// train in background threads through run_hooks (the same path as `repae train`), so they
+// write to the store exactly like a run in another process and show up the same way.
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "config.h"
+#include "model.h"
+#include "run_hooks.h"
+#include "store.h"
+#include "train.h"
+#include "util.h"
+
+// Weak, so that the dashboard builds and browses runs even when the training core is not
+// linked in (ONLY= partial builds); launching then says so.
+extern TrainStatus train_run(const Config *cfg, const char *run_dir, int resume, const TrainHooks *hooks, char *err)
+    __attribute__((weak));
+
+typedef struct Job {
+    pthread_t th;
+    RunHooks *rh;
+    int64_t id;
+    Config cfg;
+    int resume;
+    volatile int finished;
+    struct Job *next;
+} Job;
+
+typedef struct {
+    Model base;
+    Store *st;
+    char *path;
+    Job *jobs;
+    pthread_mutex_t mu;
+} StoreModel;
+
+static void *job_main(void *arg) {
+    Job *j = arg;
+    char err[ERRLEN] = "";
+    TrainHooks h = run_hooks_get(j->rh);
+    TrainStatus st = train_run(&j->cfg, run_hooks_dir(j->rh), j->resume, &h, err);
+    run_hooks_finish(j->rh, train_status_name(st), st == TRAIN_DONE || st == TRAIN_STOPPED ? NULL : err);
+    j->rh = NULL;
+    j->finished = 1;
+    return NULL;
+}
+
+// Joins finished training threads.
+static void reap(StoreModel *sm) {
+    Job **p = &sm->jobs;
+    while (*p) {
+        Job *j = *p;
+        if (j->finished) { pthread_join(j->th, NULL); *p = j->next; free(j); }
+        else p = &j->next;
+    }
+}
+
+static Job *job_of(StoreModel *sm, int64_t id) {
+    for (Job *j = sm->jobs; j; j = j->next) if (j->id == id && !j->finished) return j;
+    return NULL;
+}
+
+static void to_ui(StoreModel *sm, const StoreRun *r, UiRun *u) {
+    memset(u, 0, sizeof *u);
+    u->id = r->id;
+    snprintf(u->name, sizeof u->name, "%s", r->name ? r->name : "");
+    snprintf(u->status, sizeof u->status, "%s", r->status);
+    u->step = r->step;
+    u->total_steps = r->total_steps;
+    u->created = r->created; u->started = r->started; u->ended = r->ended; u->heartbeat = r->heartbeat;
+    size_t l = 0;
+    for (int i = 0; i < r->ntags && l < sizeof u->tags - 1; i++)
+        l += (size_t)snprintf(u->tags + l, sizeof u->tags - l, "%s%s", i ? "," : "", r->tags[i]);
+    snprintf(u->notes, sizeof u->notes, "%s", r->notes ? r->notes : "");
+    snprintf(u->error, sizeof u->error, "%s", r->error ? r->error : "");
+    u->local = job_of(sm, r->id) != NULL;
+    for (int i = 0; i < r->nlatest && u->nlatest < UI_MAXLATEST; i++) {
+        UiLatest *d = &u->latest[u->nlatest++];
+        snprintf(d->key, sizeof d->key, "%s", r->latest[i].key);
+        d->last = r->latest[i].last;
+        d->min = r->latest[i].min;
+        d->max = r->latest[i].max;
+        d->last_step = r->latest[i].last_step;
+        d->min_step = r->latest[i].min_step;
+    }
+}
+
+static int list_runs(Model *m, UiRun **out, int *n, char *err) {
+    StoreModel *sm = (StoreModel *)m;
+    StoreRun *rs = NULL;
+    int k = 0;
+    reap(sm);
+    if (store_list_runs(sm->st, &rs, &k, err)) return -1;
+    *out = xmalloc(sizeof(UiRun) * (size_t)(k + 1));
+    for (int i = 0; i < k; i++) to_ui(sm, &rs[i], &(*out)[i]);
+    *n = k;
+    store_runs_free(rs, k);
+    return 0;
+}
+
+static int config(Model *m, int64_t id, char **json, char *err) {
+    StoreRun r;
+    if (store_get_run(((StoreModel *)m)->st, id, &r, err)) return -1;
+    *json = xstrdup(r.config ? r.config : "");
+    store_run_free(&r);
+    return 0;
+}
+
+static int series_append(Model *m, int64_t id, const char *key, UiSeries *s, char *err) {
+    StoreSeries ser = {0};
+    if (store_series(((StoreModel *)m)->st, id, key, s->n ? s->step[s->n - 1] : -1, &ser, err)) return -1;
+    for (long i = 0; i < ser.n; i++) ui_series_push(s, ser.step[i], ser.value[i], ser.wall[i]);
+    store_series_free(&ser);
+    return 0;
+}
+
+static int sample_steps(Model *m, int64_t id, long **steps, int *n, char *err) {
+    return store_sample_steps(((StoreModel *)m)->st, id, steps, n, err);
+}
+
+static int sample(Model *m, int64_t id, long step, long *got, Image *img, char *err) {
+    unsigned char *png = NULL;
+    size_t len = 0;
+    int w = 0, h = 0;
+    if (store_sample_get(((StoreModel *)m)->st, id, step, got, &png, &len, &w, &h, err)) return -1;
+    int rc = image_decode_png(png, len, img, err);
+    free(png);
+    return rc;
+}
+
+static int start_job(StoreModel *sm, RunHooks *rh, const Config *cfg, int resume) {
+    Job *j = xcalloc(1, sizeof *j);
+    j->rh = rh;
+    j->id = run_hooks_id(rh);
+    j->cfg = *cfg;
+    j->resume = resume;
+    if (pthread_create(&j->th, NULL, job_main, j)) {
+        run_hooks_finish(rh, "failed", "could not start the training thread");
+        free(j);
+        return -1;
+    }
+    j->next = sm->jobs;
+    sm->jobs = j;
+    return 0;
+}
+
+static int launch(Model *m, const char *path, const char *name, int nset, char *const *sets, int64_t *id, char *err) {
+    StoreModel *sm = (StoreModel *)m;
+    if (!train_run) return seterr(err, "this build has no training core (src/train.c); run `make` for the full binary");
+    Config cfg;
+    config_defaults(&cfg);
+    if (config_load(&cfg, path, err)) return -1;
+    for (int i = 0; i < nset; i++) if (config_set(&cfg, sets[i], err)) return -1;
+    if (config_validate(&cfg, err)) return -1;
+    char *json = config_to_json(&cfg);
+    RunHooks *rh = NULL;
+    int rc = run_hooks_open(&rh, sm->path, name, json, cfg.train.steps, err);
+    free(json);
+    if (rc) return -1;
+    *id = run_hooks_id(rh);
+    if (start_job(sm, rh, &cfg, 0)) return seterr(err, "could not start a training thread");
+    return 0;
+}
+
+static int stop(Model *m, int64_t id, char *err) {
+    StoreModel *sm = (StoreModel *)m;
+    Job *j = job_of(sm, id);
+    if (j && j->rh) run_hooks_stop(j->rh);
+    return store_request_stop(sm->st, id, err);
+}
+
+static int resume(Model *m, int64_t id, char *err) {
+    StoreModel *sm = (StoreModel *)m;
+    if (!train_run) return seterr(err, "this build has no training core (src/train.c); run `make` for the full binary");
+    if (job_of(sm, id)) return seterr(err, "run %lld is already training here", (long long)id);
+    char ref[32];
+    snprintf(ref, sizeof ref, "%lld", (long long)id);
+    RunHooks *rh = NULL;
+    if (run_hooks_resume(&rh, sm->path, ref, -1, err)) return -1;
+    long ck = run_hooks_last_checkpoint(rh);
+    Config cfg;
+    config_defaults(&cfg);
+    if (config_parse(&cfg, run_hooks_config(rh), "stored config", err) ||
+        (ck >= 0 && run_hooks_truncate(rh, ck, err))) {
+        char e2[ERRLEN];
+        snprintf(e2, sizeof e2, "%s", err);
+        run_hooks_finish(rh, "failed", e2);
+        return -1;
+    }
+    return start_job(sm, rh, &cfg, ck >= 0);
+}
+
+static int removerun(Model *m, int64_t id, char *err) {
+    StoreModel *sm = (StoreModel *)m;
+    if (job_of(sm, id)) return seterr(err, "run %lld is training here: stop it (x) first", (long long)id);
+    return store_delete_run(sm->st, id, err);
+}
+
+static int tag(Model *m, int64_t id, const char *t, int remove, char *err) {
+    StoreModel *sm = (StoreModel *)m;
+    return remove ? store_tag_remove(sm->st, id, t, err) : store_tag_add(sm->st, id, t, err);
+}
+
+static int note(Model *m, int64_t id, const char *text, char *err) { return store_set_note(((StoreModel *)m)->st, id, text, err); }
+
+static int local_active(Model *m) {
+    StoreModel *sm = (StoreModel *)m;
+    reap(sm);
+    int n = 0;
+    for (Job *j = sm->jobs; j; j = j->next) n += !j->finished;
+    return n;
+}
+
+static void stop_local(Model *m) {
+    StoreModel *sm = (StoreModel *)m;
+    for (Job *j = sm->jobs; j; j = j->next) if (!j->finished && j->rh) run_hooks_stop(j->rh);
+    for (Job *j = sm->jobs; j; j = j->next) { pthread_join(j->th, NULL); j->finished = 1; }
+    Job *j = sm->jobs;
+    while (j) { Job *n = j->next; free(j); j = n; }
+    sm->jobs = NULL;
+}
+
+static void close_(Model *m) {
+    StoreModel *sm = (StoreModel *)m;
+    stop_local(m);
+    store_close(sm->st);
+    free(sm->path);
+    free(sm);
+}
+
+static const char *where(Model *m) { return ((StoreModel *)m)->path; }
+
+static const ModelOps store_ops = {list_runs, config, series_append, sample_steps, sample, launch, stop, resume,
+                                   removerun, tag, note, local_active, stop_local, close_, where};
+
+Model *model_store_open(const char *path, char *err) {
+    StoreModel *sm = xcalloc(1, sizeof *sm);
+    sm->base.ops = &store_ops;
+    if (store_open(&sm->st, path, STORE_CREATE, err)) { free(sm); return NULL; }
+    sm->path = xstrdup(path);
+    return &sm->base;
+}

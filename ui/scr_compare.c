@@ -1,0 +1,313 @@
+// scr_compare.c: marked runs side by side: each metric overlaid (a run keeps its colour),
+// the config keys that differ, final and best metrics with the best highlighted, and the
+// sample grids at one step.
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "chart.h"
+#include "screens.h"
+#include "util.h"
+
+#define MAXR 8
+enum { CA_PANE = 1, CA_P1, CA_P2, CA_P3, CA_SMOOTH_UP, CA_SMOOTH_DOWN, CA_LOGY, CA_XAXIS, CA_PREV, CA_NEXT };
+
+static const KeyBinding keys[] = {
+    {'\t', CA_PANE, "view", "next view: curves, table, samples"},
+    {'1', CA_P1, "curves", "curves overlaid per metric"},
+    {'2', CA_P2, "table", "differing config keys, final and best metrics"},
+    {'3', CA_P3, "samples", "sample grids side by side"},
+    {'+', CA_SMOOTH_UP, "smooth", "more smoothing"}, {'=', CA_SMOOTH_UP, NULL, "more smoothing"},
+    {'-', CA_SMOOTH_DOWN, NULL, "less smoothing"},
+    {'l', CA_LOGY, "log-y", "toggle log y axis"},
+    {'t', CA_XAXIS, "x:step/time", "x axis: step or wall time"},
+    {'[', CA_PREV, "step<", "samples: previous step"}, {',', CA_PREV, NULL, "samples: previous step"},
+    {']', CA_NEXT, "step>", "samples: next step"}, {'.', CA_NEXT, NULL, "samples: next step"},
+    {0, 0, NULL, NULL},
+};
+
+static const double ema_levels[] = {0, 0.6, 0.8, 0.9, 0.95, 0.98, 0.99};
+
+typedef struct { char *key; char *val[MAXR]; } DiffRow;
+
+typedef struct {
+    Screen base;
+    int64_t ids[MAXR];
+    int n;
+    UiRun runs[MAXR];
+    int have[MAXR];
+    UiSeries ser[MAXR][UI_NMETRICS];
+    DiffRow *diff;
+    int ndiff, diff_done;
+    long *steps;       // sample steps of the first run that has samples
+    int nsteps, sidx;  // -1 = latest
+    Image img[MAXR];
+    long img_step[MAXR];
+    int pane, ema, logy, xtime;
+    double last_poll;
+} Cmp;
+
+// Flattens a JSON object into "a.b.c" = "value" pairs.
+static void flatten(const cJSON *o, const char *prefix, char ***k, char ***v, int *n) {
+    for (const cJSON *c = o->child; c; c = c->next) {
+        char path[256];
+        snprintf(path, sizeof path, "%s%s%s", prefix, *prefix ? "." : "", c->string ? c->string : "?");
+        if (cJSON_IsObject(c)) { flatten(c, path, k, v, n); continue; }
+        char *s = cJSON_PrintUnformatted(c);
+        *k = xrealloc(*k, sizeof(char *) * (size_t)(*n + 1));
+        *v = xrealloc(*v, sizeof(char *) * (size_t)(*n + 1));
+        (*k)[*n] = xstrdup(path);
+        (*v)[*n] = s ? s : xstrdup("?");
+        (*n)++;
+    }
+}
+
+static void build_diff(Cmp *c, App *a) {
+    Model *m = app_model(a);
+    char **k[MAXR] = {0}, **v[MAXR] = {0};
+    int nk[MAXR] = {0};
+    char err[ERRLEN];
+    for (int i = 0; i < c->n; i++) {
+        char *json = NULL;
+        if (m->ops->config(m, c->ids[i], &json, err)) continue;
+        cJSON *o = cJSON_Parse(json);
+        if (o) flatten(o, "", &k[i], &v[i], &nk[i]);
+        cJSON_Delete(o);
+        free(json);
+    }
+    // union of keys in the first run's order, then the others'
+    for (int i = 0; i < c->n; i++)
+        for (int j = 0; j < nk[i]; j++) {
+            int seen = 0;
+            for (int d = 0; d < c->ndiff && !seen; d++) seen = !strcmp(c->diff[d].key, k[i][j]);
+            if (seen) continue;
+            DiffRow row = {xstrdup(k[i][j]), {0}};
+            int differs = 0;
+            for (int r = 0; r < c->n; r++) {
+                const char *val = "(unset)";
+                for (int q = 0; q < nk[r]; q++) if (!strcmp(k[r][q], k[i][j])) val = v[r][q];
+                row.val[r] = xstrdup(val);
+                if (r && strcmp(row.val[r], row.val[0])) differs = 1;
+            }
+            if (!differs && c->n > 1) {
+                free(row.key);
+                for (int r = 0; r < c->n; r++) free(row.val[r]);
+                continue;
+            }
+            c->diff = xrealloc(c->diff, sizeof(DiffRow) * (size_t)(c->ndiff + 1));
+            c->diff[c->ndiff++] = row;
+        }
+    for (int i = 0; i < c->n; i++) {
+        for (int j = 0; j < nk[i]; j++) { free(k[i][j]); free(v[i][j]); }
+        free(k[i]); free(v[i]);
+    }
+    c->diff_done = 1;
+}
+
+static int poll_data(Cmp *c, App *a) {
+    Model *m = app_model(a);
+    char err[ERRLEN];
+    UiRun *runs = NULL;
+    int n = 0, changed = 0;
+    c->last_poll = now_seconds();
+    if (m->ops->list_runs(m, &runs, &n, err) == 0) {
+        for (int i = 0; i < c->n; i++) {
+            int found = 0;
+            for (int j = 0; j < n; j++)
+                if (runs[j].id == c->ids[i]) {
+                    if (memcmp(&runs[j], &c->runs[i], sizeof(UiRun))) changed = 1;
+                    c->runs[i] = runs[j];
+                    found = 1;
+                }
+            c->have[i] = found;
+        }
+        free(runs);
+    }
+    for (int i = 0; i < c->n; i++)
+        for (int k = 0; k < UI_NMETRICS; k++) {
+            long before = c->ser[i][k].n;
+            if (c->have[i] && m->ops->series_append(m, c->ids[i], ui_metrics[k], &c->ser[i][k], err) == 0 &&
+                c->ser[i][k].n != before)
+                changed = 1;
+        }
+    for (int i = 0; i < c->n; i++) {
+        long *steps = NULL;
+        int ns = 0;
+        if (!c->have[i] || m->ops->sample_steps(m, c->ids[i], &steps, &ns, err) || ns == 0) { free(steps); continue; }
+        if (ns != c->nsteps) changed = 1;
+        free(c->steps);
+        c->steps = steps;
+        c->nsteps = ns;
+        break;
+    }
+    if (c->sidx >= c->nsteps) c->sidx = c->nsteps - 1;
+    if (!c->diff_done) { build_diff(c, a); changed = 1; }
+    return changed;
+}
+
+static int tick(Screen *s, App *a) {
+    Cmp *c = (Cmp *)s;
+    if (now_seconds() - c->last_poll < 0.5) return 0;
+    return poll_data(c, a) ? UI_REDRAW : 0;
+}
+
+static int action(Screen *s, App *a, int act, int key) {
+    (void)a; (void)key;
+    Cmp *c = (Cmp *)s;
+    switch (act) {
+    case CA_PANE: c->pane = (c->pane + 1) % 3; break;
+    case CA_P1: case CA_P2: case CA_P3: c->pane = act - CA_P1; break;
+    case CA_SMOOTH_UP: if (c->ema < 6) c->ema++; break;
+    case CA_SMOOTH_DOWN: if (c->ema > 0) c->ema--; break;
+    case CA_LOGY: c->logy = !c->logy; break;
+    case CA_XAXIS: c->xtime = !c->xtime; break;
+    case CA_PREV: if (c->nsteps) { c->sidx = (c->sidx < 0 ? c->nsteps - 1 : c->sidx) - 1; if (c->sidx < 0) c->sidx = 0; } break;
+    case CA_NEXT: if (c->sidx >= 0 && ++c->sidx >= c->nsteps - 1) c->sidx = -1; break;
+    default: return 0;
+    }
+    return UI_HANDLED | UI_REDRAW;
+}
+
+static void draw_curves(Cmp *c, CellBuf *b, int top) {
+    int W = b->w, H = b->h, bh = H - top;
+    int cw = W / 3, chh = bh / 2;
+    for (int k = 0; k < UI_NMETRICS; k++) {
+        ChartSeries cs[MAXR];
+        double *xs[MAXR] = {0};
+        int ns = 0;
+        for (int i = 0; i < c->n; i++) {
+            const UiSeries *s = &c->ser[i][k];
+            if (!s->n) continue;
+            xs[i] = xmalloc(sizeof(double) * (size_t)s->n);
+            for (long j = 0; j < s->n; j++) xs[i][j] = c->xtime ? s->wall[j] - s->wall[0] : (double)s->step[j];
+            cs[ns++] = (ChartSeries){xs[i], s->value, (int)s->n, ui_run_color(c->ids[i])};
+        }
+        int x = (k % 3) * cw, y = top + (k / 3) * chh;
+        ChartOpts o = {.title = ui_metrics[k], .ema = ema_levels[c->ema], .logy = c->logy, .xtime = c->xtime};
+        if (ns) chart_render(b, x, y, cw - 1, chh, cs, ns, &o);
+        else { cb_text(b, x, y, cw - 1, ui_metrics[k], CB_DEFAULT, CB_BOLD); cb_text(b, x + 2, y + 2, cw - 3, "no data", CB_DEFAULT, CB_DIM); }
+        for (int i = 0; i < c->n; i++) free(xs[i]);
+    }
+}
+
+static void draw_table(Cmp *c, CellBuf *b, int top) {
+    int W = b->w, H = b->h;
+    int kw = 22, vw = (W - kw - 1) / (c->n ? c->n : 1);
+    if (vw > 18) vw = 18;
+    int y = top;
+    ui_section(b, 0, y++, W, "final / best (lowest); best run in bold");
+    cb_text(b, 0, y, kw, "metric", CB_DEFAULT, CB_UNDERLINE);
+    for (int i = 0; i < c->n; i++) cb_text(b, kw + 1 + i * vw, y, vw - 1, c->runs[i].name, ui_run_color(c->ids[i]), CB_BOLD | CB_UNDERLINE);
+    y++;
+    for (int k = 0; k < UI_NMETRICS && y < H; k++) {
+        cb_text(b, 0, y, kw, ui_metrics[k], CB_DEFAULT, 0);
+        int best_last = -1, best_min = -1;
+        for (int i = 0; i < c->n; i++) {
+            const UiLatest *l = ui_run_latest(&c->runs[i], ui_metrics[k]);
+            if (!l) continue;
+            const UiLatest *bl = best_last >= 0 ? ui_run_latest(&c->runs[best_last], ui_metrics[k]) : NULL;
+            const UiLatest *bm = best_min >= 0 ? ui_run_latest(&c->runs[best_min], ui_metrics[k]) : NULL;
+            if (isfinite(l->last) && (!bl || l->last < bl->last)) best_last = i;
+            if (isfinite(l->min) && (!bm || l->min < bm->min)) best_min = i;
+        }
+        for (int i = 0; i < c->n; i++) {
+            const UiLatest *l = ui_run_latest(&c->runs[i], ui_metrics[k]);
+            char f[16] = "-", m[16] = "-";
+            if (l) { chart_fmt(l->last, f, 7); chart_fmt(l->min, m, 7); }
+            int x = kw + 1 + i * vw;
+            int n = cb_text(b, x, y, 7, f, i == best_last && c->n > 1 ? C_GREEN : CB_DEFAULT, i == best_last && c->n > 1 ? CB_BOLD | CB_UNDERLINE : 0);
+            n += cb_text(b, x + n, y, 1, "/", CB_DEFAULT, CB_DIM);
+            cb_text(b, x + n, y, vw - n - 1, m, i == best_min && c->n > 1 ? C_GREEN : CB_DEFAULT, i == best_min && c->n > 1 ? CB_BOLD | CB_UNDERLINE : CB_DIM);
+        }
+        y++;
+    }
+    y++;
+    if (y >= H) return;
+    ui_section(b, 0, y++, W, c->n > 1 ? "config keys that differ" : "config");
+    if (c->n > 1 && c->ndiff == 0 && y < H) cb_text(b, 2, y++, W - 2, "(the configs are identical)", CB_DEFAULT, CB_DIM);
+    for (int d = 0; d < c->ndiff && y < H; d++, y++) {
+        cb_text(b, 0, y, kw, c->diff[d].key, CB_DEFAULT, 0);
+        for (int i = 0; i < c->n; i++) cb_text(b, kw + 1 + i * vw, y, vw - 1, c->diff[d].val[i], ui_run_color(c->ids[i]), 0);
+    }
+}
+
+static void draw_samples(Cmp *c, App *a, CellBuf *b, int top) {
+    int W = b->w, H = b->h;
+    if (!c->nsteps) { cb_text(b, 2, top + 1, W - 4, "no samples yet", CB_DEFAULT, CB_DIM); return; }
+    int cur = c->sidx < 0 ? c->nsteps - 1 : c->sidx;
+    long step = c->steps[cur];
+    cb_printf(b, 1, top, W - 2, CB_DEFAULT, CB_BOLD, "samples at step %ld  (%d/%d%s)  [ ] to move", step, cur + 1, c->nsteps,
+              c->sidx < 0 ? ", latest" : "");
+    int per = c->n <= 4 ? c->n : 4, rowsn = (c->n + per - 1) / per;
+    int cw = W / (per ? per : 1), ch = (H - top - 1) / (rowsn ? rowsn : 1) - 1;
+    Model *m = app_model(a);
+    for (int i = 0; i < c->n; i++) {
+        int x = (i % per) * cw, y = top + 1 + (i / per) * (ch + 1);
+        cb_text(b, x + 1, y, cw - 2, c->runs[i].name, ui_run_color(c->ids[i]), CB_BOLD);
+        if (c->img_step[i] != step || !c->img[i].rgb) {
+            Image im = {0};
+            long got;
+            char err[ERRLEN];
+            image_free(&c->img[i]);
+            c->img_step[i] = step;
+            if (m->ops->sample(m, c->ids[i], step, &got, &im, err) == 0) c->img[i] = im;
+        }
+        if (!c->img[i].rgb) { cb_text(b, x + 1, y + 1, cw - 2, "(no sample)", CB_DEFAULT, CB_DIM); continue; }
+        ImageMode mode = app_image_mode(a);
+        int uw, uh;
+        image_fit_cells(&c->img[i], cw - 2, ch - 1, &uw, &uh);
+        if (mode == IMG_HALF256 || mode == IMG_HALF8) image_halfblock(b, x + 1, y + 1, cw - 2, ch - 1, &c->img[i], mode);
+        else if ((mode == IMG_SIXEL || mode == IMG_TRUECOLOR) && app_overlays(a))
+            overlays_add(app_overlays(a), x + 1, y + 1, mode == IMG_SIXEL ? cw - 2 : uw, mode == IMG_SIXEL ? ch - 1 : uh,
+                         &c->img[i], ((uint64_t)c->ids[i] << 32) ^ (uint64_t)step);
+    }
+}
+
+static void draw(Screen *s, App *a, CellBuf *b) {
+    Cmp *c = (Cmp *)s;
+    // legend: a run keeps its colour everywhere
+    int x = 1;
+    for (int i = 0; i < c->n; i++) {
+        cb_put(b, x, 1, 0x25CF, ui_run_color(c->ids[i]), CB_BOLD);
+        x += 2;
+        x += cb_text(b, x, 1, b->w - x, c->have[i] ? c->runs[i].name : "(deleted)", ui_run_color(c->ids[i]), CB_BOLD) + 2;
+    }
+    static const char *panes[] = {"1 curves", "2 table", "3 samples"};
+    x = 1;
+    for (int p = 0; p < 3; p++) x += cb_text(b, x, 2, 12, panes[p], CB_DEFAULT, p == c->pane ? CB_REVERSE | CB_BOLD : CB_DIM) + 2;
+    if (c->pane == 0) cb_printf(b, x + 2, 2, b->w - x - 2, CB_DEFAULT, CB_DIM, "smoothing %.2f  %s  x: %s", ema_levels[c->ema],
+                                c->logy ? "log-y" : "linear-y", c->xtime ? "time" : "step");
+    if (c->pane == 0) draw_curves(c, b, 3);
+    else if (c->pane == 1) draw_table(c, b, 3);
+    else draw_samples(c, a, b, 3);
+}
+
+static void fr(Screen *s) {
+    Cmp *c = (Cmp *)s;
+    for (int i = 0; i < c->n; i++) {
+        for (int k = 0; k < UI_NMETRICS; k++) ui_series_free(&c->ser[i][k]);
+        image_free(&c->img[i]);
+    }
+    for (int d = 0; d < c->ndiff; d++) {
+        free(c->diff[d].key);
+        for (int i = 0; i < c->n; i++) free(c->diff[d].val[i]);
+    }
+    free(c->diff);
+    free(c->steps);
+    free(c);
+}
+
+static const ScreenVt vt = {"Compare", keys, draw, action, NULL, tick, fr};
+
+Screen *screen_compare_new(App *a, const int64_t *runs, int n) {
+    Cmp *c = xcalloc(1, sizeof *c);
+    c->base.vt = &vt;
+    c->n = n < MAXR ? n : MAXR;
+    memcpy(c->ids, runs, sizeof(int64_t) * (size_t)c->n);
+    for (int i = 0; i < MAXR; i++) c->img_step[i] = -1;
+    c->sidx = -1;
+    c->ema = 3;
+    poll_data(c, a);
+    return &c->base;
+}

@@ -1,0 +1,158 @@
+// scr_launch.c: a new run: pick a config from configs/*.json (with a preview), add
+// key=value overrides and a name, start it as a background training thread.
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "screens.h"
+#include "util.h"
+
+enum { LA_UP = 1, LA_DOWN, LA_START, LA_SET, LA_UNSET, LA_NAME, LA_RESCAN };
+static const KeyBinding keys[] = {
+    {10, LA_START, "start", "start training in the background"}, {13, LA_START, NULL, "start"},
+    {KEY_ENTER, LA_START, NULL, "start"},
+    {'o', LA_SET, "override", "add a key=value override (e.g. train.steps=500)"},
+    {'O', LA_UNSET, "drop", "drop the last override"},
+    {'N', LA_NAME, "name", "name the run"},
+    {KEY_UP, LA_UP, NULL, "previous config"}, {'k', LA_UP, NULL, "previous config"},
+    {KEY_DOWN, LA_DOWN, NULL, "next config"}, {'j', LA_DOWN, NULL, "next config"},
+    {'R', LA_RESCAN, NULL, "re-read configs/"},
+    {0, 0, NULL, NULL},
+};
+
+#define MAXSET 32
+typedef struct {
+    Screen base;
+    char **files;
+    int nfiles, cur;
+    char *preview;
+    int preview_for;
+    char *sets[MAXSET];
+    int nsets;
+    char name[64];
+} Launch;
+
+static int cmpstr(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static void scan(Launch *l) {
+    for (int i = 0; i < l->nfiles; i++) free(l->files[i]);
+    free(l->files);
+    l->files = NULL;
+    l->nfiles = 0;
+    DIR *d = opendir("configs");
+    if (d) {
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            size_t n = strlen(e->d_name);
+            if (n < 6 || strcmp(e->d_name + n - 5, ".json")) continue;
+            l->files = xrealloc(l->files, sizeof(char *) * (size_t)(l->nfiles + 1));
+            char p[512];
+            snprintf(p, sizeof p, "configs/%s", e->d_name);
+            l->files[l->nfiles++] = xstrdup(p);
+        }
+        closedir(d);
+    }
+    if (l->nfiles) qsort(l->files, (size_t)l->nfiles, sizeof(char *), cmpstr);
+    // start on tiny if it is there: the quick one
+    for (int i = 0; i < l->nfiles; i++) if (strstr(l->files[i], "/tiny.json")) l->cur = i;
+    l->preview_for = -1;
+}
+
+static void add_set(Screen *s, App *a, const char *text) {
+    Launch *l = (Launch *)s;
+    if (!*text) return;
+    if (!strchr(text, '=')) { app_message(a, 1, "an override is key.path=value, e.g. train.steps=500"); return; }
+    if (l->nsets < MAXSET) l->sets[l->nsets++] = xstrdup(text);
+}
+
+static void set_name(Screen *s, App *a, const char *text) {
+    (void)a;
+    snprintf(((Launch *)s)->name, sizeof ((Launch *)s)->name, "%s", text);
+}
+
+static int action(Screen *s, App *a, int act, int key) {
+    (void)key;
+    Launch *l = (Launch *)s;
+    switch (act) {
+    case LA_UP: if (l->cur > 0) l->cur--; break;
+    case LA_DOWN: if (l->cur < l->nfiles - 1) l->cur++; break;
+    case LA_SET: app_prompt(a, "override key=value", "", add_set); break;
+    case LA_UNSET: if (l->nsets) free(l->sets[--l->nsets]); break;
+    case LA_NAME: app_prompt(a, "run name (empty: run-<id>)", l->name, set_name); break;
+    case LA_RESCAN: scan(l); break;
+    case LA_START: {
+        if (!l->nfiles) { app_message(a, 1, "no configs/*.json here: run the dashboard from the repae directory"); break; }
+        Model *m = app_model(a);
+        int64_t id = 0;
+        char err[ERRLEN];
+        if (m->ops->launch(m, l->files[l->cur], l->name, l->nsets, l->sets, &id, err)) {
+            app_message(a, 1, "launch: %s", err);
+            break;
+        }
+        app_message(a, 0, "started run %lld from %s", (long long)id, l->files[l->cur]);
+        app_pop(a); // back to Runs, where the run shows at once
+        return UI_HANDLED | UI_REDRAW;
+    }
+    default: return 0;
+    }
+    return UI_HANDLED | UI_REDRAW;
+}
+
+static void draw(Screen *s, App *a, CellBuf *b) {
+    (void)a;
+    Launch *l = (Launch *)s;
+    int W = b->w, H = b->h, lw = 28;
+    ui_section(b, 0, 1, lw, "configs/");
+    if (!l->nfiles) cb_text(b, 1, 3, lw - 2, "(no configs/*.json)", C_RED, 0);
+    for (int i = 0; i < l->nfiles && 2 + i < H - 8; i++) {
+        const char *f = l->files[i] + 8;
+        cb_text(b, 1, 2 + i, lw - 2, f, CB_DEFAULT, i == l->cur ? CB_BOLD : 0);
+        if (i == l->cur) cb_set_bg(b, 0, 2 + i, lw, app_colors(a) ? 236 : CB_DEFAULT, app_colors(a) ? 0 : CB_REVERSE);
+    }
+    int oy = H - 8;
+    ui_section(b, 0, oy, lw, "overrides (o adds)");
+    for (int i = 0; i < l->nsets && oy + 1 + i < H - 2; i++) cb_text(b, 1, oy + 1 + i, lw - 2, l->sets[i], C_YELLOW, 0);
+    if (!l->nsets) cb_text(b, 1, oy + 1, lw - 2, "none", CB_DEFAULT, CB_DIM);
+    cb_printf(b, 0, H - 1, lw, CB_DEFAULT, 0, "name: %s", l->name[0] ? l->name : "(auto)");
+    for (int y = 1; y < H; y++) cb_put(b, lw, y, 0x2502, CB_DEFAULT, CB_DIM);
+    // preview
+    if (!l->nfiles) return;
+    if (l->preview_for != l->cur) {
+        free(l->preview);
+        char err[ERRLEN];
+        size_t n;
+        l->preview = read_file(l->files[l->cur], &n, err);
+        if (!l->preview) l->preview = xstrdup(err);
+        l->preview_for = l->cur;
+    }
+    ui_section(b, lw + 1, 1, W - lw - 1, l->files[l->cur]);
+    const char *p = l->preview;
+    for (int y = 2; y < H && *p; y++) {
+        const char *e = strchr(p, '\n');
+        int len = e ? (int)(e - p) : (int)strlen(p);
+        char line[256];
+        snprintf(line, sizeof line, "%.*s", len < 255 ? len : 255, p);
+        cb_text(b, lw + 2, y, W - lw - 3, line, CB_DEFAULT, 0);
+        if (!e) break;
+        p = e + 1;
+    }
+}
+
+static void fr(Screen *s) {
+    Launch *l = (Launch *)s;
+    for (int i = 0; i < l->nfiles; i++) free(l->files[i]);
+    free(l->files);
+    for (int i = 0; i < l->nsets; i++) free(l->sets[i]);
+    free(l->preview);
+    free(l);
+}
+
+static const ScreenVt vt = {"Launch", keys, draw, action, NULL, NULL, fr};
+
+Screen *screen_launch_new(App *a) {
+    (void)a;
+    Launch *l = xcalloc(1, sizeof *l);
+    l->base.vt = &vt;
+    scan(l);
+    return &l->base;
+}

@@ -1,0 +1,363 @@
+// scr_runs.c: the home screen: every run with live status, progress and latest losses;
+// sort, filter, mark for comparison, open, launch, stop, resume, delete, tag, note.
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "screens.h"
+#include "util.h"
+
+enum { RA_UP = 1, RA_DOWN, RA_PGUP, RA_PGDN, RA_HOME, RA_END, RA_OPEN, RA_MARK, RA_COMPARE, RA_NEW, RA_STOP, RA_RESUME,
+       RA_DELETE, RA_TAG, RA_NOTE, RA_SORT, RA_REVERSE, RA_FILTER, RA_UNMARK };
+
+static const KeyBinding keys[] = {
+    {10, RA_OPEN, "open", "open the run: curves, samples, config"},
+    {13, RA_OPEN, NULL, "open the run"},
+    {KEY_ENTER, RA_OPEN, NULL, "open the run"},
+    {' ', RA_MARK, "mark", "mark / unmark for comparison"},
+    {'c', RA_COMPARE, "compare", "compare the marked runs (or the selected one)"},
+    {'n', RA_NEW, "new", "launch a new run from configs/*.json"},
+    {'x', RA_STOP, "stop", "stop the selected run (checkpoint first)"},
+    {'r', RA_RESUME, "resume", "resume a stopped or interrupted run"},
+    {'d', RA_DELETE, "delete", "delete the run and its files (asks first)"},
+    {KEY_DC, RA_DELETE, NULL, "delete the run (asks first)"},
+    {'t', RA_TAG, "tag", "add a tag (-name removes it)"},
+    {'e', RA_NOTE, "note", "edit the run's note"},
+    {'s', RA_SORT, "sort", "next sort column"},
+    {'S', RA_REVERSE, NULL, "reverse the sort order"},
+    {'/', RA_FILTER, "filter", "filter by name, status, tag or note"},
+    {'u', RA_UNMARK, NULL, "unmark all"},
+    {KEY_UP, RA_UP, NULL, "previous run"}, {'k', RA_UP, NULL, "previous run"},
+    {KEY_DOWN, RA_DOWN, NULL, "next run"}, {'j', RA_DOWN, NULL, "next run"},
+    {KEY_PPAGE, RA_PGUP, NULL, "page up"}, {KEY_NPAGE, RA_PGDN, NULL, "page down"},
+    {KEY_HOME, RA_HOME, NULL, "first run"}, {'g', RA_HOME, NULL, "first run"},
+    {KEY_END, RA_END, NULL, "last run"}, {'G', RA_END, NULL, "last run"},
+    {0, 0, NULL, NULL},
+};
+
+enum { S_NEWEST, S_NAME, S_STATUS, S_PROGRESS, S_RECON, S_KL, S_DIFF, S_ALIGN, S_SMOOTH, S_ELAPSED, NSORT };
+static const char *sort_names[NSORT] = {"newest", "name", "status", "progress", "recon", "kl", "diffusion", "align",
+                                        "smooth", "elapsed"};
+
+#define MAXMARK 8
+typedef struct {
+    Screen base;
+    UiRun *runs;
+    int n;
+    int *view; // indexes into runs after filter and sort
+    int nview;
+    int cur, top;
+    int64_t cur_id;
+    int64_t marks[MAXMARK];
+    int nmarks;
+    int sort, reverse;
+    char filter[128];
+    double last_poll;
+    int page;
+} Runs;
+
+static int marked(const Runs *r, int64_t id) {
+    for (int i = 0; i < r->nmarks; i++) if (r->marks[i] == id) return i + 1;
+    return 0;
+}
+
+static const UiRun *current(const Runs *r) { return r->nview ? &r->runs[r->view[r->cur]] : NULL; }
+
+static double metric_or_inf(const UiRun *u, const char *key) {
+    const UiLatest *l = ui_run_latest(u, key);
+    return l && isfinite(l->last) ? l->last : INFINITY;
+}
+
+static const Runs *sort_ctx;
+static int cmp(const void *pa, const void *pb) {
+    const UiRun *a = &sort_ctx->runs[*(const int *)pa], *b = &sort_ctx->runs[*(const int *)pb];
+    double d = 0;
+    switch (sort_ctx->sort) {
+    case S_NEWEST: d = b->created - a->created; if (d == 0) d = (double)(b->id - a->id); break;
+    case S_NAME: d = strcmp(a->name, b->name); break;
+    case S_STATUS: d = strcmp(a->status, b->status); break;
+    case S_PROGRESS: d = (b->total_steps ? (double)b->step / b->total_steps : 0) - (a->total_steps ? (double)a->step / a->total_steps : 0); break;
+    case S_ELAPSED: d = ui_run_elapsed(b) - ui_run_elapsed(a); break;
+    default: {
+        static const char *k[] = {"recon", "kl", "diffusion", "align", "smooth"};
+        double x = metric_or_inf(a, k[sort_ctx->sort - S_RECON]), y = metric_or_inf(b, k[sort_ctx->sort - S_RECON]);
+        d = x < y ? -1 : x > y ? 1 : 0; // lowest loss first; missing last
+    }
+    }
+    if (d == 0) d = (double)(b->id - a->id);
+    if (sort_ctx->reverse) d = -d;
+    return d < 0 ? -1 : d > 0 ? 1 : 0;
+}
+
+static void rebuild(Runs *r) {
+    r->view = xrealloc(r->view, sizeof(int) * (size_t)(r->n + 1));
+    r->nview = 0;
+    for (int i = 0; i < r->n; i++) {
+        const UiRun *u = &r->runs[i];
+        if (r->filter[0] && !ui_contains(u->name, r->filter) && !ui_contains(u->status, r->filter) &&
+            !ui_contains(u->tags, r->filter) && !ui_contains(u->notes, r->filter))
+            continue;
+        r->view[r->nview++] = i;
+    }
+    sort_ctx = r;
+    qsort(r->view, (size_t)r->nview, sizeof(int), cmp);
+    r->cur = 0;
+    for (int i = 0; i < r->nview; i++) if (r->runs[r->view[i]].id == r->cur_id) r->cur = i;
+    if (r->nview) r->cur_id = r->runs[r->view[r->cur]].id;
+    // forget marks of deleted runs
+    int k = 0;
+    for (int i = 0; i < r->nmarks; i++) {
+        int found = 0;
+        for (int j = 0; j < r->n; j++) if (r->runs[j].id == r->marks[i]) found = 1;
+        if (found) r->marks[k++] = r->marks[i];
+    }
+    r->nmarks = k;
+}
+
+static int reload(Runs *r, App *a) {
+    UiRun *runs = NULL;
+    int n = 0;
+    char err[ERRLEN];
+    Model *m = app_model(a);
+    if (m->ops->list_runs(m, &runs, &n, err)) { app_message(a, 1, "reading runs: %s", err); return 0; }
+    int same = n == r->n && (n == 0 || !memcmp(runs, r->runs, sizeof(UiRun) * (size_t)n));
+    free(r->runs);
+    r->runs = runs;
+    r->n = n;
+    r->last_poll = now_seconds();
+    if (!same) rebuild(r);
+    // a running row shows elapsed time: redraw at least once a second while anything runs
+    for (int i = 0; i < n && same; i++) if (ui_run_live(&runs[i])) return 1;
+    return !same;
+}
+
+static int tick(Screen *s, App *a) {
+    Runs *r = (Runs *)s;
+    if (now_seconds() - r->last_poll < 0.5) return 0;
+    return reload(r, a) ? UI_REDRAW : 0;
+}
+
+static void move_cur(Runs *r, int to) {
+    if (to >= r->nview) to = r->nview - 1;
+    if (to < 0) to = 0;
+    r->cur = to;
+    if (r->nview) r->cur_id = r->runs[r->view[to]].id;
+}
+
+static void set_filter(Screen *s, App *a, const char *text) {
+    Runs *r = (Runs *)s;
+    snprintf(r->filter, sizeof r->filter, "%s", text);
+    rebuild(r);
+    app_dirty(a);
+}
+
+static void do_delete(Screen *s, App *a) {
+    Runs *r = (Runs *)s;
+    const UiRun *u = current(r);
+    if (!u) return;
+    char err[ERRLEN], name[64];
+    snprintf(name, sizeof name, "%s", u->name);
+    Model *m = app_model(a);
+    if (m->ops->remove(m, u->id, err)) app_message(a, 1, "delete %s: %s", name, err);
+    else app_message(a, 0, "deleted %s", name);
+    reload(r, a);
+}
+
+static void do_tag(Screen *s, App *a, const char *text) {
+    Runs *r = (Runs *)s;
+    const UiRun *u = current(r);
+    if (!u || !*text) return;
+    char err[ERRLEN];
+    Model *m = app_model(a);
+    int rm = text[0] == '-';
+    if (m->ops->tag(m, u->id, text + rm, rm, err)) app_message(a, 1, "tag: %s", err);
+    reload(r, a);
+}
+
+static void do_note(Screen *s, App *a, const char *text) {
+    Runs *r = (Runs *)s;
+    const UiRun *u = current(r);
+    if (!u) return;
+    char err[ERRLEN];
+    Model *m = app_model(a);
+    if (m->ops->note(m, u->id, text, err)) app_message(a, 1, "note: %s", err);
+    reload(r, a);
+}
+
+static int action(Screen *s, App *a, int act, int key) {
+    (void)key;
+    Runs *r = (Runs *)s;
+    const UiRun *u = current(r);
+    Model *m = app_model(a);
+    char err[ERRLEN];
+    switch (act) {
+    case RA_UP: move_cur(r, r->cur - 1); break;
+    case RA_DOWN: move_cur(r, r->cur + 1); break;
+    case RA_PGUP: move_cur(r, r->cur - (r->page > 1 ? r->page : 10)); break;
+    case RA_PGDN: move_cur(r, r->cur + (r->page > 1 ? r->page : 10)); break;
+    case RA_HOME: move_cur(r, 0); break;
+    case RA_END: move_cur(r, r->nview - 1); break;
+    case RA_OPEN: if (u) app_push(a, screen_run_new(a, u->id)); break;
+    case RA_MARK:
+        if (!u) break;
+        if (marked(r, u->id)) {
+            int k = marked(r, u->id) - 1;
+            memmove(&r->marks[k], &r->marks[k + 1], sizeof(int64_t) * (size_t)(r->nmarks - k - 1));
+            r->nmarks--;
+        } else if (r->nmarks < MAXMARK) r->marks[r->nmarks++] = u->id;
+        else app_message(a, 1, "at most %d runs can be compared", MAXMARK);
+        move_cur(r, r->cur + 1);
+        break;
+    case RA_UNMARK: r->nmarks = 0; break;
+    case RA_COMPARE:
+        if (r->nmarks) app_push(a, screen_compare_new(a, r->marks, r->nmarks));
+        else if (u) app_push(a, screen_compare_new(a, &u->id, 1));
+        break;
+    case RA_NEW: app_push(a, screen_launch_new(a)); break;
+    case RA_STOP:
+        if (!u) break;
+        if (m->ops->stop(m, u->id, err)) app_message(a, 1, "stop: %s", err);
+        else app_message(a, 0, "asked %s to stop; it checkpoints first", u->name);
+        reload(r, a);
+        break;
+    case RA_RESUME:
+        if (!u) break;
+        if (m->ops->resume(m, u->id, err)) app_message(a, 1, "resume: %s", err);
+        else app_message(a, 0, "resumed %s", u->name);
+        reload(r, a);
+        break;
+    case RA_DELETE:
+        if (!u) break;
+        if (ui_run_live(u)) { app_message(a, 1, "%s is %s: stop it (x) before deleting", u->name, u->status); break; }
+        char q[160];
+        snprintf(q, sizeof q, "delete run %s and its checkpoints?", u->name);
+        app_confirm(a, q, do_delete);
+        break;
+    case RA_TAG: if (u) app_prompt(a, "tag (-tag removes)", "", do_tag); break;
+    case RA_NOTE: if (u) app_prompt(a, "note", u->notes, do_note); break;
+    case RA_SORT: r->sort = (r->sort + 1) % NSORT; rebuild(r); app_message(a, 0, "sorted by %s", sort_names[r->sort]); break;
+    case RA_REVERSE: r->reverse = !r->reverse; rebuild(r); break;
+    case RA_FILTER: app_prompt(a, "filter", r->filter, set_filter); break;
+    default: return 0;
+    }
+    return UI_HANDLED | UI_REDRAW;
+}
+
+static int keyfn(Screen *s, App *a, int key) {
+    Runs *r = (Runs *)s;
+    // Esc clears an active filter before it would mean "back"
+    if (key == UI_KEY_ESC && r->filter[0]) { set_filter(s, a, ""); return UI_HANDLED | UI_REDRAW; }
+    return 0;
+}
+
+typedef struct { const char *title; int w; int sort; int right; } Col;
+
+static void draw(Screen *s, App *a, CellBuf *b) {
+    Runs *r = (Runs *)s;
+    int W = b->w, H = b->h;
+    int colors = app_colors(a);
+    // columns: mark, name, status, progress, 5 losses, elapsed, tags (the rest)
+    Col cols[] = {{"", 2, -1, 0}, {"name", 0, S_NAME, 0}, {"status", 11, S_STATUS, 0}, {"progress", 13, S_PROGRESS, 0},
+                  {"recon", 7, S_RECON, 1}, {"kl", 7, S_KL, 1}, {"diffusion", 9, S_DIFF, 1}, {"align", 7, S_ALIGN, 1},
+                  {"smooth", 7, S_SMOOTH, 1}, {"elapsed", 8, S_ELAPSED, 1}, {"tags", 0, -1, 0}};
+    enum { NC = sizeof cols / sizeof cols[0] };
+    int fixed = 0;
+    for (int i = 0; i < NC; i++) fixed += cols[i].w + (i > 0);
+    int rest = W - fixed;
+    int namew = rest - 6 > 14 ? (rest - 6 < 32 ? rest - 6 : 32) : 14;
+    cols[1].w = namew;
+    cols[NC - 1].w = W - fixed - namew;
+    if (cols[NC - 1].w < 0) cols[NC - 1].w = 0;
+
+    // row 1: summary
+    int live = 0;
+    for (int i = 0; i < r->n; i++) live += ui_run_live(&r->runs[i]);
+    char sum[256];
+    snprintf(sum, sizeof sum, " %d run%s, %d live%s%s%s  sort: %s%s%s", r->n, r->n == 1 ? "" : "s", live,
+             r->filter[0] ? "  filter: " : "", r->filter, r->filter[0] ? "" : "", sort_names[r->sort],
+             r->reverse ? " (reversed)" : "", r->nmarks ? "" : "");
+    int x = cb_text(b, 0, 1, W, sum, CB_DEFAULT, 0);
+    if (r->nmarks) cb_printf(b, x + 2, 1, W - x - 2, C_MAGENTA, CB_BOLD, "%d marked (c compares)", r->nmarks);
+
+    // row 2: header
+    x = 0;
+    for (int i = 0; i < NC; i++) {
+        char t[64];
+        snprintf(t, sizeof t, "%s%s", cols[i].title, cols[i].sort == r->sort && r->sort != S_NEWEST ? (r->reverse ? "^" : "v") : "");
+        int l = utf8_width(t);
+        int tx = cols[i].right ? x + cols[i].w - l : x;
+        cb_text(b, tx, 2, cols[i].w, t, CB_DEFAULT, CB_BOLD | CB_UNDERLINE);
+        x += cols[i].w + 1;
+    }
+    int y0 = 3, rows = H - y0 - 1; // the last row: the selected run's note or error
+    r->page = rows;
+    if (r->n == 0 || r->nview == 0) {
+        const char *m1 = r->n ? "No run matches the filter (Esc clears it)." : "No runs yet.";
+        cb_text(b, 2, y0 + 1, W - 4, m1, CB_DEFAULT, CB_BOLD);
+        if (!r->n) {
+            cb_text(b, 2, y0 + 3, W - 4, "n        launch a run from configs/*.json (trains in the background)", CB_DEFAULT, 0);
+            cb_text(b, 2, y0 + 4, W - 4, "elsewhere: repae train configs/tiny.json  (runs show up here live)", CB_DEFAULT, 0);
+            cb_text(b, 2, y0 + 5, W - 4, "?        all keys", CB_DEFAULT, 0);
+        }
+        return;
+    }
+    if (r->cur < r->top) r->top = r->cur;
+    if (r->cur >= r->top + rows) r->top = r->cur - rows + 1;
+    if (r->top < 0) r->top = 0;
+    for (int row = 0; row < rows && r->top + row < r->nview; row++) {
+        int idx = r->top + row, y = y0 + row;
+        const UiRun *u = &r->runs[r->view[idx]];
+        int sel = idx == r->cur;
+        x = 0;
+        int mk = marked(r, u->id);
+        if (mk) cb_put(b, x, y, 0x25CF, ui_run_color(u->id), CB_BOLD); // ●
+        x += cols[0].w + 1;
+        cb_text(b, x, y, cols[1].w, u->name, CB_DEFAULT, sel ? CB_BOLD : 0);
+        if (utf8_width(u->name) > cols[1].w) cb_put(b, x + cols[1].w - 1, y, 0x2026, CB_DEFAULT, 0);
+        x += cols[1].w + 1;
+        cb_text(b, x, y, cols[2].w, u->status, ui_status_color(u->status), !strcmp(u->status, "running") ? CB_BOLD : 0);
+        x += cols[2].w + 1;
+        double frac = u->total_steps > 0 ? (double)u->step / u->total_steps : 0;
+        ui_progress_bar(b, x, y, 8, frac, ui_status_color(u->status));
+        cb_printf(b, x + 8, y, 5, CB_DEFAULT, 0, "%4.0f%%", frac * 100);
+        x += cols[3].w + 1;
+        for (int k = 0; k < 5; k++) {
+            char v[16];
+            ui_fmt_metric(u, ui_metrics[k], v, cols[4 + k].w);
+            int l = (int)strlen(v);
+            cb_text(b, x + cols[4 + k].w - l, y, l, v, CB_DEFAULT, !strcmp(v, "nan") ? CB_BOLD : 0);
+            x += cols[4 + k].w + 1;
+        }
+        char el[16];
+        ui_fmt_elapsed(ui_run_elapsed(u), el, sizeof el);
+        cb_text(b, x + cols[9].w - (int)strlen(el), y, cols[9].w, el, CB_DEFAULT, 0);
+        x += cols[9].w + 1;
+        cb_text(b, x, y, cols[10].w, u->tags, C_MAGENTA, 0);
+        if (sel) cb_set_bg(b, 0, y, W, colors ? 236 : CB_DEFAULT, colors ? 0 : CB_REVERSE);
+    }
+    if (r->nview > rows) cb_printf(b, W - 12, y0 + rows - 1, 12, CB_DEFAULT, CB_DIM, "%d/%d", r->cur + 1, r->nview);
+    const UiRun *u = current(r);
+    if (u) {
+        char line[512];
+        if (u->error[0]) snprintf(line, sizeof line, "%s: %s", u->name, u->error);
+        else snprintf(line, sizeof line, "%s  id %lld  %s%s", u->name, (long long)u->id, u->notes[0] ? "note: " : "", u->notes);
+        cb_text(b, 1, H - 1, W - 2, line, u->error[0] ? C_RED : CB_DEFAULT, u->error[0] ? 0 : CB_DIM);
+    }
+}
+
+static void fr(Screen *s) {
+    Runs *r = (Runs *)s;
+    free(r->runs);
+    free(r->view);
+    free(r);
+}
+
+static const ScreenVt vt = {"Runs", keys, draw, action, keyfn, tick, fr};
+
+Screen *screen_runs_new(App *a) {
+    Runs *r = xcalloc(1, sizeof *r);
+    r->base.vt = &vt;
+    r->cur_id = -1;
+    reload(r, a);
+    return &r->base;
+}

@@ -1,0 +1,30 @@
+// screens.h: helpers shared by the screen files (scr_*.c).
+#ifndef REPAE_UI_SCREENS_H
+#define REPAE_UI_SCREENS_H
+#ifndef _XOPEN_SOURCE_EXTENDED
+#define _XOPEN_SOURCE_EXTENDED 1
+#endif
+#include <ncurses.h> // KEY_* codes for the key tables
+#include "app.h"
+#include "cellbuf.h"
+#include "model.h"
+
+// The five losses and the total, in the order the Run and Compare screens show them.
+#define UI_NMETRICS 6
+extern const char *const ui_metrics[UI_NMETRICS];
+
+// "1h02m", "35s".
+void ui_fmt_elapsed(double seconds, char *out, int n);
+double ui_run_elapsed(const UiRun *r);
+// Seconds per step from the run's timing (0 if unknown) and an ETA string.
+void ui_progress_text(const UiRun *r, char *out, int n);
+// A progress bar of w cells with eighth blocks.
+void ui_progress_bar(CellBuf *b, int x, int y, int w, double frac, int color);
+// A metric value in at most w columns ("-" when absent).
+void ui_fmt_metric(const UiRun *r, const char *key, char *out, int w);
+// Draws a boxed section title: "── title ──────".
+void ui_section(CellBuf *b, int x, int y, int w, const char *title);
+// Case-insensitive substring.
+int ui_contains(const char *hay, const char *needle);
+
+#endif
