@@ -108,6 +108,7 @@ ImageOverlays *app_overlays(App *a) { return a->ov; }
 ImageMode app_image_mode(App *a) { return a->imode; }
 int app_colors(App *a) { return a->colors; }
 int app_depth(App *a) { return a->depth; }
+int app_quitting(App *a) { return a->quit; }
 void app_dirty(App *a) { a->dirty = 1; }
 
 void app_push(App *a, Screen *s) {

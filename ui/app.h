@@ -94,5 +94,6 @@ int app_feed_key(App *a, int key); // UI_* flags of the handling
 void app_render(App *a, CellBuf *b);
 void app_tick(App *a);
 int app_depth(App *a);
+int app_quitting(App *a);
 
 #endif

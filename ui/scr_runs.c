@@ -256,18 +256,21 @@ static void draw(Screen *s, App *a, CellBuf *b) {
     Runs *r = (Runs *)s;
     int W = b->w, H = b->h;
     int colors = app_colors(a);
-    // columns: mark, name, status, progress, 5 losses, elapsed, tags (the rest)
-    Col cols[] = {{"", 2, -1, 0}, {"name", 0, S_NAME, 0}, {"status", 11, S_STATUS, 0}, {"progress", 13, S_PROGRESS, 0},
-                  {"recon", 7, S_RECON, 1}, {"kl", 7, S_KL, 1}, {"diffusion", 9, S_DIFF, 1}, {"align", 7, S_ALIGN, 1},
-                  {"smooth", 7, S_SMOOTH, 1}, {"elapsed", 8, S_ELAPSED, 1}, {"tags", 0, -1, 0}};
+    // columns: mark, name, status, progress, 5 losses, elapsed, tags (the rest). Below 110
+    // columns the numbers and the bar narrow; tags then move to the line under the table.
+    int wide = W >= 110, mw = wide ? 7 : 6, bar = wide ? 8 : 5;
+    Col cols[] = {{"", 1, -1, 0}, {"name", 0, S_NAME, 0}, {"status", 11, S_STATUS, 0}, {"progress", bar + 5, S_PROGRESS, 0},
+                  {"recon", mw, S_RECON, 1}, {"kl", mw - 1, S_KL, 1}, {wide ? "diffusion" : "diff", wide ? 9 : mw, S_DIFF, 1},
+                  {"align", mw, S_ALIGN, 1}, {"smooth", mw, S_SMOOTH, 1}, {wide ? "elapsed" : "time", wide ? 8 : 6, S_ELAPSED, 1},
+                  {"tags", 0, -1, 0}};
     enum { NC = sizeof cols / sizeof cols[0] };
     int fixed = 0;
-    for (int i = 0; i < NC; i++) fixed += cols[i].w + (i > 0);
+    for (int i = 0; i < NC; i++) fixed += cols[i].w + (i > 0 && i < NC - 1);
     int rest = W - fixed;
-    int namew = rest - 6 > 14 ? (rest - 6 < 32 ? rest - 6 : 32) : 14;
+    int namew = rest - 10 > 14 ? (rest - 10 < 32 ? rest - 10 : 32) : rest < 14 ? rest : 14;
     cols[1].w = namew;
-    cols[NC - 1].w = W - fixed - namew;
-    if (cols[NC - 1].w < 0) cols[NC - 1].w = 0;
+    cols[NC - 1].w = W - fixed - namew - 1;
+    if (cols[NC - 1].w < 4) cols[NC - 1].w = 0;
 
     // row 1: summary
     int live = 0;
@@ -318,8 +321,8 @@ static void draw(Screen *s, App *a, CellBuf *b) {
         cb_text(b, x, y, cols[2].w, u->status, ui_status_color(u->status), !strcmp(u->status, "running") ? CB_BOLD : 0);
         x += cols[2].w + 1;
         double frac = u->total_steps > 0 ? (double)u->step / u->total_steps : 0;
-        ui_progress_bar(b, x, y, 8, frac, ui_status_color(u->status));
-        cb_printf(b, x + 8, y, 5, CB_DEFAULT, 0, "%4.0f%%", frac * 100);
+        ui_progress_bar(b, x, y, bar, frac, ui_status_color(u->status));
+        cb_printf(b, x + bar, y, 5, CB_DEFAULT, 0, "%4.0f%%", frac * 100);
         x += cols[3].w + 1;
         for (int k = 0; k < 5; k++) {
             char v[16];
@@ -332,7 +335,7 @@ static void draw(Screen *s, App *a, CellBuf *b) {
         ui_fmt_elapsed(ui_run_elapsed(u), el, sizeof el);
         cb_text(b, x + cols[9].w - (int)strlen(el), y, cols[9].w, el, CB_DEFAULT, 0);
         x += cols[9].w + 1;
-        cb_text(b, x, y, cols[10].w, u->tags, C_MAGENTA, 0);
+        if (cols[10].w) cb_text(b, x, y, cols[10].w, u->tags, C_MAGENTA, 0);
         if (sel) cb_set_bg(b, 0, y, W, colors ? 236 : CB_DEFAULT, colors ? 0 : CB_REVERSE);
     }
     if (r->nview > rows) cb_printf(b, W - 12, y0 + rows - 1, 12, CB_DEFAULT, CB_DIM, "%d/%d", r->cur + 1, r->nview);
@@ -340,7 +343,8 @@ static void draw(Screen *s, App *a, CellBuf *b) {
     if (u) {
         char line[512];
         if (u->error[0]) snprintf(line, sizeof line, "%s: %s", u->name, u->error);
-        else snprintf(line, sizeof line, "%s  id %lld  %s%s", u->name, (long long)u->id, u->notes[0] ? "note: " : "", u->notes);
+        else snprintf(line, sizeof line, "%s  id %lld%s%s  %s%s", u->name, (long long)u->id, u->tags[0] ? "  tags: " : "",
+                      u->tags, u->notes[0] ? "note: " : "", u->notes);
         cb_text(b, 1, H - 1, W - 2, line, u->error[0] ? C_RED : CB_DEFAULT, u->error[0] ? 0 : CB_DIM);
     }
 }
