@@ -198,6 +198,15 @@ static void draw(Screen *s, App *a, CellBuf *b) {
     x += cb_text(b, x, 1, 14, u->status, ui_status_color(u->status), CB_BOLD);
     char prog[128];
     ui_progress_text(u, prog, sizeof prog);
+    // Logged wall times give the rate of this stretch of training (resumes, pauses excluded).
+    const UiSeries *ts = &r->ser[UI_NMETRICS - 1];
+    if (ts->n >= 2 && ts->wall[ts->n - 1] > ts->wall[0]) {
+        long a0 = ts->n > 50 ? ts->n - 50 : 0;
+        double its = (ts->step[ts->n - 1] - ts->step[a0]) / (ts->wall[ts->n - 1] - ts->wall[a0] + 1e-9);
+        char eta[32] = "-";
+        if (its > 0 && ui_run_live(u) && u->total_steps > u->step) ui_fmt_elapsed((u->total_steps - u->step) / its, eta, sizeof eta);
+        snprintf(prog, sizeof prog, "step %ld/%ld  %.1f it/s  ETA %s", u->step, u->total_steps, its, eta);
+    }
     x += 2;
     x += cb_text(b, x, 1, W - x, prog, CB_DEFAULT, 0);
     const UiSeries *ls = &r->ser[UI_NMETRICS];
