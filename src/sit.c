@@ -182,6 +182,11 @@ size_t sit_num_params(const Sit *s) {
 const float *sit_forward(Sit *s, const float *x, const float *t, const int *labels, int B) {
     int D = s->D, T = s->T, M = s->M, NH = s->NH, P = s->zc * s->p * s->p, nc = s->cfg.num_classes;
     size_t BT = (size_t)B * T;
+    if (B < 1 || B > s->max_batch) { // a bug in the caller: the buffers hold max_batch samples
+        fprintf(stderr, "repae: sit_forward: batch %d outside [1, %d] (the max batch given to sit_build)\n",
+                B, s->max_batch);
+        abort();
+    }
     s->B = B;
     memcpy(s->tin, t, B * sizeof(float));
     for (int b = 0; b < B; b++) {

@@ -490,7 +490,16 @@ static void stages_backward(Vae *v, VaeStage *s, int n, float *dinp0, const floa
 }
 
 // ---- public API --------------------------------------------------------------------------------
+// A batch beyond the one the buffers were sized for is a bug in the caller.
+static void check_batch(const Vae *v, int B, const char *fn) {
+    if (B < 1 || B > v->max_batch) {
+        fprintf(stderr, "repae: %s: batch %d outside [1, %d] (the max batch given to vae_build)\n", fn, B, v->max_batch);
+        abort();
+    }
+}
+
 void vae_encode(Vae *v, const float *x, int B) {
+    check_batch(v, B, "vae_encode");
     v->encB = B;
     size_t nx = (size_t)B * v->channels * v->size * v->size, hw = (size_t)v->zh * v->zw;
     memcpy(v->x, x, nx * sizeof(float));
@@ -521,6 +530,7 @@ void vae_sample(Vae *v, const float *eps, int B) {
 }
 
 const float *vae_decode(Vae *v, const float *z, int B) {
+    check_batch(v, B, "vae_decode");
     v->decB = B;
     memcpy(v->zin, z, (size_t)B * v->zc * v->zh * v->zw * sizeof(float));
     const float *in = v->zin;
