@@ -263,6 +263,9 @@ int store_open(Store **out, const char *path, int flags, char *err) {
     sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
     sqlite3_extended_result_codes(s->db, 0);
     if (schema_prepare(s->db, abs, err) != 0) { store_close(s); return -1; }
+    // Reading a run's curves touches thousands of pages: mapping the file saves a read() and
+    // a copy per page, and a larger cache keeps the dashboard's repeated reads in memory.
+    sqlite3_exec(s->db, "PRAGMA mmap_size=1073741824; PRAGMA cache_size=-32768", NULL, NULL, NULL);
     for (int i = 0; i < S_COUNT; i++) {
         rc = sqlite3_prepare_v3(s->db, sql_text[i], -1, SQLITE_PREPARE_PERSISTENT, &s->st[i], NULL);
         if (rc != SQLITE_OK) {
@@ -610,10 +613,20 @@ void store_series_free(StoreSeries *ser) {
 }
 
 typedef struct {
+    const char *key;
     int64_t kid;
     long last_step, min_step;
     double last, last_wall, min, max;
 } KeyAgg;
+
+typedef struct { int64_t kid; long step; int i, ai; } Order;
+
+static int order_cmp(const void *a, const void *b) {
+    const Order *x = a, *y = b;
+    if (x->kid != y->kid) return x->kid < y->kid ? -1 : 1;
+    if (x->step != y->step) return x->step < y->step ? -1 : 1;
+    return x->i - y->i; // a repeated (key, step): the later one is written last and wins
+}
 
 int store_log_metrics(Store *s, int64_t run, const StoreMetric *m, int n, char *err) {
     if (n <= 0) return 0;
@@ -621,42 +634,47 @@ int store_log_metrics(Store *s, int64_t run, const StoreMetric *m, int n, char *
     KeyAgg *agg = NULL;
     int nagg = 0, capagg = 0, ok = 0;
     long maxstep = -1;
-    sqlite3_stmt *ins = stmt(s, S_METRIC_INSERT);
+    Order *ord = xmalloc((size_t)n * sizeof *ord);
     const char *prevkey = NULL;
     int64_t prevkid = 0;
     int previdx = -1;
     for (int i = 0; i < n; i++) {
-        int64_t kid = 0;
-        int ai;
         // Batches repeat the same few keys; skip the lookups when the key pointer repeats.
-        if (prevkey && (m[i].key == prevkey || strcmp(m[i].key, prevkey) == 0)) {
-            kid = prevkid;
-            ai = previdx;
-        } else {
-            if (key_id(s, m[i].key, &kid, err) != 0) goto out;
-            for (ai = 0; ai < nagg && agg[ai].kid != kid; ai++) {}
+        if (!prevkey || (m[i].key != prevkey && strcmp(m[i].key, prevkey) != 0)) {
+            int64_t kid = 0;
+            int ai;
+            for (ai = 0; ai < nagg && strcmp(agg[ai].key, m[i].key) != 0; ai++) {}
             if (ai == nagg) {
+                if (key_id(s, m[i].key, &kid, err) != 0) goto out;
                 if (nagg == capagg) { capagg = capagg ? 2 * capagg : 16; agg = xrealloc(agg, capagg * sizeof *agg); }
-                agg[nagg++] = (KeyAgg){kid, LONG_MIN, 0, NAN, NAN, NAN, NAN};
+                agg[nagg++] = (KeyAgg){m[i].key, kid, LONG_MIN, 0, NAN, NAN, NAN, NAN};
             }
             prevkey = m[i].key;
-            prevkid = kid;
+            prevkid = agg[ai].kid;
             previdx = ai;
         }
+        ord[i] = (Order){prevkid, m[i].step, i, previdx};
+    }
+    // Insert in primary-key order rather than the step-major order training produces, so a
+    // batch appends to each key's range in turn instead of hopping between them.
+    qsort(ord, n, sizeof *ord, order_cmp);
+    sqlite3_stmt *ins = stmt(s, S_METRIC_INSERT);
+    for (int o = 0; o < n; o++) {
+        const StoreMetric *mi = &m[ord[o].i];
         sqlite3_bind_int64(ins, 1, run);
-        sqlite3_bind_int64(ins, 2, kid);
-        sqlite3_bind_int64(ins, 3, m[i].step);
-        bind_real(ins, 4, m[i].value);
-        sqlite3_bind_double(ins, 5, m[i].wall);
+        sqlite3_bind_int64(ins, 2, ord[o].kid);
+        sqlite3_bind_int64(ins, 3, mi->step);
+        bind_real(ins, 4, mi->value);
+        sqlite3_bind_double(ins, 5, mi->wall);
         if (run1(ins) != SQLITE_DONE) { dberr(s, err, "cannot write metrics"); goto out; }
-        KeyAgg *a = &agg[ai];
-        double v = m[i].value;
-        if (m[i].step >= a->last_step) { a->last_step = m[i].step; a->last = v; a->last_wall = m[i].wall; }
+        KeyAgg *a = &agg[ord[o].ai];
+        double v = mi->value;
+        if (mi->step >= a->last_step) { a->last_step = mi->step; a->last = v; a->last_wall = mi->wall; }
         if (!isnan(v)) {
-            if (isnan(a->min) || v < a->min) { a->min = v; a->min_step = m[i].step; }
+            if (isnan(a->min) || v < a->min) { a->min = v; a->min_step = mi->step; }
             if (isnan(a->max) || v > a->max) a->max = v;
         }
-        if (m[i].step > maxstep) maxstep = m[i].step;
+        if (mi->step > maxstep) maxstep = mi->step;
     }
     sqlite3_stmt *up = stmt(s, S_SUMMARY_UPSERT);
     for (int i = 0; i < nagg; i++) {
@@ -678,6 +696,7 @@ int store_log_metrics(Store *s, int64_t run, const StoreMetric *m, int n, char *
     ok = 1;
 out:
     free(agg);
+    free(ord);
     if (tx_end(s, ok, err) != 0) return -1;
     confirm_keys(s);
     return 0;
