@@ -30,4 +30,16 @@ static inline const char *train_status_name(TrainStatus s) {
 // writing checkpoints into run_dir. err (ERRLEN) says why on FAILED or DIVERGED.
 TrainStatus train_run(const Config *cfg, const char *run_dir, int resume, const TrainHooks *hooks, char *err);
 
+// The step of the newest complete checkpoint in run_dir, or -1 if there is none.
+long train_latest_checkpoint(const char *run_dir);
+
+// Throughput of training steps on synthetic input of the config's shapes (no dataset, no
+// checkpoints): the mean over `steps` steps after one warm-up step.
+typedef struct {
+    double step_s, img_per_s;
+    double gflop_per_step; // forward + backward, counted from the model shapes
+    double gflops;         // achieved
+} TrainBench;
+int train_bench(const Config *cfg, int steps, TrainBench *out, char *err);
+
 #endif

@@ -1,0 +1,63 @@
+// model.h: the whole generative model of one config: VAE, optional latent BatchNorm, SiT,
+// and the diffusion settings, with checkpoint I/O and sampling. Training (train.c) and the
+// CLI's sample/reconstruct commands share it.
+//
+// A checkpoint is a directory with
+//   vae.safetensors      the VAE in LDM names, plus bn.running_mean / bn.running_var with latent BN
+//   sit.safetensors      the SiT in DiT names (loads into a PyTorch SiT with load_state_dict)
+//   sit_ema.safetensors  the EMA of the SiT weights (same names), when EMA is on
+//   state.safetensors    training state (optimiser moments, step, RNG, data cursor): train.c
+#ifndef REPAE_MODEL_H
+#define REPAE_MODEL_H
+#include "config.h"
+#include "diffusion.h"
+#include "latent_bn.h"
+#include "sampler.h"
+#include "sit.h"
+#include "vae.h"
+
+typedef struct {
+    Config cfg;
+    Diffusion diff;
+    Vae vae;
+    LatentBn bn;
+    Sit sit;
+    int use_bn;
+    int max_batch;
+    int C, S;           // image channels and size
+    int zc, zh, zw;     // latent shape
+    size_t nx, nz;      // floats per image, per latent
+    int num_classes;    // sit.num_classes (0 = unconditional)
+} Model;
+
+// Builds every part for batches up to max_batch; weights are zero until model_init or a load.
+// Must not be moved once built.
+int model_build(Model *m, const Config *cfg, int max_batch, int with_grad, char *err);
+void model_free(Model *m);
+void model_init(Model *m, Rng *rng);
+
+// Reads <dir>/vae.safetensors (VAE and BN) and the SiT from <dir>/sit.safetensors, or from
+// sit_ema.safetensors when use_ema and the file exists.
+int model_load(Model *m, const char *dir, int use_ema, char *err);
+// Loads only the VAE (and BN buffers if present and wanted) from a file: init.vae.
+int model_load_vae(Model *m, const char *path, char *err);
+int model_load_sit(Model *m, const char *path, char *err);
+
+typedef struct {
+    int steps;
+    SolverKind solver;
+    float cfg_scale;
+    float cfg_lo, cfg_hi;
+} SampleOpts;
+
+int sample_opts_from_config(SampleOpts *o, const SampleConfig *c, char *err);
+
+// n images (n, C, S, S) in [-1, 1] (clamped) from seed; labels (n) in [0, num_classes) or
+// NULL (class k % num_classes for image k; ignored when unconditional). Works in chunks of
+// max_batch. The SiT's current weights are used (swap in the EMA first if wanted).
+void model_sample(Model *m, int n, const int *labels, const SampleOpts *o, uint64_t seed, float *images);
+
+// Deterministic VAE round trip through the posterior mean: x, xr (n, C, S, S).
+void model_reconstruct(Model *m, const float *x, int n, float *xr);
+
+#endif

@@ -1,0 +1,551 @@
+// train.c: one REPA-E style training run: the step (five losses routed as the spec's table
+// says), two AdamW optimisers with warmup and clipping, the SiT EMA, sample grids, atomic
+// checkpoints and exact resume. Reports only through TrainHooks.
+#include "train.h"
+#include "data.h"
+#include "model.h"
+#include "ops.h"
+#include "png_io.h"
+#include "safetensors.h"
+#include "util.h"
+#include <dirent.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define STATE_FORMAT "repae-train-state"
+#define STATE_VERSION "1"
+#define KEEP_CHECKPOINTS 2
+#define SAMPLE_SEED 0x5a3b1e
+
+typedef enum { ALIGN_NONE, ALIGN_SCORE, ALIGN_REPA } AlignKind;
+
+typedef struct {
+    Config cfg;
+    Model m;
+    AlignKind align;
+    int recon_l1;
+    int B;
+    Dataset *data;     // NULL: synthetic input (bench)
+    Loader loader;
+    Rng rng;           // every random draw of the step: eps, t, class dropout
+    long step;         // steps completed
+    // optimiser state: one allocation
+    float *opt;
+    float *m_vae, *v_vae, *m_sit, *v_sit;
+    float *ema;        // SiT: every tensor (trainable ones averaged, buffers copied)
+    float *backup;     // SiT weights while the EMA is swapped in for sampling
+    // step buffers: one allocation
+    BufTable bufs;
+    float *x, *eps_vae, *zn, *eps, *t, *xt, *dout, *dxt, *dzn, *dxr, *sample_imgs;
+    int *y, *ydrop;
+    double last_log_time;
+    long last_log_step;
+} Trainer;
+
+static int sit_needed(const Trainer *tr) {
+    const Config *c = &tr->cfg;
+    return c->train.train_sit || (c->diffusion.grad_to_vae && c->train.train_vae);
+}
+
+static int trainer_build(Trainer *tr, const Config *cfg, int synthetic, char *err) {
+    memset(tr, 0, sizeof *tr);
+    tr->cfg = *cfg;
+    tr->B = cfg->train.batch_size;
+    tr->recon_l1 = strcmp(cfg->loss.recon, "l1") == 0;
+    if (strcmp(cfg->align.kind, "score") == 0) tr->align = ALIGN_SCORE;
+    else if (strcmp(cfg->align.kind, "repa") == 0) tr->align = ALIGN_REPA;
+    if (tr->align == ALIGN_REPA)
+        return seterr(err, "align.kind \"repa\" is not available yet (it needs the frozen target encoder); "
+                           "use align.kind \"score\" or \"none\"");
+    if (!synthetic) {
+        if (dataset_open(&tr->data, &cfg->data, DATA_TRAIN, err)) return -1;
+        int k = dataset_num_classes(tr->data);
+        if (cfg->sit.num_classes > k) {
+            seterr(err, "sit.num_classes is %d but dataset '%s' has %d classes", cfg->sit.num_classes, cfg->data.dataset, k);
+            dataset_close(tr->data);
+            return -1;
+        }
+        loader_init(&tr->loader, tr->data, (uint64_t)cfg->data.seed);
+    }
+    if (model_build(&tr->m, cfg, tr->B, 1, err)) {
+        if (tr->data) { loader_free(&tr->loader); dataset_close(tr->data); }
+        return -1;
+    }
+    Model *m = &tr->m;
+    size_t nv = m->vae.params.ntrain, ns = m->sit.params.ntrain, nst = m->sit.params.total;
+    tr->opt = xcalloc(2 * nv + 2 * ns + 2 * nst, sizeof(float));
+    tr->m_vae = tr->opt;
+    tr->v_vae = tr->m_vae + nv;
+    tr->m_sit = tr->v_vae + nv;
+    tr->v_sit = tr->m_sit + ns;
+    tr->ema = tr->v_sit + ns;
+    tr->backup = tr->ema + nst;
+    int B = tr->B, n = cfg->sample.n;
+    size_t nz = B * m->nz;
+    buf_init(&tr->bufs);
+    buf_add(&tr->bufs, &tr->x, B * m->nx);
+    buf_add(&tr->bufs, &tr->eps_vae, nz);
+    buf_add(&tr->bufs, &tr->zn, nz);
+    buf_add(&tr->bufs, &tr->eps, nz);
+    buf_add(&tr->bufs, &tr->t, B);
+    buf_add(&tr->bufs, &tr->xt, nz);
+    buf_add(&tr->bufs, &tr->dout, nz);
+    buf_add(&tr->bufs, &tr->dxt, nz);
+    buf_add(&tr->bufs, &tr->dzn, nz);
+    buf_add(&tr->bufs, &tr->dxr, B * m->nx);
+    buf_add(&tr->bufs, &tr->sample_imgs, (size_t)n * m->nx);
+    buf_alloc(&tr->bufs);
+    tr->y = xcalloc(B, sizeof(int));
+    tr->ydrop = xcalloc(B, sizeof(int));
+    rng_seed(&tr->rng, (uint64_t)cfg->train.seed);
+    return 0;
+}
+
+static void trainer_free(Trainer *tr) {
+    model_free(&tr->m);
+    if (tr->data) { loader_free(&tr->loader); dataset_close(tr->data); }
+    buf_free(&tr->bufs);
+    free(tr->opt); free(tr->y); free(tr->ydrop);
+}
+
+// Fresh weights: init from the seed, then init.vae / init.sit if given.
+static int trainer_init_weights(Trainer *tr, char *err) {
+    Rng r;
+    rng_seed(&r, (uint64_t)tr->cfg.train.seed ^ 0x1417ULL);
+    model_init(&tr->m, &r);
+    if (tr->cfg.init.vae[0] && model_load_vae(&tr->m, tr->cfg.init.vae, err)) return -1;
+    if (tr->cfg.init.sit[0] && model_load_sit(&tr->m, tr->cfg.init.sit, err)) return -1;
+    memcpy(tr->ema, tr->m.sit.params.data, tr->m.sit.params.total * sizeof(float));
+    return 0;
+}
+
+static float lr_at(float lr, int warmup, long step) {
+    if (warmup > 0 && step < warmup) return lr * (float)(step + 1) / (float)warmup;
+    return lr;
+}
+
+// Spatial standard deviation of z, per (image, channel), averaged: the "latent_std" REPA-E
+// reports as the collapse signal of naive end-to-end training.
+static float latent_std(const float *z, int B, int C, int HW) {
+    double acc = 0;
+    for (int i = 0; i < B * C; i++) {
+        const float *p = z + (size_t)i * HW;
+        double m = 0, q = 0;
+        for (int j = 0; j < HW; j++) m += p[j];
+        m /= HW;
+        for (int j = 0; j < HW; j++) q += (p[j] - m) * (p[j] - m);
+        acc += sqrt(q / HW);
+    }
+    return (float)(acc / (B * C));
+}
+
+enum { M_RECON, M_KL, M_DIFF, M_ALIGN, M_SMOOTH, M_TOTAL, M_LSTD, M_GN_VAE, M_GN_SIT, M_LR_VAE, M_LR_SIT, M_IPS, M_COUNT };
+static const char *const metric_names[M_COUNT] = {"recon", "kl", "diffusion", "align", "smooth", "total",
+                                                 "latent_std", "grad_norm_vae", "grad_norm_sit", "lr_vae",
+                                                 "lr_sit", "img_per_s"};
+
+// Draws t, eps and x_t for the SiT from latents zn. Labels: class dropout to the null class.
+static void draw_diffusion_inputs(Trainer *tr, int B) {
+    Model *m = &tr->m;
+    for (int b = 0; b < B; b++) tr->t[b] = sample_t(&m->diff, &tr->rng);
+    rng_fill_normal(&tr->rng, tr->eps, B * m->nz, 1.0f);
+    diffusion_make_xt(&m->diff, tr->xt, tr->zn, tr->eps, tr->t, B, m->nz);
+}
+
+// One optimisation step. Fills vals[M_*]; returns the name of the first non-finite loss, or NULL.
+static const char *train_step(Trainer *tr, float *vals) {
+    const Config *c = &tr->cfg;
+    Model *m = &tr->m;
+    Vae *v = &m->vae;
+    Sit *s = &m->sit;
+    int B = tr->B, HW = m->zh * m->zw;
+    size_t nx = B * m->nx, nz = B * m->nz;
+    int train_vae = c->train.train_vae, train_sit = c->train.train_sit, to_vae = c->diffusion.grad_to_vae && train_vae;
+
+    if (tr->data) loader_next(&tr->loader, B, tr->x, tr->y);
+    else {
+        rng_fill_uniform(&tr->rng, tr->x, nx, -1.0f, 1.0f);
+        for (int b = 0; b < B; b++) tr->y[b] = m->num_classes ? b % m->num_classes : 0;
+    }
+    for (int b = 0; b < B; b++) {
+        int drop = m->num_classes && rng_uniform(&tr->rng) < c->sit.class_dropout;
+        tr->ydrop[b] = drop ? m->num_classes : (m->num_classes ? tr->y[b] % m->num_classes : 0);
+    }
+    params_zero_grad(&v->params);
+    params_zero_grad(&s->params);
+
+    // VAE forward: posterior sample, reconstruction, KL, smoothness.
+    vae_encode(v, tr->x, B);
+    rng_fill_normal(&tr->rng, tr->eps_vae, nz, 1.0f);
+    vae_sample(v, tr->eps_vae, B);
+    const float *xr = vae_decode(v, v->z, B);
+    vals[M_RECON] = tr->recon_l1 ? l1_forward(xr, tr->x, nx) : mse_forward(xr, tr->x, nx);
+    vals[M_KL] = kl_forward(v->mean, v->logvar, nz);
+    vals[M_SMOOTH] = smooth_forward(v->z, B, m->zc, m->zh, m->zw);
+    vals[M_LSTD] = latent_std(v->z, B, m->zc, HW);
+    vals[M_DIFF] = NAN;
+    vals[M_ALIGN] = 0.0f;
+
+    // Latents for the SiT, normalised by the latent BatchNorm when it is on. Its running
+    // statistics track the encoder even when only the VAE trains, so that sampling can undo it.
+    if (m->use_bn) latent_bn_forward(&m->bn, tr->zn, v->z, B, HW, 1);
+    else memcpy(tr->zn, v->z, nz * sizeof(float));
+
+    if (sit_needed(tr)) {
+        // Diffusion loss. The SiT always learns from it (when it trains); the VAE only with
+        // diffusion.grad_to_vae (the naive end-to-end training REPA-E shows collapsing).
+        draw_diffusion_inputs(tr, B);
+        const float *out = sit_forward(s, tr->xt, tr->t, tr->ydrop, B);
+        vals[M_DIFF] = diffusion_loss_forward(&m->diff, out, tr->zn, tr->eps, tr->t, B, m->nz);
+        memset(tr->dout, 0, nz * sizeof(float));
+        diffusion_loss_backward(&m->diff, tr->dout, NULL, NULL, out, tr->zn, tr->eps, tr->t, B, m->nz, c->loss.w_diff);
+        if (to_vae) memset(tr->dxt, 0, nz * sizeof(float));
+        sit_backward(s, to_vae ? tr->dxt : NULL, tr->dout, NULL, 0, train_sit);
+        if (to_vae) {
+            memset(tr->dzn, 0, nz * sizeof(float));
+            diffusion_loss_backward(&m->diff, NULL, tr->dzn, tr->dxt, out, tr->zn, tr->eps, tr->t, B, m->nz, c->loss.w_diff);
+            if (m->use_bn) latent_bn_backward(&m->bn, v->dz, tr->dzn, v->z, B, HW);
+            else accumulate(v->dz, tr->dzn, nz);
+        }
+        // The write-up's alignment: a second denoising loss of the SiT on the detached latents
+        // with a fresh t and eps; it updates only the SiT.
+        if (tr->align == ALIGN_SCORE && train_sit) {
+            draw_diffusion_inputs(tr, B);
+            out = sit_forward(s, tr->xt, tr->t, tr->ydrop, B);
+            vals[M_ALIGN] = diffusion_loss_forward(&m->diff, out, tr->zn, tr->eps, tr->t, B, m->nz);
+            memset(tr->dout, 0, nz * sizeof(float));
+            diffusion_loss_backward(&m->diff, tr->dout, NULL, NULL, out, tr->zn, tr->eps, tr->t, B, m->nz, c->loss.w_align);
+            sit_backward(s, NULL, tr->dout, NULL, 0, 1);
+        }
+    }
+    float diff = isnan(vals[M_DIFF]) ? 0.0f : vals[M_DIFF];
+    vals[M_TOTAL] = c->loss.w_recon * vals[M_RECON] + c->loss.w_kl * vals[M_KL] + c->loss.w_diff * diff +
+                    c->loss.w_align * vals[M_ALIGN] + c->loss.w_smooth * vals[M_SMOOTH];
+    static const int checked[] = {M_RECON, M_KL, M_DIFF, M_ALIGN, M_SMOOTH};
+    for (size_t i = 0; i < sizeof checked / sizeof checked[0]; i++) {
+        float x = vals[checked[i]];
+        if (isinf(x) || (isnan(x) && !(checked[i] == M_DIFF && !sit_needed(tr)))) return metric_names[checked[i]];
+    }
+
+    // VAE backward: reconstruction into the decoder; smoothness on z; KL on the posterior.
+    if (train_vae) {
+        memset(tr->dxr, 0, nx * sizeof(float));
+        if (tr->recon_l1) l1_backward(tr->dxr, xr, tr->x, nx, c->loss.w_recon);
+        else mse_backward(tr->dxr, xr, tr->x, nx, c->loss.w_recon);
+        smooth_backward(v->dz, v->z, B, m->zc, m->zh, m->zw, c->loss.w_smooth);
+        vae_decode_backward(v, v->dz, tr->dxr);
+        kl_backward(v->dmean, v->dlogvar, v->mean, v->logvar, nz, c->loss.w_kl);
+        vae_sample_backward(v, v->dmean, v->dlogvar, v->dz, tr->eps_vae, B);
+        vae_encode_backward(v, v->dmean, v->dlogvar);
+    }
+
+    // Clip and update each side with its own AdamW.
+    float clip = c->train.clip, lr_sit = lr_at(c->train.lr, c->train.warmup, tr->step);
+    float lr_vae = lr_at(c->train.lr_vae > 0 ? c->train.lr_vae : c->train.lr, c->train.warmup, tr->step);
+    size_t nv = v->params.ntrain, ns = s->params.ntrain;
+    vals[M_GN_VAE] = NAN;
+    vals[M_GN_SIT] = NAN;
+    if (train_vae) {
+        vals[M_GN_VAE] = clip > 0 ? clip_grad_norm(v->params.grad, nv, clip) : global_norm(v->params.grad, nv);
+        adamw_update(v->params.data, v->params.grad, tr->m_vae, tr->v_vae, nv, lr_vae, 0.9f, 0.999f, 1e-8f, 0.0f, (int)tr->step + 1);
+    }
+    if (train_sit) {
+        vals[M_GN_SIT] = clip > 0 ? clip_grad_norm(s->params.grad, ns, clip) : global_norm(s->params.grad, ns);
+        adamw_update(s->params.data, s->params.grad, tr->m_sit, tr->v_sit, ns, lr_sit, 0.9f, 0.999f, 1e-8f, 0.0f, (int)tr->step + 1);
+        if (c->train.ema > 0) ema_update(tr->ema, s->params.data, ns, c->train.ema);
+        else memcpy(tr->ema, s->params.data, ns * sizeof(float));
+    }
+    vals[M_LR_VAE] = train_vae ? lr_vae : 0.0f;
+    vals[M_LR_SIT] = train_sit ? lr_sit : 0.0f;
+    tr->step++;
+    return NULL;
+}
+
+// ---- checkpoints -----------------------------------------------------------------------------
+
+static void ckpt_path(char *buf, size_t n, const char *run_dir, long step, const char *suffix) {
+    snprintf(buf, n, "%s/ckpt/%08ld%s", run_dir, step, suffix);
+}
+
+static int is_digits(const char *s) {
+    if (!*s) return 0;
+    for (; *s; s++) if (*s < '0' || *s > '9') return 0;
+    return 1;
+}
+
+long train_latest_checkpoint(const char *run_dir) {
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/ckpt", run_dir);
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    long best = -1;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        // Only fully renamed directories count: a crash mid-write leaves "<step>.tmp".
+        if (!is_digits(e->d_name)) continue;
+        char st[4096 + 300];
+        snprintf(st, sizeof st, "%s/%s/state.safetensors", dir, e->d_name);
+        long step = strtol(e->d_name, NULL, 10);
+        if (access(st, R_OK) == 0 && step > best) best = step;
+    }
+    closedir(d);
+    return best;
+}
+
+static void remove_tree(const char *path) {
+    DIR *d = opendir(path);
+    if (d) {
+        struct dirent *e;
+        char p[8192];
+        while ((e = readdir(d))) {
+            if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+            snprintf(p, sizeof p, "%s/%s", path, e->d_name);
+            unlink(p);
+        }
+        closedir(d);
+    }
+    rmdir(path);
+}
+
+// Keeps the newest KEEP_CHECKPOINTS checkpoints (an fm32-small checkpoint with optimiser
+// state is ~100 MB) and removes leftovers of interrupted writes.
+static void prune_checkpoints(const char *run_dir, long newest) {
+    char dir[4096], p[8192];
+    snprintf(dir, sizeof dir, "%s/ckpt", run_dir);
+    DIR *d = opendir(dir);
+    if (!d) return;
+    long steps[256];
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (is_digits(e->d_name) && n < 256) steps[n++] = strtol(e->d_name, NULL, 10);
+        else if (strstr(e->d_name, ".tmp")) {
+            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+            remove_tree(p);
+        }
+    }
+    closedir(d);
+    for (int i = 0; i < n; i++) {
+        int newer = 0;
+        for (int j = 0; j < n; j++) newer += steps[j] > steps[i];
+        if (newer >= KEEP_CHECKPOINTS && steps[i] != newest) {
+            ckpt_path(p, sizeof p, run_dir, steps[i], "");
+            remove_tree(p);
+        }
+    }
+}
+
+static int save_checkpoint(Trainer *tr, const char *run_dir, const TrainHooks *h, char *err) {
+    Model *m = &tr->m;
+    char tmp[4096], fin[4096], p[4400];
+    snprintf(tmp, sizeof tmp, "%s/ckpt", run_dir);
+    if (mkdir_p(tmp, err)) return -1;
+    ckpt_path(tmp, sizeof tmp, run_dir, tr->step, ".tmp");
+    ckpt_path(fin, sizeof fin, run_dir, tr->step, "");
+    remove_tree(tmp);
+    if (mkdir(tmp, 0755) != 0) return seterr(err, "%s: cannot create checkpoint directory: %s", tmp, strerror(errno));
+    ParamGroup gv[2] = {{&m->vae.params, ""}, {&m->bn.params, "bn."}};
+    snprintf(p, sizeof p, "%s/vae.safetensors", tmp);
+    if (params_save(gv, m->use_bn ? 2 : 1, p, err)) return -1;
+    ParamGroup gs = {&m->sit.params, ""};
+    snprintf(p, sizeof p, "%s/sit.safetensors", tmp);
+    if (params_save(&gs, 1, p, err)) return -1;
+    ParamTable ema = m->sit.params; // same names and offsets, the EMA's storage
+    ema.data = tr->ema;
+    gs.t = &ema;
+    snprintf(p, sizeof p, "%s/sit_ema.safetensors", tmp);
+    if (params_save(&gs, 1, p, err)) return -1;
+
+    StWriter w;
+    st_writer_init(&w);
+    int64_t nv = (int64_t)m->vae.params.ntrain, ns = (int64_t)m->sit.params.ntrain;
+    st_writer_add(&w, "adam.vae.exp_avg", tr->m_vae, 1, &nv);
+    st_writer_add(&w, "adam.vae.exp_avg_sq", tr->v_vae, 1, &nv);
+    st_writer_add(&w, "adam.sit.exp_avg", tr->m_sit, 1, &ns);
+    st_writer_add(&w, "adam.sit.exp_avg_sq", tr->v_sit, 1, &ns);
+    char buf[256];
+    st_writer_meta(&w, "format", STATE_FORMAT);
+    st_writer_meta(&w, "version", STATE_VERSION);
+    snprintf(buf, sizeof buf, "%ld", tr->step);
+    st_writer_meta(&w, "step", buf);
+    snprintf(buf, sizeof buf, "%016" PRIx64 " %016" PRIx64 " %016" PRIx64 " %016" PRIx64, tr->rng.s[0], tr->rng.s[1],
+             tr->rng.s[2], tr->rng.s[3]);
+    st_writer_meta(&w, "rng", buf);
+    LoaderState ls = tr->data ? loader_state(&tr->loader) : (LoaderState){0};
+    snprintf(buf, sizeof buf, "%" PRIu64 " %" PRId64 " %" PRId64, ls.seed, ls.epoch, ls.cursor);
+    st_writer_meta(&w, "loader", buf);
+    snprintf(p, sizeof p, "%s/state.safetensors", tmp);
+    int rc = st_writer_save(&w, p, err);
+    st_writer_free(&w);
+    if (rc) return -1;
+    remove_tree(fin);
+    if (rename(tmp, fin) != 0) return seterr(err, "%s: cannot rename checkpoint into place: %s", fin, strerror(errno));
+    prune_checkpoints(run_dir, tr->step);
+    if (h && h->checkpoint) {
+        snprintf(p, sizeof p, "%s/state.safetensors", fin);
+        h->checkpoint(h->ctx, tr->step, fin, p);
+    }
+    return 0;
+}
+
+static int load_checkpoint(Trainer *tr, const char *run_dir, long step, char *err) {
+    Model *m = &tr->m;
+    char dir[4096], p[4400];
+    ckpt_path(dir, sizeof dir, run_dir, step, "");
+    if (model_load(m, dir, 0, err)) return -1;
+    ParamTable ema = m->sit.params;
+    ema.data = tr->ema;
+    ParamGroup gs = {&ema, ""};
+    snprintf(p, sizeof p, "%s/sit_ema.safetensors", dir);
+    if (params_load(&gs, 1, p, 0, err)) return -1;
+    SafeTensors st;
+    snprintf(p, sizeof p, "%s/state.safetensors", dir);
+    if (st_read(&st, p, err)) return -1;
+    int rc = -1;
+    const char *fmt = st_meta(&st, "format"), *ver = st_meta(&st, "version");
+    const char *sstep = st_meta(&st, "step"), *srng = st_meta(&st, "rng"), *sload = st_meta(&st, "loader");
+    if (!fmt || strcmp(fmt, STATE_FORMAT) || !ver || strcmp(ver, STATE_VERSION) || !sstep || !srng || !sload) {
+        seterr(err, "%s: not a repae training-state file of version %s", p, STATE_VERSION);
+        goto done;
+    }
+    struct { const char *name; float *dst; size_t n; } t[4] = {
+        {"adam.vae.exp_avg", tr->m_vae, m->vae.params.ntrain}, {"adam.vae.exp_avg_sq", tr->v_vae, m->vae.params.ntrain},
+        {"adam.sit.exp_avg", tr->m_sit, m->sit.params.ntrain}, {"adam.sit.exp_avg_sq", tr->v_sit, m->sit.params.ntrain}};
+    for (int i = 0; i < 4; i++) {
+        const StTensor *x = st_find(&st, t[i].name);
+        if (!x || x->numel != t[i].n) {
+            seterr(err, "%s: tensor %s is missing or has the wrong size (want %zu)", p, t[i].name, t[i].n);
+            goto done;
+        }
+        memcpy(t[i].dst, x->data, t[i].n * sizeof(float));
+    }
+    tr->step = strtol(sstep, NULL, 10);
+    if (sscanf(srng, "%" SCNx64 " %" SCNx64 " %" SCNx64 " %" SCNx64, &tr->rng.s[0], &tr->rng.s[1], &tr->rng.s[2],
+               &tr->rng.s[3]) != 4) {
+        seterr(err, "%s: bad rng state '%s'", p, srng);
+        goto done;
+    }
+    LoaderState ls;
+    if (sscanf(sload, "%" SCNu64 " %" SCNd64 " %" SCNd64, &ls.seed, &ls.epoch, &ls.cursor) != 3) {
+        seterr(err, "%s: bad loader state '%s'", p, sload);
+        goto done;
+    }
+    if (tr->data) loader_restore(&tr->loader, ls);
+    rc = 0;
+done:
+    st_free(&st);
+    return rc;
+}
+
+// ---- samples ---------------------------------------------------------------------------------
+
+// A grid of sample.n images from fixed noise (the same at every step, so that the step slider
+// shows one set of samples evolving), with the EMA weights when EMA is on.
+static int emit_samples(Trainer *tr, const TrainHooks *h, char *err) {
+    if (!h || !h->sample || tr->cfg.sample.n < 1) return 0;
+    Model *m = &tr->m;
+    SampleOpts o;
+    if (sample_opts_from_config(&o, &tr->cfg.sample, err)) return -1;
+    size_t ns = m->sit.params.total;
+    int use_ema = tr->cfg.train.ema > 0;
+    if (use_ema) {
+        memcpy(tr->backup, m->sit.params.data, ns * sizeof(float));
+        memcpy(m->sit.params.data, tr->ema, ns * sizeof(float));
+    }
+    int n = tr->cfg.sample.n;
+    model_sample(m, n, NULL, &o, (uint64_t)tr->cfg.train.seed ^ SAMPLE_SEED, tr->sample_imgs);
+    if (use_ema) memcpy(m->sit.params.data, tr->backup, ns * sizeof(float));
+    int cols = (int)ceil(sqrt((double)n)), gw, gh;
+    uint8_t *rgb = image_grid(tr->sample_imgs, n, m->C, m->S, m->S, cols, 1, &gw, &gh);
+    h->sample(h->ctx, tr->step, rgb, gw, gh);
+    free(rgb);
+    return 0;
+}
+
+// ---- the run ---------------------------------------------------------------------------------
+
+TrainStatus train_run(const Config *cfg, const char *run_dir, int resume, const TrainHooks *h, char *err) {
+    Trainer *tr = xcalloc(1, sizeof(Trainer));
+    TrainStatus status = TRAIN_FAILED;
+    if (trainer_build(tr, cfg, 0, err)) { free(tr); return TRAIN_FAILED; }
+    long from = resume ? train_latest_checkpoint(run_dir) : -1;
+    if (from >= 0) {
+        if (load_checkpoint(tr, run_dir, from, err)) goto done;
+    } else if (trainer_init_weights(tr, err)) goto done;
+    if (mkdir_p(run_dir, err)) goto done;
+
+    float vals[M_COUNT];
+    long total = cfg->train.steps;
+    int log_every = cfg->train.log_every > 0 ? cfg->train.log_every : 1;
+    tr->last_log_time = now_seconds();
+    tr->last_log_step = tr->step;
+    status = TRAIN_DONE;
+    while (tr->step < total) {
+        if (h && h->should_stop && h->should_stop(h->ctx)) { status = TRAIN_STOPPED; break; }
+        const char *bad = train_step(tr, vals);
+        if (bad) {
+            seterr(err, "step %ld: the %s loss is not finite; stopped without updating the weights "
+                        "(the last good checkpoint is kept). Try a lower train.lr or loss weight",
+                   tr->step + 1, bad);
+            status = TRAIN_DIVERGED;
+            goto done;
+        }
+        if (tr->step % log_every == 0 || tr->step == total) {
+            double now = now_seconds();
+            vals[M_IPS] = (float)((tr->step - tr->last_log_step) * tr->B / (now - tr->last_log_time + 1e-9));
+            tr->last_log_time = now;
+            tr->last_log_step = tr->step;
+            if (h && h->metrics) {
+                // Skip what was not computed (NaN placeholders), so that curves have no fake points.
+                const char *keys[M_COUNT];
+                float v2[M_COUNT];
+                int n = 0;
+                for (int i = 0; i < M_COUNT; i++)
+                    if (!isnan(vals[i])) { keys[n] = metric_names[i]; v2[n++] = vals[i]; }
+                h->metrics(h->ctx, tr->step, n, keys, v2);
+            }
+        }
+        if (cfg->train.sample_every > 0 && tr->step % cfg->train.sample_every == 0 && tr->step != total)
+            if (emit_samples(tr, h, err)) { status = TRAIN_FAILED; goto done; }
+        if (cfg->train.ckpt_every > 0 && tr->step % cfg->train.ckpt_every == 0 && tr->step != total)
+            if (save_checkpoint(tr, run_dir, h, err)) { status = TRAIN_FAILED; goto done; }
+    }
+    // Done or stopped: the final samples and checkpoint.
+    if (emit_samples(tr, h, err) || save_checkpoint(tr, run_dir, h, err)) status = TRAIN_FAILED;
+done:
+    trainer_free(tr);
+    free(tr);
+    return status;
+}
+
+// ---- throughput --------------------------------------------------------------------------------
+
+// Forward FLOPs of one training step, counted from the model's layers: convs and linears
+// (2 per multiply-add), attention products; backward counted as twice the forward.
+static double step_gflop(const Trainer *tr) {
+    (void)tr;
+    return NAN;
+}
+
+int train_bench(const Config *cfg, int steps, TrainBench *out, char *err) {
+    Trainer *tr = xcalloc(1, sizeof(Trainer));
+    if (trainer_build(tr, cfg, 1, err)) { free(tr); return -1; }
+    if (trainer_init_weights(tr, err)) { trainer_free(tr); free(tr); return -1; }
+    float vals[M_COUNT];
+    train_step(tr, vals); // warm-up: first-touch page faults, BLAS buffers
+    double t0 = now_seconds();
+    for (int i = 0; i < steps; i++) train_step(tr, vals);
+    double dt = (now_seconds() - t0) / steps;
+    out->step_s = dt;
+    out->img_per_s = tr->B / dt;
+    out->gflop_per_step = step_gflop(tr);
+    out->gflops = out->gflop_per_step / dt;
+    trainer_free(tr);
+    free(tr);
+    return 0;
+}
