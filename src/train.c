@@ -2,6 +2,7 @@
 // says), two AdamW optimisers with warmup and clipping, the SiT EMA, sample grids, atomic
 // checkpoints and exact resume. Reports only through TrainHooks.
 #include "train.h"
+#include "train_internal.h"
 #include "data.h"
 #include "model.h"
 #include "ops.h"
@@ -22,37 +23,12 @@
 #define KEEP_CHECKPOINTS 2
 #define SAMPLE_SEED 0x5a3b1e
 
-typedef enum { ALIGN_NONE, ALIGN_SCORE, ALIGN_REPA } AlignKind;
-
-typedef struct {
-    Config cfg;
-    Model m;
-    AlignKind align;
-    int recon_l1;
-    int B;
-    Dataset *data;     // NULL: synthetic input (bench)
-    Loader loader;
-    Rng rng;           // every random draw of the step: eps, t, class dropout
-    long step;         // steps completed
-    // optimiser state: one allocation
-    float *opt;
-    float *m_vae, *v_vae, *m_sit, *v_sit;
-    float *ema;        // SiT: every tensor (trainable ones averaged, buffers copied)
-    float *backup;     // SiT weights while the EMA is swapped in for sampling
-    // step buffers: one allocation
-    BufTable bufs;
-    float *x, *eps_vae, *zn, *eps, *t, *xt, *dout, *dxt, *dzn, *dxr, *sample_imgs;
-    int *y, *ydrop;
-    double last_log_time;
-    long last_log_step;
-} Trainer;
-
 static int sit_needed(const Trainer *tr) {
     const Config *c = &tr->cfg;
     return c->train.train_sit || (c->diffusion.grad_to_vae && c->train.train_vae);
 }
 
-static int trainer_build(Trainer *tr, const Config *cfg, int synthetic, char *err) {
+int trainer_build(Trainer *tr, const Config *cfg, int synthetic, char *err) {
     memset(tr, 0, sizeof *tr);
     tr->cfg = *cfg;
     tr->B = cfg->train.batch_size;
@@ -93,6 +69,8 @@ static int trainer_build(Trainer *tr, const Config *cfg, int synthetic, char *er
     buf_add(&tr->bufs, &tr->zn, nz);
     buf_add(&tr->bufs, &tr->eps, nz);
     buf_add(&tr->bufs, &tr->t, B);
+    buf_add(&tr->bufs, &tr->t2, B);
+    buf_add(&tr->bufs, &tr->eps2, nz);
     buf_add(&tr->bufs, &tr->xt, nz);
     buf_add(&tr->bufs, &tr->dout, nz);
     buf_add(&tr->bufs, &tr->dxt, nz);
@@ -106,7 +84,7 @@ static int trainer_build(Trainer *tr, const Config *cfg, int synthetic, char *er
     return 0;
 }
 
-static void trainer_free(Trainer *tr) {
+void trainer_free(Trainer *tr) {
     model_free(&tr->m);
     if (tr->data) { loader_free(&tr->loader); dataset_close(tr->data); }
     buf_free(&tr->bufs);
@@ -114,7 +92,7 @@ static void trainer_free(Trainer *tr) {
 }
 
 // Fresh weights: init from the seed, then init.vae / init.sit if given.
-static int trainer_init_weights(Trainer *tr, char *err) {
+int trainer_init_weights(Trainer *tr, char *err) {
     Rng r;
     rng_seed(&r, (uint64_t)tr->cfg.train.seed ^ 0x1417ULL);
     model_init(&tr->m, &r);
@@ -144,21 +122,36 @@ static float latent_std(const float *z, int B, int C, int HW) {
     return (float)(acc / (B * C));
 }
 
+_Static_assert(TRAIN_NMETRICS == 12, "metric table");
 enum { M_RECON, M_KL, M_DIFF, M_ALIGN, M_SMOOTH, M_TOTAL, M_LSTD, M_GN_VAE, M_GN_SIT, M_LR_VAE, M_LR_SIT, M_IPS, M_COUNT };
-static const char *const metric_names[M_COUNT] = {"recon", "kl", "diffusion", "align", "smooth", "total",
+const char *const train_metric_names[TRAIN_NMETRICS] = {"recon", "kl", "diffusion", "align", "smooth", "total",
                                                  "latent_std", "grad_norm_vae", "grad_norm_sit", "lr_vae",
                                                  "lr_sit", "img_per_s"};
 
-// Draws t, eps and x_t for the SiT from latents zn. Labels: class dropout to the null class.
-static void draw_diffusion_inputs(Trainer *tr, int B) {
+void trainer_draw_inputs(Trainer *tr) {
+    const Config *c = &tr->cfg;
     Model *m = &tr->m;
+    int B = tr->B;
+    size_t nz = B * m->nz;
+    if (tr->data) loader_next(&tr->loader, B, tr->x, tr->y);
+    else {
+        rng_fill_uniform(&tr->rng, tr->x, B * m->nx, -1.0f, 1.0f);
+        for (int b = 0; b < B; b++) tr->y[b] = m->num_classes ? b % m->num_classes : 0;
+    }
+    for (int b = 0; b < B; b++) {
+        int drop = m->num_classes && rng_uniform(&tr->rng) < c->sit.class_dropout;
+        tr->ydrop[b] = drop ? m->num_classes : (m->num_classes ? tr->y[b] % m->num_classes : 0);
+    }
+    rng_fill_normal(&tr->rng, tr->eps_vae, nz, 1.0f);
     for (int b = 0; b < B; b++) tr->t[b] = sample_t(&m->diff, &tr->rng);
-    rng_fill_normal(&tr->rng, tr->eps, B * m->nz, 1.0f);
-    diffusion_make_xt(&m->diff, tr->xt, tr->zn, tr->eps, tr->t, B, m->nz);
+    rng_fill_normal(&tr->rng, tr->eps, nz, 1.0f);
+    if (tr->align == ALIGN_SCORE) {
+        for (int b = 0; b < B; b++) tr->t2[b] = sample_t(&m->diff, &tr->rng);
+        rng_fill_normal(&tr->rng, tr->eps2, nz, 1.0f);
+    }
 }
 
-// One optimisation step. Fills vals[M_*]; returns the name of the first non-finite loss, or NULL.
-static const char *train_step(Trainer *tr, float *vals) {
+const char *trainer_step(Trainer *tr, float *vals) {
     const Config *c = &tr->cfg;
     Model *m = &tr->m;
     Vae *v = &m->vae;
@@ -167,21 +160,11 @@ static const char *train_step(Trainer *tr, float *vals) {
     size_t nx = B * m->nx, nz = B * m->nz;
     int train_vae = c->train.train_vae, train_sit = c->train.train_sit, to_vae = c->diffusion.grad_to_vae && train_vae;
 
-    if (tr->data) loader_next(&tr->loader, B, tr->x, tr->y);
-    else {
-        rng_fill_uniform(&tr->rng, tr->x, nx, -1.0f, 1.0f);
-        for (int b = 0; b < B; b++) tr->y[b] = m->num_classes ? b % m->num_classes : 0;
-    }
-    for (int b = 0; b < B; b++) {
-        int drop = m->num_classes && rng_uniform(&tr->rng) < c->sit.class_dropout;
-        tr->ydrop[b] = drop ? m->num_classes : (m->num_classes ? tr->y[b] % m->num_classes : 0);
-    }
     params_zero_grad(&v->params);
     params_zero_grad(&s->params);
 
     // VAE forward: posterior sample, reconstruction, KL, smoothness.
     vae_encode(v, tr->x, B);
-    rng_fill_normal(&tr->rng, tr->eps_vae, nz, 1.0f);
     vae_sample(v, tr->eps_vae, B);
     const float *xr = vae_decode(v, v->z, B);
     vals[M_RECON] = tr->recon_l1 ? l1_forward(xr, tr->x, nx) : mse_forward(xr, tr->x, nx);
@@ -199,7 +182,7 @@ static const char *train_step(Trainer *tr, float *vals) {
     if (sit_needed(tr)) {
         // Diffusion loss. The SiT always learns from it (when it trains); the VAE only with
         // diffusion.grad_to_vae (the naive end-to-end training REPA-E shows collapsing).
-        draw_diffusion_inputs(tr, B);
+        diffusion_make_xt(&m->diff, tr->xt, tr->zn, tr->eps, tr->t, B, m->nz);
         const float *out = sit_forward(s, tr->xt, tr->t, tr->ydrop, B);
         vals[M_DIFF] = diffusion_loss_forward(&m->diff, out, tr->zn, tr->eps, tr->t, B, m->nz);
         memset(tr->dout, 0, nz * sizeof(float));
@@ -215,11 +198,11 @@ static const char *train_step(Trainer *tr, float *vals) {
         // The write-up's alignment: a second denoising loss of the SiT on the detached latents
         // with a fresh t and eps; it updates only the SiT.
         if (tr->align == ALIGN_SCORE && train_sit) {
-            draw_diffusion_inputs(tr, B);
-            out = sit_forward(s, tr->xt, tr->t, tr->ydrop, B);
-            vals[M_ALIGN] = diffusion_loss_forward(&m->diff, out, tr->zn, tr->eps, tr->t, B, m->nz);
+            diffusion_make_xt(&m->diff, tr->xt, tr->zn, tr->eps2, tr->t2, B, m->nz);
+            out = sit_forward(s, tr->xt, tr->t2, tr->ydrop, B);
+            vals[M_ALIGN] = diffusion_loss_forward(&m->diff, out, tr->zn, tr->eps2, tr->t2, B, m->nz);
             memset(tr->dout, 0, nz * sizeof(float));
-            diffusion_loss_backward(&m->diff, tr->dout, NULL, NULL, out, tr->zn, tr->eps, tr->t, B, m->nz, c->loss.w_align);
+            diffusion_loss_backward(&m->diff, tr->dout, NULL, NULL, out, tr->zn, tr->eps2, tr->t2, B, m->nz, c->loss.w_align);
             sit_backward(s, NULL, tr->dout, NULL, 0, 1);
         }
     }
@@ -229,7 +212,7 @@ static const char *train_step(Trainer *tr, float *vals) {
     static const int checked[] = {M_RECON, M_KL, M_DIFF, M_ALIGN, M_SMOOTH};
     for (size_t i = 0; i < sizeof checked / sizeof checked[0]; i++) {
         float x = vals[checked[i]];
-        if (isinf(x) || (isnan(x) && !(checked[i] == M_DIFF && !sit_needed(tr)))) return metric_names[checked[i]];
+        if (isinf(x) || (isnan(x) && !(checked[i] == M_DIFF && !sit_needed(tr)))) return train_metric_names[checked[i]];
     }
 
     // VAE backward: reconstruction into the decoder; smoothness on z; KL on the posterior.
@@ -487,7 +470,8 @@ TrainStatus train_run(const Config *cfg, const char *run_dir, int resume, const 
     status = TRAIN_DONE;
     while (tr->step < total) {
         if (h && h->should_stop && h->should_stop(h->ctx)) { status = TRAIN_STOPPED; break; }
-        const char *bad = train_step(tr, vals);
+        trainer_draw_inputs(tr);
+        const char *bad = trainer_step(tr, vals);
         if (bad) {
             seterr(err, "step %ld: the %s loss is not finite; stopped without updating the weights "
                         "(the last good checkpoint is kept). Try a lower train.lr or loss weight",
@@ -506,7 +490,7 @@ TrainStatus train_run(const Config *cfg, const char *run_dir, int resume, const 
                 float v2[M_COUNT];
                 int n = 0;
                 for (int i = 0; i < M_COUNT; i++)
-                    if (!isnan(vals[i])) { keys[n] = metric_names[i]; v2[n++] = vals[i]; }
+                    if (!isnan(vals[i])) { keys[n] = train_metric_names[i]; v2[n++] = vals[i]; }
                 h->metrics(h->ctx, tr->step, n, keys, v2);
             }
         }
@@ -537,9 +521,13 @@ int train_bench(const Config *cfg, int steps, TrainBench *out, char *err) {
     if (trainer_build(tr, cfg, 1, err)) { free(tr); return -1; }
     if (trainer_init_weights(tr, err)) { trainer_free(tr); free(tr); return -1; }
     float vals[M_COUNT];
-    train_step(tr, vals); // warm-up: first-touch page faults, BLAS buffers
+    trainer_draw_inputs(tr);
+    trainer_step(tr, vals); // warm-up: first-touch page faults, BLAS buffers
     double t0 = now_seconds();
-    for (int i = 0; i < steps; i++) train_step(tr, vals);
+    for (int i = 0; i < steps; i++) {
+        trainer_draw_inputs(tr);
+        trainer_step(tr, vals);
+    }
     double dt = (now_seconds() - t0) / steps;
     out->step_s = dt;
     out->img_per_s = tr->B / dt;

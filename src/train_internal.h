@@ -1,0 +1,57 @@
+// train_internal.h: the Trainer behind train_run, for tests that drive single steps with
+// inputs of their own (the PyTorch step comparison) or inspect the state.
+#ifndef REPAE_TRAIN_INTERNAL_H
+#define REPAE_TRAIN_INTERNAL_H
+#include "config.h"
+#include "data.h"
+#include "model.h"
+#include "rng.h"
+
+typedef enum { ALIGN_NONE, ALIGN_SCORE, ALIGN_REPA } AlignKind;
+
+typedef struct {
+    Config cfg;
+    Model m;
+    AlignKind align;
+    int recon_l1;
+    int B;
+    Dataset *data;     // NULL: synthetic input (bench)
+    Loader loader;
+    Rng rng;           // every random draw of the step: eps, t, class dropout
+    long step;         // steps completed
+    // optimiser state: one allocation
+    float *opt;
+    float *m_vae, *v_vae, *m_sit, *v_sit;
+    float *ema;        // SiT: every tensor (trainable ones averaged, buffers copied)
+    float *backup;     // SiT weights while the EMA is swapped in for sampling
+    // step buffers: one allocation
+    BufTable bufs;
+    // The step's random inputs, drawn by trainer_draw_inputs (tests set them directly):
+    float *x;          // (B,C,S,S) images
+    int *y, *ydrop;    // (B) labels, and after class dropout (num_classes = null)
+    float *eps_vae;    // (B,nz) posterior noise
+    float *t, *eps;    // (B), (B,nz) diffusion time and noise
+    float *t2, *eps2;  // the same for the score alignment's second denoising pass
+    // work buffers
+    float *zn, *xt, *dout, *dxt, *dzn, *dxr, *sample_imgs;
+    double last_log_time;
+    long last_log_step;
+} Trainer;
+
+
+// synthetic: no dataset (inputs are uniform noise; bench and tests).
+int trainer_build(Trainer *tr, const Config *cfg, int synthetic, char *err);
+void trainer_free(Trainer *tr);
+// Seeded init, then init.vae / init.sit; the EMA starts at the weights.
+int trainer_init_weights(Trainer *tr, char *err);
+// Draws every random input of the next step from the data and tr->rng.
+void trainer_draw_inputs(Trainer *tr);
+// One optimisation step on the drawn inputs. vals gets TRAIN_NMETRICS values in the order of
+// train_metric_names (NaN where not computed). Returns the name of the first non-finite loss
+// (and then changes no weight), or NULL.
+const char *trainer_step(Trainer *tr, float *vals);
+
+#define TRAIN_NMETRICS 12
+extern const char *const train_metric_names[TRAIN_NMETRICS];
+
+#endif
