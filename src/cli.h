@@ -23,6 +23,10 @@ int cmd_export(const Globals *g, int argc, char **argv);
 int cmd_rm(const Globals *g, int argc, char **argv);
 int cmd_tag(const Globals *g, int argc, char **argv);
 int cmd_note(const Globals *g, int argc, char **argv);
+// cmd_eval.c
+int cmd_eval(const Globals *g, int argc, char **argv);
+int cmd_encoder(const Globals *g, int argc, char **argv);
+int cmd_evaluator(const Globals *g, int argc, char **argv);
 // ui/dashboard.c
 int cmd_dashboard(const Globals *g, int argc, char **argv);
 
