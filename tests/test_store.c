@@ -389,6 +389,9 @@ TEST(hooks_write_a_run) {
     CHECK(store_get_run(s, id, &r, err) == 0 && strcmp(r.status, "running") == 0 && !r.stop_requested, "running");
     store_run_free(&r);
     CHECK(!h.should_stop(run_hooks_get(rh).ctx), "new hooks start unstopped");
+    RunHooks *twice;
+    CHECK(run_hooks_resume(&twice, db, want, -1, err) != 0 && strstr(err, "is running"), "resume of a live run: %s",
+          err);
     CHECK(run_hooks_finish(rh, "done", NULL) == 0, "finish");
     CHECK(run_hooks_resume(&rh, db, want, -1, err) != 0 && strstr(err, "done"), "resume of done: %s", err);
     store_close(s);
