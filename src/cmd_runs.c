@@ -1,6 +1,7 @@
 // cmd_runs.c: the run-management commands: runs, show, compare, export, rm, tag, note.
 // All reads and writes go through store/store.h; this file only formats.
 #include <cjson/cJSON.h>
+#include <dirent.h>
 #include <errno.h>
 #include <locale.h>
 #include <math.h>
@@ -9,8 +10,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 #include <wchar.h>
 #include "cli.h"
+#include "safetensors.h"
 #include "store.h"
 #include "util.h"
 
@@ -544,19 +547,90 @@ out:
     return rc;
 }
 
+static int is_dir(const char *p) {
+    struct stat sb;
+    return stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+// A checkpoint directory (the training core writes vae.safetensors, sit.safetensors,
+// sit_ema.safetensors and state.safetensors) becomes one file: every weights file's tensors
+// under its file stem ("vae.", "sit.", "sit_ema."); the optimiser state is left out.
+static int merge_weights(const char *ckdir, const StoreRun *r, long step, const char *path, char *err) {
+    DIR *d = opendir(ckdir);
+    if (!d) return seterr(err, "cannot read checkpoint %s: %s", ckdir, strerror(errno));
+    char **files = NULL;
+    int nf = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        size_t n = strlen(e->d_name);
+        if (n <= 12 || strcmp(e->d_name + n - 12, ".safetensors") != 0 || strcmp(e->d_name, "state.safetensors") == 0)
+            continue;
+        files = xrealloc(files, (nf + 1) * sizeof *files);
+        files[nf++] = xstrdup(e->d_name);
+    }
+    closedir(d);
+    qsort(files, nf, sizeof *files, cmp_str);
+    SafeTensors *st = xcalloc(nf ? nf : 1, sizeof *st);
+    StWriter w;
+    st_writer_init(&w);
+    char **names = NULL;
+    int nn = 0, rc = -1, loaded = 0;
+    for (int i = 0; i < nf; i++, loaded++) {
+        char fp[4096];
+        snprintf(fp, sizeof fp, "%s/%s", ckdir, files[i]);
+        if (st_read(&st[i], fp, err) != 0) goto out;
+        size_t stem = strlen(files[i]) - 12;
+        for (int t = 0; t < st[i].n; t++) {
+            const StTensor *x = &st[i].t[t];
+            size_t len = stem + strlen(x->name) + 2;
+            names = xrealloc(names, (nn + 1) * sizeof *names);
+            names[nn] = xmalloc(len);
+            snprintf(names[nn], len, "%.*s.%s", (int)stem, files[i], x->name);
+            st_writer_add(&w, names[nn], x->data, x->ndim, x->shape);
+            nn++;
+        }
+    }
+    if (nf == 0) { seterr(err, "checkpoint %s holds no weights files", ckdir); goto out; }
+    char buf[32];
+    snprintf(buf, sizeof buf, "%ld", step);
+    st_writer_meta(&w, "step", buf);
+    st_writer_meta(&w, "run", r->name);
+    st_writer_meta(&w, "config", r->config ? r->config : "{}");
+    rc = st_writer_save(&w, path, err);
+out:
+    st_writer_free(&w);
+    for (int i = 0; i < loaded; i++) st_free(&st[i]);
+    free(st);
+    for (int i = 0; i < nn; i++) free(names[i]);
+    free(names);
+    for (int i = 0; i < nf; i++) free(files[i]);
+    free(files);
+    return rc;
+}
+
 static int export_weights(Store *s, const StoreRun *r, const char *path, char *err) {
     StoreCheckpoint *c;
     int n;
     if (store_checkpoints(s, r->id, &c, &n, err) != 0) return -1;
-    if (n == 0) { store_checkpoints_free(c, n); return seterr(err, "run '%s' has no checkpoint yet", r->name); }
-    size_t len;
-    char *data = read_file(c[n - 1].weights, &len, err);
-    int rc = -1;
-    if (data) {
-        rc = write_file_atomic(path, data, len, err);
-        if (rc == 0) fprintf(stderr, "repae export: weights of step %ld -> %s\n", c[n - 1].step, path);
+    // The newest checkpoint still on disk (the training core prunes old ones).
+    int k = n - 1;
+    while (k >= 0 && access(c[k].weights, R_OK) != 0) k--;
+    if (k < 0) {
+        store_checkpoints_free(c, n);
+        return seterr(err, "run '%s' has no checkpoint on disk%s", r->name, n ? " (the recorded ones were removed)" : " yet");
     }
-    free(data);
+    int rc;
+    if (is_dir(c[k].weights)) {
+        rc = merge_weights(c[k].weights, r, c[k].step, path, err);
+    } else {
+        size_t len;
+        char *data = read_file(c[k].weights, &len, err);
+        rc = data ? write_file_atomic(path, data, len, err) : -1;
+        free(data);
+    }
+    if (rc == 0) fprintf(stderr, "repae export: weights of step %ld -> %s\n", c[k].step, path);
     store_checkpoints_free(c, n);
     return rc;
 }
@@ -585,7 +659,7 @@ static int export_samples(Store *s, const StoreRun *r, const char *dir, char *er
 int cmd_export(const Globals *g, int argc, char **argv) {
     const char *usage = "usage: repae export RUN [--csv F] [--safetensors F] [--samples DIR]\n\n"
                         "  --csv F          metrics as CSV: step, wall time, one column per metric (F '-' = stdout)\n"
-                        "  --safetensors F  the weights of the latest checkpoint\n"
+                        "  --safetensors F  the weights of the latest checkpoint (VAE, SiT and EMA in one file)\n"
                         "  --samples DIR    every sample grid as DIR/step_NNNNNNNN.png\n";
     if (wants_help(argc, argv)) { fputs(usage, stdout); return 0; }
     const char *ref = NULL, *csv = NULL, *st = NULL, *smp = NULL;

@@ -201,6 +201,36 @@ TEST(export_csv_samples_weights) {
     out = capture(cmd_export, &rc, 1, "baseline");
     CHECK(rc == 2, "nothing to export: rc %d", rc);
     free(out);
+
+    // A checkpoint directory as the training core writes it becomes one file, state left out.
+    Store *s;
+    CHECK(store_open(&s, db, 0, err) == 0, "%s", err);
+    char ck[600], f[700];
+    snprintf(ck, sizeof ck, "%s/runs/%lld/ckpt/00000100", dir, (long long)id_b);
+    CHECK(mkdir_p(ck, err) == 0, "%s", err);
+    float a[3] = {1, 2, 3}, b[2] = {4, 5};
+    int64_t sa = 3, sb2 = 2;
+    const char *files[3] = {"vae", "sit", "state"};
+    for (int i = 0; i < 3; i++) {
+        StWriter w;
+        st_writer_init(&w);
+        st_writer_add(&w, i == 1 ? "blocks.0.w" : "enc.w", i == 1 ? b : a, 1, i == 1 ? &sb2 : &sa);
+        snprintf(f, sizeof f, "%s/%s.safetensors", ck, files[i]);
+        CHECK(st_writer_save(&w, f, err) == 0, "%s", err);
+        st_writer_free(&w);
+    }
+    CHECK(store_add_checkpoint(s, id_b, 100, ck, f, err) == 0, "%s", err);
+    store_close(s);
+    out = capture(cmd_export, &rc, 3, "no-align", "--safetensors", st);
+    CHECK(rc == 0, "export of a checkpoint directory: rc %d", rc);
+    free(out);
+    SafeTensors got;
+    CHECK(st_read(&got, st, err) == 0, "%s", err);
+    const StTensor *t1 = st_find(&got, "vae.enc.w"), *t2 = st_find(&got, "sit.blocks.0.w");
+    int ok = got.n == 2 && t1 && t2 && t1->numel == 3 && t1->data[2] == 3 && t2->data[1] == 5 &&
+             st_meta(&got, "step") && strcmp(st_meta(&got, "step"), "100") == 0;
+    st_free(&got);
+    CHECK(ok, "merged weights: vae.* and sit.*, no state, step metadata");
 }
 
 TEST(tag_note_rm) {
