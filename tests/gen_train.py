@@ -1,0 +1,174 @@
+"""gen_train.py: PyTorch references for the training step of src/train.c (tests/test_train_step.c).
+
+Five optimiser steps of the whole REPA-E step at the `tiny` size, written from
+../shared/spec/model.md ("Losses", "What updates what") and nothing else: the five losses, the
+gradient routing by detach(), latent BatchNorm in training mode, one AdamW per side, global-norm
+clipping per side, the SiT EMA. The models come from gen_models.py (same names as the C side).
+
+Files:
+  tests/ref/train_init.safetensors      the shared initial weights "init.vae.*", "init.sit.*"
+                                        (randomised so that every path carries gradient)
+  tests/ref/train_<recipe>.safetensors  per step k: the inputs "in.<name>.<k>" the C test injects
+                                        (x, ydrop, eps_vae, t, eps, t2, eps2) and the logged
+                                        metrics "ref.metrics.<k>" (order below); after the 5 steps
+                                        the weights "final.vae.*", "final.sit.*", the EMA
+                                        "final.ema.*" and the BN buffers "final.bn.*"
+The models run in float64 on the float32 init, so the stored results are the exact answer.
+"""
+import math
+import os
+import sys
+
+import torch
+import torch.nn as nn
+
+sys.path.insert(0, os.path.dirname(__file__))
+import refio  # noqa: E402
+from gen_models import AutoencoderKL, SiT, randomise  # noqa: E402
+
+torch.set_num_threads(2)
+OUT = os.path.join(os.path.dirname(__file__), "ref")
+STEPS, B, NUM_CLASSES = 5, 4, 5
+METRICS = ["recon", "kl", "diffusion", "align", "smooth", "total", "latent_std",
+           "grad_norm_vae", "grad_norm_sit", "lr_vae", "lr_sit"]
+
+# Each recipe: the config keys the C test sets too (tests/test_train_step.c mirrors them).
+RECIPES = {
+    # REPA-E without REPA: linear, velocity, latent BN, stop-gradient, l1, no alignment.
+    "repae": dict(path="linear", pred="velocity", bn=True, grad_to_vae=False, recon="l1",
+                  align="none", w_recon=1.0, w_kl=1e-6, w_diff=1.0, w_align=0.5, w_smooth=0.0,
+                  lr=1e-4, lr_vae=2e-4, warmup=0, clip=1.0, ema=0.9, num_classes=NUM_CLASSES),
+    # The seed recipe: cosine, score, naive end-to-end, score alignment, smoothing, kl 0.1, mse.
+    "seed": dict(path="cosine", pred="score", bn=False, grad_to_vae=True, recon="mse",
+                 align="score", w_recon=1.0, w_kl=0.1, w_diff=1.0, w_align=0.5, w_smooth=0.05,
+                 lr=1e-4, lr_vae=0.0, warmup=2, clip=1.0, ema=0.9, num_classes=NUM_CLASSES),
+}
+
+
+def coeffs(path, t):
+    if path == "linear":
+        return 1 - t, t, -torch.ones_like(t), torch.ones_like(t)
+    a = math.pi / 2 * t
+    return torch.cos(a), torch.sin(a), -math.pi / 2 * torch.sin(a), math.pi / 2 * torch.cos(a)
+
+
+def bcast(v):
+    return v[:, None, None, None]
+
+
+def pred_loss(r, sit, z0, eps, t, y):
+    """The spec's prediction loss of the SiT at x_t = alpha z0 + sigma eps."""
+    a, s, da, ds = (bcast(c) for c in coeffs(r["path"], t))
+    out, _ = sit(a * z0 + s * eps, t, y)
+    if r["pred"] == "velocity":
+        return ((out - (da * z0 + ds * eps)) ** 2).mean()
+    if r["pred"] == "noise":
+        return ((out - eps) ** 2).mean()
+    return ((s * out + eps) ** 2).mean()  # score: bounded as sigma -> 0
+
+
+def lr_at(lr, warmup, step):
+    return lr * (step + 1) / warmup if warmup > 0 and step < warmup else lr
+
+
+def make_models(gen):
+    torch.manual_seed(3)
+    vae = AutoencoderKL([8, 16], 1, 4, 4, False, 3)
+    sit = SiT(8, 4, 2, 32, 2, 2, 4.0, NUM_CLASSES)
+    randomise(vae, gen)
+    randomise(sit, gen)
+    with torch.no_grad():  # keep the posterior noise modest so that the KL term is O(1)
+        vae.quant_conv.bias[4:] -= 2.0
+    return vae, sit
+
+
+def run(name, r, init_vae, init_sit, gen):
+    vae = AutoencoderKL([8, 16], 1, 4, 4, False, 3)
+    sit = SiT(8, 4, 2, 32, 2, 2, 4.0, r["num_classes"])
+    vae.load_state_dict(init_vae)
+    sit.load_state_dict(init_sit)
+    vae.double()
+    sit.double()
+    bn = nn.BatchNorm2d(4, eps=1e-4, momentum=0.1, affine=False).double()
+    bn.train()
+    vae_params = [p for p in vae.parameters() if p.requires_grad]
+    sit_params = [p for p in sit.parameters() if p.requires_grad]
+    lr_vae = r["lr_vae"] if r["lr_vae"] > 0 else r["lr"]
+    opt_vae = torch.optim.AdamW(vae_params, lr=lr_vae, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
+    opt_sit = torch.optim.AdamW(sit_params, lr=r["lr"], betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
+    ema = {k: v.detach().clone() for k, v in sit.named_parameters() if v.requires_grad}
+    t_min = 0.0 if r["pred"] == "velocity" else 1e-3
+    io = {}
+    for k in range(STEPS):
+        x = torch.rand(B, 3, 16, 16, generator=gen) * 2 - 1
+        ydrop = torch.randint(0, r["num_classes"] + 1, (B,), generator=gen)  # includes the null class
+        ydrop[0] = r["num_classes"]
+        eps_vae = torch.randn(B, 4, 8, 8, generator=gen)
+        t = t_min + (1 - t_min) * torch.rand(B, generator=gen)
+        eps = torch.randn(B, 4, 8, 8, generator=gen)
+        t2 = t_min + (1 - t_min) * torch.rand(B, generator=gen)
+        eps2 = torch.randn(B, 4, 8, 8, generator=gen)
+        for n, v in dict(x=x, ydrop=ydrop.float(), eps_vae=eps_vae, t=t, eps=eps, t2=t2, eps2=eps2).items():
+            io[f"in.{n}.{k}"] = v
+        x, eps_vae, t, eps, t2, eps2 = (v.double() for v in (x, eps_vae, t, eps, t2, eps2))
+
+        mean, logvar = vae.encode(x)
+        z = mean + torch.exp(0.5 * logvar) * eps_vae
+        xr = vae.decode(z)
+        recon = (xr - x).abs().mean() if r["recon"] == "l1" else ((xr - x) ** 2).mean()
+        kl = 0.5 * (mean ** 2 + torch.exp(logvar) - logvar - 1).mean()
+        smooth = ((z[:, :, 1:, :] - z[:, :, :-1, :]) ** 2).mean() + ((z[:, :, :, 1:] - z[:, :, :, :-1]) ** 2).mean()
+        latent_std = z.detach().flatten(2).std(dim=2, unbiased=False).mean()
+        zn = bn(z) if r["bn"] else z
+        # What updates what: the diffusion loss reaches the VAE only with grad_to_vae; the score
+        # alignment never does.
+        zd = zn if r["grad_to_vae"] else zn.detach()
+        diffusion = pred_loss(r, sit, zd, eps, t, ydrop)
+        align = pred_loss(r, sit, zn.detach(), eps2, t2, ydrop) if r["align"] == "score" else torch.zeros((), dtype=torch.float64)
+        total = r["w_recon"] * recon + r["w_kl"] * kl + r["w_diff"] * diffusion + r["w_align"] * align + r["w_smooth"] * smooth
+
+        opt_vae.zero_grad()
+        opt_sit.zero_grad()
+        total.backward()
+        gn_vae = torch.nn.utils.clip_grad_norm_(vae_params, r["clip"])
+        gn_sit = torch.nn.utils.clip_grad_norm_(sit_params, r["clip"])
+        lv, ls = lr_at(lr_vae, r["warmup"], k), lr_at(r["lr"], r["warmup"], k)
+        for g in opt_vae.param_groups:
+            g["lr"] = lv
+        for g in opt_sit.param_groups:
+            g["lr"] = ls
+        opt_vae.step()
+        opt_sit.step()
+        with torch.no_grad():
+            for n, p in sit.named_parameters():
+                if p.requires_grad:
+                    ema[n].mul_(r["ema"]).add_(p, alpha=1 - r["ema"])
+        vals = [recon, kl, diffusion, align, smooth, total, latent_std, gn_vae, gn_sit, lv, ls]
+        io[f"ref.metrics.{k}"] = torch.tensor([float(v) for v in vals])
+        print(f"{name} step {k + 1}: " + " ".join(f"{m} {float(v):.5g}" for m, v in zip(METRICS, vals)))
+    for n, v in vae.state_dict().items():
+        io["final.vae." + n] = v
+    for n, v in sit.state_dict().items():
+        io["final.sit." + n] = v
+    for n, v in ema.items():
+        io["final.ema." + n] = v
+    io["final.bn.running_mean"] = bn.running_mean
+    io["final.bn.running_var"] = bn.running_var
+    refio.save(os.path.join(OUT, f"train_{name}.safetensors"), {k: v.detach() for k, v in io.items()})
+
+
+def main():
+    os.makedirs(OUT, exist_ok=True)
+    gen = torch.Generator().manual_seed(4321)
+    vae, sit = make_models(gen)
+    init_vae = {k: v.float() for k, v in vae.state_dict().items()}
+    init_sit = {k: v.float() for k, v in sit.state_dict().items()}
+    init = {"init.vae." + k: v for k, v in init_vae.items()}
+    init.update({"init.sit." + k: v for k, v in init_sit.items()})
+    refio.save(os.path.join(OUT, "train_init.safetensors"), init)
+    for name, r in RECIPES.items():
+        run(name, r, init_vae, init_sit, gen)
+
+
+if __name__ == "__main__":
+    main()
