@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "blas_setup.h"
 #include "cli.h"
 
@@ -43,7 +44,19 @@ int wants_help(int argc, char **argv) {
     return 0;
 }
 
+// libgomp reads OMP_WAIT_POLICY once, when it loads, so it has to be in the environment
+// before the process starts: re-exec once with it set. Spinning waits (the default) made a
+// tiny training step 10-30x slower whenever the 2 cores were shared (other processes, or
+// several runs training in one dashboard), against ~1x when the machine is quiet.
+static void ensure_passive_omp(char **argv) {
+    if (getenv("OMP_WAIT_POLICY")) return;
+    setenv("OMP_WAIT_POLICY", "passive", 1);
+    execv("/proc/self/exe", argv);
+    // exec failed (no /proc): carry on with the default policy.
+}
+
 int main(int argc, char **argv) {
+    ensure_passive_omp(argv);
     Globals g = {0};
     g.db = getenv("REPAE_DB");
     // --db may appear anywhere on the line; take it out before the command sees argv.

@@ -7,6 +7,9 @@
 #include <math.h>
 #include "ops.h"
 
+// Below this many elements a parallel region costs more than it saves.
+#define PAR_MIN 16384
+
 // Mean and 1/sqrt(biased var + eps) of n floats at x with stride 1.
 static void stats_contig(const float *x, size_t n, float eps, float *mean, float *rstd) {
     double s = 0;
@@ -31,7 +34,7 @@ void groupnorm_forward(float *out, float *mean, float *rstd,
                        int B, int C, int HW, int G, float eps) {
     int cpg = C / G;
     size_t gsize = (size_t)cpg * HW;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)B * C * HW >= PAR_MIN)
     for (int bg = 0; bg < B * G; bg++) {
         const float *x = inp + (size_t)bg * gsize;
         float *y = out + (size_t)bg * gsize;
@@ -57,7 +60,7 @@ void groupnorm_backward(float *dinp, float *dweight, float *dbias,
     size_t gsize = (size_t)cpg * HW;
     if (dinp) {
         // dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), dxhat = dy * w.
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)B * C * HW >= PAR_MIN)
         for (int bg = 0; bg < B * G; bg++) {
             const float *x = inp + (size_t)bg * gsize, *dy = dout + (size_t)bg * gsize;
             float *dx = dinp + (size_t)bg * gsize;
@@ -86,7 +89,7 @@ void groupnorm_backward(float *dinp, float *dweight, float *dbias,
     }
     if (dweight || dbias) {
         // Per channel over the batch, so no two threads write the same gradient entry.
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)B * C * HW >= PAR_MIN)
         for (int c = 0; c < C; c++) {
             double sw = 0, sb = 0;
             int g = c / cpg;
@@ -109,7 +112,7 @@ void groupnorm_backward(float *dinp, float *dweight, float *dbias,
 void layernorm_forward(float *out, float *mean, float *rstd,
                        const float *inp, const float *weight, const float *bias,
                        int N, int C, float eps) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * C >= PAR_MIN)
     for (int n = 0; n < N; n++) {
         const float *x = inp + (size_t)n * C;
         float *y = out + (size_t)n * C;
@@ -134,7 +137,7 @@ void layernorm_backward(float *dinp, float *dweight, float *dbias,
                         const float *dout, const float *inp, const float *mean, const float *rstd,
                         const float *weight, int N, int C) {
     if (dinp) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * C >= PAR_MIN)
         for (int n = 0; n < N; n++) {
             const float *x = inp + (size_t)n * C, *dy = dout + (size_t)n * C;
             float *dx = dinp + (size_t)n * C;
@@ -154,7 +157,7 @@ void layernorm_backward(float *dinp, float *dweight, float *dbias,
     }
     if (dweight || dbias) {
         int nblk = (C + LN_COLS - 1) / LN_COLS;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)N * C >= PAR_MIN)
         for (int blk = 0; blk < nblk; blk++) {
             int c0 = blk * LN_COLS, c1 = c0 + LN_COLS < C ? c0 + LN_COLS : C;
             double sw[LN_COLS] = {0}, sb[LN_COLS] = {0};
@@ -181,7 +184,7 @@ void layernorm_backward(float *dinp, float *dweight, float *dbias,
 void batchnorm_forward(float *out, float *mean, float *rstd, float *running_mean, float *running_var,
                        const float *inp, int B, int C, int HW, float eps, float momentum, int training) {
     size_t cstride = (size_t)C * HW;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)B * C * HW >= PAR_MIN)
     for (int c = 0; c < C; c++) {
         float m, r;
         if (training) {
@@ -224,7 +227,7 @@ void batchnorm_backward(float *dinp, const float *dout, const float *inp, const 
                         const float *rstd, int B, int C, int HW, int training) {
     if (!dinp) return;
     size_t cstride = (size_t)C * HW;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)B * C * HW >= PAR_MIN)
     for (int c = 0; c < C; c++) {
         float m = mean[c], r = rstd[c], a = 0, bb = 0;
         if (training) {
@@ -253,7 +256,7 @@ void batchnorm_backward(float *dinp, const float *dout, const float *inp, const 
 void batchnorm_denormalize(float *out, const float *inp, const float *running_mean,
                            const float *running_var, int B, int C, int HW, float eps) {
     size_t cstride = (size_t)C * HW;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)B * C * HW >= PAR_MIN)
     for (int c = 0; c < C; c++) {
         // The eval forward multiplies by the float rstd; dividing by that same float
         // (rather than multiplying by sqrt) makes the round trip as exact as float allows.
