@@ -41,8 +41,10 @@ void model_init(Model *m, Rng *rng) {
 }
 
 int model_load_vae(Model *m, const char *path, char *err) {
-    // The BN buffers travel with the VAE; a VAE trained without BN has none, and then the
-    // running statistics keep their initial values (mean 0, var 1).
+    // init.vae: the BN buffers travel with the VAE when the file has them; a VAE trained
+    // without BN has none, and then the running statistics keep their initial values (mean 0,
+    // var 1) and adapt in training. The error of the VAE-only attempt is the one to report:
+    // it names the VAE tensors that are missing or wrongly shaped.
     ParamGroup g[2] = {{&m->vae.params, ""}, {&m->bn.params, "bn."}};
     char e2[ERRLEN];
     if (params_load(g, 2, path, 1, e2) == 0) return 0;
@@ -56,9 +58,12 @@ int model_load_sit(Model *m, const char *path, char *err) {
 }
 
 int model_load(Model *m, const char *dir, int use_ema, char *err) {
+    // A checkpoint of this config: exactly the VAE, plus the BN buffers when latent BN is on
+    // (sampling cannot undo the normalisation without them).
     char path[4096];
     snprintf(path, sizeof path, "%s/vae.safetensors", dir);
-    if (model_load_vae(m, path, err)) return -1;
+    ParamGroup g[2] = {{&m->vae.params, ""}, {&m->bn.params, "bn."}};
+    if (params_load(g, m->use_bn ? 2 : 1, path, 0, err)) return -1;
     snprintf(path, sizeof path, "%s/sit_ema.safetensors", dir);
     if (!use_ema || access(path, R_OK) != 0) snprintf(path, sizeof path, "%s/sit.safetensors", dir);
     return model_load_sit(m, path, err);
@@ -131,4 +136,47 @@ void model_reconstruct(Model *m, const float *x, int n, float *xr) {
         const float *img = vae_decode(&m->vae, m->vae.z, B);
         memcpy(xr + (size_t)i0 * m->nx, img, (size_t)B * m->nx * sizeof(float));
     }
+}
+
+// ---- FLOP counts -----------------------------------------------------------------------------
+
+static double conv_flops(const VaeConv *L) {
+    const Conv2d *c = &L->c;
+    return 2.0 * c->Cout * c->Cin * c->k * c->k * c->Ho * c->Wo;
+}
+
+static double stages_flops(const VaeStage *st, int n) {
+    double f = 0;
+    for (int i = 0; i < n; i++) {
+        const VaeStage *s = &st[i];
+        switch (s->kind) {
+        case VST_CONV: case VST_UPCONV: f += conv_flops(&s->conv1); break;
+        case VST_RES: f += conv_flops(&s->conv1) + conv_flops(&s->conv2) + (s->has_nin ? conv_flops(&s->nin) : 0); break;
+        case VST_ATTN: {
+            double hw = (double)s->Hin * s->Win;
+            f += conv_flops(&s->q) + conv_flops(&s->k) + conv_flops(&s->v) + conv_flops(&s->proj);
+            f += 2 * (2.0 * hw * hw * s->cin); // q.k over all position pairs, then att.v
+            break;
+        }
+        case VST_NORMSILU: break;
+        }
+    }
+    return f;
+}
+
+ModelFlops model_flops(const Model *m) {
+    ModelFlops r;
+    r.enc = stages_flops(m->vae.enc, m->vae.nenc);
+    r.dec = stages_flops(m->vae.dec, m->vae.ndec);
+    const Sit *s = &m->sit;
+    double T = s->T, D = s->D, M = s->M, P = (double)s->zc * s->p * s->p;
+    double f = 2 * T * P * D                    // x_embedder
+               + 2 * (SIT_FREQ_DIM * D + D * D) // t_embedder
+               + 2 * D * 2 * D + 2 * T * D * P; // final layer: adaLN, linear
+    double blk = 2 * D * 6 * D                  // adaLN
+                 + 2 * T * D * 3 * D + 2 * T * D * D // qkv, proj
+                 + 2 * (2 * T * T * D)          // q.k and att.v over all heads
+                 + 2 * (2 * T * D * M);         // fc1, fc2
+    r.sit = f + s->cfg.depth * blk;
+    return r;
 }

@@ -36,7 +36,7 @@ int model_build(Model *m, const Config *cfg, int max_batch, int with_grad, char 
 void model_free(Model *m);
 void model_init(Model *m, Rng *rng);
 
-// Reads <dir>/vae.safetensors (VAE and BN) and the SiT from <dir>/sit.safetensors, or from
+// Reads <dir>/vae.safetensors (the VAE, and exactly the BN buffers when latent BN is on) and the SiT from <dir>/sit.safetensors, or from
 // sit_ema.safetensors when use_ema and the file exists.
 int model_load(Model *m, const char *dir, int use_ema, char *err);
 // Loads only the VAE (and BN buffers if present and wanted) from a file: init.vae.
@@ -56,6 +56,14 @@ int sample_opts_from_config(SampleOpts *o, const SampleConfig *c, char *err);
 // NULL (class k % num_classes for image k; ignored when unconditional). Works in chunks of
 // max_batch. The SiT's current weights are used (swap in the EMA first if wanted).
 void model_sample(Model *m, int n, const int *labels, const SampleOpts *o, uint64_t seed, float *images);
+
+// Forward FLOPs per image of each part, counted from the layer shapes: 2 per multiply-add of
+// every conv (2 Cout Cin k k Ho Wo), linear (2 In Out per row) and attention product (QK^T and
+// att V); norms, activations and other elementwise work are left out.
+typedef struct {
+    double enc, dec, sit;
+} ModelFlops;
+ModelFlops model_flops(const Model *m);
 
 // Deterministic VAE round trip through the posterior mean: x, xr (n, C, S, S).
 void model_reconstruct(Model *m, const float *x, int n, float *xr);

@@ -12,7 +12,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <cblas.h>
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -452,10 +454,33 @@ static int emit_samples(Trainer *tr, const TrainHooks *h, char *err) {
 
 // ---- the run ---------------------------------------------------------------------------------
 
+// train.threads > 0 caps this run's OpenMP loops and BLAS calls; 0 leaves the process setting
+// (all cores, or OMP_NUM_THREADS). omp_set_num_threads changes only the calling thread's
+// setting (a dashboard training thread does not slow the UI thread), and the OpenMP build of
+// OpenBLAS follows the caller's omp_get_max_threads(); the previous values are restored when
+// the run ends, so that a process running several runs one after another is not left capped.
+typedef struct { int omp, blas, set; } ThreadSave;
+
+static ThreadSave threads_apply(int n) {
+    ThreadSave t = {omp_get_max_threads(), openblas_get_num_threads(), n > 0};
+    if (t.set) {
+        omp_set_num_threads(n);
+        openblas_set_num_threads(n);
+    }
+    return t;
+}
+
+static void threads_restore(ThreadSave t) {
+    if (!t.set) return;
+    openblas_set_num_threads(t.blas);
+    omp_set_num_threads(t.omp);
+}
+
 TrainStatus train_run(const Config *cfg, const char *run_dir, int resume, const TrainHooks *h, char *err) {
+    ThreadSave threads = threads_apply(cfg->train.threads);
     Trainer *tr = xcalloc(1, sizeof(Trainer));
     TrainStatus status = TRAIN_FAILED;
-    if (trainer_build(tr, cfg, 0, err)) { free(tr); return TRAIN_FAILED; }
+    if (trainer_build(tr, cfg, 0, err)) { free(tr); threads_restore(threads); return TRAIN_FAILED; }
     long from = resume ? train_latest_checkpoint(run_dir) : -1;
     if (from >= 0) {
         if (load_checkpoint(tr, run_dir, from, err)) goto done;
@@ -504,22 +529,30 @@ TrainStatus train_run(const Config *cfg, const char *run_dir, int resume, const 
 done:
     trainer_free(tr);
     free(tr);
+    threads_restore(threads);
     return status;
 }
 
 // ---- throughput --------------------------------------------------------------------------------
 
-// Forward FLOPs of one training step, counted from the model's layers: convs and linears
-// (2 per multiply-add), attention products; backward counted as twice the forward.
-static double step_gflop(const Trainer *tr) {
-    (void)tr;
-    return NAN;
+// FLOPs of one training step from the model's shapes (model_flops): every forward pass the step
+// makes, plus backward at twice the forward where weights train (input and weight gradients)
+// and once the forward where only an input gradient flows (a frozen SiT under grad_to_vae).
+double trainer_step_gflop(const Trainer *tr) {
+    const Config *c = &tr->cfg;
+    ModelFlops f = model_flops(&tr->m);
+    double vae = (f.enc + f.dec) * (c->train.train_vae ? 3 : 1), sit = 0;
+    if (sit_needed(tr)) sit += f.sit * (c->train.train_sit ? 3 : 2);
+    if (tr->align == ALIGN_SCORE && c->train.train_sit) sit += f.sit * 3;
+    return tr->B * (vae + sit) / 1e9;
 }
 
 int train_bench(const Config *cfg, int steps, TrainBench *out, char *err) {
+    ThreadSave threads = threads_apply(cfg->train.threads);
     Trainer *tr = xcalloc(1, sizeof(Trainer));
-    if (trainer_build(tr, cfg, 1, err)) { free(tr); return -1; }
-    if (trainer_init_weights(tr, err)) { trainer_free(tr); free(tr); return -1; }
+    int rc = -1;
+    if (trainer_build(tr, cfg, 1, err)) { free(tr); threads_restore(threads); return -1; }
+    if (trainer_init_weights(tr, err)) goto done;
     float vals[M_COUNT];
     trainer_draw_inputs(tr);
     trainer_step(tr, vals); // warm-up: first-touch page faults, BLAS buffers
@@ -531,9 +564,12 @@ int train_bench(const Config *cfg, int steps, TrainBench *out, char *err) {
     double dt = (now_seconds() - t0) / steps;
     out->step_s = dt;
     out->img_per_s = tr->B / dt;
-    out->gflop_per_step = step_gflop(tr);
+    out->gflop_per_step = trainer_step_gflop(tr);
     out->gflops = out->gflop_per_step / dt;
+    rc = 0;
+done:
     trainer_free(tr);
     free(tr);
-    return 0;
+    threads_restore(threads);
+    return rc;
 }

@@ -51,6 +51,9 @@ void trainer_draw_inputs(Trainer *tr);
 // (and then changes no weight), or NULL.
 const char *trainer_step(Trainer *tr, float *vals);
 
+// FLOPs of one step as trainer_step runs it for this config (forward + backward), in GFLOP.
+double trainer_step_gflop(const Trainer *tr);
+
 #define TRAIN_NMETRICS 12
 extern const char *const train_metric_names[TRAIN_NMETRICS];
 
