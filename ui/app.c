@@ -41,7 +41,10 @@ struct App {
     WINDOW *wmain, *wstatus, *whelp;
     CellBuf bmain, bstatus, bhelp;
     short cmap[256];    // colour index -> what the terminal has (8-colour fold)
+    int64_t focus;      // run the Runs screen should select next
 };
+
+static void frame(App *a);
 
 // ---- key tables ------------------------------------------------------------------------------
 int keytable_lookup(const KeyBinding *t, int key) {
@@ -110,6 +113,8 @@ int app_colors(App *a) { return a->colors; }
 int app_depth(App *a) { return a->depth; }
 int app_quitting(App *a) { return a->quit; }
 void app_dirty(App *a) { a->dirty = 1; }
+void app_focus_run(App *a, int64_t id) { a->focus = id; }
+int64_t app_take_focus(App *a) { int64_t f = a->focus; a->focus = 0; return f; }
 
 void app_push(App *a, Screen *s) {
     if (!s) return;
@@ -157,6 +162,7 @@ void app_confirm(App *a, const char *question, ConfirmYes yes) {
 static void stop_and_quit(Screen *s, App *a) {
     (void)s;
     app_message(a, 0, "stopping runs (writing checkpoints)...");
+    if (!a->headless) frame(a); // stop_local blocks until the checkpoints are written: say why first
     a->model->ops->stop_local(a->model);
     a->quit = 1;
 }
@@ -495,6 +501,7 @@ int app_run(Model *m, Screen *home_unused) {
         if (r == ERR) continue;
         if (r == KEY_CODE_YES && (int)ch == KEY_RESIZE) { a->full_repaint = 1; }
         app_feed_key(a, (int)ch);
+        if (a->focus) app_tick(a); // a launched run: list it now, not at the next tick
         // drain keys already typed before drawing again (fast typing, pasted text)
     }
     endwin();

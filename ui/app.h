@@ -67,6 +67,10 @@ int app_colors(App *a); // 0 (NO_COLOR or monochrome), 8 or 256
 void app_push(App *a, Screen *s);   // takes ownership
 void app_pop(App *a);
 void app_dirty(App *a);             // redraw at the next chance
+// Asks the Runs screen to select run id (a launch from the Launch screen); app_take_focus
+// returns it once (0 if none).
+void app_focus_run(App *a, int64_t id);
+int64_t app_take_focus(App *a);
 // A message on the status line for a few seconds (errors stay until the next key).
 void app_message(App *a, int is_error, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

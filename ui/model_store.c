@@ -13,11 +13,6 @@
 #include "train.h"
 #include "util.h"
 
-// Weak, so that the dashboard builds and browses runs even when the training core is not
-// linked in (ONLY= partial builds); launching then says so.
-extern TrainStatus train_run(const Config *cfg, const char *run_dir, int resume, const TrainHooks *hooks, char *err)
-    __attribute__((weak));
-
 typedef struct Job {
     pthread_t th;
     RunHooks *rh;
@@ -148,7 +143,6 @@ static int start_job(StoreModel *sm, RunHooks *rh, const Config *cfg, int resume
 
 static int launch(Model *m, const char *path, const char *name, int nset, char *const *sets, int64_t *id, char *err) {
     StoreModel *sm = (StoreModel *)m;
-    if (!train_run) return seterr(err, "this build has no training core (src/train.c); run `make` for the full binary");
     Config cfg;
     config_defaults(&cfg);
     if (config_load(&cfg, path, err)) return -1;
@@ -173,17 +167,18 @@ static int stop(Model *m, int64_t id, char *err) {
 
 static int resume(Model *m, int64_t id, char *err) {
     StoreModel *sm = (StoreModel *)m;
-    if (!train_run) return seterr(err, "this build has no training core (src/train.c); run `make` for the full binary");
     if (job_of(sm, id)) return seterr(err, "run %lld is already training here", (long long)id);
     char ref[32];
     snprintf(ref, sizeof ref, "%lld", (long long)id);
     RunHooks *rh = NULL;
     if (run_hooks_resume(&rh, sm->path, ref, -1, err)) return -1;
-    long ck = run_hooks_last_checkpoint(rh);
     Config cfg;
     config_defaults(&cfg);
-    if (config_parse(&cfg, run_hooks_config(rh), "stored config", err) ||
-        (ck >= 0 && run_hooks_truncate(rh, ck, err))) {
+    // The checkpoint on disk is what the core resumes from (as `repae resume`); points logged
+    // after it are logged again, so forget them now and the curves never mix two continuations.
+    long ck = train_latest_checkpoint(run_hooks_dir(rh));
+    if (config_parse(&cfg, run_hooks_config(rh), "the run's stored config", err) || config_validate(&cfg, err) ||
+        run_hooks_truncate(rh, ck, err)) {
         char e2[ERRLEN];
         snprintf(e2, sizeof e2, "%s", err);
         run_hooks_finish(rh, "failed", e2);

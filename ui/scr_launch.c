@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "config.h"
 #include "screens.h"
 #include "util.h"
 
@@ -62,6 +63,14 @@ static void add_set(Screen *s, App *a, const char *text) {
     Launch *l = (Launch *)s;
     if (!*text) return;
     if (!strchr(text, '=')) { app_message(a, 1, "an override is key.path=value, e.g. train.steps=500"); return; }
+    // Check it now, against the selected config and the overrides so far, rather than at start.
+    Config c;
+    char err[ERRLEN];
+    config_defaults(&c);
+    if (l->nfiles && config_load(&c, l->files[l->cur], err) == 0) {
+        for (int i = 0; i < l->nsets; i++) config_set(&c, l->sets[i], err);
+        if (config_set(&c, text, err)) { app_message(a, 1, "override %s: %s", text, err); return; }
+    }
     if (l->nsets < MAXSET) l->sets[l->nsets++] = xstrdup(text);
 }
 
@@ -90,7 +99,8 @@ static int action(Screen *s, App *a, int act, int key) {
             break;
         }
         app_message(a, 0, "started run %lld from %s", (long long)id, l->files[l->cur]);
-        app_pop(a); // back to Runs, where the run shows at once
+        app_focus_run(a, id);
+        app_pop(a); // back to Runs, where the run shows at once, selected
         return UI_HANDLED | UI_REDRAW;
     }
     default: return 0;

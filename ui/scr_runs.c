@@ -133,6 +133,13 @@ static int reload(Runs *r, App *a) {
 
 static int tick(Screen *s, App *a) {
     Runs *r = (Runs *)s;
+    int64_t f = app_take_focus(a);
+    if (f) { // a run just launched: show it at once, selected
+        r->cur_id = f;
+        reload(r, a);
+        rebuild(r);
+        return UI_REDRAW;
+    }
     if (now_seconds() - r->last_poll < 0.5) return 0;
     return reload(r, a) ? UI_REDRAW : 0;
 }
