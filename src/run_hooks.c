@@ -1,6 +1,7 @@
 // run_hooks.c: TrainHooks that queue a run's records in memory and a writer thread that
 // commits them to the store about once a second (see run_hooks.h).
 #include "run_hooks.h"
+#include "png_io.h"
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -12,7 +13,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <zlib.h>
 #include "store.h"
 #include "util.h"
 
@@ -58,47 +58,15 @@ struct RunHooks {
 
 // ---- PNG ------------------------------------------------------------------------------------
 
-static void put32(unsigned char *p, uint32_t v) {
-    p[0] = v >> 24; p[1] = v >> 16; p[2] = v >> 8; p[3] = v;
-}
-
-static size_t chunk(unsigned char *out, const char *type, const unsigned char *data, uint32_t len) {
-    put32(out, len);
-    memcpy(out + 4, type, 4);
-    if (len) memcpy(out + 8, data, len);
-    uLong crc = crc32(0, out + 4, len + 4);
-    put32(out + 8 + len, (uint32_t)crc);
-    return 12 + (size_t)len;
-}
-
-// A minimal encoder (8-bit RGB, filter "Sub" on every row, zlib): src/png_io was not in the tree
-// when this was written, and the store must not depend on the image code.
+// Sample grids are stored as PNG (one encoder for the project: src/png_io.c).
 unsigned char *run_hooks_png_rgb(const uint8_t *rgb, int w, int h, size_t *len) {
-    size_t stride = (size_t)w * 3, raw_len = (stride + 1) * (size_t)h;
-    unsigned char *raw = xmalloc(raw_len);
-    for (int y = 0; y < h; y++) {
-        unsigned char *r = raw + y * (stride + 1);
-        const uint8_t *src = rgb + y * stride;
-        r[0] = 1; // Sub: smooth images compress better as differences to the left pixel
-        for (size_t x = 0; x < stride; x++) r[1 + x] = (uint8_t)(src[x] - (x >= 3 ? src[x - 3] : 0));
+    uint8_t *out = NULL;
+    char err[ERRLEN];
+    if (png_encode(rgb, w, h, 3, &out, len, err) != 0) {
+        fprintf(stderr, "repae: sample not stored: %s\n", err);
+        *len = 0;
+        return NULL;
     }
-    uLongf zlen = compressBound(raw_len);
-    unsigned char *z = xmalloc(zlen);
-    if (compress2(z, &zlen, raw, raw_len, 6) != Z_OK) { free(raw); free(z); *len = 0; return NULL; }
-    free(raw);
-    unsigned char *out = xmalloc(8 + 25 + 12 + zlen + 12);
-    static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
-    memcpy(out, sig, 8);
-    unsigned char ihdr[13];
-    put32(ihdr, (uint32_t)w);
-    put32(ihdr + 4, (uint32_t)h);
-    ihdr[8] = 8; ihdr[9] = 2; ihdr[10] = 0; ihdr[11] = 0; ihdr[12] = 0; // 8-bit RGB, no interlace
-    size_t n = 8;
-    n += chunk(out + n, "IHDR", ihdr, 13);
-    n += chunk(out + n, "IDAT", z, (uint32_t)zlen);
-    n += chunk(out + n, "IEND", NULL, 0);
-    free(z);
-    *len = n;
     return out;
 }
 
