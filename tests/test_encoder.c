@@ -3,6 +3,7 @@
 #include "config.h"
 #include "data.h"
 #include "encoder.h"
+#include "evaluator.h"
 #include "test.h"
 #include <unistd.h>
 
@@ -124,6 +125,37 @@ TEST(encoder_file_round_trip) {
     encoder_free(&e);
 }
 
+TEST(evaluator_files_and_batches) {
+    char err[ERRLEN], path[] = "/tmp/repae_test_evaluator_XXXXXX";
+    Evaluator ev;
+    CHECK(evaluator_open(&ev, "/nonexistent/ev.safetensors", "shapes", 3, 8, 4, err) != 0 &&
+              strstr(err, "repae evaluator train --dataset shapes"), "missing file message: %s", err);
+    Encoder e;
+    CHECK(encoder_build(&e, &REF_LAYOUT, 5, 0, err) == 0, "%s", err);
+    Rng r;
+    rng_seed(&r, 8);
+    encoder_init(&e, &r);
+    int fd = mkstemp(path);
+    CHECK(fd >= 0, "mkstemp");
+    close(fd);
+    CHECK(encoder_save(&e, path, "encoder", "shapes", -1, err) == 0, "%s", err);
+    CHECK(evaluator_open(&ev, path, "shapes", 3, 8, 2, err) != 0 && strstr(err, "target encoder"),
+          "a target encoder was accepted as the evaluator: %s", err);
+    CHECK(encoder_save(&e, path, "evaluator", "shapes", -1, err) == 0, "%s", err);
+    CHECK(evaluator_open(&ev, path, "shapes", 3, 8, 2, err) == 0, "%s", err);
+    CHECK(ev.F == 8 && ev.K == 3, "F %d K %d", ev.F, ev.K);
+    // Five images in batches of two give what one batch of five gives.
+    float x[5 * 3 * 8 * 8], f[5 * 8], p[5 * 3];
+    rng_fill_normal(&r, x, sizeof x / sizeof x[0], 1.0f);
+    evaluator_run(&ev, x, 5, f, p);
+    encoder_forward(&e, x, 5);
+    CHECK_CLOSE(f, e.pool, 5 * 8, 1e-5, 1e-6, "features");
+    CHECK_CLOSE(p, e.probs, 5 * 3, 1e-5, 1e-6, "probabilities");
+    evaluator_free(&ev);
+    encoder_free(&e);
+    unlink(path);
+}
+
 static void quiet(void *ctx, int step, int steps, float loss, float acc) {
     (void)ctx; (void)step; (void)steps; (void)loss; (void)acc;
 }
@@ -160,6 +192,7 @@ int main(void) {
     RUN(encoder_matches_torch);
     RUN(encoder_gradients_match_finite_differences);
     RUN(encoder_file_round_trip);
+    RUN(evaluator_files_and_batches);
     RUN(encoder_training_learns_shapes);
     return test_summary();
 }
