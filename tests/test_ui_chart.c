@@ -18,7 +18,7 @@ TEST(diagonal_renders_expected_braille) {
     cb_init(&b, 4, 1);
     double x[] = {0, 1, 2, 3};
     float y[] = {0, 1, 2, 3};
-    ChartSeries s = {x, y, 4, 2};
+    ChartSeries s = {x, y, 4, 2, NULL};
     ChartOpts o = {.no_xlabels = 1};
     chart_render(&b, 0, 0, 4, 1, &s, 1, &o);
     int a = axis_col(&b, 0);
@@ -35,7 +35,7 @@ TEST(log_axis_straightens_exponential) {
     cb_init(&b, 8, 1);
     double x[] = {0, 1, 2, 3};
     float y[] = {1, 10, 100, 1000};
-    ChartSeries s = {x, y, 4, 1};
+    ChartSeries s = {x, y, 4, 1, NULL};
     ChartOpts o = {.no_xlabels = 1, .logy = 1};
     chart_render(&b, 0, 0, 8, 1, &s, 1, &o);
     int a = axis_col(&b, 0);
@@ -63,7 +63,7 @@ TEST(nan_is_a_gap) {
     float y[8];
     for (int i = 0; i < 8; i++) { x[i] = i; y[i] = 1; }
     y[4] = NAN;
-    ChartSeries s = {x, y, 8, 3};
+    ChartSeries s = {x, y, 8, 3, NULL};
     ChartOpts o = {.no_xlabels = 1};
     chart_render(&b, 0, 0, 6, 1, &s, 1, &o);
     int a = axis_col(&b, 0);
@@ -91,7 +91,7 @@ TEST(bucketing_keeps_a_spike) {
     y[12345] = 5; // one step out of 20000, far below one dot column
     CellBuf b;
     cb_init(&b, 30, 4);
-    ChartSeries s = {x, y, N, 1};
+    ChartSeries s = {x, y, N, 1, NULL};
     ChartOpts o = {.no_xlabels = 1};
     chart_render(&b, 0, 0, 30, 4, &s, 1, &o);
     int a = axis_col(&b, 0), pw = 30 - a - 1;
@@ -118,7 +118,7 @@ TEST(ema_smooths_and_raw_is_faint) {
     for (int i = 0; i < N; i++) { x[i] = i; v[i] = 1.0f + ((i * 7919) % 13) * 0.3f; }
     CellBuf b;
     cb_init(&b, 40, 8);
-    ChartSeries s = {x, v, N, 4};
+    ChartSeries s = {x, v, N, 4, NULL};
     ChartOpts o = {.ema = 0.95};
     chart_render(&b, 0, 0, 40, 8, &s, 1, &o);
     int dim = 0, bright = 0;
@@ -154,7 +154,7 @@ TEST(axes_are_labelled) {
     for (int i = 0; i < N; i++) { x[i] = i * 100; y[i] = 1.0f / (1 + i); }
     CellBuf b;
     cb_init(&b, 50, 10);
-    ChartSeries s = {x, y, N, 1};
+    ChartSeries s = {x, y, N, 1, NULL};
     ChartOpts o = {.title = "recon 0.005"};
     chart_render(&b, 0, 0, 50, 10, &s, 1, &o);
     char row[512], all[8192] = "";
@@ -163,6 +163,61 @@ TEST(axes_are_labelled) {
     CHECK(strstr(all, "10k") && strstr(all, "└"), "no x labels:\n%s", all);
     CHECK(strstr(all, "┤1\n") == NULL && strstr(all, "1┤") != NULL, "no y label 1:\n%s", all);
     cb_free(&b);
+}
+
+static int same_cells(const CellBuf *a, const CellBuf *b, int *at) {
+    for (int i = 0; i < a->w * a->h; i++)
+        if (a->c[i].ch != b->c[i].ch || a->c[i].fg != b->c[i].fg || a->c[i].attr != b->c[i].attr) { *at = i; return 0; }
+    return 1;
+}
+
+// The cached path (EMA extended in place, points decimated per dot column) must draw exactly
+// what the plain path draws: long noisy series with spikes, NaN and non-positive values, at
+// several sizes, log and linear axes, with and without smoothing, while points are appended.
+TEST(cache_draws_the_same_as_no_cache) {
+    enum { N = 30000 };
+    double *x = xmalloc(sizeof(double) * N);
+    float *y1 = xmalloc(sizeof(float) * N), *y2 = xmalloc(sizeof(float) * N);
+    for (int i = 0; i < N; i++) {
+        x[i] = i * 10 + (i > N / 2 ? 5000 : 0); // a jump in x (a resumed run)
+        y1[i] = (float)(exp(-i / 5000.0) + 0.1 * sin(i * 0.37) + (i % 997 == 0 ? 2 : 0));
+        if (i % 4001 == 7 || (i > 20000 && i < 20300)) y1[i] = NAN;
+        y2[i] = (float)(0.5 * cos(i / 3000.0) + 0.02 * sin(i * 1.3)); // crosses zero: log-axis gaps
+    }
+    ChartCache *c1 = chart_cache_new(), *c2 = chart_cache_new();
+    CellBuf a, b;
+    cb_init(&a, 90, 14);
+    cb_init(&b, 90, 14);
+    const int ns[] = {1, 2, 3, 50, 999, 12345, N, N};
+    const double emas[] = {0, 0.9, 0.9, 0.6, 0.99};
+    for (int t = 0; t < (int)(sizeof ns / sizeof ns[0]); t++)
+        for (int e = 0; e < 5; e++)
+            for (int lg = 0; lg < 2; lg++)
+                for (int w = 20; w <= 90; w += 35) {
+                    ChartSeries plain[2] = {{x, y1, ns[t], 3, NULL}, {x, y2, ns[t], 5, NULL}};
+                    ChartSeries cached[2] = {{x, y1, ns[t], 3, c1}, {x, y2, ns[t], 5, c2}};
+                    ChartOpts o = {.title = "t", .ema = emas[e], .logy = lg};
+                    cb_clear(&a);
+                    cb_clear(&b);
+                    chart_render(&a, 0, 0, w, 14, plain, 2, &o);
+                    chart_render(&b, 0, 0, w, 14, cached, 2, &o);
+                    int at = 0;
+                    CHECK(same_cells(&a, &b, &at), "n %d ema %.2f log %d width %d: cell (%d,%d) U+%04X vs U+%04X",
+                          ns[t], emas[e], lg, w, at % 90, at / 90, a.c[at].ch, b.c[at].ch);
+                }
+    // a replaced (shorter) series resets the cache by itself
+    ChartSeries cached = {x, y2, 100, 5, c1}, plain = {x, y2, 100, 5, NULL};
+    ChartOpts o = {.ema = 0.9};
+    cb_clear(&a); cb_clear(&b);
+    chart_render(&a, 0, 0, 60, 10, &plain, 1, &o);
+    chart_render(&b, 0, 0, 60, 10, &cached, 1, &o);
+    int at = 0;
+    CHECK(same_cells(&a, &b, &at), "after a replacement: cell %d differs", at);
+    chart_cache_free(c1);
+    chart_cache_free(c2);
+    cb_free(&a);
+    cb_free(&b);
+    free(x); free(y1); free(y2);
 }
 
 int main(void) {
@@ -174,5 +229,6 @@ int main(void) {
     RUN(ema_smooths_and_raw_is_faint);
     RUN(ticks_and_labels);
     RUN(axes_are_labelled);
+    RUN(cache_draws_the_same_as_no_cache);
     return test_summary();
 }

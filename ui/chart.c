@@ -190,10 +190,141 @@ static void draw_curve(Canvas *c, const Frame *f, int layer, int color, const do
     if (have) vspan(c, layer, color, col, mn, mx);
 }
 
+typedef struct {
+    int n;
+    double x0, xmid, xlast;  // identify the x values (step vs time axis) without a key from the caller
+    double xlo, xhi;
+    int PW, logy, ema;       // ema: 0 = the raw layer, 1 = the smoothed one
+    double alpha;
+    double *x;
+    float *y;
+    int rn, cap;
+} Reduced;
+
+// The points of (x, y) that draw_curve would draw the same from: for each dot column and each
+// unbroken stretch of drawable points in it, the first, lowest, highest and last point (in
+// their order), with a NaN between stretches. The mapping to columns and rows is monotone, so
+// the column spans and the joins between columns come out identical.
+static void reduce(const Canvas *c, const Frame *f, const double *x, const float *y, int n, Reduced *r) {
+    r->rn = 0;
+    int have = 0, col = 0, first = 0, lo = 0, hi = 0, last = 0, gap = 0;
+    double lov = 0, hiv = 0;
+#define PUSH(i) do { \
+        if (r->rn == r->cap) { r->cap = r->cap ? r->cap * 2 : 1024; \
+            r->x = xrealloc(r->x, sizeof(double) * (size_t)r->cap); r->y = xrealloc(r->y, sizeof(float) * (size_t)r->cap); } \
+        r->x[r->rn] = x[i]; r->y[r->rn] = (i) < 0 ? NAN : y[i]; r->rn++; } while (0)
+    for (int i = 0; i <= n; i++) {
+        int px = 0, ok = 0;
+        double py, v = 0;
+        if (i < n) { ok = to_dot(c, f, x[i], y[i], &px, &py); v = f->logy && ok ? log10(y[i]) : y[i]; }
+        if (have && (!ok || px != col)) { // flush the stretch in index order, each point once
+            int idx[4] = {first, lo < hi ? lo : hi, lo < hi ? hi : lo, last}, prev = -1;
+            for (int k = 0; k < 4; k++) if (idx[k] > prev) { PUSH(idx[k]); prev = idx[k]; }
+            have = 0;
+        }
+        if (i == n) break;
+        if (!ok) {
+            if (!gap && r->rn) { // a NaN marker, once per gap
+                if (r->rn == r->cap) { r->cap = r->cap ? r->cap * 2 : 1024;
+                    r->x = xrealloc(r->x, sizeof(double) * (size_t)r->cap); r->y = xrealloc(r->y, sizeof(float) * (size_t)r->cap); }
+                r->x[r->rn] = x[i]; r->y[r->rn] = NAN; r->rn++;
+            }
+            gap = 1;
+            continue;
+        }
+        gap = 0;
+        if (!have) { have = 1; col = px; first = lo = hi = last = i; lov = hiv = v; continue; }
+        last = i;
+        if (v < lov) { lov = v; lo = i; }
+        if (v > hiv) { hiv = v; hi = i; }
+    }
+#undef PUSH
+}
+
+// ---- cache -------------------------------------------------------------------------------------
+
+struct ChartCache {
+    int n;                   // points folded into the range and the EMA so far
+    float y0;                // the first value, to notice a replaced series
+    double x0;
+    // value range over finite points, and over positive finite ones (log axis)
+    double ylo[2], yhi[2], xlo[2], xhi[2];
+    double alpha, es, ew;    // EMA state after n points
+    float *ema;
+    int ecap, en;
+    Reduced red[2];
+};
+
+ChartCache *chart_cache_new(void) {
+    ChartCache *c = xcalloc(1, sizeof *c);
+    chart_cache_reset(c);
+    return c;
+}
+
+void chart_cache_reset(ChartCache *c) {
+    if (!c) return;
+    free(c->ema);
+    for (int i = 0; i < 2; i++) { free(c->red[i].x); free(c->red[i].y); }
+    memset(c, 0, sizeof *c);
+    for (int l = 0; l < 2; l++) { c->ylo[l] = c->xlo[l] = INFINITY; c->yhi[l] = c->xhi[l] = -INFINITY; }
+    c->red[0].n = c->red[1].n = -1;
+}
+
+void chart_cache_free(ChartCache *c) {
+    if (!c) return;
+    chart_cache_reset(c);
+    free(c);
+}
+
+// Folds points [c->n, n) into the range and, when asked for, the EMA.
+static void cache_extend(ChartCache *c, const ChartSeries *s, double alpha) {
+    if (s->n < c->n || (c->n > 0 && s->n > 0 && (memcmp(&c->y0, &s->y[0], sizeof(float)) || c->x0 != s->x[0])))
+        chart_cache_reset(c);
+    if (c->n == 0 && s->n > 0) { c->y0 = s->y[0]; c->x0 = s->x[0]; }
+    for (int i = c->n; i < s->n; i++) {
+        double v = s->y[i];
+        if (!isfinite(v)) continue;
+        for (int l = 0; l < 2; l++) {
+            double u = v;
+            if (l) { if (v <= 0) break; u = log10(v); }
+            if (u < c->ylo[l]) c->ylo[l] = u;
+            if (u > c->yhi[l]) c->yhi[l] = u;
+            if (s->x[i] < c->xlo[l]) c->xlo[l] = s->x[i];
+            if (s->x[i] > c->xhi[l]) c->xhi[l] = s->x[i];
+        }
+    }
+    c->n = s->n;
+    if (alpha <= 0) return;
+    if (alpha >= 1) alpha = 0.999;
+    if (alpha != c->alpha || c->en > s->n) { c->alpha = alpha; c->en = 0; c->es = c->ew = 0; }
+    if (c->ecap < s->n) {
+        c->ecap = s->n + s->n / 2 + 64;
+        c->ema = xrealloc(c->ema, sizeof(float) * (size_t)c->ecap);
+    }
+    // the same recurrence as chart_ema, resumed where it stopped
+    for (int i = c->en; i < s->n; i++) {
+        float v = s->y[i];
+        if (!isfinite(v)) { c->ema[i] = NAN; continue; }
+        c->es = alpha * c->es + (1 - alpha) * v;
+        c->ew = alpha * c->ew + (1 - alpha);
+        c->ema[i] = (float)(c->es / c->ew);
+    }
+    c->en = s->n;
+}
+
 // ---- the chart -------------------------------------------------------------------------------
 static void data_range(const ChartSeries *s, int ns, int logy, Frame *f) {
     f->xlo = INFINITY; f->xhi = -INFINITY; f->ylo = INFINITY; f->yhi = -INFINITY;
     for (int k = 0; k < ns; k++) {
+        const ChartCache *c = s[k].cache;
+        if (c) { // kept up to date by cache_extend
+            int l = logy != 0;
+            if (c->ylo[l] < f->ylo) f->ylo = c->ylo[l];
+            if (c->yhi[l] > f->yhi) f->yhi = c->yhi[l];
+            if (c->xlo[l] < f->xlo) f->xlo = c->xlo[l];
+            if (c->xhi[l] > f->xhi) f->xhi = c->xhi[l];
+            continue;
+        }
         for (int i = 0; i < s[k].n; i++) {
             double v = s[k].y[i];
             if (!isfinite(v) || (logy && v <= 0)) continue;
@@ -212,6 +343,21 @@ static void data_range(const ChartSeries *s, int ns, int logy, Frame *f) {
         if (d == 0) d = 1;
         f->ylo -= d; f->yhi += d;
     }
+}
+
+// The decimated raw (layer 0) or smoothed (layer 1) points of a cached series for this frame,
+// recomputed only when the points, the frame or the plot width changed.
+static const Reduced *cached_points(ChartCache *c, const ChartSeries *s, const Canvas *cv, const Frame *f, int layer,
+                                    double alpha) {
+    Reduced *r = &c->red[layer];
+    double xmid = s->x[s->n / 2], xlast = s->x[s->n - 1];
+    if (r->n == s->n && r->x0 == s->x[0] && r->xmid == xmid && r->xlast == xlast && r->xlo == f->xlo &&
+        r->xhi == f->xhi && r->PW == cv->PW && r->logy == f->logy && (!layer || r->alpha == alpha))
+        return r;
+    reduce(cv, f, s->x, layer ? c->ema : s->y, s->n, r);
+    r->n = s->n; r->x0 = s->x[0]; r->xmid = xmid; r->xlast = xlast;
+    r->xlo = f->xlo; r->xhi = f->xhi; r->PW = cv->PW; r->logy = f->logy; r->alpha = alpha;
+    return r;
 }
 
 // Y ticks in axis space (log10 values when logy) and their labels.
@@ -243,6 +389,7 @@ void chart_render(CellBuf *b, int x0, int y0, int w, int h, const ChartSeries *s
     int ph = h - xl;
     if (ph < 1 || w < 3) return;
 
+    for (int k = 0; k < ns; k++) if (s[k].cache) cache_extend(s[k].cache, &s[k], o->ema);
     Frame f;
     data_range(s, ns, o->logy, &f);
     f.logy = o->logy;
@@ -265,6 +412,17 @@ void chart_render(CellBuf *b, int x0, int y0, int w, int h, const ChartSeries *s
     }
     for (int k = 0; k < ns; k++) {
         if (s[k].n <= 0) continue;
+        if (s[k].cache) {
+            ChartCache *cc = s[k].cache;
+            double alpha = o->ema >= 1 ? 0.999 : o->ema;
+            const Reduced *raw = cached_points(cc, &s[k], &c, &f, 0, 0);
+            if (o->ema > 0) {
+                const Reduced *sm = cached_points(cc, &s[k], &c, &f, 1, alpha);
+                draw_curve(&c, &f, 0, s[k].color, raw->x, raw->y, raw->rn);
+                draw_curve(&c, &f, 1, s[k].color, sm->x, sm->y, sm->rn);
+            } else draw_curve(&c, &f, 1, s[k].color, raw->x, raw->y, raw->rn);
+            continue;
+        }
         if (o->ema > 0) {
             float *sm = xmalloc(sizeof(float) * (size_t)s[k].n);
             chart_ema(s[k].y, sm, s[k].n, o->ema);

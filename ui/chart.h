@@ -7,11 +7,22 @@
 #define REPAE_UI_CHART_H
 #include "cellbuf.h"
 
+// Per-series memo for chart_render: the EMA (extended as points are appended), the value range,
+// and the series decimated to the plot's dot columns (first, lowest, highest and last point of
+// each column), so that a redraw costs O(plot width) rather than O(points), and new points
+// cost O(new points) plus one O(points) decimation. For series that only grow by appending;
+// chart_cache_reset when a series is replaced (and a series that shrinks resets itself).
+typedef struct ChartCache ChartCache;
+ChartCache *chart_cache_new(void);
+void chart_cache_free(ChartCache *c);
+void chart_cache_reset(ChartCache *c);
+
 typedef struct {
     const double *x;  // n x positions (step or wall seconds), non-decreasing
     const float *y;   // n values; NaN/Inf are gaps
     int n;
     int color;        // colour index for the curve
+    ChartCache *cache;// NULL: everything is computed from the points on every call
 } ChartSeries;
 
 typedef struct {

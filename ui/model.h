@@ -39,9 +39,15 @@ typedef struct {
     float *value;
     double *wall;   // unix seconds
     long n, cap;
+    double *x;      // chart x values (ui_series_x), kept up to date as points are appended
+    long xn;
+    int xtime;
 } UiSeries;
 void ui_series_push(UiSeries *s, long step, float value, double wall);
 void ui_series_free(UiSeries *s);
+// The x positions for a chart: steps, or seconds since the first point (xtime). Extended
+// incrementally, so a redraw does not rebuild them.
+const double *ui_series_x(UiSeries *s, int xtime);
 
 typedef struct Model Model;
 typedef struct {

@@ -26,7 +26,17 @@ void ui_series_push(UiSeries *s, long step, float value, double wall) {
     s->n++;
 }
 
+const double *ui_series_x(UiSeries *s, int xtime) {
+    if (s->xtime != xtime || s->xn > s->n) { s->xn = 0; s->xtime = xtime; }
+    if (s->xn < s->n) {
+        s->x = xrealloc(s->x, sizeof(double) * (size_t)s->cap);
+        for (long i = s->xn; i < s->n; i++) s->x[i] = xtime ? s->wall[i] - s->wall[0] : (double)s->step[i];
+        s->xn = s->n;
+    }
+    return s->x;
+}
+
 void ui_series_free(UiSeries *s) {
-    free(s->step); free(s->value); free(s->wall);
+    free(s->step); free(s->value); free(s->wall); free(s->x);
     memset(s, 0, sizeof *s);
 }

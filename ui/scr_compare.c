@@ -38,6 +38,7 @@ typedef struct {
     UiRun runs[MAXR];
     int have[MAXR];
     UiSeries ser[MAXR][UI_NMETRICS];
+    ChartCache *cache[MAXR][UI_NMETRICS];
     DiffRow *diff;
     int ndiff, diff_done;
     long *steps;       // sample steps of the first run that has samples
@@ -124,6 +125,15 @@ static int poll_data(Cmp *c, App *a) {
         }
         free(runs);
     }
+    for (int i = 0; i < c->n; i++) // a resume from an earlier checkpoint forgot points: refetch
+        for (int k = 0; k < UI_NMETRICS; k++) {
+            UiSeries *s = &c->ser[i][k];
+            if (c->have[i] && s->n && s->step[s->n - 1] > c->runs[i].step) {
+                for (int j = 0; j < UI_NMETRICS; j++) { ui_series_free(&c->ser[i][j]); chart_cache_reset(c->cache[i][j]); }
+                changed = 1;
+                break;
+            }
+        }
     for (int i = 0; i < c->n; i++)
         for (int k = 0; k < UI_NMETRICS; k++) {
             long before = c->ser[i][k].n;
@@ -174,20 +184,16 @@ static void draw_curves(Cmp *c, CellBuf *b, int top) {
     int cw = W / 3, chh = bh / 2;
     for (int k = 0; k < UI_NMETRICS; k++) {
         ChartSeries cs[MAXR];
-        double *xs[MAXR] = {0};
         int ns = 0;
         for (int i = 0; i < c->n; i++) {
-            const UiSeries *s = &c->ser[i][k];
+            UiSeries *s = &c->ser[i][k];
             if (!s->n) continue;
-            xs[i] = xmalloc(sizeof(double) * (size_t)s->n);
-            for (long j = 0; j < s->n; j++) xs[i][j] = c->xtime ? s->wall[j] - s->wall[0] : (double)s->step[j];
-            cs[ns++] = (ChartSeries){xs[i], s->value, (int)s->n, ui_run_color(c->ids[i])};
+            cs[ns++] = (ChartSeries){ui_series_x(s, c->xtime), s->value, (int)s->n, ui_run_color(c->ids[i]), c->cache[i][k]};
         }
         int x = (k % 3) * cw, y = top + (k / 3) * chh;
         ChartOpts o = {.title = ui_metrics[k], .ema = ema_levels[c->ema], .logy = c->logy, .xtime = c->xtime};
         if (ns) chart_render(b, x, y, cw - 1, chh, cs, ns, &o);
         else { cb_text(b, x, y, cw - 1, ui_metrics[k], CB_DEFAULT, CB_BOLD); cb_text(b, x + 2, y + 2, cw - 3, "no data", CB_DEFAULT, CB_DIM); }
-        for (int i = 0; i < c->n; i++) free(xs[i]);
     }
 }
 
@@ -286,7 +292,7 @@ static void draw(Screen *s, App *a, CellBuf *b) {
 static void fr(Screen *s) {
     Cmp *c = (Cmp *)s;
     for (int i = 0; i < c->n; i++) {
-        for (int k = 0; k < UI_NMETRICS; k++) ui_series_free(&c->ser[i][k]);
+        for (int k = 0; k < UI_NMETRICS; k++) { ui_series_free(&c->ser[i][k]); chart_cache_free(c->cache[i][k]); }
         image_free(&c->img[i]);
     }
     for (int d = 0; d < c->ndiff; d++) {
@@ -306,6 +312,8 @@ Screen *screen_compare_new(App *a, const int64_t *runs, int n) {
     c->n = n < MAXR ? n : MAXR;
     memcpy(c->ids, runs, sizeof(int64_t) * (size_t)c->n);
     for (int i = 0; i < MAXR; i++) c->img_step[i] = -1;
+    for (int i = 0; i < c->n; i++)
+        for (int k = 0; k < UI_NMETRICS; k++) c->cache[i][k] = chart_cache_new();
     c->sidx = -1;
     c->ema = 3;
     poll_data(c, a);

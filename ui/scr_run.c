@@ -38,6 +38,7 @@ typedef struct {
     UiRun run;
     int have_run;
     UiSeries ser[UI_NMETRICS + 1]; // + latent_std
+    ChartCache *cache[UI_NMETRICS];
     char *config;
     long *steps;                   // sample steps
     int nsteps;
@@ -67,6 +68,15 @@ static int poll_data(RunScr *r, App *a) {
         free(runs);
     }
     if (!r->have_run) { snprintf(r->err, sizeof r->err, "run %lld is gone (deleted?)", (long long)r->id); return 1; }
+    // Points beyond the run's step were forgotten by a resume from an earlier checkpoint:
+    // start the curves again rather than mix the two continuations.
+    for (int k = 0; k <= UI_NMETRICS; k++)
+        if (r->ser[k].n && r->ser[k].step[r->ser[k].n - 1] > r->run.step) {
+            for (int j = 0; j <= UI_NMETRICS; j++) ui_series_free(&r->ser[j]);
+            for (int j = 0; j < UI_NMETRICS; j++) chart_cache_reset(r->cache[j]);
+            changed = 1;
+            break;
+        }
     for (int k = 0; k <= UI_NMETRICS; k++) {
         long before = r->ser[k].n;
         const char *key = k < UI_NMETRICS ? ui_metrics[k] : "latent_std";
@@ -143,15 +153,8 @@ static int action(Screen *s, App *a, int act, int key) {
     return UI_HANDLED | UI_REDRAW;
 }
 
-// x values of a series: steps, or seconds since the first point.
-static double *xvalues(const UiSeries *s, int xtime) {
-    double *x = xmalloc(sizeof(double) * (size_t)(s->n + 1));
-    for (long i = 0; i < s->n; i++) x[i] = xtime ? s->wall[i] - s->wall[0] : (double)s->step[i];
-    return x;
-}
-
-static void draw_chart(CellBuf *b, int x, int y, int w, int h, const UiSeries *s, const char *name, int color,
-                       const RunScr *r) {
+static void draw_chart(CellBuf *b, int x, int y, int w, int h, UiSeries *s, ChartCache *cache, const char *name,
+                       int color, const RunScr *r) {
     char title[96], v[16] = "-";
     if (s->n) chart_fmt(s->value[s->n - 1], v, 8);
     snprintf(title, sizeof title, "%s %s", name, v);
@@ -160,11 +163,9 @@ static void draw_chart(CellBuf *b, int x, int y, int w, int h, const UiSeries *s
         cb_text(b, x + 2, y + h / 2, w - 2, "no data yet", CB_DEFAULT, CB_DIM);
         return;
     }
-    double *xs = xvalues(s, r->xtime);
-    ChartSeries cs = {xs, s->value, (int)s->n, color};
+    ChartSeries cs = {ui_series_x(s, r->xtime), s->value, (int)s->n, color, cache};
     ChartOpts o = {.title = title, .ema = ema_levels[r->ema], .logy = r->logy, .xtime = r->xtime};
     chart_render(b, x, y, w, h, &cs, 1, &o);
-    free(xs);
 }
 
 static void draw_config(CellBuf *b, int x, int y, int w, int h, RunScr *r) {
@@ -228,7 +229,7 @@ static void draw(Screen *s, App *a, CellBuf *b) {
     for (int k = 0; k < UI_NMETRICS; k++) {
         int cx = (k % 2) * cw, cy = top + (k / 2) * chh;
         static const int colors[] = {C_CYAN, C_YELLOW, C_MAGENTA, C_GREEN, C_BLUE, C_WHITE};
-        draw_chart(b, cx, cy, cw - 1, chh, &r->ser[k], ui_metrics[k], colors[k], r);
+        draw_chart(b, cx, cy, cw - 1, chh, &r->ser[k], r->cache[k], ui_metrics[k], colors[k], r);
     }
     for (int y = top; y < H; y++) cb_put(b, lw, y, 0x2502, CB_DEFAULT, CB_DIM);
     int px = lw + 2, pw = W - px - 1;
@@ -264,6 +265,7 @@ static void draw(Screen *s, App *a, CellBuf *b) {
 static void fr(Screen *s) {
     RunScr *r = (RunScr *)s;
     for (int k = 0; k <= UI_NMETRICS; k++) ui_series_free(&r->ser[k]);
+    for (int k = 0; k < UI_NMETRICS; k++) chart_cache_free(r->cache[k]);
     free(r->config);
     free(r->steps);
     image_free(&r->img);
@@ -279,6 +281,7 @@ Screen *screen_run_new(App *a, int64_t run) {
     r->sidx = -1;
     r->img_step = -1;
     r->ema = 3;
+    for (int k = 0; k < UI_NMETRICS; k++) r->cache[k] = chart_cache_new();
     poll_data(r, a);
     return &r->base;
 }
