@@ -21,42 +21,55 @@
 // whose side is a multiple of the SiT grid (gh x gw) is average-pooled onto that grid, token
 // n = i*gw + j (the SiT's patch order), giving (B, T, F) with F = that stage's channels.
 //
-// ---- Gradient routing for the lead's train.c (REPA-E, train_repae.py) ---------------------
-// Per step, with z the VAE posterior sample (B,zc,h,w), labels y, the clean images x, and ONE
-// draw of t (B) and eps (B,zc,h,w) shared by both passes (REPA-E samples them in the VAE pass
-// and passes the same time_input/noises to the SiT pass):
+// ---- Wiring into train.c (align.kind = "repa") -------------------------------------------
+// Build (once per run; gh x gw = the SiT's token grid, T = gh*gw, D = sit.hidden):
+//   RepaTarget tgt;  repa_target_open(&tgt, cfg->align.encoder, cfg->data.dataset,
+//                                     C, S, s->gh, s->gw, B, err);
+//   Projector proj;  projector_build(&proj, s->D, cfg->align.projector_dim, tgt.F, B * s->T, 1, err);
+//   projector_init(&proj, &rng);  plus AdamW moments for proj.params.ntrain floats.
+// Checkpoints: REPA's state_dict holds projectors.* beside the SiT's names, so saving
+// proj.params as a second ParamGroup (prefix "") of sit.safetensors (and of the EMA file, or
+// not: REPA-E's EMA covers the whole SiT module) keeps the files loadable by REPA's code;
+// its AdamW moments go in the state file.
 //
-//   repa_targets(&tgt, x, B, targets);                       // (B,T,F), frozen, no gradient
+// Gradient routing (REPA-E, train_repae.py). Per step, with x the clean images, y the labels,
+// z the VAE posterior sample (B,zc,h,w), and ONE draw of t (B) and eps (B,zc,h,w) shared by
+// both passes (REPA-E samples them in the VAE pass and hands the same time_input/noises to
+// the SiT pass):
 //
-//   (1) VAE side (REPA-E: requires_grad(model, False); model.eval()): the SiT, the projector
-//       and the latent BN are frozen and in eval mode, so
-//         - the latent BN normalises z with its RUNNING statistics (as they are before this
-//           step's SiT pass updates them): zv = (z - running_mean) / sqrt(running_var + eps);
-//           its backward is dz += dzv / sqrt(running_var + eps) per channel. (Without
-//           vae.latent_bn, zv = z.)
-//         - labels are NOT dropped (the label embedder drops only in training mode);
-//         xt_v = alpha(t) zv + sigma(t) eps;
-//         sit_forward(s, xt_v, t, y, B);   h = sit_tokens(s, depth);
+//   repa_targets(&tgt, x, B, targets);                      // (B,T,F), frozen, no gradient
+//
+//   (1) VAE side, only when train.vae (REPA-E: requires_grad(model, False); model.eval()).
+//       The SiT, the projector and the latent BN are frozen and in eval mode, so the BN uses
+//       its RUNNING statistics (as they are before this step's pass (2) updates them) and
+//       labels are NOT dropped (the label embedder drops only in training mode):
+//         zv = BN_eval(z)      latent_bn_forward(bn, zv, z, B, HW, 0)   (no latent BN: zv = z)
+//         xt_v = alpha(t) zv + sigma(t) eps                  diffusion_make_xt
+//         sit_forward(s, xt_v, t, y, B);  h = sit_tokens(s, depth);
 //         align_v = repa_loss_forward(&proj, h, targets, B, T);
 //         memset(dtok, 0);  repa_loss_backward(&proj, dtok, w_vae, 0);  // projector frozen
-//         memset(dxt, 0);   sit_backward(s, dxt, NULL, dtok, depth, 0); // blocks 1..depth, no weight grads
-//         dzv = alpha(t_b) * dxt (per sample b; x_t is linear in zv), then through the
-//         eval-mode BN into v->dz, and on into the encoder with the other VAE terms.
-//       The SiT's output and diffusion loss are not part of this pass (REPA-E's align_only).
-//   (2) SiT side: the usual diffusion pass on the DETACHED latents with the BN in training
-//       mode (batch statistics, running statistics updated), labels dropped with
-//       class_dropout, the same t and eps:
+//         memset(dxt, 0);   sit_backward(s, dxt, NULL, dtok, depth, 0); // blocks 1..depth only,
+//                                                                      // no SiT weight grads
+//         dzv[b] = alpha(t_b) * dxt[b]          (x_t is linear in zv; path_coeffs gives alpha)
+//         latent_bn_backward(bn, v->dz, dzv, z, B, HW)   (eval mode: dzv / sqrt(rv + eps))
+//       and v->dz goes on into the encoder with the recon/kl/smooth terms. The SiT's output
+//       and diffusion loss play no part in this pass (REPA-E's align_only).
+//   (2) SiT side: the usual diffusion pass on the DETACHED latents, BN in training mode
+//       (batch statistics; running statistics updated), labels dropped with class_dropout,
+//       the same t and eps:
+//         zn = BN_train(z);  xt = alpha zn + sigma eps;
 //         out = sit_forward(s, xt, t, ydrop, B);  h = sit_tokens(s, depth);
 //         align = repa_loss_forward(&proj, h, targets, B, T);          // the logged "align"
-//         diffusion_loss_backward(... dout ..., w_diff);
+//         diffusion_loss_backward(..., dout, ..., w_diff);
 //         memset(dtok, 0);  repa_loss_backward(&proj, dtok, w_sit, 1); // projector grads
-//         sit_backward(s, NULL, dout, dtok, depth, train_sit);         // SiT grads
-//   Nothing from (2) reaches the VAE unless diffusion.grad_to_vae; nothing from (1) reaches
-//   the SiT or projector weights. Pass (1) runs sit_forward again, which overwrites the SiT's
-//   activations, so finish (1)'s backward before (2)'s forward (or run (2) first, as long as
-//   (1) uses the running statistics from before (2) updated them). Logged total uses w_sit.
-//   With train.vae = false skip (1); with train.sit = false run (2)'s forward only for the
-//   logged value (REPA-E always trains both).
+//         sit_backward(s, NULL (or dxt if diffusion.grad_to_vae), dout, dtok, depth, train_sit);
+//       then AdamW on the SiT and on the projector (REPA clips both as one set: its
+//       projectors live in the SiT module, clip_grad_norm_(model.parameters(), 1.0)).
+//   Nothing from (2) reaches the VAE unless diffusion.grad_to_vae; nothing from (1) reaches a
+//   SiT or projector weight. Each sit_forward overwrites the SiT's activations and each
+//   latent_bn_forward the BN's cache, so finish (1)'s backward before (2)'s forwards. The
+//   logged total uses w_sit * align. With train.sit = false, (2) still runs its forward for the
+//   logged values but updates nothing.
 #ifndef REPAE_REPA_H
 #define REPAE_REPA_H
 #include "encoder.h"
