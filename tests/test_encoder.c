@@ -5,6 +5,7 @@
 #include "encoder.h"
 #include "evaluator.h"
 #include "test.h"
+#include <omp.h>
 #include <unistd.h>
 
 static const EncoderLayout REF_LAYOUT = {.channels = 3, .size = 8, .nlevels = 2, .ch = {4, 8}, .convs = 2,
@@ -175,11 +176,16 @@ TEST(encoder_training_learns_shapes) {
     rng_seed(&r, 1);
     encoder_init(&e, &r);
     float before = encoder_accuracy(&e, te, 500);
+    // One thread: this test is about learning, and on a loaded 2-core machine the many small
+    // OpenMP regions of a step spin-wait ~15x slower with two threads than with one.
+    int threads = omp_get_max_threads();
+    omp_set_num_threads(1);
     EncoderTrainOpts o = {.steps = 250, .batch = 32, .lr = 3e-3f, .seed = 7, .log_every = 50, .progress = quiet};
     double t0 = now_seconds();
     encoder_train(&e, tr, &o);
     double dt = now_seconds() - t0;
     float after = encoder_accuracy(&e, te, 500);
+    omp_set_num_threads(threads);
     printf("  shapes: test accuracy %.3f -> %.3f after %d steps (%.1f s, chance %.2f)\n", before, after, o.steps, dt,
            1.0 / K);
     CHECK(after > 0.7f, "test accuracy %.3f after training (chance %.2f)", after, 1.0 / K);
