@@ -79,6 +79,7 @@ int trainer_build(Trainer *tr, const Config *cfg, int synthetic, char *err) {
     buf_add(&tr->bufs, &tr->dzn, nz);
     buf_add(&tr->bufs, &tr->dxr, B * m->nx);
     buf_add(&tr->bufs, &tr->sample_imgs, (size_t)n * m->nx);
+    buf_add(&tr->bufs, &tr->bn_save, 2 * (size_t)m->zc);
     buf_alloc(&tr->bufs);
     tr->y = xcalloc(B, sizeof(int));
     tr->ydrop = xcalloc(B, sizeof(int));
@@ -153,6 +154,25 @@ void trainer_draw_inputs(Trainer *tr) {
     }
 }
 
+// A step that found a non-finite value leaves the state as it was: no weight, moment or EMA
+// has changed yet, and the BatchNorm's running statistics (updated by its forward) go back.
+static const char *step_abort(Trainer *tr, const char *what) {
+    LatentBn *bn = &tr->m.bn;
+    if (tr->m.use_bn) {
+        memcpy(bn->running_mean, tr->bn_save, bn->C * sizeof(float));
+        memcpy(bn->running_var, tr->bn_save + bn->C, bn->C * sizeof(float));
+    }
+    return what;
+}
+
+// torch.nn.utils.clip_grad_norm_ given the norm: scale by max/(norm + 1e-6) when that is < 1
+// (float arithmetic, as torch does on its float32 norm).
+static void clip_scale(float *g, size_t n, float norm, float max_norm) {
+    if (max_norm <= 0) return;
+    float coef = max_norm / (norm + 1e-6f);
+    if (coef < 1.0f) scale_inplace(g, n, coef);
+}
+
 const char *trainer_step(Trainer *tr, float *vals) {
     const Config *c = &tr->cfg;
     Model *m = &tr->m;
@@ -178,7 +198,11 @@ const char *trainer_step(Trainer *tr, float *vals) {
 
     // Latents for the SiT, normalised by the latent BatchNorm when it is on. Its running
     // statistics track the encoder even when only the VAE trains, so that sampling can undo it.
-    if (m->use_bn) latent_bn_forward(&m->bn, tr->zn, v->z, B, HW, 1);
+    if (m->use_bn) {
+        memcpy(tr->bn_save, m->bn.running_mean, m->zc * sizeof(float));
+        memcpy(tr->bn_save + m->zc, m->bn.running_var, m->zc * sizeof(float));
+        latent_bn_forward(&m->bn, tr->zn, v->z, B, HW, 1);
+    }
     else memcpy(tr->zn, v->z, nz * sizeof(float));
 
     if (sit_needed(tr)) {
@@ -214,7 +238,8 @@ const char *trainer_step(Trainer *tr, float *vals) {
     static const int checked[] = {M_RECON, M_KL, M_DIFF, M_ALIGN, M_SMOOTH};
     for (size_t i = 0; i < sizeof checked / sizeof checked[0]; i++) {
         float x = vals[checked[i]];
-        if (isinf(x) || (isnan(x) && !(checked[i] == M_DIFF && !sit_needed(tr)))) return train_metric_names[checked[i]];
+        if (isinf(x) || (isnan(x) && !(checked[i] == M_DIFF && !sit_needed(tr))))
+            return step_abort(tr, train_metric_names[checked[i]]);
     }
 
     // VAE backward: reconstruction into the decoder; smoothness on z; KL on the posterior.
@@ -229,18 +254,23 @@ const char *trainer_step(Trainer *tr, float *vals) {
         vae_encode_backward(v, v->dmean, v->dlogvar);
     }
 
-    // Clip and update each side with its own AdamW.
+    // Gradient norms of both sides before any update: finite losses can still overflow a
+    // gradient, and AdamW would then write NaN into every weight (and the next checkpoint).
+    size_t nv = v->params.ntrain, ns = s->params.ntrain;
+    vals[M_GN_VAE] = train_vae ? global_norm(v->params.grad, nv) : NAN;
+    vals[M_GN_SIT] = train_sit ? global_norm(s->params.grad, ns) : NAN;
+    if (train_vae && !isfinite(vals[M_GN_VAE])) return step_abort(tr, train_metric_names[M_GN_VAE]);
+    if (train_sit && !isfinite(vals[M_GN_SIT])) return step_abort(tr, train_metric_names[M_GN_SIT]);
+
+    // Clip (as torch.nn.utils.clip_grad_norm_) and update each side with its own AdamW.
     float clip = c->train.clip, lr_sit = lr_at(c->train.lr, c->train.warmup, tr->step);
     float lr_vae = lr_at(c->train.lr_vae > 0 ? c->train.lr_vae : c->train.lr, c->train.warmup, tr->step);
-    size_t nv = v->params.ntrain, ns = s->params.ntrain;
-    vals[M_GN_VAE] = NAN;
-    vals[M_GN_SIT] = NAN;
     if (train_vae) {
-        vals[M_GN_VAE] = clip > 0 ? clip_grad_norm(v->params.grad, nv, clip) : global_norm(v->params.grad, nv);
+        clip_scale(v->params.grad, nv, vals[M_GN_VAE], clip);
         adamw_update(v->params.data, v->params.grad, tr->m_vae, tr->v_vae, nv, lr_vae, 0.9f, 0.999f, 1e-8f, 0.0f, (int)tr->step + 1);
     }
     if (train_sit) {
-        vals[M_GN_SIT] = clip > 0 ? clip_grad_norm(s->params.grad, ns, clip) : global_norm(s->params.grad, ns);
+        clip_scale(s->params.grad, ns, vals[M_GN_SIT], clip);
         adamw_update(s->params.data, s->params.grad, tr->m_sit, tr->v_sit, ns, lr_sit, 0.9f, 0.999f, 1e-8f, 0.0f, (int)tr->step + 1);
         if (c->train.ema > 0) ema_update(tr->ema, s->params.data, ns, c->train.ema);
         else memcpy(tr->ema, s->params.data, ns * sizeof(float));
@@ -498,9 +528,12 @@ TrainStatus train_run(const Config *cfg, const char *run_dir, int resume, const 
         trainer_draw_inputs(tr);
         const char *bad = trainer_step(tr, vals);
         if (bad) {
-            seterr(err, "step %ld: the %s loss is not finite; stopped without updating the weights "
-                        "(the last good checkpoint is kept). Try a lower train.lr or loss weight",
-                   tr->step + 1, bad);
+            long last = train_latest_checkpoint(run_dir);
+            char kept[64] = "there is no checkpoint yet";
+            if (last >= 0) snprintf(kept, sizeof kept, "the checkpoint of step %ld is kept", last);
+            seterr(err, "step %ld: %s is not finite; stopped before updating the weights (%s). "
+                        "Try a lower train.lr, a lower loss weight or train.clip",
+                   tr->step + 1, bad, kept);
             status = TRAIN_DIVERGED;
             goto done;
         }

@@ -34,6 +34,7 @@ typedef struct {
     float *t2, *eps2;  // the same for the score alignment's second denoising pass
     // work buffers
     float *zn, *xt, *dout, *dxt, *dzn, *dxr, *sample_imgs;
+    float *bn_save;    // (2 zc) BN running statistics before the step, restored if it aborts
     double last_log_time;
     long last_log_step;
 } Trainer;
@@ -47,8 +48,9 @@ int trainer_init_weights(Trainer *tr, char *err);
 // Draws every random input of the next step from the data and tr->rng.
 void trainer_draw_inputs(Trainer *tr);
 // One optimisation step on the drawn inputs. vals gets TRAIN_NMETRICS values in the order of
-// train_metric_names (NaN where not computed). Returns the name of the first non-finite loss
-// (and then changes no weight), or NULL.
+// train_metric_names (NaN where not computed). Returns the metric name of the first non-finite
+// loss or gradient norm ("recon" ... "smooth", "grad_norm_vae", "grad_norm_sit"), and then
+// leaves the trainer as it was (weights, moments, EMA, BN statistics, step), or NULL.
 const char *trainer_step(Trainer *tr, float *vals);
 
 // FLOPs of one step as trainer_step runs it for this config (forward + backward), in GFLOP.

@@ -1,0 +1,511 @@
+// test_train.c: the training run around the step (the step itself is checked against PyTorch in
+// test_train_step.c): exact resume, divergence, overfitting one batch, gradient routing
+// (train.vae / train.sit / grad_to_vae), init.vae and checkpoint errors, sampling with EMA,
+// guidance and latent BN, the logged keys, and the FLOP count.
+#include "test.h"
+#include "model.h"
+#include "train.h"
+#include "train_internal.h"
+#include <omp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static char tmp[256];
+
+static void base_cfg(Config *c) {
+    config_defaults(c); // the tiny size on shapes
+    c->train.log_every = 1;
+    c->train.sample_every = 0;
+    c->train.ckpt_every = 0;
+    c->sample.n = 4;
+    c->sample.steps = 4;
+    // One thread: tiny models on a loaded 2-core machine spend most of their time in OpenMP
+    // barriers otherwise. The resume test runs on two (determinism across threads matters).
+    c->train.threads = 1;
+}
+
+static int set(Config *c, const char *kv) {
+    char err[ERRLEN];
+    if (config_set(c, kv, err)) { fprintf(stderr, "%s: %s\n", kv, err); return -1; }
+    return 0;
+}
+
+// ---- a recording hook set ---------------------------------------------------------------------
+#define MAXREC 64
+typedef struct {
+    int n;                          // metrics calls
+    long step[MAXREC];
+    float v[MAXREC][TRAIN_NMETRICS]; // by train_metric_names index; NaN if not logged
+    int stop_after;                 // should_stop once this many steps were logged (0: never)
+    int nsamples, sw, sh;
+    long last_ckpt;
+} Rec;
+
+static void rec_metrics(void *ctx, long step, int n, const char *const *keys, const float *vals) {
+    Rec *r = ctx;
+    if (r->n >= MAXREC) return;
+    r->step[r->n] = step;
+    for (int i = 0; i < TRAIN_NMETRICS; i++) r->v[r->n][i] = NAN;
+    for (int k = 0; k < n; k++)
+        for (int i = 0; i < TRAIN_NMETRICS; i++)
+            if (strcmp(keys[k], train_metric_names[i]) == 0) r->v[r->n][i] = vals[k];
+    r->n++;
+}
+static void rec_sample(void *ctx, long step, const uint8_t *rgb, int w, int h) {
+    (void)step; (void)rgb;
+    Rec *r = ctx;
+    r->nsamples++;
+    r->sw = w;
+    r->sh = h;
+}
+static void rec_ckpt(void *ctx, long step, const char *w, const char *s) {
+    (void)w; (void)s;
+    ((Rec *)ctx)->last_ckpt = step;
+}
+static int rec_stop(void *ctx) {
+    Rec *r = ctx;
+    return r->stop_after > 0 && r->n >= r->stop_after;
+}
+static TrainHooks hooks_for(Rec *r) { return (TrainHooks){r, rec_metrics, rec_sample, rec_ckpt, rec_stop}; }
+
+static int same_file(const char *a, const char *b) {
+    size_t na, nb;
+    char err[ERRLEN];
+    char *x = read_file(a, &na, err), *y = read_file(b, &nb, err);
+    int same = x && y && na == nb && memcmp(x, y, na) == 0;
+    free(x);
+    free(y);
+    return same;
+}
+
+// ---- resume --------------------------------------------------------------------------------------
+TEST(resume_is_bit_exact) {
+    Config c;
+    base_cfg(&c);
+    // Everything that carries state across steps: BN running statistics, class dropout draws,
+    // the EMA, warmup, the loader's cursor, both AdamW.
+    CHECK(!set(&c, "vae.latent_bn=true") && !set(&c, "sit.num_classes=5") && !set(&c, "train.ema=0.9") &&
+          !set(&c, "train.warmup=3") && !set(&c, "train.steps=10") && !set(&c, "train.ckpt_every=4") &&
+          !set(&c, "sit.class_dropout=0.3") && !set(&c, "train.threads=2"), "config");
+    char da[300], db[300], err[ERRLEN];
+    snprintf(da, sizeof da, "%s/full", tmp);
+    snprintf(db, sizeof db, "%s/split", tmp);
+    Rec a = {0}, b1 = {0}, b2 = {0};
+    TrainHooks h = hooks_for(&a);
+    CHECK(train_run(&c, da, 0, &h, err) == TRAIN_DONE, "full run: %s", err);
+    CHECK(a.n == 10, "full run logged %d steps", a.n);
+    b1.stop_after = 6;
+    h = hooks_for(&b1);
+    CHECK(train_run(&c, db, 0, &h, err) == TRAIN_STOPPED, "stopped run: %s", err);
+    CHECK(b1.n == 6 && train_latest_checkpoint(db) == 6, "stopped at %d, checkpoint %ld", b1.n,
+          train_latest_checkpoint(db));
+    h = hooks_for(&b2);
+    CHECK(train_run(&c, db, 1, &h, err) == TRAIN_DONE, "resumed run: %s", err);
+    CHECK(b2.n == 4 && b2.step[0] == 7, "resumed run logged %d steps from %ld", b2.n, b2.step[0]);
+    for (int k = 0; k < 10; k++) {
+        const float *want = a.v[k], *got = k < 6 ? b1.v[k] : b2.v[k - 6];
+        for (int i = 0; i < TRAIN_NMETRICS; i++) {
+            if (strcmp(train_metric_names[i], "img_per_s") == 0) continue;
+            CHECK(memcmp(&want[i], &got[i], sizeof(float)) == 0, "step %d %s: %.9g uninterrupted, %.9g resumed", k + 1,
+                  train_metric_names[i], want[i], got[i]);
+        }
+    }
+    static const char *files[] = {"vae.safetensors", "sit.safetensors", "sit_ema.safetensors", "state.safetensors"};
+    for (int i = 0; i < 4; i++) {
+        char fa[400], fb[400];
+        snprintf(fa, sizeof fa, "%s/ckpt/00000010/%s", da, files[i]);
+        snprintf(fb, sizeof fb, "%s/ckpt/00000010/%s", db, files[i]);
+        CHECK(same_file(fa, fb), "final %s differs between the uninterrupted and the resumed run", files[i]);
+    }
+    // Every spec key is logged (diffusion too: the SiT trains).
+    for (int i = 0; i < TRAIN_NMETRICS; i++) CHECK(!isnan(a.v[9][i]), "%s not logged", train_metric_names[i]);
+    CHECK(a.v[0][9] > 0 && fabsf(a.v[0][9] - 1e-4f / 3) < 1e-9f, "warmup lr_vae at step 1 is %g", a.v[0][9]);
+    CHECK(a.v[5][10] == 1e-4f, "lr_sit after warmup is %g", a.v[5][10]);
+    // Only the newest two checkpoints stay.
+    char p[400];
+    snprintf(p, sizeof p, "%s/ckpt/00000004", da);
+    CHECK(access(p, F_OK) != 0, "old checkpoint %s not pruned", p);
+    snprintf(p, sizeof p, "%s/ckpt/00000008", da);
+    CHECK(access(p, F_OK) == 0, "checkpoint %s missing", p);
+}
+
+// ---- divergence -------------------------------------------------------------------------------
+TEST(nan_input_aborts_step_without_changes) {
+    Config c;
+    base_cfg(&c);
+    CHECK(!set(&c, "vae.latent_bn=true"), "config");
+    char err[ERRLEN];
+    Trainer *tr = xcalloc(1, sizeof *tr);
+    CHECK(trainer_build(tr, &c, 1, err) == 0 && trainer_init_weights(tr, err) == 0, "%s", err);
+    Model *m = &tr->m;
+    float vals[TRAIN_NMETRICS];
+    trainer_draw_inputs(tr);
+    CHECK(trainer_step(tr, vals) == NULL, "first step failed");
+    size_t nv = m->vae.params.total, ns = m->sit.params.total, no = 2 * (m->vae.params.ntrain + m->sit.params.ntrain);
+    float *v0 = xmalloc(nv * 4), *s0 = xmalloc(ns * 4), *o0 = xmalloc(no * 4), *e0 = xmalloc(ns * 4), bn0[8];
+    memcpy(v0, m->vae.params.data, nv * 4);
+    memcpy(s0, m->sit.params.data, ns * 4);
+    memcpy(o0, tr->opt, no * 4);
+    memcpy(e0, tr->ema, ns * 4);
+    memcpy(bn0, m->bn.running_mean, 4 * 4);
+    memcpy(bn0 + 4, m->bn.running_var, 4 * 4);
+    trainer_draw_inputs(tr);
+    tr->x[17] = NAN;
+    const char *bad = trainer_step(tr, vals);
+    CHECK(bad && strcmp(bad, "recon") == 0, "poisoned input gave %s", bad ? bad : "no error");
+    CHECK(tr->step == 1, "step counter moved to %ld", tr->step);
+    CHECK(memcmp(v0, m->vae.params.data, nv * 4) == 0 && memcmp(s0, m->sit.params.data, ns * 4) == 0, "weights changed");
+    CHECK(memcmp(o0, tr->opt, no * 4) == 0 && memcmp(e0, tr->ema, ns * 4) == 0, "moments or EMA changed");
+    CHECK(memcmp(bn0, m->bn.running_mean, 16) == 0 && memcmp(bn0 + 4, m->bn.running_var, 16) == 0, "BN statistics changed");
+    // An infinite posterior noise: finite losses but the KL/recon path overflows somewhere.
+    trainer_draw_inputs(tr);
+    tr->eps_vae[3] = INFINITY;
+    bad = trainer_step(tr, vals);
+    CHECK(bad != NULL, "infinite noise was not caught");
+    CHECK(memcmp(v0, m->vae.params.data, nv * 4) == 0, "weights changed after %s", bad);
+    free(v0); free(s0); free(o0); free(e0);
+    trainer_free(tr);
+    free(tr);
+}
+
+TEST(diverged_run_stops_and_keeps_checkpoint) {
+    // A NaN in the null-class row of the label table: harmless until class dropout first picks
+    // the null label, then the diffusion loss is NaN. The steps before write checkpoints.
+    char dir[300], init[400], err[ERRLEN];
+    snprintf(dir, sizeof dir, "%s/div", tmp);
+    snprintf(init, sizeof init, "%s/poisoned_sit.safetensors", tmp);
+    Config c;
+    base_cfg(&c);
+    CHECK(!set(&c, "sit.num_classes=5") && !set(&c, "sit.class_dropout=0.02") && !set(&c, "train.steps=60") &&
+          !set(&c, "train.ckpt_every=1"), "config");
+    {
+        Model m;
+        CHECK(model_build(&m, &c, 1, 0, err) == 0, "%s", err);
+        Rng r;
+        rng_seed(&r, 5);
+        model_init(&m, &r);
+        m.sit.y_table[5 * m.sit.D + 3] = NAN;
+        ParamGroup g = {&m.sit.params, ""};
+        CHECK(params_save(&g, 1, init, err) == 0, "%s", err);
+        model_free(&m);
+    }
+    snprintf(c.init.sit, sizeof c.init.sit, "%s", init);
+    Rec r = {0};
+    TrainHooks h = hooks_for(&r);
+    TrainStatus st = train_run(&c, dir, 0, &h, err);
+    CHECK(st == TRAIN_DIVERGED, "status %s: %s", train_status_name(st), err);
+    long bad_step = r.n + 1;
+    CHECK(bad_step > 1, "diverged at the first step; pick another train.seed for this test");
+    char want[64];
+    snprintf(want, sizeof want, "step %ld: diffusion is not finite", bad_step);
+    CHECK(strstr(err, want), "message '%s' lacks '%s'", err, want);
+    CHECK(train_latest_checkpoint(dir) == bad_step - 1, "latest checkpoint %ld, want %ld", train_latest_checkpoint(dir),
+          bad_step - 1);
+    CHECK(strstr(err, "checkpoint of step"), "message '%s' does not say which checkpoint is kept", err);
+    // The kept checkpoint loads and its VAE is finite.
+    Model m;
+    CHECK(model_build(&m, &c, 1, 0, err) == 0, "%s", err);
+    char ck[400];
+    snprintf(ck, sizeof ck, "%s/ckpt/%08ld", dir, bad_step - 1);
+    int rc = model_load(&m, ck, 1, err);
+    int finite = 1;
+    for (size_t i = 0; i < m.vae.params.total; i++) finite &= isfinite(m.vae.params.data[i]) != 0;
+    model_free(&m);
+    CHECK(rc == 0, "kept checkpoint does not load: %s", err);
+    CHECK(finite, "kept checkpoint has non-finite VAE weights");
+}
+
+// ---- overfitting --------------------------------------------------------------------------------
+TEST(overfits_one_batch) {
+    Config c;
+    base_cfg(&c);
+    CHECK(!set(&c, "train.lr=2e-3"), "config");
+    char err[ERRLEN];
+    Trainer *tr = xcalloc(1, sizeof *tr);
+    CHECK(trainer_build(tr, &c, 0, err) == 0 && trainer_init_weights(tr, err) == 0, "%s", err);
+    size_t nx = (size_t)tr->B * tr->m.nx;
+    float *x = xmalloc(nx * sizeof(float)), vals[TRAIN_NMETRICS];
+    trainer_draw_inputs(tr);
+    memcpy(x, tr->x, nx * sizeof(float));
+    float first = 0, best = INFINITY;
+    int steps = 300;
+    for (int k = 0; k < steps; k++) {
+        trainer_draw_inputs(tr);
+        memcpy(tr->x, x, nx * sizeof(float));
+        CHECK(trainer_step(tr, vals) == NULL, "step %d not finite", k + 1);
+        if (k == 0) first = vals[0];
+        if (vals[0] < best) best = vals[0];
+    }
+    printf("overfit: recon %.4f -> %.4f in %d steps (lr 2e-3)\n", first, best, steps);
+    CHECK(best < first / 10, "recon fell only from %g to %g", first, best);
+    free(x);
+    trainer_free(tr);
+    free(tr);
+}
+
+// ---- routing ------------------------------------------------------------------------------------
+static Trainer *trained(const Config *c, int steps, char *err) {
+    Trainer *tr = xcalloc(1, sizeof *tr);
+    if (trainer_build(tr, c, 1, err) || trainer_init_weights(tr, err)) { free(tr); return NULL; }
+    float vals[TRAIN_NMETRICS];
+    for (int k = 0; k < steps; k++) {
+        trainer_draw_inputs(tr);
+        if (trainer_step(tr, vals)) { seterr(err, "step %d not finite", k + 1); trainer_free(tr); free(tr); return NULL; }
+    }
+    return tr;
+}
+static void done(Trainer *tr) { trainer_free(tr); free(tr); }
+
+TEST(frozen_sides_do_not_move) {
+    char err[ERRLEN];
+    Config c;
+    base_cfg(&c);
+    Trainer *ref = trained(&c, 0, err);
+    CHECK(ref, "%s", err);
+    size_t nv = ref->m.vae.params.total, ns = ref->m.sit.params.total;
+    // train.vae=false, with the diffusion gradient asked to reach the VAE: still frozen.
+    CHECK(!set(&c, "train.vae=false") && !set(&c, "diffusion.grad_to_vae=true"), "config");
+    Trainer *a = trained(&c, 3, err);
+    CHECK(a, "%s", err);
+    int vae_same = memcmp(a->m.vae.params.data, ref->m.vae.params.data, nv * 4) == 0;
+    int sit_same = memcmp(a->m.sit.params.data, ref->m.sit.params.data, ns * 4) == 0;
+    done(a);
+    CHECK(vae_same, "train.vae=false changed the VAE");
+    CHECK(!sit_same, "train.vae=false: the SiT did not train");
+    base_cfg(&c);
+    CHECK(!set(&c, "train.sit=false") && !set(&c, "diffusion.grad_to_vae=true") && !set(&c, "train.ema=0.5"), "config");
+    Trainer *b = trained(&c, 3, err);
+    CHECK(b, "%s", err);
+    vae_same = memcmp(b->m.vae.params.data, ref->m.vae.params.data, nv * 4) == 0;
+    sit_same = memcmp(b->m.sit.params.data, ref->m.sit.params.data, ns * 4) == 0;
+    int ema_same = memcmp(b->ema, ref->m.sit.params.data, ns * 4) == 0;
+    done(b);
+    done(ref);
+    CHECK(sit_same && ema_same, "train.sit=false changed the SiT or its EMA");
+    CHECK(!vae_same, "train.sit=false: the VAE did not train");
+}
+
+// With grad_to_vae=false the VAE's update cannot depend on w_diff; with true it must.
+TEST(stop_gradient_keeps_diffusion_out_of_vae) {
+    char err[ERRLEN];
+    for (int to_vae = 0; to_vae <= 1; to_vae++) {
+        Config c;
+        base_cfg(&c);
+        CHECK(!set(&c, to_vae ? "diffusion.grad_to_vae=true" : "diffusion.grad_to_vae=false") &&
+              !set(&c, "vae.latent_bn=true"), "config");
+        Trainer *a = trained(&c, 2, err);
+        CHECK(a, "%s", err);
+        CHECK(!set(&c, "loss.w_diff=7"), "config");
+        Trainer *b = trained(&c, 2, err);
+        CHECK(b, "%s", err);
+        size_t nv = a->m.vae.params.total, ns = a->m.sit.params.ntrain;
+        int vae_same = memcmp(a->m.vae.params.data, b->m.vae.params.data, nv * 4) == 0;
+        int sit_same = memcmp(a->m.sit.params.data, b->m.sit.params.data, ns * 4) == 0;
+        done(a);
+        done(b);
+        if (!to_vae) CHECK(vae_same, "grad_to_vae=false: the VAE update depends on w_diff");
+        else CHECK(!vae_same, "grad_to_vae=true: the VAE update does not depend on w_diff");
+        CHECK(!sit_same, "the SiT update does not depend on w_diff");
+    }
+}
+
+// ---- init.vae and checkpoint errors -------------------------------------------------------------
+static int write_without(const char *src, const char *dst, const char *drop, const char *reshape, char *err) {
+    SafeTensors st;
+    if (st_read(&st, src, err)) return -1;
+    StWriter w;
+    st_writer_init(&w);
+    for (int i = 0; i < st.n; i++) {
+        const StTensor *t = &st.t[i];
+        if (drop && strcmp(t->name, drop) == 0) continue;
+        if (reshape && strcmp(t->name, reshape) == 0) {
+            int64_t n = (int64_t)t->numel;
+            st_writer_add(&w, t->name, t->data, 1, &n);
+        } else st_writer_add(&w, t->name, t->data, t->ndim, t->shape);
+    }
+    int rc = st_writer_save(&w, dst, err);
+    st_writer_free(&w);
+    st_free(&st);
+    return rc;
+}
+
+TEST(init_vae_and_checkpoint_errors) {
+    char dir[300], err[ERRLEN], vae[400], bad[400];
+    snprintf(dir, sizeof dir, "%s/src", tmp);
+    Config c;
+    base_cfg(&c);
+    CHECK(!set(&c, "train.steps=2") && !set(&c, "vae.latent_bn=true"), "config");
+    CHECK(train_run(&c, dir, 0, NULL, err) == TRAIN_DONE, "%s", err);
+    snprintf(vae, sizeof vae, "%s/ckpt/00000002/vae.safetensors", dir);
+    // init.vae loads exactly the file's VAE (and BN buffers) into a run of another seed.
+    Config c2;
+    base_cfg(&c2);
+    CHECK(!set(&c2, "train.seed=9") && !set(&c2, "vae.latent_bn=true"), "config");
+    snprintf(c2.init.vae, sizeof c2.init.vae, "%s", vae);
+    Trainer *tr = xcalloc(1, sizeof *tr);
+    CHECK(trainer_build(tr, &c2, 1, err) == 0 && trainer_init_weights(tr, err) == 0, "%s", err);
+    SafeTensors st;
+    LOAD_REF(st, vae);
+    for (int i = 0; i < tr->m.vae.params.n; i++) {
+        const ParamInfo *p = &tr->m.vae.params.p[i];
+        const StTensor *t = st_find(&st, p->name);
+        CHECK(t && t->numel == p->numel, "%s missing in the checkpoint", p->name);
+        CHECK(memcmp(t->data, tr->m.vae.params.data + p->offset, p->numel * 4) == 0, "%s not loaded by init.vae", p->name);
+    }
+    const StTensor *rm = st_find(&st, "bn.running_mean");
+    CHECK(rm && memcmp(rm->data, tr->m.bn.running_mean, 16) == 0, "bn.running_mean not loaded by init.vae");
+    st_free(&st);
+    done(tr);
+    // A missing and a wrongly shaped tensor: the error names it.
+    static const char *cases[][2] = {{"encoder.conv_in.weight", NULL}, {NULL, "decoder.conv_out.weight"}};
+    for (int k = 0; k < 2; k++) {
+        snprintf(bad, sizeof bad, "%s/bad_vae%d.safetensors", tmp, k);
+        CHECK(write_without(vae, bad, cases[k][0], cases[k][1], err) == 0, "%s", err);
+        snprintf(c2.init.vae, sizeof c2.init.vae, "%s", bad);
+        tr = xcalloc(1, sizeof *tr);
+        CHECK(trainer_build(tr, &c2, 1, err) == 0, "%s", err);
+        int rc = trainer_init_weights(tr, err);
+        done(tr);
+        const char *name = cases[k][0] ? cases[k][0] : cases[k][1];
+        CHECK(rc != 0 && strstr(err, name), "init.vae with a bad %s: '%s'", name, rc ? err : "loaded");
+    }
+    // init.vae of a file that does not exist.
+    snprintf(c2.init.vae, sizeof c2.init.vae, "%s/nope.safetensors", tmp);
+    CHECK(train_run(&c2, dir, 0, NULL, err) == TRAIN_FAILED && strstr(err, "nope.safetensors"), "missing init.vae: %s", err);
+    // Resume from a checkpoint whose BN buffers are missing: named.
+    char ck[400];
+    snprintf(ck, sizeof ck, "%s/ckpt/00000002/vae.safetensors", dir);
+    snprintf(bad, sizeof bad, "%s/vae_nobn.safetensors", tmp);
+    CHECK(write_without(ck, bad, "bn.running_var", NULL, err) == 0, "%s", err);
+    CHECK(rename(bad, ck) == 0, "rename");
+    CHECK(!set(&c, "train.steps=4"), "config");
+    TrainStatus s = train_run(&c, dir, 1, NULL, err);
+    CHECK(s == TRAIN_FAILED && strstr(err, "bn.running_var"), "resume without BN buffers: %s: %s", train_status_name(s), err);
+    // A corrupt training state: the error names the file.
+    CHECK(write_without(vae, ck, NULL, NULL, err) == 0 || 1, "restore");
+    Rec r = {0};
+    TrainHooks h = hooks_for(&r);
+    char dir2[300];
+    snprintf(dir2, sizeof dir2, "%s/src2", tmp);
+    CHECK(!set(&c, "train.steps=2"), "config");
+    CHECK(train_run(&c, dir2, 0, &h, err) == TRAIN_DONE, "%s", err);
+    char state[400];
+    snprintf(state, sizeof state, "%s/ckpt/00000002/state.safetensors", dir2);
+    FILE *f = fopen(state, "r+b");
+    CHECK(f, "open %s", state);
+    fseek(f, 8, SEEK_SET);
+    fputs("{garbage", f);
+    fclose(f);
+    CHECK(!set(&c, "train.steps=4"), "config");
+    s = train_run(&c, dir2, 1, NULL, err);
+    CHECK(s == TRAIN_FAILED && strstr(err, "state.safetensors"), "corrupt state: %s: %s", train_status_name(s), err);
+    // A truncated state file.
+    CHECK(truncate(state, 20) == 0, "truncate");
+    s = train_run(&c, dir2, 1, NULL, err);
+    CHECK(s == TRAIN_FAILED && strstr(err, "state.safetensors"), "truncated state: %s: %s", train_status_name(s), err);
+}
+
+// ---- samples ------------------------------------------------------------------------------------
+TEST(samples_with_ema_cfg_and_bn_are_finite) {
+    char err[ERRLEN];
+    Config c;
+    base_cfg(&c);
+    CHECK(!set(&c, "vae.latent_bn=true") && !set(&c, "sit.num_classes=5") && !set(&c, "train.ema=0.5"), "config");
+    Trainer *tr = trained(&c, 4, err);
+    CHECK(tr, "%s", err);
+    Model *m = &tr->m;
+    memcpy(m->sit.params.data, tr->ema, m->sit.params.total * sizeof(float)); // sample with the EMA
+    int n = 11; // more than max_batch (8): two chunks
+    size_t N = (size_t)n * m->nx;
+    float *a = xmalloc(N * 4), *b = xmalloc(N * 4);
+    static const char *solvers[] = {"euler", "heun", "sde"};
+    for (int k = 0; k < 3; k++) {
+        SampleOpts o = {.steps = 6, .cfg_scale = 3.0f, .cfg_lo = 0.0f, .cfg_hi = 1.0f};
+        CHECK(solver_parse(&o.solver, solvers[k], err) == 0, "%s", err);
+        model_sample(m, n, NULL, &o, 7, a);
+        double mean = 0, var = 0;
+        for (size_t i = 0; i < N; i++) {
+            CHECK(isfinite(a[i]) && a[i] >= -1 && a[i] <= 1, "%s: pixel %zu is %g", solvers[k], i, a[i]);
+            mean += a[i];
+        }
+        mean /= N;
+        for (size_t i = 0; i < N; i++) var += (a[i] - mean) * (a[i] - mean);
+        CHECK(var / N > 1e-6, "%s: constant images", solvers[k]);
+    }
+    // Guidance and the BN de-normalisation both change the images.
+    SampleOpts o = {.steps = 6, .solver = SOLVER_EULER, .cfg_scale = 1.0f, .cfg_lo = 0.0f, .cfg_hi = 1.0f};
+    model_sample(m, n, NULL, &o, 7, a);
+    o.cfg_scale = 4.0f;
+    model_sample(m, n, NULL, &o, 7, b);
+    CHECK(memcmp(a, b, N * 4) != 0, "cfg 4 gives the same images as cfg 1");
+    o.cfg_scale = 1.0f;
+    for (int i = 0; i < 4; i++) m->bn.running_mean[i] += 2.0f;
+    model_sample(m, n, NULL, &o, 7, b);
+    CHECK(memcmp(a, b, N * 4) != 0, "the BN running mean does not reach the samples");
+    // Reconstruction is deterministic (posterior mean) and finite.
+    model_reconstruct(m, tr->x, 3, a);
+    model_reconstruct(m, tr->x, 3, b);
+    CHECK(memcmp(a, b, 3 * m->nx * 4) == 0, "reconstruction is not deterministic");
+    free(a);
+    free(b);
+    done(tr);
+}
+
+TEST(run_emits_sample_grids) {
+    char dir[300], err[ERRLEN];
+    snprintf(dir, sizeof dir, "%s/samples", tmp);
+    Config c;
+    base_cfg(&c);
+    CHECK(!set(&c, "train.steps=4") && !set(&c, "train.sample_every=2") && !set(&c, "sample.n=5"), "config");
+    Rec r = {0};
+    TrainHooks h = hooks_for(&r);
+    CHECK(train_run(&c, dir, 0, &h, err) == TRAIN_DONE, "%s", err);
+    CHECK(r.nsamples == 2, "%d sample grids, want 2 (step 2 and the end)", r.nsamples);
+    CHECK(r.sw >= 3 * 16 && r.sh >= 2 * 16, "grid %dx%d too small for 5 images of 16 px", r.sw, r.sh);
+    CHECK(r.last_ckpt == 4, "final checkpoint at %ld", r.last_ckpt);
+}
+
+// ---- FLOPs --------------------------------------------------------------------------------------
+TEST(flop_count_matches_spec) {
+    Config c;
+    config_defaults(&c);
+    char err[ERRLEN];
+    CHECK(config_load(&c, "configs/fm32-small.json", err) == 0, "%s", err);
+    Model m;
+    CHECK(model_build(&m, &c, 1, 0, err) == 0, "%s", err);
+    ModelFlops f = model_flops(&m);
+    model_free(&m);
+    double fwd = 64 * (f.enc + f.dec + f.sit) / 1e9;
+    printf("fm32-small forward at batch 64: %.1f GFLOP (encoder %.1f, decoder %.1f, SiT %.1f)\n", fwd, 64 * f.enc / 1e9,
+           64 * f.dec / 1e9, 64 * f.sit / 1e9);
+    CHECK(fwd > 45 && fwd < 57, "forward %.1f GFLOP, spec says about 51", fwd);
+    // The step: forward + backward of everything in the default recipe (~3x).
+    Trainer *tr = xcalloc(1, sizeof *tr);
+    CHECK(!set(&c, "train.batch_size=2"), "config");
+    CHECK(trainer_build(tr, &c, 1, err) == 0, "%s", err);
+    double step = trainer_step_gflop(tr) * 32;
+    done(tr);
+    CHECK(step > 140 && step < 165, "step %.1f GFLOP at batch 64, spec says about 150", step);
+}
+
+int main(void) {
+    snprintf(tmp, sizeof tmp, "/tmp/repae_test_train_XXXXXX");
+    if (!mkdtemp(tmp)) { perror("mkdtemp"); return 1; }
+    omp_set_num_threads(1); // the tests that drive a Trainer directly (train_run applies train.threads)
+    double t0 = now_seconds();
+#define TIMED(t) do { RUN(t); printf("  (%.1f s)\n", now_seconds() - t0); t0 = now_seconds(); } while (0)
+    TIMED(resume_is_bit_exact);
+    TIMED(nan_input_aborts_step_without_changes);
+    TIMED(diverged_run_stops_and_keeps_checkpoint);
+    TIMED(overfits_one_batch);
+    TIMED(frozen_sides_do_not_move);
+    TIMED(stop_gradient_keeps_diffusion_out_of_vae);
+    TIMED(init_vae_and_checkpoint_errors);
+    TIMED(samples_with_ema_cfg_and_bn_are_finite);
+    TIMED(run_emits_sample_grids);
+    TIMED(flop_count_matches_spec);
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+    if (system(cmd)) fprintf(stderr, "could not remove %s\n", tmp);
+    return test_summary();
+}
