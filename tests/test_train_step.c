@@ -1,5 +1,5 @@
 // test_train_step.c: five optimiser steps of trainer_step against PyTorch (tests/gen_train.py)
-// for two recipes: the logged metrics of every step (the five losses, total, latent_std, the
+// for three recipes (REPA-E without REPA, the seed recipe, naive end-to-end through the BN): the logged metrics of every step (the five losses, total, latent_std, the
 // gradient norms before clipping, the learning rates) and the weights after the fifth step.
 // Both sides start from the same weights (train_init.safetensors) and take the same inputs
 // (x, labels after dropout, posterior noise, t, eps, t2, eps2), injected through
@@ -25,6 +25,12 @@ static const char *recipe_seed[] = {
     "diffusion.path=cosine", "diffusion.prediction=score", "vae.latent_bn=false", "diffusion.grad_to_vae=true",
     "loss.recon=mse", "align.kind=score", "loss.w_recon=1", "loss.w_kl=0.1", "loss.w_diff=1", "loss.w_align=0.5",
     "loss.w_smooth=0.05", "train.lr=1e-4", "train.lr_vae=0", "train.warmup=2", "train.clip=1", "train.ema=0.9",
+    "sit.num_classes=5", "train.batch_size=4", NULL};
+
+static const char *recipe_naive[] = {
+    "diffusion.path=linear", "diffusion.prediction=noise", "vae.latent_bn=true", "diffusion.grad_to_vae=true",
+    "loss.recon=l1", "align.kind=none", "loss.w_recon=1", "loss.w_kl=1e-2", "loss.w_diff=1", "loss.w_align=0.5",
+    "loss.w_smooth=0.1", "train.lr=1e-4", "train.lr_vae=0", "train.warmup=0", "train.clip=0", "train.ema=0",
     "sit.num_classes=5", "train.batch_size=4", NULL};
 
 static double worst_metric, worst_update, worst_weight;
@@ -153,10 +159,12 @@ static void run_recipe(const char *name, const char *const *sets) {
 
 TEST(five_steps_repae_recipe_match_torch) { run_recipe("repae", recipe_repae); }
 TEST(five_steps_seed_recipe_match_torch) { run_recipe("seed", recipe_seed); }
+TEST(five_steps_naive_bn_recipe_match_torch) { run_recipe("naive", recipe_naive); }
 
 int main(void) {
     RUN(five_steps_repae_recipe_match_torch);
     RUN(five_steps_seed_recipe_match_torch);
+    RUN(five_steps_naive_bn_recipe_match_torch);
     printf("worst metric error %.3g (%s); worst update error %.3g (%s); worst weight error %.3g\n", worst_metric,
            worst_metric_name, worst_update, worst_update_name, worst_weight);
     return test_summary();
