@@ -124,6 +124,26 @@ TEST(overlays_cache_payloads) {
     image_free(&im);
 }
 
+// 8 colours: a mid grey is dithered into black and white (about half each), not one flat colour.
+TEST(eight_colours_dither_grey) {
+    Image im = {8, 8, xmalloc(8 * 8 * 3)};
+    memset(im.rgb, 128, 8 * 8 * 3);
+    CellBuf b;
+    cb_init(&b, 8, 4);
+    image_halfblock(&b, 0, 0, 8, 4, &im, IMG_HALF8);
+    int white = 0, black = 0, other = 0;
+    for (int i = 0; i < 32; i++) {
+        int f = b.c[i].fg, g = b.c[i].bg;
+        white += (f == 7) + (g == 7);
+        black += (f == 0) + (g == 0);
+        other += (f != 0 && f != 7) + (g != 0 && g != 7);
+    }
+    CHECK(other == 0 && white >= 24 && white <= 40 && black >= 24 && black <= 40,
+          "grey 128 in 8 colours: %d white, %d black, %d other pixels of 64", white, black, other);
+    cb_free(&b);
+    image_free(&im);
+}
+
 int main(void) {
     RUN(palette_nearest);
     RUN(halfblock_top_and_bottom);
@@ -131,5 +151,6 @@ int main(void) {
     RUN(sixel_and_truecolor_payloads);
     RUN(png_decodes);
     RUN(overlays_cache_payloads);
+    RUN(eight_colours_dither_grey);
     return test_summary();
 }

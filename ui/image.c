@@ -169,6 +169,15 @@ int rgb_to_8(int r, int g, int b) {
 }
 
 // ---- half blocks -----------------------------------------------------------------------------
+// Eight colours are the corners of the RGB cube: thresholding each channel against a 4x4 Bayer
+// matrix (ordered dithering) keeps greys and muted colours as mixtures, where the nearest of
+// the 8 would turn most of a grey-purple sample magenta or white.
+static int rgb_to_8_dither(int r, int g, int b, int x, int y) {
+    static const unsigned char bayer[4][4] = {{0, 8, 2, 10}, {12, 4, 14, 6}, {3, 11, 1, 9}, {15, 7, 13, 5}};
+    int t = bayer[y & 3][x & 3] * 16 + 8; // 8..248
+    return (r > t) | (g > t) << 1 | (b > t) << 2;
+}
+
 void image_fit_cells(const Image *img, int cw, int ch, int *uw, int *uh) {
     *uw = *uh = 0;
     if (!img || img->w <= 0 || img->h <= 0 || cw <= 0 || ch <= 0) return;
@@ -204,11 +213,11 @@ void image_halfblock(CellBuf *b, int x, int y, int cw, int ch, const Image *img,
     for (int r = 0; r < uh; r++)
         for (int c = 0; c < uw; c++) {
             const uint8_t *t = sample_px(img, c, 2 * r, uw, h2);
-            int fg = mode == IMG_HALF8 ? rgb_to_8(t[0], t[1], t[2]) : rgb_to_256(t[0], t[1], t[2]);
+            int fg = mode == IMG_HALF8 ? rgb_to_8_dither(t[0], t[1], t[2], c, 2 * r) : rgb_to_256(t[0], t[1], t[2]);
             int bg = CB_DEFAULT;
             if (2 * r + 1 < h2) {
                 const uint8_t *u = sample_px(img, c, 2 * r + 1, uw, h2);
-                bg = mode == IMG_HALF8 ? rgb_to_8(u[0], u[1], u[2]) : rgb_to_256(u[0], u[1], u[2]);
+                bg = mode == IMG_HALF8 ? rgb_to_8_dither(u[0], u[1], u[2], c, 2 * r + 1) : rgb_to_256(u[0], u[1], u[2]);
             }
             Cell *cell = cb_at(b, x + c, y + r);
             if (cell) *cell = (Cell){0x2580, (int16_t)fg, (int16_t)bg, 0};
@@ -261,15 +270,22 @@ static int sixel_sink(char *data, int size, void *priv) {
     return 0;
 }
 
-char *image_encode_sixel(const Image *img, int cw, int ch, int cell_w, int cell_h, size_t *len, char *err) {
-    if (cell_w <= 0) cell_w = 10;
-    if (cell_h <= 0) cell_h = 20;
+// The pixel size of img as a sixel image in cw x ch cells: whole-pixel scaling when it grows.
+static void sixel_fit(const Image *img, int cw, int ch, int cell_w, int cell_h, int *w, int *h) {
     int bw = cw * cell_w, bh = ch * cell_h;
     double s = fmin((double)bw / img->w, (double)bh / img->h);
     if (s >= 1) s = floor(s);
-    int w = (int)fmax(1, floor(img->w * s)), h = (int)fmax(1, floor(img->h * s));
+    *w = (int)fmax(1, floor(img->w * s));
+    *h = (int)fmax(1, floor(img->h * s));
     // Sixel bands are 6 pixels tall; a partial last band would overhang into the next cell row.
-    if (h > 6) h -= h % 6;
+    if (*h > 6) *h -= *h % 6;
+}
+
+char *image_encode_sixel(const Image *img, int cw, int ch, int cell_w, int cell_h, size_t *len, char *err) {
+    if (cell_w <= 0) cell_w = 10;
+    if (cell_h <= 0) cell_h = 20;
+    int w, h;
+    sixel_fit(img, cw, ch, cell_w, cell_h, &w, &h);
     uint8_t *px = xmalloc((size_t)w * h * 3);
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++) {
@@ -370,7 +386,13 @@ void overlays_flush(ImageOverlays *o, FILE *f) {
     for (int i = 0; i < o->nreq; i++) {
         OvCached *c = encoded(o, i);
         if (!c) continue;
-        if (o->mode == IMG_SIXEL) fprintf(f, "\0337\033[%d;%dH", o->req[i].y + 1, o->req[i].x + 1);
+        if (o->mode == IMG_SIXEL) {
+            // centred in its box, as the half blocks are (a sixel starts at a cell's corner)
+            int cwp = o->caps.cell_w > 0 ? o->caps.cell_w : 10, chp = o->caps.cell_h > 0 ? o->caps.cell_h : 20, w, h;
+            sixel_fit(o->req[i].img, o->req[i].cw, o->req[i].ch, cwp, chp, &w, &h);
+            int dx = (o->req[i].cw * cwp - w) / 2 / cwp;
+            fprintf(f, "\0337\033[%d;%dH", o->req[i].y + 1, o->req[i].x + 1 + (dx > 0 ? dx : 0));
+        }
         else fputs("\0337", f);
         fwrite(c->data, 1, c->len, f);
         fputs("\0338", f); // back to where ncurses believes the cursor is
