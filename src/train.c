@@ -173,64 +173,137 @@ static void clip_scale(float *g, size_t n, float norm, float max_norm) {
     if (coef < 1.0f) scale_inplace(g, n, coef);
 }
 
-const char *trainer_step(Trainer *tr, float *vals) {
-    const Config *c = &tr->cfg;
+// ---- the step, phase by phase -----------------------------------------------------------------
+// trainer_step runs: VAE forward and its losses -> latents for the SiT (BN) -> the diffusion
+// pass -> the alignment pass -> finiteness check -> VAE backward -> clip and update. The SiT
+// passes leave their gradient on the VAE in v->dz (read by the VAE backward); every backward
+// adds into the parameter gradients cleared at the start of the step.
+
+// Encode, sample the posterior with eps_vae, decode; recon, kl, smooth, latent_std.
+static const float *vae_pass(Trainer *tr, float *vals) {
     Model *m = &tr->m;
     Vae *v = &m->vae;
-    Sit *s = &m->sit;
-    int B = tr->B, HW = m->zh * m->zw;
+    int B = tr->B;
     size_t nx = B * m->nx, nz = B * m->nz;
-    int train_vae = c->train.train_vae, train_sit = c->train.train_sit, to_vae = c->diffusion.grad_to_vae && train_vae;
-
-    params_zero_grad(&v->params);
-    params_zero_grad(&s->params);
-
-    // VAE forward: posterior sample, reconstruction, KL, smoothness.
-    vae_encode(v, tr->x, B);
+    vae_encode(v, tr->x, B); // also clears v->dmean, v->dlogvar, v->dz
     vae_sample(v, tr->eps_vae, B);
     const float *xr = vae_decode(v, v->z, B);
     vals[M_RECON] = tr->recon_l1 ? l1_forward(xr, tr->x, nx) : mse_forward(xr, tr->x, nx);
     vals[M_KL] = kl_forward(v->mean, v->logvar, nz);
     vals[M_SMOOTH] = smooth_forward(v->z, B, m->zc, m->zh, m->zw);
-    vals[M_LSTD] = latent_std(v->z, B, m->zc, HW);
-    vals[M_DIFF] = NAN;
+    vals[M_LSTD] = latent_std(v->z, B, m->zc, m->zh * m->zw);
+    return xr;
+}
+
+// tr->zn: the latents the SiT sees, normalised by the latent BatchNorm when it is on. Its
+// running statistics track the encoder even when only the VAE trains, so that sampling can
+// undo the normalisation; they are saved first so that an aborted step can put them back.
+static void latents_for_sit(Trainer *tr) {
+    Model *m = &tr->m;
+    if (!m->use_bn) {
+        memcpy(tr->zn, m->vae.z, tr->B * m->nz * sizeof(float));
+        return;
+    }
+    memcpy(tr->bn_save, m->bn.running_mean, m->zc * sizeof(float));
+    memcpy(tr->bn_save + m->zc, m->bn.running_var, m->zc * sizeof(float));
+    latent_bn_forward(&m->bn, tr->zn, m->vae.z, tr->B, m->zh * m->zw, 1);
+}
+
+// The diffusion loss. The SiT learns from it when it trains; the VAE only with
+// diffusion.grad_to_vae (the naive end-to-end training REPA-E shows collapsing), through x_t,
+// the target (velocity) and the BatchNorm, into v->dz.
+static void diffusion_pass(Trainer *tr, float *vals) {
+    const Config *c = &tr->cfg;
+    Model *m = &tr->m;
+    Sit *s = &m->sit;
+    int B = tr->B, to_vae = c->diffusion.grad_to_vae && c->train.train_vae;
+    size_t nz = B * m->nz;
+    diffusion_make_xt(&m->diff, tr->xt, tr->zn, tr->eps, tr->t, B, m->nz);
+    const float *out = sit_forward(s, tr->xt, tr->t, tr->ydrop, B);
+    vals[M_DIFF] = diffusion_loss_forward(&m->diff, out, tr->zn, tr->eps, tr->t, B, m->nz);
+    memset(tr->dout, 0, nz * sizeof(float));
+    diffusion_loss_backward(&m->diff, tr->dout, NULL, NULL, out, tr->zn, tr->eps, tr->t, B, m->nz, c->loss.w_diff);
+    if (to_vae) memset(tr->dxt, 0, nz * sizeof(float));
+    sit_backward(s, to_vae ? tr->dxt : NULL, tr->dout, NULL, 0, c->train.train_sit);
+    if (!to_vae) return;
+    memset(tr->dzn, 0, nz * sizeof(float));
+    diffusion_loss_backward(&m->diff, NULL, tr->dzn, tr->dxt, out, tr->zn, tr->eps, tr->t, B, m->nz, c->loss.w_diff);
+    if (m->use_bn) latent_bn_backward(&m->bn, m->vae.dz, tr->dzn, m->vae.z, B, m->zh * m->zw);
+    else accumulate(m->vae.dz, tr->dzn, nz);
+}
+
+// align "score", the write-up's alignment: a second denoising loss of the SiT on the detached
+// latents with a fresh t2 and eps2 (weight loss.w_align); it updates only the SiT.
+static void score_align_pass(Trainer *tr, float *vals) {
+    const Config *c = &tr->cfg;
+    Model *m = &tr->m;
+    Sit *s = &m->sit;
+    int B = tr->B;
+    diffusion_make_xt(&m->diff, tr->xt, tr->zn, tr->eps2, tr->t2, B, m->nz);
+    const float *out = sit_forward(s, tr->xt, tr->t2, tr->ydrop, B);
+    vals[M_ALIGN] = diffusion_loss_forward(&m->diff, out, tr->zn, tr->eps2, tr->t2, B, m->nz);
+    memset(tr->dout, 0, B * m->nz * sizeof(float));
+    diffusion_loss_backward(&m->diff, tr->dout, NULL, NULL, out, tr->zn, tr->eps2, tr->t2, B, m->nz, c->loss.w_align);
+    sit_backward(s, NULL, tr->dout, NULL, 0, 1);
+}
+
+// VAE backward: reconstruction into the decoder; smoothness and whatever the SiT passes left
+// in v->dz onto z; KL on the posterior; then the encoder.
+static void vae_backward_pass(Trainer *tr, const float *xr) {
+    const Config *c = &tr->cfg;
+    Model *m = &tr->m;
+    Vae *v = &m->vae;
+    int B = tr->B;
+    size_t nx = B * m->nx, nz = B * m->nz;
+    memset(tr->dxr, 0, nx * sizeof(float));
+    if (tr->recon_l1) l1_backward(tr->dxr, xr, tr->x, nx, c->loss.w_recon);
+    else mse_backward(tr->dxr, xr, tr->x, nx, c->loss.w_recon);
+    smooth_backward(v->dz, v->z, B, m->zc, m->zh, m->zw, c->loss.w_smooth);
+    vae_decode_backward(v, v->dz, tr->dxr);
+    kl_backward(v->dmean, v->dlogvar, v->mean, v->logvar, nz, c->loss.w_kl);
+    vae_sample_backward(v, v->dmean, v->dlogvar, v->dz, tr->eps_vae, B);
+    vae_encode_backward(v, v->dmean, v->dlogvar);
+}
+
+// Clip (as torch.nn.utils.clip_grad_norm_, given the norms) and update each trained side with
+// its own AdamW; then the SiT EMA.
+static void update_pass(Trainer *tr, float *vals) {
+    const Config *c = &tr->cfg;
+    Vae *v = &tr->m.vae;
+    Sit *s = &tr->m.sit;
+    size_t nv = v->params.ntrain, ns = s->params.ntrain;
+    float clip = c->train.clip, lr_sit = lr_at(c->train.lr, c->train.warmup, tr->step);
+    float lr_vae = lr_at(c->train.lr_vae > 0 ? c->train.lr_vae : c->train.lr, c->train.warmup, tr->step);
+    int t = (int)tr->step + 1;
+    if (c->train.train_vae) {
+        clip_scale(v->params.grad, nv, vals[M_GN_VAE], clip);
+        adamw_update(v->params.data, v->params.grad, tr->m_vae, tr->v_vae, nv, lr_vae, 0.9f, 0.999f, 1e-8f, 0.0f, t);
+    }
+    if (c->train.train_sit) {
+        clip_scale(s->params.grad, ns, vals[M_GN_SIT], clip);
+        adamw_update(s->params.data, s->params.grad, tr->m_sit, tr->v_sit, ns, lr_sit, 0.9f, 0.999f, 1e-8f, 0.0f, t);
+        if (c->train.ema > 0) ema_update(tr->ema, s->params.data, ns, c->train.ema);
+        else memcpy(tr->ema, s->params.data, ns * sizeof(float));
+    }
+    vals[M_LR_VAE] = c->train.train_vae ? lr_vae : 0.0f;
+    vals[M_LR_SIT] = c->train.train_sit ? lr_sit : 0.0f;
+}
+
+const char *trainer_step(Trainer *tr, float *vals) {
+    const Config *c = &tr->cfg;
+    Vae *v = &tr->m.vae;
+    Sit *s = &tr->m.sit;
+    int train_vae = c->train.train_vae, train_sit = c->train.train_sit;
+    params_zero_grad(&v->params);
+    params_zero_grad(&s->params);
+    vals[M_DIFF] = NAN; // not computed when no SiT pass is needed
     vals[M_ALIGN] = 0.0f;
 
-    // Latents for the SiT, normalised by the latent BatchNorm when it is on. Its running
-    // statistics track the encoder even when only the VAE trains, so that sampling can undo it.
-    if (m->use_bn) {
-        memcpy(tr->bn_save, m->bn.running_mean, m->zc * sizeof(float));
-        memcpy(tr->bn_save + m->zc, m->bn.running_var, m->zc * sizeof(float));
-        latent_bn_forward(&m->bn, tr->zn, v->z, B, HW, 1);
-    }
-    else memcpy(tr->zn, v->z, nz * sizeof(float));
-
+    const float *xr = vae_pass(tr, vals);
+    latents_for_sit(tr);
     if (sit_needed(tr)) {
-        // Diffusion loss. The SiT always learns from it (when it trains); the VAE only with
-        // diffusion.grad_to_vae (the naive end-to-end training REPA-E shows collapsing).
-        diffusion_make_xt(&m->diff, tr->xt, tr->zn, tr->eps, tr->t, B, m->nz);
-        const float *out = sit_forward(s, tr->xt, tr->t, tr->ydrop, B);
-        vals[M_DIFF] = diffusion_loss_forward(&m->diff, out, tr->zn, tr->eps, tr->t, B, m->nz);
-        memset(tr->dout, 0, nz * sizeof(float));
-        diffusion_loss_backward(&m->diff, tr->dout, NULL, NULL, out, tr->zn, tr->eps, tr->t, B, m->nz, c->loss.w_diff);
-        if (to_vae) memset(tr->dxt, 0, nz * sizeof(float));
-        sit_backward(s, to_vae ? tr->dxt : NULL, tr->dout, NULL, 0, train_sit);
-        if (to_vae) {
-            memset(tr->dzn, 0, nz * sizeof(float));
-            diffusion_loss_backward(&m->diff, NULL, tr->dzn, tr->dxt, out, tr->zn, tr->eps, tr->t, B, m->nz, c->loss.w_diff);
-            if (m->use_bn) latent_bn_backward(&m->bn, v->dz, tr->dzn, v->z, B, HW);
-            else accumulate(v->dz, tr->dzn, nz);
-        }
-        // The write-up's alignment: a second denoising loss of the SiT on the detached latents
-        // with a fresh t and eps; it updates only the SiT.
-        if (tr->align == ALIGN_SCORE && train_sit) {
-            diffusion_make_xt(&m->diff, tr->xt, tr->zn, tr->eps2, tr->t2, B, m->nz);
-            out = sit_forward(s, tr->xt, tr->t2, tr->ydrop, B);
-            vals[M_ALIGN] = diffusion_loss_forward(&m->diff, out, tr->zn, tr->eps2, tr->t2, B, m->nz);
-            memset(tr->dout, 0, nz * sizeof(float));
-            diffusion_loss_backward(&m->diff, tr->dout, NULL, NULL, out, tr->zn, tr->eps2, tr->t2, B, m->nz, c->loss.w_align);
-            sit_backward(s, NULL, tr->dout, NULL, 0, 1);
-        }
+        diffusion_pass(tr, vals);
+        if (tr->align == ALIGN_SCORE && train_sit) score_align_pass(tr, vals);
     }
     float diff = isnan(vals[M_DIFF]) ? 0.0f : vals[M_DIFF];
     vals[M_TOTAL] = c->loss.w_recon * vals[M_RECON] + c->loss.w_kl * vals[M_KL] + c->loss.w_diff * diff +
@@ -241,42 +314,16 @@ const char *trainer_step(Trainer *tr, float *vals) {
         if (isinf(x) || (isnan(x) && !(checked[i] == M_DIFF && !sit_needed(tr))))
             return step_abort(tr, train_metric_names[checked[i]]);
     }
-
-    // VAE backward: reconstruction into the decoder; smoothness on z; KL on the posterior.
-    if (train_vae) {
-        memset(tr->dxr, 0, nx * sizeof(float));
-        if (tr->recon_l1) l1_backward(tr->dxr, xr, tr->x, nx, c->loss.w_recon);
-        else mse_backward(tr->dxr, xr, tr->x, nx, c->loss.w_recon);
-        smooth_backward(v->dz, v->z, B, m->zc, m->zh, m->zw, c->loss.w_smooth);
-        vae_decode_backward(v, v->dz, tr->dxr);
-        kl_backward(v->dmean, v->dlogvar, v->mean, v->logvar, nz, c->loss.w_kl);
-        vae_sample_backward(v, v->dmean, v->dlogvar, v->dz, tr->eps_vae, B);
-        vae_encode_backward(v, v->dmean, v->dlogvar);
-    }
+    if (train_vae) vae_backward_pass(tr, xr);
 
     // Gradient norms of both sides before any update: finite losses can still overflow a
     // gradient, and AdamW would then write NaN into every weight (and the next checkpoint).
-    size_t nv = v->params.ntrain, ns = s->params.ntrain;
-    vals[M_GN_VAE] = train_vae ? global_norm(v->params.grad, nv) : NAN;
-    vals[M_GN_SIT] = train_sit ? global_norm(s->params.grad, ns) : NAN;
+    vals[M_GN_VAE] = train_vae ? global_norm(v->params.grad, v->params.ntrain) : NAN;
+    vals[M_GN_SIT] = train_sit ? global_norm(s->params.grad, s->params.ntrain) : NAN;
     if (train_vae && !isfinite(vals[M_GN_VAE])) return step_abort(tr, train_metric_names[M_GN_VAE]);
     if (train_sit && !isfinite(vals[M_GN_SIT])) return step_abort(tr, train_metric_names[M_GN_SIT]);
 
-    // Clip (as torch.nn.utils.clip_grad_norm_) and update each side with its own AdamW.
-    float clip = c->train.clip, lr_sit = lr_at(c->train.lr, c->train.warmup, tr->step);
-    float lr_vae = lr_at(c->train.lr_vae > 0 ? c->train.lr_vae : c->train.lr, c->train.warmup, tr->step);
-    if (train_vae) {
-        clip_scale(v->params.grad, nv, vals[M_GN_VAE], clip);
-        adamw_update(v->params.data, v->params.grad, tr->m_vae, tr->v_vae, nv, lr_vae, 0.9f, 0.999f, 1e-8f, 0.0f, (int)tr->step + 1);
-    }
-    if (train_sit) {
-        clip_scale(s->params.grad, ns, vals[M_GN_SIT], clip);
-        adamw_update(s->params.data, s->params.grad, tr->m_sit, tr->v_sit, ns, lr_sit, 0.9f, 0.999f, 1e-8f, 0.0f, (int)tr->step + 1);
-        if (c->train.ema > 0) ema_update(tr->ema, s->params.data, ns, c->train.ema);
-        else memcpy(tr->ema, s->params.data, ns * sizeof(float));
-    }
-    vals[M_LR_VAE] = train_vae ? lr_vae : 0.0f;
-    vals[M_LR_SIT] = train_sit ? lr_sit : 0.0f;
+    update_pass(tr, vals);
     tr->step++;
     return NULL;
 }
