@@ -5,7 +5,8 @@
 // A checkpoint is a directory with
 //   vae.safetensors      the VAE in LDM names, plus bn.running_mean / bn.running_var with latent BN
 //   sit.safetensors      the SiT in DiT names (loads into a PyTorch SiT with load_state_dict)
-//   sit_ema.safetensors  the EMA of the SiT weights (same names), when EMA is on
+//   sit_ema.safetensors  the EMA of the SiT weights (same names; a copy of the weights when
+//                        train.ema is 0)
 //   state.safetensors    training state (optimiser moments, step, RNG, data cursor): train.c
 #ifndef REPAE_MODEL_H
 #define REPAE_MODEL_H

@@ -28,6 +28,10 @@ static inline const char *train_status_name(TrainStatus s) {
 
 // Runs (or with resume != 0, continues from the latest checkpoint in run_dir) a training run,
 // writing checkpoints into run_dir. err (ERRLEN) says why on FAILED or DIVERGED.
+// train.threads > 0 sets the calling thread's OpenMP thread count (which the OpenMP OpenBLAS
+// follows) for the run and restores the previous value when it returns; 0 leaves it alone.
+// DIVERGED: a loss or a gradient norm was NaN/Inf; that step changed nothing and the newest
+// checkpoint (from an earlier step) is the last state.
 TrainStatus train_run(const Config *cfg, const char *run_dir, int resume, const TrainHooks *hooks, char *err);
 
 // The step of the newest complete checkpoint in run_dir, or -1 if there is none.
