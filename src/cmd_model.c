@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "cli.h"
+#include "data.h"
 #include "config.h"
 #include "model.h"
 #include "png_io.h"
@@ -165,39 +166,6 @@ int cmd_sample(const Globals *g, int argc, char **argv) {
 
 // ---- reconstruct ---------------------------------------------------------------------------------
 
-// Area-weighted resampling of one axis (a box filter when shrinking, nearest when enlarging),
-// as the folder dataset resizes its images.
-static void resample_axis(const float *in, int n, int stride_in, float *out, int m, int stride_out) {
-    double k = (double)n / m;
-    for (int o = 0; o < m; o++) {
-        double a = o * k, b = (o + 1) * k, s = 0;
-        for (int i = (int)a; i < n && i < b; i++) {
-            double lo = i > a ? i : a, hi = i + 1 < b ? i + 1 : b;
-            s += (hi - lo) * in[(size_t)i * stride_in];
-        }
-        out[(size_t)o * stride_out] = (float)(s / k);
-    }
-}
-
-// Centre square crop, resize to S x S and 8-bit rounding: the image the model would have seen
-// had IN been in a folder dataset of this run's config.
-static void crop_resize(const float *img, int C, int H, int W, int S, float *out) {
-    int side = H < W ? H : W, y0 = (H - side) / 2, x0 = (W - side) / 2;
-    float *tmp = xmalloc(sizeof(float) * (size_t)side * S);
-    for (int c = 0; c < C; c++) {
-        const float *p = img + (size_t)c * H * W;
-        float *res = out + (size_t)c * S * S;
-        for (int y = 0; y < side; y++) resample_axis(p + (size_t)(y0 + y) * W + x0, side, 1, tmp + (size_t)y * S, S, 1);
-        for (int x = 0; x < S; x++) resample_axis(tmp + x, side, S, res + x, S, S);
-        for (int i = 0; i < S * S; i++) {
-            float u = (res[i] + 1.0f) * 127.5f;
-            u = u <= 0 ? 0 : u >= 255 ? 255 : floorf(u + 0.5f);
-            res[i] = u / 127.5f - 1.0f;
-        }
-    }
-    free(tmp);
-}
-
 int cmd_reconstruct(const Globals *g, int argc, char **argv) {
     const char *usage =
         "usage: repae reconstruct RUN IN.png OUT.png [--pair]\n\n"
@@ -231,7 +199,11 @@ int cmd_reconstruct(const Globals *g, int argc, char **argv) {
     }
     size_t nx = m->nx;
     float *x = xmalloc(2 * nx * sizeof(float)), *xr = x + nx;
-    crop_resize(img, C, H, W, S, x);
+    // The image the model would have seen had IN been in a folder dataset of this run's config.
+    uint8_t *pix = xmalloc(nx);
+    image_crop_resize(img, C, H, W, S, pix);
+    for (size_t i = 0; i < nx; i++) x[i] = pix[i] / 127.5f - 1.0f;
+    free(pix);
     free(img);
     model_reconstruct(m, x, 1, xr);
     double se = 0;

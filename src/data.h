@@ -28,6 +28,10 @@ const char *dataset_class_name(const Dataset *d, int k);
 void dataset_get(const Dataset *d, int i, float *chw, int *label);
 void dataset_close(Dataset *d);
 
+// Centre-crops a C x H x W float image in [-1, 1] to a square and box-resizes it to S x S,
+// as 8-bit values (CHW): what the folder dataset does to every file.
+void image_crop_resize(const float *img, int C, int H, int W, int S, uint8_t *out);
+
 // Where a Loader is in its stream. Save these three numbers with the training state.
 typedef struct {
     uint64_t seed;  // shuffle seed

@@ -78,7 +78,7 @@ static void resample_axis(const float *in, int n, int stride_in, float *out, int
 }
 
 // Centre-crops a C x H x W image to a square and resizes it to S x S, as uint8.
-static void crop_resize(const float *img, int C, int H, int W, int S, uint8_t *out) {
+void image_crop_resize(const float *img, int C, int H, int W, int S, uint8_t *out) {
     int side = H < W ? H : W, y0 = (H - side) / 2, x0 = (W - side) / 2;
     float *tmp = xmalloc(sizeof(float) * (size_t)side * S), *res = xmalloc(sizeof(float) * (size_t)S * S);
     for (int c = 0; c < C; c++) {
@@ -152,7 +152,7 @@ int folder_open(Dataset *d, const DataConfig *cfg, int split, char *err) {
         float *img;
         int h, w;
         if ((rc = png_read(path, C, &img, &h, &w, err)) != 0) break;
-        crop_resize(img, C, h, w, S, d->pix + m * d->n);
+        image_crop_resize(img, C, h, w, S, d->pix + m * d->n);
         d->labels[d->n++] = cls[i];
         free(img);
     }

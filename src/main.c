@@ -19,7 +19,7 @@ static const Command commands[] = {
     {"show", cmd_show, "show RUN                           status, config, metrics, checkpoints, samples"},
     {"compare", cmd_compare, "compare RUN RUN...                 differing config keys and metrics side by side"},
     {"export", cmd_export, "export RUN --csv F | --safetensors F | --samples DIR"},
-    {"sample", cmd_sample, "sample RUN [--n 16] [--steps 50] [--cfg W] [--class K] [--seed S] --out F.png"},
+    {"sample", cmd_sample, "sample RUN [--n 16] [--steps 50] [--cfg W] [--class K] [--seed S] [--solver S] --out F.png"},
     {"reconstruct", cmd_reconstruct, "reconstruct RUN IN.png OUT.png     VAE round trip (posterior mean)"},
     {"eval", cmd_eval, "eval RUN [--n 5000]                 generation metrics (fd, is, accuracy, PSNR) into the store"},
     {"encoder", cmd_encoder, "encoder train [--dataset D] [--out F]   train the frozen REPA target encoder"},
