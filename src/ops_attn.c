@@ -8,6 +8,7 @@
 // ops.h before cblas.h: cblas.h pulls in <complex.h>, whose macro I would break the
 // linear_* prototypes (parameter named I).
 #include "ops.h"
+#include "ops_exp.h"
 #include <cblas.h>
 
 // Below this many scores an omp region costs more than the row loop it would split.
@@ -19,12 +20,8 @@ static void softmax_rows_inplace(float *s, long rows, int n) {
         float *x = s + (size_t)r * n;
         float mx = -INFINITY;
         for (int j = 0; j < n; j++) mx = x[j] > mx ? x[j] : mx;
-        double sum = 0;
-        for (int j = 0; j < n; j++) {
-            x[j] = expf(x[j] - mx);
-            sum += x[j];
-        }
-        float inv = (float)(1.0 / sum);
+        for (int j = 0; j < n; j++) x[j] = ops_expf(x[j] - mx);
+        float inv = (float)(1.0 / ops_sum(x, (size_t)n));
         for (int j = 0; j < n; j++) x[j] *= inv;
     }
 }
@@ -35,9 +32,7 @@ static void softmax_backward_inplace(float *d, const float *att, int n) {
     for (int i = 0; i < n; i++) {
         float *di = d + (size_t)i * n;
         const float *ai = att + (size_t)i * n;
-        double dot = 0;
-        for (int j = 0; j < n; j++) dot += (double)di[j] * ai[j];
-        float dd = (float)dot;
+        float dd = (float)ops_dot(di, ai, (size_t)n);
         for (int j = 0; j < n; j++) di[j] = ai[j] * (di[j] - dd);
     }
 }

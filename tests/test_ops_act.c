@@ -2,6 +2,7 @@
 // finite-difference gradient checks and the accumulate-into-gradient contract.
 #include "test.h"
 #include "ops.h"
+#include "ops_exp.h"
 
 #define REF "tests/ref/ops_act.safetensors"
 
@@ -114,7 +115,57 @@ TEST(silu_gradcheck) { gradcheck_act(0, "silu dx"); }
 TEST(gelu_gradcheck) { gradcheck_act(1, "gelu dx"); }
 TEST(softmax_gradcheck) { gradcheck_act(2, "softmax dx"); }
 
+// ---- the vectorisable exp (src/ops_exp.h) and the activations over their whole range ----------
+TEST(fast_exp_accuracy) {
+    double worst = 0, at = 0;
+    for (int i = 0; i <= 1750000; i++) {
+        float x = -87.0f + (float)i * 1e-4f;
+        double want = exp((double)x), err = fabs(ops_expf(x) - want) / want;
+        if (err > worst) { worst = err; at = x; }
+    }
+    // 2 ulp of a float is 2.4e-7 relative
+    CHECK(worst < 2.4e-7, "ops_expf relative error %g at x = %g (want < 2 ulp)", worst, at);
+    CHECK(ops_expf(0.0f) == 1.0f, "ops_expf(0) = %.9g", ops_expf(0.0f));
+    CHECK(ops_expf(-100.0f) == 0.0f && ops_expf(-INFINITY) == 0.0f, "ops_expf does not underflow to 0");
+    CHECK(isfinite(ops_expf(1000.0f)) && ops_expf(1000.0f) > 1e38f, "ops_expf(1000) = %g", ops_expf(1000.0f));
+    CHECK(isnan(ops_expf(NAN)), "ops_expf(NaN) is not NaN");
+}
+
+// SiLU and GELU forward and backward against double formulas from -100 to 100: the tails, where
+// sigmoid saturates and the clamped exp takes over, must stay accurate and finite.
+TEST(silu_gelu_whole_range) {
+    enum { N = 20001 };
+    float *x = xmalloc(N * sizeof *x), *y = xmalloc(N * sizeof *y), *g = xmalloc(N * sizeof *g);
+    float *one = xmalloc(N * sizeof *one);
+    for (int i = 0; i < N; i++) { x[i] = -100.0f + 0.01f * (float)i; one[i] = 1.0f; }
+    for (int kind = 0; kind < 2; kind++) {
+        memset(g, 0, N * sizeof *g);
+        if (kind == 0) { silu_forward(y, x, N); silu_backward(g, one, x, N); }
+        else { gelu_forward(y, x, N); gelu_backward(g, one, x, N); }
+        for (int i = 0; i < N; i++) {
+            // 0.5 v (1 + tanh(u)) as v sigmoid(2u): in the negative tail 1 + tanh(u) cancels
+            // to 0 even in double, which would make the reference the wrong one.
+            double v = x[i], u = kind ? 0.7978845608028654 * (v + 0.044715 * v * v * v) : 0.5 * v;
+            double e = exp(-2 * u), sg = 1 / (1 + e), f = v * sg;
+            double du = kind ? 0.7978845608028654 * (1 + 3 * 0.044715 * v * v) : 0.5;
+            double d = sg + 2 * v * sg * (isinf(e) ? 1.0 : e * sg) * du;
+            const char *name = kind ? "gelu" : "silu";
+            // u itself is rounded in float (as in PyTorch), an error exp(-2u) multiplies by |2u|
+            double rtol = 2e-6 + 4e-7 * fabs(2 * u);
+            CHECK(isfinite(y[i]) && fabs(y[i] - f) <= rtol * fabs(f) + 1e-30,
+                  "%s(%g) = %.9g, want %.9g", name, v, y[i], f);
+            // the derivative crosses 0 near -1.28 (silu) / -0.75 (gelu), where s (1 + x (1 - s))
+            // cancels in float: an absolute floor of 1e-7 there
+            CHECK(isfinite(g[i]) && fabs(g[i] - d) <= rtol * fabs(d) + 1e-7,
+                  "%s'(%g) = %.9g, want %.9g", name, v, g[i], d);
+        }
+    }
+    free(x); free(y); free(g); free(one);
+}
+
 int main(void) {
+    RUN(fast_exp_accuracy);
+    RUN(silu_gelu_whole_range);
     RUN(silu_matches_torch);
     RUN(gelu_matches_torch);
     RUN(softmax_matches_torch);
