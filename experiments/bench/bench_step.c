@@ -1,0 +1,192 @@
+// bench_step.c: one fm32-small training step, repae against PyTorch (issue 3's speed target),
+// measured in the same run, alternating, as a ratio.
+//
+//   build/bench/bench_step [rounds (3)] [steps (3)] [config (configs/fm32-small.json)]
+//   build/bench/bench_step --ab REPAE_A REPAE_B [rounds] [steps] [config]
+//
+// Each round runs `repae bench` (the binary beside this one's directory: BUILD/repae) and
+// experiments/bench/torch_step.py once each, alternating which goes first (A B, B A, ...) so
+// that a change in the machine's load hits both alike. Both get OMP_NUM_THREADS=2 and
+// OMP_WAIT_POLICY=passive (repae re-execs itself with passive waits anyway; PyTorch's OpenMP
+// gets the same policy), and the same latent-BN recipe (--set vae.latent_bn=true). The rest of
+// the environment (OPENBLAS_CORETYPE and the like) is inherited and printed, because it changes
+// the sgemm kernels both sides use.
+//
+// Output: each run's JSON line, then per side the medians of step_s, img/s, GFLOP/s, the peak
+// RSS (the child's ru_maxrss from wait4, the same measurement for both: it includes Python and
+// libtorch for PyTorch) and the process CPU seconds (setup included), then the repae/PyTorch
+// throughput ratio: the ratio of the medians and the median of the per-round ratios.
+// --ab compares two repae binaries the same way (B/A), for before/after measurements.
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAXROUNDS 64
+
+typedef struct {
+    double step_s, img_s, gflops, rss_mb, cpu_s;
+} Result;
+
+typedef struct {
+    const char *label;
+    char *argv[16];
+    Result r[MAXROUNDS];
+} Side;
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(const double *v, int n) {
+    double s[MAXROUNDS];
+    memcpy(s, v, n * sizeof(double));
+    qsort(s, n, sizeof(double), cmp_double);
+    return n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
+}
+
+// Runs argv with its stdout captured; fills r from the last JSON line printed and wait4's rusage.
+static int run_one(Side *sd, int round) {
+    int fd[2];
+    if (pipe(fd) != 0) { perror("bench_step: pipe"); return -1; }
+    pid_t pid = fork();
+    if (pid < 0) { perror("bench_step: fork"); return -1; }
+    if (pid == 0) {
+        dup2(fd[1], 1);
+        close(fd[0]);
+        close(fd[1]);
+        execv(sd->argv[0], sd->argv);
+        fprintf(stderr, "bench_step: cannot run %s: %s\n", sd->argv[0], strerror(errno));
+        _exit(127);
+    }
+    close(fd[1]);
+    char out[8192], line[4096] = "";
+    size_t len = 0;
+    ssize_t k;
+    while ((k = read(fd[0], out + len, sizeof out - 1 - len)) > 0) len += (size_t)k;
+    out[len] = 0;
+    close(fd[0]);
+    int status;
+    struct rusage ru;
+    if (wait4(pid, &status, 0, &ru) < 0) { perror("bench_step: wait4"); return -1; }
+    for (char *p = strtok(out, "\n"); p; p = strtok(NULL, "\n"))
+        if (*p == '{') snprintf(line, sizeof line, "%s", p);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || !*line) {
+        fprintf(stderr, "bench_step: %s failed (status %d) or printed no JSON line\n", sd->argv[0], status);
+        return -1;
+    }
+    cJSON *j = cJSON_Parse(line);
+    const cJSON *st = cJSON_GetObjectItem(j, "step_s"), *im = cJSON_GetObjectItem(j, "img_per_s"),
+                *gf = cJSON_GetObjectItem(j, "gflops");
+    if (!cJSON_IsNumber(st) || !cJSON_IsNumber(im) || !cJSON_IsNumber(gf)) {
+        fprintf(stderr, "bench_step: %s printed no step_s/img_per_s/gflops: %s\n", sd->argv[0], line);
+        cJSON_Delete(j);
+        return -1;
+    }
+    Result *r = &sd->r[round];
+    r->step_s = st->valuedouble;
+    r->img_s = im->valuedouble;
+    r->gflops = gf->valuedouble;
+    r->rss_mb = ru.ru_maxrss / 1024.0;
+    r->cpu_s = ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec * 1e-6;
+    cJSON_Delete(j);
+    printf("  %-8s %s  [peak RSS %.0f MB, CPU %.1f s]\n", sd->label, line, r->rss_mb, r->cpu_s);
+    fflush(stdout);
+    return 0;
+}
+
+static void summary(const Side *sd, int n) {
+    double v[5][MAXROUNDS];
+    for (int i = 0; i < n; i++) {
+        v[0][i] = sd->r[i].step_s; v[1][i] = sd->r[i].img_s; v[2][i] = sd->r[i].gflops;
+        v[3][i] = sd->r[i].rss_mb; v[4][i] = sd->r[i].cpu_s;
+    }
+    printf("%-8s median of %d: step %.3f s  %.2f img/s  %.1f GFLOP/s  peak RSS %.0f MB  process CPU %.1f s\n",
+           sd->label, n, median(v[0], n), median(v[1], n), median(v[2], n), median(v[3], n), median(v[4], n));
+}
+
+int main(int argc, char **argv) {
+    static char repae[PATH_MAX], self[PATH_MAX];
+    const char *bin_a = NULL, *bin_b = NULL;
+    int ai = 1;
+    if (argc > 1 && strcmp(argv[1], "--ab") == 0) {
+        if (argc < 4) { fprintf(stderr, "usage: bench_step --ab REPAE_A REPAE_B [rounds] [steps] [config]\n"); return 2; }
+        bin_a = argv[2];
+        bin_b = argv[3];
+        ai = 4;
+    }
+    int rounds = argc > ai ? atoi(argv[ai]) : 3;
+    const char *steps = argc > ai + 1 ? argv[ai + 1] : "3";
+    const char *config = argc > ai + 2 ? argv[ai + 2] : "configs/fm32-small.json";
+    if (rounds < 1 || rounds > MAXROUNDS || atoi(steps) < 1) {
+        fprintf(stderr, "bench_step: rounds must be 1..%d and steps positive\n", MAXROUNDS);
+        return 2;
+    }
+    if (!bin_a) { // BUILD/bench/bench_step -> BUILD/repae
+        ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+        if (n <= 0) { perror("bench_step: /proc/self/exe"); return 1; }
+        self[n] = 0;
+        snprintf(repae, sizeof repae, "%s/../repae", dirname(self));
+        if (access(repae, X_OK) != 0) {
+            fprintf(stderr, "bench_step: %s not found; build it first (make bench builds it)\n", repae);
+            return 1;
+        }
+        bin_a = repae;
+    }
+    if (access(config, R_OK) != 0) {
+        fprintf(stderr, "bench_step: cannot read %s; run from the repository root\n", config);
+        return 1;
+    }
+    setenv("OMP_NUM_THREADS", "2", 1);
+    setenv("OMP_WAIT_POLICY", "passive", 1);
+
+    static Side sides[2];
+    Side *a = &sides[0], *b = &sides[1];
+    char *ra[] = {(char *)bin_a, "bench", "--config", (char *)config, "--steps", (char *)steps,
+                  "--set", "vae.latent_bn=true", "--set", "train.threads=2", NULL};
+    memcpy(a->argv, ra, sizeof ra);
+    a->label = bin_b ? "A" : "repae";
+    if (bin_b) {
+        memcpy(b->argv, ra, sizeof ra);
+        b->argv[0] = (char *)bin_b;
+        b->label = "B";
+    } else {
+        char *rb[] = {"/usr/bin/python3", "experiments/bench/torch_step.py", "--config", (char *)config,
+                      "--steps", (char *)steps, "--threads", "2", "--set", "vae.latent_bn=true", NULL};
+        memcpy(b->argv, rb, sizeof rb);
+        b->label = "pytorch";
+    }
+    const char *ct = getenv("OPENBLAS_CORETYPE");
+    printf("bench_step: %s, batch from the config, %s timed steps per run (after one warm-up), %d rounds, "
+           "2 threads, OMP_WAIT_POLICY=passive, OPENBLAS_CORETYPE=%s, load before: ",
+           config, steps, rounds, ct ? ct : "(unset)");
+    FILE *la = fopen("/proc/loadavg", "r");
+    char lbuf[128] = "?\n";
+    if (la) { if (!fgets(lbuf, sizeof lbuf, la)) strcpy(lbuf, "?\n"); fclose(la); }
+    fputs(lbuf, stdout);
+    double ratio[MAXROUNDS];
+    for (int i = 0; i < rounds; i++) {
+        printf("round %d\n", i + 1);
+        Side *first = i % 2 ? b : a, *second = i % 2 ? a : b;
+        if (run_one(first, i) || run_one(second, i)) return 1;
+        ratio[i] = b->r[i].step_s / a->r[i].step_s; // A's throughput over B's
+        if (bin_b) ratio[i] = 1.0 / ratio[i];
+    }
+    summary(a, rounds);
+    summary(b, rounds);
+    double sa[MAXROUNDS], sb[MAXROUNDS];
+    for (int i = 0; i < rounds; i++) { sa[i] = a->r[i].step_s; sb[i] = b->r[i].step_s; }
+    double rmed = bin_b ? median(sa, rounds) / median(sb, rounds) : median(sb, rounds) / median(sa, rounds);
+    printf("%s throughput ratio: %.2fx (ratio of median step times), %.2fx (median of per-round ratios)\n",
+           bin_b ? "B/A" : "repae/pytorch", rmed, median(ratio, rounds));
+    return 0;
+}
