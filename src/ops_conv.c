@@ -15,11 +15,16 @@
 // Images at least this large (Ho*Wo) make a per-image sgemm efficient enough that the 1x1 path
 // reads NCHW directly instead of staging chunks (measured in experiments/bench).
 #define CONV1X1_DIRECT_MIN_P 256
-// Chunks stop growing at about this many columns even when the workspace allows more: a col
-// block of K x 4096 floats (1-5 MB here) is still warm in cache when sgemm reads it, where one
-// lowering of all 64 images at 32x32 (75 MB) goes through DRAM twice. 1024..8192 measured
-// within noise of each other, all ~20% faster than unbounded chunks at 32x32 (1 thread).
+// Chunks stop growing at about this many columns even when the workspace allows more, so that
+// the col block sgemm reads (and the dcol block col2im reads back) is still in cache: one
+// lowering of all 64 images at 32x32 (75 MB) goes through DRAM twice. 4096 was ~20% faster
+// than unbounded chunks at 32x32. At 1 thread 512-1024 were another 10-25% faster at 8x8 and
+// 16x16, but at 2 threads (the training setting) 1024 was 0.5-0.9x of 4096 on every shape
+// below 128@16: each chunk costs three fork/joins (im2col, sgemm, scatter), and with passive
+// OpenMP waits each one wakes a sleeping thread (experiments/bench/README.md).
+#ifndef CONV_CHUNK_COLS
 #define CONV_CHUNK_COLS 4096
+#endif
 
 void workspace_init(Workspace *ws, size_t cap_floats) {
     ws->cap = cap_floats;
@@ -153,8 +158,10 @@ static void im2col(float *restrict col, const float *restrict inp, const Conv2d 
 }
 
 // dinp += col2im(dcol): the adjoint of im2col. One thread owns one (image, channel) plane,
-// so the k*k rows that overlap in it are summed without races.
-static void col2im_add(float *restrict dinp, const float *restrict dcol, const Conv2d *c, int b0, int nb) {
+// so the k*k rows that overlap in it are summed without races. dcol is scratch: the "same"
+// convolution path zeroes the wrapped columns in it (the mirror of im2col's one-copy path) so
+// that each tap becomes one contiguous add over the plane instead of Ho short row loops.
+static void col2im_add(float *restrict dinp, float *restrict dcol, const Conv2d *c, int b0, int nb) {
     const int k = c->k, s = c->stride, H = c->H, W = c->W, Ho = c->Ho, Wo = c->Wo;
     const size_t P = (size_t)Ho * Wo, ld = (size_t)nb * P;
     #pragma omp parallel for collapse(2) schedule(static)
@@ -165,9 +172,22 @@ static void col2im_add(float *restrict dinp, const float *restrict dcol, const C
                 int oh0, oh1, ih0 = ki - c->pad_t;
                 tap_range(ih0, s, H, Ho, &oh0, &oh1);
                 for (int kj = 0; kj < k; kj++) {
-                    const float *src = dcol + ((size_t)(ci * k + ki) * k + kj) * ld + (size_t)n * P;
+                    float *src = dcol + ((size_t)(ci * k + ki) * k + kj) * ld + (size_t)n * P;
                     int ow0, ow1, iw0 = kj - c->pad_l;
                     tap_range(iw0, s, W, Wo, &ow0, &ow1);
+                    if (oh1 <= oh0 || ow1 <= ow0) continue;
+                    if (s == 1 && Wo == W) {
+                        for (int oh = oh0; oh < oh1; oh++) {
+                            float *r = src + (size_t)oh * Wo;
+                            for (int ow = 0; ow < ow0; ow++) r[ow] = 0.0f;
+                            for (int ow = ow1; ow < Wo; ow++) r[ow] = 0.0f;
+                        }
+                        size_t first = (size_t)oh0 * W + ow0, last = (size_t)(oh1 - 1) * W + ow1;
+                        float *restrict d = dst + (size_t)((oh0 + ih0) * W + ow0 + iw0);
+                        const float *restrict sr = src + first;
+                        for (size_t q = 0; q < last - first; q++) d[q] += sr[q];
+                        continue;
+                    }
                     for (int oh = oh0; oh < oh1; oh++) {
                         float *restrict drow = dst + (size_t)(oh * s + ih0) * W;
                         const float *restrict srow = src + (size_t)oh * Wo;
