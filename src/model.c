@@ -1,5 +1,6 @@
 // model.c: see model.h.
 #include "model.h"
+#include "safetensors.h"
 #include "util.h"
 #include <math.h>
 #include <stdlib.h>
@@ -52,9 +53,25 @@ int model_load_vae(Model *m, const char *path, char *err) {
     return -1;
 }
 
+// REPA's projector ("projectors.*") lives in the SiT's state_dict, so a checkpoint of an
+// align "repa" run holds it beside the SiT: it is skipped here (the trainer reads it itself).
+// Any other tensor the SiT does not have is still an error.
+static int only_projectors_extra(const ParamTable *t, const char *path) {
+    SafeTensors st;
+    char e[ERRLEN];
+    if (st_read(&st, path, e)) return 0; // params_load reports the problem
+    int ok = 1, seen = 0;
+    for (int i = 0; i < st.n && ok; i++) {
+        if (strncmp(st.t[i].name, "projectors.", 11) == 0) { seen = 1; continue; }
+        ok = params_find(t, st.t[i].name) != NULL;
+    }
+    st_free(&st);
+    return ok && seen;
+}
+
 int model_load_sit(Model *m, const char *path, char *err) {
     ParamGroup g = {&m->sit.params, ""};
-    return params_load(&g, 1, path, 0, err);
+    return params_load(&g, 1, path, only_projectors_extra(&m->sit.params, path), err);
 }
 
 int model_load(Model *m, const char *dir, int use_ema, char *err) {

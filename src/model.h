@@ -4,9 +4,11 @@
 //
 // A checkpoint is a directory with
 //   vae.safetensors      the VAE in LDM names, plus bn.running_mean / bn.running_var with latent BN
-//   sit.safetensors      the SiT in DiT names (loads into a PyTorch SiT with load_state_dict)
-//   sit_ema.safetensors  the EMA of the SiT weights (same names; a copy of the weights when
-//                        train.ema is 0)
+//   sit.safetensors      the SiT in DiT names (loads into a PyTorch SiT with load_state_dict);
+//                        with align "repa" also REPA's projector "projectors.0.{0,2,4}.*"
+//                        (as REPA's SiT state_dict), which model_load skips
+//   sit_ema.safetensors  the EMA of the SiT weights (same names, projector included; a copy of
+//                        the weights when train.ema is 0)
 //   state.safetensors    training state (optimiser moments, step, RNG, data cursor): train.c
 #ifndef REPAE_MODEL_H
 #define REPAE_MODEL_H

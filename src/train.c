@@ -1,6 +1,10 @@
 // train.c: one REPA-E style training run: the step (five losses routed as the spec's table
 // says), two AdamW optimisers with warmup and clipping, the SiT EMA, sample grids, atomic
 // checkpoints and exact resume. Reports only through TrainHooks.
+// align "repa" follows the recipe in repa.h (REPA-E's train_repae.py): a VAE-side pass
+// (repa_vae_pass) before the BN's training forward, the SiT side inside diffusion_pass; the
+// projector is clipped with the SiT as one set, has its own AdamW moments and is covered by the
+// EMA; see configs/README.md ("REPA's target encoder").
 #include "train.h"
 #include "train_internal.h"
 #include "data.h"
@@ -30,6 +34,36 @@ static int sit_needed(const Trainer *tr) {
     return c->train.train_sit || (c->diffusion.grad_to_vae && c->train.train_vae);
 }
 
+// align "repa": the frozen target encoder, the projector and its AdamW moments and EMA.
+static int repa_build(Trainer *tr, int synthetic, char *err) {
+    const Config *c = &tr->cfg;
+    Model *m = &tr->m;
+    const Sit *s = &m->sit;
+    if (synthetic && !c->align.encoder[0]) {
+        // Bench and tests: a random encoder of the default layout costs what the trained one does.
+        EncoderLayout L = encoder_layout_default(m->C, m->S, m->num_classes > 0 ? m->num_classes : 10);
+        if (encoder_build(&tr->tgt.enc, &L, tr->B, 0, err)) return -1;
+        Rng r;
+        rng_seed(&r, (uint64_t)c->train.seed ^ 0xe7c0dedULL);
+        encoder_init(&tr->tgt.enc, &r);
+        if (repa_target_init(&tr->tgt, s->gh, s->gw, err)) { encoder_free(&tr->tgt.enc); return -1; }
+    } else if (repa_target_open(&tr->tgt, c->align.encoder, c->data.dataset, m->C, m->S, s->gh, s->gw, tr->B, err)) {
+        char e2[ERRLEN];
+        snprintf(e2, sizeof e2, "%s", err);
+        return seterr(err, "align.kind \"repa\": %s", e2);
+    }
+    if (projector_build(&tr->proj, s->D, c->align.projector_dim, tr->tgt.F, tr->B * s->T, 1, err)) {
+        repa_target_free(&tr->tgt);
+        return -1;
+    }
+    size_t np = tr->proj.params.ntrain;
+    tr->proj_opt = xcalloc(3 * np, sizeof(float));
+    tr->m_proj = tr->proj_opt;
+    tr->v_proj = tr->m_proj + np;
+    tr->ema_proj = tr->v_proj + np;
+    return 0;
+}
+
 int trainer_build(Trainer *tr, const Config *cfg, int synthetic, char *err) {
     memset(tr, 0, sizeof *tr);
     tr->cfg = *cfg;
@@ -37,9 +71,6 @@ int trainer_build(Trainer *tr, const Config *cfg, int synthetic, char *err) {
     tr->recon_l1 = strcmp(cfg->loss.recon, "l1") == 0;
     if (strcmp(cfg->align.kind, "score") == 0) tr->align = ALIGN_SCORE;
     else if (strcmp(cfg->align.kind, "repa") == 0) tr->align = ALIGN_REPA;
-    if (tr->align == ALIGN_REPA)
-        return seterr(err, "align.kind \"repa\" is not available yet (it needs the frozen target encoder); "
-                           "use align.kind \"score\" or \"none\"");
     if (!synthetic) {
         if (dataset_open(&tr->data, &cfg->data, DATA_TRAIN, err)) return -1;
         int k = dataset_num_classes(tr->data);
@@ -55,6 +86,11 @@ int trainer_build(Trainer *tr, const Config *cfg, int synthetic, char *err) {
         return -1;
     }
     Model *m = &tr->m;
+    if (tr->align == ALIGN_REPA && repa_build(tr, synthetic, err)) {
+        model_free(m);
+        if (tr->data) { loader_free(&tr->loader); dataset_close(tr->data); }
+        return -1;
+    }
     size_t nv = m->vae.params.ntrain, ns = m->sit.params.ntrain, nst = m->sit.params.total;
     tr->opt = xcalloc(2 * nv + 2 * ns + 2 * nst, sizeof(float));
     tr->m_vae = tr->opt;
@@ -80,9 +116,15 @@ int trainer_build(Trainer *tr, const Config *cfg, int synthetic, char *err) {
     buf_add(&tr->bufs, &tr->dxr, B * m->nx);
     buf_add(&tr->bufs, &tr->sample_imgs, (size_t)n * m->nx);
     buf_add(&tr->bufs, &tr->bn_save, 2 * (size_t)m->zc);
+    if (tr->align == ALIGN_REPA) {
+        buf_add(&tr->bufs, &tr->targets, (size_t)B * m->sit.T * tr->tgt.F);
+        buf_add(&tr->bufs, &tr->dtok, (size_t)B * m->sit.T * m->sit.D);
+        buf_add(&tr->bufs, &tr->zv, nz);
+    }
     buf_alloc(&tr->bufs);
     tr->y = xcalloc(B, sizeof(int));
     tr->ydrop = xcalloc(B, sizeof(int));
+    tr->ykeep = xcalloc(B, sizeof(int));
     rng_seed(&tr->rng, (uint64_t)cfg->train.seed);
     return 0;
 }
@@ -91,7 +133,12 @@ void trainer_free(Trainer *tr) {
     model_free(&tr->m);
     if (tr->data) { loader_free(&tr->loader); dataset_close(tr->data); }
     buf_free(&tr->bufs);
-    free(tr->opt); free(tr->y); free(tr->ydrop);
+    free(tr->opt); free(tr->y); free(tr->ydrop); free(tr->ykeep);
+    if (tr->proj_opt) {
+        projector_free(&tr->proj);
+        repa_target_free(&tr->tgt);
+        free(tr->proj_opt);
+    }
 }
 
 // Fresh weights: init from the seed, then init.vae / init.sit if given.
@@ -99,9 +146,14 @@ int trainer_init_weights(Trainer *tr, char *err) {
     Rng r;
     rng_seed(&r, (uint64_t)tr->cfg.train.seed ^ 0x1417ULL);
     model_init(&tr->m, &r);
+    // The projector always starts fresh (init.sit holds the SiT only, or REPA's projectors,
+    // which are then ignored).
+    if (tr->align == ALIGN_REPA) projector_init(&tr->proj, &r);
     if (tr->cfg.init.vae[0] && model_load_vae(&tr->m, tr->cfg.init.vae, err)) return -1;
     if (tr->cfg.init.sit[0] && model_load_sit(&tr->m, tr->cfg.init.sit, err)) return -1;
     memcpy(tr->ema, tr->m.sit.params.data, tr->m.sit.params.total * sizeof(float));
+    if (tr->align == ALIGN_REPA)
+        memcpy(tr->ema_proj, tr->proj.params.data, tr->proj.params.ntrain * sizeof(float));
     return 0;
 }
 
@@ -223,13 +275,56 @@ static void diffusion_pass(Trainer *tr, float *vals) {
     vals[M_DIFF] = diffusion_loss_forward(&m->diff, out, tr->zn, tr->eps, tr->t, B, m->nz);
     memset(tr->dout, 0, nz * sizeof(float));
     diffusion_loss_backward(&m->diff, tr->dout, NULL, NULL, out, tr->zn, tr->eps, tr->t, B, m->nz, c->loss.w_diff);
+    // REPA's SiT side: the logged align, w_sit * its gradient into the SiT blocks 1..depth and
+    // (when the SiT trains) the projector.
+    int k = 0;
+    if (tr->align == ALIGN_REPA) {
+        k = c->align.depth;
+        vals[M_ALIGN] = repa_loss_forward(&tr->proj, sit_tokens(s, k), tr->targets, B, s->T);
+        memset(tr->dtok, 0, (size_t)B * s->T * s->D * sizeof(float));
+        repa_loss_backward(&tr->proj, tr->dtok, c->align.w_sit, c->train.train_sit);
+    }
     if (to_vae) memset(tr->dxt, 0, nz * sizeof(float));
-    sit_backward(s, to_vae ? tr->dxt : NULL, tr->dout, NULL, 0, c->train.train_sit);
+    sit_backward(s, to_vae ? tr->dxt : NULL, tr->dout, k ? tr->dtok : NULL, k, c->train.train_sit);
     if (!to_vae) return;
     memset(tr->dzn, 0, nz * sizeof(float));
     diffusion_loss_backward(&m->diff, NULL, tr->dzn, tr->dxt, out, tr->zn, tr->eps, tr->t, B, m->nz, c->loss.w_diff);
     if (m->use_bn) latent_bn_backward(&m->bn, m->vae.dz, tr->dzn, m->vae.z, B, m->zh * m->zw);
     else accumulate(m->vae.dz, tr->dzn, nz);
+}
+
+// align "repa", REPA-E's VAE side (repa.h, pass (1)): w_vae * align through the frozen SiT
+// blocks 1..depth and the projector into the VAE, with the BN in eval mode (running statistics
+// as they are before this step's diffusion pass updates them), labels not dropped, and the
+// same t and eps as the diffusion pass. Adds into v->dz; touches no SiT or projector gradient.
+// Runs before latents_for_sit: that forward overwrites the BN's cache and the SiT's activations.
+static float repa_vae_pass(Trainer *tr) {
+    const Config *c = &tr->cfg;
+    Model *m = &tr->m;
+    Sit *s = &m->sit;
+    int B = tr->B, HW = m->zh * m->zw, k = c->align.depth;
+    size_t nz = B * m->nz;
+    if (m->use_bn) latent_bn_forward(&m->bn, tr->zv, m->vae.z, B, HW, 0);
+    else memcpy(tr->zv, m->vae.z, nz * sizeof(float));
+    diffusion_make_xt(&m->diff, tr->xt, tr->zv, tr->eps, tr->t, B, m->nz);
+    for (int b = 0; b < B; b++) tr->ykeep[b] = m->num_classes ? tr->y[b] % m->num_classes : 0;
+    sit_forward(s, tr->xt, tr->t, tr->ykeep, B);
+    float a = repa_loss_forward(&tr->proj, sit_tokens(s, k), tr->targets, B, s->T);
+    memset(tr->dtok, 0, (size_t)B * s->T * s->D * sizeof(float));
+    repa_loss_backward(&tr->proj, tr->dtok, c->align.w_vae, 0);
+    memset(tr->dxt, 0, nz * sizeof(float));
+    sit_backward(s, tr->dxt, NULL, tr->dtok, k, 0);
+    // x_t = alpha(t) zv + sigma(t) eps is linear in zv: dzv = alpha(t) dx_t (into zv's buffer).
+    for (int b = 0; b < B; b++) {
+        float al, sg, dal, dsg;
+        path_coeffs(&m->diff, tr->t[b], &al, &sg, &dal, &dsg);
+        const float *g = tr->dxt + (size_t)b * m->nz;
+        float *d = tr->zv + (size_t)b * m->nz;
+        for (size_t i = 0; i < m->nz; i++) d[i] = al * g[i];
+    }
+    if (m->use_bn) latent_bn_backward(&m->bn, m->vae.dz, tr->zv, m->vae.z, B, HW);
+    else accumulate(m->vae.dz, tr->zv, nz);
+    return a;
 }
 
 // align "score", the write-up's alignment: a second denoising loss of the SiT on the detached
@@ -285,6 +380,15 @@ static void update_pass(Trainer *tr, float *vals) {
         if (c->train.ema > 0) ema_update(tr->ema, s->params.data, ns, c->train.ema);
         else memcpy(tr->ema, s->params.data, ns * sizeof(float));
     }
+    if (c->train.train_sit && tr->align == ALIGN_REPA) {
+        // The projector: the SiT's lr, step and clip coefficient (grad_norm_sit covers both).
+        ParamTable *pp = &tr->proj.params;
+        size_t np = pp->ntrain;
+        clip_scale(pp->grad, np, vals[M_GN_SIT], clip);
+        adamw_update(pp->data, pp->grad, tr->m_proj, tr->v_proj, np, lr_sit, 0.9f, 0.999f, 1e-8f, 0.0f, t);
+        if (c->train.ema > 0) ema_update(tr->ema_proj, pp->data, np, c->train.ema);
+        else memcpy(tr->ema_proj, pp->data, np * sizeof(float));
+    }
     vals[M_LR_VAE] = c->train.train_vae ? lr_vae : 0.0f;
     vals[M_LR_SIT] = c->train.train_sit ? lr_sit : 0.0f;
 }
@@ -296,18 +400,26 @@ const char *trainer_step(Trainer *tr, float *vals) {
     int train_vae = c->train.train_vae, train_sit = c->train.train_sit;
     params_zero_grad(&v->params);
     params_zero_grad(&s->params);
+    int repa = tr->align == ALIGN_REPA;
+    if (repa) params_zero_grad(&tr->proj.params);
     vals[M_DIFF] = NAN; // not computed when no SiT pass is needed
     vals[M_ALIGN] = 0.0f;
 
     const float *xr = vae_pass(tr, vals);
+    if (repa) {
+        repa_targets(&tr->tgt, tr->x, tr->B, tr->targets);
+        // Logged only when the SiT side does not run (it logs its own align below).
+        if (train_vae) vals[M_ALIGN] = repa_vae_pass(tr);
+    }
     latents_for_sit(tr);
     if (sit_needed(tr)) {
         diffusion_pass(tr, vals);
         if (tr->align == ALIGN_SCORE && train_sit) score_align_pass(tr, vals);
     }
     float diff = isnan(vals[M_DIFF]) ? 0.0f : vals[M_DIFF];
+    float w_align = repa ? c->align.w_sit : c->loss.w_align;
     vals[M_TOTAL] = c->loss.w_recon * vals[M_RECON] + c->loss.w_kl * vals[M_KL] + c->loss.w_diff * diff +
-                    c->loss.w_align * vals[M_ALIGN] + c->loss.w_smooth * vals[M_SMOOTH];
+                    w_align * vals[M_ALIGN] + c->loss.w_smooth * vals[M_SMOOTH];
     static const int checked[] = {M_RECON, M_KL, M_DIFF, M_ALIGN, M_SMOOTH};
     for (size_t i = 0; i < sizeof checked / sizeof checked[0]; i++) {
         float x = vals[checked[i]];
@@ -320,6 +432,10 @@ const char *trainer_step(Trainer *tr, float *vals) {
     // gradient, and AdamW would then write NaN into every weight (and the next checkpoint).
     vals[M_GN_VAE] = train_vae ? global_norm(v->params.grad, v->params.ntrain) : NAN;
     vals[M_GN_SIT] = train_sit ? global_norm(s->params.grad, s->params.ntrain) : NAN;
+    if (train_sit && repa) { // one norm over SiT + projector, as REPA's clip_grad_norm_(model.parameters())
+        float gp = global_norm(tr->proj.params.grad, tr->proj.params.ntrain);
+        vals[M_GN_SIT] = sqrtf(vals[M_GN_SIT] * vals[M_GN_SIT] + gp * gp);
+    }
     if (train_vae && !isfinite(vals[M_GN_VAE])) return step_abort(tr, train_metric_names[M_GN_VAE]);
     if (train_sit && !isfinite(vals[M_GN_SIT])) return step_abort(tr, train_metric_names[M_GN_SIT]);
 
@@ -414,14 +530,19 @@ static int save_checkpoint(Trainer *tr, const char *run_dir, const TrainHooks *h
     ParamGroup gv[2] = {{&m->vae.params, ""}, {&m->bn.params, "bn."}};
     snprintf(p, sizeof p, "%s/vae.safetensors", tmp);
     if (params_save(gv, m->use_bn ? 2 : 1, p, err)) return -1;
-    ParamGroup gs = {&m->sit.params, ""};
+    // With repa the projector is a second group under its REPA names ("projectors.*"), in the
+    // weights and in the EMA file, as in REPA's SiT state_dict.
+    int ng = tr->align == ALIGN_REPA ? 2 : 1;
+    ParamGroup gs[2] = {{&m->sit.params, ""}, {&tr->proj.params, ""}};
     snprintf(p, sizeof p, "%s/sit.safetensors", tmp);
-    if (params_save(&gs, 1, p, err)) return -1;
-    ParamTable ema = m->sit.params; // same names and offsets, the EMA's storage
+    if (params_save(gs, ng, p, err)) return -1;
+    ParamTable ema = m->sit.params, pema = tr->proj.params; // same names and offsets, the EMA's storage
     ema.data = tr->ema;
-    gs.t = &ema;
+    pema.data = tr->ema_proj;
+    gs[0].t = &ema;
+    gs[1].t = &pema;
     snprintf(p, sizeof p, "%s/sit_ema.safetensors", tmp);
-    if (params_save(&gs, 1, p, err)) return -1;
+    if (params_save(gs, ng, p, err)) return -1;
 
     StWriter w;
     st_writer_init(&w);
@@ -430,6 +551,11 @@ static int save_checkpoint(Trainer *tr, const char *run_dir, const TrainHooks *h
     st_writer_add(&w, "adam.vae.exp_avg_sq", tr->v_vae, 1, &nv);
     st_writer_add(&w, "adam.sit.exp_avg", tr->m_sit, 1, &ns);
     st_writer_add(&w, "adam.sit.exp_avg_sq", tr->v_sit, 1, &ns);
+    int64_t np = (int64_t)tr->proj.params.ntrain;
+    if (tr->align == ALIGN_REPA) {
+        st_writer_add(&w, "adam.proj.exp_avg", tr->m_proj, 1, &np);
+        st_writer_add(&w, "adam.proj.exp_avg_sq", tr->v_proj, 1, &np);
+    }
     char buf[256];
     st_writer_meta(&w, "format", STATE_FORMAT);
     st_writer_meta(&w, "version", STATE_VERSION);
@@ -460,11 +586,19 @@ static int load_checkpoint(Trainer *tr, const char *run_dir, long step, char *er
     char dir[4096], p[4400];
     ckpt_path(dir, sizeof dir, run_dir, step, "");
     if (model_load(m, dir, 0, err)) return -1;
-    ParamTable ema = m->sit.params;
+    int repa = tr->align == ALIGN_REPA, ng = repa ? 2 : 1;
+    ParamGroup gs[2] = {{&m->sit.params, ""}, {&tr->proj.params, ""}};
+    if (repa) { // model_load read the SiT; now the projector beside it
+        snprintf(p, sizeof p, "%s/sit.safetensors", dir);
+        if (params_load(gs, 2, p, 0, err)) return -1;
+    }
+    ParamTable ema = m->sit.params, pema = tr->proj.params;
     ema.data = tr->ema;
-    ParamGroup gs = {&ema, ""};
+    pema.data = tr->ema_proj;
+    gs[0].t = &ema;
+    gs[1].t = &pema;
     snprintf(p, sizeof p, "%s/sit_ema.safetensors", dir);
-    if (params_load(&gs, 1, p, 0, err)) return -1;
+    if (params_load(gs, ng, p, 0, err)) return -1;
     SafeTensors st;
     snprintf(p, sizeof p, "%s/state.safetensors", dir);
     if (st_read(&st, p, err)) return -1;
@@ -475,10 +609,12 @@ static int load_checkpoint(Trainer *tr, const char *run_dir, long step, char *er
         seterr(err, "%s: not a repae training-state file of version %s", p, STATE_VERSION);
         goto done;
     }
-    struct { const char *name; float *dst; size_t n; } t[4] = {
+    size_t np = tr->proj.params.ntrain;
+    struct { const char *name; float *dst; size_t n; } t[6] = {
         {"adam.vae.exp_avg", tr->m_vae, m->vae.params.ntrain}, {"adam.vae.exp_avg_sq", tr->v_vae, m->vae.params.ntrain},
-        {"adam.sit.exp_avg", tr->m_sit, m->sit.params.ntrain}, {"adam.sit.exp_avg_sq", tr->v_sit, m->sit.params.ntrain}};
-    for (int i = 0; i < 4; i++) {
+        {"adam.sit.exp_avg", tr->m_sit, m->sit.params.ntrain}, {"adam.sit.exp_avg_sq", tr->v_sit, m->sit.params.ntrain},
+        {"adam.proj.exp_avg", tr->m_proj, np}, {"adam.proj.exp_avg_sq", tr->v_proj, np}};
+    for (int i = 0; i < (repa ? 6 : 4); i++) {
         const StTensor *x = st_find(&st, t[i].name);
         if (!x || x->numel != t[i].n) {
             seterr(err, "%s: tensor %s is missing or has the wrong size (want %zu)", p, t[i].name, t[i].n);
@@ -624,6 +760,11 @@ double trainer_step_gflop(const Trainer *tr) {
     double vae = (f.enc + f.dec) * (c->train.train_vae ? 3 : 1), sit = 0;
     if (sit_needed(tr)) sit += f.sit * (c->train.train_sit ? 3 : 2);
     if (tr->align == ALIGN_SCORE && c->train.train_sit) sit += f.sit * 3;
+    // repa's VAE side: a full SiT forward and an input-gradient backward through blocks
+    // 1..depth (counted as that share of the SiT). The projector and the target encoder's
+    // forward are left out (small beside the SiT at the recipe sizes).
+    if (tr->align == ALIGN_REPA && c->train.train_vae)
+        sit += f.sit * (1.0 + (double)c->align.depth / c->sit.depth);
     return tr->B * (vae + sit) / 1e9;
 }
 

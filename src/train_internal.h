@@ -5,6 +5,7 @@
 #include "config.h"
 #include "data.h"
 #include "model.h"
+#include "repa.h"
 #include "rng.h"
 
 typedef enum { ALIGN_NONE, ALIGN_SCORE, ALIGN_REPA } AlignKind;
@@ -24,23 +25,35 @@ typedef struct {
     float *m_vae, *v_vae, *m_sit, *v_sit;
     float *ema;        // SiT: every tensor (trainable ones averaged, buffers copied)
     float *backup;     // SiT weights while the EMA is swapped in for sampling
+    // align.kind "repa": the frozen target encoder and the projector, whose AdamW moments and
+    // EMA live in one allocation of their own (the projector is part of REPA's SiT module: one
+    // clip over SiT + projector, one EMA over both).
+    RepaTarget tgt;
+    Projector proj;
+    float *proj_opt, *m_proj, *v_proj, *ema_proj;
     // step buffers: one allocation
     BufTable bufs;
     // The step's random inputs, drawn by trainer_draw_inputs (tests set them directly):
     float *x;          // (B,C,S,S) images
     int *y, *ydrop;    // (B) labels, and after class dropout (num_classes = null)
+    int *ykeep;        // (B) repa VAE side: labels mod num_classes, never dropped
     float *eps_vae;    // (B,nz) posterior noise
     float *t, *eps;    // (B), (B,nz) diffusion time and noise
     float *t2, *eps2;  // the same for the score alignment's second denoising pass
     // work buffers
     float *zn, *xt, *dout, *dxt, *dzn, *dxr, *sample_imgs;
     float *bn_save;    // (2 zc) BN running statistics before the step, restored if it aborts
+    float *targets;    // repa: (B,T,F) target features of x
+    float *dtok;       // repa: (B,T,D) gradient on the SiT tokens after block align.depth
+    float *zv;         // repa: (B,nz) the VAE-side pass's eval-mode BN output, then its x_t
     double last_log_time;
     long last_log_step;
 } Trainer;
 
 
-// synthetic: no dataset (inputs are uniform noise; bench and tests).
+// synthetic: no dataset (inputs are uniform noise; bench and tests). With align.kind "repa" a
+// synthetic trainer loads align.encoder when it is set and otherwise builds a randomly
+// initialised target encoder of the default layout (same cost, no file needed).
 int trainer_build(Trainer *tr, const Config *cfg, int synthetic, char *err);
 void trainer_free(Trainer *tr);
 // Seeded init, then init.vae / init.sit; the EMA starts at the weights.

@@ -9,11 +9,23 @@ Files:
   tests/ref/train_init.safetensors      the shared initial weights "init.vae.*", "init.sit.*"
                                         (randomised so that every path carries gradient)
   tests/ref/train_<recipe>.safetensors  per step k: the inputs "in.<name>.<k>" the C test injects
-                                        (x, ydrop, eps_vae, t, eps, t2, eps2) and the logged
+                                        (x, y, ydrop, eps_vae, t, eps, t2, eps2) and the logged
                                         metrics "ref.metrics.<k>" (order below); after the 5 steps
                                         the weights "final.vae.*", "final.sit.*", the EMA
                                         "final.ema.*" and the BN buffers "final.bn.*"
 The models run in float64 on the float32 init, so the stored results are the exact answer.
+
+The "repa" recipe (align.kind "repa", src/repa.h, REPA-E's train_repae.py) uses a frozen target
+encoder of the default layout of src/encoder.c for 16x16 RGB (ch 16/32/64, two convs, GroupNorm 8)
+whose weights are not stored but built by enc_weight() below (the C test builds the same); it stores
+the projector's initial weights "init.proj.*" and after the 5 steps "final.proj.*" and
+"final.ema_proj.*" (the SiT's EMA, checked by the other recipes, and t2/eps2 are left out to keep
+the file small). Its step is two passes sharing t and eps:
+  VAE side: SiT and projector frozen (requires_grad False), BN in eval mode (running statistics),
+            labels y not dropped; w_vae * align reaches only the VAE (through SiT blocks <= depth)
+  SiT side: BN in training mode on the detached latents, labels dropped; w_diff * diffusion +
+            w_sit * align train the SiT and the projector, clipped together as one set
+The logged align is the SiT side's and the total uses w_sit.
 """
 import math
 import os
@@ -21,6 +33,7 @@ import sys
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(__file__))
 import refio  # noqa: E402
@@ -47,7 +60,64 @@ RECIPES = {
     "naive": dict(path="linear", pred="noise", bn=True, grad_to_vae=True, recon="l1",
                   align="none", w_recon=1.0, w_kl=1e-2, w_diff=1.0, w_align=0.5, w_smooth=0.1,
                   lr=1e-4, lr_vae=0.0, warmup=0, clip=0.0, ema=0.0, num_classes=NUM_CLASSES),
+    # REPA-E: as "repae" with REPA after SiT block 1 of 2 (w_sit 0.5, w_vae 1.5, projector 16).
+    "repa": dict(path="linear", pred="velocity", bn=True, grad_to_vae=False, recon="l1",
+                 align="repa", w_recon=1.0, w_kl=1e-6, w_diff=1.0, w_align=0.5, w_smooth=0.0,
+                 lr=1e-4, lr_vae=2e-4, warmup=0, clip=1.0, ema=0.9, num_classes=NUM_CLASSES,
+                 depth=1, w_sit=0.5, w_vae=1.5, proj_dim=16),
 }
+
+
+class EncUnit(nn.Module):
+    def __init__(self, cin, cout, stride, groups):
+        super().__init__()
+        self.conv = nn.Conv2d(cin, cout, 3, stride, 1)
+        self.norm = nn.GroupNorm(min(groups, cout), cout, eps=1e-5)
+
+    def forward(self, x):
+        return F.silu(self.norm(self.conv(x)))
+
+
+class Encoder(nn.Module):
+    """src/encoder.h: stages of 3x3 conv + GroupNorm + SiLU, stride 2 at the start of each later stage."""
+    def __init__(self, cin, ch, convs, groups, classes):
+        super().__init__()
+        stages, c = [], cin
+        for i, co in enumerate(ch):
+            stages.append(nn.ModuleList([EncUnit(c if j == 0 else co, co, 2 if (i > 0 and j == 0) else 1, groups)
+                                         for j in range(convs)]))
+            c = co
+        self.stages = nn.ModuleList(stages)
+        self.head = nn.Linear(c, classes)
+
+    def forward(self, x):
+        outs = []
+        for st in self.stages:
+            for u in st:
+                x = u(x)
+            outs.append(x)
+        return outs
+
+
+def enc_weight(j, n, is_norm_weight):
+    """Element i of tensor j (state_dict order) of the test's target encoder."""
+    i = torch.arange(n, dtype=torch.float64)
+    return (0.3 * torch.sin(0.37 * i + 1.3 * j) + (1.0 if is_norm_weight else 0.0)).float()
+
+
+def build_mlp(hidden, proj, z):  # REPA's projector
+    return nn.Sequential(nn.Linear(hidden, proj), nn.SiLU(), nn.Linear(proj, proj), nn.SiLU(), nn.Linear(proj, z))
+
+
+class Projectors(nn.Module):  # REPA's SiT holds its projectors as `projectors`
+    def __init__(self, D, P, Fd):
+        super().__init__()
+        self.projectors = nn.ModuleList([build_mlp(D, P, Fd)])
+
+
+def repa_loss(zs_tilde, zs):
+    """REPA loss.py: mean over images and tokens of -cos (F.normalize)."""
+    return (-(F.normalize(zs, dim=-1) * F.normalize(zs_tilde, dim=-1)).sum(dim=-1)).mean()
 
 
 def coeffs(path, t):
@@ -61,15 +131,18 @@ def bcast(v):
     return v[:, None, None, None]
 
 
-def pred_loss(r, sit, z0, eps, t, y):
-    """The spec's prediction loss of the SiT at x_t = alpha z0 + sigma eps."""
+def pred_loss(r, sit, z0, eps, t, y, keep_block=None):
+    """The spec's prediction loss of the SiT at x_t = alpha z0 + sigma eps (and the tokens after
+    block keep_block)."""
     a, s, da, ds = (bcast(c) for c in coeffs(r["path"], t))
-    out, _ = sit(a * z0 + s * eps, t, y)
+    out, h = sit(a * z0 + s * eps, t, y, keep_block)
     if r["pred"] == "velocity":
-        return ((out - (da * z0 + ds * eps)) ** 2).mean()
-    if r["pred"] == "noise":
-        return ((out - eps) ** 2).mean()
-    return ((s * out + eps) ** 2).mean()  # score: bounded as sigma -> 0
+        loss = ((out - (da * z0 + ds * eps)) ** 2).mean()
+    elif r["pred"] == "noise":
+        loss = ((out - eps) ** 2).mean()
+    else:
+        loss = ((s * out + eps) ** 2).mean()  # score: bounded as sigma -> 0
+    return (loss, h) if keep_block else loss
 
 
 def lr_at(lr, warmup, step):
@@ -98,23 +171,46 @@ def run(name, r, init_vae, init_sit, gen):
     bn.train()
     vae_params = [p for p in vae.parameters() if p.requires_grad]
     sit_params = [p for p in sit.parameters() if p.requires_grad]
+    repa = r["align"] == "repa"
+    io = {}
+    if repa:
+        rg = torch.Generator().manual_seed(99)  # its own stream: the other recipes stay as they were
+        enc = Encoder(3, [16, 32, 64], 2, 8, r["num_classes"])
+        proj = Projectors(32, r["proj_dim"], 64)
+        with torch.no_grad():
+            for p in proj.parameters():
+                p.copy_(0.3 * torch.randn(p.shape, generator=rg))
+            for j, (n, p) in enumerate(enc.state_dict().items()):
+                p.copy_(enc_weight(j, p.numel(), n.endswith("norm.weight")).reshape(p.shape))
+        for n, v in proj.state_dict().items():
+            io["init.proj." + n] = v
+        enc.double().requires_grad_(False)
+        proj.double()
+        sit_params += list(proj.parameters())  # one clip and one AdamW over SiT + projector (REPA)
     lr_vae = r["lr_vae"] if r["lr_vae"] > 0 else r["lr"]
     opt_vae = torch.optim.AdamW(vae_params, lr=lr_vae, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
     opt_sit = torch.optim.AdamW(sit_params, lr=r["lr"], betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
     ema = {k: v.detach().clone() for k, v in sit.named_parameters() if v.requires_grad}
+    if repa:
+        ema.update({"proj." + k: v.detach().clone() for k, v in proj.named_parameters()})
     t_min = 0.0 if r["pred"] == "velocity" else 1e-3
-    io = {}
     for k in range(STEPS):
         x = torch.rand(B, 3, 16, 16, generator=gen) * 2 - 1
         ydrop = torch.randint(0, r["num_classes"] + 1, (B,), generator=gen)  # includes the null class
         ydrop[0] = r["num_classes"]
+        y = ydrop.clone()
+        if repa:  # the true labels of the dropped ones (the VAE side sees them)
+            y = torch.randint(0, r["num_classes"], (B,), generator=gen)
+            y[ydrop != r["num_classes"]] = ydrop[ydrop != r["num_classes"]]
+            io[f"in.y.{k}"] = y.float()
         eps_vae = torch.randn(B, 4, 8, 8, generator=gen)
         t = t_min + (1 - t_min) * torch.rand(B, generator=gen)
         eps = torch.randn(B, 4, 8, 8, generator=gen)
         t2 = t_min + (1 - t_min) * torch.rand(B, generator=gen)
         eps2 = torch.randn(B, 4, 8, 8, generator=gen)
         for n, v in dict(x=x, ydrop=ydrop.float(), eps_vae=eps_vae, t=t, eps=eps, t2=t2, eps2=eps2).items():
-            io[f"in.{n}.{k}"] = v
+            if not (repa and n in ("t2", "eps2")):
+                io[f"in.{n}.{k}"] = v
         x, eps_vae, t, eps, t2, eps2 = (v.double() for v in (x, eps_vae, t, eps, t2, eps2))
 
         mean, logvar = vae.encode(x)
@@ -124,17 +220,38 @@ def run(name, r, init_vae, init_sit, gen):
         kl = 0.5 * (mean ** 2 + torch.exp(logvar) - logvar - 1).mean()
         smooth = ((z[:, :, 1:, :] - z[:, :, :-1, :]) ** 2).mean() + ((z[:, :, :, 1:] - z[:, :, :, :-1]) ** 2).mean()
         latent_std = z.detach().flatten(2).std(dim=2, unbiased=False).mean()
+        extra = 0.0
+        if repa:
+            with torch.no_grad():
+                tgt = enc(x)[2].flatten(2).transpose(1, 2)  # stage 2 is 4x4 = the token grid
+            # VAE side: frozen SiT and projector, eval-mode BN, labels kept, the same t and eps.
+            sit.requires_grad_(False)
+            proj.requires_grad_(False)
+            # Copies: bn(z) below updates the buffers in place, and the backward of this eval-mode
+            # pass must see them as they were (REPA-E finishes this pass's backward first).
+            zv = F.batch_norm(z, bn.running_mean.clone(), bn.running_var.clone(), training=False, eps=1e-4)
+            a_, s_, _, _ = (bcast(c) for c in coeffs(r["path"], t))
+            _, hv = sit(a_ * zv + s_ * eps, t, y, r["depth"])
+            extra = r["w_vae"] * repa_loss(proj.projectors[0](hv), tgt)
+            sit.requires_grad_(True)
+            sit.pos_embed.requires_grad_(False)
+            proj.requires_grad_(True)
         zn = bn(z) if r["bn"] else z
         # What updates what: the diffusion loss reaches the VAE only with grad_to_vae; the score
         # alignment never does.
         zd = zn if r["grad_to_vae"] else zn.detach()
-        diffusion = pred_loss(r, sit, zd, eps, t, ydrop)
-        align = pred_loss(r, sit, zn.detach(), eps2, t2, ydrop) if r["align"] == "score" else torch.zeros((), dtype=torch.float64)
-        total = r["w_recon"] * recon + r["w_kl"] * kl + r["w_diff"] * diffusion + r["w_align"] * align + r["w_smooth"] * smooth
+        if repa:
+            diffusion, h = pred_loss(r, sit, zd, eps, t, ydrop, r["depth"])
+            align = repa_loss(proj.projectors[0](h), tgt)
+        else:
+            diffusion = pred_loss(r, sit, zd, eps, t, ydrop)
+            align = pred_loss(r, sit, zn.detach(), eps2, t2, ydrop) if r["align"] == "score" else torch.zeros((), dtype=torch.float64)
+        w_align = r["w_sit"] if repa else r["w_align"]
+        total = r["w_recon"] * recon + r["w_kl"] * kl + r["w_diff"] * diffusion + w_align * align + r["w_smooth"] * smooth
 
         opt_vae.zero_grad()
         opt_sit.zero_grad()
-        total.backward()
+        (total + extra).backward()
         clip = r["clip"] if r["clip"] > 0 else float("inf")  # clip 0: no clipping
         gn_vae = torch.nn.utils.clip_grad_norm_(vae_params, clip)
         gn_sit = torch.nn.utils.clip_grad_norm_(sit_params, clip)
@@ -149,6 +266,9 @@ def run(name, r, init_vae, init_sit, gen):
             for n, p in sit.named_parameters():
                 if p.requires_grad:
                     ema[n].mul_(r["ema"]).add_(p, alpha=1 - r["ema"])
+            if repa:
+                for n, p in proj.named_parameters():
+                    ema["proj." + n].mul_(r["ema"]).add_(p, alpha=1 - r["ema"])
         vals = [recon, kl, diffusion, align, smooth, total, latent_std, gn_vae, gn_sit, lv, ls]
         io[f"ref.metrics.{k}"] = torch.tensor([float(v) for v in vals])
         print(f"{name} step {k + 1}: " + " ".join(f"{m} {float(v):.5g}" for m, v in zip(METRICS, vals)))
@@ -157,7 +277,13 @@ def run(name, r, init_vae, init_sit, gen):
     for n, v in sit.state_dict().items():
         io["final.sit." + n] = v
     for n, v in ema.items():
-        io["final.ema." + n] = v
+        if n.startswith("proj."):
+            io["final.ema_proj." + n[5:]] = v
+        elif not repa:
+            io["final.ema." + n] = v
+    if repa:
+        for n, v in proj.state_dict().items():
+            io["final.proj." + n] = v
     io["final.bn.running_mean"] = bn.running_mean
     io["final.bn.running_var"] = bn.running_var
     refio.save(os.path.join(OUT, f"train_{name}.safetensors"), {k: v.detach() for k, v in io.items()})

@@ -3,6 +3,7 @@
 // (train.vae / train.sit / grad_to_vae), init.vae and checkpoint errors, sampling with EMA,
 // guidance and latent BN, the logged keys, and the FLOP count.
 #include "test.h"
+#include "encoder.h"
 #include "model.h"
 #include "train.h"
 #include "train_internal.h"
@@ -78,8 +79,23 @@ static int same_file(const char *a, const char *b) {
     return same;
 }
 
+// A random target encoder of the default layout for the tiny size (16x16 RGB, 5 classes) in a
+// file, as `repae encoder train` would write it.
+static int write_encoder(const char *path, char *err) {
+    EncoderLayout L = encoder_layout_default(3, 16, 5);
+    Encoder e;
+    if (encoder_build(&e, &L, 1, 0, err)) return -1;
+    Rng r;
+    rng_seed(&r, 77);
+    encoder_init(&e, &r);
+    int rc = encoder_save(&e, path, "encoder", "shapes", -1, err);
+    encoder_free(&e);
+    return rc;
+}
+
 // ---- resume --------------------------------------------------------------------------------------
-TEST(resume_is_bit_exact) {
+// repa adds the projector's weights, moments and EMA and the frozen encoder's targets.
+static void check_resume(const char *name, int repa) {
     Config c;
     base_cfg(&c);
     // Everything that carries state across steps: BN running statistics, class dropout draws,
@@ -88,8 +104,18 @@ TEST(resume_is_bit_exact) {
           !set(&c, "train.warmup=3") && !set(&c, "train.steps=10") && !set(&c, "train.ckpt_every=4") &&
           !set(&c, "sit.class_dropout=0.3") && !set(&c, "train.threads=2"), "config");
     char da[300], db[300], err[ERRLEN];
-    snprintf(da, sizeof da, "%s/full", tmp);
-    snprintf(db, sizeof db, "%s/split", tmp);
+    if (repa) {
+        char enc[300];
+        snprintf(enc, sizeof enc, "%s/encoder.safetensors", tmp);
+        CHECK(write_encoder(enc, err) == 0, "%s", err);
+        // One thread: the plain case covers determinism across threads (and costs ~30 s on a
+        // loaded 2-core machine in OpenMP barriers).
+        CHECK(!set(&c, "align.kind=repa") && !set(&c, "align.depth=1") && !set(&c, "align.projector_dim=16") &&
+              !set(&c, "train.threads=1"), "config");
+        snprintf(c.align.encoder, sizeof c.align.encoder, "%s", enc);
+    }
+    snprintf(da, sizeof da, "%s/%s_full", tmp, name);
+    snprintf(db, sizeof db, "%s/%s_split", tmp, name);
     Rec a = {0}, b1 = {0}, b2 = {0};
     TrainHooks h = hooks_for(&a);
     CHECK(train_run(&c, da, 0, &h, err) == TRAIN_DONE, "full run: %s", err);
@@ -127,6 +153,36 @@ TEST(resume_is_bit_exact) {
     CHECK(access(p, F_OK) != 0, "old checkpoint %s not pruned", p);
     snprintf(p, sizeof p, "%s/ckpt/00000008", da);
     CHECK(access(p, F_OK) == 0, "checkpoint %s missing", p);
+    if (!repa) return;
+    // The projector sits beside the SiT in both weight files (REPA's state_dict names), and a
+    // repa checkpoint still loads through model_load (sample, eval), which skips it.
+    for (int i = 1; i < 3; i++) {
+        SafeTensors st;
+        snprintf(p, sizeof p, "%s/ckpt/00000010/%s", da, files[i]);
+        LOAD_REF(st, p);
+        CHECK(st_find(&st, "projectors.0.4.weight") && st_find(&st, "blocks.0.attn.qkv.weight"), "%s lacks the projector", p);
+        st_free(&st);
+    }
+    Model m;
+    CHECK(model_build(&m, &c, 2, 0, err) == 0, "%s", err);
+    snprintf(p, sizeof p, "%s/ckpt/00000010", da);
+    CHECK(model_load(&m, p, 1, err) == 0, "model_load of a repa checkpoint: %s", err);
+    model_free(&m);
+}
+
+TEST(resume_is_bit_exact) { check_resume("plain", 0); }
+TEST(resume_is_bit_exact_with_repa) { check_resume("repa", 1); }
+
+// align "repa" without a trained target encoder: the error names the command that makes one.
+TEST(repa_without_encoder_names_the_command) {
+    Config c;
+    base_cfg(&c);
+    char err[ERRLEN], dir[300];
+    CHECK(!set(&c, "align.kind=repa"), "config");
+    snprintf(c.align.encoder, sizeof c.align.encoder, "%s/no_encoder.safetensors", tmp);
+    snprintf(dir, sizeof dir, "%s/noenc", tmp);
+    CHECK(train_run(&c, dir, 0, NULL, err) == TRAIN_FAILED, "trained without an encoder");
+    CHECK(strstr(err, "no_encoder.safetensors") && strstr(err, "repae encoder train --dataset shapes"), "error: %s", err);
 }
 
 // ---- divergence -------------------------------------------------------------------------------
@@ -495,6 +551,8 @@ int main(void) {
     double t0 = now_seconds();
 #define TIMED(t) do { RUN(t); printf("  (%.1f s)\n", now_seconds() - t0); t0 = now_seconds(); } while (0)
     TIMED(resume_is_bit_exact);
+    TIMED(resume_is_bit_exact_with_repa);
+    TIMED(repa_without_encoder_names_the_command);
     TIMED(nan_input_aborts_step_without_changes);
     TIMED(diverged_run_stops_and_keeps_checkpoint);
     TIMED(overfits_one_batch);

@@ -1,6 +1,9 @@
 // test_train_step.c: five optimiser steps of trainer_step against PyTorch (tests/gen_train.py)
-// for three recipes (REPA-E without REPA, the seed recipe, naive end-to-end through the BN): the logged metrics of every step (the five losses, total, latent_std, the
-// gradient norms before clipping, the learning rates) and the weights after the fifth step.
+// for four recipes (REPA-E without REPA, the seed recipe, naive end-to-end through the BN, and
+// REPA-E with REPA: the VAE-side pass through the frozen SiT with eval-mode BN and the SiT-side
+// pass, the projector clipped and updated with the SiT): the logged metrics of every step (the
+// five losses, total, latent_std, the gradient norms before clipping, the learning rates) and
+// the weights after the fifth step.
 // Both sides start from the same weights (train_init.safetensors) and take the same inputs
 // (x, labels after dropout, posterior noise, t, eps, t2, eps2), injected through
 // train_internal.h instead of trainer_draw_inputs.
@@ -32,6 +35,26 @@ static const char *recipe_naive[] = {
     "loss.recon=l1", "align.kind=none", "loss.w_recon=1", "loss.w_kl=1e-2", "loss.w_diff=1", "loss.w_align=0.5",
     "loss.w_smooth=0.1", "train.lr=1e-4", "train.lr_vae=0", "train.warmup=0", "train.clip=0", "train.ema=0",
     "sit.num_classes=5", "train.batch_size=4", NULL};
+
+// REPA-E at the tiny size: align after SiT block 1 of 2, projector width 16; the target encoder
+// is the default layout with the weights of enc_weight (gen_train.py builds the same).
+static const char *recipe_repa[] = {
+    "diffusion.path=linear", "diffusion.prediction=velocity", "vae.latent_bn=true", "diffusion.grad_to_vae=false",
+    "loss.recon=l1", "align.kind=repa", "align.depth=1", "align.w_sit=0.5", "align.w_vae=1.5",
+    "align.projector_dim=16", "loss.w_recon=1", "loss.w_kl=1e-6", "loss.w_diff=1", "loss.w_align=0.5",
+    "loss.w_smooth=0", "train.lr=1e-4", "train.lr_vae=2e-4", "train.warmup=0", "train.clip=1", "train.ema=0.9",
+    "sit.num_classes=5", "train.batch_size=4", NULL};
+
+// gen_train.py's enc_weight: element i of tensor j (state_dict order) of the target encoder.
+static void fill_encoder(ParamTable *t) {
+    for (int j = 0; j < t->n; j++) {
+        const ParamInfo *p = &t->p[j];
+        size_t len = strlen(p->name);
+        int nw = len >= 11 && strcmp(p->name + len - 11, "norm.weight") == 0;
+        for (size_t i = 0; i < p->numel; i++)
+            t->data[p->offset + i] = (float)(0.3 * sin(0.37 * (double)i + 1.3 * j) + (nw ? 1.0 : 0.0));
+    }
+}
 
 static double worst_metric, worst_update, worst_weight;
 static char worst_metric_name[128], worst_update_name[128];
@@ -111,6 +134,15 @@ static void run_recipe(const char *name, const char *const *sets) {
     snprintf(path, sizeof path, "tests/ref/train_%s.safetensors", name);
     LOAD_REF(ref, path);
     LOAD_REF(init, INIT);
+    int repa = tr->align == ALIGN_REPA;
+    if (repa) {
+        CHECK(tr->tgt.stage == 2 && tr->tgt.factor == 1 && tr->tgt.F == 64, "target stage %d factor %d F %d",
+              tr->tgt.stage, tr->tgt.factor, tr->tgt.F);
+        fill_encoder(&tr->tgt.enc.params);
+        ParamGroup g = {&tr->proj.params, "init.proj."};
+        CHECK(params_load(&g, 1, path, 1, err) == 0, "%s", err);
+        memcpy(tr->ema_proj, tr->proj.params.data, tr->proj.params.ntrain * sizeof(float));
+    }
     size_t nx = (size_t)tr->B * m->nx, nz = (size_t)tr->B * m->nz;
     CHECK(tr->B == 4 && nx == 4 * 3 * 16 * 16 && nz == 4 * 4 * 8 * 8, "tiny shapes");
     for (int k = 0; k < STEPS; k++) {
@@ -121,11 +153,18 @@ static void run_recipe(const char *name, const char *const *sets) {
         INJECT(eps_vae, nz);
         INJECT(t, (size_t)tr->B);
         INJECT(eps, nz);
-        INJECT(t2, (size_t)tr->B);
-        INJECT(eps2, nz);
+        if (!repa) {
+            INJECT(t2, (size_t)tr->B);
+            INJECT(eps2, nz);
+        }
         snprintf(n, sizeof n, "in.ydrop.%d", k);
         REF_TENSOR(yd, ref, n, tr->B);
         for (int b = 0; b < tr->B; b++) tr->y[b] = tr->ydrop[b] = (int)yd[b];
+        if (repa) { // the VAE side sees the labels before dropout
+            snprintf(n, sizeof n, "in.y.%d", k);
+            REF_TENSOR(yk, ref, n, tr->B);
+            for (int b = 0; b < tr->B; b++) tr->y[b] = (int)yk[b];
+        }
         float vals[TRAIN_NMETRICS];
         const char *bad = trainer_step(tr, vals);
         CHECK(!bad, "step %d: %s not finite", k + 1, bad);
@@ -144,7 +183,15 @@ static void run_recipe(const char *name, const char *const *sets) {
     // g / sqrt(v) amplifies noise only where a gradient is near zero).
     CHECK(check_table(&m->vae.params, &ref, &init, "vae", "init.vae.", m->vae.params.data, 5e-2, err) == 0, "%s", err);
     CHECK(check_table(&m->sit.params, &ref, &init, "sit", "init.sit.", m->sit.params.data, 5e-2, err) == 0, "%s", err);
-    CHECK(check_table(&m->sit.params, &ref, &init, "ema", "init.sit.", tr->ema, 5e-2, err) == 0, "%s", err);
+    if (!repa)
+        CHECK(check_table(&m->sit.params, &ref, &init, "ema", "init.sit.", tr->ema, 5e-2, err) == 0, "%s", err);
+    else {
+        // The projector's init is in the recipe's own file (ref doubles as init).
+        CHECK(check_table(&tr->proj.params, &ref, &ref, "proj", "init.proj.", tr->proj.params.data, 5e-2, err) == 0,
+              "%s", err);
+        CHECK(check_table(&tr->proj.params, &ref, &ref, "ema_proj", "init.proj.", tr->ema_proj, 5e-2, err) == 0, "%s",
+              err);
+    }
     if (m->use_bn) {
         REF_TENSOR(rm, ref, "final.bn.running_mean", m->zc);
         REF_TENSOR(rv, ref, "final.bn.running_var", m->zc);
@@ -160,11 +207,13 @@ static void run_recipe(const char *name, const char *const *sets) {
 TEST(five_steps_repae_recipe_match_torch) { run_recipe("repae", recipe_repae); }
 TEST(five_steps_seed_recipe_match_torch) { run_recipe("seed", recipe_seed); }
 TEST(five_steps_naive_bn_recipe_match_torch) { run_recipe("naive", recipe_naive); }
+TEST(five_steps_repa_recipe_match_torch) { run_recipe("repa", recipe_repa); }
 
 int main(void) {
     RUN(five_steps_repae_recipe_match_torch);
     RUN(five_steps_seed_recipe_match_torch);
     RUN(five_steps_naive_bn_recipe_match_torch);
+    RUN(five_steps_repa_recipe_match_torch);
     printf("worst metric error %.3g (%s); worst update error %.3g (%s); worst weight error %.3g\n", worst_metric,
            worst_metric_name, worst_update, worst_update_name, worst_weight);
     return test_summary();
