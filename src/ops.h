@@ -26,7 +26,9 @@ void workspace_free(Workspace *ws);
 // ---------------------------------------------------------------------------------------------
 // conv2d: k x k kernel, stride s, explicit padding per side (LDM's downsample pads only
 // right/bottom). im2col + cblas_sgemm over chunks of images bounded by the workspace;
-// 1x1 stride-1 unpadded convs skip im2col. col2im for the input gradient.
+// 1x1 stride-1 unpadded convs on planes of >= 256 pixels skip im2col (smaller ones batch
+// images through the staged path, which is faster there). col2im for the input gradient.
+// The workspace must hold conv2d_workspace_min floats: a smaller one is a caller bug and aborts.
 typedef struct {
     int B, Cin, H, W;      // input
     int Cout, k, stride;   // kernel
@@ -54,7 +56,8 @@ void linear_backward(float *dinp, float *dweight, float *dbias,
                      int N, int In, int O);
 
 // ---------------------------------------------------------------------------------------------
-// GroupNorm over (B, C, HW) with G groups (C % G == 0), affine weight/bias (C).
+// GroupNorm over (B, C, HW) with G groups (C % G == 0: the caller's contract, checked by the
+// VAE at build time), affine weight/bias (C) or NULL (1 and 0).
 // mean, rstd: (B*G) cached for backward.
 void groupnorm_forward(float *out, float *mean, float *rstd,
                        const float *inp, const float *weight, const float *bias,
@@ -76,6 +79,7 @@ void layernorm_backward(float *dinp, float *dweight, float *dbias,
 // training != 0: normalise with batch statistics (biased variance), cache mean/rstd (C),
 // and update running_mean/running_var (unbiased variance) with momentum, as PyTorch does.
 // training == 0: normalise with the running statistics (mean/rstd still filled for backward).
+// running_mean/running_var may be NULL in training mode: no update.
 void batchnorm_forward(float *out, float *mean, float *rstd, float *running_mean, float *running_var,
                        const float *inp, int B, int C, int HW, float eps, float momentum, int training);
 void batchnorm_backward(float *dinp, const float *dout, const float *inp, const float *mean,
@@ -98,7 +102,7 @@ void softmax_backward(float *dinp, const float *dout, const float *out, int N, i
 // Multi-head self-attention (non-causal) over tokens, scale 1/sqrt(C/NH).
 // out (B,T,C); att (B,NH,T,T) softmax probabilities cached; qkv (B,T,3C) as [q | k | v].
 void attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int NH);
-// dqkv (B,T,3C); scratch: at least attention_scratch_floats(T, C, NH) floats.
+// dqkv (B,T,3C); scratch: at least attention_scratch_floats(B, T, C, NH) floats.
 void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att,
                         int B, int T, int C, int NH, float *scratch);
 size_t attention_scratch_floats(int B, int T, int C, int NH);
