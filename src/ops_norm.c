@@ -5,11 +5,16 @@
 // happens for real activations. mean/rstd are cached as float; backward recomputes
 // xhat = (x - mean) * rstd from those cached floats, so forward and backward agree exactly.
 #include <math.h>
+#include <omp.h>
+#include <string.h>
 #include "ops.h"
 #include "ops_exp.h"
 
 // Below this many elements a parallel region costs more than it saves.
 #define PAR_MIN 16384
+// GroupNorm backward folds the weight/bias sums into its input-gradient pass when the
+// per-thread partial sums (threads x channels x 2 doubles, on the stack) stay this small.
+#define GN_FUSE_MAX 8192
 
 // Mean and 1/sqrt(biased var + eps) of n floats at x with stride 1. Eight partial sums per
 // pass (ops_exp.h's ops_sum): a single double accumulator was a serial chain of adds that
@@ -64,40 +69,66 @@ void groupnorm_backward(float *dinp, float *dweight, float *dbias,
     size_t gsize = (size_t)cpg * HW;
     if (dinp) {
         // dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), dxhat = dy * w.
-#pragma omp parallel for schedule(static) if ((size_t)B * C * HW >= PAR_MIN)
-        for (int bg = 0; bg < B * G; bg++) {
-            const float *x = inp + (size_t)bg * gsize, *dy = dout + (size_t)bg * gsize;
-            float *dx = dinp + (size_t)bg * gsize;
-            float m = mean[bg], r = rstd[bg];
-            int g = bg % G;
-            double s1 = 0, s2 = 0;
-            for (int cc = 0; cc < cpg; cc++) {
-                float w = weight ? weight[g * cpg + cc] : 1.0f;
-                const float *xc = x + (size_t)cc * HW, *dyc = dy + (size_t)cc * HW;
-                double a1[8] = {0}, a2[8] = {0};
-                int i = 0;
-                for (; i + 8 <= HW; i += 8)
-                    for (int j = 0; j < 8; j++) {
-                        float dxh = dyc[i + j] * w;
-                        a1[j] += dxh;
-                        a2[j] += (double)dxh * ((xc[i + j] - m) * r);
+        // The per-channel sums this pass needs, sum(dy) and sum(dy * xhat), are also the
+        // weight and bias gradients: each thread adds them into its own row of part (static
+        // schedule, rows summed in thread order afterwards, so the result depends only on the
+        // thread count), which saves the separate pass over dout and inp below.
+        int nt = omp_get_max_threads();
+        int fuse = (dweight || dbias) && (size_t)nt * C <= GN_FUSE_MAX;
+        double part[fuse ? nt : 1][2][fuse ? C : 1];
+        if (fuse) memset(part, 0, sizeof part);
+#pragma omp parallel if ((size_t)B * C * HW >= PAR_MIN)
+        {
+            int tid = omp_get_thread_num();
+#pragma omp for schedule(static)
+            for (int bg = 0; bg < B * G; bg++) {
+                const float *x = inp + (size_t)bg * gsize, *dy = dout + (size_t)bg * gsize;
+                float *dx = dinp + (size_t)bg * gsize;
+                float m = mean[bg], r = rstd[bg];
+                int g = bg % G;
+                double s1 = 0, s2 = 0;
+                for (int cc = 0; cc < cpg; cc++) {
+                    float w = weight ? weight[g * cpg + cc] : 1.0f;
+                    const float *xc = x + (size_t)cc * HW, *dyc = dy + (size_t)cc * HW;
+                    double a1[8] = {0}, a2[8] = {0};
+                    int i = 0;
+                    for (; i + 8 <= HW; i += 8)
+                        for (int j = 0; j < 8; j++) {
+                            a1[j] += dyc[i + j];
+                            a2[j] += (double)dyc[i + j] * ((xc[i + j] - m) * r);
+                        }
+                    for (; i < HW; i++) {
+                        a1[0] += dyc[i];
+                        a2[0] += (double)dyc[i] * ((xc[i] - m) * r);
                     }
-                for (; i < HW; i++) {
-                    float dxh = dyc[i] * w;
-                    a1[0] += dxh;
-                    a2[0] += (double)dxh * ((xc[i] - m) * r);
+                    double sdy = 0, sdyx = 0;
+                    for (int j = 0; j < 8; j++) { sdy += a1[j]; sdyx += a2[j]; }
+                    s1 += w * sdy;
+                    s2 += w * sdyx;
+                    if (fuse) {
+                        part[tid][0][g * cpg + cc] += sdyx;
+                        part[tid][1][g * cpg + cc] += sdy;
+                    }
                 }
-                for (int j = 0; j < 8; j++) { s1 += a1[j]; s2 += a2[j]; }
-            }
-            float a = (float)(s1 / (double)gsize), bb = (float)(s2 / (double)gsize);
-            for (int cc = 0; cc < cpg; cc++) {
-                float w = weight ? weight[g * cpg + cc] : 1.0f;
-                for (int i = 0; i < HW; i++) {
-                    size_t k = (size_t)cc * HW + i;
-                    float xh = (x[k] - m) * r;
-                    dx[k] += r * (dy[k] * w - a - xh * bb);
+                float a = (float)(s1 / (double)gsize), bb = (float)(s2 / (double)gsize);
+                for (int cc = 0; cc < cpg; cc++) {
+                    float w = weight ? weight[g * cpg + cc] : 1.0f;
+                    for (int i = 0; i < HW; i++) {
+                        size_t k = (size_t)cc * HW + i;
+                        float xh = (x[k] - m) * r;
+                        dx[k] += r * (dy[k] * w - a - xh * bb);
+                    }
                 }
             }
+        }
+        if (fuse) {
+            for (int c = 0; c < C; c++) {
+                double sw = 0, sb = 0;
+                for (int t = 0; t < nt; t++) { sw += part[t][0][c]; sb += part[t][1][c]; }
+                if (dweight) dweight[c] += (float)sw;
+                if (dbias) dbias[c] += (float)sb;
+            }
+            return;
         }
     }
     if (dweight || dbias) {

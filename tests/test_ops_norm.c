@@ -284,7 +284,36 @@ static void gradcheck_batchnorm(int training) {
 TEST(batchnorm_train_gradcheck) { gradcheck_batchnorm(1); }
 TEST(batchnorm_eval_gradcheck) { gradcheck_batchnorm(0); }
 
+// At a size that runs the threaded path, the weight/bias sums folded into the input-gradient pass
+// (per-thread partials) equal the separate per-channel pass used when dinp is NULL, and the
+// input gradient is the same with and without them.
+TEST(groupnorm_fused_weight_grads_match_separate_pass) {
+    enum { B = 4, C = 32, HW = 256, G = 8 };
+    size_t n = (size_t)B * C * HW;
+    float *x = xmalloc(n * sizeof *x), *dy = xmalloc(n * sizeof *dy), *y = xmalloc(n * sizeof *y);
+    float *dx1 = xcalloc(n, sizeof *dx1), *dx2 = xcalloc(n, sizeof *dx2);
+    float w[C], b[C], mean[B * G], rstd[B * G], dw1[C] = {0}, db1[C] = {0}, dw2[C] = {0}, db2[C] = {0};
+    uint64_t st = 77;
+    for (size_t i = 0; i < n; i++) {
+        st = st * 6364136223846793005ULL + 1442695040888963407ULL;
+        x[i] = (float)(st >> 40) / (float)(1 << 24) * 4 - 1;
+        st = st * 6364136223846793005ULL + 1442695040888963407ULL;
+        dy[i] = (float)(st >> 40) / (float)(1 << 24) - 0.5f;
+    }
+    for (int c = 0; c < C; c++) { w[c] = 0.5f + 0.03f * c; b[c] = 0.1f * c; }
+    groupnorm_forward(y, mean, rstd, x, w, b, B, C, HW, G, 1e-6f);
+    groupnorm_backward(dx1, dw1, db1, dy, x, mean, rstd, w, B, C, HW, G);
+    groupnorm_backward(NULL, dw2, db2, dy, x, mean, rstd, w, B, C, HW, G);
+    groupnorm_backward(dx2, NULL, NULL, dy, x, mean, rstd, w, B, C, HW, G);
+    double r1 = test_close_ratio(dw1, dw2, C, 1e-5, 1e-6, NULL), r2 = test_close_ratio(db1, db2, C, 1e-5, 1e-6, NULL);
+    double r3 = test_close_ratio(dx1, dx2, n, 1e-6, 1e-7, NULL);
+    free(x); free(dy); free(y); free(dx1); free(dx2);
+    CHECK(r1 <= 1 && r2 <= 1, "fused dweight/dbias differ from the separate pass (ratios %g, %g)", r1, r2);
+    CHECK(r3 <= 1, "dinp differs with and without the weight gradients (ratio %g)", r3);
+}
+
 int main(void) {
+    RUN(groupnorm_fused_weight_grads_match_separate_pass);
     RUN(groupnorm_matches_torch);
     RUN(groupnorm_channels_equal_groups_batch1);
     RUN(groupnorm_one_group);
