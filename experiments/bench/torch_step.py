@@ -21,7 +21,6 @@ for the trained VAE and SiT.
 """
 import argparse
 import json
-import math
 import os
 import resource
 import sys
