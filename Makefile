@@ -72,12 +72,14 @@ asan: deps-test
 		SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
 	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 tests/run.sh build-asan
 
-bench: deps
+bench:
+	@scripts/deps.sh bench
 	@$(MAKE) --no-print-directory $(BUILD)/repae $(BENCH_BIN)
 	@experiments/bench/run.sh $(BUILD)
 
 # Regenerates the PyTorch reference files under tests/ref (needs python3-torch).
 refs:
+	@scripts/deps.sh refs
 	@for s in tests/gen_*.py; do echo "== $$s"; /usr/bin/python3 $$s || exit 1; done
 
 clean:

@@ -2,12 +2,16 @@
 # deps.sh: make sure the Debian packages repae builds and tests with are installed.
 # Installs what is missing when run as root (or through sudo without a password);
 # otherwise prints the exact command and fails.
-#   usage: scripts/deps.sh [build|test]
+#   usage: scripts/deps.sh [build|test|bench|refs]
 set -e
 need="build-essential pkg-config libncurses-dev libsqlite3-dev libcjson-dev libopenblas-openmp-dev libsixel-dev zlib1g-dev libpng-dev dataset-fashion-mnist"
 if [ "${1:-build}" = test ]; then
   # tmux drives the dashboard tests; xvfb/xterm/xdotool/imagemagick take screenshots.
   need="$need tmux xvfb xterm xdotool imagemagick"
+fi
+if [ "${1:-build}" = bench ] || [ "${1:-build}" = refs ]; then
+  # The PyTorch side of the step benchmark and of the reference files; scipy for the FD reference.
+  need="$need python3-torch python3-scipy"
 fi
 missing=""
 for p in $need; do
