@@ -8,16 +8,17 @@
 // vectorises without any math-relaxing flag. Error: within 2 ulp of expf on the clamped range
 // (tested in tests/test_ops_act.c). Below -87 the result is 0 (expf would give a denormal
 // or 0); above 88 it stays at exp(88) = 1.7e38 instead of going to inf, so that sigmoid-style
-// callers never form 0 * inf. NaN stays NaN (it fails the clamp comparisons and poisons the
-// polynomial).
+// callers never form 0 * inf. NaN stays NaN: the clamp uses fminf/fmaxf, which drop a NaN, so
+// the float-to-int conversion of n is always defined (converting NaN is undefined behaviour),
+// and the NaN is put back by the last select.
 #ifndef REPAE_OPS_EXP_H
 #define REPAE_OPS_EXP_H
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
 static inline float ops_expf(float x0) {
-    float x = x0 < -87.0f ? -87.0f : x0;
-    x = x > 88.0f ? 88.0f : x;
+    float x = fminf(fmaxf(x0, -87.0f), 88.0f);
     // Round to nearest by the 1.5 * 2^23 trick (exact in float without reassociation).
     float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
     float r = x - n * 0.693359375f;  // ln2 split: the high part is exact in 9 bits
@@ -32,7 +33,8 @@ static inline float ops_expf(float x0) {
     int32_t bits = ((int32_t)n + 127) << 23;
     float scale;
     memcpy(&scale, &bits, sizeof scale);
-    return x0 < -87.0f ? 0.0f : y * scale;
+    float e = x0 < -87.0f ? 0.0f : y * scale;
+    return x0 != x0 ? x0 : e;
 }
 
 // Sum and dot product of n floats in double with eight independent partial sums: a single
