@@ -692,10 +692,32 @@ int cmd_export(const Globals *g, int argc, char **argv) {
 
 // ---- rm, tag, note --------------------------------------------------------------------------
 
+// rm --force of a live run: deleting under a live writer would leave it training into a run
+// that no longer exists, so ask it to stop (it checkpoints) and wait for it to end first.
+#define RM_WAIT_SECONDS 60
+static int stop_and_wait(Store *s, const StoreRun *r, char *err) {
+    if (store_request_stop(s, r->id, err) != 0) return -1;
+    fprintf(stderr, "repae rm: stopping run %lld '%s' (pid %d) first...\n", (long long)r->id, r->name, r->pid);
+    double t0 = now_seconds();
+    while (now_seconds() - t0 < RM_WAIT_SECONDS) {
+        StoreRun now;
+        if (store_get_run(s, r->id, &now, err) != 0) return -1;
+        int live = strcmp(now.status, "running") == 0;
+        store_run_free(&now);
+        if (!live) return 0;
+        usleep(200000);
+    }
+    // Its writer notices the deletion at its next commit and stops.
+    fprintf(stderr, "repae rm: run %lld did not stop within %d s; deleting it anyway\n", (long long)r->id,
+            RM_WAIT_SECONDS);
+    return 0;
+}
+
 int cmd_rm(const Globals *g, int argc, char **argv) {
     const char *usage = "usage: repae rm [--force] RUN...\n\n"
                         "Deletes runs: their metrics, samples, checkpoints and files. A run that is still\n"
-                        "training is refused unless --force (stop it first from the dashboard).\n";
+                        "training is refused unless --force, which stops it (with a checkpoint) and\n"
+                        "waits for it to end before deleting.\n";
     if (wants_help(argc, argv)) { fputs(usage, stdout); return 0; }
     int force = 0, nref = 0;
     for (int i = 0; i < argc; i++) {
@@ -717,9 +739,13 @@ int cmd_rm(const Globals *g, int argc, char **argv) {
             rc = 1;
             continue;
         }
-        if (strcmp(r.status, "running") == 0 && !force) {
+        int live = strcmp(r.status, "running") == 0;
+        if (live && !force) {
             fprintf(stderr, "repae rm: run %lld '%s' is still training (pid %d); stop it first, or use --force\n",
                     (long long)id, r.name, r.pid);
+            rc = 1;
+        } else if (live && stop_and_wait(s, &r, err) != 0) {
+            fprintf(stderr, "repae rm: %s\n", err);
             rc = 1;
         } else if (store_delete_run(s, id, err) != 0) {
             fprintf(stderr, "repae rm: %s\n", err);

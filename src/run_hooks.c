@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include "store.h"
@@ -53,6 +54,7 @@ struct RunHooks {
     char last_err[ERRLEN];
 
     atomic_int stop_remote;        // stop_requested seen in the store
+    atomic_int gone;               // the run was deleted from the store while training
     volatile sig_atomic_t stop_local; // run_hooks_stop (signal handlers)
 };
 
@@ -112,6 +114,18 @@ static void queue_requeue(Queue *q, Queue *b) {
 
 // Commits one batch; returns 0, or -1 with err (the batch is then untouched).
 static int commit_batch(RunHooks *rh, Queue *b, char *err) {
+    // The heartbeat first: it also tells whether the run still exists. A run deleted under a
+    // live writer (repae rm --force) must get no more rows, or a later run given the same id
+    // would inherit them.
+    int stop = 0;
+    if (store_heartbeat(rh->store, rh->id, -1, &stop, err) != 0) return -1;
+    if (stop == 2) {
+        atomic_store(&rh->gone, 1);
+        atomic_store(&rh->stop_remote, 1);
+        queue_free(b);
+        return 0;
+    }
+    if (stop) atomic_store(&rh->stop_remote, 1);
     // Samples and checkpoints first: each is its own small transaction, and one that is done
     // is dropped from the batch so a retry does not write it twice.
     while (b->nsmp) {
@@ -131,9 +145,6 @@ static int commit_batch(RunHooks *rh, Queue *b, char *err) {
         if (store_log_metrics(rh->store, rh->id, b->m, b->nm, err) != 0) return -1;
         b->nm = 0;
     }
-    int stop = 0;
-    if (store_heartbeat(rh->store, rh->id, -1, &stop, err) != 0) return -1;
-    if (stop) atomic_store(&rh->stop_remote, 1);
     return 0;
 }
 
@@ -272,6 +283,20 @@ static void rh_free(RunHooks *rh) {
     free(rh);
 }
 
+// A new run's directory must start empty: one left by a deleted run whose id was given again
+// (SQLite reuses the largest id) would hand its checkpoints to `repae resume` of the new run.
+// It is moved aside rather than deleted, since it may hold the only copy of something.
+static int clear_stale_dir(const char *dir, char *err) {
+    struct stat sb;
+    if (stat(dir, &sb) != 0) return 0;
+    char aside[PATH_MAX];
+    snprintf(aside, sizeof aside, "%s.orphan-%ld", dir, (long)wall_seconds());
+    if (rename(dir, aside) != 0)
+        return seterr(err, "%s already exists (left by a deleted run) and cannot be moved aside: %s; remove it",
+                      dir, strerror(errno));
+    return 0;
+}
+
 static int rh_start(RunHooks *rh, char *err) {
     if (mkdir_p(rh->dir, err) != 0) return -1;
     pthread_mutex_init(&rh->mu, NULL);
@@ -306,7 +331,7 @@ int run_hooks_open(RunHooks **out, const char *db, const char *name, const char 
             snprintf(final, sizeof final, "run-%lld-%d", (long long)id, k);
     }
     RunHooks *rh = rh_new(s, id, err);
-    if (!rh || rh_start(rh, err) != 0) {
+    if (!rh || clear_stale_dir(rh->dir, err) != 0 || rh_start(rh, err) != 0) {
         char e2[ERRLEN];
         store_set_status(s, id, "failed", err, e2);
         if (rh) rh_free(rh);
@@ -422,6 +447,17 @@ int run_hooks_finish(RunHooks *rh, const char *status, const char *error) {
     pthread_join(rh->thread, NULL);
     int rc = 0;
     char err[ERRLEN];
+    if (atomic_load(&rh->gone)) {
+        // Deleted while training: what the core wrote since is not wanted either.
+        fprintf(stderr, "repae: run %lld '%s' was deleted from the store while training; its files are removed\n",
+                (long long)rh->id, rh->name);
+        // Only while no new run holds the id: deleting rows of an absent id removes just the directory.
+        StoreRun r;
+        if (store_get_run(rh->store, rh->id, &r, err) == 0) store_run_free(&r);
+        else store_delete_run(rh->store, rh->id, err);
+        rc = -1;
+        goto out;
+    }
     if (rh->q.nm || rh->q.nsmp || rh->q.nck) {
         fprintf(stderr, "repae: run %lld: %d metric points could not be written to the store: %s\n",
                 (long long)rh->id, rh->q.nm, rh->last_err);
@@ -431,6 +467,7 @@ int run_hooks_finish(RunHooks *rh, const char *status, const char *error) {
         fprintf(stderr, "repae: run %lld: cannot record its final status '%s': %s\n", (long long)rh->id, status, err);
         rc = -1;
     }
+out:
     pthread_mutex_destroy(&rh->mu);
     pthread_mutex_destroy(&rh->smu);
     pthread_cond_destroy(&rh->wake);

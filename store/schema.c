@@ -82,7 +82,7 @@ static int exec_retry(sqlite3 *db, const char *sql, char **msg) {
     }
 }
 
-int schema_prepare(sqlite3 *db, const char *path, char *err) {
+int schema_prepare(sqlite3 *db, const char *path, int readonly, char *err) {
     // Only reads until the file is known to be ours: a wrong file must stay byte for byte as it was.
     // One read transaction, so the three values come from the same snapshot even while another
     // process is creating the schema.
@@ -91,11 +91,12 @@ int schema_prepare(sqlite3 *db, const char *path, char *err) {
     if (rc == SQLITE_OK) rc = pragma_int(db, "PRAGMA application_id", &app);
     if (rc == SQLITE_OK) rc = pragma_int(db, "PRAGMA user_version", &version);
     if (rc == SQLITE_OK) rc = pragma_int(db, "SELECT count(*) FROM sqlite_master", &ntables);
+    char why[256]; // COMMIT resets the message
+    snprintf(why, sizeof why, "%s", sqlite3_errmsg(db));
     sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
     if (rc == SQLITE_NOTADB)
         return seterr(err, "%s is not a repae run store (not a SQLite database); pass another --db path", path);
-    if (rc != SQLITE_OK)
-        return seterr(err, "%s: cannot read the store: %s", path, sqlite3_errmsg(db));
+    if (rc != SQLITE_OK) { seterr(err, "%s: cannot read the store: %s", path, why); return rc; }
     if (app != STORE_APP_ID && (app != 0 || version != 0 || ntables != 0))
         return seterr(err, "%s is a SQLite database of another program (application_id %d, %d tables), "
                            "not a repae run store; pass another --db path", path, app, ntables);
@@ -103,6 +104,13 @@ int schema_prepare(sqlite3 *db, const char *path, char *err) {
         return seterr(err, "%s was written by a newer repae (store schema version %d, this build knows up to %d); "
                            "use a newer repae, or another --db path", path, version, STORE_SCHEMA_VERSION);
 
+    if (readonly) {
+        if (version < STORE_SCHEMA_VERSION && ntables != 0)
+            return seterr(err, "%s: an older store (schema version %d) that cannot be upgraded where it is "
+                               "(read-only); copy it to a writable place", path, version);
+        if (ntables == 0) return seterr(err, "%s: an empty store on a read-only location", path);
+        return 0;
+    }
     char *msg = NULL;
     rc = exec_retry(db, "PRAGMA journal_mode=WAL", &msg);
     if (rc == SQLITE_OK) rc = exec_retry(db, "PRAGMA synchronous=NORMAL", &msg);

@@ -33,7 +33,7 @@ enum {
     S_DEL_METRICS, S_DEL_SUMMARY, S_DEL_SAMPLES, S_DEL_CKPT, S_DEL_TAGS, S_DEL_RUN,
     S_RUNNING_LIST, S_SET_INTERRUPTED,
     S_TRUNC_METRICS, S_TRUNC_SAMPLES, S_SUMMARY_REBUILD, S_RUN_STEP_CAP,
-    S_INTEGRITY, S_VERSION,
+    S_INTEGRITY, S_VERSION, S_CKPT_UNDER,
     S_COUNT
 };
 
@@ -116,6 +116,7 @@ static const char *const sql_text[S_COUNT] = {
     [S_RUN_STEP_CAP] = "UPDATE runs SET step = MIN(step, ?2) WHERE id = ?1",
     [S_INTEGRITY] = "PRAGMA integrity_check",
     [S_VERSION] = "PRAGMA user_version",
+    [S_CKPT_UNDER] = "SELECT 1 FROM checkpoints WHERE substr(weights, 1, length(?1)) = ?1 LIMIT 1",
 };
 
 typedef struct { char *key; int64_t id; } KeyId;
@@ -125,6 +126,7 @@ struct Store {
     sqlite3_stmt *st[S_COUNT];
     char *path; // absolute
     char *dir;  // directory holding the database
+    char *runs; // directory of the run directories (see store_run_dir)
     char host[256];
     KeyId *keys; // metric key ids known to be committed
     int nkeys, capkeys;
@@ -146,8 +148,11 @@ static sqlite3_stmt *stmt(Store *s, int i) {
     return s->st[i];
 }
 
+static const char *access_hint(const Store *s);
+
 static int dberr(Store *s, char *err, const char *what) {
-    return seterr(err, "%s: %s: %s", s->path, what, sqlite3_errmsg(s->db));
+    int ro = sqlite3_errcode(s->db) == SQLITE_READONLY;
+    return seterr(err, "%s: %s: %s%s", s->path, what, sqlite3_errmsg(s->db), ro ? access_hint(s) : "");
 }
 
 // Steps a statement that returns no rows. Returns SQLITE_DONE or the error code.
@@ -183,8 +188,8 @@ static int tx_begin(Store *s, char *err) {
         if (rc == SQLITE_DONE) return 0;
         // The busy handler already waited BUSY_TIMEOUT_MS; a writer that holds the lock longer
         // than that is unusual but not fatal, so keep waiting a while before giving up.
-        if ((rc != SQLITE_BUSY && rc != SQLITE_LOCKED) || tries >= 6)
-            return dberr(s, err, "cannot take the write lock (another process holds it; try again)");
+        if (rc != SQLITE_BUSY && rc != SQLITE_LOCKED) return dberr(s, err, "cannot write to the store");
+        if (tries >= 6) return dberr(s, err, "cannot take the write lock (another process holds it; try again)");
         usleep(100000);
     }
 }
@@ -235,6 +240,67 @@ out:
     return result;
 }
 
+// Why a store cannot be written, when the file system says so ("" otherwise). A WAL store
+// needs its directory writable (for PATH-wal and PATH-shm) as well as the file.
+static const char *access_hint(const Store *s) {
+    static _Thread_local char hint[PATH_MAX + 160];
+    char shm[PATH_MAX];
+    snprintf(shm, sizeof shm, "%s-shm", s->path);
+    if (access(s->dir, W_OK) != 0)
+        snprintf(hint, sizeof hint, " (the directory %s is not writable: SQLite needs to create %s-wal and -shm "
+                 "there; copy the store to a writable place)", s->dir, s->path);
+    else if (access(s->path, F_OK) == 0 && access(s->path, W_OK) != 0)
+        snprintf(hint, sizeof hint, " (the file is read-only: make it writable, or copy it)");
+    else if (access(shm, F_OK) == 0 && access(shm, W_OK) != 0)
+        snprintf(hint, sizeof hint, " (%s is read-only, left from a read-only open: remove it when no repae "
+                 "is running on this store)", shm);
+    else hint[0] = 0;
+    return hint;
+}
+
+// A store that cannot be opened for writing (read-only file or directory) is still readable:
+// reopen it read-only and immutable, which needs no -shm file. Only when no -wal file holds
+// commits that the database file lacks (immutable reads would not see them).
+static int readonly_fallback(Store *s) {
+    char wal[PATH_MAX];
+    snprintf(wal, sizeof wal, "%s-wal", s->path);
+    struct stat sb;
+    if (stat(wal, &sb) == 0 && sb.st_size > 0) return 0;
+    char *uri = sqlite3_mprintf("file:%s?immutable=1", s->path);
+    sqlite3 *db = NULL;
+    int rc = sqlite3_open_v2(uri, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL);
+    sqlite3_free(uri);
+    if (rc != SQLITE_OK) { sqlite3_close(db); return 0; }
+    sqlite3_close(s->db);
+    s->db = db;
+    return 1;
+}
+
+// Where the run directories of this store live. Two stores in one directory must not share
+// them (run ids are per store: runs/1 of one would be runs/1 of the other), so only the
+// default name keeps the plain runs/; any other store X gets X-runs/, named like SQLite's own
+// X-wal and X-shm. A store made before this rule whose checkpoints are under runs/ keeps it.
+static char *runs_root(Store *s) {
+    const char *base = strrchr(s->path, '/') + 1;
+    size_t n = strlen(s->dir) + strlen(base) + 16;
+    char *legacy = xmalloc(n), *own = xmalloc(n);
+    snprintf(legacy, n, "%s/runs", s->dir);
+    snprintf(own, n, "%s/%s-runs", s->dir, base);
+    if (strcmp(base, "runs.db") == 0) { free(own); return legacy; }
+    struct stat sb;
+    if (stat(own, &sb) != 0 && stat(legacy, &sb) == 0) {
+        char prefix[PATH_MAX];
+        snprintf(prefix, sizeof prefix, "%s/", legacy);
+        sqlite3_stmt *st = stmt(s, S_CKPT_UNDER);
+        sqlite3_bind_text(st, 1, prefix, -1, SQLITE_TRANSIENT);
+        int old = sqlite3_step(st) == SQLITE_ROW;
+        sqlite3_reset(st);
+        if (old) { free(own); return legacy; }
+    }
+    free(legacy);
+    return own;
+}
+
 int store_open(Store **out, const char *path, int flags, char *err) {
     *out = NULL;
     struct stat sb;
@@ -256,13 +322,20 @@ int store_open(Store **out, const char *path, int flags, char *err) {
     int oflags = SQLITE_OPEN_READWRITE | (exists ? 0 : SQLITE_OPEN_CREATE);
     int rc = sqlite3_open_v2(abs, &s->db, oflags, NULL);
     if (rc != SQLITE_OK) {
-        seterr(err, "%s: cannot open the store: %s", abs, s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+        seterr(err, "%s: cannot open the store: %s%s", abs, s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc),
+               access_hint(s));
         store_close(s);
         return -1;
     }
     sqlite3_busy_timeout(s->db, BUSY_TIMEOUT_MS);
     sqlite3_extended_result_codes(s->db, 0);
-    if (schema_prepare(s->db, abs, err) != 0) { store_close(s); return -1; }
+    rc = schema_prepare(s->db, abs, 0, err);
+    if (rc > 0 && exists && readonly_fallback(s)) rc = schema_prepare(s->db, abs, 1, err);
+    if (rc != 0) {
+        if (rc > 0) { size_t n = strlen(err); snprintf(err + n, ERRLEN - n, "%s", access_hint(s)); }
+        store_close(s);
+        return -1;
+    }
     // Reading a run's curves touches thousands of pages: mapping the file saves a read() and
     // a copy per page, and a larger cache keeps the dashboard's repeated reads in memory.
     sqlite3_exec(s->db, "PRAGMA mmap_size=1073741824; PRAGMA cache_size=-32768", NULL, NULL, NULL);
@@ -274,6 +347,7 @@ int store_open(Store **out, const char *path, int flags, char *err) {
             return -1;
         }
     }
+    s->runs = runs_root(s);
     *out = s;
     return 0;
 }
@@ -286,13 +360,14 @@ void store_close(Store *s) {
     free(s->keys);
     free(s->path);
     free(s->dir);
+    free(s->runs);
     free(s);
 }
 
 const char *store_path(const Store *s) { return s->path; }
 
 char *store_run_dir(const Store *s, int64_t run, char *buf, size_t n) {
-    snprintf(buf, n, "%s/runs/%lld", s->dir, (long long)run);
+    snprintf(buf, n, "%s/%lld", s->runs, (long long)run);
     return buf;
 }
 
@@ -710,6 +785,10 @@ int store_heartbeat(Store *s, int64_t run, long step, int *stop, char *err) {
     sqlite3_bind_int64(st, 3, step);
     int ok = run1(st) == SQLITE_DONE;
     if (!ok) dberr(s, err, "cannot write the heartbeat");
+    if (ok && sqlite3_changes(s->db) == 0) { // the run was deleted (repae rm --force)
+        if (stop) *stop = 2;
+        return tx_end(s, 1, err);
+    }
     if (ok && stop) {
         st = stmt(s, S_STOP_GET);
         sqlite3_bind_int64(st, 1, run);
@@ -843,8 +922,24 @@ int store_tag_remove(Store *s, int64_t run, const char *tag, char *err) {
 int store_set_note(Store *s, int64_t run, const char *text, char *err) {
     return write_run_text(s, S_NOTE_SET, run, text, "cannot set the note", err);
 }
-int store_rename(Store *s, int64_t run, const char *name, char *err) {
+int store_check_name(const char *name, char *err) {
     if (!name || !*name) return seterr(err, "a run name cannot be empty");
+    if (is_digits(name))
+        return seterr(err, "run name '%s' is all digits and would be read as a run id; add a letter", name);
+    int blank = 1;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f)
+            return seterr(err, "a run name cannot hold control characters (tab, newline, ...): '%s'", name);
+        if (*p != ' ') blank = 0;
+    }
+    if (blank) return seterr(err, "a run name cannot be only spaces");
+    if (strlen(name) > STORE_NAME_MAX)
+        return seterr(err, "a run name can have at most %d bytes (this one has %zu)", STORE_NAME_MAX, strlen(name));
+    return 0;
+}
+
+int store_rename(Store *s, int64_t run, const char *name, char *err) {
+    if (store_check_name(name, err) != 0) return -1;
     return write_run_text(s, S_RENAME, run, name, "cannot rename the run", err);
 }
 int store_request_stop(Store *s, int64_t run, char *err) {
@@ -913,7 +1008,7 @@ int store_reap_dead(Store *s, char *err) {
 
 int store_create_run(Store *s, const char *name, const char *config_json, long total_steps, int64_t parent,
                      const char *status, int64_t *id, char *err) {
-    if (!name || !*name) return seterr(err, "a run name cannot be empty");
+    if (store_check_name(name, err) != 0) return -1;
     if (!valid_status(status)) return seterr(err, "unknown run status '%s'", status);
     if (tx_begin(s, err) != 0) return -1;
     sqlite3_stmt *st = stmt(s, S_RUN_INSERT);

@@ -6,8 +6,9 @@
 // busy timeout and retry, so "database is locked" never reaches the caller under normal load.
 //
 // Run files (checkpoints, training state) live beside the database in <dir of db>/runs/<id>/
-// (store_run_dir); the store records the checkpoint paths, and store_delete_run removes the
-// rows and that directory.
+// for the default runs.db, and in <db>-runs/<id>/ for any other name, so that two stores in one
+// directory never share run directories (store_run_dir); the store records the checkpoint
+// paths, and store_delete_run removes the rows and that directory.
 //
 // Every function returning int returns 0 on success or -1 with a message in err (ERRLEN bytes,
 // see util.h). Strings and arrays handed back are malloc'd and released with the matching
@@ -38,7 +39,9 @@ enum {
 int store_open(Store **s, const char *path, int flags, char *err);
 void store_close(Store *s);
 const char *store_path(const Store *s);
-// The directory for a run's files: <dir of db>/runs/<id> (not created). Returns buf.
+// The directory for a run's files (not created): <dir of db>/runs/<id> for a store named
+// runs.db, else <db path>-runs/<id> (older stores whose checkpoints are under runs/ keep it).
+// Returns buf.
 char *store_run_dir(const Store *s, int64_t run, char *buf, size_t n);
 
 // ---- reading runs ---------------------------------------------------------------------------
@@ -116,6 +119,11 @@ int store_tag_add(Store *s, int64_t run, const char *tag, char *err);
 int store_tag_remove(Store *s, int64_t run, const char *tag, char *err);
 int store_set_note(Store *s, int64_t run, const char *text, char *err);
 int store_rename(Store *s, int64_t run, const char *name, char *err);
+// A run name must be non-empty, not all digits (it would read as an id), not only spaces,
+// without control characters and at most STORE_NAME_MAX bytes. store_create_run and
+// store_rename check it; callers may check earlier for a better message.
+#define STORE_NAME_MAX 200
+int store_check_name(const char *name, char *err);
 // Asks the run's writer to stop cleanly; its hooks see it within about a second.
 int store_request_stop(Store *s, int64_t run, char *err);
 // Deletes the run's rows and its directory. Does not check whether it is still running:
@@ -143,7 +151,8 @@ typedef struct {
 // One transaction: the metrics (a re-logged (key, step) replaces the old point), the summary
 // table, runs.step = max(step, largest step given) and the heartbeat.
 int store_log_metrics(Store *s, int64_t run, const StoreMetric *m, int n, char *err);
-// Heartbeat (and runs.step if step >= 0) without metrics. *stop gets stop_requested if non-NULL.
+// Heartbeat (and runs.step if step >= 0) without metrics. *stop gets stop_requested if non-NULL,
+// or 2 when the run no longer exists (deleted while its writer lived; nothing is written then).
 int store_heartbeat(Store *s, int64_t run, long step, int *stop, char *err);
 int store_add_sample(Store *s, int64_t run, long step, const void *png, size_t len, int w, int h, char *err);
 int store_add_checkpoint(Store *s, int64_t run, long step, const char *weights, const char *state, char *err);

@@ -8,7 +8,8 @@
 
 // Checks that db (just opened, nothing written yet) is a repae store this code can use, then
 // switches it to WAL and applies the missing migrations, each in its own transaction.
-// path is only for messages. Returns 0 or -1 with err.
-int schema_prepare(sqlite3 *db, const char *path, char *err);
+// path is only for messages. readonly: db was opened read-only (immutable): only the checks.
+// Returns 0, or with err: -1, or the SQLite code when the file could not be read at all.
+int schema_prepare(sqlite3 *db, const char *path, int readonly, char *err);
 
 #endif
