@@ -1,6 +1,9 @@
 // scr_launch.c: a new run: pick a config from configs/*.json (with a preview), add
 // key=value overrides and a name, start it as a background training thread.
 #include <dirent.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,24 +34,52 @@ typedef struct {
     char *sets[MAXSET];
     int nsets;
     char name[64];
+    char dir[PATH_MAX]; // where the configs were found
 } Launch;
 
 static int cmpstr(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+static int is_dir(const char *p) {
+    struct stat sb;
+    return stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
+// configs/ of the working directory, else the one of the repae checkout the binary was built
+// in (build/repae -> ../configs), so that a dashboard started from elsewhere can still launch.
+static void find_configs(Launch *l) {
+    snprintf(l->dir, sizeof l->dir, "configs");
+    if (is_dir(l->dir)) return;
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) return;
+    exe[n] = 0;
+    char *slash = strrchr(exe, '/');
+    if (!slash) return;
+    *slash = 0;
+    static const char *const rel[] = {"../configs", "configs", "../share/repae/configs"};
+    for (size_t i = 0; i < sizeof rel / sizeof rel[0]; i++) {
+        char p[PATH_MAX + 32];
+        snprintf(p, sizeof p, "%s/%s", exe, rel[i]);
+        char real[PATH_MAX];
+        if (is_dir(p) && realpath(p, real)) { snprintf(l->dir, sizeof l->dir, "%s", real); return; }
+    }
+}
 
 static void scan(Launch *l) {
     for (int i = 0; i < l->nfiles; i++) free(l->files[i]);
     free(l->files);
     l->files = NULL;
     l->nfiles = 0;
-    DIR *d = opendir("configs");
+    find_configs(l);
+    DIR *d = opendir(l->dir);
     if (d) {
         struct dirent *e;
         while ((e = readdir(d))) {
             size_t n = strlen(e->d_name);
             if (n < 6 || strcmp(e->d_name + n - 5, ".json")) continue;
             l->files = xrealloc(l->files, sizeof(char *) * (size_t)(l->nfiles + 1));
-            char p[512];
-            snprintf(p, sizeof p, "configs/%s", e->d_name);
+            char p[PATH_MAX + 256];
+            snprintf(p, sizeof p, "%s/%s", l->dir, e->d_name);
             l->files[l->nfiles++] = xstrdup(p);
         }
         closedir(d);
@@ -90,7 +121,7 @@ static int action(Screen *s, App *a, int act, int key) {
     case LA_NAME: app_prompt(a, "run name (empty: run-<id>)", l->name, set_name); break;
     case LA_RESCAN: scan(l); break;
     case LA_START: {
-        if (!l->nfiles) { app_message(a, 1, "no configs/*.json here: run the dashboard from the repae directory"); break; }
+        if (!l->nfiles) { app_message(a, 1, "no configs/*.json here or beside repae: run the dashboard from the repae directory"); break; }
         Model *m = app_model(a);
         int64_t id = 0;
         char err[ERRLEN];
@@ -112,10 +143,14 @@ static void draw(Screen *s, App *a, CellBuf *b) {
     (void)a;
     Launch *l = (Launch *)s;
     int W = b->w, H = b->h, lw = 28;
-    ui_section(b, 0, 1, lw, "configs/");
-    if (!l->nfiles) cb_text(b, 1, 3, lw - 2, "(no configs/*.json)", C_RED, 0);
+    ui_section(b, 0, 1, lw, strcmp(l->dir, "configs") == 0 ? "configs/" : l->dir);
+    if (!l->nfiles) {
+        cb_text(b, 1, 3, lw - 2, "(no configs/*.json)", C_RED, 0);
+        cb_text(b, 1, 4, lw - 2, "start repae in the", CB_DEFAULT, CB_DIM);
+        cb_text(b, 1, 5, lw - 2, "repae directory", CB_DEFAULT, CB_DIM);
+    }
     for (int i = 0; i < l->nfiles && 2 + i < H - 8; i++) {
-        const char *f = l->files[i] + 8;
+        const char *f = strrchr(l->files[i], '/') + 1;
         cb_text(b, 1, 2 + i, lw - 2, f, CB_DEFAULT, i == l->cur ? CB_BOLD : 0);
         if (i == l->cur) cb_set_bg(b, 0, 2 + i, lw, app_colors(a) ? 236 : CB_DEFAULT, app_colors(a) ? 0 : CB_REVERSE);
     }
