@@ -190,6 +190,13 @@ static int resume(Model *m, int64_t id, char *err) {
 static int removerun(Model *m, int64_t id, char *err) {
     StoreModel *sm = (StoreModel *)m;
     if (job_of(sm, id)) return seterr(err, "run %lld is training here: stop it (x) first", (long long)id);
+    // A run training in another process would go on writing into a run that no longer exists.
+    StoreRun r;
+    if (store_get_run(sm->st, id, &r, err) != 0) return -1;
+    int live = strcmp(r.status, "running") == 0;
+    int pid = r.pid;
+    store_run_free(&r);
+    if (live) return seterr(err, "run %lld is training in another process (pid %d): stop it (x) first", (long long)id, pid);
     return store_delete_run(sm->st, id, err);
 }
 
