@@ -8,6 +8,8 @@
 #include <unistd.h>
 #include "cli.h"
 #include "config.h"
+#include "data.h"
+#include "store.h"
 #include "run_hooks.h"
 #include "train.h"
 #include "util.h"
@@ -54,9 +56,11 @@ static void progress_metrics(void *ctx, long step, int n, const char *const *key
     if (!last && now - p->last_print < (p->tty ? 0.25 : 10.0)) return;
     p->last_print = now;
     double rate = step > p->first_step ? (step - p->first_step) / (now - p->t0) : NAN;
-    char eta[32], line[512];
+    char eta[32], its[32], line[512];
     fmt_duration(eta, sizeof eta, (p->total - step) / rate);
-    int len = snprintf(line, sizeof line, "step %ld/%ld  %.2f it/s  ETA %s ", step, p->total, rate, eta);
+    if (isfinite(rate)) snprintf(its, sizeof its, "%.2f", rate);
+    else snprintf(its, sizeof its, "--"); // the first log: no rate yet
+    int len = snprintf(line, sizeof line, "step %ld/%ld  %s it/s  ETA %s ", step, p->total, its, eta);
     for (size_t k = 0; k < sizeof shown / sizeof shown[0]; k++)
         for (int i = 0; i < n; i++)
             if (strcmp(keys[i], shown[k]) == 0 && len < (int)sizeof line - 32)
@@ -78,6 +82,19 @@ static int progress_should_stop(void *ctx) {
     return p->inner.should_stop ? p->inner.should_stop(p->inner.ctx) : 0;
 }
 
+// Out of memory (a model or batch too large for this machine) aborts the process; record it as
+// the run's failure first, or the run would read "interrupted" and invite a resume that fails
+// the same way. A fresh store connection: the writer thread's may be mid-transaction.
+static const char *oom_db;
+static int64_t oom_run;
+static void on_oom(const char *msg) {
+    Store *s;
+    char err[ERRLEN];
+    if (!oom_db || store_open(&s, oom_db, 0, err) != 0) return;
+    store_set_status(s, oom_run, "failed", msg, err);
+    store_close(s);
+}
+
 // Runs one training run on already-open hooks and records how it ended. Returns the exit code.
 static int run_training(RunHooks *rh, const Config *cfg, int resume) {
     char err[ERRLEN] = "";
@@ -90,7 +107,10 @@ static int run_training(RunHooks *rh, const Config *cfg, int resume) {
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     fprintf(stderr, "repae: run %lld '%s' (%s)\n", (long long)run_hooks_id(rh), run_hooks_name(rh), run_hooks_dir(rh));
+    oom_run = run_hooks_id(rh);
+    util_set_oom_hook(on_oom);
     TrainStatus st = train_run(cfg, run_hooks_dir(rh), resume, &h, err);
+    util_set_oom_hook(NULL);
     sigint_run = NULL;
     int ok = st == TRAIN_DONE || st == TRAIN_STOPPED;
     if (!ok) fprintf(stderr, "repae: run %s: %s\n", train_status_name(st), err);
@@ -127,8 +147,15 @@ int cmd_train(const Globals *g, int argc, char **argv) {
         }
     }
     if (config_validate(&cfg, err) != 0) { fprintf(stderr, "repae train: %s: %s\n", path, err); return 2; }
+    // A missing dataset is the config's fault: say so before a run is created to fail at once.
+    if (strcmp(cfg.data.dataset, "shapes") != 0) {
+        Dataset *ds;
+        if (dataset_open(&ds, &cfg.data, DATA_TRAIN, err) != 0) { fprintf(stderr, "repae train: %s: %s\n", path, err); return 2; }
+        dataset_close(ds);
+    }
     char *json = config_to_json(&cfg);
     RunHooks *rh;
+    oom_db = g->db;
     int rc = run_hooks_open(&rh, g->db, name, json, cfg.train.steps, err);
     free(json);
     if (rc != 0) { fprintf(stderr, "repae train: %s\n", err); return 1; }
@@ -143,6 +170,7 @@ int cmd_resume(const Globals *g, int argc, char **argv) {
     if (argc != 1) { fprintf(stderr, "repae resume: expected one RUN\n%s", usage); return 2; }
     char err[ERRLEN];
     RunHooks *rh;
+    oom_db = g->db;
     if (run_hooks_resume(&rh, g->db, argv[0], -1, err) != 0) { fprintf(stderr, "repae resume: %s\n", err); return 1; }
     Config cfg;
     config_defaults(&cfg);

@@ -14,10 +14,7 @@ static size_t align_up(size_t n) { return (n + ALIGN_FLOATS - 1) / ALIGN_FLOATS 
 static float *alloc_floats(size_t n, const char *file, int line) {
     size_t bytes = align_up(n ? n : 1) * sizeof(float);
     float *p = aligned_alloc(64, bytes);
-    if (!p) {
-        fprintf(stderr, "repae: out of memory allocating %zu bytes at %s:%d\n", bytes, file, line);
-        abort();
-    }
+    if (!p) out_of_memory(bytes, file, line);
     memset(p, 0, bytes);
     return p;
 }

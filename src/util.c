@@ -8,26 +8,35 @@
 #include <time.h>
 #include <unistd.h>
 
-static void oom(size_t size, const char *file, int line) {
-    fprintf(stderr, "repae: out of memory allocating %zu bytes at %s:%d\n", size, file, line);
+static void (*_Atomic oom_hook)(const char *msg);
+
+void util_set_oom_hook(void (*hook)(const char *msg)) { oom_hook = hook; }
+
+void out_of_memory(size_t size, const char *file, int line) {
+    char msg[256];
+    snprintf(msg, sizeof msg, "out of memory allocating %zu bytes at %s:%d (a smaller model or batch?)", size, file, line);
+    fprintf(stderr, "repae: %s\n", msg);
+    void (*hook)(const char *) = oom_hook;
+    oom_hook = NULL; // once, and not again if the hook itself runs out
+    if (hook) hook(msg);
     abort();
 }
 
 void *malloc_check(size_t size, const char *file, int line) {
     void *p = malloc(size ? size : 1);
-    if (!p) oom(size, file, line);
+    if (!p) out_of_memory(size, file, line);
     return p;
 }
 
 void *calloc_check(size_t n, size_t size, const char *file, int line) {
     void *p = calloc(n ? n : 1, size ? size : 1);
-    if (!p) oom(n * size, file, line);
+    if (!p) out_of_memory(n * size, file, line);
     return p;
 }
 
 void *realloc_check(void *q, size_t size, const char *file, int line) {
     void *p = realloc(q, size ? size : 1);
-    if (!p) oom(size, file, line);
+    if (!p) out_of_memory(size, file, line);
     return p;
 }
 

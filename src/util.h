@@ -18,6 +18,11 @@ char *strdup_check(const char *s, const char *file, int line);
 #define xcalloc(n, sz) calloc_check((n), (sz), __FILE__, __LINE__)
 #define xrealloc(p, sz) realloc_check((p), (sz), __FILE__, __LINE__)
 #define xstrdup(s) strdup_check((s), __FILE__, __LINE__)
+// Called with the message just before an allocation failure aborts (NULL: none), e.g. to
+// record a headless run as failed.
+void util_set_oom_hook(void (*hook)(const char *msg));
+// Reports a failed allocation of size bytes at file:line, calls the hook and aborts.
+_Noreturn void out_of_memory(size_t size, const char *file, int line);
 
 // Writes a formatted message into err (ERRLEN bytes) and returns -1, so that
 // `return seterr(err, "...")` reads naturally.
