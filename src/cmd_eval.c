@@ -232,7 +232,7 @@ int cmd_eval(const Globals *g, int argc, char **argv) {
         "                   of N samples and of N held-out images (the test split)\n"
         "  eval.is          Inception-style score of the samples' class probabilities (10 splits)\n"
         "  eval.acc         share of class-conditional samples the evaluator puts in the requested\n"
-        "                   class (class k %% num_classes for sample k; conditional runs only)\n"
+        "                   class (class k % num_classes for sample k; conditional runs only)\n"
         "  eval.psnr        VAE reconstruction PSNR (dB, posterior mean) on the held-out images\n"
         "  eval.latent_std  spatial std of the VAE's latents (posterior mean) on the held-out images\n"
         "  eval.rfd         Frechet distance of the reconstructions to the held-out images\n"

@@ -55,14 +55,32 @@ static void ensure_passive_omp(char **argv) {
     // exec failed (no /proc): carry on with the default policy.
 }
 
+// Options of the commands that take a value (the next argument is never --db).
+static int takes_value(const char *opt) {
+    static const char *const v[] = {"--name", "--set", "--out", "--csv", "--safetensors", "--samples", "--config",
+                                     "--steps", "--n", "--cfg", "--class", "--seed", "--solver", "--dataset",
+                                     "--data-path", "--batch", "--lr", "--evaluator", "--image-size", "--channels"};
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+        if (strcmp(opt, v[i]) == 0) return 1;
+    return 0;
+}
+
 int main(int argc, char **argv) {
     ensure_passive_omp(argv);
     Globals g = {0};
     g.db = getenv("REPAE_DB");
-    // --db may appear anywhere on the line; take it out before the command sees argv.
-    int n = 0;
+    // --db may appear anywhere on the line; take it out before the command sees argv. Not as
+    // the value of a command's option (`--name --db` names a run "--db"... and is refused by
+    // the store), and not after "--".
+    int n = 0, literal = 0;
     for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--db") == 0) {
+        int is_value = n > 1 && takes_value(argv[n]);
+        if (literal || is_value) {
+            argv[++n] = argv[i];
+        } else if (strcmp(argv[i], "--") == 0) {
+            literal = 1;
+            argv[++n] = argv[i];
+        } else if (strcmp(argv[i], "--db") == 0) {
             if (i + 1 >= argc) { fprintf(stderr, "repae: --db needs a path\n"); return 2; }
             g.db = argv[++i];
         } else if (strncmp(argv[i], "--db=", 5) == 0) {

@@ -33,3 +33,10 @@ check out_of_memory_is_failed_run $? "$(head -3 "$tmp/show")"
 R train "$CONFIGS/tiny.json" --name p --set train.steps=20 --set train.threads=1 --set train.sample_every=0
 grep -q "step 10/20" "$tmp/err" && ! grep -q "nan it/s" "$tmp/err"
 check progress_without_nan_rate $? "a progress line reads nan it/s"
+
+# --db is a global option anywhere on the line, but not when it is the value of an option.
+"$BIN" train "$CONFIGS/tiny.json" --name --db "$tmp/other.db" 2>"$tmp/err"
+[ $? -eq 2 ] && [ ! -e "$tmp/other.db" ] && grep -q "more than one CONFIG" "$tmp/err"
+check db_not_taken_as_option_value $? "--name --db X created or used X as the store"
+"$BIN" runs --db "$tmp/runs.db" >/dev/null 2>"$tmp/err"
+check db_after_command $? "repae runs --db PATH failed"
