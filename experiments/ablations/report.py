@@ -99,7 +99,7 @@ for ax, key in zip(axes.flat, panels):
             if v not in ("", "nan"):
                 xs.append(int(d["step"]))
                 ys.append(float(v))
-        if not ys:
+        if not ys or all(y == 0 for y in ys):  # e.g. align of a recipe without alignment
             continue
         k = 5  # running mean over 5 logged points (50 steps)
         sm = [sum(ys[max(0, i - k + 1):i + 1]) / len(ys[max(0, i - k + 1):i + 1]) for i in range(len(ys))]

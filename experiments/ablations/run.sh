@@ -11,7 +11,9 @@
 #
 # Environment: REPAE (binary; default work/repae, else build/repae, built with make),
 # STEPS (per recipe, default 800), EVAL_N (samples per eval, default 1000),
-# ENC_STEPS (target encoder and evaluator training steps, default 800), RECIPES (subset).
+# ENC_STEPS (target encoder and evaluator training steps, default 800), RECIPES (subset),
+# LONG (recipes also trained for 2 x STEPS as "<recipe>-x2", default repa-e: the two-stage
+# baseline sees STEPS VAE steps and then STEPS SiT steps).
 set -eu
 cd "$(dirname "$0")/../.."
 HERE=experiments/ablations
@@ -23,6 +25,7 @@ STEPS=${STEPS:-800}
 EVAL_N=${EVAL_N:-1000}
 ENC_STEPS=${ENC_STEPS:-800}
 RECIPES=${RECIPES:-"repa-e no-align naive-e2e two-stage-vae two-stage no-bn seed no-smooth no-kl"}
+LONG=${LONG-repa-e}
 if [ -z "${REPAE:-}" ]; then
     if [ -x "$WORK/repae" ]; then REPAE="$PWD/$WORK/repae"
     else make -s build/repae && REPAE="$PWD/build/repae"; fi
@@ -34,7 +37,7 @@ say() { echo "[$(date +%H:%M:%S)] $*" | tee -a "$LOG"; }
 # (README.md, "Size"). Same seeds for every recipe (train.seed and data.seed are the defaults).
 SIZE="--set vae.ch=[16,32,64] --set sit.hidden=96 --set sit.depth=4 --set sit.heads=4 --set sit.patch=2
  --set align.depth=2 --set align.projector_dim=256
- --set train.batch_size=32 --set train.steps=$STEPS --set train.lr=0.0002 --set train.ema=0.99
+ --set train.batch_size=32 --set train.lr=0.0002 --set train.ema=0.99
  --set train.log_every=10 --set train.sample_every=200 --set train.ckpt_every=200 --set sample.n=16"
 
 status() { # status of run $1 in the store, or "absent"
@@ -52,8 +55,8 @@ for kind in encoder evaluator; do
 done
 
 # ---- training and evaluation ----------------------------------------------------------------
-train_one() { # recipe name
-    r=$1
+train_one() { # run name, recipe, steps
+    r=$1 recipe=$2 steps=$3
     extra=""
     if [ "$r" = two-stage ]; then
         # Stage 2 reads the stage-1 VAE (and its BN statistics) from its newest checkpoint.
@@ -67,10 +70,11 @@ train_one() { # recipe name
     case $st in
     done) ;;
     absent)
-        say "$r: training $STEPS steps"
+        say "$r: training $steps steps"
         t0=$(date +%s)
         # shellcheck disable=SC2086
-        "$REPAE" --db "$DB" train "configs/$r.json" --name "$r" $SIZE $extra 2>>"$WORK/$r.err" || true
+        "$REPAE" --db "$DB" train "configs/$recipe.json" --name "$r" $SIZE --set train.steps="$steps" $extra \
+            2>>"$WORK/$r.err" || true
         say "$r: $(status "$r") after $(( $(date +%s) - t0 )) s" ;;
     stopped|interrupted)
         say "$r: resuming ($st)"
@@ -93,8 +97,12 @@ train_one() { # recipe name
     fi
 }
 
-for r in $RECIPES; do train_one "$r"; done
+for r in $RECIPES; do train_one "$r" "$r" "$STEPS"; done
+for r in $LONG; do train_one "$r-x2" "$r" $((2 * STEPS)); done
 
 # ---- table and plots ------------------------------------------------------------------------
-/usr/bin/python3 "$HERE/report.py" "$REPAE" "$DB" "$HERE/results" $RECIPES | tee -a "$LOG"
+LONGRUNS=""
+for r in $LONG; do LONGRUNS="$LONGRUNS $r-x2"; done
+# shellcheck disable=SC2086
+/usr/bin/python3 "$HERE/report.py" "$REPAE" "$DB" "$HERE/results" $RECIPES $LONGRUNS | tee -a "$LOG"
 say "study finished"
