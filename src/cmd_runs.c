@@ -511,8 +511,11 @@ static int export_csv(Store *s, const StoreRun *r, const char *path, char *err) 
     int rc = -1;
     for (int k = 0; k < nk; k++)
         if (store_series(s, r->id, keys[k], -1, &ser[k], err) != 0) goto out;
-    FILE *f = strcmp(path, "-") == 0 ? stdout : fopen(path, "w");
-    if (!f) { seterr(err, "cannot write %s: %s", path, strerror(errno)); goto out; }
+    // Built in memory and written atomically, so an interrupted export never leaves half a file.
+    char *buf = NULL;
+    size_t blen = 0;
+    FILE *f = open_memstream(&buf, &blen);
+    if (!f) { seterr(err, "out of memory for the CSV of %s", path); goto out; }
     fputs("step,wall", f);
     for (int k = 0; k < nk; k++) { fputc(',', f); csv_field(f, keys[k]); }
     fputc('\n', f);
@@ -535,10 +538,13 @@ static int export_csv(Store *s, const StoreRun *r, const char *path, char *err) 
         }
         fputc('\n', f);
     }
-    if (f != stdout) {
-        if (fclose(f) != 0) { seterr(err, "writing %s failed: %s", path, strerror(errno)); goto out; }
-    } else fflush(stdout);
-    rc = 0;
+    fclose(f);
+    if (strcmp(path, "-") == 0) {
+        rc = fwrite(buf, 1, blen, stdout) == blen && fflush(stdout) == 0 ? 0 : seterr(err, "writing the CSV to stdout failed");
+    } else {
+        rc = write_file_atomic(path, buf, blen, err);
+    }
+    free(buf);
 out:
     for (int k = 0; k < nk; k++) store_series_free(&ser[k]);
     free(ser);

@@ -83,16 +83,16 @@ int write_file_atomic(const char *path, const void *data, size_t len, char *err)
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp.%d", path, (int)getpid());
     FILE *f = fopen(tmp, "wb");
-    if (!f) return seterr(err, "%s: cannot create: %s", tmp, strerror(errno));
+    if (!f) return seterr(err, "cannot write %s: %s", path, strerror(errno));
     if (len && fwrite(data, 1, len, f) != len) {
-        seterr(err, "%s: write failed: %s", tmp, strerror(errno));
+        seterr(err, "writing %s failed: %s (nothing was replaced)", path, strerror(errno));
         fclose(f); unlink(tmp); return -1;
     }
     if (fflush(f) != 0 || fsync(fileno(f)) != 0) {
-        seterr(err, "%s: flush failed: %s", tmp, strerror(errno));
+        seterr(err, "writing %s failed: %s (nothing was replaced)", path, strerror(errno));
         fclose(f); unlink(tmp); return -1;
     }
-    if (fclose(f) != 0) { unlink(tmp); return seterr(err, "%s: close failed", tmp); }
+    if (fclose(f) != 0) { unlink(tmp); return seterr(err, "writing %s failed: %s (nothing was replaced)", path, strerror(errno)); }
     if (rename(tmp, path) != 0) {
         seterr(err, "%s: cannot rename into place: %s", path, strerror(errno));
         unlink(tmp); return -1;
