@@ -47,6 +47,23 @@ TEST(halfblock_top_and_bottom) {
     image_free(&im);
 }
 
+// Without colours: shade characters by luma; black is blank, white is a full block.
+TEST(shades_without_colour) {
+    Image im = {0};
+    im.w = 1;
+    im.h = 4;
+    im.rgb = xcalloc(12, 1);
+    memset(im.rgb + 6, 255, 6); // two black pixels over two white ones: one cell row each
+    CellBuf b;
+    cb_init(&b, 4, 4);
+    image_shades(&b, 0, 0, 1, 2, &im);
+    Cell *top = cb_at(&b, 0, 0), *bot = cb_at(&b, 0, 1);
+    CHECK(top->ch == ' ' && bot->ch == 0x2588, "black row U+%04X, white row U+%04X", top->ch, bot->ch);
+    CHECK(top->fg == CB_DEFAULT && bot->bg == CB_DEFAULT, "shades must not use colours");
+    cb_free(&b);
+    image_free(&im);
+}
+
 TEST(probe_reply_parsing) {
     TermCaps t = {0};
     const char *r1 = "\033[6;20;10t\033[?63;1;2;4;6;9;15;22c";
@@ -147,6 +164,7 @@ TEST(eight_colours_dither_grey) {
 int main(void) {
     RUN(palette_nearest);
     RUN(halfblock_top_and_bottom);
+    RUN(shades_without_colour);
     RUN(probe_reply_parsing);
     RUN(sixel_and_truecolor_payloads);
     RUN(png_decodes);

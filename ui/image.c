@@ -224,6 +224,28 @@ void image_halfblock(CellBuf *b, int x, int y, int cw, int ch, const Image *img,
         }
 }
 
+// Without colours (NO_COLOR, IMG_NONE): one shade character per cell from the mean luma of
+// the two pixels a half block would show, so the samples still read as pictures.
+void image_shades(CellBuf *b, int x, int y, int cw, int ch, const Image *img) {
+    static const uint32_t shade[5] = {' ', 0x2591, 0x2592, 0x2593, 0x2588}; // ░ ▒ ▓ █
+    int uw, uh;
+    image_fit_cells(img, cw, ch, &uw, &uh);
+    if (!uw) return;
+    int h2 = fit_h2(img, uw);
+    if (h2 > 2 * uh) h2 = 2 * uh;
+    for (int r = 0; r < uh; r++)
+        for (int c = 0; c < uw; c++) {
+            int n = 0, sum = 0;
+            for (int k = 0; k < 2 && 2 * r + k < h2; k++, n++) {
+                const uint8_t *p = sample_px(img, c, 2 * r + k, uw, h2);
+                sum += (299 * p[0] + 587 * p[1] + 114 * p[2]) / 1000;
+            }
+            int lvl = n ? (sum / n * 5) / 256 : 0;
+            Cell *cell = cb_at(b, x + c, y + r);
+            if (cell) *cell = (Cell){shade[lvl > 4 ? 4 : lvl], CB_DEFAULT, CB_DEFAULT, 0};
+        }
+}
+
 typedef struct { char *p; size_t n, cap; } Buf;
 static void buf_add(Buf *b, const char *s, size_t n) {
     if (b->n + n + 1 > b->cap) { b->cap = (b->n + n + 1) * 2; b->p = xrealloc(b->p, b->cap); }

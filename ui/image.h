@@ -50,6 +50,8 @@ void image_fit_cells(const Image *img, int cw, int ch, int *uw, int *uh);
 // Draws img as half blocks into b at (x, y) in at most cw x ch cells with HALF8 or HALF256
 // colour indices.
 void image_halfblock(CellBuf *b, int x, int y, int cw, int ch, const Image *img, ImageMode mode);
+// The colourless fallback: shade characters (space, light, medium, dark, full) by luma.
+void image_shades(CellBuf *b, int x, int y, int cw, int ch, const Image *img);
 
 // Overlays: requests collected while drawing a frame, written after doupdate.
 typedef struct ImageOverlays ImageOverlays;

@@ -267,6 +267,7 @@ static void draw_samples(Cmp *c, App *a, CellBuf *b, int top) {
         else if ((mode == IMG_SIXEL || mode == IMG_TRUECOLOR) && app_overlays(a))
             overlays_add(app_overlays(a), x + 1, y + 1, mode == IMG_SIXEL ? cw - 2 : uw, mode == IMG_SIXEL ? ch - 1 : uh,
                          &c->img[i], ((uint64_t)c->ids[i] << 32) ^ (uint64_t)step);
+        else if (mode == IMG_NONE) image_shades(b, x + 1, y + 1, cw - 2, ch - 1, &c->img[i]);
     }
 }
 

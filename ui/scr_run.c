@@ -251,7 +251,7 @@ static void draw(Screen *s, App *a, CellBuf *b) {
         else if (mode == IMG_SIXEL || mode == IMG_TRUECOLOR) {
             if (app_overlays(a)) overlays_add(app_overlays(a), mode == IMG_SIXEL ? px : ix, iy, mode == IMG_SIXEL ? pw : uw, uh,
                                               &r->img, ((uint64_t)r->id << 32) ^ (uint64_t)r->img_step);
-        } else cb_text(b, px, iy, pw, "(images need colours)", CB_DEFAULT, CB_DIM);
+        } else image_shades(b, ix, iy, pw, ih, &r->img);
     }
     // slider: a track with one tick per sample step and the selected one highlighted
     int sy = H - 2, cur = r->sidx < 0 ? r->nsteps - 1 : r->sidx;
