@@ -65,6 +65,15 @@ void groupnorm_forward(float *out, float *mean, float *rstd,
 void groupnorm_backward(float *dinp, float *dweight, float *dbias,
                         const float *dout, const float *inp, const float *mean, const float *rstd,
                         const float *weight, int B, int C, int HW, int G);
+// GroupNorm then SiLU as one op (src/ops_fused.c): out = silu(groupnorm(inp)), the same values
+// as the two ops in sequence without storing the normalised tensor. Backward recomputes it from
+// inp, mean, rstd, weight and bias; dout is the gradient of out.
+void groupnorm_silu_forward(float *out, float *mean, float *rstd,
+                            const float *inp, const float *weight, const float *bias,
+                            int B, int C, int HW, int G, float eps);
+void groupnorm_silu_backward(float *dinp, float *dweight, float *dbias,
+                             const float *dout, const float *inp, const float *mean, const float *rstd,
+                             const float *weight, const float *bias, int B, int C, int HW, int G);
 
 // LayerNorm over the last dim C of (N, C); weight/bias (C) or NULL (no affine).
 // mean, rstd: (N).

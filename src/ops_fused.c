@@ -1,0 +1,210 @@
+// ops_fused.c: GroupNorm followed by SiLU as one op (the VAE's norm1/norm2/norm_out).
+//
+// Unfused, the normalised tensor is written by groupnorm_forward, read back by silu_forward,
+// and in backward silu_backward writes dn (into a buffer zeroed first) that groupnorm_backward
+// reads twice: five full passes over an activation per norm that this op does not make. The
+// normalised value is never stored: backward recomputes it from x and the cached mean/rstd
+// (a few flops an element, in cache), so the model also keeps one activation less per norm.
+//
+// The arithmetic is that of groupnorm_forward/backward followed by silu_forward/backward, in
+// the same order, so the fused op gives the unfused results (tests/test_ops_fused.c).
+#include <math.h>
+#include <omp.h>
+#include <stdint.h>
+#include <string.h>
+#include "ops.h"
+#include "ops_exp.h"
+
+// Below this many elements a parallel region costs more than it saves.
+#define PAR_MIN 16384
+// Per-thread partial sums for the weight/bias gradients (threads x channels x 2 doubles, on
+// the stack) are used while they stay this small; larger models take a separate pass.
+#define FUSE_MAX 8192
+// Backward processes a channel in tiles of this many values: dn for one tile lives on the stack.
+#define TILE 256
+
+// ops_expf with its clamp written as selects: GCC does not inline fminf/fmaxf without
+// -ffinite-math-only (their NaN rules differ from maxps/minps), so ops_expf's clamp is two
+// libm calls per element and keeps the calling loop scalar. A NaN input fails x0 > -87 and is
+// clamped to -87 (so the int conversion stays defined), and the last select puts it back.
+// For every non-NaN input the result equals ops_expf's bit for bit.
+static inline float fexpf(float x0) {
+    float x = x0 > -87.0f ? x0 : -87.0f;
+    x = x < 88.0f ? x : 88.0f;
+    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+    float r = x - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    float y = p * (r * r) + r + 1.0f;
+    int32_t bits = ((int32_t)n + 127) << 23;
+    float scale;
+    memcpy(&scale, &bits, sizeof scale);
+    float e = x0 < -87.0f ? 0.0f : y * scale;
+    return x0 != x0 ? x0 : e;
+}
+
+// Mean and 1/sqrt(biased var + eps), two passes in double as in ops_norm.c.
+static void group_stats(const float *x, size_t n, float eps, float *mean, float *rstd) {
+    double m = ops_sum(x, n) / (double)n, acc[8] = {0};
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) {
+            double d = x[i + j] - m;
+            acc[j] += d * d;
+        }
+    for (; i < n; i++) acc[0] += (x[i] - m) * (x[i] - m);
+    double v = (((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))) / (double)n;
+    *mean = (float)m;
+    *rstd = (float)(1.0 / sqrt(v + eps));
+}
+
+void groupnorm_silu_forward(float *out, float *mean, float *rstd,
+                            const float *inp, const float *weight, const float *bias,
+                            int B, int C, int HW, int G, float eps) {
+    int cpg = C / G;
+    size_t gsize = (size_t)cpg * HW;
+#pragma omp parallel for schedule(static) if ((size_t)B * C * HW >= PAR_MIN)
+    for (int bg = 0; bg < B * G; bg++) {
+        const float *x = inp + (size_t)bg * gsize;
+        float *y = out + (size_t)bg * gsize;
+        float m, r;
+        group_stats(x, gsize, eps, &m, &r);
+        mean[bg] = m;
+        rstd[bg] = r;
+        int g = bg % G;
+        for (int cc = 0; cc < cpg; cc++) {
+            int c = g * cpg + cc;
+            float w = weight ? weight[c] : 1.0f, b = bias ? bias[c] : 0.0f;
+            const float *xc = x + (size_t)cc * HW;
+            float *yc = y + (size_t)cc * HW;
+            for (int i = 0; i < HW; i++) {
+                float v = (xc[i] - m) * r * w + b;
+                yc[i] = v / (1.0f + fexpf(-v));
+            }
+        }
+    }
+}
+
+// dn = dy * silu'(n) for one tile, n = xhat * w + b recomputed; xh gets xhat.
+static inline void tile_dn(float *restrict dn, float *restrict xh, const float *restrict x,
+                           const float *restrict dy, int len, float m, float r, float w, float b) {
+    for (int i = 0; i < len; i++) {
+        float xv = (x[i] - m) * r;
+        float v = xv * w + b;
+        float e = fexpf(-v);
+        float s = 1.0f / (1.0f + e);
+        xh[i] = xv;
+        dn[i] = dy[i] * s * (1.0f + v * (e * s));
+    }
+}
+
+// sum(dn) and sum(dn * xhat) over one channel plane, eight double partial sums each.
+static void channel_sums(const float *x, const float *dy, int HW, float m, float r, float w, float b,
+                         double *sdy, double *sdyx) {
+    float dn[TILE], xh[TILE];
+    double a1[8] = {0}, a2[8] = {0};
+    for (int i0 = 0; i0 < HW; i0 += TILE) {
+        int len = HW - i0 < TILE ? HW - i0 : TILE;
+        tile_dn(dn, xh, x + i0, dy + i0, len, m, r, w, b);
+        int i = 0;
+        for (; i + 8 <= len; i += 8)
+            for (int j = 0; j < 8; j++) {
+                a1[j] += dn[i + j];
+                a2[j] += (double)dn[i + j] * xh[i + j];
+            }
+        for (; i < len; i++) {
+            a1[0] += dn[i];
+            a2[0] += (double)dn[i] * xh[i];
+        }
+    }
+    double s1 = 0, s2 = 0;
+    for (int j = 0; j < 8; j++) { s1 += a1[j]; s2 += a2[j]; }
+    *sdy = s1;
+    *sdyx = s2;
+}
+
+void groupnorm_silu_backward(float *dinp, float *dweight, float *dbias,
+                             const float *dout, const float *inp, const float *mean, const float *rstd,
+                             const float *weight, const float *bias, int B, int C, int HW, int G) {
+    int cpg = C / G;
+    size_t gsize = (size_t)cpg * HW;
+    int nt = omp_get_max_threads();
+    // With dinp, the per-channel sums of the input-gradient pass are also the weight and bias
+    // gradients: each thread adds them into its own row of part (static schedule, rows summed
+    // in thread order, so results depend only on the thread count), as groupnorm_backward does.
+    int fuse = dinp && (dweight || dbias) && (size_t)nt * C <= FUSE_MAX;
+    double part[fuse ? nt : 1][2][fuse ? C : 1];
+    if (fuse) memset(part, 0, sizeof part);
+    if (dinp) {
+#pragma omp parallel if ((size_t)B * C * HW >= PAR_MIN)
+        {
+            int tid = omp_get_thread_num();
+#pragma omp for schedule(static)
+            for (int bg = 0; bg < B * G; bg++) {
+                const float *x = inp + (size_t)bg * gsize, *dy = dout + (size_t)bg * gsize;
+                float *dx = dinp + (size_t)bg * gsize;
+                float m = mean[bg], r = rstd[bg];
+                int g = bg % G;
+                double s1 = 0, s2 = 0;
+                for (int cc = 0; cc < cpg; cc++) {
+                    int c = g * cpg + cc;
+                    float w = weight ? weight[c] : 1.0f, b = bias ? bias[c] : 0.0f;
+                    double sdy, sdyx;
+                    channel_sums(x + (size_t)cc * HW, dy + (size_t)cc * HW, HW, m, r, w, b, &sdy, &sdyx);
+                    s1 += w * sdy;
+                    s2 += w * sdyx;
+                    if (fuse) {
+                        part[tid][0][c] += sdyx;
+                        part[tid][1][c] += sdy;
+                    }
+                }
+                float a = (float)(s1 / (double)gsize), bb = (float)(s2 / (double)gsize);
+                float dn[TILE], xh[TILE];
+                for (int cc = 0; cc < cpg; cc++) {
+                    int c = g * cpg + cc;
+                    float w = weight ? weight[c] : 1.0f, b = bias ? bias[c] : 0.0f;
+                    const float *xc = x + (size_t)cc * HW, *dyc = dy + (size_t)cc * HW;
+                    float *dxc = dx + (size_t)cc * HW;
+                    for (int i0 = 0; i0 < HW; i0 += TILE) {
+                        int len = HW - i0 < TILE ? HW - i0 : TILE;
+                        tile_dn(dn, xh, xc + i0, dyc + i0, len, m, r, w, b);
+                        float *restrict d = dxc + i0;
+                        for (int i = 0; i < len; i++) d[i] += r * (dn[i] * w - a - xh[i] * bb);
+                    }
+                }
+            }
+        }
+        if (fuse) {
+            for (int c = 0; c < C; c++) {
+                double sw = 0, sb = 0;
+                for (int t = 0; t < nt; t++) { sw += part[t][0][c]; sb += part[t][1][c]; }
+                if (dweight) dweight[c] += (float)sw;
+                if (dbias) dbias[c] += (float)sb;
+            }
+            return;
+        }
+    }
+    if (dweight || dbias) {
+        // Per channel over the batch, so no two threads write the same gradient entry.
+#pragma omp parallel for schedule(static) if ((size_t)B * C * HW >= PAR_MIN)
+        for (int c = 0; c < C; c++) {
+            double sw = 0, sb = 0;
+            int g = c / cpg;
+            float w = weight ? weight[c] : 1.0f, b = bias ? bias[c] : 0.0f;
+            for (int bb = 0; bb < B; bb++) {
+                size_t off = ((size_t)bb * C + c) * HW;
+                double sdy, sdyx;
+                channel_sums(inp + off, dout + off, HW, mean[bb * G + g], rstd[bb * G + g], w, b, &sdy, &sdyx);
+                sw += sdyx;
+                sb += sdy;
+            }
+            if (dweight) dweight[c] += (float)sw;
+            if (dbias) dbias[c] += (float)sb;
+        }
+    }
+}

@@ -1,0 +1,145 @@
+// test_ops_fused.c: groupnorm_silu_forward/backward against PyTorch (tests/gen_ops_fused.py),
+// against groupnorm + silu run in sequence, finite-difference gradient checks, and the
+// backward-accumulates and NULL-gradient contracts.
+#include "test.h"
+#include "ops.h"
+
+#define REF "tests/ref/ops_fused_groupnorm_silu.safetensors"
+#define RTOL 1e-5
+#define ATOL 1e-5
+#define MAXN 2400
+#define MAXC 8
+#define MAXBG 16
+
+static const char *key(const char *a, const char *b) {
+    static char k[128];
+    snprintf(k, sizeof k, "%s.%s", a, b);
+    return k;
+}
+
+static uint64_t lcg_state = 88172645463325252ULL;
+static float urand(void) { // [-1, 1)
+    lcg_state = lcg_state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return (float)(lcg_state >> 40) / (float)(1 << 23) - 1.0f;
+}
+static void fill(float *x, size_t n, float scale, float offset) {
+    for (size_t i = 0; i < n; i++) x[i] = urand() * scale + offset;
+}
+
+static void check_torch(const char *name, int B, int C, int HW, int G) {
+    SafeTensors st;
+    LOAD_REF(st, REF);
+    size_t n = (size_t)B * C * HW;
+    CHECK(n <= MAXN && C <= MAXC && B * G <= MAXBG, "test buffers too small for %s", name);
+    REF_TENSOR(x, st, key(name, "x"), n);
+    REF_TENSOR(w, st, key(name, "w"), C);
+    REF_TENSOR(b, st, key(name, "b"), C);
+    REF_TENSOR(y_ref, st, key(name, "y"), n);
+    REF_TENSOR(dy, st, key(name, "dy"), n);
+    REF_TENSOR(dx_ref, st, key(name, "dx"), n);
+    REF_TENSOR(dw_ref, st, key(name, "dw"), C);
+    REF_TENSOR(db_ref, st, key(name, "db"), C);
+    static float y[MAXN], dx[MAXN], dx2[MAXN], dx_only[MAXN];
+    float mean[MAXBG], rstd[MAXBG], dw[MAXC] = {0}, db[MAXC] = {0}, dw2[MAXC], db2[MAXC];
+    float dw_only[MAXC] = {0}, db_only[MAXC] = {0};
+    memset(dx, 0, sizeof dx);
+    memset(dx_only, 0, sizeof dx_only);
+    groupnorm_silu_forward(y, mean, rstd, x, w, b, B, C, HW, G, 1e-6f);
+    groupnorm_silu_backward(dx, dw, db, dy, x, mean, rstd, w, b, B, C, HW, G);
+    CHECK_CLOSE(y, y_ref, n, RTOL, ATOL, "groupnorm_silu out");
+    CHECK_CLOSE(dx, dx_ref, n, RTOL, ATOL, "groupnorm_silu dx");
+    CHECK_CLOSE(dw, dw_ref, C, RTOL, ATOL, "groupnorm_silu dweight");
+    CHECK_CLOSE(db, db_ref, C, RTOL, ATOL, "groupnorm_silu dbias");
+    groupnorm_silu_backward(NULL, NULL, NULL, dy, x, mean, rstd, w, b, B, C, HW, G); // all skipped
+    groupnorm_silu_backward(dx_only, NULL, NULL, dy, x, mean, rstd, w, b, B, C, HW, G);
+    CHECK(memcmp(dx_only, dx, n * sizeof *dx) == 0, "dx differs when dweight/dbias are NULL");
+    // Without dinp the weight gradients take the separate per-channel pass.
+    groupnorm_silu_backward(NULL, dw_only, db_only, dy, x, mean, rstd, w, b, B, C, HW, G);
+    CHECK_CLOSE(dw_only, dw, C, 1e-6, 1e-7, "dweight from the pass without dinp");
+    CHECK_CLOSE(db_only, db, C, 1e-6, 1e-7, "dbias from the pass without dinp");
+    for (size_t i = 0; i < n; i++) dx2[i] = 2 * dx[i];
+    for (int i = 0; i < C; i++) { dw2[i] = 2 * dw[i]; db2[i] = 2 * db[i]; }
+    groupnorm_silu_backward(dx, dw, db, dy, x, mean, rstd, w, b, B, C, HW, G);
+    CHECK_CLOSE(dx, dx2, n, 1e-6, 1e-12, "dx accumulates");
+    CHECK_CLOSE(dw, dw2, C, 1e-6, 1e-12, "dweight accumulates");
+    CHECK_CLOSE(db, db2, C, 1e-6, 1e-12, "dbias accumulates");
+    st_free(&st);
+}
+
+TEST(groupnorm_silu_matches_torch) { check_torch("gns", 2, 6, 9, 3); }
+TEST(groupnorm_silu_channels_equal_groups_batch1) { check_torch("gns_cg", 1, 4, 6, 4); }
+TEST(groupnorm_silu_one_group) { check_torch("gns_g1", 3, 5, 4, 1); }
+TEST(groupnorm_silu_1x1_image) { check_torch("gns_hw1", 2, 4, 1, 2); }
+TEST(groupnorm_silu_planes_longer_than_a_tile) { check_torch("gns_tile", 2, 4, 300, 2); }
+
+// The fused op replaces groupnorm + silu in the VAE: it must give what the two ops give, on a
+// size that runs the parallel paths (>= 16384 elements).
+TEST(groupnorm_silu_equals_the_two_ops) {
+    enum { B = 4, C = 16, HW = 400, G = 4, n = B * C * HW };
+    static float x[n], y1[n], y2[n], nrm[n], dy[n], dn[n], dx1[n], dx2[n];
+    float w[C], b[C], m1[B * G], r1[B * G], m2[B * G], r2[B * G];
+    float dw1[C] = {0}, db1[C] = {0}, dw2[C] = {0}, db2[C] = {0};
+    fill(x, n, 3, 1); fill(w, C, 2, 0.5f); fill(b, C, 1, 0); fill(dy, n, 1, 0);
+    groupnorm_forward(nrm, m1, r1, x, w, b, B, C, HW, G, 1e-6f);
+    silu_forward(y1, nrm, n);
+    memset(dn, 0, sizeof dn); memset(dx1, 0, sizeof dx1); memset(dx2, 0, sizeof dx2);
+    silu_backward(dn, dy, nrm, n);
+    groupnorm_backward(dx1, dw1, db1, dn, x, m1, r1, w, B, C, HW, G);
+    groupnorm_silu_forward(y2, m2, r2, x, w, b, B, C, HW, G, 1e-6f);
+    groupnorm_silu_backward(dx2, dw2, db2, dy, x, m2, r2, w, b, B, C, HW, G);
+    CHECK(memcmp(m1, m2, sizeof m1) == 0 && memcmp(r1, r2, sizeof r1) == 0, "statistics differ");
+    CHECK_CLOSE(y2, y1, n, 1e-6, 1e-7, "out vs groupnorm + silu");
+    CHECK_CLOSE(dx2, dx1, n, 1e-5, 1e-6, "dx vs groupnorm + silu");
+    CHECK_CLOSE(dw2, dw1, C, 1e-5, 1e-6, "dweight vs groupnorm + silu");
+    CHECK_CLOSE(db2, db1, C, 1e-5, 1e-6, "dbias vs groupnorm + silu");
+}
+
+// A NaN input spreads to its group as in PyTorch rather than being clamped into a number.
+TEST(groupnorm_silu_nan_propagates) {
+    float x[8] = {1, 2, 3, NAN, 5, 6, 7, 8}, y[8], mean[2], rstd[2], w[2] = {1, 1}, b[2] = {0, 0};
+    groupnorm_silu_forward(y, mean, rstd, x, w, b, 1, 2, 4, 2, 1e-6f);
+    CHECK(isnan(y[0]) && isnan(y[3]), "NaN in group 0 gave y[0] %g y[3] %g", y[0], y[3]);
+    for (int i = 4; i < 8; i++) CHECK(isfinite(y[i]), "group 1 y[%d] = %g, want finite", i, y[i]);
+}
+
+// ---- finite differences (as tests/test_ops_norm.c) ----------------------------------------------
+#define FD_H 1e-2f
+#define FD_RTOL 1e-2
+#define FD_ATOL 2e-3
+
+typedef struct {
+    float *x, *w, *b, *y, *mean, *rstd, *probe;
+    int B, C, HW, G;
+} Ctx;
+
+static double loss(void *p) {
+    Ctx *c = p;
+    groupnorm_silu_forward(c->y, c->mean, c->rstd, c->x, c->w, c->b, c->B, c->C, c->HW, c->G, 1e-6f);
+    return test_dot(c->y, c->probe, (size_t)c->B * c->C * c->HW);
+}
+
+TEST(groupnorm_silu_gradcheck) {
+    enum { B = 2, C = 6, HW = 5, G = 3, n = B * C * HW };
+    float x[n], w[C], b[C], y[n], mean[B * G], rstd[B * G], probe[n];
+    float dx[n] = {0}, dw[C] = {0}, db[C] = {0};
+    fill(x, n, 2, 0.5f); fill(w, C, 2, 0.5f); fill(b, C, 1, 0); fill(probe, n, 1, 0);
+    Ctx c = {.x = x, .w = w, .b = b, .y = y, .mean = mean, .rstd = rstd, .probe = probe,
+             .B = B, .C = C, .HW = HW, .G = G};
+    loss(&c);
+    groupnorm_silu_backward(dx, dw, db, probe, x, mean, rstd, w, b, B, C, HW, G);
+    CHECK_GRAD(x, dx, n, loss, &c, FD_H, FD_RTOL, FD_ATOL, "groupnorm_silu dx");
+    CHECK_GRAD(w, dw, C, loss, &c, FD_H, FD_RTOL, FD_ATOL, "groupnorm_silu dweight");
+    CHECK_GRAD(b, db, C, loss, &c, FD_H, FD_RTOL, FD_ATOL, "groupnorm_silu dbias");
+}
+
+int main(void) {
+    RUN(groupnorm_silu_matches_torch);
+    RUN(groupnorm_silu_channels_equal_groups_batch1);
+    RUN(groupnorm_silu_one_group);
+    RUN(groupnorm_silu_1x1_image);
+    RUN(groupnorm_silu_planes_longer_than_a_tile);
+    RUN(groupnorm_silu_equals_the_two_ops);
+    RUN(groupnorm_silu_nan_propagates);
+    RUN(groupnorm_silu_gradcheck);
+    return test_summary();
+}
