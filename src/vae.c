@@ -144,17 +144,14 @@ static void reg_stage_acts(BufTable *bt, VaeStage *s, int B) {
     case VST_CONV: break;
     case VST_UPCONV: buf_add(bt, &s->up, (size_t)B * s->cin * s->Hout * s->Wout); break;
     case VST_NORMSILU:
-        buf_add(bt, &s->n1, in);
         buf_add(bt, &s->m1, (size_t)B * s->norm1.G);
         buf_add(bt, &s->r1, (size_t)B * s->norm1.G);
         break;
     case VST_RES:
-        buf_add(bt, &s->n1, in);
         buf_add(bt, &s->m1, (size_t)B * s->norm1.G);
         buf_add(bt, &s->r1, (size_t)B * s->norm1.G);
         buf_add(bt, &s->a1, in);
         buf_add(bt, &s->h1, mid);
-        buf_add(bt, &s->n2, mid);
         buf_add(bt, &s->m2, (size_t)B * s->norm2.G);
         buf_add(bt, &s->r2, (size_t)B * s->norm2.G);
         buf_add(bt, &s->a2, mid);
@@ -381,6 +378,17 @@ static void norm_bwd(const VaeNorm *N, const ParamTable *t, float *dinp, const f
                        B, N->C, N->HW, N->G);
 }
 
+// GroupNorm then SiLU (ops_fused.c): the normalised tensor is neither stored nor re-read.
+static void normsilu_fwd(const VaeNorm *N, float *out, float *m, float *r, const float *in, int B) {
+    groupnorm_silu_forward(out, m, r, in, N->w, N->b, B, N->C, N->HW, N->G, GN_EPS);
+}
+
+static void normsilu_bwd(const VaeNorm *N, const ParamTable *t, float *dinp, const float *dout,
+                         const float *in, const float *m, const float *r, int B) {
+    groupnorm_silu_backward(dinp, param_grad(t, N->w), param_grad(t, N->b), dout, in, m, r, N->w, N->b,
+                            B, N->C, N->HW, N->G);
+}
+
 static void stage_forward(Vae *v, VaeStage *s, const float *in, int B) {
     s->in = in;
     size_t nin = (size_t)B * s->cin * s->Hin * s->Win, nmid = (size_t)B * s->cout * s->Hin * s->Win;
@@ -391,15 +399,12 @@ static void stage_forward(Vae *v, VaeStage *s, const float *in, int B) {
         conv_fwd(&s->conv1, s->out, s->up, B, &v->ws);
         break;
     case VST_NORMSILU:
-        norm_fwd(&s->norm1, s->n1, s->m1, s->r1, in, B);
-        silu_forward(s->out, s->n1, nin);
+        normsilu_fwd(&s->norm1, s->out, s->m1, s->r1, in, B);
         break;
     case VST_RES:
-        norm_fwd(&s->norm1, s->n1, s->m1, s->r1, in, B);
-        silu_forward(s->a1, s->n1, nin);
+        normsilu_fwd(&s->norm1, s->a1, s->m1, s->r1, in, B);
         conv_fwd(&s->conv1, s->h1, s->a1, B, &v->ws);
-        norm_fwd(&s->norm2, s->n2, s->m2, s->r2, s->h1, B);
-        silu_forward(s->a2, s->n2, nmid);
+        normsilu_fwd(&s->norm2, s->a2, s->m2, s->r2, s->h1, B);
         conv_fwd(&s->conv2, s->out, s->a2, B, &v->ws);
         if (s->has_nin) {
             conv_fwd(&s->nin, v->tmp, in, B, &v->ws);
@@ -437,24 +442,17 @@ static void stage_backward(Vae *v, VaeStage *s, float *dinp, const float *dout, 
         if (dinp) upsample2x_backward(dinp, dup, B, s->cin, s->Hin, s->Win);
         break;
     }
-    case VST_NORMSILU: {
-        float *dn = zeroed(v->t[0], nin);
-        silu_backward(dn, dout, s->n1, nin);
-        norm_bwd(&s->norm1, t, dinp, dn, s->in, s->m1, s->r1, B);
+    case VST_NORMSILU:
+        normsilu_bwd(&s->norm1, t, dinp, dout, s->in, s->m1, s->r1, B);
         break;
-    }
     case VST_RES: {
         float *da2 = zeroed(v->t[0], nmid);
         conv_bwd(&s->conv2, t, da2, dout, s->a2, B, &v->ws);
-        float *dn2 = zeroed(v->t[1], nmid);
-        silu_backward(dn2, da2, s->n2, nmid);
-        float *dh1 = zeroed(v->t[0], nmid);
-        norm_bwd(&s->norm2, t, dh1, dn2, s->h1, s->m2, s->r2, B);
-        float *da1 = zeroed(v->t[1], nin);
+        float *dh1 = zeroed(v->t[1], nmid);
+        normsilu_bwd(&s->norm2, t, dh1, da2, s->h1, s->m2, s->r2, B);
+        float *da1 = zeroed(v->t[0], nin);
         conv_bwd(&s->conv1, t, da1, dh1, s->a1, B, &v->ws);
-        float *dn1 = zeroed(v->t[0], nin);
-        silu_backward(dn1, da1, s->n1, nin);
-        norm_bwd(&s->norm1, t, dinp, dn1, s->in, s->m1, s->r1, B);
+        normsilu_bwd(&s->norm1, t, dinp, da1, s->in, s->m1, s->r1, B);
         if (s->has_nin) conv_bwd(&s->nin, t, dinp, dout, s->in, B, &v->ws);
         else if (dinp) accumulate(dinp, dout, nin);
         break;
