@@ -129,6 +129,14 @@ size_t spatial_attention_scratch_floats(int B, int C, int HW);
 // Nearest-neighbour x2 upsampling: out (B,C,2H,2W), inp (B,C,H,W).
 void upsample2x_forward(float *out, const float *inp, int B, int C, int H, int W);
 void upsample2x_backward(float *dinp, const float *dout, int B, int C, int H, int W);
+// Nearest x2 upsampling then a 3x3 stride-1 pad-1 conv (src/ops_fused.c), computed as four 2x2
+// convs on the small image: out (B,Cout,2H,2W), inp (B,Cin,H,W), weight (Cout,Cin,3,3), bias
+// (Cout) or NULL. The workspace must hold upconv_workspace_floats floats.
+size_t upconv_workspace_floats(int B, int Cin, int H, int W, int Cout);
+void upconv_forward(float *out, const float *inp, const float *weight, const float *bias,
+                    int B, int Cin, int H, int W, int Cout, Workspace *ws);
+void upconv_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                     const float *weight, int B, int Cin, int H, int W, int Cout, Workspace *ws);
 
 // Patchify for SiT's x_embedder as a linear: inp (B,C,H,W) -> out (B, T, C*p*p), T=(H/p)*(W/p),
 // tokens row-major over the patch grid, each token ordered [c, i, j] like a conv weight.

@@ -143,7 +143,7 @@ static void reg_stage_acts(BufTable *bt, VaeStage *s, int B) {
     size_t mid = (size_t)B * s->cout * s->Hin * s->Win;
     switch (s->kind) {
     case VST_CONV: break;
-    case VST_UPCONV: buf_add(bt, &s->up, (size_t)B * s->cin * s->Hout * s->Wout); break;
+    case VST_UPCONV: break; // upconv_forward needs no upsampled copy
     case VST_NORMSILU:
         buf_add(bt, &s->m1, (size_t)B * s->norm1.G);
         buf_add(bt, &s->r1, (size_t)B * s->norm1.G);
@@ -184,8 +184,9 @@ static size_t conv_ws(const VaeConv *L, int B) {
 static size_t stage_ws(const VaeStage *s, int B) {
     size_t w = 0, x;
     const VaeConv *cs[4] = {&s->conv1, &s->conv2, &s->nin, NULL};
-    int nc = s->kind == VST_RES ? (s->has_nin ? 3 : 2) : (s->kind == VST_CONV || s->kind == VST_UPCONV) ? 1 : 0;
+    int nc = s->kind == VST_RES ? (s->has_nin ? 3 : 2) : s->kind == VST_CONV ? 1 : 0;
     for (int i = 0; i < nc; i++) if ((x = conv_ws(cs[i], B)) > w) w = x;
+    if (s->kind == VST_UPCONV && (x = upconv_workspace_floats(B, s->cin, s->Hin, s->Win, s->cout)) > w) w = x;
     if (s->kind == VST_ATTN) {
         const VaeConv *qs[4] = {&s->q, &s->k, &s->v, &s->proj};
         for (int i = 0; i < 4; i++) if ((x = conv_ws(qs[i], B)) > w) w = x;
@@ -421,9 +422,8 @@ static void stage_forward(Vae *v, VaeStage *s, const float *in, int B) {
     size_t nin = (size_t)B * s->cin * s->Hin * s->Win, nmid = (size_t)B * s->cout * s->Hin * s->Win;
     switch (s->kind) {
     case VST_CONV: conv_fwd(&s->conv1, s->out, in, B, &v->ws); break;
-    case VST_UPCONV:
-        upsample2x_forward(s->up, in, B, s->cin, s->Hin, s->Win);
-        conv_fwd(&s->conv1, s->out, s->up, B, &v->ws);
+    case VST_UPCONV: // nearest x2 then conv1, as four 2x2 convs on the small image (ops_fused.c)
+        upconv_forward(s->out, in, s->conv1.w, s->conv1.b, B, s->cin, s->Hin, s->Win, s->cout, &v->ws);
         break;
     case VST_NORMSILU:
         normsilu_fwd(&s->norm1, s->out, s->m1, s->r1, in, B);
@@ -463,12 +463,10 @@ static void stage_backward(Vae *v, VaeStage *s, float *dinp, const float *dout, 
     size_t nin = (size_t)B * s->cin * s->Hin * s->Win, nmid = (size_t)B * s->cout * s->Hin * s->Win;
     switch (s->kind) {
     case VST_CONV: conv_bwd(&s->conv1, t, dinp, dout, s->in, B, &v->ws); break;
-    case VST_UPCONV: {
-        float *dup = zeroed(v->t[0], (size_t)B * s->cin * s->Hout * s->Wout);
-        conv_bwd(&s->conv1, t, dup, dout, s->up, B, &v->ws);
-        if (dinp) upsample2x_backward(dinp, dup, B, s->cin, s->Hin, s->Win);
+    case VST_UPCONV:
+        upconv_backward(dinp, param_grad(t, s->conv1.w), param_grad(t, s->conv1.b), dout, s->in,
+                        s->conv1.w, B, s->cin, s->Hin, s->Win, s->cout, &v->ws);
         break;
-    }
     case VST_NORMSILU:
         normsilu_bwd(&s->norm1, t, dinp, dout, s->in, s->m1, s->r1, B);
         break;

@@ -50,7 +50,6 @@ typedef struct {
     const float *in;          // set by forward
     float *n1, *m1, *r1, *a1, *h1, *m2, *r2, *a2; // RES: a = silu(norm(.)) (ATTN: n1/m1/r1; NORMSILU: m1/r1)
     float *qa, *ka, *va, *att, *o;                     // ATTN
-    float *up;                                         // UPCONV: upsampled input
     float *out;
 } VaeStage;
 

@@ -30,3 +30,17 @@ for name, (B, C, H, W, G) in {"gns": (2, 6, 3, 3, 3),        # general
     T.update({f"{name}.x": x, f"{name}.w": m.weight, f"{name}.b": m.bias, f"{name}.y": y,
               f"{name}.dy": dy, f"{name}.dx": x.grad, f"{name}.dw": m.weight.grad, f"{name}.db": m.bias.grad})
 refio.save(os.path.join(out, "ops_fused_groupnorm_silu.safetensors"), T)
+
+# ---- nearest x2 upsampling then a 3x3 pad-1 conv (the decoder's Upsample).
+T = {}
+for name, (B, Cin, H, W, Cout) in {"up": (2, 3, 4, 5, 4),     # general, non-square
+                                   "up_1x1": (1, 2, 1, 1, 3),  # 1x1 input: every tap at an edge
+                                   "up_big": (3, 5, 6, 6, 2)}.items():
+    x = torch.randn(B, Cin, H, W).requires_grad_(True)
+    conv = torch.nn.Conv2d(Cin, Cout, 3, padding=1)
+    y = conv(torch.nn.functional.interpolate(x, scale_factor=2.0, mode="nearest"))
+    dy = torch.randn_like(y)
+    y.backward(dy)
+    T.update({f"{name}.x": x, f"{name}.w": conv.weight, f"{name}.b": conv.bias, f"{name}.y": y,
+              f"{name}.dy": dy, f"{name}.dx": x.grad, f"{name}.dw": conv.weight.grad, f"{name}.db": conv.bias.grad})
+refio.save(os.path.join(out, "ops_fused_upconv.safetensors"), T)

@@ -1,6 +1,6 @@
-// test_ops_fused.c: groupnorm_silu_forward/backward against PyTorch (tests/gen_ops_fused.py),
-// against groupnorm + silu run in sequence, finite-difference gradient checks, and the
-// backward-accumulates and NULL-gradient contracts.
+// test_ops_fused.c: groupnorm_silu and upconv forward/backward against PyTorch
+// (tests/gen_ops_fused.py), against the unfused ops run in sequence, finite-difference gradient
+// checks, and the backward-accumulates and NULL-gradient contracts.
 #include "test.h"
 #include "ops.h"
 
@@ -132,6 +132,112 @@ TEST(groupnorm_silu_gradcheck) {
     CHECK_GRAD(b, db, C, loss, &c, FD_H, FD_RTOL, FD_ATOL, "groupnorm_silu dbias");
 }
 
+// ---- upsample2x + 3x3 conv ------------------------------------------------------------------
+#define REF_UP "tests/ref/ops_fused_upconv.safetensors"
+#define UPMAX 1200
+
+static void check_upconv_torch(const char *name, int B, int Cin, int H, int W, int Cout) {
+    SafeTensors st;
+    LOAD_REF(st, REF_UP);
+    size_t nx = (size_t)B * Cin * H * W, ny = (size_t)B * Cout * 4 * H * W, nw = (size_t)Cout * Cin * 9;
+    CHECK(ny <= UPMAX && nx <= UPMAX && nw <= 200, "test buffers too small for %s", name);
+    REF_TENSOR(x, st, key(name, "x"), nx);
+    REF_TENSOR(w, st, key(name, "w"), nw);
+    REF_TENSOR(b, st, key(name, "b"), Cout);
+    REF_TENSOR(y_ref, st, key(name, "y"), ny);
+    REF_TENSOR(dy, st, key(name, "dy"), ny);
+    REF_TENSOR(dx_ref, st, key(name, "dx"), nx);
+    REF_TENSOR(dw_ref, st, key(name, "dw"), nw);
+    REF_TENSOR(db_ref, st, key(name, "db"), Cout);
+    static float y[UPMAX], dx[UPMAX], dx2[UPMAX];
+    float dw[200] = {0}, db[8] = {0}, dw2[200], db2[8];
+    memset(dx, 0, sizeof dx);
+    Workspace ws;
+    workspace_init(&ws, upconv_workspace_floats(B, Cin, H, W, Cout));
+    upconv_forward(y, x, w, b, B, Cin, H, W, Cout, &ws);
+    upconv_backward(dx, dw, db, dy, x, w, B, Cin, H, W, Cout, &ws);
+    CHECK_CLOSE(y, y_ref, ny, RTOL, ATOL, "upconv out");
+    CHECK_CLOSE(dx, dx_ref, nx, RTOL, ATOL, "upconv dx");
+    CHECK_CLOSE(dw, dw_ref, nw, RTOL, ATOL, "upconv dweight");
+    CHECK_CLOSE(db, db_ref, Cout, RTOL, ATOL, "upconv dbias");
+    for (size_t i = 0; i < nx; i++) dx2[i] = 2 * dx[i];
+    for (size_t i = 0; i < nw; i++) dw2[i] = 2 * dw[i];
+    for (int i = 0; i < Cout; i++) db2[i] = 2 * db[i];
+    upconv_backward(NULL, NULL, NULL, dy, x, w, B, Cin, H, W, Cout, &ws); // all skipped
+    // Four phase contributions are added into each gradient, so a second pass rounds
+    // differently from doubling: close, not exact.
+    upconv_backward(dx, dw, db, dy, x, w, B, Cin, H, W, Cout, &ws);
+    CHECK_CLOSE(dx, dx2, nx, 1e-5, 1e-6, "upconv dx accumulates");
+    CHECK_CLOSE(dw, dw2, nw, 1e-5, 1e-6, "upconv dweight accumulates");
+    CHECK_CLOSE(db, db2, Cout, 1e-5, 1e-6, "upconv dbias accumulates");
+    float dx_only[UPMAX] = {0};
+    upconv_backward(dx_only, NULL, NULL, dy, x, w, B, Cin, H, W, Cout, &ws);
+    for (size_t i = 0; i < nx; i++) dx2[i] = dx[i] / 2;
+    CHECK_CLOSE(dx_only, dx2, nx, 1e-5, 1e-6, "upconv dx alone");
+    workspace_free(&ws);
+    st_free(&st);
+}
+
+TEST(upconv_matches_torch) { check_upconv_torch("up", 2, 3, 4, 5, 4); }
+TEST(upconv_1x1_input_matches_torch) { check_upconv_torch("up_1x1", 1, 2, 1, 1, 3); }
+TEST(upconv_larger_matches_torch) { check_upconv_torch("up_big", 3, 5, 6, 6, 2); }
+
+// The same as upsample2x_forward + conv2d at a size that runs the parallel and batched paths.
+TEST(upconv_equals_the_two_ops) {
+    enum { B = 8, Cin = 16, H = 8, W = 8, Cout = 12 };
+    size_t nx = (size_t)B * Cin * H * W, nu = nx * 4, ny = (size_t)B * Cout * 4 * H * W, nw = (size_t)Cout * Cin * 9;
+    float *x = xmalloc(nx * 4), *up = xmalloc(nu * 4), *y1 = xmalloc(ny * 4), *y2 = xmalloc(ny * 4);
+    float *dy = xmalloc(ny * 4), *dup = xcalloc(nu, 4), *dx1 = xcalloc(nx, 4), *dx2 = xcalloc(nx, 4);
+    float w[Cout * Cin * 9], b[Cout], dw1[Cout * Cin * 9] = {0}, dw2[Cout * Cin * 9] = {0}, db1[Cout] = {0}, db2[Cout] = {0};
+    fill(x, nx, 1, 0); fill(w, nw, 0.3f, 0); fill(b, Cout, 1, 0); fill(dy, ny, 1, 0);
+    Conv2d c;
+    char err[ERRLEN];
+    CHECK(conv2d_init(&c, B, Cin, 2 * H, 2 * W, Cout, 3, 1, 1, 1, 1, 1, err) == 0, "%s", err);
+    Workspace ws;
+    size_t a = upconv_workspace_floats(B, Cin, H, W, Cout), m = conv2d_workspace_min(&c) * B;
+    workspace_init(&ws, a > m ? a : m);
+    upsample2x_forward(up, x, B, Cin, H, W);
+    conv2d_forward(y1, up, w, b, &c, &ws);
+    conv2d_backward(dup, dw1, db1, dy, up, w, &c, &ws);
+    upsample2x_backward(dx1, dup, B, Cin, H, W);
+    upconv_forward(y2, x, w, b, B, Cin, H, W, Cout, &ws);
+    upconv_backward(dx2, dw2, db2, dy, x, w, B, Cin, H, W, Cout, &ws);
+    CHECK_CLOSE(y2, y1, ny, 1e-5, 1e-5, "out vs upsample2x + conv2d");
+    CHECK_CLOSE(dx2, dx1, nx, 1e-5, 1e-5, "dx vs upsample2x + conv2d");
+    CHECK_CLOSE(dw2, dw1, nw, 1e-5, 1e-4, "dweight vs upsample2x + conv2d");
+    CHECK_CLOSE(db2, db1, Cout, 1e-5, 1e-4, "dbias vs upsample2x + conv2d");
+    workspace_free(&ws);
+    free(x); free(up); free(y1); free(y2); free(dy); free(dup); free(dx1); free(dx2);
+}
+
+typedef struct {
+    float *x, *w, *b, *y, *probe;
+    int B, Cin, H, W, Cout;
+    Workspace *ws;
+} UpCtx;
+
+static double up_loss(void *p) {
+    UpCtx *c = p;
+    upconv_forward(c->y, c->x, c->w, c->b, c->B, c->Cin, c->H, c->W, c->Cout, c->ws);
+    return test_dot(c->y, c->probe, (size_t)c->B * c->Cout * 4 * c->H * c->W);
+}
+
+TEST(upconv_gradcheck) {
+    enum { B = 2, Cin = 3, H = 3, W = 4, Cout = 2, nx = B * Cin * H * W, ny = B * Cout * 4 * H * W, nw = Cout * Cin * 9 };
+    float x[nx], w[nw], b[Cout], y[ny], probe[ny], dx[nx] = {0}, dw[nw] = {0}, db[Cout] = {0};
+    fill(x, nx, 1, 0); fill(w, nw, 0.5f, 0); fill(b, Cout, 1, 0); fill(probe, ny, 1, 0);
+    Workspace ws;
+    workspace_init(&ws, upconv_workspace_floats(B, Cin, H, W, Cout));
+    UpCtx c = {.x = x, .w = w, .b = b, .y = y, .probe = probe, .B = B, .Cin = Cin, .H = H, .W = W,
+               .Cout = Cout, .ws = &ws};
+    up_loss(&c);
+    upconv_backward(dx, dw, db, probe, x, w, B, Cin, H, W, Cout, &ws);
+    CHECK_GRAD(x, dx, nx, up_loss, &c, FD_H, FD_RTOL, FD_ATOL, "upconv dx");
+    CHECK_GRAD(w, dw, nw, up_loss, &c, FD_H, FD_RTOL, FD_ATOL, "upconv dweight");
+    CHECK_GRAD(b, db, Cout, up_loss, &c, FD_H, FD_RTOL, FD_ATOL, "upconv dbias");
+    workspace_free(&ws);
+}
+
 int main(void) {
     RUN(groupnorm_silu_matches_torch);
     RUN(groupnorm_silu_channels_equal_groups_batch1);
@@ -141,5 +247,10 @@ int main(void) {
     RUN(groupnorm_silu_equals_the_two_ops);
     RUN(groupnorm_silu_nan_propagates);
     RUN(groupnorm_silu_gradcheck);
+    RUN(upconv_matches_torch);
+    RUN(upconv_1x1_input_matches_torch);
+    RUN(upconv_larger_matches_torch);
+    RUN(upconv_equals_the_two_ops);
+    RUN(upconv_gradcheck);
     return test_summary();
 }
