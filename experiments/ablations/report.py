@@ -87,6 +87,9 @@ print(open(os.path.join(out, "table.md")).read())
 
 # ---- curves ------------------------------------------------------------------------------------
 panels = ["recon", "kl", "diffusion", "align", "latent_std", "grad_norm_vae"]
+# One colour and style per recipe in every panel (the seed family dashed).
+style = {r: dict(color=f"C{i % 10}", linestyle="--" if r in ("seed", "no-smooth", "no-kl") else "-")
+         for i, r in enumerate(recipes)}
 fig, axes = plt.subplots(2, 3, figsize=(15, 8))
 for ax, key in zip(axes.flat, panels):
     for r in recipes:
@@ -103,14 +106,16 @@ for ax, key in zip(axes.flat, panels):
             continue
         k = 5  # running mean over 5 logged points (50 steps)
         sm = [sum(ys[max(0, i - k + 1):i + 1]) / len(ys[max(0, i - k + 1):i + 1]) for i in range(len(ys))]
-        ax.plot(xs, sm, label=r, linewidth=1.2)
+        ax.plot(xs, sm, label=r, linewidth=1.2, **style[r])
     ax.set_title(key)
     ax.set_xlabel("step")
     if key in ("kl", "grad_norm_vae", "diffusion"):
         ax.set_yscale("log")
     ax.grid(alpha=0.3)
-axes.flat[0].legend(fontsize=8)
-fig.suptitle("training curves (running mean of 5 logged points)")
+handles = [plt.Line2D([], [], linewidth=1.2, **style[r]) for r in recipes]
+axes.flat[0].legend(handles, recipes, fontsize=8)
+fig.suptitle("training curves (running mean of 5 logged points = 50 steps); the seed family (dashed) "
+             "uses mse recon and score prediction, so its recon and diffusion are on other scales")
 fig.tight_layout()
 fig.savefig(os.path.join(out, "curves.png"), dpi=80)
 plt.close(fig)
@@ -119,6 +124,8 @@ plt.close(fig)
 os.makedirs(os.path.join(out, "samples"), exist_ok=True)
 grids = []
 for r in recipes:
+    if r == "two-stage-vae":  # its SiT never trains: two-stage samples it
+        continue
     files = sorted(glob.glob(os.path.join(work, "samples", r, "step_*.png")))
     if files:
         dst = os.path.join(out, "samples", r + ".png")
