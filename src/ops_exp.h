@@ -8,17 +8,19 @@
 // vectorises without any math-relaxing flag. Error: within 2 ulp of expf on the clamped range
 // (tested in tests/test_ops_act.c). Below -87 the result is 0 (expf would give a denormal
 // or 0); above 88 it stays at exp(88) = 1.7e38 instead of going to inf, so that sigmoid-style
-// callers never form 0 * inf. NaN stays NaN: the clamp uses fminf/fmaxf, which drop a NaN, so
-// the float-to-int conversion of n is always defined (converting NaN is undefined behaviour),
-// and the NaN is put back by the last select.
+// callers never form 0 * inf. NaN stays NaN: the clamp maps a NaN to -87, so the
+// float-to-int conversion of n is always defined (converting NaN is undefined behaviour), and
+// the NaN is put back by the last select.
 #ifndef REPAE_OPS_EXP_H
 #define REPAE_OPS_EXP_H
-#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
 static inline float ops_expf(float x0) {
-    float x = fminf(fmaxf(x0, -87.0f), 88.0f);
+    // Written as selects, not fminf/fmaxf (GCC calls libm for those unless finite-math is on,
+    // which stops vectorisation). A NaN fails "x0 > -87" and becomes -87 here.
+    float x = x0 > -87.0f ? x0 : -87.0f;
+    x = x < 88.0f ? x : 88.0f;
     // Round to nearest by the 1.5 * 2^23 trick (exact in float without reassociation).
     float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
     float r = x - n * 0.693359375f;  // ln2 split: the high part is exact in 9 bits
