@@ -689,6 +689,22 @@ static void threads_restore(ThreadSave t) {
     omp_set_num_threads(t.omp);
 }
 
+// Reports vals (one step's metrics) through the hooks, with images/s since the last report.
+static void log_metrics(Trainer *tr, const TrainHooks *h, float *vals) {
+    double now = now_seconds();
+    vals[M_IPS] = (float)((tr->step - tr->last_log_step) * tr->B / (now - tr->last_log_time + 1e-9));
+    tr->last_log_time = now;
+    tr->last_log_step = tr->step;
+    if (!h || !h->metrics) return;
+    // Skip what was not computed (NaN placeholders), so that curves have no fake points.
+    const char *keys[M_COUNT];
+    float v2[M_COUNT];
+    int n = 0;
+    for (int i = 0; i < M_COUNT; i++)
+        if (!isnan(vals[i])) { keys[n] = train_metric_names[i]; v2[n++] = vals[i]; }
+    h->metrics(h->ctx, tr->step, n, keys, v2);
+}
+
 TrainStatus train_run(const Config *cfg, const char *run_dir, int resume, const TrainHooks *h, char *err) {
     ThreadSave threads = threads_apply(cfg->train.threads);
     Trainer *tr = xcalloc(1, sizeof(Trainer));
@@ -701,6 +717,7 @@ TrainStatus train_run(const Config *cfg, const char *run_dir, int resume, const 
     if (mkdir_p(run_dir, err)) goto done;
 
     float vals[M_COUNT];
+    int stepped = 0;
     long total = cfg->train.steps;
     int log_every = cfg->train.log_every > 0 ? cfg->train.log_every : 1;
     tr->last_log_time = now_seconds();
@@ -720,27 +737,16 @@ TrainStatus train_run(const Config *cfg, const char *run_dir, int resume, const 
             status = TRAIN_DIVERGED;
             goto done;
         }
-        if (tr->step % log_every == 0 || tr->step == total) {
-            double now = now_seconds();
-            vals[M_IPS] = (float)((tr->step - tr->last_log_step) * tr->B / (now - tr->last_log_time + 1e-9));
-            tr->last_log_time = now;
-            tr->last_log_step = tr->step;
-            if (h && h->metrics) {
-                // Skip what was not computed (NaN placeholders), so that curves have no fake points.
-                const char *keys[M_COUNT];
-                float v2[M_COUNT];
-                int n = 0;
-                for (int i = 0; i < M_COUNT; i++)
-                    if (!isnan(vals[i])) { keys[n] = train_metric_names[i]; v2[n++] = vals[i]; }
-                h->metrics(h->ctx, tr->step, n, keys, v2);
-            }
-        }
+        stepped = 1;
+        if (tr->step % log_every == 0 || tr->step == total) log_metrics(tr, h, vals);
         if (cfg->train.sample_every > 0 && tr->step % cfg->train.sample_every == 0 && tr->step != total)
             if (emit_samples(tr, h, err)) { status = TRAIN_FAILED; goto done; }
         if (cfg->train.ckpt_every > 0 && tr->step % cfg->train.ckpt_every == 0 && tr->step != total)
             if (save_checkpoint(tr, run_dir, h, err)) { status = TRAIN_FAILED; goto done; }
     }
-    // Done or stopped: the final samples and checkpoint.
+    // Done or stopped: the last step's metrics (so the run's step matches its checkpoint), the
+    // final samples and checkpoint.
+    if (stepped && tr->last_log_step != tr->step) log_metrics(tr, h, vals);
     if (emit_samples(tr, h, err) || save_checkpoint(tr, run_dir, h, err)) status = TRAIN_FAILED;
 done:
     trainer_free(tr);
