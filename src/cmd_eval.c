@@ -179,21 +179,6 @@ int cmd_evaluator(const Globals *g, int argc, char **argv) { return net_train(g,
 
 // ---- eval ----------------------------------------------------------------------------------------
 
-// Spatial standard deviation of z per (image, channel), summed over the batch (train.c logs
-// the mean of the same quantity as latent_std).
-static double latent_std_sum(const float *z, int B, int C, int HW) {
-    double acc = 0;
-    for (int i = 0; i < B * C; i++) {
-        const float *p = z + (size_t)i * HW;
-        double m = 0, q = 0;
-        for (int j = 0; j < HW; j++) m += p[j];
-        m /= HW;
-        for (int j = 0; j < HW; j++) q += (p[j] - m) * (p[j] - m);
-        acc += sqrt(q / HW);
-    }
-    return acc;
-}
-
 // The newest checkpoint directory of the run that still exists (older ones are pruned).
 static int find_checkpoint(Store *s, int64_t id, const char *run_dir, char *dir, size_t n, long *step, char *err) {
     StoreCheckpoint *c = NULL;

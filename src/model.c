@@ -197,3 +197,16 @@ ModelFlops model_flops(const Model *m) {
     r.sit = f + s->cfg.depth * blk;
     return r;
 }
+
+double latent_std_sum(const float *z, int B, int C, int HW) {
+    double acc = 0;
+    for (int i = 0; i < B * C; i++) {
+        const float *p = z + (size_t)i * HW;
+        double mean = 0, q = 0;
+        for (int j = 0; j < HW; j++) mean += p[j];
+        mean /= HW;
+        for (int j = 0; j < HW; j++) q += (p[j] - mean) * (p[j] - mean);
+        acc += sqrt(q / HW);
+    }
+    return acc;
+}

@@ -71,4 +71,8 @@ ModelFlops model_flops(const Model *m);
 // Deterministic VAE round trip through the posterior mean: x, xr (n, C, S, S).
 void model_reconstruct(Model *m, const float *x, int n, float *xr);
 
+// Spatial standard deviation of z (B, C, HW) per (image, channel), summed: divided by B*C it
+// is the "latent_std" REPA-E reports as the collapse signal of naive end-to-end training.
+double latent_std_sum(const float *z, int B, int C, int HW);
+
 #endif

@@ -162,21 +162,6 @@ static float lr_at(float lr, int warmup, long step) {
     return lr;
 }
 
-// Spatial standard deviation of z, per (image, channel), averaged: the "latent_std" REPA-E
-// reports as the collapse signal of naive end-to-end training.
-static float latent_std(const float *z, int B, int C, int HW) {
-    double acc = 0;
-    for (int i = 0; i < B * C; i++) {
-        const float *p = z + (size_t)i * HW;
-        double m = 0, q = 0;
-        for (int j = 0; j < HW; j++) m += p[j];
-        m /= HW;
-        for (int j = 0; j < HW; j++) q += (p[j] - m) * (p[j] - m);
-        acc += sqrt(q / HW);
-    }
-    return (float)(acc / (B * C));
-}
-
 _Static_assert(TRAIN_NMETRICS == 12, "metric table");
 enum { M_RECON, M_KL, M_DIFF, M_ALIGN, M_SMOOTH, M_TOTAL, M_LSTD, M_GN_VAE, M_GN_SIT, M_LR_VAE, M_LR_SIT, M_IPS, M_COUNT };
 const char *const train_metric_names[TRAIN_NMETRICS] = {"recon", "kl", "diffusion", "align", "smooth", "total",
@@ -243,7 +228,7 @@ static const float *vae_pass(Trainer *tr, float *vals) {
     vals[M_RECON] = tr->recon_l1 ? l1_forward(xr, tr->x, nx) : mse_forward(xr, tr->x, nx);
     vals[M_KL] = kl_forward(v->mean, v->logvar, nz);
     vals[M_SMOOTH] = smooth_forward(v->z, B, m->zc, m->zh, m->zw);
-    vals[M_LSTD] = latent_std(v->z, B, m->zc, m->zh * m->zw);
+    vals[M_LSTD] = (float)(latent_std_sum(v->z, B, m->zc, m->zh * m->zw) / (B * m->zc));
     return xr;
 }
 
