@@ -16,7 +16,7 @@ fails=0
 pass() { echo "PASS $1"; }
 fail() { echo "FAIL $1: $2"; fails=$((fails + 1)); }
 
-[ -x "$SHOT" ] || { fail tools_present "no $SHOT (the shared screenshot tool)"; exit 1; }
+[ -r "$SHOT" ] || { fail tools_present "no $SHOT (the shared screenshot tool)"; exit 1; }
 for t in Xvfb xterm xdotool import convert; do
   command -v $t >/dev/null || { fail tools_present "missing $t: apt-get install xvfb xterm xdotool imagemagick (make test does)"; exit 1; }
 done
@@ -31,7 +31,7 @@ else fail prepare_run_with_samples "$(tail -3 "$tmp/train.log")"; exit 1; fi
 COLS=100 ROWS=30
 # shot NAME TERMINAL-ID: the Run screen (enter on the only run), after the samples have drawn.
 shot() {
-  "$SHOT" -o "$tmp/$1.png" -g ${COLS}x$ROWS -T "$2" -w 3 -a key:Return -a sleep:2.5 -- \
+  bash "$SHOT" -o "$tmp/$1.png" -g ${COLS}x$ROWS -T "$2" -w 3 -a key:Return -a sleep:2.5 -- \
     env REPAE_DB="$db" "$BIN" > "$tmp/$1.log" 2>&1 && [ -s "$tmp/$1.png" ]
 }
 
@@ -92,7 +92,7 @@ if shot plain none; then
 else fail halfblock_fallback "term-shot failed: $(cat "$tmp/plain.log")"; fi
 
 # 3. the same screen without the image: the probes must see background there (the test can fail).
-if "$SHOT" -o "$tmp/runs.png" -g ${COLS}x$ROWS -T vt340 -w 2 -- env REPAE_DB="$db" "$BIN" > "$tmp/runs.log" 2>&1; then
+if bash "$SHOT" -o "$tmp/runs.png" -g ${COLS}x$ROWS -T vt340 -w 2 -- env REPAE_DB="$db" "$BIN" > "$tmp/runs.log" 2>&1; then
   set -- $(probe "$tmp/runs.png" 90 20)
   if [ "$2" -le $(($1 / 10)) ]; then pass probes_see_background_without_image
   else fail probes_see_background_without_image "$2 of $1 probes unlike the background on the Runs screen"; fi
