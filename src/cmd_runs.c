@@ -374,17 +374,22 @@ int cmd_show(const Globals *g, int argc, char **argv) {
 
 // ---- compare --------------------------------------------------------------------------------
 
-static int is_loss(const char *k) {
-    static const char *const losses[] = {"recon", "kl", "diffusion", "align", "smooth", "total"};
-    for (size_t i = 0; i < sizeof losses / sizeof losses[0]; i++)
-        if (strcmp(k, losses[i]) == 0) return 1;
+// Which way is better: -1 lower (losses, Frechet distances), +1 higher (generation scores),
+// 0 neither (rates, norms, latent_std).
+static int metric_sense(const char *k) {
+    static const char *const lower[] = {"recon", "kl", "diffusion", "align", "smooth", "total", "eval.fd", "eval.rfd"};
+    static const char *const higher[] = {"eval.is", "eval.acc", "eval.psnr"};
+    for (size_t i = 0; i < sizeof lower / sizeof lower[0]; i++)
+        if (strcmp(k, lower[i]) == 0) return -1;
+    for (size_t i = 0; i < sizeof higher / sizeof higher[0]; i++)
+        if (strcmp(k, higher[i]) == 0) return 1;
     return 0;
 }
 
 int cmd_compare(const Globals *g, int argc, char **argv) {
     const char *usage = "usage: repae compare RUN RUN...\n\n"
-                        "The config keys that differ between the runs, and their final and best (lowest)\n"
-                        "metrics side by side; '*' marks the lowest loss. RUN is an id or a name.\n";
+                        "The config keys that differ between the runs, and their final and best\n"
+                        "metrics side by side; '*' marks the best (lowest loss or FD, highest IS, accuracy, PSNR). RUN is an id or a name.\n";
     if (wants_help(argc, argv)) { fputs(usage, stdout); return 0; }
     if (argc < 2) return bad_usage("compare", usage, "needs at least two runs%s", "");
     setup_locale();
@@ -458,22 +463,28 @@ int cmd_compare(const Globals *g, int argc, char **argv) {
     printf("\nmetrics (final / best):\n");
     for (int k = 0; k < keys.n; k++) {
         const char *key = keys.key[k];
-        double lo_final = INFINITY, lo_best = INFINITY;
+        // Best final and best-ever values over the runs, in the metric's own sense; for a
+        // higher-is-better metric a run's "best" is its maximum.
+        int sense = metric_sense(key);
+        double top_final = -INFINITY, top_best = -INFINITY;
         for (int i = 0; i < n; i++) {
             const StoreLatest *l = store_run_latest(&r[i], key);
-            if (l && l->last < lo_final) lo_final = l->last;
-            if (l && l->min < lo_best) lo_best = l->min;
+            if (!l || !sense) continue;
+            double own_best = sense < 0 ? l->min : l->max;
+            if (sense * l->last > top_final) top_final = sense * l->last;
+            if (sense * own_best > top_best) top_best = sense * own_best;
         }
         cell(key, keyw, 0);
         for (int i = 0; i < n; i++) {
             const StoreLatest *l = store_run_latest(&r[i], key);
             if (!l) snprintf(buf, sizeof buf, "-");
             else {
-                int mark = is_loss(key) && n > 1;
+                int mark = sense && n > 1;
+                double own_best = sense > 0 ? l->max : l->min;
                 fmt_num(b2, sizeof b2, l->last);
-                int len = snprintf(buf, sizeof buf, "%s%s / ", b2, mark && l->last == lo_final ? "*" : "");
-                fmt_num(b2, sizeof b2, l->min);
-                snprintf(buf + len, sizeof buf - len, "%s%s", b2, mark && l->min == lo_best ? "*" : "");
+                int len = snprintf(buf, sizeof buf, "%s%s / ", b2, mark && sense * l->last == top_final ? "*" : "");
+                fmt_num(b2, sizeof b2, own_best);
+                snprintf(buf + len, sizeof buf - len, "%s%s", b2, mark && sense * own_best == top_best ? "*" : "");
             }
             printf("  ");
             cell(buf, colw, 0);
