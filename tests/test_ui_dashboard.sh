@@ -150,9 +150,15 @@ T send-keys -t real Enter
 expect real launched_run_opens "live running"
 # watch it: the step count and the curves change on screen
 wait_for real "step " 5
+# Poll (up to 30 s) rather than sleep a fixed time: under ASan/UBSan a step is ~50x slower.
 s1=$(step_on_screen real 100000); c1=$(curves real)
-sleep 2.5
-s2=$(step_on_screen real 100000); c2=$(curves real)
+i=0
+while :; do
+  sleep 0.5
+  s2=$(step_on_screen real 100000); c2=$(curves real)
+  if [ -n "$s1" ] && [ -n "$s2" ] && [ "$s2" -gt "$s1" ] && [ -n "$c2" ] && [ "$c1" != "$c2" ]; then break; fi
+  i=$((i + 1)); [ $i -ge 60 ] && break
+done
 if [ -n "$s1" ] && [ -n "$s2" ] && [ "$s2" -gt "$s1" ]; then pass step_count_advances; else fail step_count_advances "step '$s1' then '$s2'"; fi
 if [ -n "$c2" ] && [ "$c1" != "$c2" ]; then pass curves_change; else fail curves_change "the braille curves did not change"; fi
 expect real samples_appear "(latest)" 20
@@ -165,8 +171,13 @@ if [ -n "$ck" ]; then pass stop_wrote_checkpoint; else fail stop_wrote_checkpoin
 s3=$(step_on_screen real 100000)
 T send-keys -t real r
 expect real resumed "live running" 10
-sleep 2
-s4=$(step_on_screen real 100000)
+i=0
+while :; do
+  sleep 0.5
+  s4=$(step_on_screen real 100000)
+  if [ -n "$s3" ] && [ -n "$s4" ] && [ "$s4" -gt "$s3" ]; then break; fi
+  i=$((i + 1)); [ $i -ge 60 ] && break
+done
 if [ -n "$s3" ] && [ -n "$s4" ] && [ "$s4" -gt "$s3" ]; then pass resume_continues; else fail resume_continues "step '$s3' then '$s4'"; fi
 T send-keys -t real Escape
 expect real back_with_live_run "1 live"
