@@ -13,6 +13,7 @@
 // the NaN is put back by the last select.
 #ifndef REPAE_OPS_EXP_H
 #define REPAE_OPS_EXP_H
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -58,6 +59,22 @@ static inline double ops_dot(const float *x, const float *y, size_t n) {
         for (int j = 0; j < 8; j++) acc[j] += (double)x[i + j] * y[i + j];
     for (; i < n; i++) acc[0] += (double)x[i] * y[i];
     return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+// Mean and 1/sqrt(biased variance + eps) of n floats, two passes in double with eight partial
+// sums each (GroupNorm, LayerNorm and the fused GroupNorm+SiLU share it).
+static inline void ops_mean_rstd(const float *x, size_t n, float eps, float *mean, float *rstd) {
+    double m = ops_sum(x, n) / (double)n, acc[8] = {0};
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) {
+            double d = x[i + j] - m;
+            acc[j] += d * d;
+        }
+    for (; i < n; i++) acc[0] += (x[i] - m) * (x[i] - m);
+    double v = (((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))) / (double)n;
+    *mean = (float)m;
+    *rstd = (float)(1.0 / sqrt(v + eps));
 }
 
 #endif

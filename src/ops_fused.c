@@ -25,46 +25,6 @@
 // Backward processes a channel in tiles of this many values: dn for one tile lives on the stack.
 #define TILE 256
 
-// ops_expf with its clamp written as selects: GCC does not inline fminf/fmaxf without
-// -ffinite-math-only (their NaN rules differ from maxps/minps), so ops_expf's clamp is two
-// libm calls per element and keeps the calling loop scalar. A NaN input fails x0 > -87 and is
-// clamped to -87 (so the int conversion stays defined), and the last select puts it back.
-// For every non-NaN input the result equals ops_expf's bit for bit.
-static inline float fexpf(float x0) {
-    float x = x0 > -87.0f ? x0 : -87.0f;
-    x = x < 88.0f ? x : 88.0f;
-    float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
-    float r = x - n * 0.693359375f;
-    r = r - n * -2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    float y = p * (r * r) + r + 1.0f;
-    int32_t bits = ((int32_t)n + 127) << 23;
-    float scale;
-    memcpy(&scale, &bits, sizeof scale);
-    float e = x0 < -87.0f ? 0.0f : y * scale;
-    return x0 != x0 ? x0 : e;
-}
-
-// Mean and 1/sqrt(biased var + eps), two passes in double as in ops_norm.c.
-static void group_stats(const float *x, size_t n, float eps, float *mean, float *rstd) {
-    double m = ops_sum(x, n) / (double)n, acc[8] = {0};
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; j++) {
-            double d = x[i + j] - m;
-            acc[j] += d * d;
-        }
-    for (; i < n; i++) acc[0] += (x[i] - m) * (x[i] - m);
-    double v = (((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]))) / (double)n;
-    *mean = (float)m;
-    *rstd = (float)(1.0 / sqrt(v + eps));
-}
-
 void groupnorm_silu_forward(float *out, float *mean, float *rstd,
                             const float *inp, const float *weight, const float *bias,
                             int B, int C, int HW, int G, float eps) {
@@ -75,7 +35,7 @@ void groupnorm_silu_forward(float *out, float *mean, float *rstd,
         const float *x = inp + (size_t)bg * gsize;
         float *y = out + (size_t)bg * gsize;
         float m, r;
-        group_stats(x, gsize, eps, &m, &r);
+        ops_mean_rstd(x, gsize, eps, &m, &r);
         mean[bg] = m;
         rstd[bg] = r;
         int g = bg % G;
@@ -86,7 +46,7 @@ void groupnorm_silu_forward(float *out, float *mean, float *rstd,
             float *yc = y + (size_t)cc * HW;
             for (int i = 0; i < HW; i++) {
                 float v = (xc[i] - m) * r * w + b;
-                yc[i] = v / (1.0f + fexpf(-v));
+                yc[i] = v / (1.0f + ops_expf(-v));
             }
         }
     }
@@ -98,7 +58,7 @@ static inline void tile_dn(float *restrict dn, float *restrict xh, const float *
     for (int i = 0; i < len; i++) {
         float xv = (x[i] - m) * r;
         float v = xv * w + b;
-        float e = fexpf(-v);
+        float e = ops_expf(-v);
         float s = 1.0f / (1.0f + e);
         xh[i] = xv;
         dn[i] = dy[i] * s * (1.0f + v * (e * s));
