@@ -25,32 +25,7 @@
 // Backward processes a channel in tiles of this many values: dn for one tile lives on the stack.
 #define TILE 256
 
-void groupnorm_silu_forward(float *out, float *mean, float *rstd,
-                            const float *inp, const float *weight, const float *bias,
-                            int B, int C, int HW, int G, float eps) {
-    int cpg = C / G;
-    size_t gsize = (size_t)cpg * HW;
-#pragma omp parallel for schedule(static) if ((size_t)B * C * HW >= PAR_MIN)
-    for (int bg = 0; bg < B * G; bg++) {
-        const float *x = inp + (size_t)bg * gsize;
-        float *y = out + (size_t)bg * gsize;
-        float m, r;
-        ops_mean_rstd(x, gsize, eps, &m, &r);
-        mean[bg] = m;
-        rstd[bg] = r;
-        int g = bg % G;
-        for (int cc = 0; cc < cpg; cc++) {
-            int c = g * cpg + cc;
-            float w = weight ? weight[c] : 1.0f, b = bias ? bias[c] : 0.0f;
-            const float *xc = x + (size_t)cc * HW;
-            float *yc = y + (size_t)cc * HW;
-            for (int i = 0; i < HW; i++) {
-                float v = (xc[i] - m) * r * w + b;
-                yc[i] = v / (1.0f + ops_expf(-v));
-            }
-        }
-    }
-}
+// groupnorm_silu_forward lives in ops_norm.c beside groupnorm_forward: one loop, two entry points.
 
 // dn = dy * silu'(n) for one tile, n = xhat * w + b recomputed; xh gets xhat.
 static inline void tile_dn(float *restrict dn, float *restrict xh, const float *restrict x,

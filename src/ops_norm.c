@@ -21,9 +21,11 @@
 // C % G == 0 is the caller's contract (there is no err here): the VAE caps the group count at
 // the channel count and rejects configs whose channels are not divisible by it, at build time.
 // weight/bias may be NULL (treated as 1 and 0), although the VAE always uses the affine form.
-void groupnorm_forward(float *out, float *mean, float *rstd,
-                       const float *inp, const float *weight, const float *bias,
-                       int B, int C, int HW, int G, float eps) {
+// GroupNorm forward, optionally followed by SiLU in the same pass (groupnorm_silu_forward in
+// ops_fused.c): `silu` is a constant at both call sites, so each keeps its own vectorised loop.
+static inline __attribute__((always_inline)) void
+groupnorm_forward_impl(float *out, float *mean, float *rstd, const float *inp, const float *weight,
+                       const float *bias, int B, int C, int HW, int G, float eps, const int silu) {
     int cpg = C / G;
     size_t gsize = (size_t)cpg * HW;
 #pragma omp parallel for schedule(static) if ((size_t)B * C * HW >= PAR_MIN)
@@ -40,9 +42,24 @@ void groupnorm_forward(float *out, float *mean, float *rstd,
             float w = weight ? weight[c] : 1.0f, b = bias ? bias[c] : 0.0f;
             const float *xc = x + (size_t)cc * HW;
             float *yc = y + (size_t)cc * HW;
-            for (int i = 0; i < HW; i++) yc[i] = (xc[i] - m) * r * w + b;
+            for (int i = 0; i < HW; i++) {
+                float v = (xc[i] - m) * r * w + b;
+                yc[i] = silu ? v / (1.0f + ops_expf(-v)) : v;
+            }
         }
     }
+}
+
+void groupnorm_forward(float *out, float *mean, float *rstd,
+                       const float *inp, const float *weight, const float *bias,
+                       int B, int C, int HW, int G, float eps) {
+    groupnorm_forward_impl(out, mean, rstd, inp, weight, bias, B, C, HW, G, eps, 0);
+}
+
+void groupnorm_silu_forward(float *out, float *mean, float *rstd,
+                            const float *inp, const float *weight, const float *bias,
+                            int B, int C, int HW, int G, float eps) {
+    groupnorm_forward_impl(out, mean, rstd, inp, weight, bias, B, C, HW, G, eps, 1);
 }
 
 void groupnorm_backward(float *dinp, float *dweight, float *dbias,
