@@ -1,0 +1,234 @@
+// gemm.c: see gemm.h. A BLIS-style packed sgemm with one AVX-512 register kernel.
+//
+// C is cut into MC x NC blocks and K into KC slices. For each slice, op(B)'s block is packed
+// into NR-column micro-panels (k-major: NR floats per k) and op(A)'s into MR-row micro-panels
+// (MR floats per k), zero-padded to whole panels, so the kernel runs one loop for every
+// transpose. The kernel keeps a 14 x 32 tile of C in 28 zmm registers; per k it loads two
+// vectors of B and broadcasts 14 values of A (folded into the FMAs as memory operands):
+// 28 FMAs per 16 loads, which keeps both FMA pipes busy. Sizes: a B micro-panel (KC x NR,
+// 32 KB) stays in L1 while the MC / MR A micro-panels stream from L2 (MC x KC, 168 KB).
+//
+// Threads split C into contiguous column (or, when M is the larger side, row) ranges, each a
+// whole number of tiles, and work independently with their own packing buffers. Every
+// element of C is summed over K in the same order whatever the split, so results do not
+// depend on the thread count.
+#include "gemm.h"
+#include "util.h"
+#include <cblas.h>
+#include <immintrin.h>
+#include <omp.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MR 14
+#define NR 32
+#define KC 256
+#define MC (MR * 12)
+#define NC (NR * 64)
+
+// Shapes below these go to OpenBLAS: a 14 x 32 tile would be mostly padding.
+#define OWN_MIN_M 8
+#define OWN_MIN_N 16
+#define OWN_MIN_K 8
+// Products with fewer flops than this run on one thread: waking a sleeping OpenMP thread
+// costs more than it saves.
+#define PAR_MIN_FLOPS (2.0 * 96 * 96 * 96)
+
+static pthread_once_t backend_once = PTHREAD_ONCE_INIT;
+static int backend_default; // 1: own kernel; set once per process from the CPU and REPAE_GEMM
+static int backend_forced = -1;
+
+static void backend_init(void) {
+    __builtin_cpu_init();
+    int have = __builtin_cpu_supports("avx512f");
+    const char *e = getenv("REPAE_GEMM");
+    backend_default = have && !(e && !strcmp(e, "openblas"));
+}
+
+static int use_own(void) {
+    pthread_once(&backend_once, backend_init);
+    return backend_forced >= 0 ? backend_forced : backend_default;
+}
+
+const char *sgemm_backend(void) { return use_own() ? "avx512" : "openblas"; }
+
+void sgemm_force(int own) {
+    pthread_once(&backend_once, backend_init);
+    __builtin_cpu_init();
+    backend_forced = own < 0 ? -1 : (own && __builtin_cpu_supports("avx512f"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Packing. A micro-panel: MR rows of op(A) for kc values of k, stored k-major.
+__attribute__((target("avx512f")))
+static void pack_a(float *restrict dst, int transA, const float *A, int lda, int i0, int mc, int k0, int kc) {
+    for (int ir = 0; ir < mc; ir += MR) {
+        int mr = mc - ir < MR ? mc - ir : MR;
+        float *d = dst + (size_t)ir * kc;
+        if (transA) { // op(A)[i][k] = A[k][i]: MR contiguous floats per k
+            for (int k = 0; k < kc; k++) {
+                const float *s = A + (size_t)(k0 + k) * lda + i0 + ir;
+                float *dk = d + (size_t)k * MR;
+                int r = 0;
+                for (; r < mr; r++) dk[r] = s[r];
+                for (; r < MR; r++) dk[r] = 0.0f;
+            }
+        } else { // op(A)[i][k] = A[i][k]: rows are contiguous in k; write them strided
+            for (int r = 0; r < mr; r++) {
+                const float *s = A + (size_t)(i0 + ir + r) * lda + k0;
+                for (int k = 0; k < kc; k++) d[(size_t)k * MR + r] = s[k];
+            }
+            for (int r = mr; r < MR; r++)
+                for (int k = 0; k < kc; k++) d[(size_t)k * MR + r] = 0.0f;
+        }
+    }
+}
+
+// B micro-panel: NR columns of op(B) for kc values of k, k-major.
+__attribute__((target("avx512f")))
+static void pack_b(float *restrict dst, int transB, const float *B, int ldb, int j0, int nc, int k0, int kc) {
+    for (int jr = 0; jr < nc; jr += NR) {
+        int nr = nc - jr < NR ? nc - jr : NR;
+        float *d = dst + (size_t)jr * kc;
+        if (!transB) { // op(B)[k][j] = B[k][j]: NR contiguous floats per k
+            for (int k = 0; k < kc; k++) {
+                const float *s = B + (size_t)(k0 + k) * ldb + j0 + jr;
+                float *dk = d + (size_t)k * NR;
+                if (nr == NR) {
+                    _mm512_store_ps(dk, _mm512_loadu_ps(s));
+                    _mm512_store_ps(dk + 16, _mm512_loadu_ps(s + 16));
+                } else {
+                    int c = 0;
+                    for (; c < nr; c++) dk[c] = s[c];
+                    for (; c < NR; c++) dk[c] = 0.0f;
+                }
+            }
+        } else { // op(B)[k][j] = B[j][k]: columns of the panel are rows of B
+            for (int c = 0; c < nr; c++) {
+                const float *s = B + (size_t)(j0 + jr + c) * ldb + k0;
+                for (int k = 0; k < kc; k++) d[(size_t)k * NR + c] = s[k];
+            }
+            for (int c = nr; c < NR; c++)
+                for (int k = 0; k < kc; k++) d[(size_t)k * NR + c] = 0.0f;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The register kernel: C[0..14)[0..32) = alpha * a @ b + beta * C (beta == 0: C not read).
+#define KROW(r) \
+    do { __m512 av = _mm512_set1_ps(a[r]); \
+         c##r##0 = _mm512_fmadd_ps(av, b0, c##r##0); c##r##1 = _mm512_fmadd_ps(av, b1, c##r##1); } while (0)
+#define KSTORE(r) \
+    do { float *cr = C + (size_t)(r) * ldc; \
+         if (beta == 0.0f) { \
+             _mm512_storeu_ps(cr, _mm512_mul_ps(va, c##r##0)); \
+             _mm512_storeu_ps(cr + 16, _mm512_mul_ps(va, c##r##1)); \
+         } else { \
+             _mm512_storeu_ps(cr, _mm512_fmadd_ps(va, c##r##0, _mm512_mul_ps(vb, _mm512_loadu_ps(cr)))); \
+             _mm512_storeu_ps(cr + 16, _mm512_fmadd_ps(va, c##r##1, _mm512_mul_ps(vb, _mm512_loadu_ps(cr + 16)))); \
+         } } while (0)
+#define ZERO2(r) __m512 c##r##0 = _mm512_setzero_ps(), c##r##1 = _mm512_setzero_ps()
+
+__attribute__((target("avx512f")))
+static void kernel_14x32(int kc, const float *restrict a, const float *restrict b,
+                         float *C, int ldc, float alpha, float beta) {
+    ZERO2(0); ZERO2(1); ZERO2(2); ZERO2(3); ZERO2(4); ZERO2(5); ZERO2(6);
+    ZERO2(7); ZERO2(8); ZERO2(9); ZERO2(10); ZERO2(11); ZERO2(12); ZERO2(13);
+    for (int k = 0; k < kc; k++) {
+        __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+        KROW(0); KROW(1); KROW(2); KROW(3); KROW(4); KROW(5); KROW(6);
+        KROW(7); KROW(8); KROW(9); KROW(10); KROW(11); KROW(12); KROW(13);
+        a += MR;
+        b += NR;
+    }
+    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    KSTORE(0); KSTORE(1); KSTORE(2); KSTORE(3); KSTORE(4); KSTORE(5); KSTORE(6);
+    KSTORE(7); KSTORE(8); KSTORE(9); KSTORE(10); KSTORE(11); KSTORE(12); KSTORE(13);
+}
+
+// A partial tile (the right or bottom edge of C): the kernel writes a full tile into a
+// local buffer, and only the mr x nr corner is merged into C.
+__attribute__((target("avx512f")))
+static void kernel_edge(int kc, const float *a, const float *b, float *C, int ldc, int mr, int nr,
+                        float alpha, float beta) {
+    _Alignas(64) float t[MR * NR];
+    kernel_14x32(kc, a, b, t, NR, 1.0f, 0.0f);
+    for (int r = 0; r < mr; r++)
+        for (int c = 0; c < nr; c++) {
+            float *p = C + (size_t)r * ldc + c;
+            *p = beta == 0.0f ? alpha * t[r * NR + c] : alpha * t[r * NR + c] + beta * *p;
+        }
+}
+
+// One thread's share: C[i0.., j0..] of size m x n. abuf holds MC x KC floats, bbuf KC x NC.
+__attribute__((target("avx512f")))
+static void gemm_block(int transA, int transB, int m, int n, int K, float alpha,
+                       const float *A, int lda, const float *B, int ldb, float beta,
+                       float *C, int ldc, int i0, int j0, float *abuf, float *bbuf) {
+    for (int jc = 0; jc < n; jc += NC) {
+        int nc = n - jc < NC ? n - jc : NC;
+        for (int pc = 0; pc < K; pc += KC) {
+            int kc = K - pc < KC ? K - pc : KC;
+            float bt = pc == 0 ? beta : 1.0f; // later K slices add onto the first one's result
+            pack_b(bbuf, transB, B, ldb, j0 + jc, nc, pc, kc);
+            for (int ic = 0; ic < m; ic += MC) {
+                int mc = m - ic < MC ? m - ic : MC;
+                pack_a(abuf, transA, A, lda, i0 + ic, mc, pc, kc);
+                for (int jr = 0; jr < nc; jr += NR) {
+                    int nr = nc - jr < NR ? nc - jr : NR;
+                    const float *bp = bbuf + (size_t)jr * kc;
+                    for (int ir = 0; ir < mc; ir += MR) {
+                        int mr = mc - ir < MR ? mc - ir : MR;
+                        float *cp = C + (size_t)(i0 + ic + ir) * ldc + j0 + jc + jr;
+                        const float *ap = abuf + (size_t)ir * kc;
+                        if (mr == MR && nr == NR) kernel_14x32(kc, ap, bp, cp, ldc, alpha, bt);
+                        else kernel_edge(kc, ap, bp, cp, ldc, mr, nr, alpha, bt);
+                    }
+                }
+            }
+        }
+    }
+}
+
+// alpha == 0 or K == 0: C = beta * C, with beta == 0 writing zeros (BLAS semantics).
+static void scale_c(int M, int N, float beta, float *C, int ldc) {
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            float *p = C + (size_t)i * ldc + j;
+            *p = beta == 0.0f ? 0.0f : beta * *p;
+        }
+}
+
+void sgemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+           const float *B, int ldb, float beta, float *C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+    if (!use_own() || M < OWN_MIN_M || N < OWN_MIN_N || K < OWN_MIN_K) {
+        cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
+                    M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    if (alpha == 0.0f) { scale_c(M, N, beta, C, ldc); return; }
+    // Split the longer side of C among the threads, in whole tiles.
+    int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
+    if (2.0 * M * N * K < PAR_MIN_FLOPS) nt = 1;
+    int split_n = (N + NR - 1) / NR >= (M + MR - 1) / MR;
+    int tiles = split_n ? (N + NR - 1) / NR : (M + MR - 1) / MR;
+    if (nt > tiles) nt = tiles;
+    size_t abytes = (size_t)MC * KC * sizeof(float), bbytes = (size_t)KC * NC * sizeof(float);
+    #pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        int id = omp_get_thread_num(), n = omp_get_num_threads();
+        int t0 = (int)((long)tiles * id / n), t1 = (int)((long)tiles * (id + 1) / n);
+        int i0 = 0, j0 = 0, m = M, nn = N;
+        if (split_n) { j0 = t0 * NR; nn = t1 * NR < N ? t1 * NR - j0 : N - j0; }
+        else { i0 = t0 * MR; m = t1 * MR < M ? t1 * MR - i0 : M - i0; }
+        float *abuf = aligned_alloc(64, abytes), *bbuf = aligned_alloc(64, bbytes);
+        if (!abuf || !bbuf) out_of_memory(abytes + bbytes, __FILE__, __LINE__);
+        if (m > 0 && nn > 0)
+            gemm_block(transA, transB, m, nn, K, alpha, A, lda, B, ldb, beta, C, ldc, i0, j0, abuf, bbuf);
+        free(abuf);
+        free(bbuf);
+    }
+}
