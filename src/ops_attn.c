@@ -1,15 +1,13 @@
 // ops_attn.c: SiT's multi-head token attention and the VAE AttnBlock's spatial attention.
 //
-// The T x T (HW x HW) score and mixing products go through cblas_sgemm one (batch, head) at a
+// The T x T (HW x HW) score and mixing products go through sgemm (gemm.h) one (batch, head) at a
 // time, reading q/k/v straight out of the packed qkv with leading dimension 3C (no copies).
 // The softmax passes between the products are OpenMP loops; they are separate from the sgemm
 // calls because a threaded sgemm must never run inside an omp parallel region.
 #include <math.h>
-// ops.h before cblas.h: cblas.h pulls in <complex.h>, whose macro I would break the
-// linear_* prototypes (parameter named I).
 #include "ops.h"
 #include "ops_exp.h"
-#include <cblas.h>
+#include "gemm.h"
 
 // Below this many scores an omp region costs more than the row loop it would split.
 #define ATTN_PAR_MIN 4096
@@ -50,7 +48,7 @@ void attention_forward(float *out, float *att, const float *qkv, int B, int T, i
             const float *q = base + h * hs, *k = base + C + h * hs;
             float *a = att + ((size_t)b * NH + h) * TT;
             // scores (T,T) = scale * q (T,hs) k^T
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, scale, q, C3, k, C3, 0.0f, a, T);
+            sgemm(0, 1, T, T, hs, scale, q, C3, k, C3, 0.0f, a, T);
         }
     }
     softmax_rows_inplace(att, (long)B * NH * T, T);
@@ -60,7 +58,7 @@ void attention_forward(float *out, float *att, const float *qkv, int B, int T, i
             const float *v = base + 2 * C + h * hs;
             const float *a = att + ((size_t)b * NH + h) * TT;
             // out[:, h*hs ..] (T,hs), row stride C = att (T,T) v (T,hs)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, 1.0f, a, T, v, C3, 0.0f,
+            sgemm(0, 0, T, hs, T, 1.0f, a, T, v, C3, 0.0f,
                         out + (size_t)b * T * C + h * hs, C);
         }
     }
@@ -88,13 +86,13 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
             const float *a = att + ((size_t)b * NH + h) * TT;
             const float *dyh = dy + h * hs;
             // datt (T,T) = dout_h (T,hs) v^T
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hs, 1.0f, dyh, C, v, C3, 0.0f, scratch, T);
+            sgemm(0, 1, T, T, hs, 1.0f, dyh, C, v, C3, 0.0f, scratch, T);
             // dv (T,hs) += att^T dout_h
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, 1.0f, a, T, dyh, C, 1.0f, dv, C3);
+            sgemm(1, 0, T, hs, T, 1.0f, a, T, dyh, C, 1.0f, dv, C3);
             softmax_backward_inplace(scratch, a, T);
             // dq += scale * dS k ; dk += scale * dS^T q
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hs, T, scale, scratch, T, k, C3, 1.0f, dq, C3);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hs, T, scale, scratch, T, q, C3, 1.0f, dk, C3);
+            sgemm(0, 0, T, hs, T, scale, scratch, T, k, C3, 1.0f, dq, C3);
+            sgemm(1, 0, T, hs, T, scale, scratch, T, q, C3, 1.0f, dk, C3);
         }
     }
 }
@@ -107,11 +105,11 @@ void spatial_attention_forward(float *out, float *att, const float *q, const flo
     float scale = (float)(1.0 / sqrt((double)C));
     size_t CN = (size_t)C * HW, NN = (size_t)HW * HW;
     for (int b = 0; b < B; b++)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, HW, HW, C, scale, q + b * CN, HW,
+        sgemm(1, 0, HW, HW, C, scale, q + b * CN, HW,
                     k + b * CN, HW, 0.0f, att + b * NN, HW);
     softmax_rows_inplace(att, (long)B * HW, HW);
     for (int b = 0; b < B; b++)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, C, HW, HW, 1.0f, v + b * CN, HW,
+        sgemm(0, 1, C, HW, HW, 1.0f, v + b * CN, HW,
                     att + b * NN, HW, 0.0f, out + b * CN, HW);
 }
 
@@ -129,19 +127,19 @@ void spatial_attention_backward(float *dq, float *dk, float *dv, const float *do
         const float *dy = dout + b * CN, *a = att + b * NN;
         // dV (C,HW) += dout (C,HW) att
         if (dv)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, C, HW, HW, 1.0f, dy, HW, a, HW,
+            sgemm(0, 0, C, HW, HW, 1.0f, dy, HW, a, HW,
                         1.0f, dv + b * CN, HW);
         if (!dq && !dk) continue;
         // datt (HW,HW) = dout^T V, then dscores in place
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, HW, HW, C, 1.0f, dy, HW, v + b * CN, HW,
+        sgemm(1, 0, HW, HW, C, 1.0f, dy, HW, v + b * CN, HW,
                     0.0f, scratch, HW);
         softmax_backward_inplace(scratch, a, HW);
         // dQ (C,HW) += scale K dS^T ; dK (C,HW) += scale Q dS
         if (dq)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, C, HW, HW, scale, k + b * CN, HW,
+            sgemm(0, 1, C, HW, HW, scale, k + b * CN, HW,
                         scratch, HW, 1.0f, dq + b * CN, HW);
         if (dk)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, C, HW, HW, scale, q + b * CN, HW,
+            sgemm(0, 0, C, HW, HW, scale, q + b * CN, HW,
                         scratch, HW, 1.0f, dk + b * CN, HW);
     }
 }

@@ -1,4 +1,4 @@
-// ops_conv.c: the Workspace and conv2d (im2col + cblas_sgemm, col2im for the input gradient).
+// ops_conv.c: the Workspace and conv2d (im2col + sgemm (gemm.h), col2im for the input gradient).
 //
 // A chunk of nb images is lowered at once into col (K, nb*P), K = Cin*k*k, P = Ho*Wo, columns
 // image-major, so one sgemm covers the whole chunk: at the model's small late-stage images
@@ -8,7 +8,7 @@
 // sgemm on the NCHW planes directly.
 #include "ops.h"
 #include "util.h"
-#include <cblas.h>
+#include "gemm.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -210,7 +210,7 @@ static void conv1x1_forward_direct(float *out, const float *inp, const float *we
                 for (int p = 0; p < P; p++) o[(size_t)co * P + p] = bias[co];
             beta = 1.0f;
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, c->Cout, P, c->Cin, 1.0f, weight, c->Cin,
+        sgemm(0, 0, c->Cout, P, c->Cin, 1.0f, weight, c->Cin,
                     inp + (size_t)b * c->Cin * P, P, beta, o, P);
     }
 }
@@ -226,7 +226,7 @@ void conv2d_forward(float *out, const float *inp, const float *weight, const flo
         size_t N = (size_t)nb * P;
         float *col = ws->buf, *stage = ws->buf + (size_t)K * N;
         im2col(col, inp, c, b0, nb);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Cout, (int)N, K, 1.0f, weight, K,
+        sgemm(0, 0, Cout, (int)N, K, 1.0f, weight, K,
                     col, (int)N, 0.0f, stage, (int)N);
         #pragma omp parallel for collapse(2) schedule(static)
         for (int n = 0; n < nb; n++) {
@@ -271,10 +271,10 @@ void conv2d_backward(float *dinp, float *dweight, float *dbias,
         for (int b = 0; b < c->B; b++) {
             const float *d = dout + (size_t)b * Cout * P, *x = inp + (size_t)b * c->Cin * P;
             if (dweight) // dW (Cout, Cin) += dout_b (Cout, P) @ inp_b^T (P, Cin)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Cout, c->Cin, (int)P, 1.0f, d, (int)P,
+                sgemm(0, 1, Cout, c->Cin, (int)P, 1.0f, d, (int)P,
                             x, (int)P, 1.0f, dweight, c->Cin);
             if (dinp) // dinp_b (Cin, P) += W^T (Cin, Cout) @ dout_b (Cout, P)
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, c->Cin, (int)P, Cout, 1.0f, weight, c->Cin,
+                sgemm(1, 0, c->Cin, (int)P, Cout, 1.0f, weight, c->Cin,
                             d, (int)P, 1.0f, dinp + (size_t)b * c->Cin * P, (int)P);
         }
         return;
@@ -292,11 +292,11 @@ void conv2d_backward(float *dinp, float *dweight, float *dbias,
                        P * sizeof(float));
         if (dweight) { // dW (Cout, K) += dout (Cout, N) @ col^T (N, K)
             im2col(col, inp, c, b0, nb);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Cout, K, (int)N, 1.0f, stage, (int)N,
+            sgemm(0, 1, Cout, K, (int)N, 1.0f, stage, (int)N,
                         col, (int)N, 1.0f, dweight, K);
         }
         if (dinp) { // dcol (K, N) = W^T (K, Cout) @ dout (Cout, N), then scattered back
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, (int)N, Cout, 1.0f, weight, K,
+            sgemm(1, 0, K, (int)N, Cout, 1.0f, weight, K,
                         stage, (int)N, 0.0f, col, (int)N);
             col2im_add(dinp, col, c, b0, nb);
         }

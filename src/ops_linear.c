@@ -1,6 +1,6 @@
-// ops_linear.c: linear layers as one cblas_sgemm per product (PyTorch [out, in] weights).
+// ops_linear.c: linear layers as one sgemm (gemm.h) per product (PyTorch [out, in] weights).
 #include "ops.h"
-#include <cblas.h> // pulls in complex.h, whose I macro is why the sizes are nin/nout here
+#include "gemm.h"
 #include <omp.h>
 
 void linear_forward(float *out, const float *inp, const float *weight, const float *bias,
@@ -18,7 +18,7 @@ void linear_forward(float *out, const float *inp, const float *weight, const flo
         beta = 1.0f;
     }
     // out (N, nout) = inp (N, nin) @ weight^T (nin, nout)
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, nout, nin, 1.0f, inp, nin, weight, nin, beta, out, nout);
+    sgemm(0, 1, N, nout, nin, 1.0f, inp, nin, weight, nin, beta, out, nout);
 }
 
 void linear_backward(float *dinp, float *dweight, float *dbias,
@@ -27,9 +27,9 @@ void linear_backward(float *dinp, float *dweight, float *dbias,
     if (N <= 0 || nout <= 0) return; // nothing flows back
     if (nin <= 0) dinp = dweight = NULL;
     if (dinp) // dinp (N, nin) += dout (N, nout) @ weight (nout, nin)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, nin, nout, 1.0f, dout, nout, weight, nin, 1.0f, dinp, nin);
+        sgemm(0, 0, N, nin, nout, 1.0f, dout, nout, weight, nin, 1.0f, dinp, nin);
     if (dweight) // dweight (nout, nin) += dout^T (nout, N) @ inp (N, nin)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nout, nin, N, 1.0f, dout, nout, inp, nin, 1.0f, dweight, nin);
+        sgemm(1, 0, nout, nin, N, 1.0f, dout, nout, inp, nin, 1.0f, dweight, nin);
     if (dbias) {
         // Column sums of dout in double (N is B*T, about a thousand rows). Each thread owns a
         // block of columns and walks the rows in order, so reads stay sequential and the result
