@@ -18,11 +18,12 @@
 #include <immintrin.h>
 #include <omp.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define MR 14
-#define NR 32
+#define MR GEMM_MR
+#define NR GEMM_NR
 #define KC 256
 #define MC (MR * 12)
 #define NC (NR * 64)
@@ -62,7 +63,10 @@ void sgemm_force(int own) {
 // ---------------------------------------------------------------------------------------------
 // Packing. A micro-panel: MR rows of op(A) for kc values of k, stored k-major.
 __attribute__((target("avx512f")))
-static void pack_a(float *restrict dst, int transA, const float *A, int lda, int i0, int mc, int k0, int kc) {
+void gemm_pack_a(const void *ctx, float *restrict dst, int i0, int mc, int k0, int kc) {
+    const GemmMat *m = ctx;
+    const float *A = m->x;
+    int lda = m->ld, transA = m->trans;
     for (int ir = 0; ir < mc; ir += MR) {
         int mr = mc - ir < MR ? mc - ir : MR;
         float *d = dst + (size_t)ir * kc;
@@ -85,9 +89,38 @@ static void pack_a(float *restrict dst, int transA, const float *A, int lda, int
     }
 }
 
+// dst row c (16 floats, stride ldd) = column c of the 16 x 16 block at src (row stride ld):
+// three rounds of in-register shuffles (within 128-bit lanes, then across them).
+__attribute__((target("avx512f")))
+static inline void transpose16(const float *src, size_t ld, float *dst, size_t ldd) {
+    __m512 r[16], t[16], u[16];
+    for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(src + i * ld);
+    for (int i = 0; i < 8; i++) { // lane L of t[2i]: rows 2i, 2i+1 at columns 4L, 4L+1
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int g = 0; g < 4; g++) { // lane L of u[4g+m]: rows 4g..4g+3 at column 4L+m
+        u[4 * g + 0] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0x44);
+        u[4 * g + 1] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0xEE);
+        u[4 * g + 2] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0x44);
+        u[4 * g + 3] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xEE);
+    }
+    for (int m = 0; m < 4; m++) { // gather lane L of the four row groups: column 4L+m
+        __m512 v0 = _mm512_shuffle_f32x4(u[m], u[4 + m], 0x88), v1 = _mm512_shuffle_f32x4(u[m], u[4 + m], 0xDD);
+        __m512 v2 = _mm512_shuffle_f32x4(u[8 + m], u[12 + m], 0x88), v3 = _mm512_shuffle_f32x4(u[8 + m], u[12 + m], 0xDD);
+        _mm512_storeu_ps(dst + (size_t)(0 + m) * ldd, _mm512_shuffle_f32x4(v0, v2, 0x88));
+        _mm512_storeu_ps(dst + (size_t)(4 + m) * ldd, _mm512_shuffle_f32x4(v1, v3, 0x88));
+        _mm512_storeu_ps(dst + (size_t)(8 + m) * ldd, _mm512_shuffle_f32x4(v0, v2, 0xDD));
+        _mm512_storeu_ps(dst + (size_t)(12 + m) * ldd, _mm512_shuffle_f32x4(v1, v3, 0xDD));
+    }
+}
+
 // B micro-panel: NR columns of op(B) for kc values of k, k-major.
 __attribute__((target("avx512f")))
-static void pack_b(float *restrict dst, int transB, const float *B, int ldb, int j0, int nc, int k0, int kc) {
+void gemm_pack_b(const void *ctx, float *restrict dst, int j0, int nc, int k0, int kc) {
+    const GemmMat *m = ctx;
+    const float *B = m->x;
+    int ldb = m->ld, transB = m->trans;
     for (int jr = 0; jr < nc; jr += NR) {
         int nr = nc - jr < NR ? nc - jr : NR;
         float *d = dst + (size_t)jr * kc;
@@ -104,14 +137,20 @@ static void pack_b(float *restrict dst, int transB, const float *B, int ldb, int
                     for (; c < NR; c++) dk[c] = 0.0f;
                 }
             }
-        } else { // op(B)[k][j] = B[j][k]: columns of the panel are rows of B
-            for (int c = 0; c < nr; c++) {
-                const float *s = B + (size_t)(j0 + jr + c) * ldb + k0;
-                for (int k = 0; k < kc; k++) d[(size_t)k * NR + c] = s[k];
-            }
-            for (int c = nr; c < NR; c++)
-                for (int k = 0; k < kc; k++) d[(size_t)k * NR + c] = 0.0f;
+            continue;
         }
+        // op(B)[k][j] = B[j][k]: columns of the panel are rows of B. Whole 16 x 16 blocks are
+        // transposed in registers (scalar strided stores were 10% of a training step).
+        const float *s = B + (size_t)(j0 + jr) * ldb + k0;
+        int kfull = nr == NR ? kc / 16 * 16 : 0;
+        for (int k = 0; k < kfull; k += 16) {
+            transpose16(s + k, (size_t)ldb, d + (size_t)k * NR, NR);
+            transpose16(s + (size_t)16 * ldb + k, (size_t)ldb, d + (size_t)k * NR + 16, NR);
+        }
+        for (int c = 0; c < nr; c++)
+            for (int k = kfull; k < kc; k++) d[(size_t)k * NR + c] = s[(size_t)c * ldb + k];
+        for (int c = nr; c < NR; c++)
+            for (int k = kfull; k < kc; k++) d[(size_t)k * NR + c] = 0.0f;
     }
 }
 
@@ -162,29 +201,34 @@ static void kernel_edge(int kc, const float *a, const float *b, float *C, int ld
         }
 }
 
+// C's element (i, j): columns come in groups (images) of out->group columns each.
+static inline float *c_at(const GemmC *out, int i, int j) {
+    if (!out->group) return out->c + (size_t)i * out->ldc + j;
+    return out->c + (size_t)(j / out->group) * out->group_stride + (size_t)i * out->ldc + j % out->group;
+}
+
 // One thread's share: C[i0.., j0..] of size m x n. abuf holds MC x KC floats, bbuf KC x NC.
 __attribute__((target("avx512f")))
-static void gemm_block(int transA, int transB, int m, int n, int K, float alpha,
-                       const float *A, int lda, const float *B, int ldb, float beta,
-                       float *C, int ldc, int i0, int j0, float *abuf, float *bbuf) {
+static void gemm_block(int m, int n, int K, float alpha, const GemmOperand *a, const GemmOperand *b,
+                       float beta, const GemmC *out, int i0, int j0, float *abuf, float *bbuf) {
     for (int jc = 0; jc < n; jc += NC) {
         int nc = n - jc < NC ? n - jc : NC;
         for (int pc = 0; pc < K; pc += KC) {
             int kc = K - pc < KC ? K - pc : KC;
             float bt = pc == 0 ? beta : 1.0f; // later K slices add onto the first one's result
-            pack_b(bbuf, transB, B, ldb, j0 + jc, nc, pc, kc);
+            b->pack(b->ctx, bbuf, j0 + jc, nc, pc, kc);
             for (int ic = 0; ic < m; ic += MC) {
                 int mc = m - ic < MC ? m - ic : MC;
-                pack_a(abuf, transA, A, lda, i0 + ic, mc, pc, kc);
+                a->pack(a->ctx, abuf, i0 + ic, mc, pc, kc);
                 for (int jr = 0; jr < nc; jr += NR) {
                     int nr = nc - jr < NR ? nc - jr : NR;
                     const float *bp = bbuf + (size_t)jr * kc;
                     for (int ir = 0; ir < mc; ir += MR) {
                         int mr = mc - ir < MR ? mc - ir : MR;
-                        float *cp = C + (size_t)(i0 + ic + ir) * ldc + j0 + jc + jr;
+                        float *cp = c_at(out, i0 + ic + ir, j0 + jc + jr);
                         const float *ap = abuf + (size_t)ir * kc;
-                        if (mr == MR && nr == NR) kernel_14x32(kc, ap, bp, cp, ldc, alpha, bt);
-                        else kernel_edge(kc, ap, bp, cp, ldc, mr, nr, alpha, bt);
+                        if (mr == MR && nr == NR) kernel_14x32(kc, ap, bp, cp, out->ldc, alpha, bt);
+                        else kernel_edge(kc, ap, bp, cp, out->ldc, mr, nr, alpha, bt);
                     }
                 }
             }
@@ -192,13 +236,63 @@ static void gemm_block(int transA, int transB, int m, int n, int K, float alpha,
     }
 }
 
-// alpha == 0 or K == 0: C = beta * C, with beta == 0 writing zeros (BLAS semantics).
-static void scale_c(int M, int N, float beta, float *C, int ldc) {
-    for (int i = 0; i < M; i++)
-        for (int j = 0; j < N; j++) {
-            float *p = C + (size_t)i * ldc + j;
-            *p = beta == 0.0f ? 0.0f : beta * *p;
-        }
+// This thread's packing buffers (MC x KC floats for A, KC x NC for B), allocated by its first
+// product and freed when the thread exits. A fresh 2 MB buffer per call was page-faulted in
+// every call: 15% of a training step (clear_page and the hypervisor's fault path).
+static pthread_key_t buf_key;
+static pthread_once_t buf_key_once = PTHREAD_ONCE_INIT;
+static void buf_key_init(void) {
+    if (pthread_key_create(&buf_key, free)) {
+        fprintf(stderr, "sgemm: pthread_key_create failed\n");
+        abort();
+    }
+}
+
+static float *thread_buf(void) {
+    pthread_once(&buf_key_once, buf_key_init);
+    float *p = pthread_getspecific(buf_key);
+    if (!p) {
+        size_t bytes = ((size_t)MC * KC + (size_t)KC * NC) * sizeof(float);
+        p = aligned_alloc(64, bytes);
+        if (!p) out_of_memory(bytes, __FILE__, __LINE__);
+        pthread_setspecific(buf_key, p);
+    }
+    return p;
+}
+
+
+int gemm_own(void) { return use_own(); }
+
+void gemm_packed(int M, int N, int K, float alpha, GemmOperand a, GemmOperand b, float beta, GemmC out) {
+    if (M <= 0 || N <= 0) return;
+    if (out.group && out.group % NR) {
+        fprintf(stderr, "gemm_packed: column groups of %d are not a multiple of %d\n", out.group, NR);
+        abort();
+    }
+    if (alpha == 0.0f || K <= 0) { // C = beta * C, and beta == 0 writes zeros (BLAS semantics)
+        for (int i = 0; i < M; i++)
+            for (int j = 0; j < N; j++) {
+                float *p = c_at(&out, i, j);
+                *p = beta == 0.0f ? 0.0f : beta * *p;
+            }
+        return;
+    }
+    // Split the longer side of C among the threads, in whole tiles.
+    int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
+    if (2.0 * M * N * K < PAR_MIN_FLOPS) nt = 1;
+    int split_n = (N + NR - 1) / NR >= (M + MR - 1) / MR;
+    int tiles = split_n ? (N + NR - 1) / NR : (M + MR - 1) / MR;
+    if (nt > tiles) nt = tiles;
+    #pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        int id = omp_get_thread_num(), n = omp_get_num_threads();
+        int t0 = (int)((long)tiles * id / n), t1 = (int)((long)tiles * (id + 1) / n);
+        int i0 = 0, j0 = 0, m = M, nn = N;
+        if (split_n) { j0 = t0 * NR; nn = t1 * NR < N ? t1 * NR - j0 : N - j0; }
+        else { i0 = t0 * MR; m = t1 * MR < M ? t1 * MR - i0 : M - i0; }
+        float *abuf = thread_buf(), *bbuf = abuf + (size_t)MC * KC;
+        if (m > 0 && nn > 0) gemm_block(m, nn, K, alpha, &a, &b, beta, &out, i0, j0, abuf, bbuf);
+    }
 }
 
 void sgemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
@@ -209,26 +303,7 @@ void sgemm(int transA, int transB, int M, int N, int K, float alpha, const float
                     M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
-    if (alpha == 0.0f) { scale_c(M, N, beta, C, ldc); return; }
-    // Split the longer side of C among the threads, in whole tiles.
-    int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
-    if (2.0 * M * N * K < PAR_MIN_FLOPS) nt = 1;
-    int split_n = (N + NR - 1) / NR >= (M + MR - 1) / MR;
-    int tiles = split_n ? (N + NR - 1) / NR : (M + MR - 1) / MR;
-    if (nt > tiles) nt = tiles;
-    size_t abytes = (size_t)MC * KC * sizeof(float), bbytes = (size_t)KC * NC * sizeof(float);
-    #pragma omp parallel num_threads(nt) if (nt > 1)
-    {
-        int id = omp_get_thread_num(), n = omp_get_num_threads();
-        int t0 = (int)((long)tiles * id / n), t1 = (int)((long)tiles * (id + 1) / n);
-        int i0 = 0, j0 = 0, m = M, nn = N;
-        if (split_n) { j0 = t0 * NR; nn = t1 * NR < N ? t1 * NR - j0 : N - j0; }
-        else { i0 = t0 * MR; m = t1 * MR < M ? t1 * MR - i0 : M - i0; }
-        float *abuf = aligned_alloc(64, abytes), *bbuf = aligned_alloc(64, bbytes);
-        if (!abuf || !bbuf) out_of_memory(abytes + bbytes, __FILE__, __LINE__);
-        if (m > 0 && nn > 0)
-            gemm_block(transA, transB, m, nn, K, alpha, A, lda, B, ldb, beta, C, ldc, i0, j0, abuf, bbuf);
-        free(abuf);
-        free(bbuf);
-    }
+    GemmMat am = {A, lda, transA}, bm = {B, ldb, transB};
+    gemm_packed(M, N, K, alpha, (GemmOperand){gemm_pack_a, &am}, (GemmOperand){gemm_pack_b, &bm}, beta,
+                (GemmC){C, ldc, 0, 0});
 }

@@ -13,6 +13,7 @@
 // be called inside an omp parallel region (it then runs on one thread, correctly but slowly).
 #ifndef REPAE_GEMM_H
 #define REPAE_GEMM_H
+#include <stddef.h>
 
 void sgemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
            const float *B, int ldb, float beta, float *C, int ldc);
@@ -24,5 +25,38 @@ const char *sgemm_backend(void);
 // 0 = OpenBLAS, -1 = back to the default (REPAE_GEMM, then the CPU). Not thread-safe against
 // concurrent sgemm calls; call it before starting work.
 void sgemm_force(int own);
+
+
+// ---------------------------------------------------------------------------------------------
+// The own kernel with caller-supplied packing, for ops whose operands are not plain matrices
+// (conv2d packs straight from NCHW images: no im2col buffer). Only valid when gemm_own().
+#define GEMM_MR 14 // rows of C per register tile (the A side)
+#define GEMM_NR 32 // columns of C per register tile (the B side)
+// A packer writes rows [x0, x0 + xc) of its operand (op(A)'s rows for A, op(B)'s columns for
+// B) and k values [k0, k0 + kc) as panels of GEMM_MR (A) or GEMM_NR (B) rows: panel p at
+// dst + p * width * kc holds, for each k in turn, its `width` values; rows past x0 + xc are 0.
+// dst is 64-byte aligned. Packers run concurrently on different threads.
+typedef void (*GemmPack)(const void *ctx, float *dst, int x0, int xc, int k0, int kc);
+typedef struct {
+    GemmPack pack;
+    const void *ctx;
+} GemmOperand;
+// Plain matrix operands for GemmOperand.ctx with gemm_pack_a / gemm_pack_b.
+typedef struct {
+    const float *x;
+    int ld, trans;
+} GemmMat;
+// C's element (i, j) is at c + i * ldc + j; with group > 0 (a multiple of GEMM_NR), columns come
+// in groups of `group` and group g starts at c + g * group_stride (NCHW images: group = H*W,
+// ldc = H*W, group_stride = C*H*W).
+typedef struct {
+    float *c;
+    int ldc, group;
+    size_t group_stride;
+} GemmC;
+int gemm_own(void);
+void gemm_packed(int M, int N, int K, float alpha, GemmOperand a, GemmOperand b, float beta, GemmC out);
+void gemm_pack_a(const void *ctx, float *dst, int x0, int xc, int k0, int kc);
+void gemm_pack_b(const void *ctx, float *dst, int x0, int xc, int k0, int kc);
 
 #endif
