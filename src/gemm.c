@@ -13,6 +13,7 @@
 // element of C is summed over K in the same order whatever the split, so results do not
 // depend on the thread count.
 #include "gemm.h"
+#include "simd_transpose.h"
 #include "util.h"
 #include <cblas.h>
 #include <immintrin.h>
@@ -89,30 +90,12 @@ void gemm_pack_a(const void *ctx, float *restrict dst, int i0, int mc, int k0, i
     }
 }
 
-// dst row c (16 floats, stride ldd) = column c of the 16 x 16 block at src (row stride ld):
-// three rounds of in-register shuffles (within 128-bit lanes, then across them).
+// dst row c (16 floats, stride ldd) = column c of the 16 x 16 block at src (row stride ld).
 __attribute__((target("avx512f")))
 static inline void transpose16(const float *src, size_t ld, float *dst, size_t ldd) {
-    __m512 r[16], t[16], u[16];
+    __m512 r[16];
     for (int i = 0; i < 16; i++) r[i] = _mm512_loadu_ps(src + i * ld);
-    for (int i = 0; i < 8; i++) { // lane L of t[2i]: rows 2i, 2i+1 at columns 4L, 4L+1
-        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-    }
-    for (int g = 0; g < 4; g++) { // lane L of u[4g+m]: rows 4g..4g+3 at column 4L+m
-        u[4 * g + 0] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0x44);
-        u[4 * g + 1] = _mm512_shuffle_ps(t[4 * g], t[4 * g + 2], 0xEE);
-        u[4 * g + 2] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0x44);
-        u[4 * g + 3] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xEE);
-    }
-    for (int m = 0; m < 4; m++) { // gather lane L of the four row groups: column 4L+m
-        __m512 v0 = _mm512_shuffle_f32x4(u[m], u[4 + m], 0x88), v1 = _mm512_shuffle_f32x4(u[m], u[4 + m], 0xDD);
-        __m512 v2 = _mm512_shuffle_f32x4(u[8 + m], u[12 + m], 0x88), v3 = _mm512_shuffle_f32x4(u[8 + m], u[12 + m], 0xDD);
-        _mm512_storeu_ps(dst + (size_t)(0 + m) * ldd, _mm512_shuffle_f32x4(v0, v2, 0x88));
-        _mm512_storeu_ps(dst + (size_t)(4 + m) * ldd, _mm512_shuffle_f32x4(v1, v3, 0x88));
-        _mm512_storeu_ps(dst + (size_t)(8 + m) * ldd, _mm512_shuffle_f32x4(v0, v2, 0xDD));
-        _mm512_storeu_ps(dst + (size_t)(12 + m) * ldd, _mm512_shuffle_f32x4(v1, v3, 0xDD));
-    }
+    transpose16_store(r, dst, ldd);
 }
 
 // B micro-panel: NR columns of op(B) for kc values of k, k-major.

@@ -7,6 +7,7 @@
 // O(Cout*K*P) flops. 1x1 stride-1 unpadded convs with large images skip both copies and call
 // sgemm on the NCHW planes directly.
 #include "ops.h"
+#include "conv_implicit.h"
 #include "util.h"
 #include "gemm.h"
 #include <stdlib.h>
@@ -217,6 +218,7 @@ static void conv1x1_forward_direct(float *out, const float *inp, const float *we
 
 void conv2d_forward(float *out, const float *inp, const float *weight, const float *bias,
                     const Conv2d *c, Workspace *ws) {
+    if (conv_implicit_ok(c)) { conv_implicit_forward(out, inp, weight, bias, c); return; }
     if (conv_is_direct1x1(c)) { conv1x1_forward_direct(out, inp, weight, bias, c); return; }
     const int nbmax = conv_chunk(c, ws, "conv2d_forward");
     const int K = c->Cin * c->k * c->k, Cout = c->Cout;
@@ -265,6 +267,7 @@ void conv2d_backward(float *dinp, float *dweight, float *dbias,
                      const Conv2d *c, Workspace *ws) {
     if (dbias) conv_dbias(dbias, dout, c);
     if (!dinp && !dweight) return;
+    if (conv_implicit_ok(c)) { conv_implicit_backward(dinp, dweight, dout, inp, weight, c); return; }
     const int K = c->Cin * c->k * c->k, Cout = c->Cout;
     const size_t P = (size_t)c->Ho * c->Wo;
     if (conv_is_direct1x1(c)) {

@@ -33,6 +33,9 @@ CONV = {
     "k2_s2_patch": (2, 4, 4, 6, 5, 2, 2, 0, 0, 0, 0, 1),
     "cin1_nobias": (1, 1, 6, 5, 3, 3, 1, 1, 1, 1, 1, 0),
     "asym_pad": (2, 2, 4, 5, 3, 3, 1, 2, 0, 1, 2, 1),
+    # the implicit-GEMM path (own AVX-512 kernel): stride 1, widths 16 / 8
+    "implicit_w16": (2, 3, 16, 16, 5, 3, 1, 1, 1, 1, 1, 1),
+    "implicit_w8_k2_asym": (2, 3, 8, 8, 4, 2, 1, 0, 1, 1, 0, 1),
 }
 t = {}
 for name, cfg in CONV.items():

@@ -3,6 +3,8 @@
 // shape errors).
 #include "test.h"
 #include "ops.h"
+#include "conv_implicit.h"
+#include "gemm.h"
 
 // Direct 7-loop convolution: slow and obviously right, the reference for the im2col path.
 static void conv_naive_forward(float *out, const float *inp, const float *w, const float *bias, const Conv2d *c) {
@@ -55,7 +57,8 @@ static float *randn(size_t n, unsigned *seed) {
 
 #define CFG_N 12
 static const char *CASES[] = {"pad1", "ldm_down", "s2_pad1_cin1", "k1_small", "k1_direct", "k1_img1x1",
-                              "k3_img1x1", "k2_s2_patch", "cin1_nobias", "asym_pad"};
+                              "k3_img1x1", "k2_s2_patch", "cin1_nobias", "asym_pad", "implicit_w16",
+                              "implicit_w8_k2_asym"};
 
 // One reference case with a workspace of `ws_floats` (0 = exactly conv2d_workspace_min).
 static void check_case(const SafeTensors *st, const char *name, size_t ws_extra) {
@@ -128,7 +131,20 @@ static const int NAIVE[][11] = {
     {3, 5, 16, 20, 4, 1, 1, 0, 0, 0, 0},
     {2, 3, 8, 8, 4, 2, 2, 0, 0, 0, 0},
     {2, 2, 5, 3, 3, 5, 1, 2, 2, 2, 2},
+    // From here on the implicit-GEMM path (conv_implicit.c) where the own kernel runs: Wo 8,
+    // 16 and 32; k 1, 2 (asymmetric padding, as upconv), 3 and 5; Cin 1 (9-row col); Cout 1;
+    // K over one 256 slice (Cin 40); more columns than one 2048-column block (3 x 1024).
+    {2, 3, 8, 8, 5, 3, 1, 1, 1, 1, 1},
+    {2, 4, 16, 16, 17, 3, 1, 1, 1, 1, 1},
+    {3, 2, 32, 32, 4, 3, 1, 1, 1, 1, 1},
+    {3, 5, 16, 16, 20, 1, 1, 0, 0, 0, 0},
+    {2, 3, 8, 8, 4, 2, 1, 0, 1, 1, 0},
+    {2, 3, 16, 16, 6, 5, 1, 2, 2, 2, 2},
+    {2, 1, 8, 8, 20, 3, 1, 1, 1, 1, 1},
+    {2, 20, 8, 8, 1, 3, 1, 1, 1, 1, 1},
+    {1, 40, 8, 8, 30, 3, 1, 1, 1, 1, 1},
 };
+#define NAIVE_FIRST_IMPLICIT 7
 
 TEST(conv_matches_naive_chunked) {
     unsigned seed = 7;
@@ -137,6 +153,9 @@ TEST(conv_matches_naive_chunked) {
         Conv2d c;
         char err[ERRLEN];
         CHECK(conv2d_init(&c, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], err) == 0, "%s", err);
+        if (gemm_own()) // the cases meant for the implicit path must take it, or they test nothing new
+            CHECK(conv_implicit_ok(&c) == (t >= NAIVE_FIRST_IMPLICIT), "case %zu: implicit path %s", t,
+                  conv_implicit_ok(&c) ? "taken" : "not taken");
         size_t nx = (size_t)c.B * c.Cin * c.H * c.W, nw = (size_t)c.Cout * c.Cin * c.k * c.k;
         size_t ny = (size_t)c.B * c.Cout * c.Ho * c.Wo;
         float *x = randn(nx, &seed), *w = randn(nw, &seed), *b = randn(c.Cout, &seed), *g = randn(ny, &seed);

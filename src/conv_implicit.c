@@ -1,0 +1,203 @@
+// conv_implicit.c: stride-1 conv2d forward and backward as products of the own AVX-512 kernel
+// (gemm.h) whose operands are packed straight from the NCHW tensors: no im2col buffer, no
+// col2im, no staging copies, and one product for the whole batch.
+//
+// col = im2col(x) has rows r = (ci, ki, kj) and columns n = (b, oh, ow); col[r][n] =
+// x[b, ci, oh + ki - pad_t, ow + kj - pad_l] (0 outside the image). With stride 1, 16
+// consecutive columns are one shifted segment of an input row (Wo a multiple of 16) or two
+// (Wo == 8), so a packer reads them with one or two masked vector loads.
+//   forward   out (Cout, n)    = W (Cout, r) @ col (r, n)                 [B packs col]
+//   dweight   dW (Cout, r)    += dout (Cout, n) @ col^T (n, r)            [B packs col^T]
+//   dinput    dx (Cin, n')    += W' (Cin, r') @ col'(dout) (r', n')       [B packs col']
+// where the input gradient of a stride-1 conv is itself a stride-1 conv of dout, with the
+// kernel flipped and its in/out channels swapped (W'[ci][co][ki][kj] = W[co][ci][k-1-ki][k-1-kj])
+// and padding k-1-pad on each side; its A packer reads W in that order.
+#include "conv_implicit.h"
+#include "gemm.h"
+#include "simd_transpose.h"
+#include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
+
+typedef struct {
+    const float *x;         // (B, C, H, W)
+    int C, H, W, k, pad_t, pad_l;
+    int Ho, Wo, P;          // output plane; P = Ho * Wo columns per image
+} ColView;
+
+int conv_implicit_ok(const Conv2d *c) {
+    if (!gemm_own() || c->stride != 1) return 0;
+    int P = c->Ho * c->Wo;
+    // Both the output (forward) and the input (input gradient) planes must be whole tiles of
+    // 16-column segments, and their column groups whole register tiles.
+    int out_ok = (c->Wo % 16 == 0 || c->Wo == 8) && P % GEMM_NR == 0;
+    int in_ok = (c->W % 16 == 0 || c->W == 8) && (c->H * c->W) % GEMM_NR == 0;
+    return out_ok && in_ok;
+}
+
+// Lanes [lo, hi) of a 16-lane mask.
+static inline __mmask16 lane_mask(int lo, int hi) {
+    if (lo < 0) lo = 0;
+    if (hi > 16) hi = 16;
+    if (hi <= lo) return 0;
+    return (__mmask16)((((uint32_t)1 << hi) - 1) & ~(((uint32_t)1 << lo) - 1));
+}
+
+// Address arithmetic in integers: the masked-off lanes of a load may lie before the start of
+// x (the left padding), and forming such a pointer with pointer arithmetic would be undefined.
+static inline const float *shifted(const float *row, int off) {
+    return (const float *)((uintptr_t)row + (intptr_t)off * (intptr_t)sizeof(float));
+}
+
+// col[r][n .. n+16) for r = (ci, ki, kj), n a multiple of 16; (b, oh, ow) is column n's position.
+__attribute__((target("avx512f,avx512vl,avx512dq")))
+static inline __m512 col16(const ColView *v, int ci, int ki, int kj, int b, int oh, int ow) {
+    const float *plane = v->x + ((size_t)b * v->C + ci) * v->H * v->W;
+    int iw = ow + kj - v->pad_l;
+    __mmask16 m = lane_mask(-iw, v->W - iw);
+    if (v->Wo >= 16) {
+        int ih = oh + ki - v->pad_t;
+        if (ih < 0 || ih >= v->H || !m) return _mm512_setzero_ps();
+        return _mm512_maskz_loadu_ps(m, shifted(plane + (size_t)ih * v->W, iw));
+    }
+    // Wo == 8: lanes 0..7 are output row oh, lanes 8..15 row oh + 1.
+    __mmask8 m8 = (__mmask8)(m & 0xFF);
+    int ih0 = oh + ki - v->pad_t, ih1 = ih0 + 1;
+    __m256 lo = ih0 >= 0 && ih0 < v->H ? _mm256_maskz_loadu_ps(m8, shifted(plane + (size_t)ih0 * v->W, iw))
+                                        : _mm256_setzero_ps();
+    __m256 hi = ih1 >= 0 && ih1 < v->H ? _mm256_maskz_loadu_ps(m8, shifted(plane + (size_t)ih1 * v->W, iw))
+                                        : _mm256_setzero_ps();
+    return _mm512_insertf32x8(_mm512_castps256_ps512(lo), hi, 1);
+}
+
+typedef struct { int b, oh, ow; } Pos;
+static inline Pos col_pos(const ColView *v, int n) {
+    Pos p;
+    p.b = n / v->P;
+    int q = n % v->P;
+    p.oh = q / v->Wo;
+    p.ow = q % v->Wo;
+    return p;
+}
+
+// B = col: panels of GEMM_NR columns n, each k-major (32 floats per row r).
+__attribute__((target("avx512f,avx512vl,avx512dq")))
+static void pack_col(const void *ctx, float *dst, int n0, int nc, int r0, int rc) {
+    const ColView *v = ctx;
+    const int kk = v->k * v->k;
+    for (int j = 0; j < nc; j += GEMM_NR) { // nc is a multiple of GEMM_NR (P is)
+        float *d = dst + (size_t)j * rc;
+        Pos p0 = col_pos(v, n0 + j), p1 = col_pos(v, n0 + j + 16);
+        int ci = r0 / kk, ki = (r0 / v->k) % v->k, kj = r0 % v->k;
+        for (int r = 0; r < rc; r++) {
+            _mm512_store_ps(d + (size_t)r * GEMM_NR, col16(v, ci, ki, kj, p0.b, p0.oh, p0.ow));
+            _mm512_store_ps(d + (size_t)r * GEMM_NR + 16, col16(v, ci, ki, kj, p1.b, p1.oh, p1.ow));
+            if (++kj == v->k) { kj = 0; if (++ki == v->k) { ki = 0; ci++; } }
+        }
+    }
+}
+
+// B = col^T for the weight gradient: panels of GEMM_NR rows r of col, k-major over columns n
+// (the product's k): 16 x 16 blocks of col are loaded row-wise and transposed in registers.
+__attribute__((target("avx512f,avx512vl,avx512dq")))
+static void pack_colT(const void *ctx, float *dst, int rr0, int rrc, int n0, int nc) {
+    const ColView *v = ctx;
+    const int kk = v->k * v->k, R = v->C * kk;
+    for (int j = 0; j < rrc; j += GEMM_NR) {
+        float *d = dst + (size_t)j * nc;
+        for (int h = 0; h < GEMM_NR; h += 16) {
+            int rbase = rr0 + j + h;
+            // Decode the 16 rows of this half-panel once.
+            int ci[16], ki[16], kj[16], valid[16];
+            for (int t = 0; t < 16; t++) {
+                int r = rbase + t;
+                valid[t] = r < rr0 + rrc && r < R;
+                ci[t] = r / kk; ki[t] = (r / v->k) % v->k; kj[t] = r % v->k;
+            }
+            for (int n = 0; n < nc; n += 16) { // nc is a multiple of 16 (P is)
+                Pos p = col_pos(v, n0 + n);
+                __m512 rows[16];
+                for (int t = 0; t < 16; t++)
+                    rows[t] = valid[t] ? col16(v, ci[t], ki[t], kj[t], p.b, p.oh, p.ow) : _mm512_setzero_ps();
+                transpose16_store(rows, d + (size_t)n * GEMM_NR + h, GEMM_NR);
+            }
+        }
+    }
+}
+
+// A = dout as a (Cout, n) matrix of the weight gradient: row co, column n = (b, p).
+typedef struct { const float *d; int Cout, P; } GroupedRows;
+
+static void pack_grouped(const void *ctx, float *dst, int i0, int mc, int n0, int nc) {
+    const GroupedRows *g = ctx;
+    for (int ir = 0; ir < mc; ir += GEMM_MR) {
+        int mr = mc - ir < GEMM_MR ? mc - ir : GEMM_MR;
+        float *d = dst + (size_t)ir * nc;
+        for (int r = 0; r < GEMM_MR; r++) {
+            if (r >= mr) { for (int n = 0; n < nc; n++) d[(size_t)n * GEMM_MR + r] = 0.0f; continue; }
+            int co = i0 + ir + r;
+            for (int n = 0; n < nc;) { // one image's run of columns at a time
+                int b = (n0 + n) / g->P, p = (n0 + n) % g->P, len = g->P - p < nc - n ? g->P - p : nc - n;
+                const float *s = g->d + ((size_t)b * g->Cout + co) * g->P + p;
+                for (int q = 0; q < len; q++) d[(size_t)(n + q) * GEMM_MR + r] = s[q];
+                n += len;
+            }
+        }
+    }
+}
+
+// A = W' for the input gradient: row ci, column r' = (co, ki, kj) -> W[co][ci][k-1-ki][k-1-kj].
+typedef struct { const float *w; int Cout, Cin, k; } FlippedW;
+
+static void pack_flipped(const void *ctx, float *dst, int i0, int mc, int r0, int rc) {
+    const FlippedW *f = ctx;
+    const int kk = f->k * f->k;
+    for (int ir = 0; ir < mc; ir += GEMM_MR) {
+        int mr = mc - ir < GEMM_MR ? mc - ir : GEMM_MR;
+        float *d = dst + (size_t)ir * rc;
+        for (int q = 0; q < rc; q++) {
+            int r = r0 + q, co = r / kk, t = r % kk; // t = ki * k + kj; flipped tap = kk - 1 - t
+            const float *w = f->w + ((size_t)co * f->Cin + i0 + ir) * kk + (kk - 1 - t);
+            float *dq = d + (size_t)q * GEMM_MR;
+            int i = 0;
+            for (; i < mr; i++) dq[i] = w[(size_t)i * kk];
+            for (; i < GEMM_MR; i++) dq[i] = 0.0f;
+        }
+    }
+}
+
+void conv_implicit_forward(float *out, const float *inp, const float *weight, const float *bias,
+                           const Conv2d *c) {
+    const int P = c->Ho * c->Wo, K = c->Cin * c->k * c->k;
+    if (bias) {
+        #pragma omp parallel for collapse(2) schedule(static)
+        for (int b = 0; b < c->B; b++)
+            for (int co = 0; co < c->Cout; co++) {
+                float *o = out + ((size_t)b * c->Cout + co) * P;
+                for (int p = 0; p < P; p++) o[p] = bias[co];
+            }
+    }
+    ColView v = {inp, c->Cin, c->H, c->W, c->k, c->pad_t, c->pad_l, c->Ho, c->Wo, P};
+    GemmMat w = {weight, K, 0};
+    gemm_packed(c->Cout, c->B * P, K, 1.0f, (GemmOperand){gemm_pack_a, &w}, (GemmOperand){pack_col, &v},
+                bias ? 1.0f : 0.0f, (GemmC){out, P, P, (size_t)c->Cout * P});
+}
+
+void conv_implicit_backward(float *dinp, float *dweight, const float *dout, const float *inp,
+                            const float *weight, const Conv2d *c) {
+    const int P = c->Ho * c->Wo, K = c->Cin * c->k * c->k, N = c->B * P;
+    if (dweight) { // dW (Cout, K) += dout (Cout, N) @ col^T (N, K)
+        ColView v = {inp, c->Cin, c->H, c->W, c->k, c->pad_t, c->pad_l, c->Ho, c->Wo, P};
+        GroupedRows g = {dout, c->Cout, P};
+        gemm_packed(c->Cout, K, N, 1.0f, (GemmOperand){pack_grouped, &g}, (GemmOperand){pack_colT, &v},
+                    1.0f, (GemmC){dweight, K, 0, 0});
+    }
+    if (dinp) { // dx (Cin, B*H*W) += W' (Cin, Cout*k*k) @ col'(dout)
+        const int HW = c->H * c->W;
+        ColView v = {dout, c->Cout, c->Ho, c->Wo, c->k, c->k - 1 - c->pad_t, c->k - 1 - c->pad_l,
+                     c->H, c->W, HW};
+        FlippedW f = {weight, c->Cout, c->Cin, c->k};
+        gemm_packed(c->Cin, c->B * HW, c->Cout * c->k * c->k, 1.0f, (GemmOperand){pack_flipped, &f},
+                    (GemmOperand){pack_col, &v}, 1.0f, (GemmC){dinp, HW, HW, (size_t)c->Cin * HW});
+    }
+}
