@@ -12,6 +12,7 @@
 #include "store.h"
 #include "run_hooks.h"
 #include "train.h"
+#include "train_internal.h"
 #include "util.h"
 
 // The one run of this process, for the SIGINT handler (run_hooks_stop is async-signal-safe).
@@ -96,7 +97,7 @@ static void on_oom(const char *msg) {
 }
 
 // Runs one training run on already-open hooks and records how it ended. Returns the exit code.
-static int run_training(RunHooks *rh, const Config *cfg, int resume) {
+static int run_training(RunHooks *rh, const Config *cfg, int resume, const TrainRunOpts *opts) {
     char err[ERRLEN] = "";
     Progress p = {.inner = run_hooks_get(rh), .total = cfg->train.steps, .first_step = -1,
                   .tty = isatty(2)};
@@ -109,7 +110,7 @@ static int run_training(RunHooks *rh, const Config *cfg, int resume) {
     fprintf(stderr, "repae: run %lld '%s' (%s)\n", (long long)run_hooks_id(rh), run_hooks_name(rh), run_hooks_dir(rh));
     oom_run = run_hooks_id(rh);
     util_set_oom_hook(on_oom);
-    TrainStatus st = train_run(cfg, run_hooks_dir(rh), resume, &h, err);
+    TrainStatus st = train_run_opts(cfg, run_hooks_dir(rh), resume, &h, opts, err);
     util_set_oom_hook(NULL);
     sigint_run = NULL;
     int ok = st == TRAIN_DONE || st == TRAIN_STOPPED;
@@ -159,7 +160,18 @@ int cmd_train(const Globals *g, int argc, char **argv) {
     int rc = run_hooks_open(&rh, g->db, name, json, cfg.train.steps, err);
     free(json);
     if (rc != 0) { fprintf(stderr, "repae train: %s\n", err); return 1; }
-    return run_training(rh, &cfg, 0);
+    return run_training(rh, &cfg, 0, NULL);
+}
+
+// Once the core knows which checkpoint loaded (an unusable newer one may have been set
+// aside): forget the points logged after it, so that the curves never mix the old and the
+// new continuation.
+static int resume_start(void *ctx, long from, char *err) {
+    RunHooks *rh = ctx;
+    if (run_hooks_truncate(rh, from, err) != 0) return -1;
+    if (from < 0) fprintf(stderr, "repae resume: no checkpoint yet; starting the run again from step 0\n");
+    else fprintf(stderr, "repae resume: continuing from the checkpoint at step %ld\n", from);
+    return 0;
 }
 
 int cmd_resume(const Globals *g, int argc, char **argv) {
@@ -169,27 +181,18 @@ int cmd_resume(const Globals *g, int argc, char **argv) {
     if (wants_help(argc, argv)) { fputs(usage, stdout); return 0; }
     if (argc != 1) { fprintf(stderr, "repae resume: expected one RUN\n%s", usage); return 2; }
     char err[ERRLEN];
+    Config cfg;
     RunHooks *rh;
     oom_db = g->db;
     if (run_hooks_resume(&rh, g->db, argv[0], -1, err) != 0) { fprintf(stderr, "repae resume: %s\n", err); return 1; }
-    Config cfg;
     config_defaults(&cfg);
     if (config_parse(&cfg, run_hooks_config(rh), "the run's stored config", err) != 0 || config_validate(&cfg, err) != 0) {
         fprintf(stderr, "repae resume: %s\n", err);
         run_hooks_finish(rh, "failed", err);
         return 1;
     }
-    long from = train_latest_checkpoint(run_hooks_dir(rh));
-    // Points logged after the checkpoint will be logged again; forget them now so that the
-    // curves never mix the old and the new continuation.
-    if (run_hooks_truncate(rh, from, err) != 0) {
-        fprintf(stderr, "repae resume: %s\n", err);
-        run_hooks_finish(rh, "failed", err);
-        return 1;
-    }
-    if (from < 0) fprintf(stderr, "repae resume: no checkpoint yet; starting the run again from step 0\n");
-    else fprintf(stderr, "repae resume: continuing from the checkpoint at step %ld\n", from);
-    return run_training(rh, &cfg, from >= 0);
+    TrainRunOpts opts = {.ctx = rh, .start = resume_start};
+    return run_training(rh, &cfg, 1, &opts);
 }
 
 int cmd_bench(const Globals *g, int argc, char **argv) {

@@ -13,6 +13,7 @@
 #include "png_io.h"
 #include "safetensors.h"
 #include "util.h"
+#include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -441,23 +442,174 @@ static int is_digits(const char *s) {
     return 1;
 }
 
-long train_latest_checkpoint(const char *run_dir) {
+// ---- checkpoint integrity ----------------------------------------------------------------------
+// A checkpoint directory is renamed into place only when complete, but its files can still be
+// cut short afterwards (a full disk under a copy, a machine crash before the data reached the
+// disk) or lose a file. Resume then falls back to the older checkpoint KEEP_CHECKPOINTS leaves.
+
+static const char *const ckpt_files[] = {"vae.safetensors", "sit.safetensors", "sit_ema.safetensors",
+                                         "state.safetensors"};
+
+// One safetensors file: present, with a header that parses and data reaching as far as the
+// header says. Reads the header only (an fm32-small checkpoint is ~100 MB).
+static int st_file_check(const char *dir, const char *name, char *why) {
+    char path[4400];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    FILE *f = fopen(path, "rb");
+    if (!f) return seterr(why, "%s: %s", name, errno == ENOENT ? "missing" : strerror(errno));
+    struct stat sb;
+    unsigned char h8[8];
+    int rc = -1;
+    char *hdr = NULL;
+    cJSON *root = NULL;
+    if (fstat(fileno(f), &sb) != 0) { seterr(why, "%s: %s", name, strerror(errno)); goto done; }
+    uint64_t size = (uint64_t)sb.st_size, hlen = 0;
+    if (fread(h8, 1, 8, f) != 8) { seterr(why, "%s: cut short (%" PRIu64 " bytes, no header)", name, size); goto done; }
+    for (int i = 7; i >= 0; i--) hlen = (hlen << 8) | h8[i];
+    if (hlen > size - 8 || hlen > (100u << 20)) {
+        seterr(why, "%s: cut short or not safetensors (header of %" PRIu64 " bytes, file of %" PRIu64 ")", name, hlen, size);
+        goto done;
+    }
+    hdr = xmalloc(hlen + 1);
+    if (fread(hdr, 1, hlen, f) != hlen) { seterr(why, "%s: read error", name); goto done; }
+    root = cJSON_ParseWithLength(hdr, hlen);
+    if (!root || !cJSON_IsObject(root)) { seterr(why, "%s: its header is not valid JSON", name); goto done; }
+    double end = 0;
+    for (cJSON *it = root->child; it; it = it->next) {
+        if (strcmp(it->string, "__metadata__") == 0) continue;
+        cJSON *off = cJSON_GetObjectItemCaseSensitive(it, "data_offsets");
+        cJSON *e = cJSON_IsArray(off) && cJSON_GetArraySize(off) == 2 ? cJSON_GetArrayItem(off, 1) : NULL;
+        if (!cJSON_IsNumber(e)) { seterr(why, "%s: tensor '%s' has no data_offsets", name, it->string); goto done; }
+        if (e->valuedouble > end) end = e->valuedouble;
+    }
+    double want = 8.0 + (double)hlen + end;
+    if ((double)size < want) {
+        seterr(why, "%s: cut short (%" PRIu64 " bytes, its header needs %.0f)", name, size, want);
+        goto done;
+    }
+    rc = 0;
+done:
+    cJSON_Delete(root);
+    free(hdr);
+    fclose(f);
+    return rc;
+}
+
+static int checkpoint_check(const char *dir, char *why) {
+    for (size_t i = 0; i < sizeof ckpt_files / sizeof ckpt_files[0]; i++)
+        if (st_file_check(dir, ckpt_files[i], why)) return -1;
+    return 0;
+}
+
+static int cmp_desc(const void *a, const void *b) {
+    long x = *(const long *)a, y = *(const long *)b;
+    return (x < y) - (x > y);
+}
+
+// The steps of run_dir/ckpt/NNNNNNNN, newest first (malloc'd); *has_corrupt (if not NULL) tells
+// whether set-aside <step>.corrupt directories exist.
+static int list_checkpoints(const char *run_dir, long **out, int *has_corrupt) {
     char dir[4096];
     snprintf(dir, sizeof dir, "%s/ckpt", run_dir);
+    *out = NULL;
+    if (has_corrupt) *has_corrupt = 0;
     DIR *d = opendir(dir);
-    if (!d) return -1;
-    long best = -1;
+    if (!d) return 0;
+    int n = 0, cap = 0;
     struct dirent *e;
     while ((e = readdir(d))) {
         // Only fully renamed directories count: a crash mid-write leaves "<step>.tmp".
-        if (!is_digits(e->d_name)) continue;
-        char st[4096 + 300];
-        snprintf(st, sizeof st, "%s/%s/state.safetensors", dir, e->d_name);
-        long step = strtol(e->d_name, NULL, 10);
-        if (access(st, R_OK) == 0 && step > best) best = step;
+        if (!is_digits(e->d_name)) {
+            if (has_corrupt && strstr(e->d_name, ".corrupt")) *has_corrupt = 1;
+            continue;
+        }
+        if (n == cap) *out = xrealloc(*out, (cap = cap ? 2 * cap : 8) * sizeof(long));
+        (*out)[n++] = strtol(e->d_name, NULL, 10);
     }
     closedir(d);
+    if (n) qsort(*out, n, sizeof(long), cmp_desc);
+    return n;
+}
+
+long train_latest_checkpoint(const char *run_dir) {
+    long *steps, best = -1;
+    int n = list_checkpoints(run_dir, &steps, NULL);
+    for (int i = 0; i < n && best < 0; i++) {
+        char dir[4200], why[ERRLEN];
+        ckpt_path(dir, sizeof dir, run_dir, steps[i], "");
+        if (checkpoint_check(dir, why) == 0) best = steps[i];
+    }
+    free(steps);
     return best;
+}
+
+// Renames a checkpoint that cannot be used to <step>.corrupt (.corrupt.2, ... when an earlier
+// one of the same step was set aside): kept for inspection, and no longer a name that
+// train_latest_checkpoint or the pruning counts. kept gets the new path ("" if renaming failed).
+static void set_aside(const char *run_dir, long step, char *kept, size_t n) {
+    char from[4200];
+    ckpt_path(from, sizeof from, run_dir, step, "");
+    for (int k = 1; k < 100; k++) {
+        char suffix[32];
+        if (k == 1) snprintf(suffix, sizeof suffix, ".corrupt");
+        else snprintf(suffix, sizeof suffix, ".corrupt.%d", k);
+        ckpt_path(kept, n, run_dir, step, suffix);
+        struct stat sb;
+        if (lstat(kept, &sb) == 0) continue;
+        if (rename(from, kept) == 0) return;
+        break;
+    }
+    kept[0] = 0;
+}
+
+static void warn_stderr(void *ctx, const char *msg) {
+    (void)ctx;
+    fprintf(stderr, "repae: warning: %s\n", msg);
+}
+
+static int load_checkpoint(Trainer *tr, const char *run_dir, long step, char *err);
+
+// Resume: loads the newest checkpoint that loads into tr, setting aside those that do not.
+// *from gets its step, or -1 when run_dir has no checkpoint at all. A failed load may have
+// overwritten part of the state; the next load overwrites all of it (weights, BN statistics,
+// projector, EMA, moments, step, RNG, data cursor).
+static int resume_checkpoint(Trainer *tr, const char *run_dir, const TrainRunOpts *o, long *from, char *err) {
+    void (*warn)(void *, const char *) = o && o->warn ? o->warn : warn_stderr;
+    void *ctx = o ? o->ctx : NULL;
+    long *steps;
+    int corrupt, n = list_checkpoints(run_dir, &steps, &corrupt);
+    *from = -1;
+    if (n == 0) {
+        if (!corrupt) return 0;
+        return seterr(err, "cannot resume: every checkpoint in %s/ckpt was set aside as corrupt (*.corrupt); move "
+                           "a good one back as ckpt/<step> to resume from it, or delete them to train this run again "
+                           "from step 0", run_dir);
+    }
+    char tried[ERRLEN] = "";
+    size_t tl = 0;
+    for (int i = 0; i < n; i++) {
+        char dir[4200], why[ERRLEN], kept[4200], msg[2 * ERRLEN + 9000];
+        ckpt_path(dir, sizeof dir, run_dir, steps[i], "");
+        if (checkpoint_check(dir, why) == 0 && load_checkpoint(tr, run_dir, steps[i], why) == 0) {
+            *from = steps[i];
+            free(steps);
+            return 0;
+        }
+        set_aside(run_dir, steps[i], kept, sizeof kept);
+        char next[64];
+        if (i + 1 < n) snprintf(next, sizeof next, "trying the older one of step %ld", steps[i + 1]);
+        else snprintf(next, sizeof next, "no older checkpoint is left");
+        if (kept[0]) snprintf(msg, sizeof msg, "checkpoint %s cannot be used (%s); kept as %s; %s", dir, why, kept, next);
+        else snprintf(msg, sizeof msg, "checkpoint %s cannot be used (%s), and could not be renamed *.corrupt; %s", dir,
+                      why, next);
+        warn(ctx, msg);
+        // The newest reason in full, older ones shortened: err has one line's room.
+        if (tl < sizeof tried - 1)
+            tl += (size_t)snprintf(tried + tl, sizeof tried - tl, i ? "; step %ld: %.120s" : "step %ld: %.300s", steps[i], why);
+    }
+    free(steps);
+    return seterr(err, "cannot resume: no checkpoint loads (%s). They were kept as <step>.corrupt in %s/ckpt", tried,
+                  run_dir);
 }
 
 static void remove_tree(const char *path) {
@@ -475,32 +627,37 @@ static void remove_tree(const char *path) {
     rmdir(path);
 }
 
+// A leftover of an interrupted write: "<step>.tmp" (and nothing else: "<step>.corrupt" is kept).
+static int is_tmp_leftover(const char *name) {
+    const char *dot = strchr(name, '.');
+    if (!dot || dot == name || strcmp(dot, ".tmp") != 0) return 0;
+    for (const char *c = name; c < dot; c++) if (*c < '0' || *c > '9') return 0;
+    return 1;
+}
+
 // Keeps the newest KEEP_CHECKPOINTS checkpoints (an fm32-small checkpoint with optimiser
-// state is ~100 MB) and removes leftovers of interrupted writes.
+// state is ~100 MB) and removes leftovers of interrupted writes. Set-aside <step>.corrupt
+// directories are neither counted nor removed.
 static void prune_checkpoints(const char *run_dir, long newest) {
     char dir[4096], p[8192];
     snprintf(dir, sizeof dir, "%s/ckpt", run_dir);
     DIR *d = opendir(dir);
     if (!d) return;
-    long steps[256];
-    int n = 0;
     struct dirent *e;
     while ((e = readdir(d))) {
-        if (is_digits(e->d_name) && n < 256) steps[n++] = strtol(e->d_name, NULL, 10);
-        else if (strstr(e->d_name, ".tmp")) {
-            snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
-            remove_tree(p);
-        }
+        if (!is_tmp_leftover(e->d_name)) continue;
+        snprintf(p, sizeof p, "%s/%s", dir, e->d_name);
+        remove_tree(p);
     }
     closedir(d);
-    for (int i = 0; i < n; i++) {
-        int newer = 0;
-        for (int j = 0; j < n; j++) newer += steps[j] > steps[i];
-        if (newer >= KEEP_CHECKPOINTS && steps[i] != newest) {
-            ckpt_path(p, sizeof p, run_dir, steps[i], "");
-            remove_tree(p);
-        }
+    long *steps;
+    int n = list_checkpoints(run_dir, &steps, NULL); // newest first
+    for (int i = KEEP_CHECKPOINTS; i < n; i++) {
+        if (steps[i] == newest) continue;
+        ckpt_path(p, sizeof p, run_dir, steps[i], "");
+        remove_tree(p);
     }
+    free(steps);
 }
 
 static int save_checkpoint(Trainer *tr, const char *run_dir, const TrainHooks *h, char *err) {
@@ -691,14 +848,19 @@ static void log_metrics(Trainer *tr, const TrainHooks *h, float *vals) {
 }
 
 TrainStatus train_run(const Config *cfg, const char *run_dir, int resume, const TrainHooks *h, char *err) {
+    return train_run_opts(cfg, run_dir, resume, h, NULL, err);
+}
+
+TrainStatus train_run_opts(const Config *cfg, const char *run_dir, int resume, const TrainHooks *h,
+                           const TrainRunOpts *o, char *err) {
     ThreadSave threads = threads_apply(cfg->train.threads);
     Trainer *tr = xcalloc(1, sizeof(Trainer));
     TrainStatus status = TRAIN_FAILED;
     if (trainer_build(tr, cfg, 0, err)) { free(tr); threads_restore(threads); return TRAIN_FAILED; }
-    long from = resume ? train_latest_checkpoint(run_dir) : -1;
-    if (from >= 0) {
-        if (load_checkpoint(tr, run_dir, from, err)) goto done;
-    } else if (trainer_init_weights(tr, err)) goto done;
+    long from = -1;
+    if (resume && resume_checkpoint(tr, run_dir, o, &from, err)) goto done;
+    if (from < 0 && trainer_init_weights(tr, err)) goto done;
+    if (o && o->start && o->start(o->ctx, from, err)) goto done;
     if (mkdir_p(run_dir, err)) goto done;
 
     float vals[M_COUNT];

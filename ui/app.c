@@ -28,7 +28,7 @@ struct App {
     ImageOverlays *ov;
     ImageMode imode;
     TermCaps caps;
-    char msg[256];
+    char msg[1024];
     int msg_error;
     double msg_until;
     // bottom-line prompt / confirmation
@@ -236,7 +236,15 @@ int app_feed_key(App *a, int key) {
     return r;
 }
 
+// What the model has to say: a training thread's warning, once.
+static void poll_model(App *a) {
+    const ModelOps *o = a->model->ops;
+    char m[1024];
+    if (o->take_notice && o->take_notice(a->model, m, sizeof m)) app_message(a, 1, "%s", m);
+}
+
 void app_tick(App *a) {
+    poll_model(a);
     Screen *s = a->depth ? a->stack[a->depth - 1] : NULL;
     if (s && s->vt->tick && (s->vt->tick(s, a) & UI_REDRAW)) a->dirty = 1;
     if (a->msg[0] && now_seconds() > a->msg_until) { a->msg[0] = 0; a->dirty = 1; }

@@ -5,6 +5,7 @@
 // Screens call it from the UI thread only.
 #ifndef REPAE_UI_MODEL_H
 #define REPAE_UI_MODEL_H
+#include <stddef.h>
 #include <stdint.h>
 #include "image.h"
 
@@ -69,6 +70,10 @@ typedef struct {
     void (*stop_local)(Model *m);           // asks them all to stop, waits for their checkpoints
     void (*close)(Model *m);
     const char *(*where)(Model *m);         // the store's path, for the title bar
+    // Polled by the app on every tick (NULL: nothing to say). 0, or 1 with a message in msg
+    // (n bytes): a warning from a run training in this process, once (an unusable checkpoint
+    // set aside)
+    int (*take_notice)(Model *m, char *msg, size_t n);
 } ModelOps;
 
 struct Model {

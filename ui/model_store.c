@@ -11,9 +11,14 @@
 #include "run_hooks.h"
 #include "store.h"
 #include "train.h"
+#define REPAE_TRAIN_API_ONLY // ui/model.h has its own Model
+#include "train_internal.h"
 #include "util.h"
 
+typedef struct StoreModel StoreModel;
+
 typedef struct Job {
+    StoreModel *sm;
     pthread_t th;
     RunHooks *rh;
     int64_t id;
@@ -23,19 +28,40 @@ typedef struct Job {
     struct Job *next;
 } Job;
 
-typedef struct {
+struct StoreModel {
     Model base;
     Store *st;
     char *path;
     Job *jobs;
-    pthread_mutex_t mu;
-} StoreModel;
+    pthread_mutex_t mu;  // notice, written by training threads
+    char notice[1024];   // warnings of training threads not yet shown ("" if none)
+};
+
+// A training thread's warning (the core's TrainRunOpts.warn): stderr is the terminal the
+// dashboard draws on, so it waits here for the app's next tick.
+static void job_warn(void *ctx, const char *msg) {
+    Job *j = ctx;
+    StoreModel *sm = j->sm;
+    pthread_mutex_lock(&sm->mu);
+    size_t l = strlen(sm->notice);
+    if (l + 8 < sizeof sm->notice)
+        snprintf(sm->notice + l, sizeof sm->notice - l, "%srun %lld: %s", l ? "; " : "", (long long)j->id, msg);
+    pthread_mutex_unlock(&sm->mu);
+}
+
+// Resume: once the core knows which checkpoint loaded (after setting aside unusable newer
+// ones), forget the points logged after it, as `repae resume` does.
+static int job_start(void *ctx, long from, char *err) {
+    Job *j = ctx;
+    return j->resume ? run_hooks_truncate(j->rh, from, err) : 0;
+}
 
 static void *job_main(void *arg) {
     Job *j = arg;
     char err[ERRLEN] = "";
     TrainHooks h = run_hooks_get(j->rh);
-    TrainStatus st = train_run(&j->cfg, run_hooks_dir(j->rh), j->resume, &h, err);
+    TrainRunOpts o = {.ctx = j, .warn = job_warn, .start = job_start};
+    TrainStatus st = train_run_opts(&j->cfg, run_hooks_dir(j->rh), j->resume, &h, &o, err);
     run_hooks_finish(j->rh, train_status_name(st), st == TRAIN_DONE || st == TRAIN_STOPPED ? NULL : err);
     j->rh = NULL;
     j->finished = 1;
@@ -127,6 +153,7 @@ static int sample(Model *m, int64_t id, long step, long *got, Image *img, char *
 
 static int start_job(StoreModel *sm, RunHooks *rh, const Config *cfg, int resume) {
     Job *j = xcalloc(1, sizeof *j);
+    j->sm = sm;
     j->rh = rh;
     j->id = run_hooks_id(rh);
     j->cfg = *cfg;
@@ -170,21 +197,19 @@ static int resume(Model *m, int64_t id, char *err) {
     if (job_of(sm, id)) return seterr(err, "run %lld is already training here", (long long)id);
     char ref[32];
     snprintf(ref, sizeof ref, "%lld", (long long)id);
+    Config cfg;
     RunHooks *rh = NULL;
     if (run_hooks_resume(&rh, sm->path, ref, -1, err)) return -1;
-    Config cfg;
     config_defaults(&cfg);
-    // The checkpoint on disk is what the core resumes from (as `repae resume`); points logged
-    // after it are logged again, so forget them now and the curves never mix two continuations.
-    long ck = train_latest_checkpoint(run_hooks_dir(rh));
-    if (config_parse(&cfg, run_hooks_config(rh), "the run's stored config", err) || config_validate(&cfg, err) ||
-        run_hooks_truncate(rh, ck, err)) {
+    // The core picks the checkpoint (the newest that loads) and forgets what was logged after
+    // it through job_start, so the curves never mix two continuations.
+    if (config_parse(&cfg, run_hooks_config(rh), "the run's stored config", err) || config_validate(&cfg, err)) {
         char e2[ERRLEN];
         snprintf(e2, sizeof e2, "%s", err);
         run_hooks_finish(rh, "failed", e2);
         return -1;
     }
-    return start_job(sm, rh, &cfg, ck >= 0);
+    return start_job(sm, rh, &cfg, 1);
 }
 
 static int removerun(Model *m, int64_t id, char *err) {
@@ -228,19 +253,31 @@ static void close_(Model *m) {
     StoreModel *sm = (StoreModel *)m;
     stop_local(m);
     store_close(sm->st);
+    pthread_mutex_destroy(&sm->mu);
     free(sm->path);
     free(sm);
 }
 
 static const char *where(Model *m) { return ((StoreModel *)m)->path; }
 
+static int take_notice(Model *m, char *msg, size_t n) {
+    StoreModel *sm = (StoreModel *)m;
+    pthread_mutex_lock(&sm->mu);
+    int has = sm->notice[0] != 0;
+    if (has) snprintf(msg, n, "%s", sm->notice);
+    sm->notice[0] = 0;
+    pthread_mutex_unlock(&sm->mu);
+    return has;
+}
+
 static const ModelOps store_ops = {list_runs, config, series_append, sample_steps, sample, launch, stop, resume,
-                                   removerun, tag, note, local_active, stop_local, close_, where};
+                                   removerun, tag, note, local_active, stop_local, close_, where, take_notice};
 
 Model *model_store_open(const char *path, char *err) {
     StoreModel *sm = xcalloc(1, sizeof *sm);
     sm->base.ops = &store_ops;
     if (store_open(&sm->st, path, STORE_CREATE, err)) { free(sm); return NULL; }
+    pthread_mutex_init(&sm->mu, NULL);
     sm->path = xstrdup(path);
     return &sm->base;
 }
