@@ -154,6 +154,9 @@ int cmd_train(const Globals *g, int argc, char **argv) {
         if (dataset_open(&ds, &cfg.data, DATA_TRAIN, err) != 0) { fprintf(stderr, "repae train: %s: %s\n", path, err); return 2; }
         dataset_close(ds);
     }
+    // So is a model or batch too large for this machine: refused before the run exists, with
+    // what to lower (the out-of-memory hook only catches what the estimate misses).
+    if (train_memory_check(&cfg, err) != 0) { fprintf(stderr, "repae train: %s: %s\n", path, err); return 2; }
     char *json = config_to_json(&cfg);
     RunHooks *rh;
     oom_db = g->db;
@@ -161,6 +164,22 @@ int cmd_train(const Globals *g, int argc, char **argv) {
     free(json);
     if (rc != 0) { fprintf(stderr, "repae train: %s\n", err); return 1; }
     return run_training(rh, &cfg, 0, NULL);
+}
+
+// The run's stored config, read without touching the run (NULL-free: 0 or -1 with err).
+static int stored_config(const Globals *g, const char *ref, Config *cfg, char *err) {
+    Store *s;
+    if (store_open(&s, g->db, 0, err) != 0) return -1;
+    int64_t id;
+    StoreRun r;
+    int rc = store_resolve(s, ref, &id, err);
+    if (rc == 0 && (rc = store_get_run(s, id, &r, err)) == 0) {
+        config_defaults(cfg);
+        rc = config_parse(cfg, r.config ? r.config : "{}", "the run's stored config", err);
+        store_run_free(&r);
+    }
+    store_close(s);
+    return rc;
 }
 
 // Once the core knows which checkpoint loaded (an unusable newer one may have been set
@@ -182,6 +201,11 @@ int cmd_resume(const Globals *g, int argc, char **argv) {
     if (argc != 1) { fprintf(stderr, "repae resume: expected one RUN\n%s", usage); return 2; }
     char err[ERRLEN];
     Config cfg;
+    // Memory first, while the run still reads as it did (stopped, interrupted...).
+    if (stored_config(g, argv[0], &cfg, err) == 0 && train_memory_check(&cfg, err) != 0) {
+        fprintf(stderr, "repae resume: %s\n", err);
+        return 1;
+    }
     RunHooks *rh;
     oom_db = g->db;
     if (run_hooks_resume(&rh, g->db, argv[0], -1, err) != 0) { fprintf(stderr, "repae resume: %s\n", err); return 1; }

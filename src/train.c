@@ -8,6 +8,7 @@
 #include "train.h"
 #include "train_internal.h"
 #include "data.h"
+#include "encoder.h"
 #include "model.h"
 #include "ops.h"
 #include "png_io.h"
@@ -22,6 +23,7 @@
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -900,6 +902,296 @@ done:
     free(tr);
     threads_restore(threads);
     return status;
+}
+
+// ---- memory ----------------------------------------------------------------------------------
+// The estimate walks the layers as vae_build, sit_build, projector_build, encoder_build and
+// trainer_build lay out their allocations, in float counts held in doubles (an absurd config
+// overflows size_t). tests/test_robust_memory.c holds it to the allocations of built trainers.
+
+typedef struct {
+    double params, acts, ws; // floats: weights (trainable and buffers), activations, largest scratch
+    double train;            // trainable floats (gradients, AdamW moments)
+} MemCount;
+
+static double dmax(double a, double b) { return a > b ? a : b; }
+
+// conv2d_workspace_min of one image of a conv on an H x H input, padded as the VAE pads
+// (k 3 stride 1: one pixel around; stride 2: right and bottom; k 1: none).
+static double conv_ws_one(double cin, double cout, int k, int stride, double H) {
+    int pad = k == 3 && stride == 1, p2 = k == 3;
+    double Ho = floor((H + pad + p2 - k) / stride) + 1;
+    Conv2d c = {.B = 1, .Cin = (int)cin, .H = (int)H, .W = (int)H, .Cout = (int)cout, .k = k, .stride = stride,
+                .pad_t = pad, .pad_l = pad, .pad_b = p2, .pad_r = p2, .Ho = (int)Ho, .Wo = (int)Ho};
+    return (double)conv2d_workspace_min(&c);
+}
+
+enum { EST_CONV, EST_RES, EST_ATTN, EST_UP, EST_NORM };
+
+// One VAE stage (vae.c: reg_stage_params, reg_stage_acts, stage_max_floats, stage_ws).
+static void vae_stage(MemCount *c, double *maxact, int kind, double cin, double cout, double H, int k, int stride,
+                      int G, double B) {
+    double Ho = kind == EST_CONV && stride == 2 ? floor((H + 1 - 3) / 2) + 1 : kind == EST_UP ? 2 * H : H;
+    double hw = H * H, in = B * cin * hw, out = B * cout * Ho * Ho, mid = B * cout * hw;
+    double g1 = B * (G < cin ? G : cin), g2 = B * (G < cout ? G : cout), b4 = B < 4 ? B : 4, p, a = 0, w = 0;
+    switch (kind) {
+    case EST_CONV:
+        p = cout * cin * k * k + cout;
+        a = out;
+        w = conv_ws_one(cin, cout, k, stride, H) * b4;
+        break;
+    case EST_UP: {
+        p = cout * cin * 9 + cout;
+        a = out;
+        // upconv_workspace_floats, linear in B past 16 images: extended from there in doubles
+        int ci = (int)cin, co = (int)cout, h = (int)H, b = B < 16 ? (int)B : 16;
+        double f16 = (double)upconv_workspace_floats(16, ci, h, h, co);
+        w = (double)upconv_workspace_floats(b, ci, h, h, co) +
+            (B - b) * ((double)upconv_workspace_floats(17, ci, h, h, co) - f16);
+        break;
+    }
+    case EST_NORM:
+        p = 2 * cin;
+        a = 2 * g1 + out;
+        break;
+    case EST_RES:
+        p = 2 * cin + cout * cin * 9 + cout + 2 * cout + cout * cout * 9 + cout + (cin != cout ? cout * cin + cout : 0);
+        a = 2 * g1 + in + mid + 2 * g2 + mid + out;
+        w = dmax(conv_ws_one(cin, cout, 3, 1, H), conv_ws_one(cout, cout, 3, 1, H)) * b4;
+        if (cin != cout) w = dmax(w, conv_ws_one(cin, cout, 1, 1, H) * b4);
+        break;
+    default: // EST_ATTN
+        p = 2 * cin + 4 * (cin * cin + cin);
+        a = 5 * in + 2 * g1 + B * hw * hw + out;
+        w = dmax(conv_ws_one(cin, cin, 1, 1, H) * b4, (double)spatial_attention_scratch_floats(1, (int)cin, (int)hw));
+        break;
+    }
+    double m = dmax(cin * (kind == EST_UP ? Ho * Ho : hw), cout * Ho * Ho);
+    if (kind == EST_RES) m = dmax(m, cout * hw);
+    c->params += p;
+    c->acts += a;
+    c->ws = dmax(c->ws, w);
+    *maxact = dmax(*maxact, m * B);
+}
+
+static MemCount vae_count(const Config *cfg, double B) {
+    const VaeConfig *v = &cfg->vae;
+    MemCount c = {0};
+    double maxact = 0, H = cfg->data.image_size, C = cfg->data.channels, zc = v->z_channels;
+    int L = v->nlevels, G = v->groups;
+    vae_stage(&c, &maxact, EST_CONV, C, v->ch[0], H, 3, 1, G, B);
+    double cin = v->ch[0];
+    for (int i = 0; i < L; i++) {
+        for (int j = 0; j < v->num_res_blocks; j++) {
+            vae_stage(&c, &maxact, EST_RES, cin, v->ch[i], H, 3, 1, G, B);
+            cin = v->ch[i];
+        }
+        if (i != L - 1) {
+            vae_stage(&c, &maxact, EST_CONV, cin, cin, H, 3, 2, G, B);
+            H = floor(H / 2);
+        }
+    }
+    for (int k = 0; k < 2; k++) { // encoder mid, then decoder mid
+        if (k) {
+            vae_stage(&c, &maxact, EST_CONV, zc, zc, H, 1, 1, G, B); // post_quant_conv
+            cin = v->ch[L - 1];
+            vae_stage(&c, &maxact, EST_CONV, zc, cin, H, 3, 1, G, B);
+        }
+        vae_stage(&c, &maxact, EST_RES, cin, cin, H, 3, 1, G, B);
+        if (v->mid_attn) vae_stage(&c, &maxact, EST_ATTN, cin, cin, H, 1, 1, G, B);
+        vae_stage(&c, &maxact, EST_RES, cin, cin, H, 3, 1, G, B);
+        if (!k) {
+            vae_stage(&c, &maxact, EST_NORM, cin, cin, H, 1, 1, G, B);
+            vae_stage(&c, &maxact, EST_CONV, cin, 2 * zc, H, 3, 1, G, B);
+            vae_stage(&c, &maxact, EST_CONV, 2 * zc, 2 * zc, H, 1, 1, G, B); // quant_conv
+        }
+    }
+    double zh = H;
+    for (int i = L - 1; i >= 0; i--) {
+        for (int j = 0; j < v->num_res_blocks + 1; j++) {
+            vae_stage(&c, &maxact, EST_RES, cin, v->ch[i], H, 3, 1, G, B);
+            cin = v->ch[i];
+        }
+        if (i != 0) {
+            vae_stage(&c, &maxact, EST_UP, cin, cin, H, 3, 1, G, B);
+            H *= 2;
+        }
+    }
+    vae_stage(&c, &maxact, EST_NORM, cin, cin, H, 1, 1, G, B);
+    vae_stage(&c, &maxact, EST_CONV, cin, C, H, 3, 1, G, B);
+    double lat = B * zc * zh * zh;
+    c.acts += B * C * cfg->data.image_size * cfg->data.image_size + 9 * lat + 7 * maxact;
+    c.train = c.params;
+    return c;
+}
+
+static MemCount sit_count(const Config *cfg, double B, double zc, double zh) {
+    const SitConfig *s = &cfg->sit;
+    MemCount c = {0};
+    double D = s->hidden, M = floor(D * s->mlp_ratio), p = s->patch, P = zc * p * p, NH = s->heads;
+    double T = floor(zh / p) * floor(zh / p), BT = B * T, BTD = BT * D, F = SIT_FREQ_DIM;
+    double block = 3 * D * D + 3 * D + D * D + D + M * D + M + D * M + D + 6 * D * D + 6 * D;
+    c.train = D * P + D + D * F + D + D * D + D + (s->num_classes > 0 ? (s->num_classes + 1) * D : 0) +
+              s->depth * block + P * D + P + 2 * D * D + 2 * D;
+    c.params = c.train + T * D; // + pos_embed
+    double per_block = B * 6 * D + 11 * BTD + 4 * BT + B * NH * T * T + 2 * BT * M;
+    c.acts = 2 * B + BT * P + BTD + B * F + 5 * B * D + s->depth * per_block + B * 2 * D + 2 * BTD + 2 * BT +
+             2 * BT * P + 3 * BTD + BT * dmax(M, D) + BT * dmax(M, 3 * D) + B * 6 * D + 4 * B * D + 2 * BT * P +
+             (double)attention_scratch_floats((int)B, (int)T, (int)D, (int)NH);
+    return c;
+}
+
+// align "repa": the projector (with gradients and its AdamW moments and EMA) and the frozen
+// target encoder, counted with encoder_layout_default (a trained one is usually that layout).
+static MemCount repa_count(const Config *cfg, double B, double T, double D) {
+    MemCount c = {0};
+    EncoderLayout L = encoder_layout_default(cfg->data.channels, cfg->data.image_size, 10);
+    double P = cfg->align.projector_dim, F = L.ch[L.nlevels - 1], N = B * T;
+    double np = P * D + P + P * P + P + F * P + F;
+    c.params = np + np + 3 * np; // weights, gradients, moments and EMA
+    c.train = 0;                 // counted above
+    c.acts = N * (D + 6 * P + 2 * F);
+    double cin = L.channels, H = L.size, K = L.num_classes;
+    c.acts += B * cin * H * H + B * (F + 2 * K);
+    for (int i = 0; i < L.nlevels; i++)
+        for (int j = 0; j < L.convs; j++) {
+            double cout = L.ch[i];
+            if (i > 0 && j == 0) H = floor((H + 2 - 3) / 2) + 1;
+            c.params += cout * cin * 9 + 3 * cout;
+            c.acts += 3 * B * cout * H * H + 2 * B * (L.groups < cout ? L.groups : cout);
+            c.ws = dmax(c.ws, (cin * 9 + cout) * H * H * dmax(1, fmin(B, ceil(4096 / (H * H)))));
+            cin = cout;
+        }
+    c.params += K * F + K;
+    return c;
+}
+
+static double memory_floats(const Config *cfg, double B) {
+    MemCount v = vae_count(cfg, B);
+    int L = cfg->vae.nlevels;
+    double zc = cfg->vae.z_channels, zh = cfg->data.image_size;
+    for (int i = 1; i < L; i++) zh = floor(zh / 2);
+    MemCount s = sit_count(cfg, B, zc, zh);
+    double nx = (double)cfg->data.channels * cfg->data.image_size * cfg->data.image_size, nz = zc * zh * zh;
+    double total = v.params + v.train + v.acts + v.ws + s.params + s.train + s.acts + s.ws;
+    total += 2 * v.train + 2 * s.train + 2 * s.params; // AdamW moments of both; the SiT EMA and its backup
+    total += 2 * B * nx + 8 * B * nz + 2 * B + (double)cfg->sample.n * nx + 2 * zc; // trainer buffers
+    if (strcmp(cfg->align.kind, "repa") == 0) {
+        double T = floor(zh / cfg->sit.patch) * floor(zh / cfg->sit.patch);
+        MemCount r = repa_count(cfg, B, T, cfg->sit.hidden);
+        EncoderLayout el = encoder_layout_default(1, 1, 1);
+        total += r.params + r.acts + r.ws + B * T * (el.ch[el.nlevels - 1] + cfg->sit.hidden) + B * nz;
+    }
+    return total;
+}
+
+double train_memory_estimate(const Config *cfg, double *per_image) {
+    double B = cfg->train.batch_size;
+    // The slope for large batches: scratch sized for min(B, 4) or min(B, 16) images stops
+    // growing, and the largest scratch of a few images gives way to one that grows with B.
+    if (per_image) *per_image = 4 * (memory_floats(cfg, 8192) - memory_floats(cfg, 4096)) / 4096;
+    return 4 * memory_floats(cfg, B);
+}
+
+// The first number after key in a "key value" text file (/proc/meminfo), or -1.
+static double file_number(const char *path, const char *key) {
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    char line[512];
+    double v = -1;
+    size_t kl = key ? strlen(key) : 0;
+    while (fgets(line, sizeof line, f)) {
+        if (key && strncmp(line, key, kl) != 0) continue;
+        char *end;
+        double x = strtod(line + kl, &end);
+        if (end != line + kl) v = x;
+        break;
+    }
+    fclose(f);
+    return v;
+}
+
+// The cgroup (v2, else v1) memory limit minus usage, or -1 if there is no limit.
+static double cgroup_room(void) {
+    char rel[1024] = "", p[1400];
+    FILE *f = fopen("/proc/self/cgroup", "r");
+    if (f) {
+        char line[1200];
+        while (fgets(line, sizeof line, f))
+            if (strncmp(line, "0::", 3) == 0) { snprintf(rel, sizeof rel, "%.1000s", line + 3); rel[strcspn(rel, "\n")] = 0; }
+        fclose(f);
+    }
+    const char *bases[] = {rel, ""};
+    for (int i = 0; i < 2; i++) {
+        snprintf(p, sizeof p, "/sys/fs/cgroup%s/memory.max", strcmp(bases[i], "/") ? bases[i] : "");
+        double lim = file_number(p, NULL); // "max" parses as no number: -1
+        if (lim < 0) continue;
+        snprintf(p, sizeof p, "/sys/fs/cgroup%s/memory.current", strcmp(bases[i], "/") ? bases[i] : "");
+        double cur = file_number(p, NULL);
+        return lim - (cur > 0 ? cur : 0);
+    }
+    double lim = file_number("/sys/fs/cgroup/memory/memory.limit_in_bytes", NULL);
+    if (lim > 0 && lim < 1e18) {
+        double cur = file_number("/sys/fs/cgroup/memory/memory.usage_in_bytes", NULL);
+        return lim - (cur > 0 ? cur : 0);
+    }
+    return -1;
+}
+
+double train_memory_available(const char **what) {
+    double best = -1, x;
+    const char *name = "unknown";
+    if ((x = file_number("/proc/meminfo", "MemAvailable:")) >= 0) { best = x * 1024; name = "MemAvailable in /proc/meminfo"; }
+    if ((x = cgroup_room()) >= 0 && (best < 0 || x < best)) { best = x; name = "the cgroup's memory.max"; }
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_AS, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+        double pages = file_number("/proc/self/statm", NULL);
+        x = (double)rl.rlim_cur - (pages > 0 ? pages * (double)sysconf(_SC_PAGESIZE) : 0);
+        if (best < 0 || x < best) { best = x; name = "the address-space limit (ulimit -v)"; }
+    }
+    if (what) *what = name;
+    return best;
+}
+
+static void fmt_bytes(char *buf, size_t n, double b) {
+    if (b >= 1e15) snprintf(buf, n, "%.3g PB", b / 1e15);
+    else if (b >= 1e12) snprintf(buf, n, "%.1f TB", b / 1e12);
+    else if (b >= 1e9) snprintf(buf, n, "%.1f GB", b / 1e9);
+    else if (b >= 1e7) snprintf(buf, n, "%.0f MB", b / 1e6);
+    else snprintf(buf, n, "%.2g MB", b / 1e6);
+}
+
+// Beyond the estimate: BLAS and thread buffers, the dataset, the store's writer, sampling.
+#define MEM_SLACK_BYTES (128.0 * 1024 * 1024)
+static double with_headroom(double est) { return est * 1.1 + MEM_SLACK_BYTES; }
+
+int train_memory_check(const Config *cfg, char *err) {
+    const char *env = getenv("REPAE_MEM_CHECK");
+    if (env && strcmp(env, "0") == 0) return 0;
+    const char *what;
+    double avail = train_memory_available(&what);
+    if (avail < 0) return 0; // nothing to compare with: let the allocation decide
+    double per, est = train_memory_estimate(cfg, &per), need = with_headroom(est);
+    if (need <= avail) return 0;
+    double B = cfg->train.batch_size, fixed = est - B * per;
+    if (fixed < 0) fixed = 0;
+    char sneed[32], savail[32], sfixed[32], sacts[32], sper[32], advice[256];
+    fmt_bytes(sneed, sizeof sneed, need);
+    fmt_bytes(savail, sizeof savail, avail > 0 ? avail : 0);
+    fmt_bytes(sfixed, sizeof sfixed, fixed);
+    fmt_bytes(sacts, sizeof sacts, B * per);
+    fmt_bytes(sper, sizeof sper, per);
+    double bmax = per > 0 ? floor(((avail - MEM_SLACK_BYTES) / 1.1 - fixed) / per) : 0;
+    if (bmax >= 1)
+        snprintf(advice, sizeof advice, "lower train.batch_size to at most %.0f (about %s per image), or the model's "
+                 "size (vae.ch, sit.hidden, sit.depth, data.image_size)", bmax, sper);
+    else
+        snprintf(advice, sizeof advice, "even one image per batch does not fit: lower the model's size (vae.ch, "
+                 "sit.hidden, sit.depth, sit.patch up, data.image_size)");
+    return seterr(err, "this config needs about %s of memory (%s for weights, gradients and optimiser state; %s "
+                  "for the activations of train.batch_size=%.0f) but only %s is available (%s): %s. "
+                  "REPAE_MEM_CHECK=0 skips this check",
+                  sneed, sfixed, sacts, B, savail, what, advice);
 }
 
 // ---- throughput --------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 #!/bin/sh
 # test_robust_cli.sh: `repae resume` when the newest checkpoint is damaged (a warning naming it
-# and why, the older checkpoint resumed from, the damaged one kept as <step>.corrupt).
+# and why, the older checkpoint resumed from, the damaged one kept as <step>.corrupt); a config
+# too large for memory refused before its run exists, saying what to lower.
 BUILD=${BUILD:-build}
 BIN=$(cd "$(dirname "$BUILD/repae")" 2>/dev/null && pwd)/repae
 CONFIGS=$(cd "$(dirname "$0")/../configs" && pwd)
@@ -53,3 +54,30 @@ else
   cp "$tmp/train.err" "$tmp/err"
   fail stopped_run_has_two_checkpoints "checkpoints: $(ckpts 1 | tr '\n' ' ')"
 fi
+
+# ---- too large for memory: refused before the run exists -----------------------------------------
+m=$tmp/m.db
+runs_in() { "$BIN" --db "$1" runs --json 2>/dev/null | grep -c '"id"'; }
+"$BIN" --db "$m" train "$CONFIGS/tiny.json" --name huge --set train.batch_size=65536 --set data.image_size=256 2>"$tmp/err"
+rc=$?
+[ $rc -eq 2 ] && grep -q "needs about .* but only .* is available" "$tmp/err" && grep -q "lower train.batch_size to at most" "$tmp/err" \
+  && ! grep -q "repae: run " "$tmp/err"
+check huge_batch_refused_with_what_to_lower $? "exit $rc"
+[ "$(runs_in "$m")" = 0 ]
+check huge_batch_leaves_no_run $? "$(runs_in "$m") runs in the store"
+"$BIN" --db "$m" train "$CONFIGS/tiny.json" --name wide --set sit.hidden=16384 --set sit.heads=16 --set sit.depth=128 2>"$tmp/err"
+rc=$?
+[ $rc -eq 2 ] && grep -q "even one image per batch does not fit: lower the model's size (vae.ch, sit.hidden" "$tmp/err" \
+  && [ "$(runs_in "$m")" = 0 ]
+check huge_model_refused_naming_width $? "exit $rc"
+# An address-space limit counts too (ASan cannot run under one: its shadow memory).
+if ! ldd "$BIN" 2>/dev/null | grep -q libasan; then
+  (ulimit -v 4000000 && "$BIN" --db "$m" train "$CONFIGS/tiny.json" --set train.batch_size=16384 2>"$tmp/err")
+  rc=$?
+  [ $rc -eq 2 ] && grep -q "ulimit -v" "$tmp/err" && [ "$(runs_in "$m")" = 0 ]
+  check address_space_limit_refused $? "exit $rc"
+fi
+# What fits still trains.
+"$BIN" --db "$m" train "$CONFIGS/tiny.json" --name fits --set train.steps=2 --set train.threads=1 2>"$tmp/err"
+rc=$?
+check fitting_config_trains $rc "exit $rc"

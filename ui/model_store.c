@@ -175,6 +175,7 @@ static int launch(Model *m, const char *path, const char *name, int nset, char *
     if (config_load(&cfg, path, err)) return -1;
     for (int i = 0; i < nset; i++) if (config_set(&cfg, sets[i], err)) return -1;
     if (config_validate(&cfg, err)) return -1;
+    if (train_memory_check(&cfg, err)) return -1; // before the run exists
     char *json = config_to_json(&cfg);
     RunHooks *rh = NULL;
     int rc = run_hooks_open(&rh, sm->path, name, json, cfg.train.steps, err);
@@ -198,6 +199,15 @@ static int resume(Model *m, int64_t id, char *err) {
     char ref[32];
     snprintf(ref, sizeof ref, "%lld", (long long)id);
     Config cfg;
+    // Memory first, while the run still reads as it did (stopped, interrupted...).
+    StoreRun r;
+    if (store_get_run(sm->st, id, &r, err) == 0) {
+        config_defaults(&cfg);
+        int rc = config_parse(&cfg, r.config ? r.config : "{}", "the run's stored config", err) == 0 &&
+                 train_memory_check(&cfg, err) != 0;
+        store_run_free(&r);
+        if (rc) return -1;
+    }
     RunHooks *rh = NULL;
     if (run_hooks_resume(&rh, sm->path, ref, -1, err)) return -1;
     config_defaults(&cfg);
