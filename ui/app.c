@@ -30,6 +30,7 @@ struct App {
     TermCaps caps;
     char msg[1024];
     int msg_error;
+    char stale[512];    // the model's lasting warning (store file deleted or replaced), "" if none
     double msg_until;
     // bottom-line prompt / confirmation
     int prompt;         // 0 none, 1 line input, 2 y/n
@@ -236,11 +237,18 @@ int app_feed_key(App *a, int key) {
     return r;
 }
 
-// What the model has to say: a training thread's warning, once.
+// What the model has to say: a training thread's warning once, and a lasting problem with
+// the store for as long as it lasts.
 static void poll_model(App *a) {
     const ModelOps *o = a->model->ops;
     char m[1024];
     if (o->take_notice && o->take_notice(a->model, m, sizeof m)) app_message(a, 1, "%s", m);
+    if (!o->check) return;
+    if (!o->check(a->model, m, sizeof m)) m[0] = 0;
+    if (strcmp(m, a->stale) != 0) {
+        snprintf(a->stale, sizeof a->stale, "%s", m);
+        a->dirty = 1;
+    }
 }
 
 void app_tick(App *a) {
@@ -291,6 +299,10 @@ static void draw_status(App *a, CellBuf *b) {
     }
     if (a->msg[0]) {
         cb_text(b, 0, 0, b->w, a->msg, a->msg_error ? C_RED : C_GREEN, CB_BOLD);
+        return;
+    }
+    if (a->stale[0]) { // in place of the keys until it is over: everything above may be wrong
+        cb_text(b, 0, 0, b->w, a->stale, a->colors ? C_YELLOW : CB_DEFAULT, CB_BOLD | (a->colors ? 0 : CB_REVERSE));
         return;
     }
     char line[512];

@@ -7,6 +7,7 @@
 #define REPAE_UI_MODEL_H
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include "image.h"
 
 #define UI_MAXLATEST 24
@@ -70,10 +71,13 @@ typedef struct {
     void (*stop_local)(Model *m);           // asks them all to stop, waits for their checkpoints
     void (*close)(Model *m);
     const char *(*where)(Model *m);         // the store's path, for the title bar
-    // Polled by the app on every tick (NULL: nothing to say). 0, or 1 with a message in msg
-    // (n bytes): a warning from a run training in this process, once (an unusable checkpoint
-    // set aside)
+    // Polled by the app on every tick; NULL when the backend has nothing to say. Each returns
+    // 0, or 1 with a message in msg (n bytes):
+    // a warning from a run training in this process, once (an unusable checkpoint set aside)
     int (*take_notice)(Model *m, char *msg, size_t n);
+    // a lasting problem with what is shown (the store file was deleted or replaced: the
+    // screens show what the open connection still sees, which nobody else writes any more)
+    int (*check)(Model *m, char *msg, size_t n);
 } ModelOps;
 
 struct Model {
@@ -85,5 +89,8 @@ struct Model {
 Model *model_fake_new(int nruns, long steps);
 // The run store at path (created if missing). NULL with err on failure.
 Model *model_store_open(const char *path, char *err);
+// The store backend's check: 0 while path is still the file opened (at_open, from stat),
+// else 1 with a message saying it was deleted, moved or replaced and what to do.
+int model_store_file_check(const char *path, const struct stat *at_open, char *msg, size_t n);
 
 #endif

@@ -261,7 +261,7 @@ static void close_(Model *m) {
 static const char *where(Model *m) { (void)m; return "(generated runs)"; }
 
 static const ModelOps fake_ops = {list_runs, config, series_append, sample_steps, sample, launch, stop, resume,
-                                  removerun, tag, note, local_active, stop_local, close_, where, NULL};
+                                  removerun, tag, note, local_active, stop_local, close_, where, NULL, NULL};
 
 Model *model_fake_new(int nruns, long steps) {
     Fake *fk = xcalloc(1, sizeof *fk);

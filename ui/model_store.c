@@ -1,11 +1,13 @@
 // model_store.c: the Model on the run store (store/store.h). Runs launched or resumed here
 // train in background threads through run_hooks (the same path as `repae train`), so they
 // write to the store exactly like a run in another process and show up the same way.
+#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include "config.h"
 #include "model.h"
 #include "run_hooks.h"
@@ -35,6 +37,7 @@ struct StoreModel {
     Job *jobs;
     pthread_mutex_t mu;  // notice, written by training threads
     char notice[1024];   // warnings of training threads not yet shown ("" if none)
+    struct stat at_open; // the store file as opened: a different inode later means replaced
 };
 
 // A training thread's warning (the core's TrainRunOpts.warn): stderr is the terminal the
@@ -280,13 +283,40 @@ static int take_notice(Model *m, char *msg, size_t n) {
     return has;
 }
 
+// SQLite keeps reading an open file that was unlinked or renamed over, and the dashboard
+// would go on showing it as if live: compare the path's inode with the one opened (a stat
+// per tick).
+int model_store_file_check(const char *path, const struct stat *at_open, char *msg, size_t n) {
+    struct stat now;
+    if (stat(path, &now) != 0) {
+        snprintf(msg, n, "store file deleted or moved: what is shown is stale; press q and reopen (%s)", path);
+        return 1;
+    }
+    if (now.st_ino != at_open->st_ino || now.st_dev != at_open->st_dev) {
+        snprintf(msg, n, "store file replaced by another file: what is shown is stale; press q and reopen (%s)", path);
+        return 1;
+    }
+    return 0;
+}
+
+static int check(Model *m, char *msg, size_t n) {
+    StoreModel *sm = (StoreModel *)m;
+    return model_store_file_check(sm->path, &sm->at_open, msg, n);
+}
+
 static const ModelOps store_ops = {list_runs, config, series_append, sample_steps, sample, launch, stop, resume,
-                                   removerun, tag, note, local_active, stop_local, close_, where, take_notice};
+                                   removerun, tag, note, local_active, stop_local, close_, where, take_notice, check};
 
 Model *model_store_open(const char *path, char *err) {
     StoreModel *sm = xcalloc(1, sizeof *sm);
     sm->base.ops = &store_ops;
     if (store_open(&sm->st, path, STORE_CREATE, err)) { free(sm); return NULL; }
+    if (stat(path, &sm->at_open) != 0) {
+        seterr(err, "%s: cannot stat the store just opened: %s", path, strerror(errno));
+        store_close(sm->st);
+        free(sm);
+        return NULL;
+    }
     pthread_mutex_init(&sm->mu, NULL);
     sm->path = xstrdup(path);
     return &sm->base;
