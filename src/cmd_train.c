@@ -166,7 +166,7 @@ int cmd_train(const Globals *g, int argc, char **argv) {
     return run_training(rh, &cfg, 0, NULL);
 }
 
-// The run's stored config, read without touching the run (NULL-free: 0 or -1 with err).
+// The run's stored config, read without changing the run. 0, or -1 with err.
 static int stored_config(const Globals *g, const char *ref, Config *cfg, char *err) {
     Store *s;
     if (store_open(&s, g->db, 0, err) != 0) return -1;

@@ -547,21 +547,23 @@ long train_latest_checkpoint(const char *run_dir) {
 
 // Renames a checkpoint that cannot be used to <step>.corrupt (.corrupt.2, ... when an earlier
 // one of the same step was set aside): kept for inspection, and no longer a name that
-// train_latest_checkpoint or the pruning counts. kept gets the new path ("" if renaming failed).
-static void set_aside(const char *run_dir, long step, char *kept, size_t n) {
+// train_latest_checkpoint or the pruning counts. kept gets the new path. Fails (errno set)
+// only if the rename does: left in place, the pruning would count it and could remove the
+// older checkpoint the run continues from.
+static int set_aside(const char *run_dir, long step, char *kept, size_t n) {
     char from[4200];
     ckpt_path(from, sizeof from, run_dir, step, "");
-    for (int k = 1; k < 100; k++) {
+    for (int k = 1; k < 1000; k++) {
         char suffix[32];
         if (k == 1) snprintf(suffix, sizeof suffix, ".corrupt");
         else snprintf(suffix, sizeof suffix, ".corrupt.%d", k);
         ckpt_path(kept, n, run_dir, step, suffix);
         struct stat sb;
         if (lstat(kept, &sb) == 0) continue;
-        if (rename(from, kept) == 0) return;
-        break;
+        return rename(from, kept);
     }
-    kept[0] = 0;
+    errno = EEXIST;
+    return -1;
 }
 
 static void warn_stderr(void *ctx, const char *msg) {
@@ -597,13 +599,16 @@ static int resume_checkpoint(Trainer *tr, const char *run_dir, const TrainRunOpt
             free(steps);
             return 0;
         }
-        set_aside(run_dir, steps[i], kept, sizeof kept);
+        if (set_aside(run_dir, steps[i], kept, sizeof kept) != 0) {
+            int e = errno;
+            free(steps);
+            return seterr(err, "cannot resume: checkpoint %s cannot be used (%.200s), and renaming it to %s failed: %s; "
+                               "move it out of %s/ckpt by hand and resume again", dir, why, kept, strerror(e), run_dir);
+        }
         char next[64];
         if (i + 1 < n) snprintf(next, sizeof next, "trying the older one of step %ld", steps[i + 1]);
         else snprintf(next, sizeof next, "no older checkpoint is left");
-        if (kept[0]) snprintf(msg, sizeof msg, "checkpoint %s cannot be used (%s); kept as %s; %s", dir, why, kept, next);
-        else snprintf(msg, sizeof msg, "checkpoint %s cannot be used (%s), and could not be renamed *.corrupt; %s", dir,
-                      why, next);
+        snprintf(msg, sizeof msg, "checkpoint %s cannot be used (%s); kept as %s; %s", dir, why, kept, next);
         warn(ctx, msg);
         // The newest reason in full, older ones shortened: err has one line's room.
         if (tl < sizeof tried - 1)
