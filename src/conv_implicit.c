@@ -17,6 +17,8 @@
 #include "simd_transpose.h"
 #include <immintrin.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct {
@@ -58,15 +60,21 @@ static inline __m512 col16(const ColView *v, int ci, int ki, int kj, int b, int 
     if (v->Wo >= 16) {
         int ih = oh + ki - v->pad_t;
         if (ih < 0 || ih >= v->H || !m) return _mm512_setzero_ps();
+        // Plain loads where no lane is masked: masked loads were several times slower here.
+        if (m == 0xFFFF) return _mm512_loadu_ps(plane + (size_t)ih * v->W + iw);
         return _mm512_maskz_loadu_ps(m, shifted(plane + (size_t)ih * v->W, iw));
     }
     // Wo == 8: lanes 0..7 are output row oh, lanes 8..15 row oh + 1.
     __mmask8 m8 = (__mmask8)(m & 0xFF);
     int ih0 = oh + ki - v->pad_t, ih1 = ih0 + 1;
-    __m256 lo = ih0 >= 0 && ih0 < v->H ? _mm256_maskz_loadu_ps(m8, shifted(plane + (size_t)ih0 * v->W, iw))
-                                        : _mm256_setzero_ps();
-    __m256 hi = ih1 >= 0 && ih1 < v->H ? _mm256_maskz_loadu_ps(m8, shifted(plane + (size_t)ih1 * v->W, iw))
-                                        : _mm256_setzero_ps();
+    __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
+    if (m8 == 0xFF) {
+        if (ih0 >= 0 && ih0 < v->H) lo = _mm256_loadu_ps(plane + (size_t)ih0 * v->W + iw);
+        if (ih1 >= 0 && ih1 < v->H) hi = _mm256_loadu_ps(plane + (size_t)ih1 * v->W + iw);
+    } else if (m8) {
+        if (ih0 >= 0 && ih0 < v->H) lo = _mm256_maskz_loadu_ps(m8, shifted(plane + (size_t)ih0 * v->W, iw));
+        if (ih1 >= 0 && ih1 < v->H) hi = _mm256_maskz_loadu_ps(m8, shifted(plane + (size_t)ih1 * v->W, iw));
+    }
     return _mm512_insertf32x8(_mm512_castps256_ps512(lo), hi, 1);
 }
 
@@ -80,20 +88,29 @@ static inline Pos col_pos(const ColView *v, int n) {
     return p;
 }
 
-// B = col: panels of GEMM_NR columns n, each k-major (32 floats per row r).
+// B = col: panels of GEMM_NR columns n, each k-major (32 floats per row r). Rows are the outer
+// loop so that consecutive loads walk along an input plane (panels are consecutive pixels);
+// panel-outer order jumped between planes on every load and stalled on memory (a third of
+// the training step's time went into this packer).
+#define PACK_MAX_PANELS (GEMM_NC / GEMM_NR)
 __attribute__((target("avx512f,avx512vl,avx512dq")))
 static void pack_col(const void *ctx, float *dst, int n0, int nc, int r0, int rc) {
     const ColView *v = ctx;
-    const int kk = v->k * v->k;
-    for (int j = 0; j < nc; j += GEMM_NR) { // nc is a multiple of GEMM_NR (P is)
-        float *d = dst + (size_t)j * rc;
-        Pos p0 = col_pos(v, n0 + j), p1 = col_pos(v, n0 + j + 16);
-        int ci = r0 / kk, ki = (r0 / v->k) % v->k, kj = r0 % v->k;
-        for (int r = 0; r < rc; r++) {
-            _mm512_store_ps(d + (size_t)r * GEMM_NR, col16(v, ci, ki, kj, p0.b, p0.oh, p0.ow));
-            _mm512_store_ps(d + (size_t)r * GEMM_NR + 16, col16(v, ci, ki, kj, p1.b, p1.oh, p1.ow));
-            if (++kj == v->k) { kj = 0; if (++ki == v->k) { ki = 0; ci++; } }
+    Pos pos[2 * PACK_MAX_PANELS];
+    int halves = nc / 16; // nc is a multiple of GEMM_NR (P is)
+    if (halves > 2 * PACK_MAX_PANELS) { // cannot happen with gemm.c's blocking
+        fprintf(stderr, "conv_implicit: %d columns in one B block exceed %d\n", nc, 32 * PACK_MAX_PANELS);
+        abort();
+    }
+    for (int h = 0; h < halves; h++) pos[h] = col_pos(v, n0 + 16 * h);
+    int ci = r0 / (v->k * v->k), ki = (r0 / v->k) % v->k, kj = r0 % v->k;
+    for (int r = 0; r < rc; r++) {
+        float *d = dst + (size_t)r * GEMM_NR;
+        for (int h = 0; h < halves; h++) {
+            float *dp = d + (size_t)(h / 2) * GEMM_NR * rc + (h % 2) * 16;
+            _mm512_store_ps(dp, col16(v, ci, ki, kj, pos[h].b, pos[h].oh, pos[h].ow));
         }
+        if (++kj == v->k) { kj = 0; if (++ki == v->k) { ki = 0; ci++; } }
     }
 }
 

@@ -27,7 +27,7 @@
 #define NR GEMM_NR
 #define KC 256
 #define MC (MR * 12)
-#define NC (NR * 64)
+#define NC GEMM_NC
 
 // Shapes below these go to OpenBLAS: a 14 x 32 tile would be mostly padding.
 #define OWN_MIN_M 8

@@ -32,6 +32,7 @@ void sgemm_force(int own);
 // (conv2d packs straight from NCHW images: no im2col buffer). Only valid when gemm_own().
 #define GEMM_MR 14 // rows of C per register tile (the A side)
 #define GEMM_NR 32 // columns of C per register tile (the B side)
+#define GEMM_NC 2048 // most columns a B packer is asked for at once (a multiple of GEMM_NR)
 // A packer writes rows [x0, x0 + xc) of its operand (op(A)'s rows for A, op(B)'s columns for
 // B) and k values [k0, k0 + kc) as panels of GEMM_MR (A) or GEMM_NR (B) rows: panel p at
 // dst + p * width * kc holds, for each k in turn, its `width` values; rows past x0 + xc are 0.
