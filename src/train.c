@@ -571,6 +571,21 @@ static void warn_stderr(void *ctx, const char *msg) {
     fprintf(stderr, "repae: warning: %s\n", msg);
 }
 
+// Sets checkpoint i aside and warns, naming what the resume tries next; fails (err set) if
+// the rename does.
+static int set_aside_warn(const char *run_dir, const long *steps, int n, int i, const char *dir, const char *why,
+                          void (*warn)(void *, const char *), void *ctx, char *err) {
+    char kept[4200], next[64], msg[2 * ERRLEN + 9000];
+    if (set_aside(run_dir, steps[i], kept, sizeof kept) != 0)
+        return seterr(err, "cannot resume: checkpoint %s cannot be used (%.200s), and renaming it to %s failed: %s; "
+                           "move it out of %s/ckpt by hand and resume again", dir, why, kept, strerror(errno), run_dir);
+    if (i + 1 < n) snprintf(next, sizeof next, "trying the older one of step %ld", steps[i + 1]);
+    else snprintf(next, sizeof next, "no older checkpoint is left");
+    snprintf(msg, sizeof msg, "checkpoint %s cannot be used (%s); kept as %s; %s", dir, why, kept, next);
+    warn(ctx, msg);
+    return 0;
+}
+
 static int load_checkpoint(Trainer *tr, const char *run_dir, long step, char *err);
 
 // Resume: loads the newest checkpoint that loads into tr, setting aside those that do not.
@@ -589,34 +604,58 @@ static int resume_checkpoint(Trainer *tr, const char *run_dir, const TrainRunOpt
                            "a good one back as ckpt/<step> to resume from it, or delete them to train this run again "
                            "from step 0", run_dir);
     }
+    // A checkpoint whose files are damaged (checkpoint_check) is set aside at once. One whose
+    // whole files do not fit the model is set aside only if an older one then loads: when
+    // none does, the config differs from the run's (other sizes or names) rather than the
+    // checkpoints being bad, and renaming them would leave a later resume with the right
+    // config nothing to load.
     char tried[ERRLEN] = "";
     size_t tl = 0;
-    for (int i = 0; i < n; i++) {
-        char dir[4200], why[ERRLEN], kept[4200], msg[2 * ERRLEN + 9000];
+    int *misfit = xcalloc((size_t)n, sizeof(int)), nmisfit = 0, rc = -1;
+    char (*misfit_why)[ERRLEN] = xcalloc((size_t)n, ERRLEN);
+    for (int i = 0; i < n && rc < 0; i++) {
+        char dir[4200], why[ERRLEN];
         ckpt_path(dir, sizeof dir, run_dir, steps[i], "");
-        if (checkpoint_check(dir, why) == 0 && load_checkpoint(tr, run_dir, steps[i], why) == 0) {
-            *from = steps[i];
-            free(steps);
-            return 0;
+        if (checkpoint_check(dir, why) == 0) {
+            if (load_checkpoint(tr, run_dir, steps[i], why) == 0) {
+                *from = steps[i];
+                rc = 0;
+                break;
+            }
+            misfit[i] = 1;
+            nmisfit++;
+            snprintf(misfit_why[i], ERRLEN, "%s", why);
+        } else if (set_aside_warn(run_dir, steps, n, i, dir, why, warn, ctx, err)) {
+            rc = -2;
+            break;
         }
-        if (set_aside(run_dir, steps[i], kept, sizeof kept) != 0) {
-            int e = errno;
-            free(steps);
-            return seterr(err, "cannot resume: checkpoint %s cannot be used (%.200s), and renaming it to %s failed: %s; "
-                               "move it out of %s/ckpt by hand and resume again", dir, why, kept, strerror(e), run_dir);
-        }
-        char next[64];
-        if (i + 1 < n) snprintf(next, sizeof next, "trying the older one of step %ld", steps[i + 1]);
-        else snprintf(next, sizeof next, "no older checkpoint is left");
-        snprintf(msg, sizeof msg, "checkpoint %s cannot be used (%s); kept as %s; %s", dir, why, kept, next);
-        warn(ctx, msg);
         // The newest reason in full, older ones shortened: err has one line's room.
         if (tl < sizeof tried - 1)
             tl += (size_t)snprintf(tried + tl, sizeof tried - tl, i ? "; step %ld: %.120s" : "step %ld: %.300s", steps[i], why);
     }
+    if (rc == 0) { // an older checkpoint loaded: the misfits were inconsistent in themselves
+        for (int i = 0; i < n && rc == 0; i++) {
+            if (!misfit[i]) continue;
+            char dir[4200];
+            ckpt_path(dir, sizeof dir, run_dir, steps[i], "");
+            char why[ERRLEN + 80];
+            snprintf(why, sizeof why, "%.*s; an older checkpoint loads", ERRLEN - 1, misfit_why[i]);
+            if (set_aside_warn(run_dir, steps, n, i, dir, why, warn, ctx, err)) rc = -2;
+        }
+    } else if (rc == -1) {
+        int first = 0;
+        while (first < n - 1 && !misfit[first]) first++;
+        if (nmisfit)
+            seterr(err, "cannot resume: %.*s (no checkpoint in %s/ckpt fits this config; resume with the config the "
+                        "run was started with)", ERRLEN / 2, misfit_why[first], run_dir);
+        else
+            seterr(err, "cannot resume: no checkpoint loads (%s). They were kept as <step>.corrupt in %s/ckpt", tried,
+                   run_dir);
+    }
+    free(misfit);
+    free(misfit_why);
     free(steps);
-    return seterr(err, "cannot resume: no checkpoint loads (%s). They were kept as <step>.corrupt in %s/ckpt", tried,
-                  run_dir);
+    return rc == 0 ? 0 : -1;
 }
 
 static void remove_tree(const char *path) {

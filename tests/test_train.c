@@ -437,6 +437,11 @@ TEST(init_vae_and_checkpoint_errors) {
     CHECK(!set(&c, "train.steps=4"), "config");
     TrainStatus s = train_run(&c, dir, 1, NULL, err);
     CHECK(s == TRAIN_FAILED && strstr(err, "bn.running_var"), "resume without BN buffers: %s: %s", train_status_name(s), err);
+    // Whole files that do not fit the model are a config mismatch, not damage: the only
+    // checkpoint stays where it is (a resume with the right config must still find it).
+    CHECK(train_latest_checkpoint(dir) == 2, "the mismatching checkpoint was moved: latest %ld",
+          train_latest_checkpoint(dir));
+    CHECK(strstr(err, "config the run was started with"), "mismatch error does not say what to do: %s", err);
     // A corrupt training state: the error names the file.
     CHECK(write_without(vae, ck, NULL, NULL, err) == 0 || 1, "restore");
     Rec r = {0};
@@ -455,7 +460,11 @@ TEST(init_vae_and_checkpoint_errors) {
     CHECK(!set(&c, "train.steps=4"), "config");
     s = train_run(&c, dir2, 1, NULL, err);
     CHECK(s == TRAIN_FAILED && strstr(err, "state.safetensors"), "corrupt state: %s: %s", train_status_name(s), err);
-    // A truncated state file.
+    // A truncated state file (the resume above set the damaged checkpoint aside: put it back).
+    char aside[400];
+    snprintf(aside, sizeof aside, "%s/ckpt/00000002.corrupt", dir2);
+    snprintf(ck, sizeof ck, "%s/ckpt/00000002", dir2);
+    CHECK(rename(aside, ck) == 0, "%s was not kept", aside);
     CHECK(truncate(state, 20) == 0, "truncate");
     s = train_run(&c, dir2, 1, NULL, err);
     CHECK(s == TRAIN_FAILED && strstr(err, "state.safetensors"), "truncated state: %s: %s", train_status_name(s), err);
