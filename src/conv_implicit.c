@@ -145,20 +145,17 @@ static void pack_colT(const void *ctx, float *dst, int rr0, int rrc, int n0, int
 // A = dout as a (Cout, n) matrix of the weight gradient: row co, column n = (b, p).
 typedef struct { const float *d; int Cout, P; } GroupedRows;
 
+__attribute__((target("avx512f")))
 static void pack_grouped(const void *ctx, float *dst, int i0, int mc, int n0, int nc) {
     const GroupedRows *g = ctx;
     for (int ir = 0; ir < mc; ir += GEMM_MR) {
         int mr = mc - ir < GEMM_MR ? mc - ir : GEMM_MR;
         float *d = dst + (size_t)ir * nc;
-        for (int r = 0; r < GEMM_MR; r++) {
-            if (r >= mr) { for (int n = 0; n < nc; n++) d[(size_t)n * GEMM_MR + r] = 0.0f; continue; }
-            int co = i0 + ir + r;
-            for (int n = 0; n < nc;) { // one image's run of columns at a time
-                int b = (n0 + n) / g->P, p = (n0 + n) % g->P, len = g->P - p < nc - n ? g->P - p : nc - n;
-                const float *s = g->d + ((size_t)b * g->Cout + co) * g->P + p;
-                for (int q = 0; q < len; q++) d[(size_t)(n + q) * GEMM_MR + r] = s[q];
-                n += len;
-            }
+        for (int n = 0; n < nc;) { // one image's run of columns at a time (rows are planes)
+            int b = (n0 + n) / g->P, p = (n0 + n) % g->P, len = g->P - p < nc - n ? g->P - p : nc - n;
+            const float *s = g->d + ((size_t)b * g->Cout + i0 + ir) * g->P + p;
+            transpose_rows_to_panel(d + (size_t)n * GEMM_MR, GEMM_MR, s, (size_t)g->P, mr, len);
+            n += len;
         }
     }
 }

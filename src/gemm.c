@@ -79,13 +79,8 @@ void gemm_pack_a(const void *ctx, float *restrict dst, int i0, int mc, int k0, i
                 for (; r < mr; r++) dk[r] = s[r];
                 for (; r < MR; r++) dk[r] = 0.0f;
             }
-        } else { // op(A)[i][k] = A[i][k]: rows are contiguous in k; write them strided
-            for (int r = 0; r < mr; r++) {
-                const float *s = A + (size_t)(i0 + ir + r) * lda + k0;
-                for (int k = 0; k < kc; k++) d[(size_t)k * MR + r] = s[k];
-            }
-            for (int r = mr; r < MR; r++)
-                for (int k = 0; k < kc; k++) d[(size_t)k * MR + r] = 0.0f;
+        } else { // op(A)[i][k] = A[i][k]: rows are contiguous in k
+            transpose_rows_to_panel(d, MR, A + (size_t)(i0 + ir) * lda + k0, (size_t)lda, mr, kc);
         }
     }
 }
