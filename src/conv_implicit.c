@@ -67,13 +67,19 @@ static inline __m512 col16(const ColView *v, int ci, int ki, int kj, int b, int 
     // Wo == 8: lanes 0..7 are output row oh, lanes 8..15 row oh + 1.
     __mmask8 m8 = (__mmask8)(m & 0xFF);
     int ih0 = oh + ki - v->pad_t, ih1 = ih0 + 1;
+    int ok0 = ih0 >= 0 && ih0 < v->H, ok1 = ih1 >= 0 && ih1 < v->H;
+    if (v->W == 8) { // the two input rows are adjacent in memory: one load, edges masked
+        __mmask16 mm = (__mmask16)((ok0 ? m8 : 0) | (ok1 ? (unsigned)m8 << 8 : 0));
+        if (mm == 0xFFFF) return _mm512_loadu_ps(plane + (size_t)ih0 * v->W + iw);
+        return _mm512_maskz_loadu_ps(mm, shifted(plane, ih0 * v->W + iw));
+    }
     __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
     if (m8 == 0xFF) {
-        if (ih0 >= 0 && ih0 < v->H) lo = _mm256_loadu_ps(plane + (size_t)ih0 * v->W + iw);
-        if (ih1 >= 0 && ih1 < v->H) hi = _mm256_loadu_ps(plane + (size_t)ih1 * v->W + iw);
+        if (ok0) lo = _mm256_loadu_ps(plane + (size_t)ih0 * v->W + iw);
+        if (ok1) hi = _mm256_loadu_ps(plane + (size_t)ih1 * v->W + iw);
     } else if (m8) {
-        if (ih0 >= 0 && ih0 < v->H) lo = _mm256_maskz_loadu_ps(m8, shifted(plane + (size_t)ih0 * v->W, iw));
-        if (ih1 >= 0 && ih1 < v->H) hi = _mm256_maskz_loadu_ps(m8, shifted(plane + (size_t)ih1 * v->W, iw));
+        if (ok0) lo = _mm256_maskz_loadu_ps(m8, shifted(plane + (size_t)ih0 * v->W, iw));
+        if (ok1) hi = _mm256_maskz_loadu_ps(m8, shifted(plane + (size_t)ih1 * v->W, iw));
     }
     return _mm512_insertf32x8(_mm512_castps256_ps512(lo), hi, 1);
 }
