@@ -23,6 +23,8 @@
 // 16x16, but at 2 threads (the training setting) 1024 was 0.5-0.9x of 4096 on every shape
 // below 128@16: each chunk costs three fork/joins (im2col, sgemm, scatter), and with passive
 // OpenMP waits each one wakes a sleeping thread (experiments/bench/README.md).
+// Input channels below which the input gradient takes the explicit path (see conv2d_backward).
+#define CONV_IMPLICIT_MIN_CIN 16
 #ifndef CONV_CHUNK_COLS
 #define CONV_CHUNK_COLS 4096
 #endif
@@ -267,7 +269,15 @@ void conv2d_backward(float *dinp, float *dweight, float *dbias,
                      const Conv2d *c, Workspace *ws) {
     if (dbias) conv_dbias(dbias, dout, c);
     if (!dinp && !dweight) return;
-    if (conv_implicit_ok(c)) { conv_implicit_backward(dinp, dweight, dout, inp, weight, c); return; }
+    if (conv_implicit_ok(c)) {
+        // The implicit input gradient packs all Cout*k*k rows of col(dout) for only Cin rows of
+        // output; with few input channels (dec.conv_in: 4) the explicit product and col2im
+        // are cheaper.
+        int implicit_dinp = c->Cin >= CONV_IMPLICIT_MIN_CIN;
+        conv_implicit_backward(implicit_dinp ? dinp : NULL, dweight, dout, inp, weight, c);
+        if (!dinp || implicit_dinp) return;
+        dweight = NULL; // the input gradient alone, below
+    }
     const int K = c->Cin * c->k * c->k, Cout = c->Cout;
     const size_t P = (size_t)c->Ho * c->Wo;
     if (conv_is_direct1x1(c)) {
