@@ -9,9 +9,10 @@
 // 32 KB) stays in L1 while the MC / MR A micro-panels stream from L2 (MC x KC, 168 KB).
 //
 // Threads split C into contiguous column (or, when M is the larger side, row) ranges, each a
-// whole number of tiles, and work independently with their own packing buffers. Every
-// element of C is summed over K in the same order whatever the split, so results do not
-// depend on the thread count.
+// whole number of tiles, and work independently with their own packing buffers; every
+// element of C is then summed over K in the same order whatever the thread count. Products
+// with few tiles and a long K (weight gradients) split K instead; their result depends on
+// the thread count (as OpenBLAS's may), never on the run.
 #include "gemm.h"
 #include "simd_transpose.h"
 #include "util.h"
@@ -266,16 +267,16 @@ static inline float *c_at(const GemmC *out, int i, int j) {
     return out->c + (size_t)(j / out->group) * out->group_stride + (size_t)i * out->ldc + j % out->group;
 }
 
-// One thread's share: C[i0.., j0..] of size m x n. abuf holds MC x KC floats, bbuf KC x NC.
+// One thread's share: C[i0.., j0..] of size m x n, summed over k in [k0, K). abuf holds MC x KC floats, bbuf KC x NC.
 // K slices are the outer loop so that when m fits one MC block (every conv here: Cout <= 168)
 // A is packed once per slice and reused for all of n, and each B block is packed once.
 // (NC = 512, a B block that fits L2, measured the same as 2048: 0.92-1.01x, bench_step --ab.)
 __attribute__((target("avx512f")))
-static void gemm_block(int m, int n, int K, float alpha, const GemmOperand *a, const GemmOperand *b,
+static void gemm_block(int m, int n, int k0, int K, float alpha, const GemmOperand *a, const GemmOperand *b,
                        float beta, const GemmC *out, int i0, int j0, float *abuf, float *bbuf) {
-    for (int pc = 0; pc < K; pc += KC) {
+    for (int pc = k0; pc < K; pc += KC) {
         int kc = K - pc < KC ? K - pc : KC;
-        float bt = pc == 0 ? beta : 1.0f; // later K slices add onto the first one's result
+        float bt = pc == k0 ? beta : 1.0f; // later K slices add onto the first one's result
         for (int jc = 0; jc < n; jc += NC) {
             int nc = n - jc < NC ? n - jc : NC;
             b->pack(b->ctx, bbuf, j0 + jc, nc, pc, kc);
@@ -339,9 +340,35 @@ void gemm_packed(int M, int N, int K, float alpha, GemmOperand a, GemmOperand b,
             }
         return;
     }
-    // Split the longer side of C among the threads, in whole tiles.
     int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
     if (2.0 * M * N * K < PAR_MIN_FLOPS) nt = 1;
+    int tiles_m = (M + MR - 1) / MR, tiles_n = (N + NR - 1) / NR, slices = (K + KC - 1) / KC;
+    if (nt > 1 && tiles_m * tiles_n < 8 * nt && slices >= 2 * nt) {
+        // Few tiles of C but a long K (weight gradients summed over every pixel of the batch):
+        // splitting C would leave threads idle or packing the same operand twice, so the
+        // threads split K instead, whole KC slices each. Thread 0 sums into C; the others into
+        // private tiles added to C afterwards in thread order, so for a given thread count the
+        // result is the same every run.
+        float *part = xmalloc((size_t)(nt - 1) * M * N * sizeof(float));
+        #pragma omp parallel num_threads(nt)
+        {
+            int id = omp_get_thread_num(), n = omp_get_num_threads();
+            int s0 = (int)((long)slices * id / n), s1 = (int)((long)slices * (id + 1) / n);
+            int k0 = s0 * KC, k1 = s1 * KC < K ? s1 * KC : K;
+            float *abuf = thread_buf(), *bbuf = abuf + (size_t)MC * KC;
+            GemmC mine = {part + (size_t)(id > 0 ? id - 1 : 0) * M * N, N, 0, 0};
+            if (k1 > k0) gemm_block(M, N, k0, k1, alpha, &a, &b, id ? 0.0f : beta, id ? &mine : &out, 0, 0, abuf, bbuf);
+            else if (id) memset(mine.c, 0, sizeof(float) * M * N);
+        }
+        for (int t = 0; t < nt - 1; t++)
+            for (int i = 0; i < M; i++) {
+                const float *src = part + ((size_t)t * M + i) * N;
+                for (int j = 0; j < N; j++) *c_at(&out, i, j) += src[j];
+            }
+        free(part);
+        return;
+    }
+    // Split the longer side of C among the threads, in whole tiles.
     int split_n = (N + NR - 1) / NR >= (M + MR - 1) / MR;
     int tiles = split_n ? (N + NR - 1) / NR : (M + MR - 1) / MR;
     if (nt > tiles) nt = tiles;
@@ -353,7 +380,7 @@ void gemm_packed(int M, int N, int K, float alpha, GemmOperand a, GemmOperand b,
         if (split_n) { j0 = t0 * NR; nn = t1 * NR < N ? t1 * NR - j0 : N - j0; }
         else { i0 = t0 * MR; m = t1 * MR < M ? t1 * MR - i0 : M - i0; }
         float *abuf = thread_buf(), *bbuf = abuf + (size_t)MC * KC;
-        if (m > 0 && nn > 0) gemm_block(m, nn, K, alpha, &a, &b, beta, &out, i0, j0, abuf, bbuf);
+        if (m > 0 && nn > 0) gemm_block(m, nn, 0, K, alpha, &a, &b, beta, &out, i0, j0, abuf, bbuf);
     }
 }
 

@@ -59,6 +59,8 @@ static const int shapes[][3] = {
     {14, 32, 8}, {64, 64, 64}, {13, 31, 9}, {15, 33, 257}, {100, 70, 513}, {3, 200, 50},
     {200, 3, 50}, {29, 1000, 17}, {170, 40, 300}, {1, 1, 1}, {8, 16, 8}, {7, 100, 100},
     {256, 576, 64}, {300, 2100, 40},
+    // few tiles and a long K: the threads split K (with 2 threads), edges included
+    {20, 40, 3000}, {32, 64, 2049}, {5, 9, 1500},
 };
 
 static void check_all(const char *backend) {
