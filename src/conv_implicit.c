@@ -1,4 +1,4 @@
-// conv_implicit.c: stride-1 conv2d forward and backward as products of the own AVX-512 kernel
+// conv_implicit.c: conv2d forward and backward as products of the own AVX-512 kernel
 // (gemm.h) whose operands are packed straight from the NCHW tensors: no im2col buffer, no
 // col2im, no staging copies, and one product for the whole batch.
 //
@@ -11,7 +11,9 @@
 //   dinput    dx (Cin, n')    += W' (Cin, r') @ col'(dout) (r', n')       [B packs col']
 // where the input gradient of a stride-1 conv is itself a stride-1 conv of dout, with the
 // kernel flipped and its in/out channels swapped (W'[ci][co][ki][kj] = W[co][ci][k-1-ki][k-1-kj])
-// and padding k-1-pad on each side; its A packer reads W in that order.
+// and padding k-1-pad on each side; its A packer reads W in that order. Stride-2 convs (the
+// LDM downsamples) take the forward and weight-gradient products here, their columns read as
+// the even lanes of two loads; their input gradient stays explicit (ops_conv.c).
 #include "conv_implicit.h"
 #include "gemm.h"
 #include "simd_transpose.h"
@@ -25,16 +27,21 @@ typedef struct {
     const float *x;         // (B, C, H, W)
     int C, H, W, k, pad_t, pad_l;
     int Ho, Wo, P;          // output plane; P = Ho * Wo columns per image
+    int s;                  // stride: 1, or 2 (forward and weight gradient only)
 } ColView;
 
 int conv_implicit_ok(const Conv2d *c) {
-    if (!gemm_own() || c->stride != 1) return 0;
+    if (!gemm_own() || c->stride > 2) return 0;
+    // The output plane must be whole 16-column segments (rows of 16k, or pairs of 8-rows)
+    // and its column groups whole register tiles.
     int P = c->Ho * c->Wo;
-    // Both the output (forward) and the input (input gradient) planes must be whole tiles of
-    // 16-column segments, and their column groups whole register tiles.
-    int out_ok = (c->Wo % 16 == 0 || c->Wo == 8) && P % GEMM_NR == 0;
-    int in_ok = (c->W % 16 == 0 || c->W == 8) && (c->H * c->W) % GEMM_NR == 0;
-    return out_ok && in_ok;
+    return (c->Wo % 16 == 0 || c->Wo == 8) && P % GEMM_NR == 0;
+}
+
+int conv_implicit_dinp_ok(const Conv2d *c) {
+    // The input gradient is the flipped-kernel conv of dout: stride 1 only, and its output
+    // (the input plane) must be whole segments too.
+    return conv_implicit_ok(c) && c->stride == 1 && (c->W % 16 == 0 || c->W == 8) && (c->H * c->W) % GEMM_NR == 0;
 }
 
 // Lanes [lo, hi) of a 16-lane mask.
@@ -84,6 +91,39 @@ static inline __m512 col16(const ColView *v, int ci, int ki, int kj, int b, int 
     return _mm512_insertf32x8(_mm512_castps256_ps512(lo), hi, 1);
 }
 
+// Stride 2: output lanes ow..ow+15 read input columns 2*ow + kj - pad_l + 2*l: the even lanes
+// of the 32 floats from there (two loads, one two-source permute). With Wo == 8 the two
+// 16-float loads are the two input rows of output rows oh and oh + 1.
+__attribute__((target("avx512f")))
+static inline __m512 load16_masked(const float *plane, int ih, int H, int W, int iw) {
+    if (ih < 0 || ih >= H) return _mm512_setzero_ps();
+    __mmask16 m = lane_mask(-iw, W - iw);
+    const float *row = plane + (size_t)ih * W;
+    if (m == 0xFFFF) return _mm512_loadu_ps(row + iw);
+    return m ? _mm512_maskz_loadu_ps(m, shifted(row, iw)) : _mm512_setzero_ps();
+}
+
+__attribute__((target("avx512f")))
+static inline __m512 col16_s2(const ColView *v, int ci, int ki, int kj, int b, int oh, int ow) {
+    const float *plane = v->x + ((size_t)b * v->C + ci) * v->H * v->W;
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    int iw = 2 * ow + kj - v->pad_l, ih = 2 * oh + ki - v->pad_t;
+    __m512 lo, hi;
+    if (v->Wo >= 16) {
+        lo = load16_masked(plane, ih, v->H, v->W, iw);
+        hi = load16_masked(plane, ih, v->H, v->W, iw + 16);
+    } else {
+        lo = load16_masked(plane, ih, v->H, v->W, iw);
+        hi = load16_masked(plane, ih + 2, v->H, v->W, iw);
+    }
+    return _mm512_permutex2var_ps(lo, even, hi);
+}
+
+__attribute__((target("avx512f,avx512vl,avx512dq")))
+static inline __m512 col16_any(const ColView *v, int ci, int ki, int kj, int b, int oh, int ow) {
+    return v->s == 1 ? col16(v, ci, ki, kj, b, oh, ow) : col16_s2(v, ci, ki, kj, b, oh, ow);
+}
+
 typedef struct { int b, oh, ow; } Pos;
 static inline Pos col_pos(const ColView *v, int n) {
     Pos p;
@@ -114,7 +154,7 @@ static void pack_col(const void *ctx, float *dst, int n0, int nc, int r0, int rc
         float *d = dst + (size_t)r * GEMM_NR;
         for (int h = 0; h < halves; h++) {
             float *dp = d + (size_t)(h / 2) * GEMM_NR * rc + (h % 2) * 16;
-            _mm512_store_ps(dp, col16(v, ci, ki, kj, pos[h].b, pos[h].oh, pos[h].ow));
+            _mm512_store_ps(dp, col16_any(v, ci, ki, kj, pos[h].b, pos[h].oh, pos[h].ow));
         }
         if (++kj == v->k) { kj = 0; if (++ki == v->k) { ki = 0; ci++; } }
     }
@@ -141,7 +181,7 @@ static void pack_colT(const void *ctx, float *dst, int rr0, int rrc, int n0, int
                 Pos p = col_pos(v, n0 + n);
                 __m512 rows[16];
                 for (int t = 0; t < 16; t++)
-                    rows[t] = valid[t] ? col16(v, ci[t], ki[t], kj[t], p.b, p.oh, p.ow) : _mm512_setzero_ps();
+                    rows[t] = valid[t] ? col16_any(v, ci[t], ki[t], kj[t], p.b, p.oh, p.ow) : _mm512_setzero_ps();
                 transpose16_store(rows, d + (size_t)n * GEMM_NR + h, GEMM_NR);
             }
         }
@@ -197,7 +237,7 @@ void conv_implicit_forward(float *out, const float *inp, const float *weight, co
                 for (int p = 0; p < P; p++) o[p] = bias[co];
             }
     }
-    ColView v = {inp, c->Cin, c->H, c->W, c->k, c->pad_t, c->pad_l, c->Ho, c->Wo, P};
+    ColView v = {inp, c->Cin, c->H, c->W, c->k, c->pad_t, c->pad_l, c->Ho, c->Wo, P, c->stride};
     GemmMat w = {weight, K, 0};
     gemm_packed(c->Cout, c->B * P, K, 1.0f, (GemmOperand){gemm_pack_a, &w}, (GemmOperand){pack_col, &v},
                 bias ? 1.0f : 0.0f, (GemmC){out, P, P, (size_t)c->Cout * P});
@@ -207,15 +247,15 @@ void conv_implicit_backward(float *dinp, float *dweight, const float *dout, cons
                             const float *weight, const Conv2d *c) {
     const int P = c->Ho * c->Wo, K = c->Cin * c->k * c->k, N = c->B * P;
     if (dweight) { // dW (Cout, K) += dout (Cout, N) @ col^T (N, K)
-        ColView v = {inp, c->Cin, c->H, c->W, c->k, c->pad_t, c->pad_l, c->Ho, c->Wo, P};
+        ColView v = {inp, c->Cin, c->H, c->W, c->k, c->pad_t, c->pad_l, c->Ho, c->Wo, P, c->stride};
         GroupedRows g = {dout, c->Cout, P};
         gemm_packed(c->Cout, K, N, 1.0f, (GemmOperand){pack_grouped, &g}, (GemmOperand){pack_colT, &v},
                     1.0f, (GemmC){dweight, K, 0, 0});
     }
-    if (dinp) { // dx (Cin, B*H*W) += W' (Cin, Cout*k*k) @ col'(dout)
+    if (dinp) { // dx (Cin, B*H*W) += W' (Cin, Cout*k*k) @ col'(dout); the caller checked conv_implicit_dinp_ok
         const int HW = c->H * c->W;
         ColView v = {dout, c->Cout, c->Ho, c->Wo, c->k, c->k - 1 - c->pad_t, c->k - 1 - c->pad_l,
-                     c->H, c->W, HW};
+                     c->H, c->W, HW, 1};
         FlippedW f = {weight, c->Cout, c->Cin, c->k};
         gemm_packed(c->Cin, c->B * HW, c->Cout * c->k * c->k, 1.0f, (GemmOperand){pack_flipped, &f},
                     (GemmOperand){pack_col, &v}, 1.0f, (GemmC){dinp, HW, HW, (size_t)c->Cin * HW});

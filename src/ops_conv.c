@@ -270,10 +270,10 @@ void conv2d_backward(float *dinp, float *dweight, float *dbias,
     if (dbias) conv_dbias(dbias, dout, c);
     if (!dinp && !dweight) return;
     if (conv_implicit_ok(c)) {
-        // The implicit input gradient packs all Cout*k*k rows of col(dout) for only Cin rows of
-        // output; with few input channels (dec.conv_in: 4) the explicit product and col2im
-        // are cheaper.
-        int implicit_dinp = c->Cin >= CONV_IMPLICIT_MIN_CIN;
+        // The implicit input gradient needs stride 1, and it packs all Cout*k*k rows of
+        // col(dout) for only Cin rows of output: with few input channels (dec.conv_in: 4) the
+        // explicit product and col2im are cheaper.
+        int implicit_dinp = c->Cin >= CONV_IMPLICIT_MIN_CIN && conv_implicit_dinp_ok(c);
         conv_implicit_backward(implicit_dinp ? dinp : NULL, dweight, dout, inp, weight, c);
         if (!dinp || implicit_dinp) return;
         dweight = NULL; // the input gradient alone, below

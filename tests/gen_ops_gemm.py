@@ -36,6 +36,7 @@ CONV = {
     # the implicit-GEMM path (own AVX-512 kernel): stride 1, widths 16 / 8
     "implicit_w16": (2, 3, 16, 16, 5, 3, 1, 1, 1, 1, 1, 1),
     "implicit_w8_k2_asym": (2, 3, 8, 8, 4, 2, 1, 0, 1, 1, 0, 1),
+    "implicit_s2_ldm": (2, 3, 16, 16, 5, 3, 2, 0, 0, 1, 1, 1),
 }
 t = {}
 for name, cfg in CONV.items():

@@ -58,7 +58,7 @@ static float *randn(size_t n, unsigned *seed) {
 #define CFG_N 12
 static const char *CASES[] = {"pad1", "ldm_down", "s2_pad1_cin1", "k1_small", "k1_direct", "k1_img1x1",
                               "k3_img1x1", "k2_s2_patch", "cin1_nobias", "asym_pad", "implicit_w16",
-                              "implicit_w8_k2_asym"};
+                              "implicit_w8_k2_asym", "implicit_s2_ldm"};
 
 // One reference case with a workspace of `ws_floats` (0 = exactly conv2d_workspace_min).
 static void check_case(const SafeTensors *st, const char *name, size_t ws_extra) {
@@ -143,6 +143,11 @@ static const int NAIVE[][11] = {
     {2, 1, 8, 8, 20, 3, 1, 1, 1, 1, 1},
     {2, 20, 8, 8, 1, 3, 1, 1, 1, 1, 1},
     {1, 40, 8, 8, 30, 3, 1, 1, 1, 1, 1},
+    // stride 2: LDM's right/bottom padding at 32 -> 16 and 16 -> 8, and padding on all sides
+    {2, 3, 32, 32, 5, 3, 2, 0, 0, 1, 1},
+    {2, 4, 16, 16, 6, 3, 2, 0, 0, 1, 1},
+    {2, 3, 16, 16, 4, 3, 2, 1, 1, 1, 1},
+    {2, 20, 16, 16, 17, 3, 2, 1, 1, 1, 1},
 };
 #define NAIVE_FIRST_IMPLICIT 7
 
