@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "cli.h"
+#include "gemm.h"
 #include "config.h"
 #include "data.h"
 #include "store.h"
@@ -223,7 +224,8 @@ int cmd_bench(const Globals *g, int argc, char **argv) {
     (void)g;
     const char *usage = "usage: repae bench [--config F] [--steps N] [--set key.path=value]...\n\n"
                         "Times training steps on synthetic input of the config's shapes (default: the\n"
-                        "embedded tiny model) and prints one JSON line: step_s, img_per_s, GFLOP/s.\n";
+                        "embedded tiny model) and prints one JSON line: step_s, img_per_s, GFLOP/s, and which\n"
+                        "matrix-product path ran (gemm: avx512, or openblas; REPAE_GEMM=openblas forces the latter).\n";
     if (wants_help(argc, argv)) { fputs(usage, stdout); return 0; }
     Config cfg;
     config_defaults(&cfg);
@@ -246,7 +248,8 @@ int cmd_bench(const Globals *g, int argc, char **argv) {
     TrainBench b;
     if (train_bench(&cfg, steps, &b, err) != 0) { fprintf(stderr, "repae bench: %s\n", err); return 1; }
     printf("{\"config\":\"%s\",\"batch\":%d,\"steps\":%d,\"step_s\":%.5f,\"img_per_s\":%.2f,"
-           "\"gflop_per_step\":%.3f,\"gflops\":%.2f}\n",
-           path ? path : "tiny (embedded)", cfg.train.batch_size, steps, b.step_s, b.img_per_s, b.gflop_per_step, b.gflops);
+           "\"gflop_per_step\":%.3f,\"gflops\":%.2f,\"gemm\":\"%s\"}\n",
+           path ? path : "tiny (embedded)", cfg.train.batch_size, steps, b.step_s, b.img_per_s, b.gflop_per_step, b.gflops,
+           sgemm_backend());
     return 0;
 }

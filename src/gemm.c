@@ -42,9 +42,15 @@ static pthread_once_t backend_once = PTHREAD_ONCE_INIT;
 static int backend_default; // 1: own kernel; set once per process from the CPU and REPAE_GEMM
 static int backend_forced = -1;
 
+// F for the kernel, VL and DQ for conv_implicit.c's 256-bit masked loads and inserts.
+static int cpu_has_avx512(void) {
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+           __builtin_cpu_supports("avx512dq");
+}
+
 static void backend_init(void) {
     __builtin_cpu_init();
-    int have = __builtin_cpu_supports("avx512f");
+    int have = cpu_has_avx512();
     const char *e = getenv("REPAE_GEMM");
     backend_default = have && !(e && !strcmp(e, "openblas"));
 }
@@ -59,7 +65,7 @@ const char *sgemm_backend(void) { return use_own() ? "avx512" : "openblas"; }
 void sgemm_force(int own) {
     pthread_once(&backend_once, backend_init);
     __builtin_cpu_init();
-    backend_forced = own < 0 ? -1 : (own && __builtin_cpu_supports("avx512f"));
+    backend_forced = own < 0 ? -1 : (own && cpu_has_avx512());
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@
 // alpha * op(A) @ op(B) + beta * C, op(X) = X or X^T. With beta == 0, C is not read (NaN in C
 // does not leak into the result), as in BLAS.
 //
-// On CPUs with AVX-512 it runs repae's own packed kernel (gemm.c); elsewhere, for shapes too
+// On CPUs with AVX-512 (F, VL, DQ) it runs repae's own packed kernel (gemm.c); elsewhere, for shapes too
 // thin to fill its 14 x 32 register tile, or when REPAE_GEMM=openblas is set, it calls
 // OpenBLAS. Why a kernel of our own: OpenBLAS picks its kernels by core type, and machines
 // that set OPENBLAS_CORETYPE=Haswell (as ours do) get 256-bit AVX2 kernels at half of the
