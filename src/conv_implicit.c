@@ -134,10 +134,12 @@ static inline Pos col_pos(const ColView *v, int n) {
     return p;
 }
 
-// B = col: panels of GEMM_NR columns n, each k-major (32 floats per row r). Rows are the outer
-// loop so that consecutive loads walk along an input plane (panels are consecutive pixels);
-// panel-outer order jumped between planes on every load and stalled on memory (a third of
-// the training step's time went into this packer).
+// B = col: panels of GEMM_NR columns n, each k-major (32 floats per row r). The loops go image
+// by image within the block, rows r inside, that image's panels innermost: consecutive loads
+// walk along one input plane, and the planes a block touches for one image are adjacent
+// channels. Rows outside images (8x8 planes, 32 images to a block: one plane per image 32 KB
+// apart, all in the same L1 set) or panels outside rows (32x32: channel planes 4 KB apart,
+// again one L1 set) stalled on L1 conflict misses; the packer was a third of the step.
 #define PACK_MAX_PANELS (GEMM_NC / GEMM_NR)
 __attribute__((target("avx512f,avx512vl,avx512dq")))
 static void pack_col(const void *ctx, float *dst, int n0, int nc, int r0, int rc) {
@@ -149,14 +151,20 @@ static void pack_col(const void *ctx, float *dst, int n0, int nc, int r0, int rc
         abort();
     }
     for (int h = 0; h < halves; h++) pos[h] = col_pos(v, n0 + 16 * h);
-    int ci = r0 / (v->k * v->k), ki = (r0 / v->k) % v->k, kj = r0 % v->k;
-    for (int r = 0; r < rc; r++) {
-        float *d = dst + (size_t)r * GEMM_NR;
-        for (int h = 0; h < halves; h++) {
-            float *dp = d + (size_t)(h / 2) * GEMM_NR * rc + (h % 2) * 16;
-            _mm512_store_ps(dp, col16_any(v, ci, ki, kj, pos[h].b, pos[h].oh, pos[h].ow));
+    const int ci0 = r0 / (v->k * v->k), ki0 = (r0 / v->k) % v->k, kj0 = r0 % v->k;
+    for (int h0 = 0; h0 < halves;) {
+        int h1 = h0 + 1; // [h0, h1): the halves of one image
+        while (h1 < halves && pos[h1].b == pos[h0].b) h1++;
+        int ci = ci0, ki = ki0, kj = kj0;
+        for (int r = 0; r < rc; r++) {
+            float *d = dst + (size_t)r * GEMM_NR;
+            for (int h = h0; h < h1; h++) {
+                float *dp = d + (size_t)(h / 2) * GEMM_NR * rc + (h % 2) * 16;
+                _mm512_store_ps(dp, col16_any(v, ci, ki, kj, pos[h].b, pos[h].oh, pos[h].ow));
+            }
+            if (++kj == v->k) { kj = 0; if (++ki == v->k) { ki = 0; ci++; } }
         }
-        if (++kj == v->k) { kj = 0; if (++ki == v->k) { ki = 0; ci++; } }
+        h0 = h1;
     }
 }
 
