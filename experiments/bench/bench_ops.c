@@ -94,6 +94,23 @@ static double own_gflops(int M, int N, int K, const float *a, const float *b, fl
 #define POOL (8u << 20)
 static float *X, *Y, *Z, *DX, *DY, *DZ, *W, *DW, *BI, *DB;
 
+// The best of 1024^3 and three model shapes, each printed.
+static double peak_of(double (*gflops)(int, int, int, const float *, const float *, float *)) {
+    static const struct { int M, N, K; const char *what; } shapes[] = {
+        {1024, 1024, 1024, "M1024 N1024 K1024                       "},
+        {128, 4096, 1152, "M128 N4096 K1152 (conv 128@8x8, 64 img) "},
+        {1024, 576, 192, "M1024 N576 K192 (SiT qkv, 1024 tokens)  "},
+        {32, 65536, 288, "M32 N65536 K288 (conv 32@32x32, 64 img) "},
+    };
+    double best = 0;
+    for (size_t i = 0; i < sizeof shapes / sizeof *shapes; i++) {
+        double g = gflops(shapes[i].M, shapes[i].N, shapes[i].K, X, W, Y);
+        printf("  %s %8.1f\n", shapes[i].what, g);
+        if (g > best) best = g;
+    }
+    return best;
+}
+
 static void bench_conv(const char *name, int count, int Cin, int H, int Wd, int Cout, int k, int s,
                        int pt, int pl, int pb, int pr, Workspace *ws) {
     Conv2d c;
@@ -137,28 +154,10 @@ int main(int argc, char **argv) {
     // The peak is the best of a square and three model-typical shapes: on 2 shared cores the
     // square one is not always the fastest, and a % above 100 would say nothing.
     printf("\nsgemm (row-major NN, GFLOP/s)\n");
-    double sq = sgemm_gflops(1024, 1024, 1024, X, W, Y), a = sgemm_gflops(128, 4096, 1152, W, X, Y);
-    double q = sgemm_gflops(1024, 576, 192, X, W, Y), cv = sgemm_gflops(32, 65536, 288, W, X, Y);
-    printf("  M1024 N1024 K1024                        %8.1f\n", sq);
-    printf("  M128 N4096 K1152 (conv 128@8x8, 64 img)  %8.1f\n", a);
-    printf("  M1024 N576 K192 (SiT qkv, 1024 tokens)   %8.1f\n", q);
-    printf("  M32 N65536 K288 (conv 32@32x32, 64 img)  %8.1f\n", cv);
-    g_peak = sq;
-    if (a > g_peak) g_peak = a;
-    if (q > g_peak) g_peak = q;
-    if (cv > g_peak) g_peak = cv;
+    g_peak = peak_of(sgemm_gflops);
     printf("  peak (best of the above, the 100%% below) %8.1f\n", g_peak);
     printf("\nrepae sgemm (gemm.h, %s path, row-major NN, GFLOP/s)\n", sgemm_backend());
-    double osq = own_gflops(1024, 1024, 1024, X, W, Y), oa = own_gflops(128, 4096, 1152, W, X, Y);
-    double oq = own_gflops(1024, 576, 192, X, W, Y), ocv = own_gflops(32, 65536, 288, W, X, Y);
-    printf("  M1024 N1024 K1024                        %8.1f\n", osq);
-    printf("  M128 N4096 K1152 (conv 128@8x8, 64 img)  %8.1f\n", oa);
-    printf("  M1024 N576 K192 (SiT qkv, 1024 tokens)   %8.1f\n", oq);
-    printf("  M32 N65536 K288 (conv 32@32x32, 64 img)  %8.1f\n", ocv);
-    g_own = osq;
-    if (oa > g_own) g_own = oa;
-    if (oq > g_own) g_own = oq;
-    if (ocv > g_own) g_own = ocv;
+    g_own = peak_of(own_gflops);
     printf("  own peak (best of the above, %%own below)  %8.1f\n", g_own);
 
     if (strchr(sections, 'c')) {
