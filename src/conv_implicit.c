@@ -17,6 +17,7 @@
 #include "conv_implicit.h"
 #include "gemm.h"
 #include "simd_transpose.h"
+#include "util.h"
 #include <immintrin.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -234,8 +235,74 @@ static void pack_flipped(const void *ctx, float *dst, int i0, int mc, int r0, in
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Shifted windows, for stride-1 convs whose output rows are whole 32-column tiles (Wo a
+// multiple of 32: the 32x32 layers, where Cout is only 32 or 64 and packing col cost about as
+// much as the product). The input is copied once per chunk of images into a zero-padded
+// buffer (Ho + k - 1 rows of Wo + k - 1): tap (ci, ki, kj) of output row oh, columns
+// ow0..ow0+31, is then the contiguous window at padded (oh + ki, ow0 + kj) of plane ci, which
+// the kernel loads in place (gemm_windows). Nothing is packed but the weights.
+typedef struct {
+    const float *xp;        // (nb, C, Hp, Wp) padded images
+    int C, Hp, Wp, Wo, P;   // P = Ho * Wo output columns per image
+} Windows;
+
+static const float *window_base(const void *ctx, int j) {
+    const Windows *w = ctx;
+    int b = j / w->P, q = j % w->P, oh = q / w->Wo, ow = q % w->Wo;
+    return w->xp + (size_t)b * w->C * w->Hp * w->Wp + (size_t)oh * w->Wp + ow;
+}
+
+static int conv_windows_ok(int Wo) { return gemm_own() && Wo % GEMM_NR == 0; }
+
+// out (B, M, Ho, Wo) = beta * out + A (M, C*k*k) @ col(x), col of a stride-1 k x k conv of x
+// (B, C, H, W) with padding pad_t/pad_l (the rest implied by Ho, Wo). ws holds the padded
+// copies of as many images as fit; an unpadded 1x1 conv reads x itself. Returns -1, having
+// done nothing, when the workspace cannot hold one padded image (the caller packs instead).
+static int conv_windows(float *out, int M, float beta, GemmOperand a, const float *x, int B, int C, int H, int W,
+                        int k, int pad_t, int pad_l, int Ho, int Wo, Workspace *ws) {
+    const int Hp = Ho + k - 1, Wp = Wo + k - 1, P = Ho * Wo, K = C * k * k;
+    const size_t per = (size_t)C * Hp * Wp;
+    const int in_place = Hp == H && Wp == W && pad_t == 0 && pad_l == 0;
+    int nbmax = in_place ? B : ws && ws->cap >= per ? (int)(ws->cap / per) : 0;
+    if (nbmax < 1) return -1;
+    ptrdiff_t *off = xmalloc((size_t)K * sizeof *off);
+    for (int r = 0; r < K; r++) {
+        int ci = r / (k * k), ki = (r / k) % k, kj = r % k;
+        off[r] = (ptrdiff_t)ci * Hp * Wp + (ptrdiff_t)ki * Wp + kj;
+    }
+    for (int b0 = 0; b0 < B; b0 += nbmax) {
+        int nb = B - b0 < nbmax ? B - b0 : nbmax;
+        const float *xp = x + (size_t)b0 * per;
+        if (!in_place) {
+            float *pad = ws->buf;
+            #pragma omp parallel for collapse(2) schedule(static)
+            for (int n = 0; n < nb; n++)
+                for (int ci = 0; ci < C; ci++) {
+                    float *d = pad + ((size_t)n * C + ci) * Hp * Wp;
+                    const float *src = x + ((size_t)(b0 + n) * C + ci) * H * W;
+                    for (int r = 0; r < Hp; r++) {
+                        float *dr = d + (size_t)r * Wp;
+                        int ih = r - pad_t;
+                        if (ih < 0 || ih >= H) { memset(dr, 0, (size_t)Wp * sizeof(float)); continue; }
+                        int c0 = pad_l, c1 = pad_l + W < Wp ? pad_l + W : Wp; // [c0, c1) from the image
+                        for (int q = 0; q < c0; q++) dr[q] = 0.0f;
+                        memcpy(dr + c0, src + (size_t)ih * W, (size_t)(c1 - c0) * sizeof(float));
+                        for (int q = c1; q < Wp; q++) dr[q] = 0.0f;
+                    }
+                }
+            xp = pad;
+        }
+        Windows w = {xp, C, Hp, Wp, Wo, P};
+        gemm_windows(M, nb * P, K, 1.0f, a, (GemmWindows){window_base, &w, off}, beta,
+                     (GemmC){out + (size_t)b0 * M * P, P, P, (size_t)M * P});
+    }
+    free(off);
+    return 0;
+}
+
 void conv_implicit_forward(float *out, const float *inp, const float *weight, const float *bias,
-                           const Conv2d *c) {
+                           const Conv2d *c, Workspace *ws) {
     const int P = c->Ho * c->Wo, K = c->Cin * c->k * c->k;
     if (bias) {
         #pragma omp parallel for collapse(2) schedule(static)
@@ -245,14 +312,18 @@ void conv_implicit_forward(float *out, const float *inp, const float *weight, co
                 for (int p = 0; p < P; p++) o[p] = bias[co];
             }
     }
-    ColView v = {inp, c->Cin, c->H, c->W, c->k, c->pad_t, c->pad_l, c->Ho, c->Wo, P, c->stride};
     GemmMat w = {weight, K, 0};
+    if (c->stride == 1 && conv_windows_ok(c->Wo) &&
+        conv_windows(out, c->Cout, bias ? 1.0f : 0.0f, (GemmOperand){gemm_pack_a, &w}, inp, c->B, c->Cin, c->H,
+                     c->W, c->k, c->pad_t, c->pad_l, c->Ho, c->Wo, ws) == 0)
+        return;
+    ColView v = {inp, c->Cin, c->H, c->W, c->k, c->pad_t, c->pad_l, c->Ho, c->Wo, P, c->stride};
     gemm_packed(c->Cout, c->B * P, K, 1.0f, (GemmOperand){gemm_pack_a, &w}, (GemmOperand){pack_col, &v},
                 bias ? 1.0f : 0.0f, (GemmC){out, P, P, (size_t)c->Cout * P});
 }
 
 void conv_implicit_backward(float *dinp, float *dweight, const float *dout, const float *inp,
-                            const float *weight, const Conv2d *c) {
+                            const float *weight, const Conv2d *c, Workspace *ws) {
     const int P = c->Ho * c->Wo, K = c->Cin * c->k * c->k, N = c->B * P;
     if (dweight) { // dW (Cout, K) += dout (Cout, N) @ col^T (N, K)
         ColView v = {inp, c->Cin, c->H, c->W, c->k, c->pad_t, c->pad_l, c->Ho, c->Wo, P, c->stride};
@@ -262,9 +333,13 @@ void conv_implicit_backward(float *dinp, float *dweight, const float *dout, cons
     }
     if (dinp) { // dx (Cin, B*H*W) += W' (Cin, Cout*k*k) @ col'(dout); the caller checked conv_implicit_dinp_ok
         const int HW = c->H * c->W;
+        FlippedW f = {weight, c->Cout, c->Cin, c->k};
+        if (conv_windows_ok(c->W) &&
+            conv_windows(dinp, c->Cin, 1.0f, (GemmOperand){pack_flipped, &f}, dout, c->B, c->Cout, c->Ho, c->Wo,
+                         c->k, c->k - 1 - c->pad_t, c->k - 1 - c->pad_l, c->H, c->W, ws) == 0)
+            return;
         ColView v = {dout, c->Cout, c->Ho, c->Wo, c->k, c->k - 1 - c->pad_t, c->k - 1 - c->pad_l,
                      c->H, c->W, HW, 1};
-        FlippedW f = {weight, c->Cout, c->Cin, c->k};
         gemm_packed(c->Cin, c->B * HW, c->Cout * c->k * c->k, 1.0f, (GemmOperand){pack_flipped, &f},
                     (GemmOperand){pack_col, &v}, 1.0f, (GemmC){dinp, HW, HW, (size_t)c->Cin * HW});
     }

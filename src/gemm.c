@@ -332,6 +332,86 @@ static float *thread_buf(void) {
 
 int gemm_own(void) { return use_own(); }
 
+// The register kernel with B rows read in place (GemmWindows): row k of the tile is the 32
+// floats at base + off[k], unaligned. R rows of C (R <= MR), full width.
+__attribute__((target("avx512f"), always_inline))
+static inline void kernel_win(const int R, int kc, const float *restrict a, const float *base,
+                              const ptrdiff_t *off, float *C, int ldc, float alpha, float beta) {
+    __m512 c0[MR], c1[MR];
+    #pragma GCC unroll 14
+    for (int r = 0; r < R; r++) c0[r] = c1[r] = _mm512_setzero_ps();
+    for (int k = 0; k < kc; k++) {
+        const float *b = base + off[k];
+        __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+        #pragma GCC unroll 14
+        for (int r = 0; r < R; r++) {
+            __m512 av = _mm512_set1_ps(a[r]);
+            c0[r] = _mm512_fmadd_ps(av, b0, c0[r]);
+            c1[r] = _mm512_fmadd_ps(av, b1, c1[r]);
+        }
+        a += MR;
+    }
+    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    #pragma GCC unroll 14
+    for (int r = 0; r < R; r++) {
+        float *cr = C + (size_t)r * ldc;
+        if (beta == 0.0f) {
+            _mm512_storeu_ps(cr, _mm512_mul_ps(va, c0[r]));
+            _mm512_storeu_ps(cr + 16, _mm512_mul_ps(va, c1[r]));
+        } else {
+            _mm512_storeu_ps(cr, _mm512_fmadd_ps(va, c0[r], _mm512_mul_ps(vb, _mm512_loadu_ps(cr))));
+            _mm512_storeu_ps(cr + 16, _mm512_fmadd_ps(va, c1[r], _mm512_mul_ps(vb, _mm512_loadu_ps(cr + 16))));
+        }
+    }
+}
+
+__attribute__((target("avx512f")))
+static void kernel_win_rows(int mr, int kc, const float *a, const float *base, const ptrdiff_t *off, float *C,
+                            int ldc, float alpha, float beta) {
+    switch (mr) {
+#define K_(R) case R: kernel_win(R, kc, a, base, off, C, ldc, alpha, beta); break;
+    K_(1) K_(2) K_(3) K_(4) K_(5) K_(6) K_(7) K_(8) K_(9) K_(10) K_(11) K_(12) K_(13) K_(14)
+#undef K_
+    }
+}
+
+void gemm_windows(int M, int N, int K, float alpha, GemmOperand a, GemmWindows b, float beta, GemmC out) {
+    if (M <= 0 || N <= 0) return;
+    if (N % NR || (out.group && out.group % NR) || K <= 0 || alpha == 0.0f) {
+        fprintf(stderr, "gemm_windows: N %d and column groups %d must be multiples of %d, K %d > 0, alpha != 0\n",
+                N, out.group, NR, K);
+        abort();
+    }
+    int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
+    if (2.0 * M * N * K < PAR_MIN_FLOPS) nt = 1;
+    int tiles = N / NR;
+    if (nt > tiles) nt = tiles;
+    #pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        int id = omp_get_thread_num(), n = omp_get_num_threads();
+        int t0 = (int)((long)tiles * id / n), t1 = (int)((long)tiles * (id + 1) / n);
+        float *abuf = thread_buf();
+        for (int pc = 0; pc < K; pc += KC) {
+            int kc = K - pc < KC ? K - pc : KC;
+            float bt = pc == 0 ? beta : 1.0f;
+            for (int ic = 0; ic < M; ic += MC) {
+                int mc = M - ic < MC ? M - ic : MC;
+                a.pack(a.ctx, abuf, ic, mc, pc, kc);
+                for (int t = t0; t < t1; t++) {
+                    const float *base = b.base(b.ctx, t * NR);
+                    for (int ir = 0; ir < mc; ir += MR) {
+                        int mr = mc - ir < MR ? mc - ir : MR;
+                        float *cp = c_at(&out, ic + ir, t * NR);
+                        const float *ap = abuf + (size_t)ir * kc;
+                        if (mr == MR) kernel_win(MR, kc, ap, base, b.off + pc, cp, out.ldc, alpha, bt);
+                        else kernel_win_rows(mr, kc, ap, base, b.off + pc, cp, out.ldc, alpha, bt);
+                    }
+                }
+            }
+        }
+    }
+}
+
 void gemm_packed(int M, int N, int K, float alpha, GemmOperand a, GemmOperand b, float beta, GemmC out) {
     if (M <= 0 || N <= 0) return;
     if (out.group && out.group % NR) {

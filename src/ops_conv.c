@@ -220,7 +220,7 @@ static void conv1x1_forward_direct(float *out, const float *inp, const float *we
 
 void conv2d_forward(float *out, const float *inp, const float *weight, const float *bias,
                     const Conv2d *c, Workspace *ws) {
-    if (conv_implicit_ok(c)) { conv_implicit_forward(out, inp, weight, bias, c); return; }
+    if (conv_implicit_ok(c)) { conv_implicit_forward(out, inp, weight, bias, c, ws); return; }
     if (conv_is_direct1x1(c)) { conv1x1_forward_direct(out, inp, weight, bias, c); return; }
     const int nbmax = conv_chunk(c, ws, "conv2d_forward");
     const int K = c->Cin * c->k * c->k, Cout = c->Cout;
@@ -274,7 +274,7 @@ void conv2d_backward(float *dinp, float *dweight, float *dbias,
         // col(dout) for only Cin rows of output: with few input channels (dec.conv_in: 4) the
         // explicit product and col2im are cheaper.
         int implicit_dinp = c->Cin >= CONV_IMPLICIT_MIN_CIN && conv_implicit_dinp_ok(c);
-        conv_implicit_backward(implicit_dinp ? dinp : NULL, dweight, dout, inp, weight, c);
+        conv_implicit_backward(implicit_dinp ? dinp : NULL, dweight, dout, inp, weight, c, ws);
         if (!dinp || implicit_dinp) return;
         dweight = NULL; // the input gradient alone, below
     }

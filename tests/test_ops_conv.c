@@ -25,14 +25,18 @@ static void conv_naive_forward(float *out, const float *inp, const float *w, con
                 }
 }
 
+// Accumulates in double (sums over every pixel of the batch, 2048 terms at 32x32, would
+// otherwise carry more rounding than the op under test), then adds into the float gradients.
 static void conv_naive_backward(float *dinp, float *dw, float *db, const float *dout, const float *inp,
                                 const float *w, const Conv2d *c) {
+    size_t nx = (size_t)c->B * c->Cin * c->H * c->W, nw = (size_t)c->Cout * c->Cin * c->k * c->k;
+    double *ax = calloc(nx, sizeof(double)), *aw = calloc(nw, sizeof(double)), *ab = calloc(c->Cout, sizeof(double));
     for (int b = 0; b < c->B; b++)
         for (int co = 0; co < c->Cout; co++)
             for (int oh = 0; oh < c->Ho; oh++)
                 for (int ow = 0; ow < c->Wo; ow++) {
-                    float d = dout[((size_t)(b * c->Cout + co) * c->Ho + oh) * c->Wo + ow];
-                    if (db) db[co] += d;
+                    double d = dout[((size_t)(b * c->Cout + co) * c->Ho + oh) * c->Wo + ow];
+                    ab[co] += d;
                     for (int ci = 0; ci < c->Cin; ci++)
                         for (int ki = 0; ki < c->k; ki++)
                             for (int kj = 0; kj < c->k; kj++) {
@@ -40,10 +44,14 @@ static void conv_naive_backward(float *dinp, float *dw, float *db, const float *
                                 if (ih < 0 || ih >= c->H || iw < 0 || iw >= c->W) continue;
                                 size_t xi = ((size_t)(b * c->Cin + ci) * c->H + ih) * c->W + iw;
                                 size_t wi = ((size_t)(co * c->Cin + ci) * c->k + ki) * c->k + kj;
-                                dinp[xi] += d * w[wi];
-                                dw[wi] += d * inp[xi];
+                                ax[xi] += d * w[wi];
+                                aw[wi] += d * inp[xi];
                             }
                 }
+    for (size_t i = 0; i < nx; i++) dinp[i] += (float)ax[i];
+    for (size_t i = 0; i < nw; i++) dw[i] += (float)aw[i];
+    if (db) for (int i = 0; i < c->Cout; i++) db[i] += (float)ab[i];
+    free(ax); free(aw); free(ab);
 }
 
 static float *randn(size_t n, unsigned *seed) {
@@ -58,7 +66,7 @@ static float *randn(size_t n, unsigned *seed) {
 #define CFG_N 12
 static const char *CASES[] = {"pad1", "ldm_down", "s2_pad1_cin1", "k1_small", "k1_direct", "k1_img1x1",
                               "k3_img1x1", "k2_s2_patch", "cin1_nobias", "asym_pad", "implicit_w16",
-                              "implicit_w8_k2_asym", "implicit_s2_ldm"};
+                              "implicit_w8_k2_asym", "implicit_s2_ldm", "windows_w32"};
 
 // One reference case with a workspace of `ws_floats` (0 = exactly conv2d_workspace_min).
 static void check_case(const SafeTensors *st, const char *name, size_t ws_extra) {
@@ -148,6 +156,12 @@ static const int NAIVE[][11] = {
     {2, 4, 16, 16, 6, 3, 2, 0, 0, 1, 1},
     {2, 3, 16, 16, 4, 3, 2, 1, 1, 1, 1},
     {2, 20, 16, 16, 17, 3, 2, 1, 1, 1, 1},
+    // 32-wide rows: shifted windows of a padded copy (forward; input gradient with Cin >= 16),
+    // unpadded 1x1 reading the input in place, k 2 with asymmetric padding
+    {2, 16, 32, 32, 8, 3, 1, 1, 1, 1, 1},
+    {2, 16, 32, 32, 5, 1, 1, 0, 0, 0, 0},
+    {2, 16, 32, 32, 4, 2, 1, 0, 1, 1, 0},
+    {1, 17, 32, 64, 15, 3, 1, 1, 1, 1, 1},
 };
 #define NAIVE_FIRST_IMPLICIT 7
 
