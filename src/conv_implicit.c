@@ -186,12 +186,16 @@ static void pack_colT(const void *ctx, float *dst, int rr0, int rrc, int n0, int
                 valid[t] = r < rr0 + rrc && r < R;
                 ci[t] = r / kk; ki[t] = (r / v->k) % v->k; kj[t] = r % v->k;
             }
+            Pos p = col_pos(v, n0); // then stepped: four divisions per block cost more than its loads
+            const int Ho = v->P / v->Wo;
             for (int n = 0; n < nc; n += 16) { // nc is a multiple of 16 (P is)
-                Pos p = col_pos(v, n0 + n);
                 __m512 rows[16];
                 for (int t = 0; t < 16; t++)
                     rows[t] = valid[t] ? col16_any(v, ci[t], ki[t], kj[t], p.b, p.oh, p.ow) : _mm512_setzero_ps();
                 transpose16_store(rows, d + (size_t)n * GEMM_NR + h, GEMM_NR);
+                p.ow += 16;
+                while (p.ow >= v->Wo) { p.ow -= v->Wo; p.oh++; }
+                if (p.oh >= Ho) { p.oh = 0; p.b++; }
             }
         }
     }
