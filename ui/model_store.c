@@ -13,8 +13,6 @@
 #include "run_hooks.h"
 #include "store.h"
 #include "train.h"
-#define REPAE_TRAIN_API_ONLY // ui/model.h has its own Model
-#include "train_internal.h"
 #include "util.h"
 
 typedef struct StoreModel StoreModel;
