@@ -403,8 +403,7 @@ void gemm_windows(int M, int N, int K, float alpha, GemmOperand a, GemmWindows b
                         int mr = mc - ir < MR ? mc - ir : MR;
                         float *cp = c_at(&out, ic + ir, t * NR);
                         const float *ap = abuf + (size_t)ir * kc;
-                        if (mr == MR) kernel_win(MR, kc, ap, base, b.off + pc, cp, out.ldc, alpha, bt);
-                        else kernel_win_rows(mr, kc, ap, base, b.off + pc, cp, out.ldc, alpha, bt);
+                        kernel_win_rows(mr, kc, ap, base, b.off + pc, cp, out.ldc, alpha, bt);
                     }
                 }
             }
