@@ -39,10 +39,18 @@ int conv_implicit_ok(const Conv2d *c) {
     return (c->Wo % 16 == 0 || c->Wo == 8) && P % GEMM_NR == 0;
 }
 
+// Stride 2: the input plane splits into four phases (row and column parity), each an
+// (H/2) x (W/2) plane that must be whole segments like an output plane.
+static int phases_ok(const Conv2d *c) {
+    return c->stride == 2 && c->H % 2 == 0 && c->W % 2 == 0 && c->H / 2 == c->Ho && c->W / 2 == c->Wo;
+}
+
 int conv_implicit_dinp_ok(const Conv2d *c) {
-    // The input gradient is the flipped-kernel conv of dout: stride 1 only, and its output
-    // (the input plane) must be whole segments too.
-    return conv_implicit_ok(c) && c->stride == 1 && (c->W % 16 == 0 || c->W == 8) && (c->H * c->W) % GEMM_NR == 0;
+    // The input gradient is the flipped-kernel conv of dout (stride 1) or four of them, one per
+    // phase (stride 2); its output planes must be whole segments too.
+    if (!conv_implicit_ok(c)) return 0;
+    if (c->stride == 2) return phases_ok(c); // the phase planes are Ho x Wo: checked above
+    return (c->W % 16 == 0 || c->W == 8) && (c->H * c->W) % GEMM_NR == 0;
 }
 
 // Lanes [lo, hi) of a 16-lane mask.
@@ -305,6 +313,94 @@ static int conv_windows(float *out, int M, float beta, GemmOperand a, const floa
     return 0;
 }
 
+// ---------------------------------------------------------------------------------------------
+// Input gradient of a stride-2 conv, by phases. Input pixel (2i + a, 2j + c) receives exactly the
+// taps ki with ki = a + pad_t (mod 2), kj likewise, from dout[co][i + dy][j + dx] with
+// dy = (a + pad_t - ki) / 2: for each phase (a, c) a stride-1 product over dout with the phase's
+// taps only (2x2, 2x1, 1x2, 1x1 of a 3x3 kernel: 9 in all, no multiply by an inserted zero),
+// written to a staging plane and added into dinp at stride 2.
+typedef struct {
+    const float *w;
+    int Cout, Cin, k, ntap;
+    int ki[9], kj[9];          // the phase's taps (k <= 3)
+} PhaseW;
+typedef struct {
+    ColView v;                 // dout, pad 0: col16 gets the offsets directly
+    int ntap, dy[9], dx[9];
+} PhaseCol;
+
+// A (Cin, Cout * ntap): row ci, column (co, t) -> W[co][ci][ki_t][kj_t].
+static void pack_phase_w(const void *ctx, float *dst, int i0, int mc, int r0, int rc) {
+    const PhaseW *f = ctx;
+    for (int ir = 0; ir < mc; ir += GEMM_MR) {
+        int mr = mc - ir < GEMM_MR ? mc - ir : GEMM_MR;
+        float *d = dst + (size_t)ir * rc;
+        for (int q = 0; q < rc; q++) {
+            int r = r0 + q, co = r / f->ntap, t = r % f->ntap;
+            const float *w = f->w + ((size_t)co * f->Cin + i0 + ir) * f->k * f->k + f->ki[t] * f->k + f->kj[t];
+            float *dq = d + (size_t)q * GEMM_MR;
+            int i = 0;
+            for (; i < mr; i++) dq[i] = w[(size_t)i * f->k * f->k];
+            for (; i < GEMM_MR; i++) dq[i] = 0.0f;
+        }
+    }
+}
+
+// B: rows (co, t), columns the phase plane's pixels: dout[co][i + dy_t][j + dx_t].
+__attribute__((target("avx512f,avx512vl,avx512dq")))
+static void pack_phase_col(const void *ctx, float *dst, int n0, int nc, int r0, int rc) {
+    const PhaseCol *pc = ctx;
+    const ColView *v = &pc->v;
+    for (int h = 0; h < nc / 16; h++) {
+        Pos p = col_pos(v, n0 + 16 * h);
+        float *d = dst + (size_t)(h / 2) * GEMM_NR * rc + (h % 2) * 16;
+        for (int q = 0; q < rc; q++) {
+            int r = r0 + q, co = r / pc->ntap, t = r % pc->ntap;
+            _mm512_store_ps(d + (size_t)q * GEMM_NR, col16(v, co, pc->dy[t], pc->dx[t], p.b, p.oh, p.ow));
+        }
+    }
+}
+
+// Returns -1 (nothing done) when the workspace cannot hold one image's staging plane.
+static int conv_phase_dinp(float *dinp, const float *dout, const float *weight, const Conv2d *c, Workspace *ws) {
+    const int Ha = c->Ho, Wa = c->Wo, Pa = Ha * Wa;
+    const size_t per = (size_t)c->Cin * Pa;
+    int nbmax = ws && ws->cap >= per ? (int)(ws->cap / per) : 0;
+    if (nbmax < 1) return -1;
+    for (int a = 0; a < 2; a++)
+        for (int cc = 0; cc < 2; cc++) {
+            PhaseW f = {weight, c->Cout, c->Cin, c->k, 0, {0}, {0}};
+            PhaseCol pcol = {{dout, c->Cout, c->Ho, c->Wo, c->k, 0, 0, Ha, Wa, Pa, 1}, 0, {0}, {0}};
+            for (int ki = 0; ki < c->k; ki++) {
+                if ((ki - a - c->pad_t) % 2) continue;
+                for (int kj = 0; kj < c->k; kj++) {
+                    if ((kj - cc - c->pad_l) % 2) continue;
+                    f.ki[f.ntap] = ki; f.kj[f.ntap] = kj; f.ntap++;
+                    pcol.dy[pcol.ntap] = (a + c->pad_t - ki) / 2;
+                    pcol.dx[pcol.ntap] = (cc + c->pad_l - kj) / 2;
+                    pcol.ntap++;
+                }
+            }
+            if (!f.ntap) continue;
+            for (int b0 = 0; b0 < c->B; b0 += nbmax) {
+                int nb = c->B - b0 < nbmax ? c->B - b0 : nbmax;
+                pcol.v.x = dout + (size_t)b0 * c->Cout * c->Ho * c->Wo;
+                float *stage = ws->buf;
+                gemm_packed(c->Cin, nb * Pa, c->Cout * f.ntap, 1.0f, (GemmOperand){pack_phase_w, &f},
+                            (GemmOperand){pack_phase_col, &pcol}, 0.0f, (GemmC){stage, Pa, Pa, per});
+                #pragma omp parallel for collapse(2) schedule(static)
+                for (int n = 0; n < nb; n++)
+                    for (int ci = 0; ci < c->Cin; ci++) {
+                        const float *sp = stage + ((size_t)n * c->Cin + ci) * Pa;
+                        float *dp = dinp + ((size_t)(b0 + n) * c->Cin + ci) * c->H * c->W;
+                        for (int i = 0; i < Ha; i++)
+                            for (int j = 0; j < Wa; j++) dp[(size_t)(2 * i + a) * c->W + 2 * j + cc] += sp[i * Wa + j];
+                    }
+            }
+        }
+    return 0;
+}
+
 void conv_implicit_forward(float *out, const float *inp, const float *weight, const float *bias,
                            const Conv2d *c, Workspace *ws) {
     const int P = c->Ho * c->Wo, K = c->Cin * c->k * c->k;
@@ -336,6 +432,12 @@ void conv_implicit_backward(float *dinp, float *dweight, const float *dout, cons
                     1.0f, (GemmC){dweight, K, 0, 0});
     }
     if (dinp) { // dx (Cin, B*H*W) += W' (Cin, Cout*k*k) @ col'(dout); the caller checked conv_implicit_dinp_ok
+        if (c->stride == 2) {
+            if (conv_phase_dinp(dinp, dout, weight, c, ws) == 0) return;
+            fprintf(stderr, "conv_implicit_backward: workspace of %zu floats is below one image's staging plane "
+                            "(%d x %d x %d); size it with conv2d_workspace_min\n", ws ? ws->cap : 0, c->Cin, c->Ho, c->Wo);
+            abort();
+        }
         const int HW = c->H * c->W;
         FlippedW f = {weight, c->Cout, c->Cin, c->k};
         if (conv_windows_ok(c->W) &&

@@ -38,6 +38,7 @@ CONV = {
     "implicit_w8_k2_asym": (2, 3, 8, 8, 4, 2, 1, 0, 1, 1, 0, 1),
     "implicit_s2_ldm": (2, 3, 16, 16, 5, 3, 2, 0, 0, 1, 1, 1),
     "windows_w32": (1, 16, 32, 32, 4, 3, 1, 1, 1, 1, 1, 1),   # shifted windows, both directions
+    "phase_s2_ldm": (1, 16, 16, 16, 4, 3, 2, 0, 0, 1, 1, 1),  # stride-2 input gradient by phases
 }
 t = {}
 for name, cfg in CONV.items():
