@@ -201,6 +201,15 @@ TEST(conv_matches_naive_chunked) {
     }
 }
 
+// The same cases with every product on OpenBLAS (REPAE_GEMM=openblas, or a CPU without
+// AVX-512): the explicit im2col/col2im path for every shape.
+TEST(conv_matches_naive_on_openblas) {
+    sgemm_force(0);
+    CHECK(!gemm_own(), "forcing OpenBLAS left the own kernel on");
+    conv_matches_naive_chunked();
+    sgemm_force(-1);
+}
+
 TEST(conv_backward_accumulates_and_skips_null) {
     unsigned seed = 11;
     for (int direct = 0; direct < 2; direct++) {
@@ -279,8 +288,12 @@ static double conv_loss(void *p) {
 // float32 rounding of a loss of size ~10, about 1e-4 after dividing by 2h; atol 2e-3, rtol 1e-3.
 TEST(conv_finite_differences) {
     unsigned seed = 5;
-    const int shapes[][11] = {{2, 3, 5, 7, 4, 3, 2, 0, 0, 1, 1}, {2, 3, 4, 4, 2, 1, 1, 0, 0, 0, 0}};
-    for (int s = 0; s < 2; s++) {
+    // The first two take the explicit im2col path; the others the own kernel's paths: implicit
+    // (8-wide rows, input gradient with Cin 16), shifted windows (32-wide rows), stride 2 by phases.
+    const int shapes[][11] = {{2, 3, 5, 7, 4, 3, 2, 0, 0, 1, 1}, {2, 3, 4, 4, 2, 1, 1, 0, 0, 0, 0},
+                              {1, 16, 8, 8, 3, 3, 1, 1, 1, 1, 1}, {1, 16, 32, 32, 2, 3, 1, 1, 1, 1, 1},
+                              {1, 16, 16, 16, 2, 3, 2, 0, 0, 1, 1}};
+    for (int s = 0; s < 5; s++) {
         const int *v = shapes[s];
         ConvCtx k;
         char err[ERRLEN];
@@ -323,6 +336,7 @@ int main(void) {
     RUN(conv_matches_torch_min_workspace);
     RUN(conv_matches_torch_large_workspace);
     RUN(conv_matches_naive_chunked);
+    RUN(conv_matches_naive_on_openblas);
     RUN(conv_backward_accumulates_and_skips_null);
     RUN(conv_min_workspace_equals_large);
     RUN(conv_finite_differences);
