@@ -250,7 +250,7 @@ static void pack_flipped(const void *ctx, float *dst, int i0, int mc, int r0, in
 // ---------------------------------------------------------------------------------------------
 // Shifted windows, for stride-1 convs whose output rows are whole 32-column tiles (Wo a
 // multiple of 32: the 32x32 layers, where Cout is only 32 or 64 and packing col cost about as
-// much as the product). The input is copied once per chunk of images into a zero-padded
+// much as the product) or pairs of 16-wide rows (a tile's second half is the next padded row). The input is copied once per chunk of images into a zero-padded
 // buffer (Ho + k - 1 rows of Wo + k - 1): tap (ci, ki, kj) of output row oh, columns
 // ow0..ow0+31, is then the contiguous window at padded (oh + ki, ow0 + kj) of plane ci, which
 // the kernel loads in place (gemm_windows). Nothing is packed but the weights.
@@ -265,7 +265,9 @@ static const float *window_base(const void *ctx, int j) {
     return w->xp + (size_t)b * w->C * w->Hp * w->Wp + (size_t)oh * w->Wp + ow;
 }
 
-static int conv_windows_ok(int Wo) { return gemm_own() && Wo % GEMM_NR == 0; }
+static int conv_windows_ok(int Ho, int Wo) {
+    return gemm_own() && (Wo % GEMM_NR == 0 || (Wo == 16 && Ho % 2 == 0));
+}
 
 // out (B, M, Ho, Wo) = beta * out + A (M, C*k*k) @ col(x), col of a stride-1 k x k conv of x
 // (B, C, H, W) with padding pad_t/pad_l (the rest implied by Ho, Wo). ws holds the padded
@@ -306,7 +308,7 @@ static int conv_windows(float *out, int M, float beta, GemmOperand a, const floa
             xp = pad;
         }
         Windows w = {xp, C, Hp, Wp, Wo, P};
-        gemm_windows(M, nb * P, K, 1.0f, a, (GemmWindows){window_base, &w, off}, beta,
+        gemm_windows(M, nb * P, K, 1.0f, a, (GemmWindows){window_base, &w, off, Wo == 16 ? Wp : 16}, beta,
                      (GemmC){out + (size_t)b0 * M * P, P, P, (size_t)M * P});
     }
     free(off);
@@ -413,7 +415,7 @@ void conv_implicit_forward(float *out, const float *inp, const float *weight, co
             }
     }
     GemmMat w = {weight, K, 0};
-    if (c->stride == 1 && conv_windows_ok(c->Wo) &&
+    if (c->stride == 1 && conv_windows_ok(c->Ho, c->Wo) &&
         conv_windows(out, c->Cout, bias ? 1.0f : 0.0f, (GemmOperand){gemm_pack_a, &w}, inp, c->B, c->Cin, c->H,
                      c->W, c->k, c->pad_t, c->pad_l, c->Ho, c->Wo, ws) == 0)
         return;
@@ -440,7 +442,7 @@ void conv_implicit_backward(float *dinp, float *dweight, const float *dout, cons
         }
         const int HW = c->H * c->W;
         FlippedW f = {weight, c->Cout, c->Cin, c->k};
-        if (conv_windows_ok(c->W) &&
+        if (conv_windows_ok(c->H, c->W) &&
             conv_windows(dinp, c->Cin, 1.0f, (GemmOperand){pack_flipped, &f}, dout, c->B, c->Cout, c->Ho, c->Wo,
                          c->k, c->k - 1 - c->pad_t, c->k - 1 - c->pad_l, c->H, c->W, ws) == 0)
             return;

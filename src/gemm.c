@@ -336,13 +336,13 @@ int gemm_own(void) { return use_own(); }
 // floats at base + off[k], unaligned. R rows of C (R <= MR), full width.
 __attribute__((target("avx512f"), always_inline))
 static inline void kernel_win(const int R, int kc, const float *restrict a, const float *base,
-                              const ptrdiff_t *off, float *C, int ldc, float alpha, float beta) {
+                              const ptrdiff_t *off, ptrdiff_t half, float *C, int ldc, float alpha, float beta) {
     __m512 c0[MR], c1[MR];
     #pragma GCC unroll 14
     for (int r = 0; r < R; r++) c0[r] = c1[r] = _mm512_setzero_ps();
     for (int k = 0; k < kc; k++) {
         const float *b = base + off[k];
-        __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+        __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + half);
         #pragma GCC unroll 14
         for (int r = 0; r < R; r++) {
             __m512 av = _mm512_set1_ps(a[r]);
@@ -366,10 +366,10 @@ static inline void kernel_win(const int R, int kc, const float *restrict a, cons
 }
 
 __attribute__((target("avx512f")))
-static void kernel_win_rows(int mr, int kc, const float *a, const float *base, const ptrdiff_t *off, float *C,
-                            int ldc, float alpha, float beta) {
+static void kernel_win_rows(int mr, int kc, const float *a, const float *base, const ptrdiff_t *off, ptrdiff_t half,
+                            float *C, int ldc, float alpha, float beta) {
     switch (mr) {
-#define K_(R) case R: kernel_win(R, kc, a, base, off, C, ldc, alpha, beta); break;
+#define K_(R) case R: kernel_win(R, kc, a, base, off, half, C, ldc, alpha, beta); break;
     K_(1) K_(2) K_(3) K_(4) K_(5) K_(6) K_(7) K_(8) K_(9) K_(10) K_(11) K_(12) K_(13) K_(14)
 #undef K_
     }
@@ -403,7 +403,7 @@ void gemm_windows(int M, int N, int K, float alpha, GemmOperand a, GemmWindows b
                         int mr = mc - ir < MR ? mc - ir : MR;
                         float *cp = c_at(&out, ic + ir, t * NR);
                         const float *ap = abuf + (size_t)ir * kc;
-                        kernel_win_rows(mr, kc, ap, base, b.off + pc, cp, out.ldc, alpha, bt);
+                        kernel_win_rows(mr, kc, ap, base, b.off + pc, b.half, cp, out.ldc, alpha, bt);
                     }
                 }
             }

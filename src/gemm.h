@@ -56,13 +56,16 @@ typedef struct {
     size_t group_stride;
 } GemmC;
 int gemm_own(void);
-// B read in place: column tile j (j a multiple of GEMM_NR) at row k is the GEMM_NR floats at
-// base(ctx, j) + off[k]. For convs whose B rows are shifted windows of a padded image
-// (conv_implicit.c): nothing is packed, the kernel loads the windows directly.
+// B read in place: column tile j (j a multiple of GEMM_NR) at row k is 16 floats at
+// base(ctx, j) + off[k] and 16 more at that + half (half = 16: 32 contiguous floats). For
+// convs whose B rows are shifted windows of a padded image (conv_implicit.c; half = the padded
+// row length when a tile is two 16-wide output rows): nothing is packed, the kernel loads the
+// windows directly.
 typedef struct {
     const float *(*base)(const void *ctx, int j);
     const void *ctx;
     const ptrdiff_t *off; // K entries
+    ptrdiff_t half;
 } GemmWindows;
 // As gemm_packed with B given as windows; N must be a multiple of GEMM_NR.
 void gemm_windows(int M, int N, int K, float alpha, GemmOperand a, GemmWindows b, float beta, GemmC out);

@@ -164,6 +164,7 @@ static const int NAIVE[][11] = {
     {2, 16, 32, 32, 5, 1, 1, 0, 0, 0, 0},
     {2, 16, 32, 32, 4, 2, 1, 0, 1, 1, 0},
     {1, 17, 32, 64, 15, 3, 1, 1, 1, 1, 1},
+    {2, 16, 16, 16, 8, 3, 1, 1, 1, 1, 1}, // 16-wide rows in pairs, both directions
 };
 #define NAIVE_FIRST_IMPLICIT 7
 
