@@ -266,30 +266,46 @@ static const float *window_base(const void *ctx, int j) {
 }
 
 static int conv_windows_ok(int Ho, int Wo) {
-    return gemm_own() && (Wo % GEMM_NR == 0 || (Wo == 16 && Ho % 2 == 0));
+    return gemm_own() && (Wo % GEMM_NR == 0 || (Wo == 16 && Ho % 2 == 0) || (Wo == 8 && Ho % 4 == 0));
 }
 
 // out (B, M, Ho, Wo) = beta * out + A (M, C*k*k) @ col(x), col of a stride-1 k x k conv of x
 // (B, C, H, W) with padding pad_t/pad_l (the rest implied by Ho, Wo). ws holds the padded
-// copies of as many images as fit; an unpadded 1x1 conv reads x itself. Returns -1, having
-// done nothing, when the workspace cannot hold one padded image (the caller packs instead).
+// copies of as many images as fit; an unpadded 1x1 conv reads x itself. 8-wide rows (a tile is
+// four rows, each vector two) pad only vertically: the padded rows stay 8 wide so that two of
+// them are one vector, and the columns a tap shifts out of the row are masked off. Returns -1,
+// having done nothing, when the shape or the workspace does not allow it (the caller packs).
 static int conv_windows(float *out, int M, float beta, GemmOperand a, const float *x, int B, int C, int H, int W,
                         int k, int pad_t, int pad_l, int Ho, int Wo, Workspace *ws) {
-    const int Hp = Ho + k - 1, Wp = Wo + k - 1, P = Ho * Wo, K = C * k * k;
-    const size_t per = (size_t)C * Hp * Wp;
+    const int masked = Wo == 8;
+    if (masked && W != Wo) return -1;
+    const int Hp = Ho + k - 1, Wp = masked ? W : Wo + k - 1, P = Ho * Wo, K = C * k * k;
+    const int cpl = masked ? 0 : pad_l; // columns of left padding in the copy
+    const size_t per = (size_t)C * Hp * Wp, margin = masked ? 16 : 0; // masked lanes may point before/after
     const int in_place = Hp == H && Wp == W && pad_t == 0 && pad_l == 0;
-    int nbmax = in_place ? B : ws && ws->cap >= per ? (int)(ws->cap / per) : 0;
+    int nbmax = in_place ? B : ws && ws->cap >= per + 2 * margin ? (int)((ws->cap - 2 * margin) / per) : 0;
     if (nbmax < 1) return -1;
     ptrdiff_t *off = xmalloc((size_t)K * sizeof *off);
+    uint16_t *mask = masked ? xmalloc((size_t)K * sizeof *mask) : NULL;
     for (int r = 0; r < K; r++) {
         int ci = r / (k * k), ki = (r / k) % k, kj = r % k;
-        off[r] = (ptrdiff_t)ci * Hp * Wp + (ptrdiff_t)ki * Wp + kj;
+        off[r] = (ptrdiff_t)ci * Hp * Wp + (ptrdiff_t)ki * Wp + (masked ? kj - pad_l : kj);
+        if (masked) {
+            unsigned m = 0;
+            for (int l = 0; l < 16; l++) {
+                int iw = l % 8 + kj - pad_l;
+                if (iw >= 0 && iw < W) m |= 1u << l;
+            }
+            mask[r] = (uint16_t)m;
+        }
     }
     for (int b0 = 0; b0 < B; b0 += nbmax) {
         int nb = B - b0 < nbmax ? B - b0 : nbmax;
         const float *xp = x + (size_t)b0 * per;
         if (!in_place) {
-            float *pad = ws->buf;
+            float *pad = ws->buf + margin;
+            memset(ws->buf, 0, margin * sizeof(float));
+            memset(pad + (size_t)nb * per, 0, margin * sizeof(float));
             #pragma omp parallel for collapse(2) schedule(static)
             for (int n = 0; n < nb; n++)
                 for (int ci = 0; ci < C; ci++) {
@@ -299,7 +315,7 @@ static int conv_windows(float *out, int M, float beta, GemmOperand a, const floa
                         float *dr = d + (size_t)r * Wp;
                         int ih = r - pad_t;
                         if (ih < 0 || ih >= H) { memset(dr, 0, (size_t)Wp * sizeof(float)); continue; }
-                        int c0 = pad_l, c1 = pad_l + W < Wp ? pad_l + W : Wp; // [c0, c1) from the image
+                        int c0 = cpl, c1 = cpl + W < Wp ? cpl + W : Wp; // [c0, c1) from the image
                         for (int q = 0; q < c0; q++) dr[q] = 0.0f;
                         memcpy(dr + c0, src + (size_t)ih * W, (size_t)(c1 - c0) * sizeof(float));
                         for (int q = c1; q < Wp; q++) dr[q] = 0.0f;
@@ -308,10 +324,11 @@ static int conv_windows(float *out, int M, float beta, GemmOperand a, const floa
             xp = pad;
         }
         Windows w = {xp, C, Hp, Wp, Wo, P};
-        gemm_windows(M, nb * P, K, 1.0f, a, (GemmWindows){window_base, &w, off, Wo == 16 ? Wp : 16}, beta,
+        gemm_windows(M, nb * P, K, 1.0f, a, (GemmWindows){window_base, &w, off, Wo == 16 ? Wp : 16, mask}, beta,
                      (GemmC){out + (size_t)b0 * M * P, P, P, (size_t)M * P});
     }
     free(off);
+    free(mask);
     return 0;
 }
 

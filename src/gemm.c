@@ -332,17 +332,27 @@ static float *thread_buf(void) {
 
 int gemm_own(void) { return use_own(); }
 
-// The register kernel with B rows read in place (GemmWindows): row k of the tile is the 32
-// floats at base + off[k], unaligned. R rows of C (R <= MR), full width.
+// The register kernel with B rows read in place (GemmWindows): row k of the tile is 16 floats
+// at base + off[k] and 16 at that + half, unaligned, under mask[k] when MASKED. R rows of C
+// (R <= MR), full width.
 __attribute__((target("avx512f"), always_inline))
-static inline void kernel_win(const int R, int kc, const float *restrict a, const float *base,
-                              const ptrdiff_t *off, ptrdiff_t half, float *C, int ldc, float alpha, float beta) {
+static inline void kernel_win(const int R, const int MASKED, int kc, const float *restrict a, const float *base,
+                              const ptrdiff_t *off, ptrdiff_t half, const uint16_t *mask, float *C, int ldc,
+                              float alpha, float beta) {
     __m512 c0[MR], c1[MR];
     #pragma GCC unroll 14
     for (int r = 0; r < R; r++) c0[r] = c1[r] = _mm512_setzero_ps();
     for (int k = 0; k < kc; k++) {
         const float *b = base + off[k];
-        __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + half);
+        __m512 b0, b1;
+        if (MASKED) {
+            __mmask16 m = mask[k];
+            b0 = _mm512_maskz_loadu_ps(m, b);
+            b1 = _mm512_maskz_loadu_ps(m, b + half);
+        } else {
+            b0 = _mm512_loadu_ps(b);
+            b1 = _mm512_loadu_ps(b + half);
+        }
         #pragma GCC unroll 14
         for (int r = 0; r < R; r++) {
             __m512 av = _mm512_set1_ps(a[r]);
@@ -367,9 +377,17 @@ static inline void kernel_win(const int R, int kc, const float *restrict a, cons
 
 __attribute__((target("avx512f")))
 static void kernel_win_rows(int mr, int kc, const float *a, const float *base, const ptrdiff_t *off, ptrdiff_t half,
-                            float *C, int ldc, float alpha, float beta) {
+                            const uint16_t *mask, float *C, int ldc, float alpha, float beta) {
+    if (mask) {
+        switch (mr) {
+#define K_(R) case R: kernel_win(R, 1, kc, a, base, off, half, mask, C, ldc, alpha, beta); break;
+        K_(1) K_(2) K_(3) K_(4) K_(5) K_(6) K_(7) K_(8) K_(9) K_(10) K_(11) K_(12) K_(13) K_(14)
+#undef K_
+        }
+        return;
+    }
     switch (mr) {
-#define K_(R) case R: kernel_win(R, kc, a, base, off, half, C, ldc, alpha, beta); break;
+#define K_(R) case R: kernel_win(R, 0, kc, a, base, off, half, NULL, C, ldc, alpha, beta); break;
     K_(1) K_(2) K_(3) K_(4) K_(5) K_(6) K_(7) K_(8) K_(9) K_(10) K_(11) K_(12) K_(13) K_(14)
 #undef K_
     }
@@ -403,7 +421,8 @@ void gemm_windows(int M, int N, int K, float alpha, GemmOperand a, GemmWindows b
                         int mr = mc - ir < MR ? mc - ir : MR;
                         float *cp = c_at(&out, ic + ir, t * NR);
                         const float *ap = abuf + (size_t)ir * kc;
-                        kernel_win_rows(mr, kc, ap, base, b.off + pc, b.half, cp, out.ldc, alpha, bt);
+                        kernel_win_rows(mr, kc, ap, base, b.off + pc, b.half, b.mask ? b.mask + pc : NULL, cp,
+                                        out.ldc, alpha, bt);
                     }
                 }
             }

@@ -14,6 +14,7 @@
 #ifndef REPAE_GEMM_H
 #define REPAE_GEMM_H
 #include <stddef.h>
+#include <stdint.h>
 
 void sgemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
            const float *B, int ldb, float beta, float *C, int ldc);
@@ -66,6 +67,7 @@ typedef struct {
     const void *ctx;
     const ptrdiff_t *off; // K entries
     ptrdiff_t half;
+    const uint16_t *mask; // NULL, or K lane masks applied to both halves (lanes outside read as 0)
 } GemmWindows;
 // As gemm_packed with B given as windows; N must be a multiple of GEMM_NR.
 void gemm_windows(int M, int N, int K, float alpha, GemmOperand a, GemmWindows b, float beta, GemmC out);
