@@ -140,36 +140,59 @@ void gemm_pack_b(const void *ctx, float *restrict dst, int j0, int nc, int k0, i
 }
 
 // ---------------------------------------------------------------------------------------------
-// The register kernel: C[0..14)[0..32) = alpha * a @ b + beta * C (beta == 0: C not read).
-#define KROW(r) \
-    do { __m512 av = _mm512_set1_ps(a[r]); \
-         c##r##0 = _mm512_fmadd_ps(av, b0, c##r##0); c##r##1 = _mm512_fmadd_ps(av, b1, c##r##1); } while (0)
-#define KSTORE(r) \
-    do { float *cr = C + (size_t)(r) * ldc; \
-         if (beta == 0.0f) { \
-             _mm512_storeu_ps(cr, _mm512_mul_ps(va, c##r##0)); \
-             _mm512_storeu_ps(cr + 16, _mm512_mul_ps(va, c##r##1)); \
-         } else { \
-             _mm512_storeu_ps(cr, _mm512_fmadd_ps(va, c##r##0, _mm512_mul_ps(vb, _mm512_loadu_ps(cr)))); \
-             _mm512_storeu_ps(cr + 16, _mm512_fmadd_ps(va, c##r##1, _mm512_mul_ps(vb, _mm512_loadu_ps(cr + 16)))); \
-         } } while (0)
-#define ZERO2(r) __m512 c##r##0 = _mm512_setzero_ps(), c##r##1 = _mm512_setzero_ps()
+// The register kernel: C[0..R)[0..32) = alpha * a @ b + beta * C (beta == 0: C not read), the
+// tile kept in 2R zmm accumulators (R <= 14). Per k it loads two vectors of B and broadcasts
+// R values of A (folded into the FMAs as memory operands). B row k is the packed panel's
+// (PACKED: b + k*32) or, for gemm_windows, 16 floats at b + off[k] and 16 at that + half,
+// under mask[k] when MASKED. R, PACKED and MASKED are constants in each instance, so the
+// loops unroll into registers.
+__attribute__((target("avx512f"), always_inline))
+static inline void kernel_tile(const int R, const int PACKED, const int MASKED, int kc, const float *restrict a,
+                               const float *b, const ptrdiff_t *off, ptrdiff_t half, const uint16_t *mask,
+                               float *C, int ldc, float alpha, float beta) {
+    __m512 c0[MR], c1[MR];
+    #pragma GCC unroll 14
+    for (int r = 0; r < R; r++) c0[r] = c1[r] = _mm512_setzero_ps();
+    for (int k = 0; k < kc; k++) {
+        const float *bk = PACKED ? b + (size_t)k * NR : b + off[k];
+        __m512 b0, b1;
+        if (MASKED) {
+            __mmask16 m = mask[k];
+            b0 = _mm512_maskz_loadu_ps(m, bk);
+            b1 = _mm512_maskz_loadu_ps(m, bk + half);
+        } else if (PACKED) {
+            b0 = _mm512_load_ps(bk);
+            b1 = _mm512_load_ps(bk + 16);
+        } else {
+            b0 = _mm512_loadu_ps(bk);
+            b1 = _mm512_loadu_ps(bk + half);
+        }
+        #pragma GCC unroll 14
+        for (int r = 0; r < R; r++) {
+            __m512 av = _mm512_set1_ps(a[r]);
+            c0[r] = _mm512_fmadd_ps(av, b0, c0[r]);
+            c1[r] = _mm512_fmadd_ps(av, b1, c1[r]);
+        }
+        a += MR;
+    }
+    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    #pragma GCC unroll 14
+    for (int r = 0; r < R; r++) {
+        float *cr = C + (size_t)r * ldc;
+        if (beta == 0.0f) {
+            _mm512_storeu_ps(cr, _mm512_mul_ps(va, c0[r]));
+            _mm512_storeu_ps(cr + 16, _mm512_mul_ps(va, c1[r]));
+        } else {
+            _mm512_storeu_ps(cr, _mm512_fmadd_ps(va, c0[r], _mm512_mul_ps(vb, _mm512_loadu_ps(cr))));
+            _mm512_storeu_ps(cr + 16, _mm512_fmadd_ps(va, c1[r], _mm512_mul_ps(vb, _mm512_loadu_ps(cr + 16))));
+        }
+    }
+}
 
 __attribute__((target("avx512f")))
 static void kernel_14x32(int kc, const float *restrict a, const float *restrict b,
                          float *C, int ldc, float alpha, float beta) {
-    ZERO2(0); ZERO2(1); ZERO2(2); ZERO2(3); ZERO2(4); ZERO2(5); ZERO2(6);
-    ZERO2(7); ZERO2(8); ZERO2(9); ZERO2(10); ZERO2(11); ZERO2(12); ZERO2(13);
-    for (int k = 0; k < kc; k++) {
-        __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
-        KROW(0); KROW(1); KROW(2); KROW(3); KROW(4); KROW(5); KROW(6);
-        KROW(7); KROW(8); KROW(9); KROW(10); KROW(11); KROW(12); KROW(13);
-        a += MR;
-        b += NR;
-    }
-    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-    KSTORE(0); KSTORE(1); KSTORE(2); KSTORE(3); KSTORE(4); KSTORE(5); KSTORE(6);
-    KSTORE(7); KSTORE(8); KSTORE(9); KSTORE(10); KSTORE(11); KSTORE(12); KSTORE(13);
+    kernel_tile(MR, 1, 0, kc, a, b, NULL, 16, NULL, C, ldc, alpha, beta);
 }
 
 // Edge tiles: the bottom edge (mr < MR rows: Cout = 32, 64, 128 leave 4, 8, 2) and the right
@@ -209,46 +232,13 @@ static inline void kernel_rows(const int R, const int NV, int kc, const float *r
     }
 }
 
-// Full-width tiles with fewer rows keep plain stores (the masked form measured up to 10%
-// slower on conv 128@8, whose last tile has 2 rows).
-__attribute__((target("avx512f"), always_inline))
-static inline void kernel_rows_full(const int R, int kc, const float *restrict a, const float *restrict b,
-                                    float *C, int ldc, float alpha, float beta) {
-    __m512 c0[MR], c1[MR];
-    #pragma GCC unroll 14
-    for (int r = 0; r < R; r++) c0[r] = c1[r] = _mm512_setzero_ps();
-    for (int k = 0; k < kc; k++) {
-        __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
-        #pragma GCC unroll 14
-        for (int r = 0; r < R; r++) {
-            __m512 av = _mm512_set1_ps(a[r]);
-            c0[r] = _mm512_fmadd_ps(av, b0, c0[r]);
-            c1[r] = _mm512_fmadd_ps(av, b1, c1[r]);
-        }
-        a += MR;
-        b += NR;
-    }
-    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-    #pragma GCC unroll 14
-    for (int r = 0; r < R; r++) {
-        float *cr = C + (size_t)r * ldc;
-        if (beta == 0.0f) {
-            _mm512_storeu_ps(cr, _mm512_mul_ps(va, c0[r]));
-            _mm512_storeu_ps(cr + 16, _mm512_mul_ps(va, c1[r]));
-        } else {
-            _mm512_storeu_ps(cr, _mm512_fmadd_ps(va, c0[r], _mm512_mul_ps(vb, _mm512_loadu_ps(cr))));
-            _mm512_storeu_ps(cr + 16, _mm512_fmadd_ps(va, c1[r], _mm512_mul_ps(vb, _mm512_loadu_ps(cr + 16))));
-        }
-    }
-}
-
 __attribute__((target("avx512f")))
 static void kernel_edge(int mr, int nr, int kc, const float *a, const float *b, float *C, int ldc,
                         float alpha, float beta) {
     __mmask16 last = (__mmask16)((1u << (nr > 16 ? nr - 16 : nr)) - 1);
     if (nr == NR) {
         switch (mr) {
-#define K_(R) case R: kernel_rows_full(R, kc, a, b, C, ldc, alpha, beta); break;
+#define K_(R) case R: kernel_tile(R, 1, 0, kc, a, b, NULL, 16, NULL, C, ldc, alpha, beta); break;
         K_(1) K_(2) K_(3) K_(4) K_(5) K_(6) K_(7) K_(8) K_(9) K_(10) K_(11) K_(12) K_(13)
 #undef K_
         }
@@ -332,62 +322,20 @@ static float *thread_buf(void) {
 
 int gemm_own(void) { return use_own(); }
 
-// The register kernel with B rows read in place (GemmWindows): row k of the tile is 16 floats
-// at base + off[k] and 16 at that + half, unaligned, under mask[k] when MASKED. R rows of C
-// (R <= MR), full width.
-__attribute__((target("avx512f"), always_inline))
-static inline void kernel_win(const int R, const int MASKED, int kc, const float *restrict a, const float *base,
-                              const ptrdiff_t *off, ptrdiff_t half, const uint16_t *mask, float *C, int ldc,
-                              float alpha, float beta) {
-    __m512 c0[MR], c1[MR];
-    #pragma GCC unroll 14
-    for (int r = 0; r < R; r++) c0[r] = c1[r] = _mm512_setzero_ps();
-    for (int k = 0; k < kc; k++) {
-        const float *b = base + off[k];
-        __m512 b0, b1;
-        if (MASKED) {
-            __mmask16 m = mask[k];
-            b0 = _mm512_maskz_loadu_ps(m, b);
-            b1 = _mm512_maskz_loadu_ps(m, b + half);
-        } else {
-            b0 = _mm512_loadu_ps(b);
-            b1 = _mm512_loadu_ps(b + half);
-        }
-        #pragma GCC unroll 14
-        for (int r = 0; r < R; r++) {
-            __m512 av = _mm512_set1_ps(a[r]);
-            c0[r] = _mm512_fmadd_ps(av, b0, c0[r]);
-            c1[r] = _mm512_fmadd_ps(av, b1, c1[r]);
-        }
-        a += MR;
-    }
-    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
-    #pragma GCC unroll 14
-    for (int r = 0; r < R; r++) {
-        float *cr = C + (size_t)r * ldc;
-        if (beta == 0.0f) {
-            _mm512_storeu_ps(cr, _mm512_mul_ps(va, c0[r]));
-            _mm512_storeu_ps(cr + 16, _mm512_mul_ps(va, c1[r]));
-        } else {
-            _mm512_storeu_ps(cr, _mm512_fmadd_ps(va, c0[r], _mm512_mul_ps(vb, _mm512_loadu_ps(cr))));
-            _mm512_storeu_ps(cr + 16, _mm512_fmadd_ps(va, c1[r], _mm512_mul_ps(vb, _mm512_loadu_ps(cr + 16))));
-        }
-    }
-}
-
+// Tiles of gemm_windows: B rows read in place (see kernel_tile).
 __attribute__((target("avx512f")))
 static void kernel_win_rows(int mr, int kc, const float *a, const float *base, const ptrdiff_t *off, ptrdiff_t half,
                             const uint16_t *mask, float *C, int ldc, float alpha, float beta) {
     if (mask) {
         switch (mr) {
-#define K_(R) case R: kernel_win(R, 1, kc, a, base, off, half, mask, C, ldc, alpha, beta); break;
+#define K_(R) case R: kernel_tile(R, 0, 1, kc, a, base, off, half, mask, C, ldc, alpha, beta); break;
         K_(1) K_(2) K_(3) K_(4) K_(5) K_(6) K_(7) K_(8) K_(9) K_(10) K_(11) K_(12) K_(13) K_(14)
 #undef K_
         }
         return;
     }
     switch (mr) {
-#define K_(R) case R: kernel_win(R, 0, kc, a, base, off, half, NULL, C, ldc, alpha, beta); break;
+#define K_(R) case R: kernel_tile(R, 0, 0, kc, a, base, off, half, NULL, C, ldc, alpha, beta); break;
     K_(1) K_(2) K_(3) K_(4) K_(5) K_(6) K_(7) K_(8) K_(9) K_(10) K_(11) K_(12) K_(13) K_(14)
 #undef K_
     }
