@@ -48,7 +48,7 @@ $(BUILD)/librepae.a: $(LIB_OBJ)
 $(BUILD)/repae: $(BUILD)/src/main.o $(BUILD)/librepae.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: tests/%.c tests/test.h $(BUILD)/librepae.a
+$(BUILD)/tests/%: tests/%.c $(wildcard tests/*.h) $(BUILD)/librepae.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests -o $@ $< $(BUILD)/librepae.a $(LDLIBS)
 

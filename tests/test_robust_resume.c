@@ -31,28 +31,7 @@ static void cfg_for(Config *c) {
         abort();
 }
 
-#define MAXREC 16
-typedef struct {
-    int n, stop_after;
-    long step[MAXREC];
-    float v[MAXREC][TRAIN_NMETRICS];
-} Rec;
-
-static void rec_metrics(void *ctx, long step, int n, const char *const *keys, const float *vals) {
-    Rec *r = ctx;
-    if (r->n >= MAXREC) return;
-    r->step[r->n] = step;
-    for (int i = 0; i < TRAIN_NMETRICS; i++) r->v[r->n][i] = NAN;
-    for (int k = 0; k < n; k++)
-        for (int i = 0; i < TRAIN_NMETRICS; i++)
-            if (strcmp(keys[k], train_metric_names[i]) == 0) r->v[r->n][i] = vals[k];
-    r->n++;
-}
-static int rec_stop(void *ctx) {
-    Rec *r = ctx;
-    return r->stop_after > 0 && r->n >= r->stop_after;
-}
-static TrainHooks hooks_for(Rec *r) { return (TrainHooks){r, rec_metrics, NULL, NULL, rec_stop}; }
+#include "train_rec.h"
 
 // What the core reports around the resume: warnings, and the step it started from.
 typedef struct {
