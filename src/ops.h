@@ -25,9 +25,11 @@ void workspace_free(Workspace *ws);
 
 // ---------------------------------------------------------------------------------------------
 // conv2d: k x k kernel, stride s, explicit padding per side (LDM's downsample pads only
-// right/bottom). im2col + cblas_sgemm over chunks of images bounded by the workspace;
-// 1x1 stride-1 unpadded convs on planes of >= 256 pixels skip im2col (smaller ones batch
-// images through the staged path, which is faster there). col2im for the input gradient.
+// right/bottom). With the own AVX-512 sgemm (gemm.h), strides 1 and 2 on planes whose rows are
+// 8 or a multiple of 16 wide run as implicit GEMMs packed straight from NCHW
+// (conv_implicit.c). Otherwise (OpenBLAS, other shapes, input gradients with < 16 input
+// channels): im2col + sgemm over chunks of images bounded by the workspace, col2im for the
+// input gradient; 1x1 stride-1 unpadded convs on planes of >= 256 pixels skip im2col.
 // The workspace must hold conv2d_workspace_min floats: a smaller one is a caller bug and aborts.
 typedef struct {
     int B, Cin, H, W;      // input

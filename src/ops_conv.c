@@ -1,4 +1,6 @@
-// ops_conv.c: the Workspace and conv2d (im2col + sgemm (gemm.h), col2im for the input gradient).
+// ops_conv.c: the Workspace and conv2d. Shapes conv_implicit_ok() accepts go to conv_implicit.c
+// (implicit GEMMs on the own kernel); the rest, and every shape when products go to OpenBLAS,
+// take the explicit path here: im2col + sgemm (gemm.h), col2im for the input gradient.
 //
 // A chunk of nb images is lowered at once into col (K, nb*P), K = Cin*k*k, P = Ho*Wo, columns
 // image-major, so one sgemm covers the whole chunk: at the model's small late-stage images
