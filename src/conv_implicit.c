@@ -265,6 +265,36 @@ static const float *window_base(const void *ctx, int j) {
     return w->xp + (size_t)b * w->C * w->Hp * w->Wp + (size_t)oh * w->Wp + ow;
 }
 
+// B = col^T for the weight gradient, read from the padded copy: 16 rows r x 16 pixels at a
+// time, each a plain (or, 8-wide, masked) load at the pixels' window base + off[r], then
+// transposed in registers. Cheaper than col16's bounds tests per vector.
+typedef struct {
+    Windows w;
+    const ptrdiff_t *off;
+    const uint16_t *mask;
+} WindowsT;
+
+__attribute__((target("avx512f")))
+static void pack_winT(const void *ctx, float *dst, int rr0, int rrc, int n0, int nc) {
+    const WindowsT *t = ctx;
+    for (int j = 0; j < rrc; j += GEMM_NR) {
+        float *d = dst + (size_t)j * nc;
+        for (int h = 0; h < GEMM_NR; h += 16) {
+            int rb = rr0 + j + h, nv = rr0 + rrc - rb; // rows [rb, rb + nv) exist
+            for (int n = 0; n < nc; n += 16) { // nc and n0 are multiples of 16 (P is)
+                const float *base = window_base(&t->w, n0 + n);
+                __m512 rows[16];
+                for (int q = 0; q < 16; q++) {
+                    if (q >= nv) { rows[q] = _mm512_setzero_ps(); continue; }
+                    const float *p = base + t->off[rb + q];
+                    rows[q] = t->mask ? _mm512_maskz_loadu_ps(t->mask[rb + q], p) : _mm512_loadu_ps(p);
+                }
+                transpose16_store(rows, d + (size_t)n * GEMM_NR + h, GEMM_NR);
+            }
+        }
+    }
+}
+
 static int conv_windows_ok(int Ho, int Wo) {
     return gemm_own() && (Wo % GEMM_NR == 0 || (Wo == 16 && Ho % 2 == 0) || (Wo == 8 && Ho % 4 == 0));
 }
@@ -275,8 +305,10 @@ static int conv_windows_ok(int Ho, int Wo) {
 // four rows, each vector two) pad only vertically: the padded rows stay 8 wide so that two of
 // them are one vector, and the columns a tap shifts out of the row are masked off. Returns -1,
 // having done nothing, when the shape or the workspace does not allow it (the caller packs).
+// With dw set, the product is instead the weight gradient dW (M = Cout, C*k*k) += dout (Cout,
+// B*P) @ col(x)^T, chunk by chunk (out, beta and a unused).
 static int conv_windows(float *out, int M, float beta, GemmOperand a, const float *x, int B, int C, int H, int W,
-                        int k, int pad_t, int pad_l, int Ho, int Wo, Workspace *ws) {
+                        int k, int pad_t, int pad_l, int Ho, int Wo, Workspace *ws, float *dw, const float *dout) {
     const int masked = Wo == 8;
     if (masked && W != Wo) return -1;
     const int Hp = Ho + k - 1, Wp = masked ? W : Wo + k - 1, P = Ho * Wo, K = C * k * k;
@@ -324,6 +356,13 @@ static int conv_windows(float *out, int M, float beta, GemmOperand a, const floa
             xp = pad;
         }
         Windows w = {xp, C, Hp, Wp, Wo, P};
+        if (dw) {
+            WindowsT t = {w, off, mask};
+            GroupedRows g = {dout + (size_t)b0 * M * P, M, P};
+            gemm_packed(M, K, nb * P, 1.0f, (GemmOperand){pack_grouped, &g}, (GemmOperand){pack_winT, &t}, 1.0f,
+                        (GemmC){dw, K, 0, 0});
+            continue;
+        }
         gemm_windows(M, nb * P, K, 1.0f, a, (GemmWindows){window_base, &w, off, Wo == 16 ? Wp : 16, mask}, beta,
                      (GemmC){out + (size_t)b0 * M * P, P, P, (size_t)M * P});
     }
@@ -434,7 +473,7 @@ void conv_implicit_forward(float *out, const float *inp, const float *weight, co
     GemmMat w = {weight, K, 0};
     if (c->stride == 1 && conv_windows_ok(c->Ho, c->Wo) &&
         conv_windows(out, c->Cout, bias ? 1.0f : 0.0f, (GemmOperand){gemm_pack_a, &w}, inp, c->B, c->Cin, c->H,
-                     c->W, c->k, c->pad_t, c->pad_l, c->Ho, c->Wo, ws) == 0)
+                     c->W, c->k, c->pad_t, c->pad_l, c->Ho, c->Wo, ws, NULL, NULL) == 0)
         return;
     ColView v = {inp, c->Cin, c->H, c->W, c->k, c->pad_t, c->pad_l, c->Ho, c->Wo, P, c->stride};
     gemm_packed(c->Cout, c->B * P, K, 1.0f, (GemmOperand){gemm_pack_a, &w}, (GemmOperand){pack_col, &v},
@@ -445,10 +484,16 @@ void conv_implicit_backward(float *dinp, float *dweight, const float *dout, cons
                             const float *weight, const Conv2d *c, Workspace *ws) {
     const int P = c->Ho * c->Wo, K = c->Cin * c->k * c->k, N = c->B * P;
     if (dweight) { // dW (Cout, K) += dout (Cout, N) @ col^T (N, K)
-        ColView v = {inp, c->Cin, c->H, c->W, c->k, c->pad_t, c->pad_l, c->Ho, c->Wo, P, c->stride};
-        GroupedRows g = {dout, c->Cout, P};
-        gemm_packed(c->Cout, K, N, 1.0f, (GemmOperand){pack_grouped, &g}, (GemmOperand){pack_colT, &v},
-                    1.0f, (GemmC){dweight, K, 0, 0});
+        // Stride 1: col^T from the padded copy (plain loads); otherwise through col16.
+        int done = c->stride == 1 && conv_windows_ok(c->Ho, c->Wo) &&
+                   conv_windows(NULL, c->Cout, 1.0f, (GemmOperand){0}, inp, c->B, c->Cin, c->H, c->W, c->k,
+                                c->pad_t, c->pad_l, c->Ho, c->Wo, ws, dweight, dout) == 0;
+        if (!done) {
+            ColView v = {inp, c->Cin, c->H, c->W, c->k, c->pad_t, c->pad_l, c->Ho, c->Wo, P, c->stride};
+            GroupedRows g = {dout, c->Cout, P};
+            gemm_packed(c->Cout, K, N, 1.0f, (GemmOperand){pack_grouped, &g}, (GemmOperand){pack_colT, &v},
+                        1.0f, (GemmC){dweight, K, 0, 0});
+        }
     }
     if (dinp) { // dx (Cin, B*H*W) += W' (Cin, Cout*k*k) @ col'(dout); the caller checked conv_implicit_dinp_ok
         if (c->stride == 2) {
@@ -461,7 +506,7 @@ void conv_implicit_backward(float *dinp, float *dweight, const float *dout, cons
         FlippedW f = {weight, c->Cout, c->Cin, c->k};
         if (conv_windows_ok(c->H, c->W) &&
             conv_windows(dinp, c->Cin, 1.0f, (GemmOperand){pack_flipped, &f}, dout, c->B, c->Cout, c->Ho, c->Wo,
-                         c->k, c->k - 1 - c->pad_t, c->k - 1 - c->pad_l, c->H, c->W, ws) == 0)
+                         c->k, c->k - 1 - c->pad_t, c->k - 1 - c->pad_l, c->H, c->W, ws, NULL, NULL) == 0)
             return;
         ColView v = {dout, c->Cout, c->Ho, c->Wo, c->k, c->k - 1 - c->pad_t, c->k - 1 - c->pad_l,
                      c->H, c->W, HW, 1};
