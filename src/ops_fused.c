@@ -1,6 +1,6 @@
-// ops_fused.c: GroupNorm followed by SiLU as one op (the VAE's norm1/norm2/norm_out).
-//
-// Unfused, the normalised tensor is written by groupnorm_forward, read back by silu_forward,
+// ops_fused.c: fused ops of the VAE. upconv (nearest x2 upsample + 3x3 conv) is here;
+// GroupNorm+SiLU (norm1/norm2/norm_out) shares its loops with GroupNorm in ops_norm.c, and why
+// it is fused is said here. Unfused, the normalised tensor is written by groupnorm_forward, read back by silu_forward,
 // and in backward silu_backward writes dn (into a buffer zeroed first) that groupnorm_backward
 // reads twice: five full passes over an activation per norm that this op does not make. The
 // normalised value is never stored: backward recomputes it from x and the cached mean/rstd
@@ -15,136 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include "ops.h"
-#include "ops_exp.h"
 
 // Below this many elements a parallel region costs more than it saves.
 #define PAR_MIN 16384
-// Per-thread partial sums for the weight/bias gradients (threads x channels x 2 doubles, on
-// the stack) are used while they stay this small; larger models take a separate pass.
-#define FUSE_MAX 8192
-// Backward processes a channel in tiles of this many values: dn for one tile lives on the stack.
-#define TILE 256
-
-// groupnorm_silu_forward lives in ops_norm.c beside groupnorm_forward: one loop, two entry points.
-
-// dn = dy * silu'(n) for one tile, n = xhat * w + b recomputed; xh gets xhat.
-static inline void tile_dn(float *restrict dn, float *restrict xh, const float *restrict x,
-                           const float *restrict dy, int len, float m, float r, float w, float b) {
-    for (int i = 0; i < len; i++) {
-        float xv = (x[i] - m) * r;
-        float v = xv * w + b;
-        float e = ops_expf(-v);
-        float s = 1.0f / (1.0f + e);
-        xh[i] = xv;
-        dn[i] = dy[i] * s * (1.0f + v * (e * s));
-    }
-}
-
-// sum(dn) and sum(dn * xhat) over one channel plane, eight double partial sums each.
-static void channel_sums(const float *x, const float *dy, int HW, float m, float r, float w, float b,
-                         double *sdy, double *sdyx) {
-    float dn[TILE], xh[TILE];
-    double a1[8] = {0}, a2[8] = {0};
-    for (int i0 = 0; i0 < HW; i0 += TILE) {
-        int len = HW - i0 < TILE ? HW - i0 : TILE;
-        tile_dn(dn, xh, x + i0, dy + i0, len, m, r, w, b);
-        int i = 0;
-        for (; i + 8 <= len; i += 8)
-            for (int j = 0; j < 8; j++) {
-                a1[j] += dn[i + j];
-                a2[j] += (double)dn[i + j] * xh[i + j];
-            }
-        for (; i < len; i++) {
-            a1[0] += dn[i];
-            a2[0] += (double)dn[i] * xh[i];
-        }
-    }
-    double s1 = 0, s2 = 0;
-    for (int j = 0; j < 8; j++) { s1 += a1[j]; s2 += a2[j]; }
-    *sdy = s1;
-    *sdyx = s2;
-}
-
-void groupnorm_silu_backward(float *dinp, float *dweight, float *dbias,
-                             const float *dout, const float *inp, const float *mean, const float *rstd,
-                             const float *weight, const float *bias, int B, int C, int HW, int G) {
-    int cpg = C / G;
-    size_t gsize = (size_t)cpg * HW;
-    int nt = omp_get_max_threads();
-    // With dinp, the per-channel sums of the input-gradient pass are also the weight and bias
-    // gradients: each thread adds them into its own row of part (static schedule, rows summed
-    // in thread order, so results depend only on the thread count), as groupnorm_backward does.
-    int fuse = dinp && (dweight || dbias) && (size_t)nt * C <= FUSE_MAX;
-    double part[fuse ? nt : 1][2][fuse ? C : 1];
-    if (fuse) memset(part, 0, sizeof part);
-    if (dinp) {
-#pragma omp parallel if ((size_t)B * C * HW >= PAR_MIN)
-        {
-            int tid = omp_get_thread_num();
-#pragma omp for schedule(static)
-            for (int bg = 0; bg < B * G; bg++) {
-                const float *x = inp + (size_t)bg * gsize, *dy = dout + (size_t)bg * gsize;
-                float *dx = dinp + (size_t)bg * gsize;
-                float m = mean[bg], r = rstd[bg];
-                int g = bg % G;
-                double s1 = 0, s2 = 0;
-                for (int cc = 0; cc < cpg; cc++) {
-                    int c = g * cpg + cc;
-                    float w = weight ? weight[c] : 1.0f, b = bias ? bias[c] : 0.0f;
-                    double sdy, sdyx;
-                    channel_sums(x + (size_t)cc * HW, dy + (size_t)cc * HW, HW, m, r, w, b, &sdy, &sdyx);
-                    s1 += w * sdy;
-                    s2 += w * sdyx;
-                    if (fuse) {
-                        part[tid][0][c] += sdyx;
-                        part[tid][1][c] += sdy;
-                    }
-                }
-                float a = (float)(s1 / (double)gsize), bb = (float)(s2 / (double)gsize);
-                float dn[TILE], xh[TILE];
-                for (int cc = 0; cc < cpg; cc++) {
-                    int c = g * cpg + cc;
-                    float w = weight ? weight[c] : 1.0f, b = bias ? bias[c] : 0.0f;
-                    const float *xc = x + (size_t)cc * HW, *dyc = dy + (size_t)cc * HW;
-                    float *dxc = dx + (size_t)cc * HW;
-                    for (int i0 = 0; i0 < HW; i0 += TILE) {
-                        int len = HW - i0 < TILE ? HW - i0 : TILE;
-                        tile_dn(dn, xh, xc + i0, dyc + i0, len, m, r, w, b);
-                        float *restrict d = dxc + i0;
-                        for (int i = 0; i < len; i++) d[i] += r * (dn[i] * w - a - xh[i] * bb);
-                    }
-                }
-            }
-        }
-        if (fuse) {
-            for (int c = 0; c < C; c++) {
-                double sw = 0, sb = 0;
-                for (int t = 0; t < nt; t++) { sw += part[t][0][c]; sb += part[t][1][c]; }
-                if (dweight) dweight[c] += (float)sw;
-                if (dbias) dbias[c] += (float)sb;
-            }
-            return;
-        }
-    }
-    if (dweight || dbias) {
-        // Per channel over the batch, so no two threads write the same gradient entry.
-#pragma omp parallel for schedule(static) if ((size_t)B * C * HW >= PAR_MIN)
-        for (int c = 0; c < C; c++) {
-            double sw = 0, sb = 0;
-            int g = c / cpg;
-            float w = weight ? weight[c] : 1.0f, b = bias ? bias[c] : 0.0f;
-            for (int bb = 0; bb < B; bb++) {
-                size_t off = ((size_t)bb * C + c) * HW;
-                double sdy, sdyx;
-                channel_sums(inp + off, dout + off, HW, mean[bb * G + g], rstd[bb * G + g], w, b, &sdy, &sdyx);
-                sw += sdyx;
-                sb += sdy;
-            }
-            if (dweight) dweight[c] += (float)sw;
-            if (dbias) dbias[c] += (float)sb;
-        }
-    }
-}
+// groupnorm_silu_forward and groupnorm_silu_backward live in ops_norm.c beside the plain
+// GroupNorm: one body each, SiLU a constant.
 
 // ---------------------------------------------------------------------------------------------
 // Nearest x2 upsampling then a 3x3 "same" conv (the VAE decoder's Upsample), as four 2x2 convs

@@ -21,8 +21,9 @@
 // C % G == 0 is the caller's contract (there is no err here): the VAE caps the group count at
 // the channel count and rejects configs whose channels are not divisible by it, at build time.
 // weight/bias may be NULL (treated as 1 and 0), although the VAE always uses the affine form.
-// GroupNorm forward, optionally followed by SiLU in the same pass (groupnorm_silu_forward in
-// ops_fused.c): `silu` is a constant at both call sites, so each keeps its own vectorised loop.
+// GroupNorm forward, optionally followed by SiLU in the same pass (groupnorm_silu_forward, the
+// VAE's norm+SiLU; why fused: ops_fused.c): `silu` is a constant at both call sites, so each
+// keeps its own vectorised loop. The same holds for groupnorm_backward_impl below.
 static inline __attribute__((always_inline)) void
 groupnorm_forward_impl(float *out, float *mean, float *rstd, const float *inp, const float *weight,
                        const float *bias, int B, int C, int HW, int G, float eps, const int silu) {
@@ -62,21 +63,80 @@ void groupnorm_silu_forward(float *out, float *mean, float *rstd,
     groupnorm_forward_impl(out, mean, rstd, inp, weight, bias, B, C, HW, G, eps, 1);
 }
 
-void groupnorm_backward(float *dinp, float *dweight, float *dbias,
-                        const float *dout, const float *inp, const float *mean, const float *rstd,
-                        const float *weight, int B, int C, int HW, int G) {
+// Backward processes a channel in tiles of this many values: dn for one tile lives on the stack.
+#define GN_TILE 256
+
+// dn = dL/d(normalised) for one tile and xh = xhat. With silu, n = xhat * w + b is recomputed
+// and dn = dy * silu'(n); without, dn = dy.
+static inline __attribute__((always_inline)) void
+gn_tile_dn(float *restrict dn, float *restrict xh, const float *restrict x, const float *restrict dy, int len,
+           float m, float r, float w, float b, const int silu) {
+    for (int i = 0; i < len; i++) {
+        float xv = (x[i] - m) * r;
+        xh[i] = xv;
+        if (!silu) { dn[i] = dy[i]; continue; }
+        float v = xv * w + b;
+        float e = ops_expf(-v);
+        float s = 1.0f / (1.0f + e);
+        dn[i] = dy[i] * s * (1.0f + v * (e * s));
+    }
+}
+
+// sum(dn) and sum(dn * xhat) over one channel plane, eight double partial sums each.
+static inline __attribute__((always_inline)) void
+gn_channel_sums(const float *x, const float *dy, int HW, float m, float r, float w, float b, double *sdy,
+                double *sdyx, const int silu) {
+    double a1[8] = {0}, a2[8] = {0};
+    if (!silu) { // dn = dy: read straight from the planes (staging tiles made this 2x slower)
+        int i = 0;
+        for (; i + 8 <= HW; i += 8)
+            for (int j = 0; j < 8; j++) {
+                a1[j] += dy[i + j];
+                a2[j] += (double)dy[i + j] * ((x[i + j] - m) * r);
+            }
+        for (; i < HW; i++) {
+            a1[0] += dy[i];
+            a2[0] += (double)dy[i] * ((x[i] - m) * r);
+        }
+    }
+    float dn[GN_TILE], xh[GN_TILE];
+    for (int i0 = 0; silu && i0 < HW; i0 += GN_TILE) {
+        int len = HW - i0 < GN_TILE ? HW - i0 : GN_TILE;
+        gn_tile_dn(dn, xh, x + i0, dy + i0, len, m, r, w, b, silu);
+        int i = 0;
+        for (; i + 8 <= len; i += 8)
+            for (int j = 0; j < 8; j++) {
+                a1[j] += dn[i + j];
+                a2[j] += (double)dn[i + j] * xh[i + j];
+            }
+        for (; i < len; i++) {
+            a1[0] += dn[i];
+            a2[0] += (double)dn[i] * xh[i];
+        }
+    }
+    double s1 = 0, s2 = 0;
+    for (int j = 0; j < 8; j++) { s1 += a1[j]; s2 += a2[j]; }
+    *sdy = s1;
+    *sdyx = s2;
+}
+
+// GroupNorm backward, optionally through a SiLU after it (groupnorm_silu_backward: the
+// normalised value is recomputed, never stored). dx = rstd * (dn*w - mean(dn*w) - xhat *
+// mean(dn*w * xhat)) over the group. The per-channel sums of this pass, sum(dn) and
+// sum(dn * xhat), are also the bias and weight gradients: each thread adds them into its own
+// row of part (static schedule, rows summed in thread order, so results depend only on the
+// thread count), which saves a separate pass over dout and inp.
+static inline __attribute__((always_inline)) void
+groupnorm_backward_impl(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                        const float *mean, const float *rstd, const float *weight, const float *bias, int B,
+                        int C, int HW, int G, const int silu) {
     int cpg = C / G;
     size_t gsize = (size_t)cpg * HW;
+    int nt = omp_get_max_threads();
+    int fuse = dinp && (dweight || dbias) && (size_t)nt * C <= GN_FUSE_MAX;
+    double part[fuse ? nt : 1][2][fuse ? C : 1];
+    if (fuse) memset(part, 0, sizeof part);
     if (dinp) {
-        // dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), dxhat = dy * w.
-        // The per-channel sums this pass needs, sum(dy) and sum(dy * xhat), are also the
-        // weight and bias gradients: each thread adds them into its own row of part (static
-        // schedule, rows summed in thread order afterwards, so the result depends only on the
-        // thread count), which saves the separate pass over dout and inp below.
-        int nt = omp_get_max_threads();
-        int fuse = (dweight || dbias) && (size_t)nt * C <= GN_FUSE_MAX;
-        double part[fuse ? nt : 1][2][fuse ? C : 1];
-        if (fuse) memset(part, 0, sizeof part);
 #pragma omp parallel if ((size_t)B * C * HW >= PAR_MIN)
         {
             int tid = omp_get_thread_num();
@@ -88,35 +148,31 @@ void groupnorm_backward(float *dinp, float *dweight, float *dbias,
                 int g = bg % G;
                 double s1 = 0, s2 = 0;
                 for (int cc = 0; cc < cpg; cc++) {
-                    float w = weight ? weight[g * cpg + cc] : 1.0f;
-                    const float *xc = x + (size_t)cc * HW, *dyc = dy + (size_t)cc * HW;
-                    double a1[8] = {0}, a2[8] = {0};
-                    int i = 0;
-                    for (; i + 8 <= HW; i += 8)
-                        for (int j = 0; j < 8; j++) {
-                            a1[j] += dyc[i + j];
-                            a2[j] += (double)dyc[i + j] * ((xc[i + j] - m) * r);
-                        }
-                    for (; i < HW; i++) {
-                        a1[0] += dyc[i];
-                        a2[0] += (double)dyc[i] * ((xc[i] - m) * r);
-                    }
-                    double sdy = 0, sdyx = 0;
-                    for (int j = 0; j < 8; j++) { sdy += a1[j]; sdyx += a2[j]; }
+                    int c = g * cpg + cc;
+                    float w = weight ? weight[c] : 1.0f, b = bias ? bias[c] : 0.0f;
+                    double sdy, sdyx;
+                    gn_channel_sums(x + (size_t)cc * HW, dy + (size_t)cc * HW, HW, m, r, w, b, &sdy, &sdyx, silu);
                     s1 += w * sdy;
                     s2 += w * sdyx;
                     if (fuse) {
-                        part[tid][0][g * cpg + cc] += sdyx;
-                        part[tid][1][g * cpg + cc] += sdy;
+                        part[tid][0][c] += sdyx;
+                        part[tid][1][c] += sdy;
                     }
                 }
                 float a = (float)(s1 / (double)gsize), bb = (float)(s2 / (double)gsize);
+                float dn[GN_TILE], xh[GN_TILE];
                 for (int cc = 0; cc < cpg; cc++) {
-                    float w = weight ? weight[g * cpg + cc] : 1.0f;
-                    for (int i = 0; i < HW; i++) {
-                        size_t k = (size_t)cc * HW + i;
-                        float xh = (x[k] - m) * r;
-                        dx[k] += r * (dy[k] * w - a - xh * bb);
+                    int c = g * cpg + cc;
+                    float w = weight ? weight[c] : 1.0f, b = bias ? bias[c] : 0.0f;
+                    const float *xc = x + (size_t)cc * HW, *dyc = dy + (size_t)cc * HW;
+                    float *dxc = dx + (size_t)cc * HW;
+                    if (!silu)
+                        for (int i = 0; i < HW; i++) dxc[i] += r * (dyc[i] * w - a - (xc[i] - m) * r * bb);
+                    for (int i0 = 0; silu && i0 < HW; i0 += GN_TILE) {
+                        int len = HW - i0 < GN_TILE ? HW - i0 : GN_TILE;
+                        gn_tile_dn(dn, xh, xc + i0, dyc + i0, len, m, r, w, b, silu);
+                        float *restrict d = dxc + i0;
+                        for (int i = 0; i < len; i++) d[i] += r * (dn[i] * w - a - xh[i] * bb);
                     }
                 }
             }
@@ -137,27 +193,31 @@ void groupnorm_backward(float *dinp, float *dweight, float *dbias,
         for (int c = 0; c < C; c++) {
             double sw = 0, sb = 0;
             int g = c / cpg;
-            for (int b = 0; b < B; b++) {
-                size_t off = ((size_t)b * C + c) * HW;
-                const float *d = dout + off, *x = inp + off;
-                float m = mean[b * G + g], r = rstd[b * G + g];
-                double aw[8] = {0}, ab[8] = {0};
-                int i = 0;
-                for (; i + 8 <= HW; i += 8)
-                    for (int j = 0; j < 8; j++) {
-                        aw[j] += (double)d[i + j] * ((x[i + j] - m) * r);
-                        ab[j] += d[i + j];
-                    }
-                for (; i < HW; i++) {
-                    aw[0] += (double)d[i] * ((x[i] - m) * r);
-                    ab[0] += d[i];
-                }
-                for (int j = 0; j < 8; j++) { sw += aw[j]; sb += ab[j]; }
+            float w = weight ? weight[c] : 1.0f, b = bias ? bias[c] : 0.0f;
+            for (int bb = 0; bb < B; bb++) {
+                size_t off = ((size_t)bb * C + c) * HW;
+                double sdy, sdyx;
+                gn_channel_sums(inp + off, dout + off, HW, mean[bb * G + g], rstd[bb * G + g], w, b, &sdy, &sdyx,
+                                silu);
+                sw += sdyx;
+                sb += sdy;
             }
             if (dweight) dweight[c] += (float)sw;
             if (dbias) dbias[c] += (float)sb;
         }
     }
+}
+
+void groupnorm_backward(float *dinp, float *dweight, float *dbias,
+                        const float *dout, const float *inp, const float *mean, const float *rstd,
+                        const float *weight, int B, int C, int HW, int G) {
+    groupnorm_backward_impl(dinp, dweight, dbias, dout, inp, mean, rstd, weight, NULL, B, C, HW, G, 0);
+}
+
+void groupnorm_silu_backward(float *dinp, float *dweight, float *dbias,
+                             const float *dout, const float *inp, const float *mean, const float *rstd,
+                             const float *weight, const float *bias, int B, int C, int HW, int G) {
+    groupnorm_backward_impl(dinp, dweight, dbias, dout, inp, mean, rstd, weight, bias, B, C, HW, G, 1);
 }
 
 // ---------------------------------------------------------------------------------------------
