@@ -63,16 +63,6 @@ static int exists(const char *fmt, const char *dir, const char *name) {
     return stat(p, &sb) == 0;
 }
 
-static int same_file(const char *a, const char *b) {
-    size_t na, nb;
-    char err[ERRLEN];
-    char *x = read_file(a, &na, err), *y = read_file(b, &nb, err);
-    int same = x && y && na == nb && memcmp(x, y, na) == 0;
-    free(x);
-    free(y);
-    return same;
-}
-
 // A copy of the stopped run to damage.
 static int copy_base(const char *name, char *dir, size_t n) {
     snprintf(dir, n, "%s/%s", tmp, name);

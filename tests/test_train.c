@@ -34,16 +34,6 @@ static int set(Config *c, const char *kv) {
 // ---- a recording hook set ---------------------------------------------------------------------
 #include "train_rec.h"
 
-static int same_file(const char *a, const char *b) {
-    size_t na, nb;
-    char err[ERRLEN];
-    char *x = read_file(a, &na, err), *y = read_file(b, &nb, err);
-    int same = x && y && na == nb && memcmp(x, y, na) == 0;
-    free(x);
-    free(y);
-    return same;
-}
-
 // A random target encoder of the default layout for the tiny size (16x16 RGB, 5 classes) in a
 // file, as `repae encoder train` would write it.
 static int write_encoder(const char *path, char *err) {

@@ -1,6 +1,6 @@
 // train_rec.h: TrainHooks that record what a training run reports (metrics by name, samples,
-// checkpoints) and can ask it to stop after n logged steps; for the training tests
-// (header-only, include after test.h and train_internal.h).
+// checkpoints) and can ask it to stop after n logged steps, and a file comparison; for the
+// training tests (header-only, include after test.h and train_internal.h).
 #ifndef REPAE_TEST_TRAIN_REC_H
 #define REPAE_TEST_TRAIN_REC_H
 #include <math.h>
@@ -44,5 +44,16 @@ static __attribute__((unused)) int rec_stop(void *ctx) {
     return r->stop_after > 0 && r->n >= r->stop_after;
 }
 static __attribute__((unused)) TrainHooks hooks_for(Rec *r) { return (TrainHooks){r, rec_metrics, rec_sample, rec_ckpt, rec_stop}; }
+
+// 1 if both files exist and have the same bytes.
+static __attribute__((unused)) int same_file(const char *a, const char *b) {
+    size_t na, nb;
+    char err[ERRLEN];
+    char *x = read_file(a, &na, err), *y = read_file(b, &nb, err);
+    int same = x && y && na == nb && memcmp(x, y, na) == 0;
+    free(x);
+    free(y);
+    return same;
+}
 
 #endif
