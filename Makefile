@@ -10,26 +10,31 @@ PKGS     := ncursesw sqlite3 libcjson libsixel zlib libpng
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 CFLAGS   := -std=c11 -D_GNU_SOURCE -Wall -Wextra $(OPT) -g -fopenmp $(SAN) \
-            -I/usr/include/x86_64-linux-gnu/openblas-openmp $(PKG_CFLAGS) -Isrc -Istore -Iui
+            -I/usr/include/x86_64-linux-gnu/openblas-openmp $(PKG_CFLAGS) -Isrc -I.
 LDLIBS   := -L$(OPENBLAS_DIR) -Wl,-rpath,$(OPENBLAS_DIR) -lopenblas $(PKG_LIBS) -lm -lpthread
 LDFLAGS  := -fopenmp $(SAN)
 
 # ONLY="src/a.c src/b.c" restricts the library to the given files (plus the base ones), so one
 # part can be built and tested while other parts are mid-edit.
-BASE_SRC := src/util.c src/rng.c src/safetensors.c src/blas_setup.c
+# Layers: src/{base,ops,model,data,train,eval} are the core; store/ and ui/ stand beside it;
+# src/app wires them together and src/cli is the binary (scripts/check_layers.sh enforces it).
+BASE_SRC := $(wildcard src/base/*.c)
 ifeq ($(ONLY),)
-LIB_SRC  := $(filter-out src/main.c,$(wildcard src/*.c)) $(wildcard store/*.c) $(wildcard ui/*.c)
+LIB_SRC  := $(filter-out src/cli/main.c,$(wildcard src/*/*.c)) $(wildcard store/*.c) $(wildcard ui/*.c)
 else
 LIB_SRC  := $(sort $(BASE_SRC) $(ONLY))
 endif
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 TEST_SRC := $(wildcard tests/test_*.c)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+# Code the tests share (helpers, the generated-runs dashboard backend), never in the product.
+TESTLIB_SRC := $(filter-out $(TEST_SRC) tests/fake_dashboard.c,$(wildcard tests/*.c))
+TESTLIB_OBJ := $(TESTLIB_SRC:%.c=$(BUILD)/%.o)
 BENCH_SRC := $(wildcard experiments/bench/bench_*.c)
 BENCH_BIN := $(BENCH_SRC:experiments/bench/%.c=$(BUILD)/bench/%)
-DEPFILES := $(LIB_OBJ:.o=.d) $(BUILD)/src/main.d
+DEPFILES := $(LIB_OBJ:.o=.d) $(TESTLIB_OBJ:.o=.d) $(BUILD)/src/cli/main.d
 
-.PHONY: all run test asan bench refs clean deps deps-test tests
+.PHONY: all run test asan bench refs clean deps deps-test tests layers
 all: $(BUILD)/repae
 
 deps:
@@ -45,18 +50,25 @@ $(BUILD)/librepae.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/repae: $(BUILD)/src/main.o $(BUILD)/librepae.a
+$(BUILD)/repae: $(BUILD)/src/cli/main.o $(BUILD)/librepae.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: tests/%.c $(wildcard tests/*.h) $(BUILD)/librepae.a
+$(BUILD)/libtests.a: $(TESTLIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/tests/%: tests/%.c $(wildcard tests/*.h) $(BUILD)/libtests.a $(BUILD)/librepae.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests -o $@ $< $(BUILD)/librepae.a $(LDLIBS)
+	$(CC) $(CFLAGS) -Itests -o $@ $< $(BUILD)/libtests.a $(BUILD)/librepae.a $(LDLIBS)
 
 $(BUILD)/bench/%: experiments/bench/%.c $(BUILD)/librepae.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/librepae.a $(LDLIBS)
 
-tests: $(BUILD)/repae $(TEST_BIN)
+layers:
+	@scripts/check_layers.sh && echo "layers: every include goes down the layers"
+
+tests: $(BUILD)/repae $(TEST_BIN) $(BUILD)/tests/fake_dashboard
 
 run: deps
 	@$(MAKE) --no-print-directory all

@@ -3,9 +3,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
-#include "store.h"
-#include "store_internal.h"
-#include "util.h"
+#include "store/store.h"
+#include "store/store_internal.h"
+#include "base/util.h"
 
 typedef struct {
     int version;

@@ -2,7 +2,7 @@
 // table, prepared once at open; functions bind, step and reset. Writes go through
 // tx_begin/tx_end: BEGIN IMMEDIATE takes the write lock up front, so a writer waits in the
 // busy handler instead of failing half-way with SQLITE_BUSY.
-#include "store.h"
+#include "store/store.h"
 #include <errno.h>
 #include <ftw.h>
 #include <libgen.h>
@@ -14,8 +14,8 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include "store_internal.h"
-#include "util.h"
+#include "store/store_internal.h"
+#include "base/util.h"
 
 #define BUSY_TIMEOUT_MS 10000
 #define RUN_COLS "id, name, status, created, started, ended, heartbeat, pid, host, step, total_steps, " \

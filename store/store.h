@@ -132,7 +132,7 @@ int store_delete_run(Store *s, int64_t run, char *err);
 // Writes "interrupted" over every dead "running" run. Returns how many, or -1.
 int store_reap_dead(Store *s, char *err);
 
-// ---- writing (training; normally through src/run_hooks.h) ----------------------------------
+// ---- writing (training; normally through src/app/run_hooks.h) ----------------------------------
 // A new run with status (usually "queued" or "running"), created = now. Fails if the name is
 // taken. parent = 0 for none.
 int store_create_run(Store *s, const char *name, const char *config_json, long total_steps, int64_t parent,

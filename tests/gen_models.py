@@ -1,4 +1,4 @@
-"""gen_models.py: PyTorch references for src/vae.c, src/latent_bn.c and src/sit.c (tests/test_vae.c,
+"""gen_models.py: PyTorch references for src/model/vae.c, src/model/latent_bn.c and src/model/sit.c (tests/test_vae.c,
 tests/test_sit.c), at the spec's `tiny` size.
 
 The modules below follow LDM's AutoencoderKL (ldm/modules/diffusionmodules/model.py) and

@@ -1,5 +1,5 @@
-"""Writes tests/ref/repa_ref.safetensors: the encoder (src/encoder.h) and REPA projector/loss
-(src/repa.h) in PyTorch, with their outputs and gradients, for test_encoder and test_repa."""
+"""Writes tests/ref/repa_ref.safetensors: the encoder (src/model/encoder.h) and REPA projector/loss
+(src/model/repa.h) in PyTorch, with their outputs and gradients, for test_encoder and test_repa."""
 import os, sys
 sys.path.insert(0, os.path.dirname(__file__))
 import torch

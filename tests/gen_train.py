@@ -1,4 +1,4 @@
-"""gen_train.py: PyTorch references for the training step of src/train.c (tests/test_train_step.c).
+"""gen_train.py: PyTorch references for the training step of src/train/train.c (tests/test_train_step.c).
 
 Five optimiser steps of the whole REPA-E step at the `tiny` size, written from
 ../shared/spec/model.md ("Losses", "What updates what") and nothing else: the five losses, the
@@ -15,8 +15,8 @@ Files:
                                         "final.ema.*" and the BN buffers "final.bn.*"
 The models run in float64 on the float32 init, so the stored results are the exact answer.
 
-The "repa" recipe (align.kind "repa", src/repa.h, REPA-E's train_repae.py) uses a frozen target
-encoder of the default layout of src/encoder.c for 16x16 RGB (ch 16/32/64, two convs, GroupNorm 8)
+The "repa" recipe (align.kind "repa", src/model/repa.h, REPA-E's train_repae.py) uses a frozen target
+encoder of the default layout of src/model/encoder.c for 16x16 RGB (ch 16/32/64, two convs, GroupNorm 8)
 whose weights are not stored but built by enc_weight() below (the C test builds the same); it stores
 the projector's initial weights "init.proj.*" and after the 5 steps "final.proj.*" and
 "final.ema_proj.*" (the SiT's EMA, checked by the other recipes, and t2/eps2 are left out to keep
@@ -79,7 +79,7 @@ class EncUnit(nn.Module):
 
 
 class Encoder(nn.Module):
-    """src/encoder.h: stages of 3x3 conv + GroupNorm + SiLU, stride 2 at the start of each later stage."""
+    """src/model/encoder.h: stages of 3x3 conv + GroupNorm + SiLU, stride 2 at the start of each later stage."""
     def __init__(self, cin, ch, convs, groups, classes):
         super().__init__()
         stages, c = [], cin

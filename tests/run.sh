@@ -2,7 +2,7 @@
 # run.sh BUILD: runs every test binary in BUILD/tests and every tests/test_*.sh, then prints
 # one line "N passed, N failed". A binary that crashes counts as one more failure.
 build=${1:-build}
-# Passive OpenMP waits: spinning threads crawl when the cores are shared (see src/main.c).
+# Passive OpenMP waits: spinning threads crawl when the cores are shared (see src/cli/main.c).
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 pass=0 fail=0
 out=$(mktemp)

@@ -11,8 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "safetensors.h"
-#include "util.h"
+#include "base/safetensors.h"
+#include "base/util.h"
 
 static __attribute__((unused)) int test_failed_, test_npass_, test_nfail_;
 static char test_msg_[1024];

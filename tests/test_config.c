@@ -1,7 +1,7 @@
 // test_config.c: config parsing, overrides, validation messages and the recipe files.
 #include <dirent.h>
-#include "config.h"
-#include "config_keys.h"
+#include "base/config.h"
+#include "base/config_keys.h"
 #include "test.h"
 
 static int contains(const char *s, const char *sub) { return strstr(s, sub) != NULL; }

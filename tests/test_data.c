@@ -1,9 +1,9 @@
 // test_data.c: the three datasets, their error messages, and the Loader's order and resume.
 #include <sys/stat.h>
 #include <zlib.h>
-#include "config.h"
-#include "data.h"
-#include "png_io.h"
+#include "base/config.h"
+#include "data/data.h"
+#include "base/png_io.h"
 #include "test.h"
 
 #define FM_DIR "/usr/share/datasets/fashion-mnist"

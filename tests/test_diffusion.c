@@ -1,6 +1,6 @@
 // test_diffusion.c: interpolants, prediction losses and their conversion to velocities.
 #include "test.h"
-#include "diffusion.h"
+#include "model/diffusion.h"
 
 static const char *paths[] = {"linear", "cosine"};
 static const char *preds[] = {"velocity", "noise", "score"};

@@ -1,9 +1,9 @@
-// test_encoder.c: the CNN of src/encoder.h against PyTorch (tests/gen_repa.py), finite
+// test_encoder.c: the CNN of src/model/encoder.h against PyTorch (tests/gen_repa.py), finite
 // differences, file round trips, and a short classifier training on shapes that must learn.
-#include "config.h"
-#include "data.h"
-#include "encoder.h"
-#include "evaluator.h"
+#include "base/config.h"
+#include "data/data.h"
+#include "model/encoder.h"
+#include "model/evaluator.h"
 #include "test.h"
 #include <omp.h>
 #include <unistd.h>

@@ -1,6 +1,6 @@
-// test_fd.c: Fréchet distance and Inception score (src/fd.h) against SciPy and basic properties.
-#include "fd.h"
-#include "rng.h"
+// test_fd.c: Fréchet distance and Inception score (src/eval/frechet.h) against SciPy and basic properties.
+#include "eval/frechet.h"
+#include "base/rng.h"
 #include "test.h"
 
 static double fd_of(const float *a, long na, const float *b, long nb, int D) {

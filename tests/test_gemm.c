@@ -2,8 +2,8 @@
 // reference product, for every transpose, edge tiles, several K slices, alpha/beta, padded
 // leading dimensions, and thread-count independence.
 #include "test.h"
-#include "gemm.h"
-#include "rng.h"
+#include "ops/gemm.h"
+#include "base/rng.h"
 #include <omp.h>
 
 static void fill(float *x, size_t n, Rng *r) {

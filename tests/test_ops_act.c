@@ -1,8 +1,8 @@
 // test_ops_act.c: SiLU, tanh-GELU and softmax against PyTorch (tests/gen_ops_act.py), plus
 // finite-difference gradient checks and the accumulate-into-gradient contract.
 #include "test.h"
-#include "ops.h"
-#include "ops_exp.h"
+#include "ops/ops.h"
+#include "ops/vecmath.h"
 
 #define REF "tests/ref/ops_act.safetensors"
 
@@ -115,7 +115,7 @@ TEST(silu_gradcheck) { gradcheck_act(0, "silu dx"); }
 TEST(gelu_gradcheck) { gradcheck_act(1, "gelu dx"); }
 TEST(softmax_gradcheck) { gradcheck_act(2, "softmax dx"); }
 
-// ---- the vectorisable exp (src/ops_exp.h) and the activations over their whole range ----------
+// ---- the vectorisable exp (src/ops/vecmath.h) and the activations over their whole range ----------
 TEST(fast_exp_accuracy) {
     double worst = 0, at = 0;
     for (int i = 0; i <= 1750000; i++) {

@@ -4,7 +4,7 @@
 // double, rtol 1e-2 atol 1e-4 (float forwards limit it to about 1e-4 absolute).
 #include <omp.h>
 #include "test.h"
-#include "ops.h"
+#include "ops/ops.h"
 
 #define REF "tests/ref/ops_misc_adaln.safetensors"
 #define RTOL 1e-5

@@ -2,7 +2,7 @@
 // (tests/gen_ops_attn.py), finite-difference gradient checks, the backward-accumulates and
 // NULL-gradient contracts, and exact scratch sizes (run under `make asan` to catch overruns).
 #include "test.h"
-#include "ops.h"
+#include "ops/ops.h"
 
 #define REF "tests/ref/ops_attn.safetensors"
 #define RTOL 1e-5

@@ -2,9 +2,9 @@
 // differences, and its contracts (accumulating backward, NULL gradients, workspace bounds,
 // shape errors).
 #include "test.h"
-#include "ops.h"
-#include "conv_implicit.h"
-#include "gemm.h"
+#include "ops/ops.h"
+#include "ops/conv_implicit.h"
+#include "ops/gemm.h"
 
 // Direct 7-loop convolution: slow and obviously right, the reference for the im2col path.
 static void conv_naive_forward(float *out, const float *inp, const float *w, const float *bias, const Conv2d *c) {

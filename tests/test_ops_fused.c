@@ -2,7 +2,7 @@
 // (tests/gen_ops_fused.py), against the unfused ops run in sequence, finite-difference gradient
 // checks, and the backward-accumulates and NULL-gradient contracts.
 #include "test.h"
-#include "ops.h"
+#include "ops/ops.h"
 
 #define REF "tests/ref/ops_fused_groupnorm_silu.safetensors"
 #define RTOL 1e-5

@@ -1,7 +1,7 @@
 // test_ops_linear.c: linear against PyTorch, a naive triple loop and finite differences;
 // accumulation, NULL gradients and degenerate sizes.
 #include "test.h"
-#include "ops.h"
+#include "ops/ops.h"
 
 static void linear_naive_forward(float *out, const float *x, const float *w, const float *b, int N, int nin, int nout) {
     for (int n = 0; n < N; n++)

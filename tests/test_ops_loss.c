@@ -4,7 +4,7 @@
 // (all but l1 and cosine are quadratic or smooth at that scale), rtol 1e-2 atol 1e-4.
 #include <omp.h>
 #include "test.h"
-#include "ops.h"
+#include "ops/ops.h"
 
 #define REF "tests/ref/ops_misc_loss.safetensors"
 #define DL 1.7f

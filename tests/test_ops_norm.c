@@ -2,7 +2,7 @@
 // (tests/gen_ops_norm.py), finite-difference gradient checks, and the backward-accumulates
 // and NULL-gradient contracts.
 #include "test.h"
-#include "ops.h"
+#include "ops/ops.h"
 
 #define REF_GN "tests/ref/ops_norm_groupnorm.safetensors"
 #define REF_LN "tests/ref/ops_norm_layernorm.safetensors"

@@ -1,7 +1,7 @@
 // test_ops_resample.c: upsample2x, patchify and unpatchify against PyTorch, by finite
 // differences, accumulation, and patchify + linear == the strided conv of SiT's x_embedder.
 #include "test.h"
-#include "ops.h"
+#include "ops/ops.h"
 
 static float *randn(size_t n, unsigned *seed) {
     float *x = xmalloc(n * sizeof(float));

@@ -3,7 +3,7 @@
 // and bit-identical norms across thread counts (tests/gen_ops_misc.py).
 #include <omp.h>
 #include "test.h"
-#include "ops.h"
+#include "ops/ops.h"
 
 #define REF "tests/ref/ops_misc_optim.safetensors"
 

@@ -1,8 +1,8 @@
 // test_png.c: PNG read/write round trips, input formats, grids and bad files.
 #include <png.h>
 #include <unistd.h>
-#include "png_io.h"
-#include "rng.h"
+#include "base/png_io.h"
+#include "base/rng.h"
 #include "test.h"
 
 static int contains(const char *s, const char *sub) { return strstr(s, sub) != NULL; }

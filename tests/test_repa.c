@@ -1,10 +1,10 @@
-// test_repa.c: the REPA projector and alignment loss (src/repa.h) against PyTorch
+// test_repa.c: the REPA projector and alignment loss (src/model/repa.h) against PyTorch
 // (tests/gen_repa.py, REPA's loss.py formulation), finite differences, the target features of
 // the frozen encoder, and the VAE-side path through a frozen SiT (no SiT or projector grads).
-#include "config.h"
-#include "encoder.h"
-#include "repa.h"
-#include "sit.h"
+#include "base/config.h"
+#include "model/encoder.h"
+#include "model/repa.h"
+#include "model/sit.h"
 #include "test.h"
 
 static int load_prefixed(ParamTable *t, const SafeTensors *st, const char *prefix) {

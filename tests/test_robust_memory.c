@@ -2,8 +2,8 @@
 // trainer_build really allocates, for the shipped configs and a few variants; and the check
 // (train_memory_check) refusing an absurd config with what to lower, passing a normal one.
 #include "test.h"
-#include "train.h"
-#include "train_internal.h"
+#include "train/train.h"
+#include "train/trainer.h"
 
 static int set(Config *c, const char *kv) {
     char err[ERRLEN];

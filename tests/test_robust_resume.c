@@ -3,8 +3,8 @@
 // damaged one is kept as <step>.corrupt (never pruned, never counted), a warning names it and
 // why; when none loads the run fails naming every checkpoint tried.
 #include "test.h"
-#include "train.h"
-#include "train_internal.h"
+#include "train/train.h"
+#include "train/trainer.h"
 #include <sys/stat.h>
 #include <unistd.h>
 

@@ -2,8 +2,10 @@
 // is open. SQLite keeps reading the old file, so without a check the screens would go on
 // showing it as if live; the status line must say so, and nothing may crash.
 #include "test.h"
-#include "app.h"
-#include "store.h"
+#include "ui/app.h"
+#include "fake_backend.h"
+#include "app/store_backend.h"
+#include "store/store.h"
 #include <sys/stat.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -37,12 +39,12 @@ TEST(file_check_sees_deleted_and_replaced) {
     CHECK(make_store(db, err) == 0 && make_store(other, err) == 0, "%s", err);
     fd = open(db, O_RDONLY); // held open as SQLite holds it: the inode cannot be reused
     CHECK(fd >= 0 && fstat(fd, &at) == 0, "open");
-    CHECK(model_store_file_check(db, &at, msg, sizeof msg) == 0, "unchanged file reported: %s", msg);
+    CHECK(store_backend_file_check(db, &at, msg, sizeof msg) == 0, "unchanged file reported: %s", msg);
     CHECK(rename(other, db) == 0, "rename");
-    CHECK(model_store_file_check(db, &at, msg, sizeof msg) == 1 && strstr(msg, "replaced") && strstr(msg, db),
+    CHECK(store_backend_file_check(db, &at, msg, sizeof msg) == 1 && strstr(msg, "replaced") && strstr(msg, db),
           "replacement not seen: %s", msg);
     CHECK(unlink(db) == 0, "unlink");
-    CHECK(model_store_file_check(db, &at, msg, sizeof msg) == 1 && strstr(msg, "deleted") && strstr(msg, db),
+    CHECK(store_backend_file_check(db, &at, msg, sizeof msg) == 1 && strstr(msg, "deleted") && strstr(msg, db),
           "deletion not seen: %s", msg);
     close(fd);
 }
@@ -51,7 +53,7 @@ TEST(status_line_warns_while_the_store_is_gone) {
     char db[300], other[300], err[ERRLEN];
     snprintf(db, sizeof db, "%s/dash.db", tmp);
     snprintf(other, sizeof other, "%s/dash2.db", tmp);
-    Model *m = model_store_open(db, err);
+    UiBackend *m = store_backend_open(db, err);
     CHECK(m, "%s", err);
     App *a = app_headless_new(m);
     app_push(a, screen_runs_new(a));
@@ -79,7 +81,7 @@ TEST(status_line_warns_while_the_store_is_gone) {
     // back in place (the same file, moved away and back): the warning goes
     app_headless_free(a);
     m->ops->close(m);
-    m = model_store_open(db, err); // a fresh store at the path
+    m = store_backend_open(db, err); // a fresh store at the path
     CHECK(m, "%s", err);
     a = app_headless_new(m);
     app_push(a, screen_runs_new(a));
@@ -101,12 +103,12 @@ TEST(status_line_warns_while_the_store_is_gone) {
 
 // A backend without the check (generated runs) is simply not asked.
 TEST(fake_model_has_no_check) {
-    App *a = app_headless_new(model_fake_new(3, 100));
+    App *a = app_headless_new(fake_backend_new(3, 100));
     app_push(a, screen_runs_new(a));
     app_tick(a);
     const char *s = status_line(a, 100, 30);
     CHECK(strstr(s, "? help"), "status line: '%s'", s);
-    Model *m = app_model(a);
+    UiBackend *m = app_model(a);
     app_headless_free(a);
     m->ops->close(m);
 }

@@ -1,6 +1,6 @@
 // test_sampler.c: the ODE and SDE samplers on data whose exact velocity field is known.
 #include "test.h"
-#include "sampler.h"
+#include "model/sampler.h"
 
 // Data z0 ~ N(mu, s^2) per element: E[v | x] = a' mu + sig' E[eps|x] + a' E[z0-mu|x] in closed form.
 typedef struct { const Diffusion *d; float mu, s; int calls; } Gauss;

@@ -4,9 +4,9 @@
 // backward of REPA-E's VAE path, the unconditional variant, init, checkpoints (also one file
 // holding VAE, latent BN and SiT), checkpoint errors and the fm32-small parameter count.
 #include "test.h"
-#include "latent_bn.h"
-#include "sit.h"
-#include "vae.h"
+#include "model/latent_bn.h"
+#include "model/sit.h"
+#include "model/vae.h"
 #include <unistd.h>
 
 #define SD "tests/ref/model_sit_sd.safetensors"

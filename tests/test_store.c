@@ -4,8 +4,8 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include "run_hooks.h"
-#include "store.h"
+#include "app/run_hooks.h"
+#include "store/store.h"
 #include "test.h"
 
 static char tmpdir[256];

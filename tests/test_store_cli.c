@@ -1,13 +1,13 @@
-// test_store_cli.c: the run-management commands (src/cmd_runs.c) on a store filled through
+// test_store_cli.c: the run-management commands (src/cli/cmd_runs.c) on a store filled through
 // the API: runs (table and JSON), show, compare of two configs, export csv/samples/weights,
 // tag, note, rm, and names with quotes, unicode and SQL. Output is captured from stdout.
 #include <cjson/cJSON.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include "cli.h"
-#include "run_hooks.h"
-#include "store.h"
+#include "cli/cli.h"
+#include "app/run_hooks.h"
+#include "store/store.h"
 #include "test.h"
 
 // main.c is not in the library; the commands need its helper.

@@ -6,8 +6,8 @@
 #include <stdatomic.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include "run_hooks.h"
-#include "store.h"
+#include "app/run_hooks.h"
+#include "store/store.h"
 #include "test.h"
 
 #define NSTEPS 3000

@@ -7,9 +7,9 @@
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include "run_hooks.h"
-#include "store.h"
-#include "rng.h"
+#include "app/run_hooks.h"
+#include "store/store.h"
+#include "base/rng.h"
 #include "test.h"
 
 #define NKEYS 3

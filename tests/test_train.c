@@ -3,10 +3,10 @@
 // (train.vae / train.sit / grad_to_vae), init.vae and checkpoint errors, sampling with EMA,
 // guidance and latent BN, the logged keys, and the FLOP count.
 #include "test.h"
-#include "encoder.h"
-#include "model.h"
-#include "train.h"
-#include "train_internal.h"
+#include "model/encoder.h"
+#include "model/model.h"
+#include "train/train.h"
+#include "train/trainer.h"
 #include <omp.h>
 #include <sys/stat.h>
 #include <unistd.h>

@@ -13,7 +13,7 @@
 // w_final - w_init per tensor, ||dC - dT|| / ||dT|| (catches a wrong gradient, a wrong routing,
 // a wrong clip, lr or step count).
 #include "test.h"
-#include "train_internal.h"
+#include "train/trainer.h"
 
 #define INIT "tests/ref/train_init.safetensors"
 #define STEPS 5

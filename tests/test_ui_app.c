@@ -4,7 +4,8 @@
 #define _XOPEN_SOURCE_EXTENDED 1
 #include <ncurses.h>
 #include "test.h"
-#include "app.h"
+#include "ui/app.h"
+#include "fake_backend.h"
 
 static char screen_[64 * 1024];
 static const char *screen_text(App *a, int w, int h) {
@@ -36,13 +37,13 @@ TEST(key_table) {
 }
 
 static App *fake_app(int nruns) {
-    App *a = app_headless_new(model_fake_new(nruns, 2000));
+    App *a = app_headless_new(fake_backend_new(nruns, 2000));
     app_push(a, screen_runs_new(a));
     return a;
 }
 
 static void free_app(App *a) {
-    Model *m = app_model(a);
+    UiBackend *m = app_model(a);
     app_headless_free(a);
     m->ops->close(m);
 }

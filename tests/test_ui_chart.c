@@ -1,8 +1,8 @@
 // test_ui_chart.c: braille chart rendering into a cell buffer (no terminal needed).
 #include <locale.h>
 #include "test.h"
-#include "cellbuf.h"
-#include "chart.h"
+#include "ui/cellbuf.h"
+#include "ui/chart.h"
 
 // The plot cells of row y: everything right of the axis character (│ or ┤).
 static int axis_col(const CellBuf *b, int y) {

@@ -2,12 +2,13 @@
 # test_ui_dashboard.sh: the dashboard as a person uses it, through a private tmux server:
 # keys in with send-keys, the screen out with capture-pane, polled until the expected text
 # shows (or a timeout). Prints PASS/FAIL lines like the C tests. Needs tmux and $BUILD/repae.
-# Sections: an empty store; generated runs (REPAE_UI_FAKE) in 80x24 and 8 colours; NO_COLOR;
+# Sections: an empty store; generated runs (tests/fake_dashboard) in 80x24 and 8 colours; NO_COLOR;
 # and a real store: prepared with two short `repae train` runs, then a run launched from the
 # dashboard (live step count and curves, stop, resume), a run from another process showing up
 # live, Compare on two runs, resizes, and quitting with a run training (asks, checkpoints).
 BUILD=${BUILD:-build}
 BIN=$(cd "$(dirname "$BUILD/repae")" 2>/dev/null && pwd)/repae
+FAKE=$(cd "$BUILD/tests" 2>/dev/null && pwd)/fake_dashboard
 SOCK=repae-test-$$
 tmp=$(mktemp -d)
 cleanup() { tmux -L "$SOCK" kill-server 2>/dev/null; rm -rf "$tmp"; }
@@ -66,8 +67,8 @@ T send-keys -t empty q
 expect empty quits_cleanly "EXITED 0"
 [ -f "$tmp/empty.db" ] && pass store_created || { snap empty; fail store_created "no $tmp/empty.db"; }
 
-# 2. generated runs (REPAE_UI_FAKE): navigate, open a run, compare two, in 80x24 and 8 colours.
-start fake 80 24 REPAE_UI_FAKE=6 TERM=xterm "$BIN"
+# 2. generated runs (tests/fake_dashboard): navigate, open a run, compare two, in 80x24 and 8 colours.
+start fake 80 24 TERM=xterm "$FAKE" 6
 expect fake lists_runs "repa-lr1e-4-6"
 T send-keys -t fake Enter
 expect fake run_screen_charts "diffusion"
@@ -89,7 +90,7 @@ T send-keys -t fake q
 expect fake quit_from_home "EXITED 0"
 
 # 3. NO_COLOR still draws everything.
-start mono 80 24 REPAE_UI_FAKE=3 NO_COLOR=1 TERM=xterm "$BIN"
+start mono 80 24 NO_COLOR=1 TERM=xterm "$FAKE" 3
 expect mono no_color_draws "base-lr3e-4-1"
 T send-keys -t mono q
 expect mono no_color_quits "EXITED 0"

@@ -2,8 +2,8 @@
 // the DA1 reply parser, PNG decoding.
 #include <png.h>
 #include "test.h"
-#include "cellbuf.h"
-#include "image.h"
+#include "ui/cellbuf.h"
+#include "ui/image.h"
 
 TEST(palette_nearest) {
     CHECK(rgb_to_256(255, 0, 0) == 196, "red -> %d", rgb_to_256(255, 0, 0));

@@ -3,8 +3,8 @@
 // finite differences, variants, checkpoint round trip and checkpoint errors, init, and the
 // fm32-small parameter count.
 #include "test.h"
-#include "latent_bn.h"
-#include "vae.h"
+#include "model/latent_bn.h"
+#include "model/vae.h"
 #include <unistd.h>
 
 #define SD "tests/ref/model_vae_sd.safetensors"

@@ -6,7 +6,7 @@
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
-#include "train_internal.h"
+#include "train/trainer.h"
 
 #define MAXREC 64
 typedef struct {

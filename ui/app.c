@@ -2,7 +2,7 @@
 // flags, input polled with a short timeout (ncdu's input_handle) so training never freezes
 // the UI, and a capped redraw rate.
 #define _XOPEN_SOURCE_EXTENDED 1
-#include "app.h"
+#include "ui/app.h"
 #include <locale.h>
 #include <ncurses.h>
 #include <stdarg.h>
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "util.h"
+#include "base/util.h"
 
 #define MAXSTACK 8
 #define MIN_W 80
@@ -19,7 +19,7 @@
 #define TICK_SECONDS 0.25  // how often screens poll for new data
 
 struct App {
-    Model *model;
+    UiBackend *model;
     Screen *stack[MAXSTACK];
     int depth;
     int quit, dirty, help, full_repaint;
@@ -107,7 +107,7 @@ int ui_status_color(const char *s) {
     return CB_DEFAULT;
 }
 
-Model *app_model(App *a) { return a->model; }
+UiBackend *app_model(App *a) { return a->model; }
 ImageOverlays *app_overlays(App *a) { return a->ov; }
 ImageMode app_image_mode(App *a) { return a->imode; }
 int app_colors(App *a) { return a->colors; }
@@ -240,7 +240,7 @@ int app_feed_key(App *a, int key) {
 // What the model has to say: a training thread's warning once, and a lasting problem with
 // the store for as long as it lasts.
 static void poll_model(App *a) {
-    const ModelOps *o = a->model->ops;
+    const UiBackendOps *o = a->model->ops;
     char m[1024];
     if (o->take_notice && o->take_notice(a->model, m, sizeof m)) app_message(a, 1, "%s", m);
     if (!o->check) return;
@@ -385,7 +385,7 @@ void app_render(App *a, CellBuf *full) {
 }
 
 // ---- headless (tests) ------------------------------------------------------------------------
-App *app_headless_new(Model *m) {
+App *app_headless_new(UiBackend *m) {
     App *a = xcalloc(1, sizeof *a);
     a->model = m;
     a->headless = 1;
@@ -489,7 +489,7 @@ static void frame(App *a) {
     if (a->ov && !a->help && !a->prompt) overlays_flush(a->ov, stdout);
 }
 
-int app_run(Model *m, Screen *home_unused) {
+int app_run(UiBackend *m, Screen *home_unused) {
     (void)home_unused;
     setlocale(LC_ALL, "");
     App *a = app_headless_new(m);

@@ -8,9 +8,9 @@
 #ifndef REPAE_UI_APP_H
 #define REPAE_UI_APP_H
 #include <stdint.h>
-#include "cellbuf.h"
-#include "image.h"
-#include "model.h"
+#include "ui/cellbuf.h"
+#include "ui/image.h"
+#include "ui/backend.h"
 
 // Key handler result flags.
 enum { UI_HANDLED = 1, UI_REDRAW = 2, UI_QUIT = 4 };
@@ -59,7 +59,7 @@ int ui_run_color(int64_t run);
 // The colour of a status word.
 int ui_status_color(const char *status);
 
-Model *app_model(App *a);
+UiBackend *app_model(App *a);
 ImageOverlays *app_overlays(App *a);
 ImageMode app_image_mode(App *a);
 int app_colors(App *a); // 0 (NO_COLOR or monochrome), 8 or 256
@@ -82,7 +82,7 @@ typedef void (*ConfirmYes)(Screen *s, App *a);
 void app_confirm(App *a, const char *question, ConfirmYes yes);
 
 // Runs the dashboard until quit. Probes the terminal, initialises ncurses, restores it.
-int app_run(Model *m, Screen *home);
+int app_run(UiBackend *m, Screen *home);
 
 // The home screen and the others (scr_*.c).
 Screen *screen_runs_new(App *a);
@@ -92,7 +92,7 @@ Screen *screen_compare_new(App *a, const int64_t *runs, int n);
 
 // For tests: feeds key and draws one frame into b (w x h, status line included) with no
 // terminal. app_headless_new makes an App with no ncurses.
-App *app_headless_new(Model *m);
+App *app_headless_new(UiBackend *m);
 void app_headless_free(App *a);
 int app_feed_key(App *a, int key); // UI_* flags of the handling
 void app_render(App *a, CellBuf *b);

@@ -1,11 +1,11 @@
 // cellbuf.c: see cellbuf.h.
-#include "cellbuf.h"
+#include "ui/cellbuf.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <wchar.h>
-#include "util.h"
+#include "base/util.h"
 
 void cb_init(CellBuf *b, int w, int h) {
     b->w = b->h = 0;

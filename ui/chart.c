@@ -1,12 +1,12 @@
 // chart.c: see chart.h. Points are bucketed by dot column: each column draws the span from the
 // lowest to the highest of its consecutive points, and neighbouring columns are joined by a
 // line, so the work per frame is O(points + dots) however long the run is.
-#include "chart.h"
+#include "ui/chart.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "util.h"
+#include "base/util.h"
 
 void chart_ema(const float *y, float *out, int n, double alpha) {
     if (alpha <= 0) { if (out != y) memmove(out, y, sizeof(float) * (size_t)n); return; }

@@ -5,7 +5,7 @@
 // spike stays visible at any zoom.
 #ifndef REPAE_UI_CHART_H
 #define REPAE_UI_CHART_H
-#include "cellbuf.h"
+#include "ui/cellbuf.h"
 
 // Per-series memo for chart_render: the EMA (extended as points are appended), the value range,
 // and the series decimated to the plot's dot columns (first, lowest, highest and last point of

@@ -1,5 +1,5 @@
 // image.c: see image.h.
-#include "image.h"
+#include "ui/image.h"
 #include <errno.h>
 #include <math.h>
 #include <png.h>
@@ -11,7 +11,7 @@
 #include <sys/ioctl.h>
 #include <termios.h>
 #include <unistd.h>
-#include "util.h"
+#include "base/util.h"
 
 void image_free(Image *im) {
     free(im->rgb);

@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
-#include "cellbuf.h"
+#include "ui/cellbuf.h"
 
 typedef struct {
     int w, h;

@@ -6,9 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "chart.h"
-#include "screens.h"
-#include "util.h"
+#include "ui/chart.h"
+#include "ui/screens.h"
+#include "base/util.h"
 
 #define MAXR 8
 enum { CA_PANE = 1, CA_P1, CA_P2, CA_P3, CA_SMOOTH_UP, CA_SMOOTH_DOWN, CA_LOGY, CA_XAXIS, CA_PREV, CA_NEXT };
@@ -65,7 +65,7 @@ static void flatten(const cJSON *o, const char *prefix, char ***k, char ***v, in
 }
 
 static void build_diff(Cmp *c, App *a) {
-    Model *m = app_model(a);
+    UiBackend *m = app_model(a);
     char **k[MAXR] = {0}, **v[MAXR] = {0};
     int nk[MAXR] = {0};
     char err[ERRLEN];
@@ -107,7 +107,7 @@ static void build_diff(Cmp *c, App *a) {
 }
 
 static int poll_data(Cmp *c, App *a) {
-    Model *m = app_model(a);
+    UiBackend *m = app_model(a);
     char err[ERRLEN];
     UiRun *runs = NULL;
     int n = 0, changed = 0;
@@ -247,7 +247,7 @@ static void draw_samples(Cmp *c, App *a, CellBuf *b, int top) {
               c->sidx < 0 ? ", latest" : "");
     int per = c->n <= 4 ? c->n : 4, rowsn = (c->n + per - 1) / per;
     int cw = W / (per ? per : 1), ch = (H - top - 1) / (rowsn ? rowsn : 1) - 1;
-    Model *m = app_model(a);
+    UiBackend *m = app_model(a);
     for (int i = 0; i < c->n; i++) {
         int x = (i % per) * cw, y = top + 1 + (i / per) * (ch + 1);
         cb_text(b, x + 1, y, cw - 2, c->runs[i].name, ui_run_color(c->ids[i]), CB_BOLD);

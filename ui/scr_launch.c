@@ -7,9 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "config.h"
-#include "screens.h"
-#include "util.h"
+#include "base/config.h"
+#include "ui/screens.h"
+#include "base/util.h"
 
 enum { LA_UP = 1, LA_DOWN, LA_START, LA_SET, LA_UNSET, LA_NAME, LA_RESCAN };
 static const KeyBinding keys[] = {
@@ -122,7 +122,7 @@ static int action(Screen *s, App *a, int act, int key) {
     case LA_RESCAN: scan(l); break;
     case LA_START: {
         if (!l->nfiles) { app_message(a, 1, "no configs/*.json here or beside repae: run the dashboard from the repae directory"); break; }
-        Model *m = app_model(a);
+        UiBackend *m = app_model(a);
         int64_t id = 0;
         char err[ERRLEN];
         if (m->ops->launch(m, l->files[l->cur], l->name, l->nsets, l->sets, &id, err)) {

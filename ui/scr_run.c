@@ -4,9 +4,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "chart.h"
-#include "screens.h"
-#include "util.h"
+#include "ui/chart.h"
+#include "ui/screens.h"
+#include "base/util.h"
 
 enum { RA_SMOOTH_UP = 1, RA_SMOOTH_DOWN, RA_LOGY, RA_XAXIS, RA_PREV, RA_NEXT, RA_LATEST, RA_FIRST, RA_PANE, RA_STOP,
        RA_RESUME, RA_CFG_UP, RA_CFG_DOWN };
@@ -51,7 +51,7 @@ typedef struct {
 } RunScr;
 
 static int poll_data(RunScr *r, App *a) {
-    Model *m = app_model(a);
+    UiBackend *m = app_model(a);
     char err[ERRLEN];
     UiRun *runs = NULL;
     int n = 0, changed = 0;
@@ -99,7 +99,7 @@ static void load_image(RunScr *r, App *a) {
     if (!r->nsteps) return;
     long want = r->sidx < 0 ? r->steps[r->nsteps - 1] : r->steps[r->sidx];
     if (r->img.rgb && r->img_step == want) return;
-    Model *m = app_model(a);
+    UiBackend *m = app_model(a);
     Image im = {0};
     long got = -1;
     char err[ERRLEN];
@@ -119,7 +119,7 @@ static int tick(Screen *s, App *a) {
 static int action(Screen *s, App *a, int act, int key) {
     (void)key;
     RunScr *r = (RunScr *)s;
-    Model *m = app_model(a);
+    UiBackend *m = app_model(a);
     char err[ERRLEN];
     switch (act) {
     case RA_SMOOTH_UP: if (r->ema < NEMA - 1) r->ema++; break;

@@ -4,8 +4,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "screens.h"
-#include "util.h"
+#include "ui/screens.h"
+#include "base/util.h"
 
 enum { RA_UP = 1, RA_DOWN, RA_PGUP, RA_PGDN, RA_HOME, RA_END, RA_OPEN, RA_MARK, RA_COMPARE, RA_NEW, RA_STOP, RA_RESUME,
        RA_DELETE, RA_TAG, RA_NOTE, RA_SORT, RA_REVERSE, RA_FILTER, RA_UNMARK };
@@ -118,7 +118,7 @@ static int reload(Runs *r, App *a) {
     UiRun *runs = NULL;
     int n = 0;
     char err[ERRLEN];
-    Model *m = app_model(a);
+    UiBackend *m = app_model(a);
     if (m->ops->list_runs(m, &runs, &n, err)) { app_message(a, 1, "reading runs: %s", err); return 0; }
     int same = n == r->n && (n == 0 || !memcmp(runs, r->runs, sizeof(UiRun) * (size_t)n));
     free(r->runs);
@@ -164,7 +164,7 @@ static void do_delete(Screen *s, App *a) {
     if (!u) return;
     char err[ERRLEN], name[64];
     snprintf(name, sizeof name, "%s", u->name);
-    Model *m = app_model(a);
+    UiBackend *m = app_model(a);
     if (m->ops->remove(m, u->id, err)) app_message(a, 1, "delete %s: %s", name, err);
     else app_message(a, 0, "deleted %s", name);
     reload(r, a);
@@ -175,7 +175,7 @@ static void do_tag(Screen *s, App *a, const char *text) {
     const UiRun *u = current(r);
     if (!u || !*text) return;
     char err[ERRLEN];
-    Model *m = app_model(a);
+    UiBackend *m = app_model(a);
     int rm = text[0] == '-';
     if (m->ops->tag(m, u->id, text + rm, rm, err)) app_message(a, 1, "tag: %s", err);
     reload(r, a);
@@ -186,7 +186,7 @@ static void do_note(Screen *s, App *a, const char *text) {
     const UiRun *u = current(r);
     if (!u) return;
     char err[ERRLEN];
-    Model *m = app_model(a);
+    UiBackend *m = app_model(a);
     if (m->ops->note(m, u->id, text, err)) app_message(a, 1, "note: %s", err);
     reload(r, a);
 }
@@ -195,7 +195,7 @@ static int action(Screen *s, App *a, int act, int key) {
     (void)key;
     Runs *r = (Runs *)s;
     const UiRun *u = current(r);
-    Model *m = app_model(a);
+    UiBackend *m = app_model(a);
     char err[ERRLEN];
     switch (act) {
     case RA_UP: move_cur(r, r->cur - 1); break;

@@ -1,11 +1,11 @@
 // screens.c: see screens.h.
-#include "screens.h"
+#include "ui/screens.h"
 #include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include "chart.h"
-#include "util.h"
+#include "ui/chart.h"
+#include "base/util.h"
 
 const char *const ui_metrics[UI_NMETRICS] = {"recon", "kl", "diffusion", "align", "smooth", "total"};
 

@@ -5,9 +5,9 @@
 #define _XOPEN_SOURCE_EXTENDED 1
 #endif
 #include <ncurses.h> // KEY_* codes for the key tables
-#include "app.h"
-#include "cellbuf.h"
-#include "model.h"
+#include "ui/app.h"
+#include "ui/cellbuf.h"
+#include "ui/backend.h"
 
 // The five losses and the total, in the order the Run and Compare screens show them.
 #define UI_NMETRICS 6

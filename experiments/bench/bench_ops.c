@@ -16,9 +16,9 @@
 // 2*M*N*K flops (backward: both the input and the weight gradient). Other ops count a nominal
 // few flops per element (the FL column, per element of the main tensor) and are memory-bound:
 // their ms is the figure to watch. Best-of timing because the machine is shared.
-#include "gemm.h"
-#include "ops.h"
-#include "util.h"
+#include "ops/gemm.h"
+#include "ops/ops.h"
+#include "base/util.h"
 #include <cblas.h>
 #include <omp.h>
 #include <stdio.h>

@@ -7,7 +7,7 @@
 // Each round runs `repae bench` (the binary beside this one's directory: BUILD/repae) and
 // experiments/bench/torch_step.py once each, alternating which goes first (A B, B A, ...) so
 // that a change in the machine's load hits both alike. Both get OMP_NUM_THREADS=2; PyTorch gets
-// OMP_WAIT_POLICY=passive (repae re-execs itself with a short spin, src/main.c), and both the
+// OMP_WAIT_POLICY=passive (repae re-execs itself with a short spin, src/cli/main.c), and both the
 // same latent-BN recipe (--set vae.latent_bn=true). The rest of
 // the environment (OPENBLAS_CORETYPE and the like) is inherited and printed, because it changes
 // the sgemm kernels both sides use.
@@ -65,7 +65,7 @@ static int run_one(Side *sd, int round) {
         close(fd[0]);
         close(fd[1]);
         // PyTorch's OpenMP gets passive waits (libgomp's default spinning only slows it on 2
-        // shared cores); repae chooses its own (a short spin, src/main.c).
+        // shared cores); repae chooses its own (a short spin, src/cli/main.c).
         if (strstr(sd->argv[0], "python")) setenv("OMP_WAIT_POLICY", "passive", 1);
         execv(sd->argv[0], sd->argv);
         fprintf(stderr, "bench_step: cannot run %s: %s\n", sd->argv[0], strerror(errno));

@@ -11,9 +11,9 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include "run_hooks.h"
-#include "store.h"
-#include "util.h"
+#include "app/run_hooks.h"
+#include "store/store.h"
+#include "base/util.h"
 
 #define NKEYS 10
 static const char *const keys[NKEYS] = {"recon", "kl", "diffusion", "align", "smooth", "total", "latent_std",

@@ -16,12 +16,13 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-#include "app.h"
-#include "config.h"
-#include "run_hooks.h"
-#include "store.h"
-#include "train.h"
-#include "util.h"
+#include "ui/app.h"
+#include "app/store_backend.h"
+#include "base/config.h"
+#include "app/run_hooks.h"
+#include "store/store.h"
+#include "train/train.h"
+#include "base/util.h"
 
 #define NKEYS 7
 static const char *const keys[NKEYS] = {"recon", "kl", "diffusion", "align", "smooth", "total", "latent_std"};
@@ -96,7 +97,7 @@ typedef struct {
 static void *watch_main(void *arg) {
     Watcher *w = arg;
     char err[ERRLEN];
-    Model *m = model_store_open(w->db, err);
+    UiBackend *m = store_backend_open(w->db, err);
     if (!m) die("watcher open", err);
     App *a = app_headless_new(m);
     app_push(a, screen_runs_new(a));
@@ -194,7 +195,7 @@ int main(int argc, char **argv) {
     int nids = 0;
     for (int t = 0; t < TRIES; t++) {
         double a0 = now_seconds(), ca = cpu_seconds(CLOCK_PROCESS_CPUTIME_ID);
-        Model *m = model_store_open(db, err);
+        UiBackend *m = store_backend_open(db, err);
         if (!m) die("open", err);
         App *a = app_headless_new(m);
         app_push(a, screen_runs_new(a));
@@ -216,7 +217,7 @@ int main(int argc, char **argv) {
     }
     if (nids < 8) die("store", "fewer than 8 finished runs");
 
-    Model *m = model_store_open(db, err);
+    UiBackend *m = store_backend_open(db, err);
     if (!m) die("open", err);
     App *a = app_headless_new(m);
     app_push(a, screen_runs_new(a));

@@ -10,12 +10,12 @@ cpu_s_per_step (process CPU time of the timed steps, which time-slicing on a sha
 not inflate the way it does wall time).
 
 The models are tests/gen_models.py's (LDM AutoencoderKL layout, DiT/SiT layout), built from the
-config with the defaults of src/config.c. The step is the one tests/gen_train.py checks the C
+config with the defaults of src/base/config.c. The step is the one tests/gen_train.py checks the C
 trainer against (recipe "repae"), in float32: linear path, velocity prediction, latent BatchNorm,
 stop-gradient into the VAE, l1 reconstruction, kl, smooth weight 0, one AdamW per side,
 global-norm clipping per side, SiT EMA, class dropout. Inputs are synthetic (uniform images,
 random labels), drawn inside the timed loop as train_bench does.
-FLOPs are counted exactly as src/model.c's model_flops and trainer_step_gflop do: conv and
+FLOPs are counted exactly as src/model/model.c's model_flops and trainer_step_gflop do: conv and
 linear multiply-adds plus attention's two T x T products, forward once and backward twice
 for the trained VAE and SiT.
 """
@@ -33,7 +33,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "..", "tests"))
 from gen_models import AttnBlock, AutoencoderKL, SiT  # noqa: E402
 
-# src/config.c config_defaults, only the keys the step uses.
+# src/base/config.c config_defaults, only the keys the step uses.
 DEFAULTS = {
     "data": {"image_size": 16, "channels": 3},
     "vae": {"ch": [8, 16], "num_res_blocks": 1, "z_channels": 4, "groups": 4, "mid_attn": False,

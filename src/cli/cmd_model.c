@@ -1,0 +1,234 @@
+// cmd_model.c: `repae sample` and `repae reconstruct`: a run's newest checkpoint (found through
+// the store) loaded into a Model of the run's stored config.
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "cli/cli.h"
+#include "data/data.h"
+#include "base/config.h"
+#include "model/model.h"
+#include "base/png_io.h"
+#include "store/store.h"
+#include "train/train.h"
+#include "base/util.h"
+
+#define MAX_CHUNK 64 // images per forward pass: bounds the activation memory
+
+// A run's config and the directory of its newest checkpoint still on disk.
+typedef struct {
+    Config cfg;
+    char name[256];
+    char ckpt[4096];
+    long step;
+} RunModel;
+
+static int find_run(const Globals *g, const char *ref, RunModel *rm, char *err) {
+    Store *s;
+    if (store_open(&s, g->db, 0, err)) return -1;
+    int64_t id;
+    StoreRun r;
+    if (store_resolve(s, ref, &id, err) || store_get_run(s, id, &r, err)) { store_close(s); return -1; }
+    snprintf(rm->name, sizeof rm->name, "%s", r.name);
+    config_defaults(&rm->cfg);
+    int rc = config_parse(&rm->cfg, r.config, "the run's stored config", err);
+    if (rc == 0) rc = config_validate(&rm->cfg, err);
+    store_run_free(&r);
+    if (rc) { store_close(s); return -1; }
+    // The store lists every checkpoint ever written; training keeps only the newest on disk.
+    StoreCheckpoint *c = NULL;
+    int n = 0;
+    rm->step = -1;
+    if (store_checkpoints(s, id, &c, &n, err) == 0) {
+        for (int i = n - 1; i >= 0 && rm->step < 0; i--) {
+            char st[4200];
+            snprintf(st, sizeof st, "%s/vae.safetensors", c[i].weights);
+            if (access(st, R_OK) == 0) {
+                snprintf(rm->ckpt, sizeof rm->ckpt, "%s", c[i].weights);
+                rm->step = c[i].step;
+            }
+        }
+        store_checkpoints_free(c, n);
+    }
+    if (rm->step < 0) { // e.g. a run killed before the store heard of its checkpoint
+        char dir[3000];
+        store_run_dir(s, id, dir, sizeof dir);
+        long step = train_latest_checkpoint(dir);
+        if (step >= 0) {
+            snprintf(rm->ckpt, sizeof rm->ckpt, "%s/ckpt/%08ld", dir, step);
+            rm->step = step;
+        }
+    }
+    store_close(s);
+    if (rm->step < 0)
+        return seterr(err, "run '%s' has no checkpoint yet (one is written every train.ckpt_every steps and "
+                           "when a run ends or is stopped)", rm->name);
+    return 0;
+}
+
+static int load_model(Model *m, const RunModel *rm, int max_batch, char *err) {
+    if (model_build(m, &rm->cfg, max_batch, 0, err)) return -1;
+    if (model_load(m, rm->ckpt, 1, err)) { model_free(m); return -1; }
+    return 0;
+}
+
+// ---- sample --------------------------------------------------------------------------------------
+
+static int parse_int(const char *s, int lo, int hi, int *out) {
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (!*s || *end || v < lo || v > hi) return -1;
+    *out = (int)v;
+    return 0;
+}
+
+static int parse_float(const char *s, float lo, float hi, float *out) {
+    char *end;
+    double v = strtod(s, &end);
+    if (!*s || *end || !(v >= lo && v <= hi)) return -1;
+    *out = (float)v;
+    return 0;
+}
+
+int cmd_sample(const Globals *g, int argc, char **argv) {
+    const char *usage =
+        "usage: repae sample RUN [--n 16] [--steps 50] [--cfg W] [--class K] [--seed S]\n"
+        "                        [--solver euler|heun|sde] --out F.png\n\n"
+        "Draws a grid of n samples from the newest checkpoint of RUN (id or name), with the\n"
+        "SiT's EMA weights. Defaults for steps, cfg and solver come from the run's sample.*\n"
+        "config; --class K gives every image class K (default: image i gets class i mod the\n"
+        "number of classes); --cfg W is the classifier-free guidance scale (1 = none).\n";
+    if (wants_help(argc, argv)) { fputs(usage, stdout); return 0; }
+    const char *run = NULL, *out = NULL, *solver = NULL;
+    int n = 16, steps = -1, cls = -1, seed = 0, have_cfg = 0;
+    float cfgw = 1;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (a[0] != '-') {
+            if (run) { fprintf(stderr, "repae sample: more than one RUN ('%s', '%s')\n%s", run, a, usage); return 2; }
+            run = a;
+            continue;
+        }
+        if (i + 1 >= argc) { fprintf(stderr, "repae sample: %s needs a value\n%s", a, usage); return 2; }
+        const char *v = argv[++i];
+        int bad = 0;
+        if (!strcmp(a, "--n")) bad = parse_int(v, 1, 1024, &n);
+        else if (!strcmp(a, "--steps")) bad = parse_int(v, 1, 100000, &steps);
+        else if (!strcmp(a, "--cfg")) { bad = parse_float(v, 0, 1000, &cfgw); have_cfg = 1; }
+        else if (!strcmp(a, "--class")) bad = parse_int(v, 0, 1000000, &cls);
+        else if (!strcmp(a, "--seed")) bad = parse_int(v, 0, 2147483647, &seed);
+        else if (!strcmp(a, "--solver")) solver = v;
+        else if (!strcmp(a, "--out")) out = v;
+        else { fprintf(stderr, "repae sample: unknown option '%s'\n%s", a, usage); return 2; }
+        if (bad) { fprintf(stderr, "repae sample: %s: '%s' is not a valid value\n%s", a, v, usage); return 2; }
+    }
+    if (!run) { fprintf(stderr, "repae sample: missing RUN\n%s", usage); return 2; }
+    if (!out) { fprintf(stderr, "repae sample: missing --out F.png\n%s", usage); return 2; }
+    char err[ERRLEN];
+    RunModel rm;
+    if (find_run(g, run, &rm, err)) { fprintf(stderr, "repae sample: %s\n", err); return 1; }
+    SampleOpts o;
+    if (sample_opts_from_config(&o, &rm.cfg.sample, err)) { fprintf(stderr, "repae sample: %s\n", err); return 1; }
+    if (steps > 0) o.steps = steps;
+    if (have_cfg) o.cfg_scale = cfgw;
+    if (solver && solver_parse(&o.solver, solver, err)) { fprintf(stderr, "repae sample: --solver: %s\n", err); return 2; }
+    int K = rm.cfg.sit.num_classes;
+    if (cls >= 0 && K == 0) { fprintf(stderr, "repae sample: run '%s' is unconditional (sit.num_classes = 0); drop --class\n", rm.name); return 2; }
+    if (cls >= K && K > 0) { fprintf(stderr, "repae sample: --class %d: run '%s' has classes 0..%d\n", cls, rm.name, K - 1); return 2; }
+    Model *m = xcalloc(1, sizeof *m);
+    if (load_model(m, &rm, n < MAX_CHUNK ? n : MAX_CHUNK, err)) {
+        fprintf(stderr, "repae sample: %s\n", err);
+        free(m);
+        return 1;
+    }
+    int *labels = NULL;
+    if (cls >= 0) {
+        labels = xmalloc(n * sizeof(int));
+        for (int i = 0; i < n; i++) labels[i] = cls;
+    }
+    float *imgs = xmalloc((size_t)n * m->nx * sizeof(float));
+    model_sample(m, n, labels, &o, (uint64_t)seed, imgs);
+    int gw, gh;
+    uint8_t *rgb = image_grid(imgs, n, m->C, m->S, m->S, 0, 1, &gw, &gh);
+    int rc = png_write(out, rgb, gw, gh, 3, err);
+    if (rc) fprintf(stderr, "repae sample: %s\n", err);
+    else fprintf(stderr, "repae sample: %d images from run '%s' step %ld (EMA), %d %s steps, cfg %g -> %s\n", n,
+                 rm.name, rm.step, o.steps, o.solver == SOLVER_EULER ? "euler" : o.solver == SOLVER_HEUN ? "heun" : "sde",
+                 o.cfg_scale, out);
+    free(rgb);
+    free(imgs);
+    free(labels);
+    model_free(m);
+    free(m);
+    return rc ? 1 : 0;
+}
+
+// ---- reconstruct ---------------------------------------------------------------------------------
+
+int cmd_reconstruct(const Globals *g, int argc, char **argv) {
+    const char *usage =
+        "usage: repae reconstruct RUN IN.png OUT.png [--pair]\n\n"
+        "Deterministic VAE round trip through the posterior mean with the newest checkpoint of\n"
+        "RUN (id or name). IN is centre-cropped, resized to the run's data.image_size and\n"
+        "converted to its data.channels, as the folder dataset does. OUT is the reconstruction\n"
+        "alone at that size; with --pair, the input and the reconstruction side by side.\n"
+        "Prints the PSNR of the round trip on stderr.\n";
+    if (wants_help(argc, argv)) { fputs(usage, stdout); return 0; }
+    const char *pos[3];
+    int np = 0, pair = 0;
+    for (int i = 0; i < argc; i++) {
+        if (!strcmp(argv[i], "--pair")) pair = 1;
+        else if (argv[i][0] == '-' && argv[i][1]) { fprintf(stderr, "repae reconstruct: unknown option '%s'\n%s", argv[i], usage); return 2; }
+        else if (np < 3) pos[np++] = argv[i];
+        else { fprintf(stderr, "repae reconstruct: too many arguments\n%s", usage); return 2; }
+    }
+    if (np != 3) { fprintf(stderr, "repae reconstruct: expected RUN IN.png OUT.png\n%s", usage); return 2; }
+    char err[ERRLEN];
+    RunModel rm;
+    if (find_run(g, pos[0], &rm, err)) { fprintf(stderr, "repae reconstruct: %s\n", err); return 1; }
+    int C = rm.cfg.data.channels, S = rm.cfg.data.image_size, H, W;
+    float *img;
+    if (png_read(pos[1], C, &img, &H, &W, err)) { fprintf(stderr, "repae reconstruct: %s\n", err); return 1; }
+    Model *m = xcalloc(1, sizeof *m);
+    if (load_model(m, &rm, 1, err)) {
+        fprintf(stderr, "repae reconstruct: %s\n", err);
+        free(img);
+        free(m);
+        return 1;
+    }
+    size_t nx = m->nx;
+    float *x = xmalloc(2 * nx * sizeof(float)), *xr = x + nx;
+    // The image the model would have seen had IN been in a folder dataset of this run's config.
+    uint8_t *pix = xmalloc(nx);
+    image_crop_resize(img, C, H, W, S, pix);
+    for (size_t i = 0; i < nx; i++) x[i] = pix[i] / 127.5f - 1.0f;
+    free(pix);
+    free(img);
+    model_reconstruct(m, x, 1, xr);
+    double se = 0;
+    for (size_t i = 0; i < nx; i++) {
+        xr[i] = xr[i] < -1 ? -1 : xr[i] > 1 ? 1 : xr[i];
+        se += (double)(xr[i] - x[i]) * (xr[i] - x[i]);
+    }
+    double psnr = 10 * log10(4.0 / (se / nx + 1e-20)); // peak-to-peak 2 in [-1, 1]
+    int rc;
+    if (pair) {
+        int gw, gh;
+        uint8_t *rgb = image_grid(x, 2, C, S, S, 2, 1, &gw, &gh);
+        rc = png_write(pos[2], rgb, gw, gh, 3, err);
+        free(rgb);
+    } else {
+        uint8_t *pix = xmalloc(nx);
+        chw_to_u8(xr, C, S, S, pix);
+        rc = png_write(pos[2], pix, S, S, C, err);
+        free(pix);
+    }
+    if (rc) fprintf(stderr, "repae reconstruct: %s\n", err);
+    else fprintf(stderr, "repae reconstruct: run '%s' step %ld, %dx%d: PSNR %.2f dB -> %s\n", rm.name, rm.step, S, S,
+                 psnr, pos[2]);
+    free(x);
+    model_free(m);
+    free(m);
+    return rc ? 1 : 0;
+}

@@ -1,0 +1,255 @@
+// cmd_train.c: `repae train`, `repae resume`, `repae bench`: a run in this process, written to
+// the store through run_hooks, with a progress line on stderr. Ctrl-C stops with a checkpoint.
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "cli/cli.h"
+#include "ops/gemm.h"
+#include "base/config.h"
+#include "data/data.h"
+#include "store/store.h"
+#include "app/run_hooks.h"
+#include "train/train.h"
+#include "train/trainer.h"
+#include "base/util.h"
+
+// The one run of this process, for the SIGINT handler (run_hooks_stop is async-signal-safe).
+static RunHooks *sigint_run;
+static volatile sig_atomic_t sigint_count;
+
+static void on_sigint(int sig) {
+    (void)sig;
+    if (++sigint_count > 1) _exit(130); // a second Ctrl-C: give up at once
+    if (sigint_run) run_hooks_stop(sigint_run);
+    static const char msg[] = "\nrepae: stopping after this step (writing a checkpoint); Ctrl-C again to abort\n";
+    ssize_t r = write(2, msg, sizeof msg - 1);
+    (void)r;
+}
+
+// Wraps the store's hooks with a progress line.
+typedef struct {
+    TrainHooks inner;
+    long total;
+    long first_step;
+    double t0, last_print;
+    int tty;
+} Progress;
+
+static const char *const shown[] = {"recon", "kl", "diffusion", "align", "smooth", "total"};
+
+static void fmt_duration(char *buf, size_t n, double s) {
+    if (!isfinite(s) || s < 0) { snprintf(buf, n, "--"); return; }
+    long t = (long)(s + 0.5);
+    if (t >= 3600) snprintf(buf, n, "%ldh%02ldm", t / 3600, (t / 60) % 60);
+    else if (t >= 60) snprintf(buf, n, "%ldm%02lds", t / 60, t % 60);
+    else snprintf(buf, n, "%lds", t);
+}
+
+static void progress_metrics(void *ctx, long step, int n, const char *const *keys, const float *vals) {
+    Progress *p = ctx;
+    if (p->inner.metrics) p->inner.metrics(p->inner.ctx, step, n, keys, vals);
+    double now = now_seconds();
+    if (p->first_step < 0) { p->first_step = step; p->t0 = now; }
+    int last = step >= p->total;
+    // A terminal gets a line rewritten ~4 times a second; a log file one line every 10 s.
+    if (!last && now - p->last_print < (p->tty ? 0.25 : 10.0)) return;
+    p->last_print = now;
+    double rate = step > p->first_step ? (step - p->first_step) / (now - p->t0) : NAN;
+    char eta[32], its[32], line[512];
+    fmt_duration(eta, sizeof eta, (p->total - step) / rate);
+    if (isfinite(rate)) snprintf(its, sizeof its, "%.2f", rate);
+    else snprintf(its, sizeof its, "--"); // the first log: no rate yet
+    int len = snprintf(line, sizeof line, "step %ld/%ld  %s it/s  ETA %s ", step, p->total, its, eta);
+    for (size_t k = 0; k < sizeof shown / sizeof shown[0]; k++)
+        for (int i = 0; i < n; i++)
+            if (strcmp(keys[i], shown[k]) == 0 && len < (int)sizeof line - 32)
+                len += snprintf(line + len, sizeof line - len, " %s %.4g", shown[k], vals[i]);
+    fprintf(stderr, p->tty ? "\r%s\033[K" : "%s\n", line);
+    if (last && p->tty) fputc('\n', stderr);
+}
+
+static void progress_sample(void *ctx, long step, const uint8_t *rgb, int w, int h) {
+    Progress *p = ctx;
+    if (p->inner.sample) p->inner.sample(p->inner.ctx, step, rgb, w, h);
+}
+static void progress_checkpoint(void *ctx, long step, const char *weights, const char *state) {
+    Progress *p = ctx;
+    if (p->inner.checkpoint) p->inner.checkpoint(p->inner.ctx, step, weights, state);
+}
+static int progress_should_stop(void *ctx) {
+    Progress *p = ctx;
+    return p->inner.should_stop ? p->inner.should_stop(p->inner.ctx) : 0;
+}
+
+// Out of memory (a model or batch too large for this machine) aborts the process; record it as
+// the run's failure first, or the run would read "interrupted" and invite a resume that fails
+// the same way. A fresh store connection: the writer thread's may be mid-transaction.
+static const char *oom_db;
+static int64_t oom_run;
+static void on_oom(const char *msg) {
+    Store *s;
+    char err[ERRLEN];
+    if (!oom_db || store_open(&s, oom_db, 0, err) != 0) return;
+    store_set_status(s, oom_run, "failed", msg, err);
+    store_close(s);
+}
+
+// Runs one training run on already-open hooks and records how it ended. Returns the exit code.
+static int run_training(RunHooks *rh, const Config *cfg, int resume, const TrainRunOpts *opts) {
+    char err[ERRLEN] = "";
+    Progress p = {.inner = run_hooks_get(rh), .total = cfg->train.steps, .first_step = -1,
+                  .tty = isatty(2)};
+    TrainHooks h = {&p, progress_metrics, progress_sample, progress_checkpoint, progress_should_stop};
+    sigint_run = rh;
+    struct sigaction sa = {0};
+    sa.sa_handler = on_sigint;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    fprintf(stderr, "repae: run %lld '%s' (%s)\n", (long long)run_hooks_id(rh), run_hooks_name(rh), run_hooks_dir(rh));
+    oom_run = run_hooks_id(rh);
+    util_set_oom_hook(on_oom);
+    TrainStatus st = train_run_opts(cfg, run_hooks_dir(rh), resume, &h, opts, err);
+    util_set_oom_hook(NULL);
+    sigint_run = NULL;
+    int ok = st == TRAIN_DONE || st == TRAIN_STOPPED;
+    if (!ok) fprintf(stderr, "repae: run %s: %s\n", train_status_name(st), err);
+    else fprintf(stderr, "repae: run %s\n", train_status_name(st));
+    if (run_hooks_finish(rh, train_status_name(st), ok ? NULL : err) != 0) return 1;
+    return ok ? 0 : 1;
+}
+
+int cmd_train(const Globals *g, int argc, char **argv) {
+    const char *usage =
+        "usage: repae train CONFIG [--name NAME] [--set key.path=value]...\n\n"
+        "Trains a model headless: a progress line on stderr, metrics, samples and checkpoints\n"
+        "into the run store. CONFIG is a JSON recipe (see configs/README.md). Ctrl-C stops\n"
+        "cleanly with a checkpoint; `repae resume RUN` continues.\n";
+    if (wants_help(argc, argv)) { fputs(usage, stdout); return 0; }
+    const char *path = NULL, *name = NULL;
+    Config cfg;
+    config_defaults(&cfg);
+    char err[ERRLEN];
+    // The config file first, then the overrides in order, whatever their position.
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--name") == 0 || strcmp(argv[i], "--set") == 0) { i++; continue; }
+        if (argv[i][0] == '-') { fprintf(stderr, "repae train: unknown option '%s'\n%s", argv[i], usage); return 2; }
+        if (path) { fprintf(stderr, "repae train: more than one CONFIG ('%s', '%s')\n", path, argv[i]); return 2; }
+        path = argv[i];
+    }
+    if (!path) { fprintf(stderr, "repae train: missing CONFIG\n%s", usage); return 2; }
+    if (config_load(&cfg, path, err) != 0) { fprintf(stderr, "repae train: %s\n", err); return 2; }
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--name") == 0 || strcmp(argv[i], "--set") == 0) {
+            if (i + 1 >= argc) { fprintf(stderr, "repae train: %s needs a value\n", argv[i]); return 2; }
+            if (argv[i][2] == 'n') name = argv[++i];
+            else if (config_set(&cfg, argv[++i], err) != 0) { fprintf(stderr, "repae train: --set %s: %s\n", argv[i], err); return 2; }
+        }
+    }
+    if (config_validate(&cfg, err) != 0) { fprintf(stderr, "repae train: %s: %s\n", path, err); return 2; }
+    // A missing dataset is the config's fault: say so before a run is created to fail at once.
+    if (strcmp(cfg.data.dataset, "shapes") != 0) {
+        Dataset *ds;
+        if (dataset_open(&ds, &cfg.data, DATA_TRAIN, err) != 0) { fprintf(stderr, "repae train: %s: %s\n", path, err); return 2; }
+        dataset_close(ds);
+    }
+    // So is a model or batch too large for this machine: refused before the run exists, with
+    // what to lower (the out-of-memory hook only catches what the estimate misses).
+    if (train_memory_check(&cfg, err) != 0) { fprintf(stderr, "repae train: %s: %s\n", path, err); return 2; }
+    char *json = config_to_json(&cfg);
+    RunHooks *rh;
+    oom_db = g->db;
+    int rc = run_hooks_open(&rh, g->db, name, json, cfg.train.steps, err);
+    free(json);
+    if (rc != 0) { fprintf(stderr, "repae train: %s\n", err); return 1; }
+    return run_training(rh, &cfg, 0, NULL);
+}
+
+// The run's stored config, read without changing the run. 0, or -1 with err.
+static int stored_config(const Globals *g, const char *ref, Config *cfg, char *err) {
+    Store *s;
+    if (store_open(&s, g->db, 0, err) != 0) return -1;
+    int64_t id;
+    StoreRun r;
+    int rc = store_resolve(s, ref, &id, err);
+    if (rc == 0 && (rc = store_get_run(s, id, &r, err)) == 0) {
+        config_defaults(cfg);
+        rc = config_parse(cfg, r.config ? r.config : "{}", "the run's stored config", err);
+        store_run_free(&r);
+    }
+    store_close(s);
+    return rc;
+}
+
+// Once the core knows which checkpoint loaded (an unusable newer one may have been set
+// aside): forget the points logged after it, so that the curves never mix the old and the
+// new continuation.
+static int resume_start(void *ctx, long from, char *err) {
+    RunHooks *rh = ctx;
+    if (run_hooks_truncate(rh, from, err) != 0) return -1;
+    if (from < 0) fprintf(stderr, "repae resume: no checkpoint yet; starting the run again from step 0\n");
+    else fprintf(stderr, "repae resume: continuing from the checkpoint at step %ld\n", from);
+    return 0;
+}
+
+int cmd_resume(const Globals *g, int argc, char **argv) {
+    const char *usage = "usage: repae resume RUN\n\n"
+                        "Continues a stopped or interrupted run (id or name) from its last checkpoint,\n"
+                        "with the configuration it was started with.\n";
+    if (wants_help(argc, argv)) { fputs(usage, stdout); return 0; }
+    if (argc != 1) { fprintf(stderr, "repae resume: expected one RUN\n%s", usage); return 2; }
+    char err[ERRLEN];
+    Config cfg;
+    // Memory first, while the run still reads as it did (stopped, interrupted...).
+    if (stored_config(g, argv[0], &cfg, err) == 0 && train_memory_check(&cfg, err) != 0) {
+        fprintf(stderr, "repae resume: %s\n", err);
+        return 1;
+    }
+    RunHooks *rh;
+    oom_db = g->db;
+    if (run_hooks_resume(&rh, g->db, argv[0], -1, err) != 0) { fprintf(stderr, "repae resume: %s\n", err); return 1; }
+    config_defaults(&cfg);
+    if (config_parse(&cfg, run_hooks_config(rh), "the run's stored config", err) != 0 || config_validate(&cfg, err) != 0) {
+        fprintf(stderr, "repae resume: %s\n", err);
+        run_hooks_finish(rh, "failed", err);
+        return 1;
+    }
+    TrainRunOpts opts = {.ctx = rh, .start = resume_start};
+    return run_training(rh, &cfg, 1, &opts);
+}
+
+int cmd_bench(const Globals *g, int argc, char **argv) {
+    (void)g;
+    const char *usage = "usage: repae bench [--config F] [--steps N] [--set key.path=value]...\n\n"
+                        "Times training steps on synthetic input of the config's shapes (default: the\n"
+                        "embedded tiny model) and prints one JSON line: step_s, img_per_s, GFLOP/s, and which\n"
+                        "matrix-product path ran (gemm: avx512, or openblas; REPAE_GEMM=openblas forces the latter).\n";
+    if (wants_help(argc, argv)) { fputs(usage, stdout); return 0; }
+    Config cfg;
+    config_defaults(&cfg);
+    char err[ERRLEN];
+    int steps = 10;
+    const char *path = NULL;
+    for (int i = 0; i < argc; i++) {
+        if (i + 1 >= argc) { fprintf(stderr, "repae bench: '%s' needs a value\n%s", argv[i], usage); return 2; }
+        if (strcmp(argv[i], "--config") == 0) {
+            path = argv[++i];
+            if (config_load(&cfg, path, err) != 0) { fprintf(stderr, "repae bench: %s\n", err); return 2; }
+        } else if (strcmp(argv[i], "--steps") == 0) {
+            steps = atoi(argv[++i]);
+            if (steps < 1) { fprintf(stderr, "repae bench: --steps must be a positive integer\n"); return 2; }
+        } else if (strcmp(argv[i], "--set") == 0) {
+            if (config_set(&cfg, argv[++i], err) != 0) { fprintf(stderr, "repae bench: --set %s: %s\n", argv[i], err); return 2; }
+        } else { fprintf(stderr, "repae bench: unknown option '%s'\n%s", argv[i], usage); return 2; }
+    }
+    if (config_validate(&cfg, err) != 0) { fprintf(stderr, "repae bench: %s\n", err); return 2; }
+    TrainBench b;
+    if (train_bench(&cfg, steps, &b, err) != 0) { fprintf(stderr, "repae bench: %s\n", err); return 1; }
+    printf("{\"config\":\"%s\",\"batch\":%d,\"steps\":%d,\"step_s\":%.5f,\"img_per_s\":%.2f,"
+           "\"gflop_per_step\":%.3f,\"gflops\":%.2f,\"gemm\":\"%s\"}\n",
+           path ? path : "tiny (embedded)", cfg.train.batch_size, steps, b.step_s, b.img_per_s, b.gflop_per_step, b.gflops,
+           sgemm_backend());
+    return 0;
+}

@@ -1,0 +1,108 @@
+// main.c: the `repae` binary: global options, then one command from the table below.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "base/blas.h"
+#include "cli/cli.h"
+
+typedef struct {
+    const char *name;
+    int (*fn)(const Globals *, int, char **);
+    const char *usage;
+} Command;
+
+static const Command commands[] = {
+    {"train", cmd_train, "train CONFIG [--name N] [--set key.path=value]...   a headless training run"},
+    {"resume", cmd_resume, "resume RUN                         continue a stopped or interrupted run"},
+    {"runs", cmd_runs, "runs [--json]                      the runs table"},
+    {"show", cmd_show, "show RUN                           status, config, metrics, checkpoints, samples"},
+    {"compare", cmd_compare, "compare RUN RUN...                 differing config keys and metrics side by side"},
+    {"export", cmd_export, "export RUN --csv F | --safetensors F | --samples DIR"},
+    {"sample", cmd_sample, "sample RUN [--n 16] [--steps 50] [--cfg W] [--class K] [--seed S] [--solver S] --out F.png"},
+    {"reconstruct", cmd_reconstruct, "reconstruct RUN IN.png OUT.png     VAE round trip (posterior mean)"},
+    {"eval", cmd_eval, "eval RUN [--n 5000]                 generation metrics (fd, is, accuracy, PSNR) into the store"},
+    {"encoder", cmd_encoder, "encoder train [--dataset D] [--out F]   train the frozen REPA target encoder"},
+    {"evaluator", cmd_evaluator, "evaluator train [--dataset D] [--out F] train the evaluation network"},
+    {"bench", cmd_bench, "bench [--config F] [--steps N]     training-step throughput, one JSON line"},
+    {"rm", cmd_rm, "rm RUN                             delete a run and its files"},
+    {"tag", cmd_tag, "tag RUN TAG                        add a tag"},
+    {"note", cmd_note, "note RUN TEXT                      set the run's note"},
+};
+#define NCOMMANDS (int)(sizeof commands / sizeof commands[0])
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: repae [--db PATH] [COMMAND [ARGS]]\n\n"
+               "With no command, opens the dashboard. The run store is --db PATH, else $REPAE_DB,\n"
+               "else ./runs.db. Every command takes --help.\n\ncommands:\n");
+    for (int i = 0; i < NCOMMANDS; i++) fprintf(f, "  %s\n", commands[i].usage);
+}
+
+int wants_help(int argc, char **argv) {
+    for (int i = 0; i < argc; i++)
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) return 1;
+    return 0;
+}
+
+// libgomp reads OMP_WAIT_POLICY once, when it loads, so it has to be in the environment
+// before the process starts: re-exec once with it set. Spinning waits (the default) made a
+// tiny training step 10-30x slower whenever the 2 cores were shared (other processes, or
+// several runs training in one dashboard), against ~1x when the machine is quiet.
+static void ensure_passive_omp(char **argv) {
+    if (getenv("OMP_WAIT_POLICY")) return;
+    setenv("OMP_WAIT_POLICY", "passive", 1);
+    execv("/proc/self/exe", argv);
+    // exec failed (no /proc): carry on with the default policy.
+}
+
+// Options of the commands that take a value (the next argument is never --db).
+static int takes_value(const char *opt) {
+    static const char *const v[] = {"--name", "--set", "--out", "--csv", "--safetensors", "--samples", "--config",
+                                     "--steps", "--n", "--cfg", "--class", "--seed", "--solver", "--dataset",
+                                     "--data-path", "--batch", "--lr", "--evaluator", "--image-size", "--channels"};
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+        if (strcmp(opt, v[i]) == 0) return 1;
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    ensure_passive_omp(argv);
+    Globals g = {0};
+    g.db = getenv("REPAE_DB");
+    // --db may appear anywhere on the line; take it out before the command sees argv. Not as
+    // the value of a command's option (`--name --db` names a run "--db"... and is refused by
+    // the store), and not after "--".
+    int n = 0, literal = 0;
+    for (int i = 1; i < argc; i++) {
+        int is_value = n > 1 && takes_value(argv[n]);
+        if (literal || is_value) {
+            argv[++n] = argv[i];
+        } else if (strcmp(argv[i], "--") == 0) {
+            literal = 1;
+            argv[++n] = argv[i];
+        } else if (strcmp(argv[i], "--db") == 0) {
+            if (i + 1 >= argc) { fprintf(stderr, "repae: --db needs a path\n"); return 2; }
+            g.db = argv[++i];
+        } else if (strncmp(argv[i], "--db=", 5) == 0) {
+            g.db = argv[i] + 5;
+        } else {
+            argv[++n] = argv[i];
+        }
+    }
+    argc = n + 1;
+    if (!g.db || !*g.db) g.db = "runs.db";
+
+    char err[512];
+    if (blas_setup(err) != 0) { fprintf(stderr, "repae: %s\n", err); return 1; }
+
+    if (argc < 2) return cmd_dashboard(&g, 0, argv + 1);
+    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    for (int i = 0; i < NCOMMANDS; i++)
+        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].fn(&g, argc - 2, argv + 2);
+    fprintf(stderr, "repae: unknown command '%s'\n\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

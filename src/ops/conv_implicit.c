@@ -1,0 +1,516 @@
+// conv_implicit.c: conv2d forward and backward as products of the own AVX-512 kernel
+// (gemm.h) whose operands are packed straight from the NCHW tensors: no im2col buffer, no
+// col2im, no staging copies, and one product for the whole batch.
+//
+// col = im2col(x) has rows r = (ci, ki, kj) and columns n = (b, oh, ow); col[r][n] =
+// x[b, ci, oh + ki - pad_t, ow + kj - pad_l] (0 outside the image). With stride 1, 16
+// consecutive columns are one shifted segment of an input row (Wo a multiple of 16) or two
+// (Wo == 8), so a packer reads them with one or two masked vector loads.
+//   forward   out (Cout, n)    = W (Cout, r) @ col (r, n)                 [B packs col]
+//   dweight   dW (Cout, r)    += dout (Cout, n) @ col^T (n, r)            [B packs col^T]
+//   dinput    dx (Cin, n')    += W' (Cin, r') @ col'(dout) (r', n')       [B packs col']
+// where the input gradient of a stride-1 conv is itself a stride-1 conv of dout, with the
+// kernel flipped and its in/out channels swapped (W'[ci][co][ki][kj] = W[co][ci][k-1-ki][k-1-kj])
+// and padding k-1-pad on each side; its A packer reads W in that order. Stride-2 convs (the
+// LDM downsamples) take the forward and weight-gradient products here, their columns read as
+// the even lanes of two loads; their input gradient stays explicit (ops_conv.c).
+#include "ops/conv_implicit.h"
+#include "ops/gemm.h"
+#include "ops/simd_transpose.h"
+#include "base/util.h"
+#include <immintrin.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    const float *x;         // (B, C, H, W)
+    int C, H, W, k, pad_t, pad_l;
+    int Ho, Wo, P;          // output plane; P = Ho * Wo columns per image
+    int s;                  // stride: 1, or 2 (forward and weight gradient only)
+} ColView;
+
+int conv_implicit_ok(const Conv2d *c) {
+    if (!gemm_own() || c->stride > 2) return 0;
+    // The output plane must be whole 16-column segments (rows of 16k, or pairs of 8-rows)
+    // and its column groups whole register tiles.
+    int P = c->Ho * c->Wo;
+    return (c->Wo % 16 == 0 || c->Wo == 8) && P % GEMM_NR == 0;
+}
+
+// Stride 2: the input plane splits into four phases (row and column parity), each an
+// (H/2) x (W/2) plane that must be whole segments like an output plane.
+static int phases_ok(const Conv2d *c) {
+    return c->stride == 2 && c->H % 2 == 0 && c->W % 2 == 0 && c->H / 2 == c->Ho && c->W / 2 == c->Wo;
+}
+
+int conv_implicit_dinp_ok(const Conv2d *c) {
+    // The input gradient is the flipped-kernel conv of dout (stride 1) or four of them, one per
+    // phase (stride 2); its output planes must be whole segments too.
+    if (!conv_implicit_ok(c)) return 0;
+    if (c->stride == 2) return phases_ok(c); // the phase planes are Ho x Wo: checked above
+    return (c->W % 16 == 0 || c->W == 8) && (c->H * c->W) % GEMM_NR == 0;
+}
+
+// Lanes [lo, hi) of a 16-lane mask.
+static inline __mmask16 lane_mask(int lo, int hi) {
+    if (lo < 0) lo = 0;
+    if (hi > 16) hi = 16;
+    if (hi <= lo) return 0;
+    return (__mmask16)((((uint32_t)1 << hi) - 1) & ~(((uint32_t)1 << lo) - 1));
+}
+
+// Address arithmetic in integers: the masked-off lanes of a load may lie before the start of
+// x (the left padding), and forming such a pointer with pointer arithmetic would be undefined.
+static inline const float *shifted(const float *row, int off) {
+    return (const float *)((uintptr_t)row + (intptr_t)off * (intptr_t)sizeof(float));
+}
+
+// col[r][n .. n+16) for r = (ci, ki, kj), n a multiple of 16; (b, oh, ow) is column n's position.
+__attribute__((target("avx512f,avx512vl,avx512dq")))
+static inline __m512 col16(const ColView *v, int ci, int ki, int kj, int b, int oh, int ow) {
+    const float *plane = v->x + ((size_t)b * v->C + ci) * v->H * v->W;
+    int iw = ow + kj - v->pad_l;
+    __mmask16 m = lane_mask(-iw, v->W - iw);
+    if (v->Wo >= 16) {
+        int ih = oh + ki - v->pad_t;
+        if (ih < 0 || ih >= v->H || !m) return _mm512_setzero_ps();
+        // Plain loads where no lane is masked: masked loads were several times slower here.
+        if (m == 0xFFFF) return _mm512_loadu_ps(plane + (size_t)ih * v->W + iw);
+        return _mm512_maskz_loadu_ps(m, shifted(plane + (size_t)ih * v->W, iw));
+    }
+    // Wo == 8: lanes 0..7 are output row oh, lanes 8..15 row oh + 1.
+    __mmask8 m8 = (__mmask8)(m & 0xFF);
+    int ih0 = oh + ki - v->pad_t, ih1 = ih0 + 1;
+    int ok0 = ih0 >= 0 && ih0 < v->H, ok1 = ih1 >= 0 && ih1 < v->H;
+    if (v->W == 8) { // the two input rows are adjacent in memory: one load, edges masked
+        __mmask16 mm = (__mmask16)((ok0 ? m8 : 0) | (ok1 ? (unsigned)m8 << 8 : 0));
+        if (mm == 0xFFFF) return _mm512_loadu_ps(plane + (size_t)ih0 * v->W + iw);
+        return _mm512_maskz_loadu_ps(mm, shifted(plane, ih0 * v->W + iw));
+    }
+    __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
+    if (m8 == 0xFF) {
+        if (ok0) lo = _mm256_loadu_ps(plane + (size_t)ih0 * v->W + iw);
+        if (ok1) hi = _mm256_loadu_ps(plane + (size_t)ih1 * v->W + iw);
+    } else if (m8) {
+        if (ok0) lo = _mm256_maskz_loadu_ps(m8, shifted(plane + (size_t)ih0 * v->W, iw));
+        if (ok1) hi = _mm256_maskz_loadu_ps(m8, shifted(plane + (size_t)ih1 * v->W, iw));
+    }
+    return _mm512_insertf32x8(_mm512_castps256_ps512(lo), hi, 1);
+}
+
+// Stride 2: output lanes ow..ow+15 read input columns 2*ow + kj - pad_l + 2*l: the even lanes
+// of the 32 floats from there (two loads, one two-source permute). With Wo == 8 the two
+// 16-float loads are the two input rows of output rows oh and oh + 1.
+__attribute__((target("avx512f")))
+static inline __m512 load16_masked(const float *plane, int ih, int H, int W, int iw) {
+    if (ih < 0 || ih >= H) return _mm512_setzero_ps();
+    __mmask16 m = lane_mask(-iw, W - iw);
+    const float *row = plane + (size_t)ih * W;
+    if (m == 0xFFFF) return _mm512_loadu_ps(row + iw);
+    return m ? _mm512_maskz_loadu_ps(m, shifted(row, iw)) : _mm512_setzero_ps();
+}
+
+__attribute__((target("avx512f")))
+static inline __m512 col16_s2(const ColView *v, int ci, int ki, int kj, int b, int oh, int ow) {
+    const float *plane = v->x + ((size_t)b * v->C + ci) * v->H * v->W;
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    int iw = 2 * ow + kj - v->pad_l, ih = 2 * oh + ki - v->pad_t;
+    __m512 lo, hi;
+    if (v->Wo >= 16) {
+        lo = load16_masked(plane, ih, v->H, v->W, iw);
+        hi = load16_masked(plane, ih, v->H, v->W, iw + 16);
+    } else {
+        lo = load16_masked(plane, ih, v->H, v->W, iw);
+        hi = load16_masked(plane, ih + 2, v->H, v->W, iw);
+    }
+    return _mm512_permutex2var_ps(lo, even, hi);
+}
+
+__attribute__((target("avx512f,avx512vl,avx512dq")))
+static inline __m512 col16_any(const ColView *v, int ci, int ki, int kj, int b, int oh, int ow) {
+    return v->s == 1 ? col16(v, ci, ki, kj, b, oh, ow) : col16_s2(v, ci, ki, kj, b, oh, ow);
+}
+
+typedef struct { int b, oh, ow; } Pos;
+static inline Pos col_pos(const ColView *v, int n) {
+    Pos p;
+    p.b = n / v->P;
+    int q = n % v->P;
+    p.oh = q / v->Wo;
+    p.ow = q % v->Wo;
+    return p;
+}
+
+// B = col: panels of GEMM_NR columns n, each k-major (32 floats per row r). The loops go image
+// by image within the block, rows r inside, that image's panels innermost: consecutive loads
+// walk along one input plane, and the planes a block touches for one image are adjacent
+// channels. Rows outside images (8x8 planes, 32 images to a block: one plane per image 32 KB
+// apart, all in the same L1 set) or panels outside rows (32x32: channel planes 4 KB apart,
+// again one L1 set) stalled on L1 conflict misses; the packer was a third of the step.
+#define PACK_MAX_PANELS (GEMM_NC / GEMM_NR)
+__attribute__((target("avx512f,avx512vl,avx512dq")))
+static void pack_col(const void *ctx, float *dst, int n0, int nc, int r0, int rc) {
+    const ColView *v = ctx;
+    Pos pos[2 * PACK_MAX_PANELS];
+    int halves = nc / 16; // nc is a multiple of GEMM_NR (P is)
+    if (halves > 2 * PACK_MAX_PANELS) { // cannot happen with gemm.c's blocking
+        fprintf(stderr, "conv_implicit: %d columns in one B block exceed %d\n", nc, 32 * PACK_MAX_PANELS);
+        abort();
+    }
+    for (int h = 0; h < halves; h++) pos[h] = col_pos(v, n0 + 16 * h);
+    const int ci0 = r0 / (v->k * v->k), ki0 = (r0 / v->k) % v->k, kj0 = r0 % v->k;
+    for (int h0 = 0; h0 < halves;) {
+        int h1 = h0 + 1; // [h0, h1): the halves of one image
+        while (h1 < halves && pos[h1].b == pos[h0].b) h1++;
+        int ci = ci0, ki = ki0, kj = kj0;
+        for (int r = 0; r < rc; r++) {
+            float *d = dst + (size_t)r * GEMM_NR;
+            for (int h = h0; h < h1; h++) {
+                float *dp = d + (size_t)(h / 2) * GEMM_NR * rc + (h % 2) * 16;
+                _mm512_store_ps(dp, col16_any(v, ci, ki, kj, pos[h].b, pos[h].oh, pos[h].ow));
+            }
+            if (++kj == v->k) { kj = 0; if (++ki == v->k) { ki = 0; ci++; } }
+        }
+        h0 = h1;
+    }
+}
+
+// B = col^T for the weight gradient: panels of GEMM_NR rows r of col, k-major over columns n
+// (the product's k): 16 x 16 blocks of col are loaded row-wise and transposed in registers.
+__attribute__((target("avx512f,avx512vl,avx512dq")))
+static void pack_colT(const void *ctx, float *dst, int rr0, int rrc, int n0, int nc) {
+    const ColView *v = ctx;
+    const int kk = v->k * v->k, R = v->C * kk;
+    for (int j = 0; j < rrc; j += GEMM_NR) {
+        float *d = dst + (size_t)j * nc;
+        for (int h = 0; h < GEMM_NR; h += 16) {
+            int rbase = rr0 + j + h;
+            // Decode the 16 rows of this half-panel once.
+            int ci[16], ki[16], kj[16], valid[16];
+            for (int t = 0; t < 16; t++) {
+                int r = rbase + t;
+                valid[t] = r < rr0 + rrc && r < R;
+                ci[t] = r / kk; ki[t] = (r / v->k) % v->k; kj[t] = r % v->k;
+            }
+            Pos p = col_pos(v, n0); // then stepped: four divisions per block cost more than its loads
+            const int Ho = v->P / v->Wo;
+            for (int n = 0; n < nc; n += 16) { // nc is a multiple of 16 (P is)
+                __m512 rows[16];
+                for (int t = 0; t < 16; t++)
+                    rows[t] = valid[t] ? col16_any(v, ci[t], ki[t], kj[t], p.b, p.oh, p.ow) : _mm512_setzero_ps();
+                transpose16_store(rows, d + (size_t)n * GEMM_NR + h, GEMM_NR);
+                p.ow += 16;
+                while (p.ow >= v->Wo) { p.ow -= v->Wo; p.oh++; }
+                if (p.oh >= Ho) { p.oh = 0; p.b++; }
+            }
+        }
+    }
+}
+
+// A = dout as a (Cout, n) matrix of the weight gradient: row co, column n = (b, p).
+typedef struct { const float *d; int Cout, P; } GroupedRows;
+
+__attribute__((target("avx512f")))
+static void pack_grouped(const void *ctx, float *dst, int i0, int mc, int n0, int nc) {
+    const GroupedRows *g = ctx;
+    for (int ir = 0; ir < mc; ir += GEMM_MR) {
+        int mr = mc - ir < GEMM_MR ? mc - ir : GEMM_MR;
+        float *d = dst + (size_t)ir * nc;
+        for (int n = 0; n < nc;) { // one image's run of columns at a time (rows are planes)
+            int b = (n0 + n) / g->P, p = (n0 + n) % g->P, len = g->P - p < nc - n ? g->P - p : nc - n;
+            const float *s = g->d + ((size_t)b * g->Cout + i0 + ir) * g->P + p;
+            transpose_rows_to_panel(d + (size_t)n * GEMM_MR, GEMM_MR, s, (size_t)g->P, mr, len);
+            n += len;
+        }
+    }
+}
+
+// A = W' for the input gradient: row ci, column r' = (co, ki, kj) -> W[co][ci][k-1-ki][k-1-kj].
+typedef struct { const float *w; int Cout, Cin, k; } FlippedW;
+
+static void pack_flipped(const void *ctx, float *dst, int i0, int mc, int r0, int rc) {
+    const FlippedW *f = ctx;
+    const int kk = f->k * f->k;
+    for (int ir = 0; ir < mc; ir += GEMM_MR) {
+        int mr = mc - ir < GEMM_MR ? mc - ir : GEMM_MR;
+        float *d = dst + (size_t)ir * rc;
+        for (int q = 0; q < rc; q++) {
+            int r = r0 + q, co = r / kk, t = r % kk; // t = ki * k + kj; flipped tap = kk - 1 - t
+            const float *w = f->w + ((size_t)co * f->Cin + i0 + ir) * kk + (kk - 1 - t);
+            float *dq = d + (size_t)q * GEMM_MR;
+            int i = 0;
+            for (; i < mr; i++) dq[i] = w[(size_t)i * kk];
+            for (; i < GEMM_MR; i++) dq[i] = 0.0f;
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shifted windows, for stride-1 convs whose output rows are whole 32-column tiles (Wo a
+// multiple of 32: the 32x32 layers, where Cout is only 32 or 64 and packing col cost about as
+// much as the product) or pairs of 16-wide rows (a tile's second half is the next padded row). The input is copied once per chunk of images into a zero-padded
+// buffer (Ho + k - 1 rows of Wo + k - 1): tap (ci, ki, kj) of output row oh, columns
+// ow0..ow0+31, is then the contiguous window at padded (oh + ki, ow0 + kj) of plane ci, which
+// the kernel loads in place (gemm_windows). Nothing is packed but the weights.
+typedef struct {
+    const float *xp;        // (nb, C, Hp, Wp) padded images
+    int C, Hp, Wp, Wo, P;   // P = Ho * Wo output columns per image
+} Windows;
+
+static const float *window_base(const void *ctx, int j) {
+    const Windows *w = ctx;
+    int b = j / w->P, q = j % w->P, oh = q / w->Wo, ow = q % w->Wo;
+    return w->xp + (size_t)b * w->C * w->Hp * w->Wp + (size_t)oh * w->Wp + ow;
+}
+
+// B = col^T for the weight gradient, read from the padded copy: 16 rows r x 16 pixels at a
+// time, each a plain (or, 8-wide, masked) load at the pixels' window base + off[r], then
+// transposed in registers. Cheaper than col16's bounds tests per vector.
+typedef struct {
+    Windows w;
+    const ptrdiff_t *off;
+    const uint16_t *mask;
+} WindowsT;
+
+__attribute__((target("avx512f")))
+static void pack_winT(const void *ctx, float *dst, int rr0, int rrc, int n0, int nc) {
+    const WindowsT *t = ctx;
+    for (int j = 0; j < rrc; j += GEMM_NR) {
+        float *d = dst + (size_t)j * nc;
+        for (int h = 0; h < GEMM_NR; h += 16) {
+            int rb = rr0 + j + h, nv = rr0 + rrc - rb; // rows [rb, rb + nv) exist
+            for (int n = 0; n < nc; n += 16) { // nc and n0 are multiples of 16 (P is)
+                const float *base = window_base(&t->w, n0 + n);
+                __m512 rows[16];
+                for (int q = 0; q < 16; q++) {
+                    if (q >= nv) { rows[q] = _mm512_setzero_ps(); continue; }
+                    const float *p = base + t->off[rb + q];
+                    rows[q] = t->mask ? _mm512_maskz_loadu_ps(t->mask[rb + q], p) : _mm512_loadu_ps(p);
+                }
+                transpose16_store(rows, d + (size_t)n * GEMM_NR + h, GEMM_NR);
+            }
+        }
+    }
+}
+
+static int conv_windows_ok(int Ho, int Wo) {
+    return gemm_own() && (Wo % GEMM_NR == 0 || (Wo == 16 && Ho % 2 == 0) || (Wo == 8 && Ho % 4 == 0));
+}
+
+// out (B, M, Ho, Wo) = beta * out + A (M, C*k*k) @ col(x), col of a stride-1 k x k conv of x
+// (B, C, H, W) with padding pad_t/pad_l (the rest implied by Ho, Wo). ws holds the padded
+// copies of as many images as fit; an unpadded 1x1 conv reads x itself. 8-wide rows (a tile is
+// four rows, each vector two) pad only vertically: the padded rows stay 8 wide so that two of
+// them are one vector, and the columns a tap shifts out of the row are masked off. Returns -1,
+// having done nothing, when the shape or the workspace does not allow it (the caller packs).
+// With dw set, the product is instead the weight gradient dW (M = Cout, C*k*k) += dout (Cout,
+// B*P) @ col(x)^T, chunk by chunk (out, beta and a unused).
+static int conv_windows(float *out, int M, float beta, GemmOperand a, const float *x, int B, int C, int H, int W,
+                        int k, int pad_t, int pad_l, int Ho, int Wo, Workspace *ws, float *dw, const float *dout) {
+    const int masked = Wo == 8;
+    if (masked && W != Wo) return -1;
+    const int Hp = Ho + k - 1, Wp = masked ? W : Wo + k - 1, P = Ho * Wo, K = C * k * k;
+    const int cpl = masked ? 0 : pad_l; // columns of left padding in the copy
+    const size_t per = (size_t)C * Hp * Wp, margin = masked ? 16 : 0; // masked lanes may point before/after
+    const int in_place = Hp == H && Wp == W && pad_t == 0 && pad_l == 0;
+    int nbmax = in_place ? B : ws && ws->cap >= per + 2 * margin ? (int)((ws->cap - 2 * margin) / per) : 0;
+    if (nbmax < 1) return -1;
+    ptrdiff_t *off = xmalloc((size_t)K * sizeof *off);
+    uint16_t *mask = masked ? xmalloc((size_t)K * sizeof *mask) : NULL;
+    for (int r = 0; r < K; r++) {
+        int ci = r / (k * k), ki = (r / k) % k, kj = r % k;
+        off[r] = (ptrdiff_t)ci * Hp * Wp + (ptrdiff_t)ki * Wp + (masked ? kj - pad_l : kj);
+        if (masked) {
+            unsigned m = 0;
+            for (int l = 0; l < 16; l++) {
+                int iw = l % 8 + kj - pad_l;
+                if (iw >= 0 && iw < W) m |= 1u << l;
+            }
+            mask[r] = (uint16_t)m;
+        }
+    }
+    for (int b0 = 0; b0 < B; b0 += nbmax) {
+        int nb = B - b0 < nbmax ? B - b0 : nbmax;
+        const float *xp = x + (size_t)b0 * per;
+        if (!in_place) {
+            float *pad = ws->buf + margin;
+            memset(ws->buf, 0, margin * sizeof(float));
+            memset(pad + (size_t)nb * per, 0, margin * sizeof(float));
+            #pragma omp parallel for collapse(2) schedule(static)
+            for (int n = 0; n < nb; n++)
+                for (int ci = 0; ci < C; ci++) {
+                    float *d = pad + ((size_t)n * C + ci) * Hp * Wp;
+                    const float *src = x + ((size_t)(b0 + n) * C + ci) * H * W;
+                    for (int r = 0; r < Hp; r++) {
+                        float *dr = d + (size_t)r * Wp;
+                        int ih = r - pad_t;
+                        if (ih < 0 || ih >= H) { memset(dr, 0, (size_t)Wp * sizeof(float)); continue; }
+                        int c0 = cpl, c1 = cpl + W < Wp ? cpl + W : Wp; // [c0, c1) from the image
+                        for (int q = 0; q < c0; q++) dr[q] = 0.0f;
+                        memcpy(dr + c0, src + (size_t)ih * W, (size_t)(c1 - c0) * sizeof(float));
+                        for (int q = c1; q < Wp; q++) dr[q] = 0.0f;
+                    }
+                }
+            xp = pad;
+        }
+        Windows w = {xp, C, Hp, Wp, Wo, P};
+        if (dw) {
+            WindowsT t = {w, off, mask};
+            GroupedRows g = {dout + (size_t)b0 * M * P, M, P};
+            gemm_packed(M, K, nb * P, 1.0f, (GemmOperand){pack_grouped, &g}, (GemmOperand){pack_winT, &t}, 1.0f,
+                        (GemmC){dw, K, 0, 0});
+            continue;
+        }
+        gemm_windows(M, nb * P, K, 1.0f, a, (GemmWindows){window_base, &w, off, Wo == 16 ? Wp : 16, mask}, beta,
+                     (GemmC){out + (size_t)b0 * M * P, P, P, (size_t)M * P});
+    }
+    free(off);
+    free(mask);
+    return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Input gradient of a stride-2 conv, by phases. Input pixel (2i + a, 2j + c) receives exactly the
+// taps ki with ki = a + pad_t (mod 2), kj likewise, from dout[co][i + dy][j + dx] with
+// dy = (a + pad_t - ki) / 2: for each phase (a, c) a stride-1 product over dout with the phase's
+// taps only (2x2, 2x1, 1x2, 1x1 of a 3x3 kernel: 9 in all, no multiply by an inserted zero),
+// written to a staging plane and added into dinp at stride 2.
+typedef struct {
+    const float *w;
+    int Cout, Cin, k, ntap;
+    int ki[9], kj[9];          // the phase's taps (k <= 3)
+} PhaseW;
+typedef struct {
+    ColView v;                 // dout, pad 0: col16 gets the offsets directly
+    int ntap, dy[9], dx[9];
+} PhaseCol;
+
+// A (Cin, Cout * ntap): row ci, column (co, t) -> W[co][ci][ki_t][kj_t].
+static void pack_phase_w(const void *ctx, float *dst, int i0, int mc, int r0, int rc) {
+    const PhaseW *f = ctx;
+    for (int ir = 0; ir < mc; ir += GEMM_MR) {
+        int mr = mc - ir < GEMM_MR ? mc - ir : GEMM_MR;
+        float *d = dst + (size_t)ir * rc;
+        for (int q = 0; q < rc; q++) {
+            int r = r0 + q, co = r / f->ntap, t = r % f->ntap;
+            const float *w = f->w + ((size_t)co * f->Cin + i0 + ir) * f->k * f->k + f->ki[t] * f->k + f->kj[t];
+            float *dq = d + (size_t)q * GEMM_MR;
+            int i = 0;
+            for (; i < mr; i++) dq[i] = w[(size_t)i * f->k * f->k];
+            for (; i < GEMM_MR; i++) dq[i] = 0.0f;
+        }
+    }
+}
+
+// B: rows (co, t), columns the phase plane's pixels: dout[co][i + dy_t][j + dx_t].
+__attribute__((target("avx512f,avx512vl,avx512dq")))
+static void pack_phase_col(const void *ctx, float *dst, int n0, int nc, int r0, int rc) {
+    const PhaseCol *pc = ctx;
+    const ColView *v = &pc->v;
+    for (int h = 0; h < nc / 16; h++) {
+        Pos p = col_pos(v, n0 + 16 * h);
+        float *d = dst + (size_t)(h / 2) * GEMM_NR * rc + (h % 2) * 16;
+        for (int q = 0; q < rc; q++) {
+            int r = r0 + q, co = r / pc->ntap, t = r % pc->ntap;
+            _mm512_store_ps(d + (size_t)q * GEMM_NR, col16(v, co, pc->dy[t], pc->dx[t], p.b, p.oh, p.ow));
+        }
+    }
+}
+
+// Returns -1 (nothing done) when the workspace cannot hold one image's staging plane.
+static int conv_phase_dinp(float *dinp, const float *dout, const float *weight, const Conv2d *c, Workspace *ws) {
+    const int Ha = c->Ho, Wa = c->Wo, Pa = Ha * Wa;
+    const size_t per = (size_t)c->Cin * Pa;
+    int nbmax = ws && ws->cap >= per ? (int)(ws->cap / per) : 0;
+    if (nbmax < 1) return -1;
+    for (int a = 0; a < 2; a++)
+        for (int cc = 0; cc < 2; cc++) {
+            PhaseW f = {weight, c->Cout, c->Cin, c->k, 0, {0}, {0}};
+            PhaseCol pcol = {{dout, c->Cout, c->Ho, c->Wo, c->k, 0, 0, Ha, Wa, Pa, 1}, 0, {0}, {0}};
+            for (int ki = 0; ki < c->k; ki++) {
+                if ((ki - a - c->pad_t) % 2) continue;
+                for (int kj = 0; kj < c->k; kj++) {
+                    if ((kj - cc - c->pad_l) % 2) continue;
+                    f.ki[f.ntap] = ki; f.kj[f.ntap] = kj; f.ntap++;
+                    pcol.dy[pcol.ntap] = (a + c->pad_t - ki) / 2;
+                    pcol.dx[pcol.ntap] = (cc + c->pad_l - kj) / 2;
+                    pcol.ntap++;
+                }
+            }
+            if (!f.ntap) continue;
+            for (int b0 = 0; b0 < c->B; b0 += nbmax) {
+                int nb = c->B - b0 < nbmax ? c->B - b0 : nbmax;
+                pcol.v.x = dout + (size_t)b0 * c->Cout * c->Ho * c->Wo;
+                float *stage = ws->buf;
+                gemm_packed(c->Cin, nb * Pa, c->Cout * f.ntap, 1.0f, (GemmOperand){pack_phase_w, &f},
+                            (GemmOperand){pack_phase_col, &pcol}, 0.0f, (GemmC){stage, Pa, Pa, per});
+                #pragma omp parallel for collapse(2) schedule(static)
+                for (int n = 0; n < nb; n++)
+                    for (int ci = 0; ci < c->Cin; ci++) {
+                        const float *sp = stage + ((size_t)n * c->Cin + ci) * Pa;
+                        float *dp = dinp + ((size_t)(b0 + n) * c->Cin + ci) * c->H * c->W;
+                        for (int i = 0; i < Ha; i++)
+                            for (int j = 0; j < Wa; j++) dp[(size_t)(2 * i + a) * c->W + 2 * j + cc] += sp[i * Wa + j];
+                    }
+            }
+        }
+    return 0;
+}
+
+void conv_implicit_forward(float *out, const float *inp, const float *weight, const float *bias,
+                           const Conv2d *c, Workspace *ws) {
+    const int P = c->Ho * c->Wo, K = c->Cin * c->k * c->k;
+    if (bias) {
+        #pragma omp parallel for collapse(2) schedule(static)
+        for (int b = 0; b < c->B; b++)
+            for (int co = 0; co < c->Cout; co++) {
+                float *o = out + ((size_t)b * c->Cout + co) * P;
+                for (int p = 0; p < P; p++) o[p] = bias[co];
+            }
+    }
+    GemmMat w = {weight, K, 0};
+    if (c->stride == 1 && conv_windows_ok(c->Ho, c->Wo) &&
+        conv_windows(out, c->Cout, bias ? 1.0f : 0.0f, (GemmOperand){gemm_pack_a, &w}, inp, c->B, c->Cin, c->H,
+                     c->W, c->k, c->pad_t, c->pad_l, c->Ho, c->Wo, ws, NULL, NULL) == 0)
+        return;
+    ColView v = {inp, c->Cin, c->H, c->W, c->k, c->pad_t, c->pad_l, c->Ho, c->Wo, P, c->stride};
+    gemm_packed(c->Cout, c->B * P, K, 1.0f, (GemmOperand){gemm_pack_a, &w}, (GemmOperand){pack_col, &v},
+                bias ? 1.0f : 0.0f, (GemmC){out, P, P, (size_t)c->Cout * P});
+}
+
+void conv_implicit_backward(float *dinp, float *dweight, const float *dout, const float *inp,
+                            const float *weight, const Conv2d *c, Workspace *ws) {
+    const int P = c->Ho * c->Wo, K = c->Cin * c->k * c->k, N = c->B * P;
+    if (dweight) { // dW (Cout, K) += dout (Cout, N) @ col^T (N, K)
+        // Stride 1: col^T from the padded copy (plain loads); otherwise through col16.
+        int done = c->stride == 1 && conv_windows_ok(c->Ho, c->Wo) &&
+                   conv_windows(NULL, c->Cout, 1.0f, (GemmOperand){0}, inp, c->B, c->Cin, c->H, c->W, c->k,
+                                c->pad_t, c->pad_l, c->Ho, c->Wo, ws, dweight, dout) == 0;
+        if (!done) {
+            ColView v = {inp, c->Cin, c->H, c->W, c->k, c->pad_t, c->pad_l, c->Ho, c->Wo, P, c->stride};
+            GroupedRows g = {dout, c->Cout, P};
+            gemm_packed(c->Cout, K, N, 1.0f, (GemmOperand){pack_grouped, &g}, (GemmOperand){pack_colT, &v},
+                        1.0f, (GemmC){dweight, K, 0, 0});
+        }
+    }
+    if (dinp) { // dx (Cin, B*H*W) += W' (Cin, Cout*k*k) @ col'(dout); the caller checked conv_implicit_dinp_ok
+        if (c->stride == 2) {
+            if (conv_phase_dinp(dinp, dout, weight, c, ws) == 0) return;
+            fprintf(stderr, "conv_implicit_backward: workspace of %zu floats is below one image's staging plane "
+                            "(%d x %d x %d); size it with conv2d_workspace_min\n", ws ? ws->cap : 0, c->Cin, c->Ho, c->Wo);
+            abort();
+        }
+        const int HW = c->H * c->W;
+        FlippedW f = {weight, c->Cout, c->Cin, c->k};
+        if (conv_windows_ok(c->H, c->W) &&
+            conv_windows(dinp, c->Cin, 1.0f, (GemmOperand){pack_flipped, &f}, dout, c->B, c->Cout, c->Ho, c->Wo,
+                         c->k, c->k - 1 - c->pad_t, c->k - 1 - c->pad_l, c->H, c->W, ws, NULL, NULL) == 0)
+            return;
+        ColView v = {dout, c->Cout, c->Ho, c->Wo, c->k, c->k - 1 - c->pad_t, c->k - 1 - c->pad_l,
+                     c->H, c->W, HW, 1};
+        gemm_packed(c->Cin, c->B * HW, c->Cout * c->k * c->k, 1.0f, (GemmOperand){pack_flipped, &f},
+                    (GemmOperand){pack_col, &v}, 1.0f, (GemmC){dinp, HW, HW, (size_t)c->Cin * HW});
+    }
+}

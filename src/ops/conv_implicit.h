@@ -1,0 +1,18 @@
+// conv_implicit.h: stride-1 and stride-2 conv2d on the own AVX-512 kernel with operands packed straight
+// from the NCHW tensors (see conv_implicit.c). ops_conv.c calls it when conv_implicit_ok().
+#ifndef REPAE_CONV_IMPLICIT_H
+#define REPAE_CONV_IMPLICIT_H
+#include "ops/ops.h"
+
+// 1 if the forward and the weight gradient qualify (stride 1 or 2; output width a multiple of
+// 16, or 8; the output plane a whole number of 32-column tiles) and the own kernel is in use.
+int conv_implicit_ok(const Conv2d *c);
+// 1 if the input gradient qualifies too (stride 1; the same for the input plane).
+int conv_implicit_dinp_ok(const Conv2d *c);
+// As conv2d_forward / conv2d_backward (bias gradient excluded). The workspace (at least
+// conv2d_workspace_min) holds zero-padded copies of images for the 32-column-row layers.
+void conv_implicit_forward(float *out, const float *inp, const float *weight, const float *bias,
+                           const Conv2d *c, Workspace *ws);
+void conv_implicit_backward(float *dinp, float *dweight, const float *dout, const float *inp,
+                            const float *weight, const Conv2d *c, Workspace *ws);
+#endif

@@ -1,0 +1,53 @@
+// ops_linear.c: linear layers as one sgemm (gemm.h) per product (PyTorch [out, in] weights).
+#include "ops/ops.h"
+#include "ops/gemm.h"
+#include <omp.h>
+
+void linear_forward(float *out, const float *inp, const float *weight, const float *bias,
+                    int N, int nin, int nout) {
+    if (N <= 0 || nout <= 0) return;
+    if (nin <= 0) { // an empty product; sgemm would reject lda = 0
+        for (size_t i = 0; i < (size_t)N * nout; i++) out[i] = bias ? bias[i % nout] : 0.0f;
+        return;
+    }
+    float beta = 0.0f;
+    if (bias) { // seed out with the bias and let sgemm accumulate onto it (beta = 1)
+        #pragma omp parallel for schedule(static)
+        for (int n = 0; n < N; n++)
+            for (int o = 0; o < nout; o++) out[(size_t)n * nout + o] = bias[o];
+        beta = 1.0f;
+    }
+    // out (N, nout) = inp (N, nin) @ weight^T (nin, nout)
+    sgemm(0, 1, N, nout, nin, 1.0f, inp, nin, weight, nin, beta, out, nout);
+}
+
+void linear_backward(float *dinp, float *dweight, float *dbias,
+                     const float *dout, const float *inp, const float *weight,
+                     int N, int nin, int nout) {
+    if (N <= 0 || nout <= 0) return; // nothing flows back
+    if (nin <= 0) dinp = dweight = NULL;
+    if (dinp) // dinp (N, nin) += dout (N, nout) @ weight (nout, nin)
+        sgemm(0, 0, N, nin, nout, 1.0f, dout, nout, weight, nin, 1.0f, dinp, nin);
+    if (dweight) // dweight (nout, nin) += dout^T (nout, N) @ inp (N, nin)
+        sgemm(1, 0, nout, nin, N, 1.0f, dout, nout, inp, nin, 1.0f, dweight, nin);
+    if (dbias) {
+        // Column sums of dout in double (N is B*T, about a thousand rows). Each thread owns a
+        // block of columns and walks the rows in order, so reads stay sequential and the result
+        // does not depend on the thread count.
+        #pragma omp parallel
+        {
+            int nt = omp_get_num_threads(), id = omp_get_thread_num();
+            int o0 = (int)((long)nout * id / nt), o1 = (int)((long)nout * (id + 1) / nt);
+            double acc[256];
+            for (int ob = o0; ob < o1; ob += 256) {
+                int oe = ob + 256 < o1 ? ob + 256 : o1;
+                for (int o = ob; o < oe; o++) acc[o - ob] = 0;
+                for (int n = 0; n < N; n++) {
+                    const float *d = dout + (size_t)n * nout;
+                    for (int o = ob; o < oe; o++) acc[o - ob] += d[o];
+                }
+                for (int o = ob; o < oe; o++) dbias[o] += (float)acc[o - ob];
+            }
+        }
+    }
+}

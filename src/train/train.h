@@ -1,0 +1,90 @@
+// train.h: one training run, headless. The core knows nothing of the store or the UI: it
+// reports through TrainHooks, and whoever runs it (the CLI, a dashboard thread) decides
+// where metrics, samples and checkpoints go.
+#ifndef REPAE_TRAIN_H
+#define REPAE_TRAIN_H
+#include <stdint.h>
+#include "base/config.h"
+
+typedef struct {
+    void *ctx;
+    // Every logged step: n metrics (names such as "recon", "kl", "diffusion", "align",
+    // "smooth", "total", "latent_std", "grad_norm_vae", "grad_norm_sit", "lr_vae", "lr_sit",
+    // "img_per_s"). Called on the training thread; must not block for long.
+    void (*metrics)(void *ctx, long step, int n, const char *const *keys, const float *vals);
+    // A sample grid as 8-bit RGB (gray images replicated), row-major, w x h pixels.
+    void (*sample)(void *ctx, long step, const uint8_t *rgb, int w, int h);
+    // A checkpoint was written: weights (safetensors) and training-state file paths.
+    void (*checkpoint)(void *ctx, long step, const char *weights_path, const char *state_path);
+    // Polled once per step; non-zero asks the run to stop cleanly (with a checkpoint).
+    int (*should_stop)(void *ctx);
+} TrainHooks;
+
+typedef enum { TRAIN_DONE, TRAIN_STOPPED, TRAIN_FAILED, TRAIN_DIVERGED } TrainStatus;
+static inline const char *train_status_name(TrainStatus s) {
+    static const char *n[] = {"done", "stopped", "failed", "diverged"};
+    return n[s];
+}
+
+// Runs (or with resume != 0, continues from the latest checkpoint in run_dir) a training run,
+// writing checkpoints into run_dir. err (ERRLEN) says why on FAILED or DIVERGED.
+// train.threads > 0 sets the calling thread's OpenMP thread count (which the OpenMP OpenBLAS
+// follows) for the run and restores the previous value when it returns; 0 leaves it alone.
+// DIVERGED: a loss or a gradient norm was NaN/Inf; that step changed nothing and the newest
+// checkpoint (from an earlier step) is the last state.
+TrainStatus train_run(const Config *cfg, const char *run_dir, int resume, const TrainHooks *hooks, char *err);
+
+// The step of the newest complete checkpoint in run_dir, or -1 if there is none.
+long train_latest_checkpoint(const char *run_dir);
+
+// Throughput of training steps on synthetic input of the config's shapes (no dataset, no
+// checkpoints): the mean over `steps` steps after one warm-up step.
+typedef struct {
+    double step_s, img_per_s;
+    double gflop_per_step; // forward + backward, counted from the model shapes
+    double gflops;         // achieved
+} TrainBench;
+int train_bench(const Config *cfg, int steps, TrainBench *out, char *err);
+
+// ---- around train_run ------------------------------------------------------------------------
+// What a caller of train_run may want beyond TrainHooks (every member may be NULL).
+typedef struct {
+    void *ctx;
+    // A warning for the person running it: a checkpoint that cannot be used was set aside and
+    // an older one is tried. NULL: printed on stderr ("repae: warning: ...").
+    void (*warn)(void *ctx, const char *msg);
+    // Called once the starting point is settled, before the first step and before any hook:
+    // from is the step of the checkpoint resumed from (after falling back past unusable ones),
+    // or -1 for a fresh start. The place to forget what was logged after it. Non-zero, with
+    // err (ERRLEN) filled, fails the run.
+    int (*start)(void *ctx, long from, char *err);
+} TrainRunOpts;
+
+// train_run with opts (NULL: as train_run). With resume, the newest checkpoint that loads is
+// used: one whose files are missing, cut short or unreadable is renamed <step>.corrupt (kept
+// for inspection, never pruned nor counted as a checkpoint), a warning names it and the
+// reason, and the next older one is tried. Whole files that do not fit the config are set
+// aside only if an older checkpoint then loads; if none does, nothing is renamed and err says
+// to resume with the run's config. The run fails, with every checkpoint tried and why in err,
+// when none loads (also when only .corrupt ones are left: starting again from step 0 is for
+// the person to decide, by removing them).
+TrainStatus train_run_opts(const Config *cfg, const char *run_dir, int resume, const TrainHooks *hooks,
+                           const TrainRunOpts *opts, char *err);
+
+// ---- memory ----------------------------------------------------------------------------------
+// Bytes train_run allocates for cfg, counted from the layer shapes as the builders lay them
+// out (weights, gradients, AdamW moments, the SiT EMA and its backup, activations and scratch
+// for train.batch_size images); per_image gets the part that grows with the batch (NULL: not
+// wanted). Left out: the dataset (8-bit, small), BLAS and thread buffers, sampling's scratch;
+// with align "repa" the target encoder counts with the default layout.
+double train_memory_estimate(const Config *cfg, double *per_image);
+// Bytes this process may still allocate: the least of MemAvailable (/proc/meminfo), the
+// cgroup's memory limit minus its usage, and the address-space limit (ulimit -v) minus what
+// the process maps; what names the limit that decided ("MemAvailable", ...). -1 if unknown.
+double train_memory_available(const char **what);
+// Fails (-1, err) when cfg clearly cannot fit: the estimate plus headroom exceeds what is
+// available. The message gives both numbers and what to lower (train.batch_size, with the
+// largest that fits, or the model's width and depth). REPAE_MEM_CHECK=0 skips the check.
+int train_memory_check(const Config *cfg, char *err);
+
+#endif

@@ -1,0 +1,87 @@
+// backend.h: what the dashboard screens need from the outside world, as one small interface:
+// the runs, their metric series and samples, and the actions (launch, stop, resume, delete,
+// tag, note). app/store_backend.c implements it on the run store (and trains launched runs in
+// background threads); tests/fake_backend.c on generated data, for developing and testing the screens.
+// Screens call it from the UI thread only.
+#ifndef REPAE_UI_BACKEND_H
+#define REPAE_UI_BACKEND_H
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+#include "ui/image.h"
+
+#define UI_MAXLATEST 24
+
+typedef struct {
+    char key[24];
+    double last, min, max; // min/max over finite values (NaN if none)
+    long last_step, min_step;
+} UiLatest;
+
+typedef struct {
+    int64_t id;
+    char name[64];
+    char status[16];      // queued running done stopped failed diverged interrupted
+    long step, total_steps;
+    double created, started, ended, heartbeat;
+    char tags[128];       // comma-separated
+    char notes[256];
+    char error[160];
+    int local;            // training in a thread of this process
+    UiLatest latest[UI_MAXLATEST];
+    int nlatest;
+} UiRun;
+
+const UiLatest *ui_run_latest(const UiRun *r, const char *key);
+int ui_run_live(const UiRun *r); // running or queued
+
+// A growing metric series: series_append fetches only the points after the last one held.
+typedef struct {
+    long *step;
+    float *value;
+    double *wall;   // unix seconds
+    long n, cap;
+    double *x;      // chart x values (ui_series_x), kept up to date as points are appended
+    long xn;
+    int xtime;
+} UiSeries;
+void ui_series_push(UiSeries *s, long step, float value, double wall);
+void ui_series_free(UiSeries *s);
+// The x positions for a chart: steps, or seconds since the first point (xtime). Extended
+// incrementally, so a redraw does not rebuild them.
+const double *ui_series_x(UiSeries *s, int xtime);
+
+typedef struct UiBackend UiBackend;
+typedef struct {
+    int (*list_runs)(UiBackend *m, UiRun **runs, int *n, char *err); // newest first; free()
+    int (*config)(UiBackend *m, int64_t run, char **json, char *err);  // free()
+    int (*series_append)(UiBackend *m, int64_t run, const char *key, UiSeries *s, char *err);
+    int (*sample_steps)(UiBackend *m, int64_t run, long **steps, int *n, char *err); // ascending; free()
+    // The sample at the largest step <= step (step < 0: the latest).
+    int (*sample)(UiBackend *m, int64_t run, long step, long *got_step, Image *img, char *err);
+    // A run from a config file with "key.path=value" overrides, trained in the background.
+    int (*launch)(UiBackend *m, const char *config_path, const char *name, int nset, char *const *sets, int64_t *id,
+                  char *err);
+    int (*stop)(UiBackend *m, int64_t run, char *err);
+    int (*resume)(UiBackend *m, int64_t run, char *err);
+    int (*remove)(UiBackend *m, int64_t run, char *err);
+    int (*tag)(UiBackend *m, int64_t run, const char *tag, int remove, char *err);
+    int (*note)(UiBackend *m, int64_t run, const char *text, char *err);
+    int (*local_active)(UiBackend *m);          // runs training in this process
+    void (*stop_local)(UiBackend *m);           // asks them all to stop, waits for their checkpoints
+    void (*close)(UiBackend *m);
+    const char *(*where)(UiBackend *m);         // the store's path, for the title bar
+    // Polled by the app on every tick; NULL when the backend has nothing to say. Each returns
+    // 0, or 1 with a message in msg (n bytes):
+    // a warning from a run training in this process, once (an unusable checkpoint set aside)
+    int (*take_notice)(UiBackend *m, char *msg, size_t n);
+    // a lasting problem with what is shown (the store file was deleted or replaced: the
+    // screens show what the open connection still sees, which nobody else writes any more)
+    int (*check)(UiBackend *m, char *msg, size_t n);
+} UiBackendOps;
+
+struct UiBackend {
+    const UiBackendOps *ops;
+};
+
+#endif
