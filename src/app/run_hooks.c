@@ -7,6 +7,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,10 +54,33 @@ struct RunHooks {
     long committed;
     char last_err[ERRLEN];
 
+    void (*warn)(void *ctx, const char *msg); // problems worth telling the user (default: stderr)
+    void *warn_ctx;
+
     atomic_int stop_remote;        // stop_requested seen in the store
     atomic_int gone;               // the run was deleted from the store while training
-    volatile sig_atomic_t stop_local; // run_hooks_stop (signal handlers)
+    atomic_int stop_local;         // run_hooks_stop (signal handlers and other threads; lock-free)
 };
+
+static void warn_stderr(void *ctx, const char *msg) {
+    (void)ctx;
+    fprintf(stderr, "repae: %s\n", msg);
+}
+
+static void rh_warn(RunHooks *rh, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void rh_warn(RunHooks *rh, const char *fmt, ...) {
+    char msg[ERRLEN + 256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    rh->warn(rh->warn_ctx, msg);
+}
+
+void run_hooks_set_warn(RunHooks *rh, void (*warn)(void *ctx, const char *msg), void *ctx) {
+    rh->warn = warn ? warn : warn_stderr;
+    rh->warn_ctx = ctx;
+}
 
 // ---- PNG ------------------------------------------------------------------------------------
 
@@ -229,8 +253,12 @@ static void hook_metrics(void *ctx, long step, int n, const char *const *keys, c
 static void hook_sample(void *ctx, long step, const uint8_t *rgb, int w, int h) {
     RunHooks *rh = ctx;
     size_t len;
-    unsigned char *png = run_hooks_png_rgb(rgb, w, h, &len);
-    if (!png) return;
+    uint8_t *png = NULL;
+    char err[ERRLEN];
+    if (png_encode(rgb, w, h, 3, &png, &len, err) != 0) {
+        rh_warn(rh, "run %lld: the sample of step %ld is not stored: %s", (long long)rh->id, step, err);
+        return;
+    }
     pthread_mutex_lock(&rh->mu);
     rh->q.smp = xrealloc(rh->q.smp, (rh->q.nsmp + 1) * sizeof *rh->q.smp);
     rh->q.smp[rh->q.nsmp++] = (QSample){step, png, len, w, h};
@@ -248,7 +276,7 @@ static void hook_checkpoint(void *ctx, long step, const char *weights, const cha
 
 static int hook_should_stop(void *ctx) {
     RunHooks *rh = ctx;
-    return rh->stop_local || atomic_load(&rh->stop_remote);
+    return atomic_load(&rh->stop_local) || atomic_load(&rh->stop_remote);
 }
 
 // ---- life cycle -----------------------------------------------------------------------------
@@ -269,6 +297,7 @@ static RunHooks *rh_new(Store *s, int64_t id, char *err) {
     rh->committed = -1;
     rh->q.max_step = -1;
     rh->interval = 1.0;
+    rh->warn = warn_stderr;
     return rh;
 }
 
@@ -436,9 +465,9 @@ void run_hooks_last_error(RunHooks *rh, char *err) {
     pthread_mutex_unlock(&rh->mu);
 }
 
-void run_hooks_stop(RunHooks *rh) { rh->stop_local = 1; }
+void run_hooks_stop(RunHooks *rh) { atomic_store(&rh->stop_local, 1); }
 
-int run_hooks_finish(RunHooks *rh, const char *status, const char *error) {
+int run_hooks_end(RunHooks *rh, const char *status, const char *error) {
     pthread_mutex_lock(&rh->mu);
     rh->quit = 1;
     rh->flush_req++;
@@ -449,7 +478,7 @@ int run_hooks_finish(RunHooks *rh, const char *status, const char *error) {
     char err[ERRLEN];
     if (atomic_load(&rh->gone)) {
         // Deleted while training: what the core wrote since is not wanted either.
-        fprintf(stderr, "repae: run %lld '%s' was deleted from the store while training; its files are removed\n",
+        rh_warn(rh, "run %lld '%s' was deleted from the store while training; its files are removed",
                 (long long)rh->id, rh->name);
         // Only while no new run holds the id: deleting rows of an absent id removes just the directory.
         StoreRun r;
@@ -459,12 +488,12 @@ int run_hooks_finish(RunHooks *rh, const char *status, const char *error) {
         goto out;
     }
     if (rh->q.nm || rh->q.nsmp || rh->q.nck) {
-        fprintf(stderr, "repae: run %lld: %d metric points could not be written to the store: %s\n",
-                (long long)rh->id, rh->q.nm, rh->last_err);
+        rh_warn(rh, "run %lld: %d metric points could not be written to the store: %s", (long long)rh->id, rh->q.nm,
+                rh->last_err);
         rc = -1;
     }
     if (store_set_status(rh->store, rh->id, status, error, err) != 0) {
-        fprintf(stderr, "repae: run %lld: cannot record its final status '%s': %s\n", (long long)rh->id, status, err);
+        rh_warn(rh, "run %lld: cannot record its final status '%s': %s", (long long)rh->id, status, err);
         rc = -1;
     }
 out:
@@ -473,6 +502,16 @@ out:
     pthread_cond_destroy(&rh->wake);
     pthread_cond_destroy(&rh->done);
     store_close(rh->store);
+    rh->store = NULL;
+    return rc;
+}
+
+void run_hooks_free(RunHooks *rh) {
+    if (rh) rh_free(rh);
+}
+
+int run_hooks_finish(RunHooks *rh, const char *status, const char *error) {
+    int rc = run_hooks_end(rh, status, error);
     rh_free(rh);
     return rc;
 }

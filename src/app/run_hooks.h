@@ -64,10 +64,20 @@ void run_hooks_last_error(RunHooks *rh, char *err);
 // Makes should_stop return 1 from now on. Async-signal-safe.
 void run_hooks_stop(RunHooks *rh);
 
+// Where problems are told (a sample that cannot be encoded, points that could not be written,
+// a run deleted while training): warn(ctx, msg) from the training thread, without the "repae: "
+// prefix. Default (or warn NULL): stderr. The dashboard routes them to its notice line, since
+// stderr is the terminal it draws on.
+void run_hooks_set_warn(RunHooks *rh, void (*warn)(void *ctx, const char *msg), void *ctx);
+
 // Flushes, stops the writer, records the final status ("done", "stopped", "failed",
 // "diverged") and error text (NULL = none), and frees rh. Returns 0 or -1 if the final commit
-// failed (the message goes to stderr; the run then reads "interrupted").
+// failed (told through the warn callback; the run then reads "interrupted").
 int run_hooks_finish(RunHooks *rh, const char *status, const char *error);
+// run_hooks_finish in two halves, for an owner that other threads may still ask to stop: end
+// does everything but free (run_hooks_stop stays safe to call afterwards), free releases rh.
+int run_hooks_end(RunHooks *rh, const char *status, const char *error);
+void run_hooks_free(RunHooks *rh);
 
 // PNG encoding of 8-bit RGB (used for sample grids; also handy for tests). Returns malloc'd
 // bytes and their count in *len.

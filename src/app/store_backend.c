@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,9 @@
 
 typedef struct StoreModel StoreModel;
 
+// A run training in a thread of this process. The UI thread owns the Job and its RunHooks:
+// the training thread ends the hooks (run_hooks_end) and sets finished, and the UI thread
+// frees both only after joining it, so run_hooks_stop on a finishing run is always safe.
 typedef struct Job {
     StoreModel *sm;
     pthread_t th;
@@ -24,7 +28,7 @@ typedef struct Job {
     int64_t id;
     Config cfg;
     int resume;
-    volatile int finished;
+    atomic_int finished; // set by the training thread as its last act
     struct Job *next;
 } Job;
 
@@ -63,24 +67,29 @@ static void *job_main(void *arg) {
     TrainHooks h = run_hooks_get(j->rh);
     TrainRunOpts o = {.ctx = j, .warn = job_warn, .start = job_start};
     TrainStatus st = train_run_opts(&j->cfg, run_hooks_dir(j->rh), j->resume, &h, &o, err);
-    run_hooks_finish(j->rh, train_status_name(st), st == TRAIN_DONE || st == TRAIN_STOPPED ? NULL : err);
-    j->rh = NULL;
-    j->finished = 1;
+    run_hooks_end(j->rh, train_status_name(st), st == TRAIN_DONE || st == TRAIN_STOPPED ? NULL : err);
+    atomic_store(&j->finished, 1);
     return NULL;
 }
 
-// Joins finished training threads.
+static void job_free(Job *j) {
+    pthread_join(j->th, NULL);
+    run_hooks_free(j->rh);
+    free(j);
+}
+
+// Joins finished training threads and frees them.
 static void reap(StoreModel *sm) {
     Job **p = &sm->jobs;
     while (*p) {
         Job *j = *p;
-        if (j->finished) { pthread_join(j->th, NULL); *p = j->next; free(j); }
+        if (atomic_load(&j->finished)) { *p = j->next; job_free(j); }
         else p = &j->next;
     }
 }
 
 static Job *job_of(StoreModel *sm, int64_t id) {
-    for (Job *j = sm->jobs; j; j = j->next) if (j->id == id && !j->finished) return j;
+    for (Job *j = sm->jobs; j; j = j->next) if (j->id == id && !atomic_load(&j->finished)) return j;
     return NULL;
 }
 
@@ -159,6 +168,7 @@ static int start_job(StoreModel *sm, RunHooks *rh, const Config *cfg, int resume
     j->id = run_hooks_id(rh);
     j->cfg = *cfg;
     j->resume = resume;
+    run_hooks_set_warn(rh, job_warn, j);
     if (pthread_create(&j->th, NULL, job_main, j)) {
         run_hooks_finish(rh, "failed", "could not start the training thread");
         free(j);
@@ -190,7 +200,7 @@ static int launch(UiBackend *m, const char *path, const char *name, int nset, ch
 static int stop(UiBackend *m, int64_t id, char *err) {
     StoreModel *sm = (StoreModel *)m;
     Job *j = job_of(sm, id);
-    if (j && j->rh) run_hooks_stop(j->rh);
+    if (j) run_hooks_stop(j->rh); // rh lives until the Job is reaped on this thread
     return store_request_stop(sm->st, id, err);
 }
 
@@ -247,16 +257,15 @@ static int local_active(UiBackend *m) {
     StoreModel *sm = (StoreModel *)m;
     reap(sm);
     int n = 0;
-    for (Job *j = sm->jobs; j; j = j->next) n += !j->finished;
+    for (Job *j = sm->jobs; j; j = j->next) n += !atomic_load(&j->finished);
     return n;
 }
 
 static void stop_local(UiBackend *m) {
     StoreModel *sm = (StoreModel *)m;
-    for (Job *j = sm->jobs; j; j = j->next) if (!j->finished && j->rh) run_hooks_stop(j->rh);
-    for (Job *j = sm->jobs; j; j = j->next) { pthread_join(j->th, NULL); j->finished = 1; }
+    for (Job *j = sm->jobs; j; j = j->next) run_hooks_stop(j->rh);
     Job *j = sm->jobs;
-    while (j) { Job *n = j->next; free(j); j = n; }
+    while (j) { Job *n = j->next; job_free(j); j = n; }
     sm->jobs = NULL;
 }
 

@@ -1,4 +1,4 @@
-// ops_exp.h: an expf the compiler can vectorise, for the elementwise loops of the ops.
+// vecmath.h: an expf the compiler can vectorise, for the elementwise loops of the ops.
 //
 // glibc's expf is a scalar call, and without -ffast-math GCC will not swap in a vector
 // version, so every SiLU/GELU/softmax loop ran one element at a time (expf and its

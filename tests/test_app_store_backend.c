@@ -1,0 +1,87 @@
+// test_app_store_backend.c: runs trained in threads of the dashboard's store backend, stopped
+// while they finish. The UI thread may call stop on a run whose training thread is just ending
+// it; the Job and its RunHooks must outlive that (under make asan and make tsan this test is what
+// would catch a use after free or a data race), and every run must end in a final status.
+#include "test.h"
+#include "app/store_backend.h"
+#include "store/store.h"
+#include <time.h>
+#include <unistd.h>
+
+static char tmp[256];
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static const char *status_of(UiBackend *m, int64_t id, char *buf, size_t n) {
+    UiRun *rs = NULL;
+    int k = 0;
+    char err[ERRLEN];
+    snprintf(buf, n, "?");
+    if (m->ops->list_runs(m, &rs, &k, err) == 0)
+        for (int i = 0; i < k; i++) if (rs[i].id == id) snprintf(buf, n, "%s", rs[i].status);
+    free(rs);
+    return buf;
+}
+
+// Two short runs at a time, and stop hammered on both from the moment they start until the
+// backend has reaped them: some stops land mid-run, some while the thread is finishing.
+TEST(stop_while_runs_finish) {
+    char db[300], err[ERRLEN], name[32], st[32];
+    snprintf(db, sizeof db, "%s/jobs.db", tmp);
+    UiBackend *m = store_backend_open(db, err);
+    CHECK(m, "%s", err);
+    char *sets[] = {"train.steps=3", "train.log_every=1", "train.sample_every=0", "train.ckpt_every=2",
+                    "train.threads=1"};
+    for (int round = 0; round < 6; round++) {
+        int64_t ids[2];
+        for (int r = 0; r < 2; r++) {
+            snprintf(name, sizeof name, "r%d-%d", round, r);
+            CHECK(m->ops->launch(m, "configs/tiny.json", name, 5, sets, &ids[r], err) == 0, "launch: %s", err);
+        }
+        double t0 = now();
+        long spins = 0;
+        // Early rounds stop at once, later ones let the runs get further before stopping.
+        while (m->ops->local_active(m) > 0) {
+            if (now() - t0 > 0.02 * round)
+                for (int r = 0; r < 2; r++) m->ops->stop(m, ids[r], err), spins++;
+            CHECK(now() - t0 < 60, "runs of round %d still active after 60 s", round);
+        }
+        for (int r = 0; r < 2; r++) {
+            status_of(m, ids[r], st, sizeof st);
+            CHECK(!strcmp(st, "done") || !strcmp(st, "stopped"), "round %d run %lld ended '%s'", round,
+                  (long long)ids[r], st);
+        }
+        (void)spins;
+    }
+    // And close with runs still training: close stops and joins them, with checkpoints.
+    int64_t id;
+    char *longer[] = {"train.steps=200", "train.log_every=1", "train.sample_every=0", "train.ckpt_every=100",
+                      "train.threads=1"};
+    CHECK(m->ops->launch(m, "configs/tiny.json", "closing", 5, longer, &id, err) == 0, "launch: %s", err);
+    usleep(50000);
+    m->ops->close(m);
+    Store *s;
+    CHECK(store_open(&s, db, 0, err) == 0, "%s", err);
+    StoreRun r;
+    CHECK(store_get_run(s, id, &r, err) == 0, "%s", err);
+    int ok = !strcmp(r.status, "stopped") || !strcmp(r.status, "done");
+    snprintf(st, sizeof st, "%s", r.status);
+    store_run_free(&r);
+    store_close(s);
+    CHECK(ok, "run closed with the backend ended '%s'", st);
+}
+
+int main(void) {
+    snprintf(tmp, sizeof tmp, "/tmp/repae_test_app_backend_%d", (int)getpid());
+    char err[ERRLEN];
+    if (mkdir_p(tmp, err)) { printf("FAIL setup: %s\n", err); return 1; }
+    RUN(stop_while_runs_finish);
+    char cmd[400];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmp);
+    return test_summary();
+}
