@@ -3,8 +3,10 @@
 // the UI, and a capped redraw rate.
 #define _XOPEN_SOURCE_EXTENDED 1
 #include "ui/app.h"
+#include <errno.h>
 #include <locale.h>
 #include <ncurses.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -489,9 +491,42 @@ static void frame(App *a) {
     if (a->ov && !a->help && !a->prompt) overlays_flush(a->ov, stdout);
 }
 
+// SIGHUP (the terminal closed), SIGTERM and SIGINT: the runs training in this dashboard are
+// threads of it, so the loop stops them with checkpoints before exiting, as `repae train`
+// does on the same signals. The flag is process-wide because signals are; one dashboard runs
+// per process.
+static volatile sig_atomic_t quit_signal;
+
+static void on_quit_signal(int sig) { quit_signal = sig; }
+
+static void install_quit_signals(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_quit_signal;
+    sigemptyset(&sa.sa_mask);
+    // Installed before initscr, so ncurses leaves them ours.
+    sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    // Drawing on a terminal that is gone must not kill us before the checkpoints.
+    signal(SIGPIPE, SIG_IGN);
+}
+
+// The runs of this dashboard stop with checkpoints; nothing is drawn if the terminal is gone.
+static void quit_on_signal(App *a, int sig, int terminal_alive) {
+    if (terminal_alive && a->model->ops->local_active(a->model) > 0) {
+        app_message(a, 0, "%s: stopping runs (writing checkpoints)...", sig == SIGHUP ? "hangup" : strsignal(sig));
+        frame(a);
+    }
+    a->model->ops->stop_local(a->model);
+    a->quit = 1;
+}
+
 int app_run(UiBackend *m, Screen *home_unused) {
     (void)home_unused;
     setlocale(LC_ALL, "");
+    quit_signal = 0;
+    install_quit_signals();
     App *a = app_headless_new(m);
     a->headless = 0;
     image_probe(STDIN_FILENO, 300, &a->caps);
@@ -508,7 +543,9 @@ int app_run(UiBackend *m, Screen *home_unused) {
     app_push(a, screen_runs_new(a));
     double last_frame = 0, last_tick = 0;
     frame(a);
+    int read_errors = 0;
     while (!a->quit) {
+        if (quit_signal) { quit_on_signal(a, quit_signal, quit_signal != SIGHUP); break; }
         double t = now_seconds();
         if (t - last_tick >= TICK_SECONDS) { app_tick(a); last_tick = t; }
         if (a->dirty && t - last_frame >= FRAME_SECONDS) {
@@ -517,8 +554,15 @@ int app_run(UiBackend *m, Screen *home_unused) {
             last_frame = now_seconds();
         }
         wint_t ch;
+        errno = 0;
         int r = wget_wch(a->wmain, &ch);
-        if (r == ERR) continue;
+        if (r == ERR) {
+            // A timeout is ERR with no error; a terminal that went away without a SIGHUP (the
+            // pty closed under us) reads as EIO on every call.
+            if (errno == EIO && ++read_errors >= 20) { quit_on_signal(a, SIGHUP, 0); break; }
+            continue;
+        }
+        read_errors = 0;
         if (r == KEY_CODE_YES && (int)ch == KEY_RESIZE) { a->full_repaint = 1; }
         app_feed_key(a, (int)ch);
         if (a->focus) app_tick(a); // a launched run: list it now, not at the next tick
