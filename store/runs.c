@@ -281,6 +281,7 @@ int store_create_run(Store *s, const char *name, const char *config_json, long t
             seterr(err, "a run named '%s' already exists in %s; pick another --name", name, s->path);
         else dberr(s, err, "cannot create the run");
     } else {
+        // AUTOINCREMENT (schema version 3): larger than any id given before, deleted ones too.
         *id = sqlite3_last_insert_rowid(s->db);
         // In the same transaction, so no reader ever sees a running run without pid and heartbeat.
         if (st == RUN_RUNNING && mark_running(s, *id) != SQLITE_DONE) {

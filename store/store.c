@@ -29,10 +29,11 @@ static _Noreturn void bind_bug(int which, const char *types, const char *why) {
     abort();
 }
 
+// Every parameter is bound (the count is checked), so old values need no clearing first: that
+// matters in store_log_metrics, which binds once per point.
 static void vbind(Store *s, int which, const char *types, va_list ap) {
     sqlite3_stmt *st = s->st[which];
     sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
     int n = (int)strlen(types);
     if (n != sqlite3_bind_parameter_count(st)) bind_bug(which, types, "wrong number of parameters");
     for (int i = 0; i < n; i++) {
@@ -81,7 +82,7 @@ int stmt_exec(Store *s, int which, const char *types, ...) {
     vbind(s, which, types, ap);
     va_end(ap);
     int rc = run1(s->st[which]);
-    sqlite3_clear_bindings(s->st[which]); // drop a borrowed blob
+    if (strchr(types, 'B')) sqlite3_clear_bindings(s->st[which]); // drop the borrowed blob
     return rc;
 }
 

@@ -12,7 +12,9 @@
 //
 // Every function returning int returns 0 on success or -1 with a message in err (ERRLEN bytes,
 // see util.h). Strings and arrays handed back are malloc'd and released with the matching
-// *_free function. Run ids are int64_t; steps are long; times are unix seconds (double).
+// *_free function. Run ids are int64_t and never given twice, not even after the newest run
+// was deleted (so `repae show 43` cannot come to mean another run); steps are long; times are
+// unix seconds (double).
 //
 // Statuses: see RunStatus. A run stored as "running" whose writer died (its pid is gone on this
 // host, or its heartbeat is older than STORE_STALE_SECONDS) is reported as "interrupted" by every
@@ -22,7 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION 2   // PRAGMA user_version this code writes and understands
+#define STORE_SCHEMA_VERSION 3   // PRAGMA user_version this code writes and understands
 #define STORE_STALE_SECONDS 15.0 // a running run without a heartbeat for this long is dead
 
 typedef struct Store Store;
@@ -164,7 +166,8 @@ int store_reap_dead(Store *s, char *err);
 // Writers take a status by its name (run_status_name(RUN_QUEUED) or "queued"); a name that
 // run_status_parse does not know is refused, and so is "unknown".
 //
-// A new run with status (usually "queued" or "running"), created = now. Fails if the name is taken. parent = 0 for none.
+// A new run with status (usually "queued" or "running"), created = now, and an id larger than
+// every id this store ever gave. Fails if the name is taken. parent = 0 for none.
 int store_create_run(Store *s, const char *name, const char *config_json, long total_steps, int64_t parent,
                      const char *status, int64_t *id, char *err);
 // status "running": records this process's pid and host, heartbeat now, started (if not yet),
