@@ -37,9 +37,9 @@ typedef enum {
     RUN_QUEUED,      // created, not started yet
     RUN_RUNNING,     // a writer is training it (effective status: and is alive)
     RUN_DONE,        // reached its planned steps
-    RUN_STOPPED,     // stopped on request; can be resumed
+    RUN_STOPPED,     // stopped cleanly before its planned steps (a stop request); can be resumed
     RUN_FAILED,      // an error ended it (StoreRun.error says which)
-    RUN_DIVERGED,    // the loss became NaN or exploded
+    RUN_DIVERGED,    // a loss or gradient norm was not finite (StoreRun.error says where)
     RUN_INTERRUPTED, // its writer died (killed, crashed, machine rebooted); can be resumed
     RUN_STATUS_COUNT,
     // What a read gives for a stored name this build does not know (a newer repae's status):
