@@ -55,6 +55,32 @@ static const Migration migrations[] = {
      "     ORDER BY x.value, x.step LIMIT 1),"
      "  MAX(m.value)"
      "  FROM metrics m GROUP BY m.run, m.key;"},
+    // v3: run ids are never given twice. INTEGER PRIMARY KEY alone hands out max(id) + 1, so
+    // deleting the newest run gave its id to the next one: `repae show 43` could silently mean
+    // another run, and the new run met the old one's directory. SQLite can only add
+    // AUTOINCREMENT by rebuilding the table; ids are copied as they are, so every row that
+    // names a run (tags, metrics, summary, samples, checkpoints, parent) still points at it.
+    // The counter starts above every id any table mentions: a deleted run's writer may have
+    // left rows for its id behind, and those must not land on a new run.
+    {3,
+     "CREATE TABLE runs_v3("
+     "  id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT NOT NULL UNIQUE, status TEXT NOT NULL,"
+     "  config TEXT NOT NULL DEFAULT '{}', created REAL NOT NULL, started REAL, ended REAL,"
+     "  heartbeat REAL, pid INTEGER, step INTEGER NOT NULL DEFAULT 0,"
+     "  total_steps INTEGER NOT NULL DEFAULT 0, error TEXT, notes TEXT NOT NULL DEFAULT '',"
+     "  host TEXT, parent INTEGER, stop_requested INTEGER NOT NULL DEFAULT 0);"
+     "INSERT INTO runs_v3(id, name, status, config, created, started, ended, heartbeat, pid, step,"
+     "  total_steps, error, notes, host, parent, stop_requested)"
+     "  SELECT id, name, status, config, created, started, ended, heartbeat, pid, step,"
+     "  total_steps, error, notes, host, parent, stop_requested FROM runs;"
+     "DROP TABLE runs;"
+     "ALTER TABLE runs_v3 RENAME TO runs;"
+     "DELETE FROM sqlite_sequence WHERE name IN ('runs', 'runs_v3');"
+     "INSERT INTO sqlite_sequence(name, seq) SELECT 'runs', COALESCE(MAX(x), 0) FROM ("
+     "  SELECT MAX(id) AS x FROM runs UNION ALL SELECT MAX(parent) FROM runs"
+     "  UNION ALL SELECT MAX(run) FROM tags UNION ALL SELECT MAX(run) FROM metrics"
+     "  UNION ALL SELECT MAX(run) FROM summary UNION ALL SELECT MAX(run) FROM samples"
+     "  UNION ALL SELECT MAX(run) FROM checkpoints);"},
 };
 #define NMIGRATIONS (int)(sizeof migrations / sizeof migrations[0])
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,

@@ -12,21 +12,49 @@
 //
 // Every function returning int returns 0 on success or -1 with a message in err (ERRLEN bytes,
 // see util.h). Strings and arrays handed back are malloc'd and released with the matching
-// *_free function. Run ids are int64_t; steps are long; times are unix seconds (double).
+// *_free function. Run ids are int64_t and never given twice, not even after the newest run
+// was deleted (so `repae show 43` cannot come to mean another run); steps are long; times are
+// unix seconds (double).
 //
-// Statuses: "queued", "running", "done", "stopped", "failed", "diverged", "interrupted".
-// A run stored as "running" whose writer died (its pid is gone on this host, or its heartbeat
-// is older than STORE_STALE_SECONDS) is reported as "interrupted" by every read function;
-// store_reap_dead writes that status back.
+// Statuses: see RunStatus. A run stored as "running" whose writer died (its pid is gone on this
+// host, or its heartbeat is older than STORE_STALE_SECONDS) is reported as "interrupted" by every
+// read function; store_reap_dead writes that status back.
 #ifndef REPAE_STORE_H
 #define REPAE_STORE_H
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION 2   // PRAGMA user_version this code writes and understands
+#define STORE_SCHEMA_VERSION 3   // PRAGMA user_version this code writes and understands
 #define STORE_STALE_SECONDS 15.0 // a running run without a heartbeat for this long is dead
 
 typedef struct Store Store;
+
+// ---- run statuses ---------------------------------------------------------------------------
+// The one list of statuses. The database holds their names (run_status_name), never these
+// numbers, so the order here may change without touching any store. Compare statuses as
+// RunStatus (StoreRun.state), print them by name.
+typedef enum {
+    RUN_QUEUED,      // created, not started yet
+    RUN_RUNNING,     // a writer is training it (effective status: and is alive)
+    RUN_DONE,        // reached its planned steps
+    RUN_STOPPED,     // stopped cleanly before its planned steps (a stop request); can be resumed
+    RUN_FAILED,      // an error ended it (StoreRun.error says which)
+    RUN_DIVERGED,    // a loss or gradient norm was not finite (StoreRun.error says where)
+    RUN_INTERRUPTED, // its writer died (killed, crashed, machine rebooted); can be resumed
+    RUN_STATUS_COUNT,
+    // What a read gives for a stored name this build does not know (a newer repae's status):
+    // not live, never written (store_set_status refuses it), named "unknown".
+    RUN_STATUS_UNKNOWN = RUN_STATUS_COUNT,
+} RunStatus;
+
+// "queued", "running", ...; "unknown" for RUN_STATUS_UNKNOWN or any value out of range.
+const char *run_status_name(RunStatus st);
+// The status with that exact name. Returns 0, or -1 with err naming the known statuses
+// (err may be NULL when the caller words its own message).
+int run_status_parse(const char *name, RunStatus *st, char *err);
+// 1 for a run that is not finished and may still change by itself (queued, running), else 0.
+// Meant for effective statuses (StoreRun.state), where a dead writer already reads interrupted.
+int run_status_live(RunStatus st);
 
 // ---- opening --------------------------------------------------------------------------------
 enum {
@@ -57,8 +85,10 @@ typedef struct {
 typedef struct {
     int64_t id;
     char *name;
-    char status[16];       // effective status (dead "running" reads "interrupted")
-    char stored_status[16];// as written in the database
+    RunStatus state;        // effective status (a dead "running" reads RUN_INTERRUPTED)
+    RunStatus stored_state; // as written in the database
+    char status[16];        // run_status_name(state), for printing
+    char stored_status[16]; // the name as written in the database
     char *config;          // JSON text; NULL from store_list_runs (use store_get_run)
     double created, started, ended, heartbeat; // 0 = never
     int pid;
@@ -133,8 +163,11 @@ int store_delete_run(Store *s, int64_t run, char *err);
 int store_reap_dead(Store *s, char *err);
 
 // ---- writing (training; normally through src/app/run_hooks.h) ----------------------------------
-// A new run with status (usually "queued" or "running"), created = now. Fails if the name is
-// taken. parent = 0 for none.
+// Writers take a status by its name (run_status_name(RUN_QUEUED) or "queued"); a name that
+// run_status_parse does not know is refused, and so is "unknown".
+//
+// A new run with status (usually "queued" or "running"), created = now, and an id larger than
+// every id this store ever gave. Fails if the name is taken. parent = 0 for none.
 int store_create_run(Store *s, const char *name, const char *config_json, long total_steps, int64_t parent,
                      const char *status, int64_t *id, char *err);
 // status "running": records this process's pid and host, heartbeat now, started (if not yet),

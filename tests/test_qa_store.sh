@@ -1,7 +1,7 @@
 #!/bin/sh
 # test_qa_store.sh: what a first user broke in the run store, each case a PASS/FAIL line:
-# two stores in one directory must not share run directories; a reused run id must not
-# inherit the files of a deleted run; names that would read as ids or break the tables are
+# two stores in one directory must not share run directories; a deleted run's id is never
+# given again (so its number and its leftover files cannot pass to a new run); names that would read as ids or break the tables are
 # refused; `repae rm --force` of a live run stops it before deleting; a store in a read-only
 # directory can still be listed and says why it cannot be written.
 BUILD=${BUILD:-build}
@@ -28,15 +28,15 @@ check rm_in_one_store_spares_the_other $? "b's run 1 lost its files when a's run
 [ -d "$tmp/runs/1/ckpt" ]
 check default_store_keeps_runs_dir $? "runs.db's run not under runs/"
 
-# ---- a reused id starts with an empty directory --------------------------------------------------
+# ---- a deleted run's id is not given again ------------------------------------------------------
 db=$tmp/reuse.db
 "$BIN" --db "$db" train "$TINY" --name old $QUICK --set train.steps=10 2>"$tmp/err"
-mkdir -p "$tmp/reuse.db-runs/1/ckpt/00000999" # as if a deleted run's writer had written on
 "$BIN" --db "$db" rm old >/dev/null 2>&1
-mkdir -p "$tmp/reuse.db-runs/1/ckpt/00000999"
+mkdir -p "$tmp/reuse.db-runs/1/ckpt/00000999" # as if the deleted run's writer had written on
 "$BIN" --db "$db" train "$TINY" --name new $QUICK --set train.steps=10 2>"$tmp/err"
-[ "$(ls "$tmp/reuse.db-runs/1/ckpt")" = 00000010 ] && ls -d "$tmp/reuse.db-runs/1.orphan-"* >/dev/null 2>&1
-check reused_id_gets_clean_dir $? "$(ls -R "$tmp/reuse.db-runs" | head)"
+[ "$(ls "$tmp/reuse.db-runs/2/ckpt")" = 00000010 ] && ! "$BIN" --db "$db" show 1 >/dev/null 2>&1 &&
+    "$BIN" --db "$db" show 2 2>/dev/null | grep -q new
+check deleted_id_not_reused $? "$(ls -R "$tmp/reuse.db-runs" | head)"
 
 # ---- names ------------------------------------------------------------------------------------------
 for n in 12 "   " "$(printf 'a\tb')" "$(printf 'two\nlines')"; do

@@ -1,11 +1,14 @@
-// test_store.c: the run store on its own: schema and migration, refusal of foreign files,
-// runs, metrics, summary, samples, checkpoints, names as typed, deletion, liveness.
+// test_store.c: the run store on its own: schema and migrations (from frozen copies of old
+// schemas), refusal of foreign files, runs, metrics, summary, samples, checkpoints, names as
+// typed, deletion, ids never given twice, liveness, the status names and the binder.
+#include <signal.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 #include "app/run_hooks.h"
 #include "store/store.h"
+#include "store/store_internal.h"
 #include "test.h"
 
 static char tmpdir[256];
@@ -207,10 +210,13 @@ TEST(status_and_liveness) {
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child failed");
     CHECK(store_resolve(s, "dead child", &dead, err) == 0, "%s", err);
     StoreRun r;
-    CHECK(store_get_run(s, mine, &r, err) == 0 && strcmp(r.status, "running") == 0, "live run reads running");
+    CHECK(store_get_run(s, mine, &r, err) == 0 && strcmp(r.status, "running") == 0 && r.state == RUN_RUNNING &&
+          run_status_live(r.state), "live run reads running");
     store_run_free(&r);
     CHECK(store_get_run(s, dead, &r, err) == 0 && strcmp(r.status, "interrupted") == 0 &&
           strcmp(r.stored_status, "running") == 0, "dead run reads interrupted (%s)", r.status);
+    CHECK(r.state == RUN_INTERRUPTED && r.stored_state == RUN_RUNNING && !run_status_live(r.state),
+          "dead run's state %d stored %d", r.state, r.stored_state);
     store_run_free(&r);
     CHECK(store_reap_dead(s, err) == 1, "reap marks one: %s", err);
     CHECK(store_get_run(s, dead, &r, err) == 0 && strcmp(r.stored_status, "interrupted") == 0, "stored");
@@ -281,10 +287,216 @@ TEST(migrates_v1) {
     // and the migrated store takes new writes
     StoreMetric m = {"recon", 4, 0.125, 1700000004};
     CHECK(store_log_metrics(s, 1, &m, 1, err) == 0, "%s", err);
+    int64_t nid;
+    CHECK(store_create_run(s, "after v1", "{}", 1, 0, "queued", &nid, err) == 0 && nid == 2, "new id %lld: %s",
+          (long long)nid, err);
     CHECK(store_integrity_check(s, err) == 0, "%s", err);
     store_close(s);
     CHECK(store_open(&s, path, 0, err) == 0 && store_schema_version(s) == STORE_SCHEMA_VERSION, "reopen: %s", err);
     store_close(s);
+}
+
+// Opens path with plain SQLite and runs sql (frozen old schemas, hand edits).
+static int raw_exec(const char *path, const char *sql, char *err) {
+    sqlite3 *db;
+    int rc = sqlite3_open(path, &db);
+    if (rc == SQLITE_OK) rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+    if (rc != SQLITE_OK) seterr(err, "%s: %s", path, sqlite3_errmsg(db));
+    sqlite3_close(db);
+    return rc == SQLITE_OK ? 0 : -1;
+}
+
+// A version-2 store as repae wrote it before ids were kept from reuse: runs 1 and 2 (2 a child
+// of 1), and rows for run 3 that a deleted run's writer left behind (a metric, a sample).
+static const char *v2_sql =
+    "PRAGMA application_id=1919967589;"
+    "CREATE TABLE runs(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, status TEXT NOT NULL,"
+    "  config TEXT NOT NULL DEFAULT '{}', created REAL NOT NULL, started REAL, ended REAL,"
+    "  heartbeat REAL, pid INTEGER, step INTEGER NOT NULL DEFAULT 0,"
+    "  total_steps INTEGER NOT NULL DEFAULT 0, error TEXT, notes TEXT NOT NULL DEFAULT '', host TEXT,"
+    "  parent INTEGER, stop_requested INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE tags(run INTEGER NOT NULL, tag TEXT NOT NULL, PRIMARY KEY(run, tag)) WITHOUT ROWID;"
+    "CREATE TABLE samples(run INTEGER NOT NULL, step INTEGER NOT NULL, png BLOB NOT NULL,"
+    "  w INTEGER NOT NULL, h INTEGER NOT NULL, wall REAL, PRIMARY KEY(run, step));"
+    "CREATE TABLE checkpoints(run INTEGER NOT NULL, step INTEGER NOT NULL, weights TEXT,"
+    "  state TEXT, wall REAL, PRIMARY KEY(run, step));"
+    "CREATE TABLE metric_keys(id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE);"
+    "CREATE TABLE metrics(run INTEGER NOT NULL, key INTEGER NOT NULL, step INTEGER NOT NULL,"
+    "  value REAL, wall REAL NOT NULL, PRIMARY KEY(run, key, step)) WITHOUT ROWID;"
+    "CREATE TABLE summary(run INTEGER NOT NULL, key INTEGER NOT NULL, last_value REAL,"
+    "  last_step INTEGER NOT NULL, last_wall REAL, vmin REAL, min_step INTEGER, vmax REAL,"
+    "  PRIMARY KEY(run, key)) WITHOUT ROWID;"
+    "INSERT INTO runs VALUES(1, 'base', 'stopped', '{\"y\":1}', 1700000000, 1700000001, 1700000009,"
+    "  1700000009, 4242, 20, 100, 'stop asked', 'v2 notes', 'hostA', NULL, 1);"
+    "INSERT INTO runs VALUES(2, 'child', 'failed', '{}', 1700000010, NULL, 1700000011, NULL, NULL, 0, 5,"
+    "  'out of memory', '', NULL, 1, 0);"
+    "INSERT INTO tags VALUES(1, 'keep'), (2, 'x');"
+    "INSERT INTO metric_keys VALUES(1, 'kl'), (2, 'recon');"
+    "INSERT INTO metrics VALUES(1, 2, 10, 0.5, 1700000002), (1, 2, 20, 0.25, 1700000003),"
+    "  (1, 1, 20, NULL, 1700000003), (3, 2, 1, 9.0, 1700000020);"
+    "INSERT INTO summary VALUES(1, 2, 0.25, 20, 1700000003, 0.25, 20, 0.5), (1, 1, NULL, 20, 1700000003, NULL, NULL, NULL);"
+    "INSERT INTO samples VALUES(1, 20, x'89504e47', 2, 1, 1700000003), (3, 1, x'00', 1, 1, 1700000020);"
+    "INSERT INTO checkpoints VALUES(1, 20, '/y/w.safetensors', '/y/s.bin', 1700000003);"
+    "PRAGMA user_version=2;";
+
+TEST(migrates_v2_ids_stay) {
+    char err[ERRLEN];
+    const char *path = tpath("v2.db");
+    CHECK(raw_exec(path, v2_sql, err) == 0, "%s", err);
+    Store *s;
+    CHECK(store_open(&s, path, 0, err) == 0, "%s", err);
+    CHECK(store_schema_version(s) == STORE_SCHEMA_VERSION, "migrated to %d", store_schema_version(s));
+    StoreRun r;
+    CHECK(store_get_run(s, 1, &r, err) == 0, "%s", err);
+    CHECK(strcmp(r.name, "base") == 0 && r.state == RUN_STOPPED && strcmp(r.config, "{\"y\":1}") == 0 &&
+          r.created == 1700000000 && r.started == 1700000001 && r.ended == 1700000009 && r.pid == 4242 &&
+          strcmp(r.host, "hostA") == 0 && r.step == 20 && r.total_steps == 100 && strcmp(r.error, "stop asked") == 0 &&
+          strcmp(r.notes, "v2 notes") == 0 && r.parent == 0 && r.stop_requested == 1,
+          "run 1 changed in the migration");
+    CHECK(r.ntags == 1 && strcmp(r.tags[0], "keep") == 0 && r.nlatest == 2, "run 1's tags and summary");
+    const StoreLatest *l = store_run_latest(&r, "recon");
+    CHECK(l && l->last == 0.25 && l->last_step == 20 && l->max == 0.5, "run 1's summary");
+    store_run_free(&r);
+    CHECK(store_get_run(s, 2, &r, err) == 0 && r.parent == 1 && r.state == RUN_FAILED &&
+          strcmp(r.error, "out of memory") == 0 && r.ntags == 1, "run 2 and its parent kept");
+    store_run_free(&r);
+    StoreSeries ser;
+    CHECK(store_series(s, 1, "recon", -1, &ser, err) == 0 && ser.n == 2 && ser.value[1] == 0.25f, "metrics kept");
+    store_series_free(&ser);
+    StoreCheckpoint *c;
+    int nc;
+    CHECK(store_checkpoints(s, 1, &c, &nc, err) == 0 && nc == 1 && strcmp(c[0].weights, "/y/w.safetensors") == 0,
+          "checkpoints kept");
+    store_checkpoints_free(c, nc);
+    // Run 3 was deleted but left rows: a new run must not become run 3 and inherit them.
+    int64_t id;
+    CHECK(store_create_run(s, "new", "{}", 1, 0, "queued", &id, err) == 0, "%s", err);
+    CHECK(id == 4, "new run got id %lld, want 4 (above the leftover rows of run 3)", (long long)id);
+    CHECK(store_delete_run(s, id, err) == 0, "%s", err);
+    CHECK(store_create_run(s, "newer", "{}", 1, 0, "queued", &id, err) == 0 && id == 5, "after delete: id %lld",
+          (long long)id);
+    CHECK(store_integrity_check(s, err) == 0, "%s", err);
+    store_close(s);
+}
+
+TEST(ids_never_reused) {
+    char err[ERRLEN];
+    Store *s;
+    const char *path = tpath("ids.db");
+    CHECK(store_open(&s, path, STORE_CREATE, err) == 0, "%s", err);
+    int64_t id[3], next;
+    for (int i = 0; i < 3; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "r%d", i + 1);
+        CHECK(store_create_run(s, name, "{}", 1, 0, "queued", &id[i], err) == 0 && id[i] == i + 1, "id %lld: %s",
+              (long long)id[i], err);
+    }
+    CHECK(store_delete_run(s, 3, err) == 0, "%s", err);
+    CHECK(store_create_run(s, "r4", "{}", 1, 0, "queued", &next, err) == 0, "%s", err);
+    CHECK(next == 4, "after deleting the newest run 3 the next id is %lld, want 4", (long long)next);
+    CHECK(store_resolve(s, "3", &next, err) != 0, "id 3 still resolves");
+    // The counter is in the database, not the connection.
+    CHECK(store_delete_run(s, 4, err) == 0, "%s", err);
+    store_close(s);
+    CHECK(store_open(&s, path, 0, err) == 0, "%s", err);
+    CHECK(store_create_run(s, "r5", "{}", 1, 0, "queued", &next, err) == 0 && next == 5, "after reopen: %lld",
+          (long long)next);
+    store_close(s);
+}
+
+TEST(status_names) {
+    char err[ERRLEN];
+    const char *want[] = {"queued", "running", "done", "stopped", "failed", "diverged", "interrupted"};
+    CHECK(RUN_STATUS_COUNT == 7, "%d statuses", RUN_STATUS_COUNT);
+    for (int i = 0; i < RUN_STATUS_COUNT; i++) {
+        RunStatus st;
+        CHECK(strcmp(run_status_name((RunStatus)i), want[i]) == 0, "name %d is %s", i, run_status_name((RunStatus)i));
+        CHECK(run_status_parse(want[i], &st, err) == 0 && st == (RunStatus)i, "parse %s", want[i]);
+        CHECK(run_status_live(st) == (st == RUN_QUEUED || st == RUN_RUNNING), "live %s", want[i]);
+    }
+    RunStatus st = RUN_DONE;
+    CHECK(run_status_parse("Running", &st, err) != 0 && st == RUN_DONE, "case matters, *st untouched");
+    CHECK(strstr(err, "'Running'") && strstr(err, "queued, running, done"), "message: %s", err);
+    CHECK(run_status_parse("unknown", &st, NULL) != 0 && run_status_parse(NULL, &st, NULL) != 0, "unknown parsed");
+    CHECK(strcmp(run_status_name(RUN_STATUS_UNKNOWN), "unknown") == 0 && strcmp(run_status_name((RunStatus)-1),
+          "unknown") == 0 && !run_status_live(RUN_STATUS_UNKNOWN), "out of range");
+
+    // The store reads them into StoreRun.state, keeps unknown text readable, refuses to write it.
+    Store *s;
+    const char *path = tpath("status.db");
+    CHECK(store_open(&s, path, STORE_CREATE, err) == 0, "%s", err);
+    int64_t a, b;
+    CHECK(store_create_run(s, "a", "{}", 1, 0, "queued", &a, err) == 0, "%s", err);
+    CHECK(store_create_run(s, "b", "{}", 1, 0, "queued", &b, err) == 0, "%s", err);
+    CHECK(store_set_status(s, a, "diverged", "loss is NaN", err) == 0, "%s", err);
+    CHECK(store_set_status(s, a, "unknown", NULL, err) != 0 && strstr(err, "unknown run status"), "%s", err);
+    CHECK(store_create_run(s, "c", "{}", 1, 0, "paused", &b, err) != 0 && strstr(err, "'paused'"), "%s", err);
+    char sql[128];
+    snprintf(sql, sizeof sql, "UPDATE runs SET status = 'paused' WHERE id = %lld", (long long)b);
+    CHECK(raw_exec(path, sql, err) == 0, "%s", err); // as a newer repae might write
+    StoreRun *runs;
+    int n;
+    CHECK(store_list_runs(s, &runs, &n, err) == 0 && n == 2, "%s", err);
+    CHECK(runs[0].state == RUN_STATUS_UNKNOWN && runs[0].stored_state == RUN_STATUS_UNKNOWN &&
+          strcmp(runs[0].status, "paused") == 0, "unknown status read as %d '%s'", runs[0].state, runs[0].status);
+    CHECK(runs[1].state == RUN_DIVERGED && runs[1].stored_state == RUN_DIVERGED &&
+          strcmp(runs[1].status, "diverged") == 0 && strcmp(runs[1].error, "loss is NaN") == 0, "diverged");
+    store_runs_free(runs, n);
+    store_close(s);
+}
+
+// A binder type list that does not match the statement is a bug: it must abort, not run.
+static int binder_aborts(int which, const char *types) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        char err[ERRLEN];
+        Store *s;
+        if (freopen("/dev/null", "w", stderr) == NULL) _exit(3);
+        if (store_open(&s, tpath("bind.db"), 0, err) != 0) _exit(2);
+        stmt_bind(s, which, types, (int64_t)1, (int64_t)2);
+        _exit(0);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    return WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT;
+}
+
+TEST(binder) {
+    char err[ERRLEN];
+    Store *s;
+    CHECK(store_open(&s, tpath("bind.db"), STORE_CREATE, err) == 0, "%s", err);
+    int64_t run;
+    CHECK(store_create_run(s, "b", "{}", 1, 0, "queued", &run, err) == 0, "%s", err);
+    // Every letter: I L i D(NaN) T(NULL) B, read back through the public API.
+    long big = 5000000000L; // beyond 32 bits
+    const unsigned char blob[5] = {1, 0, 2, 0, 3};
+    CHECK(tx_begin(s, err) == 0, "%s", err);
+    int ok = stmt_exec(s, S_SAMPLE_INSERT, "ILBiiD", run, big, blob, sizeof blob, 7, 9, NAN) == SQLITE_DONE &&
+             stmt_exec(s, S_CKPT_INSERT, "ILTTD", run, big, (const char *)NULL, "st", 1.5) == SQLITE_DONE;
+    CHECK(tx_end(s, ok, err) == 0 && ok, "%s", err);
+    unsigned char *png;
+    size_t len;
+    long got;
+    int w, h;
+    CHECK(store_sample_get(s, run, -1, &got, &png, &len, &w, &h, err) == 0, "%s", err);
+    CHECK(got == big && len == sizeof blob && memcmp(png, blob, len) == 0 && w == 7 && h == 9, "sample round trip");
+    free(png);
+    StoreCheckpoint *c;
+    int nc;
+    CHECK(store_checkpoints(s, run, &c, &nc, err) == 0 && nc == 1, "%s", err);
+    CHECK(c[0].step == big && strcmp(c[0].weights, "") == 0 && strcmp(c[0].state, "st") == 0 && c[0].wall == 1.5,
+          "checkpoint round trip");
+    store_checkpoints_free(c, nc);
+    sqlite3_stmt *st = stmt_bind(s, S_SAMPLE_GET, "IL", run, -1L);
+    CHECK(sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_INTEGER, "query bound");
+    sqlite3_reset(st);
+    st = stmt_bind(s, S_RUN_EXISTS, "I", run); // rebinding resets the statement first
+    CHECK(sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) == run, "rebound");
+    sqlite3_reset(st);
+    store_close(s);
+    CHECK(binder_aborts(S_RUN_EXISTS, "II"), "too many types did not abort");
+    CHECK(binder_aborts(S_SERIES, "I"), "too few types did not abort");
+    CHECK(binder_aborts(S_RUN_EXISTS, "X"), "an unknown letter did not abort");
 }
 
 TEST(refuses_foreign_files_unchanged) {
@@ -406,6 +618,10 @@ int main(void) {
     RUN(samples_checkpoints_delete);
     RUN(status_and_liveness);
     RUN(migrates_v1);
+    RUN(migrates_v2_ids_stay);
+    RUN(ids_never_reused);
+    RUN(status_names);
+    RUN(binder);
     RUN(refuses_foreign_files_unchanged);
     RUN(hooks_write_a_run);
     char cmd[300];
