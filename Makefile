@@ -99,11 +99,12 @@ asan: deps-test
 		SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined"
 	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 tests/run.sh build-asan
 
-# The store, dashboard, app and training tests under ThreadSanitizer, in their own build tree.
+# The store, dashboard, app and training tests under ThreadSanitizer, in their own build tree
+# (test_train itself takes over 10 minutes there: its cases are single-threaded OpenMP loops).
 # OpenMP runs one thread there: libgomp is not instrumented, so its barriers would read as races;
 # the threads under test are the dashboard's training threads and the store's writer threads.
 TSAN_TESTS := test_store test_store_concurrent test_store_cli test_app_store_backend \
-              test_robust_ui_store test_ui_app test_ui_chart test_train test_robust_resume
+              test_robust_ui_store test_ui_app test_ui_chart test_train_step test_robust_resume
 tsan: deps-test
 	@$(MAKE) --no-print-directory $(TSAN_TESTS:%=build-tsan/tests/%) build-tsan/repae BUILD=build-tsan \
 		OPT="-O1 -fno-omit-frame-pointer -march=$(ARCH)" SAN="-fsanitize=thread"
