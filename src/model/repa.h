@@ -88,8 +88,9 @@ typedef struct {
     float *dout, *ds, *da;              // (N,F), (N,P), (N,P)
 } Projector;
 
-// max_rows = max_batch * T. with_grad allocates parameter gradients. Returns 0 or -1 with err.
-int projector_build(Projector *p, int D, int P, int F, int max_rows, int with_grad, char *err);
+// max_rows = max_batch * T. mode: ALLOC_GRAD allocates parameter gradients, ALLOC_COUNT only
+// sizes the tables (params.h). Returns 0 or -1 with err.
+int projector_build(Projector *p, int D, int P, int F, int max_rows, int mode, char *err);
 void projector_free(Projector *p);
 void projector_init(Projector *p, Rng *rng);
 // out (N,F) for tokens (N,D), N <= max_rows. The input is copied.
