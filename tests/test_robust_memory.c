@@ -129,10 +129,29 @@ TEST(normal_config_passes_the_check) {
     if (sysmem_available(NULL) > 2 * est) CHECK(train_memory_check(&c, err) == 0, "fm32-small refused: %s", err);
 }
 
+
+// Sizes beyond what a dry run at large batches can hold in size_t (a 4096x4096 latent grid of
+// 16.7M tokens, whose attention alone is petabytes per image): extrapolated in doubles from
+// one and two images, refused by the check, never wrapped around to a small number.
+TEST(absurd_sizes_are_extrapolated_not_wrapped) {
+    char err[ERRLEN] = "";
+    Config c;
+    config_defaults(&c);
+    CHECK(!set(&c, "data.image_size=4096") && !set(&c, "vae.ch=[4]") && !set(&c, "sit.patch=1") && !set(&c, "sit.heads=1"),
+          "config");
+    CHECK(config_validate(&c, err) == 0, "%s", err);
+    double per, est = train_memory_estimate(&c, &per);
+    double tokens = 4096.0 * 4096.0, attn = 4 * tokens * tokens * c.sit.depth * c.train.batch_size;
+    CHECK(est > attn && est < 2 * attn + 1e15 && per > 0, "estimate %.3g bytes, per image %.3g (attention alone %.3g)",
+          est, per, attn);
+    CHECK(train_memory_check(&c, err) != 0 && strstr(err, "even one image"), "the check: %s", err);
+}
+
 int main(void) {
     RUN(estimate_matches_built_trainers);
     RUN(per_image_is_the_batch_slope);
     RUN(absurd_config_is_refused_with_what_to_lower);
     RUN(normal_config_passes_the_check);
+    RUN(absurd_sizes_are_extrapolated_not_wrapped);
     return test_summary();
 }
