@@ -1,5 +1,5 @@
 // model.h: the whole generative model of one config: VAE, optional latent BatchNorm, SiT,
-// and the diffusion settings, with checkpoint I/O and sampling. Training (train.c) and the
+// and the diffusion settings, with checkpoint I/O and sampling. Training (src/train/) and the
 // CLI's sample/reconstruct commands share it.
 //
 // A checkpoint is a directory with

@@ -21,7 +21,7 @@
 // whose side is a multiple of the SiT grid (gh x gw) is average-pooled onto that grid, token
 // n = i*gw + j (the SiT's patch order), giving (B, T, F) with F = that stage's channels.
 //
-// ---- Wiring into train.c (align.kind = "repa") -------------------------------------------
+// ---- Wiring into the trainer (src/train/trainer.c, align.kind = "repa") -------------------
 // Build (once per run; gh x gw = the SiT's token grid, T = gh*gw, D = sit.hidden):
 //   RepaTarget tgt;  repa_target_open(&tgt, cfg->align.encoder, cfg->data.dataset,
 //                                     C, S, s->gh, s->gw, B, err);
