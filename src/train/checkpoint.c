@@ -155,7 +155,7 @@ int trainer_resume(Trainer *tr, const char *run_dir, const TrainRunOpts *o, long
                            "a good one back as ckpt/<step> to resume from it, or delete them to train this run again "
                            "from step 0", run_dir);
     }
-    // A checkpoint whose files are damaged (checkpoint_check) is set aside at once. One whose
+    // A checkpoint whose files are damaged (ckpt_check) is set aside at once. One whose
     // whole files do not fit the model is set aside only if an older one then loads: when
     // none does, the config differs from the run's (other sizes or names) rather than the
     // checkpoints being bad, and renaming them would leave a later resume with the right
