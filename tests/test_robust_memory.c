@@ -80,7 +80,8 @@ TEST(estimate_matches_built_trainers) {
         CHECK(r > 0.95 && r < 1.05, "%s: estimate is %.3f of the allocation", what, r);
         // The tables account for what was really allocated: malloc's count exceeds them only by
         // the small tables themselves and the VAE activations' rounding to 2 MB huge pages.
-        CHECK(malloced >= 0.99 * tables && malloced <= 1.02 * tables + (8 << 20),
+        // (AddressSanitizer's allocator reports nothing through mallinfo2: then only the tables.)
+        CHECK(malloced == 0 || (malloced >= 0.99 * tables && malloced <= 1.02 * tables + (8 << 20)),
               "%s: malloc handed out %.1f MB for %.1f MB of tables", what, malloced / 1e6, tables / 1e6);
     }
 }
