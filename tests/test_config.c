@@ -269,6 +269,8 @@ TEST(key_values_in_both_styles) {
     CHECK(!strcmp(buf, "[8,16]"), "text array: %s", buf);
     config_key_value(&c, lr, CFG_TEXT, buf, sizeof buf);
     CHECK(!strcmp(buf, "0.0001"), "text float: %s", buf);
+    config_key_value(&c, config_key_find("init.vae"), CFG_TEXT, buf, sizeof buf);
+    CHECK(!strcmp(buf, "\"\""), "text empty string: %s", buf);
     // The text form reads back through --set to the same value, for every key.
     Config d;
     config_defaults(&d);

@@ -393,7 +393,7 @@ int config_set(Config *c, const char *assignment, char *err) {
     memcpy(path, assignment, pl);
     path[pl] = 0;
     int ki = config_key_find(path);
-    if (ki < 0) return unknown_key(path, "--set ", err);
+    if (ki < 0) return unknown_key(path, "--set: ", err);
     return set_text(c, &KEYS[ki], eq + 1, "--set ", err);
 }
 
@@ -472,7 +472,7 @@ void config_key_value(const Config *c, int i, CfgValueStyle style, char *buf, si
     buf[0] = 0;
     if (i < 0 || i >= NKEYS) return;
     cJSON *v = key_json(c, &KEYS[i]);
-    if (style == CFG_TEXT && cJSON_IsString(v)) {
+    if (style == CFG_TEXT && cJSON_IsString(v) && v->valuestring[0]) {
         snprintf(buf, n, "%s", v->valuestring);
     } else {
         char *s = cJSON_PrintUnformatted(v);

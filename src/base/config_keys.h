@@ -10,7 +10,8 @@
 // How config_key_value writes a value.
 typedef enum {
     CFG_JSON, // compact JSON: "[8,16]", "\"linear\"", "0.0001", "true"; exact, for comparisons
-    CFG_TEXT, // as `repae train --set key=value` takes it: strings bare (linear), the rest as JSON
+    CFG_TEXT, // as `repae train --set key=value` takes it: strings bare (linear) but the empty
+              // one ("", never a blank cell), the rest as JSON
 } CfgValueStyle;
 
 // Number of keys, and the dotted path of key i ("vae.ch"), in the order config_to_json writes.
