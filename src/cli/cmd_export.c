@@ -3,6 +3,7 @@
 // sample grid as a PNG.
 #include <dirent.h>
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include "cli/cli.h"
 #include "cli/run_ref.h"
 #include "store/store.h"
+#include "train/checkpoint.h"
 
 static void csv_field(FILE *f, const char *s) {
     if (!strpbrk(s, ",\"\n\r")) { fputs(s, f); return; }
@@ -75,92 +77,20 @@ out:
     return rc;
 }
 
-static int is_dir(const char *p) {
-    struct stat sb;
-    return stat(p, &sb) == 0 && S_ISDIR(sb.st_mode);
-}
-
-static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-
-// A checkpoint directory (the training core writes vae.safetensors, sit.safetensors,
-// sit_ema.safetensors and state.safetensors) becomes one file: every weights file's tensors
-// under its file stem ("vae.", "sit.", "sit_ema."); the optimiser state is left out.
-static int merge_weights(const char *ckdir, const StoreRun *r, long step, const char *path, char *err) {
-    DIR *d = opendir(ckdir);
-    if (!d) return seterr(err, "cannot read checkpoint %s: %s", ckdir, strerror(errno));
-    char **files = NULL;
-    int nf = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        size_t n = strlen(e->d_name);
-        if (n <= 12 || strcmp(e->d_name + n - 12, ".safetensors") != 0 || strcmp(e->d_name, "state.safetensors") == 0)
-            continue;
-        files = xrealloc(files, (nf + 1) * sizeof *files);
-        files[nf++] = xstrdup(e->d_name);
-    }
-    closedir(d);
-    qsort(files, nf, sizeof *files, cmp_str);
-    SafeTensors *st = xcalloc(nf ? nf : 1, sizeof *st);
-    StWriter w;
-    st_writer_init(&w);
-    char **names = NULL;
-    int nn = 0, rc = -1, loaded = 0;
-    for (int i = 0; i < nf; i++, loaded++) {
-        char fp[4096];
-        snprintf(fp, sizeof fp, "%s/%s", ckdir, files[i]);
-        if (st_read(&st[i], fp, err) != 0) goto out;
-        size_t stem = strlen(files[i]) - 12;
-        for (int t = 0; t < st[i].n; t++) {
-            const StTensor *x = &st[i].t[t];
-            size_t len = stem + strlen(x->name) + 2;
-            names = xrealloc(names, (nn + 1) * sizeof *names);
-            names[nn] = xmalloc(len);
-            snprintf(names[nn], len, "%.*s.%s", (int)stem, files[i], x->name);
-            st_writer_add(&w, names[nn], x->data, x->ndim, x->shape);
-            nn++;
-        }
-    }
-    if (nf == 0) { seterr(err, "checkpoint %s holds no weights files", ckdir); goto out; }
-    char buf[32];
-    snprintf(buf, sizeof buf, "%ld", step);
-    st_writer_meta(&w, "step", buf);
-    st_writer_meta(&w, "run", r->name);
-    st_writer_meta(&w, "config", r->config ? r->config : "{}");
-    rc = st_writer_save(&w, path, err);
-out:
-    st_writer_free(&w);
-    for (int i = 0; i < loaded; i++) st_free(&st[i]);
-    free(st);
-    for (int i = 0; i < nn; i++) free(names[i]);
-    free(names);
-    for (int i = 0; i < nf; i++) free(files[i]);
-    free(files);
-    return rc;
-}
-
+// The newest checkpoint on disk that is whole (the training core prunes old ones and sets
+// damaged ones aside), as one file: every weights file's tensors under its file stem
+// ("vae.", "sit.", "sit_ema."), the optimiser state left out (train/checkpoint.h).
 static int export_weights(Store *s, const StoreRun *r, const char *path, char *err) {
-    StoreCheckpoint *c;
-    int n;
-    if (store_checkpoints(s, r->id, &c, &n, err) != 0) return -1;
-    // The newest checkpoint still on disk (the training core prunes old ones).
-    int k = n - 1;
-    while (k >= 0 && access(c[k].weights, R_OK) != 0) k--;
-    if (k < 0) {
-        store_checkpoints_free(c, n);
-        return seterr(err, "run '%s' has no checkpoint on disk%s", r->name, n ? " (the recorded ones were removed)" : " yet");
-    }
-    int rc;
-    if (is_dir(c[k].weights)) {
-        rc = merge_weights(c[k].weights, r, c[k].step, path, err);
-    } else {
-        size_t len;
-        char *data = read_file(c[k].weights, &len, err);
-        rc = data ? write_file_atomic(path, data, len, err) : -1;
-        free(data);
-    }
-    if (rc == 0) fprintf(stderr, "repae export: weights of step %ld -> %s\n", c[k].step, path);
-    store_checkpoints_free(c, n);
-    return rc;
+    char run_dir[PATH_MAX], dir[PATH_MAX];
+    store_run_dir(s, r->id, run_dir, sizeof run_dir);
+    long step = ckpt_newest_usable(run_dir, dir, sizeof dir);
+    if (step < 0) return seterr(err, "run '%s' has no usable checkpoint on disk (in %s/ckpt)", r->name, run_dir);
+    char sstep[32];
+    snprintf(sstep, sizeof sstep, "%ld", step);
+    const char *meta[] = {"step", sstep, "run", r->name, "config", r->config ? r->config : "{}", NULL};
+    if (ckpt_merge_weights(dir, path, meta, err) != 0) return -1;
+    fprintf(stderr, "repae export: weights of step %ld -> %s\n", step, path);
+    return 0;
 }
 
 static int export_samples(Store *s, const StoreRun *r, const char *dir, char *err) {

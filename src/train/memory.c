@@ -6,6 +6,7 @@
 #include "train/train.h"
 #include "train/trainer.h"
 #include "base/sysmem.h"
+#include "base/fmt.h"
 #include "base/util.h"
 #include <math.h>
 #include <stdlib.h>
@@ -68,14 +69,6 @@ double train_memory_estimate(const Config *cfg, double *per_image) {
     }
     if (per_image) *per_image = 4 * per;
     return 4 * est;
-}
-
-static void fmt_bytes(char *buf, size_t n, double b) {
-    if (b >= 1e15) snprintf(buf, n, "%.3g PB", b / 1e15);
-    else if (b >= 1e12) snprintf(buf, n, "%.1f TB", b / 1e12);
-    else if (b >= 1e9) snprintf(buf, n, "%.1f GB", b / 1e9);
-    else if (b >= 1e7) snprintf(buf, n, "%.0f MB", b / 1e6);
-    else snprintf(buf, n, "%.2g MB", b / 1e6);
 }
 
 // Beyond the estimate: BLAS and thread buffers, the dataset, the store's writer, sampling.
