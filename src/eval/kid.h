@@ -14,6 +14,9 @@
 // excluded). precision = the share of the generated vectors inside the ball of at least one real
 // vector; recall = the share of the real vectors inside the ball of at least one generated vector.
 // precision says how many samples look real, recall how much of the data the samples cover.
+// Read precision only with recall: a collapsed set (uniform noise, or an untrained model's
+// samples) can sit inside the wide ball of one outlying real image and score precision up to
+// 1.0 while its recall is 0 (tests/test_eval_sanity.c).
 #ifndef REPAE_KID_H
 #define REPAE_KID_H
 

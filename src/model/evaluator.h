@@ -10,11 +10,21 @@
 
 typedef struct {
     Encoder net;
-    int F, K;      // feature width, classes
+    int F, K;        // feature width, classes
+    double accuracy; // test accuracy recorded in the file (repae.test_accuracy); NaN if none
+    double floor;    // the accuracy it must reach to be trusted (evaluator_accuracy_floor)
 } Evaluator;
 
+// The least test accuracy an evaluation network of dataset must have for its metrics to mean
+// anything: fashion-mnist 0.93 (a small label CNN reaches 0.86, and at that level a noise run
+// once scored the best FD; issue 11), shapes 0.90; 0 for datasets without a stated floor.
+// A file's own "repae.accuracy_floor" raises it.
+double evaluator_accuracy_floor(const char *dataset);
+
 // Loads path ("" or NULL = encoder_default_path("evaluator", dataset)) for images
-// (channels, size). A missing file names the command that writes it.
+// (channels, size). A missing file names the command that writes it. A file whose recorded
+// test accuracy is below the floor is refused, saying both numbers; one without a recorded
+// accuracy loads with accuracy NaN (the caller decides: `repae eval` refuses it too).
 int evaluator_open(Evaluator *ev, const char *path, const char *dataset, int channels, int size, int max_batch,
                    char *err);
 void evaluator_free(Evaluator *ev);
