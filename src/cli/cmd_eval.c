@@ -108,7 +108,8 @@ static int net_train(const Globals *g, int argc, char **argv, const char *kind) 
     snprintf(usage, sizeof usage,
              "usage: repae %s train [--dataset shapes|fashion-mnist|folder] [--data-path DIR]\n"
              "                      [--image-size S] [--channels C] [--config RUN.json]\n"
-             "                      [--steps N] [--batch B] [--lr X] [--seed S] [--out F.safetensors]\n\n"
+             "                      [--steps N] [--batch B] [--lr X] [--seed S] [--out F.safetensors]\n"
+             "                      [--augment PIXELS] [--layout 'C=1 S=32 ch=16,32,64 convs=2 groups=8 classes=10']\n\n"
              "%s\n"
              "The data settings default to the dataset's own (fashion-mnist: 1x32x32; shapes:\n"
              "3x16x16) or come from the data section of --config. The file goes to --out, else\n"
@@ -131,7 +132,8 @@ static int net_train(const Globals *g, int argc, char **argv, const char *kind) 
     Config cfg;
     config_defaults(&cfg);
     char err[ERRLEN];
-    const char *dataset = NULL, *path = NULL, *out = NULL, *config = NULL;
+    const char *dataset = NULL, *path = NULL, *out = NULL, *config = NULL, *layout_s = NULL;
+    long augment = 0;
     long steps = -1, batch = 64, seed = is_eval ? 2 : 1, size = -1, channels = -1;
     double lr = 2e-3;
     int bad = 0;
@@ -141,6 +143,8 @@ static int net_train(const Globals *g, int argc, char **argv, const char *kind) 
         else if ((v = opt_value(argc, argv, &i, "--data-path", who, &bad))) path = v;
         else if ((v = opt_value(argc, argv, &i, "--config", who, &bad))) config = v;
         else if ((v = opt_value(argc, argv, &i, "--out", who, &bad))) out = v;
+        else if ((v = opt_value(argc, argv, &i, "--layout", who, &bad))) layout_s = v;
+        else if ((v = opt_value(argc, argv, &i, "--augment", who, &bad))) bad = parse_long(v, 0, 8, &augment, "--augment", who) != 0;
         else if ((v = opt_value(argc, argv, &i, "--steps", who, &bad))) bad = parse_long(v, 1, 10000000, &steps, "--steps", who) != 0;
         else if ((v = opt_value(argc, argv, &i, "--batch", who, &bad))) bad = parse_long(v, 1, 4096, &batch, "--batch", who) != 0;
         else if ((v = opt_value(argc, argv, &i, "--seed", who, &bad))) bad = parse_long(v, 0, 2147483647L, &seed, "--seed", who) != 0;
@@ -171,6 +175,12 @@ static int net_train(const Globals *g, int argc, char **argv, const char *kind) 
     int K = dataset_num_classes(tr);
     EncoderLayout L = is_eval ? evaluator_layout_default(cfg.data.channels, cfg.data.image_size, K)
                               : encoder_layout_default(cfg.data.channels, cfg.data.image_size, K);
+    if (layout_s && encoder_layout_parse(&L, layout_s, err)) {
+        fprintf(stderr, "repae %s: --layout: %s\n", who, err);
+        dataset_close(tr);
+        dataset_close(te);
+        return 2;
+    }
     // Shapes is learnt in a few hundred steps; 1500 steps (1.6 epochs of fashion-mnist at batch
     // 64, a few minutes on 2 cores) bring these small nets near their plateau (~0.88).
     if (steps < 0) steps = strcmp(cfg.data.dataset, "shapes") == 0 ? 600 : 1500;
@@ -199,7 +209,8 @@ static int net_train(const Globals *g, int argc, char **argv, const char *kind) 
     rng_seed(&r, (uint64_t)seed * 0x9e3779b97f4a7c15ULL + 17);
     encoder_init(&e, &r);
     EncoderTrainOpts o = {.steps = (int)steps, .batch = (int)batch, .lr = (float)lr, .seed = (uint64_t)seed + 1000,
-                          .log_every = steps >= 20 ? (int)(steps / 10) : 1, .progress = print_progress, .ctx = who};
+                          .log_every = steps >= 20 ? (int)(steps / 10) : 1, .progress = print_progress, .ctx = who,
+                          .augment = (int)augment};
     double t0 = now_seconds();
     encoder_train(&e, tr, &o);
     double dt = now_seconds() - t0;
