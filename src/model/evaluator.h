@@ -1,7 +1,8 @@
 // evaluator.h: the evaluation network of the generation metrics. It is the CNN of encoder.h
 // with another layout (evaluator_layout_default: other widths, one more stage, one conv per
-// stage) trained from another seed, so that the metric does not reward samples for matching
-// the very features the REPA target encoder taught the SiT. For a set of images it gives the
+// stage) trained from another seed. It is NOT independent of a label-supervised REPA target:
+// both learn from the same labels (science.md §2), so class fidelity is rewarded by both; a
+// self-supervised REPA target is what separates them. For a set of images it gives the
 // penultimate features (the pooled last stage, for FD) and the class probabilities (for the
 // Inception-style score and the class accuracy of conditional samples).
 #ifndef REPAE_EVALUATOR_H
