@@ -194,11 +194,49 @@ TEST(encoder_training_learns_shapes) {
     dataset_close(te);
 }
 
+TEST(augmentation_flips_and_shifts) {
+    // One 1x4x4 image with distinct pixels: shift 0 gives it or its mirror image; shift 1 moves
+    // it by at most one pixel with the edge repeated, so every value stays one of the image's.
+    float img[16], x[16];
+    for (int i = 0; i < 16; i++) img[i] = (float)i;
+    Rng r;
+    rng_seed(&r, 3);
+    int seen_id = 0, seen_flip = 0;
+    for (int t = 0; t < 40; t++) {
+        memcpy(x, img, sizeof x);
+        encoder_augment(x, 1, 1, 4, 0, &r);
+        int id = 1, fl = 1;
+        for (int i = 0; i < 4; i++)
+            for (int j = 0; j < 4; j++) {
+                id &= x[i * 4 + j] == img[i * 4 + j];
+                fl &= x[i * 4 + j] == img[i * 4 + 3 - j];
+            }
+        CHECK(id || fl, "shift 0 gave neither the image nor its mirror");
+        seen_id |= id;
+        seen_flip |= fl;
+    }
+    CHECK(seen_id && seen_flip, "flips are not random: identity %d, mirror %d", seen_id, seen_flip);
+    int moved = 0;
+    for (int t = 0; t < 40; t++) {
+        memcpy(x, img, sizeof x);
+        encoder_augment(x, 1, 1, 4, 1, &r);
+        // Row i of the result comes from row i - dy clamped: its values lie in rows i-1..i+1.
+        for (int i = 0; i < 4; i++)
+            for (int j = 0; j < 4; j++) {
+                int row = (int)x[i * 4 + j] / 4;
+                CHECK(abs(row - i) <= 1, "pixel (%d,%d) came from row %d", i, j, row);
+            }
+        moved |= memcmp(x, img, sizeof x) != 0;
+    }
+    CHECK(moved, "shift 1 never moved the image");
+}
+
 int main(void) {
     RUN(encoder_matches_torch);
     RUN(encoder_gradients_match_finite_differences);
     RUN(encoder_file_round_trip);
     RUN(evaluator_files_and_batches);
     RUN(encoder_training_learns_shapes);
+    RUN(augmentation_flips_and_shifts);
     return test_summary();
 }

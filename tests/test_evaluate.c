@@ -70,7 +70,7 @@ TEST(metrics_of_a_checkpoint) {
 
     Progress pr = {0};
     EvalOpts o = {.n = 40, .batch = 4, .steps = 2, .cfg_scale = -1, .seed = 7, .evaluator = evpath,
-                  .progress = on_progress, .ctx = &pr};
+                  .progress = on_progress, .ctx = &pr, .unchecked = 1}; // a random evaluator
     Evaluation *ev = xcalloc(1, sizeof *ev);
     CHECK(eval_open(ev, &c, ck, &o, err) == 0, "%s", err);
     CHECK(ev->use_ema && ev->so.steps == 2 && ev->nheld == (N < 40 ? N : 40), "opened: ema %d, %d steps, %ld held-out",
@@ -83,6 +83,11 @@ TEST(metrics_of_a_checkpoint) {
     CHECK(isfinite(R.fd) && R.fd >= 0 && isfinite(R.rfd) && R.rfd >= 0, "fd %g, rfd %g", R.fd, R.rfd);
     CHECK(R.is >= 1 - 1e-9 && R.is <= K + 1e-9 && R.acc >= 0 && R.acc <= 1, "is %g, acc %g", R.is, R.acc);
     CHECK(isfinite(R.psnr) && R.latent_std > 0, "psnr %g, latent_std %g", R.psnr, R.latent_std);
+    // KID, precision/recall and the real-vs-real floor at the same N beside them.
+    CHECK(isfinite(R.kid) && R.precision >= 0 && R.precision <= 1 && R.recall >= 0 && R.recall <= 1 &&
+          R.recon.fd == R.rfd && R.nfloor == 40 && isfinite(R.floor.fd) && R.floor.fd >= 0 && isfinite(R.floor.kid),
+          "kid %g precision %g recall %g floor fd %g kid %g (%ld)", R.kid, R.precision, R.recall, R.floor.fd,
+          R.floor.kid, R.nfloor);
     // Progress after each chunk of EVAL_CHUNK_BATCHES batches (16 samples), the last one at n.
     CHECK(pr.calls == 3 && pr.done[0] == 16 && pr.done[1] == 32 && pr.done[2] == 40 && pr.total == 40,
           "%d progress calls, last at %ld of %ld", pr.calls, pr.calls ? pr.done[pr.calls - 1] : -1, pr.total);

@@ -14,6 +14,7 @@
 #include "model/encoder.h"
 #include "model/evaluator.h"
 #include "eval/evaluate.h"
+#include "eval/sanity.h"
 #include "model/model.h"
 #include "store/store.h"
 #include "train/checkpoint.h"
@@ -62,6 +63,44 @@ static void print_progress(void *ctx, int step, int steps, float loss, float acc
     fprintf(stderr, "%s: step %d/%d  loss %.4f  train accuracy %.3f\n", who, step, steps, loss, acc);
 }
 
+// After `evaluator train`: the accuracy floor and the sanity ladder `repae eval` will apply, so
+// that a network eval would refuse is reported now (exit status 1), not at the first eval.
+static int report_trust(Encoder *e, const Dataset *tr, const Dataset *te, const char *dataset, double acc) {
+    double floor = evaluator_accuracy_floor(dataset);
+    int rc = 0;
+    if (acc < floor) {
+        printf("evaluator: below the %.0f%% accuracy floor of %s: `repae eval` will refuse it; train longer "
+               "(--steps) or with another seed\n", 100 * floor, dataset);
+        rc = 1;
+    }
+    long n = dataset_len(te) < 1000 ? dataset_len(te) : 1000;
+    if (dataset_len(tr) < n) n = dataset_len(tr);
+    size_t per = (size_t)e->L.channels * e->L.size * e->L.size;
+    float *a = xmalloc((size_t)n * per * sizeof(float)), *b = xmalloc((size_t)n * per * sizeof(float));
+    for (long i = 0; i < n; i++) {
+        dataset_get(te, (int)i, a + (size_t)i * per, NULL);
+        dataset_get(tr, (int)i, b + (size_t)i * per, NULL);
+    }
+    // The ladder runs on an Evaluator view of the trained network (no copy: it only reads it).
+    Evaluator ev = {.net = *e, .F = e->L.ch[e->L.nlevels - 1], .K = e->L.num_classes, .accuracy = acc, .floor = floor};
+    EvalSanity sn;
+    char err[ERRLEN], line[256];
+    if (eval_sanity_run(&ev, a, b, n, 1, &sn, err) == 0) {
+        eval_sanity_str(&sn, line, sizeof line);
+        printf("evaluator: sanity FD at n = %ld: %s\n", n, line);
+        if (eval_sanity_check(&sn, err)) {
+            printf("evaluator: fails the sanity ladder, `repae eval` will refuse it: %s\n", err);
+            rc = 1;
+        }
+    } else {
+        fprintf(stderr, "repae evaluator train: sanity ladder: %s\n", err);
+        rc = 1;
+    }
+    free(a);
+    free(b);
+    return rc;
+}
+
 static int net_train(const Globals *g, int argc, char **argv, const char *kind) {
     (void)g;
     int is_eval = strcmp(kind, "evaluator") == 0;
@@ -69,7 +108,8 @@ static int net_train(const Globals *g, int argc, char **argv, const char *kind) 
     snprintf(usage, sizeof usage,
              "usage: repae %s train [--dataset shapes|fashion-mnist|folder] [--data-path DIR]\n"
              "                      [--image-size S] [--channels C] [--config RUN.json]\n"
-             "                      [--steps N] [--batch B] [--lr X] [--seed S] [--out F.safetensors]\n\n"
+             "                      [--steps N] [--batch B] [--lr X] [--seed S] [--out F.safetensors]\n"
+             "                      [--augment PIXELS] [--layout 'C=1 S=32 ch=16,32,64 convs=2 groups=8 classes=10']\n\n"
              "%s\n"
              "The data settings default to the dataset's own (fashion-mnist: 1x32x32; shapes:\n"
              "3x16x16) or come from the data section of --config. The file goes to --out, else\n"
@@ -92,7 +132,8 @@ static int net_train(const Globals *g, int argc, char **argv, const char *kind) 
     Config cfg;
     config_defaults(&cfg);
     char err[ERRLEN];
-    const char *dataset = NULL, *path = NULL, *out = NULL, *config = NULL;
+    const char *dataset = NULL, *path = NULL, *out = NULL, *config = NULL, *layout_s = NULL;
+    long augment = 0;
     long steps = -1, batch = 64, seed = is_eval ? 2 : 1, size = -1, channels = -1;
     double lr = 2e-3;
     int bad = 0;
@@ -102,6 +143,8 @@ static int net_train(const Globals *g, int argc, char **argv, const char *kind) 
         else if ((v = opt_value(argc, argv, &i, "--data-path", who, &bad))) path = v;
         else if ((v = opt_value(argc, argv, &i, "--config", who, &bad))) config = v;
         else if ((v = opt_value(argc, argv, &i, "--out", who, &bad))) out = v;
+        else if ((v = opt_value(argc, argv, &i, "--layout", who, &bad))) layout_s = v;
+        else if ((v = opt_value(argc, argv, &i, "--augment", who, &bad))) bad = parse_long(v, 0, 8, &augment, "--augment", who) != 0;
         else if ((v = opt_value(argc, argv, &i, "--steps", who, &bad))) bad = parse_long(v, 1, 10000000, &steps, "--steps", who) != 0;
         else if ((v = opt_value(argc, argv, &i, "--batch", who, &bad))) bad = parse_long(v, 1, 4096, &batch, "--batch", who) != 0;
         else if ((v = opt_value(argc, argv, &i, "--seed", who, &bad))) bad = parse_long(v, 0, 2147483647L, &seed, "--seed", who) != 0;
@@ -132,6 +175,12 @@ static int net_train(const Globals *g, int argc, char **argv, const char *kind) 
     int K = dataset_num_classes(tr);
     EncoderLayout L = is_eval ? evaluator_layout_default(cfg.data.channels, cfg.data.image_size, K)
                               : encoder_layout_default(cfg.data.channels, cfg.data.image_size, K);
+    if (layout_s && encoder_layout_parse(&L, layout_s, err)) {
+        fprintf(stderr, "repae %s: --layout: %s\n", who, err);
+        dataset_close(tr);
+        dataset_close(te);
+        return 2;
+    }
     // Shapes is learnt in a few hundred steps; 1500 steps (1.6 epochs of fashion-mnist at batch
     // 64, a few minutes on 2 cores) bring these small nets near their plateau (~0.88).
     if (steps < 0) steps = strcmp(cfg.data.dataset, "shapes") == 0 ? 600 : 1500;
@@ -160,7 +209,8 @@ static int net_train(const Globals *g, int argc, char **argv, const char *kind) 
     rng_seed(&r, (uint64_t)seed * 0x9e3779b97f4a7c15ULL + 17);
     encoder_init(&e, &r);
     EncoderTrainOpts o = {.steps = (int)steps, .batch = (int)batch, .lr = (float)lr, .seed = (uint64_t)seed + 1000,
-                          .log_every = steps >= 20 ? (int)(steps / 10) : 1, .progress = print_progress, .ctx = who};
+                          .log_every = steps >= 20 ? (int)(steps / 10) : 1, .progress = print_progress, .ctx = who,
+                          .augment = (int)augment};
     double t0 = now_seconds();
     encoder_train(&e, tr, &o);
     double dt = now_seconds() - t0;
@@ -168,6 +218,7 @@ static int net_train(const Globals *g, int argc, char **argv, const char *kind) 
     if (encoder_save(&e, out, kind, cfg.data.dataset, acc, err)) { fprintf(stderr, "repae %s: %s\n", who, err); goto done_net; }
     printf("%s: test accuracy %.4f (chance %.2f) after %ld steps in %.0f s -> %s\n", kind, acc, 1.0 / K, steps, dt, out);
     rc = 0;
+    if (is_eval) rc = report_trust(&e, tr, te, cfg.data.dataset, acc);
 done_net:
     encoder_free(&e);
 done_data:
@@ -208,8 +259,17 @@ int cmd_eval(const Globals *g, int argc, char **argv) {
         "  eval.psnr        VAE reconstruction PSNR (dB, posterior mean) on the held-out images\n"
         "  eval.latent_std  spatial std of the VAE's latents (posterior mean) on the held-out images\n"
         "  eval.rfd         Frechet distance of the reconstructions to the held-out images\n"
+        "  eval.kid         KID (unbiased MMD^2, cubic polynomial kernel) of samples vs held-out\n"
+        "  eval.rkid        the same for the reconstructions\n"
+        "  eval.precision   share of samples inside the held-out images' k-NN balls (k = 3)\n"
+        "  eval.recall      share of held-out images inside the samples' k-NN balls (k = 3)\n"
+        "  eval.fd_floor    FD (and eval.kid_floor KID) of N other real images (training split)\n"
+        "                   against the held-out ones: what a perfect generator scores at this N\n"
+        "Read a difference of FD only well above the floor; final numbers need N >= 5000.\n"
         "Sampling uses the run's sample.* settings unless --steps / --cfg say otherwise.\n"
-        "The evaluation network comes from `repae evaluator train --dataset D` (or --evaluator).\n";
+        "The evaluation network comes from `repae evaluator train --dataset D` (or --evaluator);\n"
+        "eval refuses one below its dataset's accuracy floor, one without a recorded accuracy,\n"
+        "and one whose FD does not rise with blur and noise or scores grey/noise images near the data.\n";
     if (wants_help(argc, argv)) { fputs(usage, stdout); return 0; }
     const char *ref = NULL, *evpath = NULL;
     long n = 5000, steps = -1, seed = 0, batch = 64;
@@ -268,18 +328,37 @@ int cmd_eval(const Globals *g, int argc, char **argv) {
     char acc[32];
     if (isnan(R.acc)) snprintf(acc, sizeof acc, "n/a (unconditional)");
     else snprintf(acc, sizeof acc, "%.4f", R.acc);
-    printf("run %" PRId64 " (%s) step %ld: fd %.4f  is %.4f (+- %.3f)  acc %s  psnr %.3f dB  latent_std %.4f  rfd %.4f"
-           "  [%ld samples, %ld held-out, %.0f s]\n", id, run.name, step, R.fd, R.is, R.is_std, acc, R.psnr,
-           R.latent_std, R.rfd, R.n, R.nheld, R.seconds);
+    printf("run %" PRId64 " (%s) step %ld: %ld samples and %ld reconstructions against %ld held-out images; "
+           "floor = %ld other real images (training split)%s\n", id, run.name, step, R.n, R.nheld, R.nheld,
+           R.nfloor, R.n < EVAL_FINAL_N ? " [n < 5000: not final numbers]" : "");
+    printf("  %-10s %12s %12s %16s\n", "", "samples", "floor", "reconstructions");
+    printf("  %-10s %12.4f %12.4f %16.4f\n", "fd", R.fd, R.floor.fd, R.recon.fd);
+    printf("  %-10s %12.5f %12.5f %16.5f\n", "kid", R.kid, R.floor.kid, R.recon.kid);
+    printf("  %-10s %12.4f %12.4f %16.4f\n", "precision", R.precision, R.floor.precision, R.recon.precision);
+    printf("  %-10s %12.4f %12.4f %16.4f\n", "recall", R.recall, R.floor.recall, R.recon.recall);
+    printf("  is %.4f (+- %.3f)  acc %s  psnr %.3f dB  latent_std %.4f  [%.0f s]\n", R.is, R.is_std, acc, R.psnr,
+           R.latent_std, R.seconds);
+    char line[256];
+    eval_sanity_str(&R.sanity, line, sizeof line);
+    printf("  evaluator: test accuracy %.4f (floor %.2f); sanity FD at n = %ld: %s\n", ev->ev.accuracy, ev->ev.floor,
+           R.sanity.n, line);
     if (store_it) {
         double wall = wall_seconds();
-        StoreMetric mt[7] = {
+        StoreMetric mt[16] = {
             {"eval.fd", step, R.fd, wall},         {"eval.is", step, R.is, wall},
             {"eval.psnr", step, R.psnr, wall},     {"eval.latent_std", step, R.latent_std, wall},
             {"eval.rfd", step, R.rfd, wall},       {"eval.n", step, (double)R.n, wall},
+            {"eval.kid", step, R.kid, wall},       {"eval.precision", step, R.precision, wall},
+            {"eval.recall", step, R.recall, wall}, {"eval.rkid", step, R.recon.kid, wall},
+            {"eval.fd_floor", step, R.floor.fd, wall}, {"eval.kid_floor", step, R.floor.kid, wall},
             {"eval.acc", step, R.acc, wall},
         };
-        if (store_log_metrics(s, id, mt, isnan(R.acc) ? 6 : 7, err)) goto fail;
+        int nm = 13;
+        // NaN (too few images for k-NN, unconditional runs) is not stored: it would read as a value.
+        int k = 0;
+        for (int i = 0; i < nm; i++)
+            if (!isnan(mt[i].value)) mt[k++] = mt[i];
+        if (store_log_metrics(s, id, mt, k, err)) goto fail;
         fprintf(stderr, "repae eval: stored eval.* metrics with run %" PRId64 " at step %ld\n", id, step);
     }
     rc = 0;

@@ -1,6 +1,7 @@
 // evaluate.c: see evaluate.h.
 #include "eval/evaluate.h"
 #include "eval/frechet.h"
+#include "eval/kid.h"
 #include "base/util.h"
 #include <math.h>
 #include <stdlib.h>
@@ -13,7 +14,14 @@ int eval_open(Evaluation *e, const Config *cfg, const char *ckpt_dir, const Eval
     if (o->n < 2 || o->batch < 1) return seterr(err, "eval: %ld samples in batches of %d (need n >= 2, batch >= 1)", o->n, o->batch);
     if (evaluator_open(&e->ev, o->evaluator, dc->dataset, dc->channels, dc->image_size, o->batch, err)) goto fail;
     e->have_ev = 1;
+    if (!o->unchecked && isnan(e->ev.accuracy)) {
+        seterr(err, "the evaluation network %s records no test accuracy, so nothing says its metrics can be trusted: "
+                    "train one with `repae evaluator train --dataset %s`", o->evaluator && *o->evaluator ? o->evaluator
+                    : "(default)", dc->dataset);
+        goto fail;
+    }
     if (dataset_open(&e->te, dc, DATA_TEST, err)) goto fail;
+    if (dataset_open(&e->tr, dc, DATA_TRAIN, err)) goto fail;
     if (model_build(&e->m, cfg, o->batch, 0, err)) goto fail;
     e->have_model = 1;
     e->use_ema = cfg->train.ema > 0;
@@ -22,6 +30,8 @@ int eval_open(Evaluation *e, const Config *cfg, const char *ckpt_dir, const Eval
     if (o->steps > 0) e->so.steps = o->steps;
     if (o->cfg_scale >= 0) e->so.cfg_scale = (float)o->cfg_scale;
     e->nheld = dataset_len(e->te) < o->n ? dataset_len(e->te) : o->n;
+    e->nfloor = dataset_len(e->tr) < o->n ? dataset_len(e->tr) : o->n;
+    if (e->nfloor < 2) { seterr(err, "eval: the training split has %ld images; need 2 for the floor", e->nfloor); goto fail; }
     return 0;
 fail:
     eval_close(e);
@@ -32,6 +42,7 @@ void eval_close(Evaluation *e) {
     if (e->have_model) model_free(&e->m);
     if (e->have_ev) evaluator_free(&e->ev);
     if (e->te) dataset_close(e->te);
+    if (e->tr) dataset_close(e->tr);
     memset(e, 0, sizeof *e);
 }
 
@@ -75,6 +86,15 @@ static double class_accuracy(const float *probs, const int *labels, long n, int 
     return (double)hit / n;
 }
 
+// FD, KID and precision/recall of feature set x (nx) against the held-out features h (nh).
+static int set_metrics(const float *h, long nh, const float *x, long nx, int F, SetMetrics *m, char *err) {
+    if (fd_features(h, nh, x, nx, F, &m->fd, err) || kid_features(h, nh, x, nx, F, &m->kid, err)) return -1;
+    if (nh > PR_K_DEFAULT && nx > PR_K_DEFAULT)
+        return precision_recall(h, nh, x, nx, F, PR_K_DEFAULT, &m->precision, &m->recall, err);
+    m->precision = m->recall = NAN;
+    return 0;
+}
+
 int eval_run(Evaluation *e, EvalResult *r, char *err) {
     Model *m = &e->m;
     long n = e->o.n, nh = e->nheld, batch = e->o.batch;
@@ -83,7 +103,10 @@ int eval_run(Evaluation *e, EvalResult *r, char *err) {
     memset(r, 0, sizeof *r);
     r->n = n;
     r->nheld = nh;
+    r->nfloor = e->nfloor;
     r->acc = NAN;
+    long nf = e->nfloor;
+    float *flo = xmalloc((size_t)nf * nx * sizeof(float)), *ff = xmalloc((size_t)nf * F * sizeof(float));
     double t0 = now_seconds();
     float *held = xmalloc((size_t)nh * nx * sizeof(float)), *recon = xmalloc((size_t)nh * nx * sizeof(float));
     float *fh = xmalloc((size_t)nh * F * sizeof(float)), *fr = xmalloc((size_t)nh * F * sizeof(float));
@@ -97,7 +120,19 @@ int eval_run(Evaluation *e, EvalResult *r, char *err) {
     reconstruct_held(e, held, recon, r);
     evaluator_run(&e->ev, held, nh, fh, NULL);
     evaluator_run(&e->ev, recon, nh, fr, NULL);
-    if (fd_features(fh, nh, fr, nh, F, &r->rfd, err)) goto done;
+    if (set_metrics(fh, nh, fr, nh, F, &r->recon, err)) goto done;
+    r->rfd = r->recon.fd;
+
+    // The floor: other real images at the same N; and the evaluator's sanity on these images.
+#pragma omp parallel for
+    for (long i = 0; i < nf; i++) dataset_get(e->tr, (int)i, flo + (size_t)i * nx, NULL);
+    evaluator_run(&e->ev, flo, nf, ff, NULL);
+    if (set_metrics(fh, nh, ff, nf, F, &r->floor, err)) goto done;
+    if (!e->o.unchecked) {
+        long ns = nh < nf ? nh : nf;
+        if (eval_sanity_run(&e->ev, held, flo, ns, e->o.seed + 99, &r->sanity, err)) goto done;
+        if (eval_sanity_check(&r->sanity, err)) goto done;
+    }
 
     // Samples, class k % num_classes for sample k, in chunks so that progress shows.
     for (long i = 0; i < n; i++) labels[i] = m->num_classes ? (int)(i % m->num_classes) : 0;
@@ -108,12 +143,18 @@ int eval_run(Evaluation *e, EvalResult *r, char *err) {
         if (e->o.progress) e->o.progress(e->o.ctx, i0 + nb, n, now_seconds() - t0);
     }
     evaluator_run(&e->ev, samples, n, fs, ps);
-    if (fd_features(fh, nh, fs, n, F, &r->fd, err)) goto done;
+    SetMetrics gen;
+    if (set_metrics(fh, nh, fs, n, F, &gen, err)) goto done;
+    r->fd = gen.fd;
+    r->kid = gen.kid;
+    r->precision = gen.precision;
+    r->recall = gen.recall;
     r->is = inception_score(ps, n, K, n >= 1000 ? 10 : 1, &r->is_std);
     if (m->num_classes > 0) r->acc = class_accuracy(ps, labels, n, K);
     r->seconds = now_seconds() - t0;
     rc = 0;
 done:
+    free(flo); free(ff);
     free(held); free(recon); free(fh); free(fr); free(samples); free(fs); free(ps); free(labels);
     return rc;
 }

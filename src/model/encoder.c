@@ -315,6 +315,29 @@ int encoder_load(Encoder *e, const char *path, int channels, int size, int max_b
 
 // ---- training ------------------------------------------------------------------------------
 
+void encoder_augment(float *x, int B, int C, int S, int shift, Rng *r) {
+    size_t plane = (size_t)S * S;
+    float *tmp = xmalloc(plane * sizeof(float));
+    for (int b = 0; b < B; b++) {
+        int flip = rng_uniform(r) < 0.5f;
+        int dx = (int)(rng_uniform(r) * (2 * shift + 1)) - shift, dy = (int)(rng_uniform(r) * (2 * shift + 1)) - shift;
+        if (dx > shift) dx = shift;
+        if (dy > shift) dy = shift;
+        for (int c = 0; c < C; c++) {
+            float *p = x + ((size_t)b * C + c) * plane;
+            for (int i = 0; i < S; i++)
+                for (int j = 0; j < S; j++) {
+                    int si = i - dy, sj = flip ? S - 1 - (j - dx) : j - dx;
+                    si = si < 0 ? 0 : si >= S ? S - 1 : si;
+                    sj = sj < 0 ? 0 : sj >= S ? S - 1 : sj;
+                    tmp[i * S + j] = p[si * S + sj];
+                }
+            memcpy(p, tmp, plane * sizeof(float));
+        }
+    }
+    free(tmp);
+}
+
 float encoder_train(Encoder *e, const Dataset *ds, const EncoderTrainOpts *o) {
     const EncoderLayout *L = &e->L;
     int B = o->batch < e->max_batch ? o->batch : e->max_batch;
@@ -326,8 +349,11 @@ float encoder_train(Encoder *e, const Dataset *ds, const EncoderTrainOpts *o) {
     loader_init(&ld, ds, o->seed);
     double run_loss = 0, run_acc = 0, wsum = 0;
     float acc = 0;
+    Rng ar;
+    rng_seed(&ar, o->seed ^ 0xa5a5a5a5ULL);
     for (int step = 0; step < o->steps; step++) {
         loader_next(&ld, B, x, y);
+        if (o->augment > 0) encoder_augment(x, B, L->channels, L->size, o->augment, &ar);
         params_zero_grad(&e->params);
         encoder_forward(e, x, B);
         float loss = encoder_xent(e, y, 1);

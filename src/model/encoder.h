@@ -106,7 +106,12 @@ typedef struct {
     int log_every;
     EncoderProgress progress;
     void *ctx;
+    // Random horizontal flips and translations by up to `augment` pixels (the edge pixels fill
+    // in); 0: the images as they are. Lets a wider net train longer without memorising.
+    int augment;
 } EncoderTrainOpts;
+// The augmentation of encoder_train on B images (B,C,S,S), in place.
+void encoder_augment(float *x, int B, int C, int S, int shift, Rng *r);
 float encoder_train(Encoder *e, const Dataset *ds, const EncoderTrainOpts *o);
 // Top-1 accuracy on the first n images of ds (n <= 0: all).
 float encoder_accuracy(Encoder *e, const Dataset *ds, int n);

@@ -1,8 +1,25 @@
 // evaluator.c: see evaluator.h.
 #include "model/evaluator.h"
+#include "base/safetensors.h"
 #include "base/util.h"
+#include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+double evaluator_accuracy_floor(const char *dataset) {
+    if (strcmp(dataset, "fashion-mnist") == 0) return 0.93;
+    if (strcmp(dataset, "shapes") == 0) return 0.90;
+    return 0;
+}
+
+// A number in the file's metadata, NaN if absent or unreadable.
+static double meta_number(const SafeTensors *st, const char *key) {
+    const char *v = st_meta(st, key);
+    char *end;
+    double x = v ? strtod(v, &end) : NAN;
+    return v && end != v ? x : NAN;
+}
 
 int evaluator_open(Evaluator *ev, const char *path, const char *dataset, int channels, int size, int max_batch,
                    char *err) {
@@ -18,6 +35,20 @@ int evaluator_open(Evaluator *ev, const char *path, const char *dataset, int cha
         encoder_free(&ev->net);
         return seterr(err, "%s is a REPA target encoder, not an evaluation network: the metrics need a network "
                            "trained apart from the one the model aligned to (`repae evaluator train`)", path);
+    }
+    SafeTensors st;
+    if (st_read(&st, path, err)) { encoder_free(&ev->net); return -1; }
+    ev->accuracy = meta_number(&st, "repae.test_accuracy");
+    double own = meta_number(&st, "repae.accuracy_floor");
+    st_free(&st);
+    ev->floor = evaluator_accuracy_floor(dataset);
+    if (!isnan(own) && own > ev->floor) ev->floor = own;
+    if (!isnan(ev->accuracy) && ev->accuracy < ev->floor) {
+        encoder_free(&ev->net);
+        return seterr(err, "evaluation network %s reached only %.2f%% test accuracy on %s, below the %.0f%% floor its "
+                           "metrics need to be trusted: retrain it (`repae evaluator train --dataset %s`, the default "
+                           "recipe reaches the floor) or pass a better one with --evaluator", path,
+                      100 * ev->accuracy, dataset, 100 * ev->floor, dataset);
     }
     ev->F = ev->net.L.ch[ev->net.L.nlevels - 1];
     ev->K = ev->net.L.num_classes;

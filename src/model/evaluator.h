@@ -1,7 +1,8 @@
 // evaluator.h: the evaluation network of the generation metrics. It is the CNN of encoder.h
 // with another layout (evaluator_layout_default: other widths, one more stage, one conv per
-// stage) trained from another seed, so that the metric does not reward samples for matching
-// the very features the REPA target encoder taught the SiT. For a set of images it gives the
+// stage) trained from another seed. It is NOT independent of a label-supervised REPA target:
+// both learn from the same labels (science.md §2), so class fidelity is rewarded by both; a
+// self-supervised REPA target is what separates them. For a set of images it gives the
 // penultimate features (the pooled last stage, for FD) and the class probabilities (for the
 // Inception-style score and the class accuracy of conditional samples).
 #ifndef REPAE_EVALUATOR_H
@@ -10,11 +11,21 @@
 
 typedef struct {
     Encoder net;
-    int F, K;      // feature width, classes
+    int F, K;        // feature width, classes
+    double accuracy; // test accuracy recorded in the file (repae.test_accuracy); NaN if none
+    double floor;    // the accuracy it must reach to be trusted (evaluator_accuracy_floor)
 } Evaluator;
 
+// The least test accuracy an evaluation network of dataset must have for its metrics to mean
+// anything: fashion-mnist 0.93 (a small label CNN reaches 0.86, and at that level a noise run
+// once scored the best FD; issue 11), shapes 0.90; 0 for datasets without a stated floor.
+// A file's own "repae.accuracy_floor" raises it.
+double evaluator_accuracy_floor(const char *dataset);
+
 // Loads path ("" or NULL = encoder_default_path("evaluator", dataset)) for images
-// (channels, size). A missing file names the command that writes it.
+// (channels, size). A missing file names the command that writes it. A file whose recorded
+// test accuracy is below the floor is refused, saying both numbers; one without a recorded
+// accuracy loads with accuracy NaN (the caller decides: `repae eval` refuses it too).
 int evaluator_open(Evaluator *ev, const char *path, const char *dataset, int channels, int size, int max_batch,
                    char *err);
 void evaluator_free(Evaluator *ev);

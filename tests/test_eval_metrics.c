@@ -1,5 +1,8 @@
-// test_fd.c: Fréchet distance and Inception score (src/eval/frechet.h) against SciPy and basic properties.
+// test_eval_metrics.c: the set-to-set metrics on feature vectors against NumPy/SciPy and their
+// basic properties: Fréchet distance and Inception score (src/eval/frechet.h), KID and k-NN
+// precision/recall (src/eval/kid.h).
 #include "eval/frechet.h"
+#include "eval/kid.h"
 #include "base/rng.h"
 #include "test.h"
 
@@ -91,11 +94,71 @@ TEST(inception_score_uniform_vs_peaked) {
     free(p);
 }
 
+TEST(kid_and_precision_recall_match_numpy) {
+    SafeTensors st;
+    char err[ERRLEN];
+    LOAD_REF(st, "tests/ref/kid_pr_ref.safetensors");
+    const StTensor *re = st_find(&st, "real"), *fa = st_find(&st, "fake"), *sa = st_find(&st, "same_a"),
+                   *sb = st_find(&st, "same_b"), *k = st_find(&st, "kid"), *ks = st_find(&st, "kid_same"),
+                   *p = st_find(&st, "precision"), *r = st_find(&st, "recall");
+    CHECK(re && fa && sa && sb && k && ks && p && r, "reference lacks a tensor");
+    int D = (int)re->shape[1];
+    double kid, prec, rec;
+    CHECK(kid_features(re->data, re->shape[0], fa->data, fa->shape[0], D, &kid, err) == 0, "%s", err);
+    CHECK(fabs(kid - k->data[0]) <= 1e-5 * fabs(k->data[0]) + 1e-7, "kid %.9g, numpy says %.9g", kid, k->data[0]);
+    CHECK(kid_features(sa->data, sa->shape[0], sb->data, sb->shape[0], D, &kid, err) == 0, "%s", err);
+    CHECK(fabs(kid - ks->data[0]) <= 1e-6, "kid of one distribution %.9g, numpy says %.9g", kid, ks->data[0]);
+    CHECK(precision_recall(re->data, re->shape[0], fa->data, fa->shape[0], D, PR_K_DEFAULT, &prec, &rec, err) == 0,
+          "%s", err);
+    // Shares of a few hundred points: equal up to float32 storage of the reference.
+    CHECK(fabs(prec - p->data[0]) < 1e-6 && fabs(rec - r->data[0]) < 1e-6, "precision %.6f recall %.6f, "
+          "scipy says %.6f %.6f", prec, rec, p->data[0], r->data[0]);
+    CHECK(prec > 0.05 && prec < 0.95 && rec > 0.05 && rec < 0.95, "degenerate reference: %g %g", prec, rec);
+    st_free(&st);
+}
+
+TEST(kid_is_unbiased_and_pr_of_a_set_with_itself_is_one) {
+    // The mean KID of many small pairs of samples of one distribution is ~0 (FD's is > 0).
+    int n = 50, D = 8, reps = 40;
+    float *a = xmalloc(sizeof(float) * n * D), *b = xmalloc(sizeof(float) * n * D);
+    Rng r;
+    rng_seed(&r, 11);
+    char err[ERRLEN];
+    double sum = 0, fsum = 0, sum2 = 0;
+    for (int t = 0; t < reps; t++) {
+        rng_fill_normal(&r, a, (size_t)n * D, 1.0f);
+        rng_fill_normal(&r, b, (size_t)n * D, 1.0f);
+        double kid, fd;
+        CHECK(kid_features(a, n, b, n, D, &kid, err) == 0, "%s", err);
+        CHECK(fd_features(a, n, b, n, D, &fd, err) == 0, "%s", err);
+        sum += kid;
+        sum2 += kid * kid;
+        fsum += fd;
+    }
+    double mean = sum / reps, sd = sqrt(sum2 / reps - mean * mean);
+    CHECK(fabs(mean) < 3 * sd / sqrt(reps), "mean KID %.4g of one distribution is not ~0 (sd %.3g)", mean, sd);
+    CHECK(fsum / reps > 0.5, "mean FD %.4g at n = 50: expected the bias of FD", fsum / reps);
+    double p, rc;
+    CHECK(precision_recall(a, n, a, n, D, 3, &p, &rc, err) == 0, "%s", err);
+    CHECK(p == 1.0 && rc == 1.0, "a set against itself: precision %g recall %g", p, rc);
+    // Far-away samples: no precision, no recall.
+    for (int i = 0; i < n * D; i++) b[i] = a[i] + 100.0f;
+    CHECK(precision_recall(a, n, b, n, D, 3, &p, &rc, err) == 0, "%s", err);
+    CHECK(p == 0.0 && rc == 0.0, "disjoint sets: precision %g recall %g", p, rc);
+    CHECK(precision_recall(a, 3, b, n, D, 3, &p, &rc, err) != 0 && strstr(err, "k = 3"), "too few accepted: %s", err);
+    a[5] = NAN;
+    CHECK(kid_features(a, n, b, n, D, &p, err) != 0 && strstr(err, "non-finite"), "NaN accepted: %s", err);
+    free(a);
+    free(b);
+}
+
 int main(void) {
     RUN(fd_matches_scipy);
     RUN(fd_of_a_set_with_itself_is_zero);
     RUN(fd_grows_with_noise);
     RUN(fd_rejects_bad_input);
     RUN(inception_score_uniform_vs_peaked);
+    RUN(kid_and_precision_recall_match_numpy);
+    RUN(kid_is_unbiased_and_pr_of_a_set_with_itself_is_one);
     return test_summary();
 }
