@@ -3,6 +3,7 @@
 // damaged one is kept as <step>.corrupt (never pruned, never counted), a warning names it and
 // why; when none loads the run fails naming every checkpoint tried.
 #include "test.h"
+#include "testutil.h"
 #include "train/train.h"
 #include "train/trainer.h"
 #include <sys/stat.h>
@@ -215,8 +216,6 @@ int main(void) {
     RUN(missing_state_falls_back);
     RUN(checkpoint_failing_mid_load_falls_back);
     RUN(no_loadable_checkpoint_fails_and_keeps_them);
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmp);
+    test_rm_rf(tmp);
     return test_summary();
 }

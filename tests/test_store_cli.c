@@ -9,6 +9,7 @@
 #include "app/run_hooks.h"
 #include "store/store.h"
 #include "test.h"
+#include "testutil.h"
 
 // main.c is not in the library; the commands need its helper.
 int wants_help(int argc, char **argv) {
@@ -274,8 +275,6 @@ int main(void) {
     RUN(compare_two_configs);
     RUN(export_csv_samples_weights);
     RUN(tag_note_rm);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+    test_rm_rf(dir);
     return test_summary();
 }
