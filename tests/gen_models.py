@@ -1,5 +1,5 @@
 """gen_models.py: PyTorch references for src/model/vae.c, src/model/latent_bn.c and src/model/sit.c (tests/test_vae.c,
-tests/test_sit.c), at the spec's `tiny` size.
+tests/test_sit.c), at the `tiny` size (docs/model.md).
 
 The modules below follow LDM's AutoencoderKL (ldm/modules/diffusionmodules/model.py) and
 DiT/SiT (models.py) in structure and parameter names, so that their state_dicts are the names

@@ -1,7 +1,7 @@
 """gen_train.py: PyTorch references for the training step of src/train/train.c (tests/test_train_step.c).
 
 Five optimiser steps of the whole REPA-E step at the `tiny` size, written from
-../shared/spec/model.md ("Losses", "What updates what") and nothing else: the five losses, the
+docs/losses.md ("The five losses", "What updates what") and nothing else: the five losses, the
 gradient routing by detach(), latent BatchNorm in training mode, one AdamW per side, global-norm
 clipping per side, the SiT EMA. The models come from gen_models.py (same names as the C side).
 
@@ -83,7 +83,7 @@ def bcast(v):
 
 
 def pred_loss(r, sit, z0, eps, t, y, keep_block=None):
-    """The spec's prediction loss of the SiT at x_t = alpha z0 + sigma eps (and the tokens after
+    """The prediction loss (docs/model.md) of the SiT at x_t = alpha z0 + sigma eps (and the tokens after
     block keep_block)."""
     a, s, da, ds = (bcast(c) for c in coeffs(r["path"], t))
     out, h = sit(a * z0 + s * eps, t, y, keep_block)

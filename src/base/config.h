@@ -1,6 +1,6 @@
 // config.h: the run configuration: one JSON object (configs/*.json), every key with a
 // default, unknown keys rejected, validated before anything runs. The key names are those of
-// ../shared/spec/model.md ("Config keys"); the struct mirrors them one to one.
+// configs/README.md (every key, default and check); the struct mirrors them one to one.
 #ifndef REPAE_CONFIG_H
 #define REPAE_CONFIG_H
 
