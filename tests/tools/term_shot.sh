@@ -41,7 +41,8 @@
 # docs/testing.md has more.
 set -u
 
-usage() { sed -n '7,29p' "$0" | sed 's/^# \{0,1\}//'; exit 2; }
+# usage [STATUS]: the header above as help (exit 2, a usage error, unless told otherwise).
+usage() { sed -n '7,41p' "$0" | sed 's/^# \{0,1\}//'; exit "${1:-2}"; }
 die() { echo "term_shot: $*" >&2; exit 1; }
 
 out=./term_shot.png size=100x30 delay=2 until_file= tid=vt340 theme= font= keep=0
@@ -58,6 +59,7 @@ while getopts o:g:w:u:T:t:f:r:a:kh opt; do
     r) resources+=("$OPTARG") ;;
     a) actions+=("$OPTARG") ;;
     k) keep=1 ;;
+    h) usage 0 ;;
     *) usage ;;
   esac
 done
@@ -85,11 +87,16 @@ done
 work=$(mktemp -d "${TMPDIR:-/tmp}/term_shot.XXXXXX") || die "cannot make a temporary directory"
 log=$work/log
 : > "$log"
-xvfb_pid= xterm_pid= cmd_pgid=
+xvfb_pid= xterm_pid= cmd_pgid= nap_pid=
+
+# nap SECS: sleep in the background and wait for it, so that a TERM or an INT stops us at once
+# (bash runs a trap only after the foreground command ends, and -w or sleep: can be long).
+nap() { sleep "$1" & nap_pid=$!; wait "$nap_pid"; nap_pid=; }
 
 # Stops what is still running, newest first: the command's process group (the wrapper below
 # is its leader: xterm starts it in a session of its own), then xterm, then the X server.
 stop_all() {
+  if [ -n "$nap_pid" ]; then kill "$nap_pid" 2>/dev/null; nap_pid=; fi
   if [ -z "$cmd_pgid" ] && [ -s "$work/pid" ]; then cmd_pgid=$(cat "$work/pid"); fi
   if [ -n "$cmd_pgid" ] && kill -0 -- "-$cmd_pgid" 2>/dev/null; then
     kill -TERM -- "-$cmd_pgid" 2>/dev/null
@@ -145,9 +152,9 @@ xdotool mousemove --sync 10 10 windowfocus --sync "$window" >> "$log" 2>&1
 if [ -n "$until_file" ]; then
   for _ in $(seq 300); do [ -e "$until_file" ] && break; sleep 0.1; done
   [ -e "$until_file" ] || echo "term_shot: $until_file did not appear within 30 s" >&2
-  sleep 0.3
+  nap 0.3
 else
-  sleep "$delay"
+  nap "$delay"
 fi
 
 screenshot() {
@@ -157,7 +164,7 @@ for a in "${actions[@]}"; do
   case $a in
     key:*) xdotool key --delay 40 ${a#key:} >> "$log" 2>&1 ;; # unquoted: several key names
     type:*) xdotool type --delay 40 -- "${a#type:}" >> "$log" 2>&1 ;;
-    sleep:*) sleep "${a#sleep:}" ;;
+    sleep:*) nap "${a#sleep:}" ;;
     shot:*) screenshot "${a#shot:}" ;;
     resize:*)
       cr=${a#resize:}
