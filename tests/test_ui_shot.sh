@@ -39,7 +39,27 @@ if bash "$SHOT" -o "$tmp/run.png" -g 40x5 -w 0.5 -- sh -c "sleep 600 & echo \$! 
    ! kill -0 "$(cat "$tmp/child")" 2>/dev/null && ! kill -0 "$(cat "$tmp/parent")" 2>/dev/null
 then pass shot_stops_running_command
 else fail shot_stops_running_command "rc '$(cat "$tmp/run.png.rc" 2>/dev/null)'; child or parent left running? $(tail -3 "$tmp/run.log")"; fi
-# 3. themes: the background of a blank cell and the colour of a full block (U+2588) in it.
+# 3. a TERM during a long wait ends the tool at once (it once waited for its sleep to finish)
+# and takes the command with it.
+bash "$SHOT" -o "$tmp/term.png" -g 40x5 -w 60 -- sh -c "echo \$\$ > '$tmp/term_cmd'; sleep 600" \
+  > "$tmp/term.log" 2>&1 &
+shot_pid=$!
+n=0
+while [ ! -s "$tmp/term_cmd" ] && [ $n -lt 100 ]; do sleep 0.1; n=$((n + 1)); done
+sleep 1.5 # past the window set-up, into the 60 s wait
+kill -TERM $shot_pid
+n=0
+while kill -0 $shot_pid 2>/dev/null && [ $n -lt 50 ]; do sleep 0.1; n=$((n + 1)); done
+if kill -0 $shot_pid 2>/dev/null; then
+  # not KILL: that would orphan its X server; it ends (and cleans up) once its wait is over
+  fail shot_stops_on_term "still running 5 s after TERM"
+elif [ -s "$tmp/term_cmd" ] && kill -0 "$(cat "$tmp/term_cmd")" 2>/dev/null; then
+  fail shot_stops_on_term "the command outlived the tool"
+elif [ ! -s "$tmp/term_cmd" ]; then
+  fail shot_stops_on_term "the command never started: $(tail -3 "$tmp/term.log")"
+else pass shot_stops_on_term; fi
+wait $shot_pid 2>/dev/null
+# 4. themes: the background of a blank cell and the colour of a full block (U+2588) in it.
 theme_ok=1
 for theme in light dark; do
   if bash "$SHOT" -t $theme -o "$tmp/$theme.png" -g 20x4 -w 0.5 -a wait:5 -- \
