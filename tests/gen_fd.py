@@ -1,11 +1,9 @@
 """Writes tests/ref/fd_ref.safetensors: feature sets and their Fréchet distances computed with
 NumPy/SciPy the way pytorch-fid does (scipy.linalg.sqrtm of S1 S2, real part)."""
-import os, sys
-sys.path.insert(0, os.path.dirname(__file__))
 import numpy as np
 import scipy.linalg
 import torch
-import refio
+from gen.common import save
 
 
 def fd(a, b):
@@ -29,10 +27,8 @@ scale = np.exp(np.linspace(-4, 2, 8))
 c = (rng.normal(size=(100, 8)) * scale).astype(np.float32)
 e = (rng.normal(size=(120, 8)) * scale[::-1] + 0.1).astype(np.float32)
 
-out = os.path.join(os.path.dirname(__file__), "ref")
-os.makedirs(out, exist_ok=True)
 t = lambda x: torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
-refio.save(os.path.join(out, "fd_ref.safetensors"), {
+save("fd_ref.safetensors", {
     "a": t(a), "b": t(b), "fd_ab": torch.tensor([fd(a.astype(np.float64), b.astype(np.float64))]),
     "c": t(c), "e": t(e), "fd_ce": torch.tensor([fd(c.astype(np.float64), e.astype(np.float64))]),
 })

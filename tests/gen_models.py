@@ -1,5 +1,5 @@
 """gen_models.py: PyTorch references for src/model/vae.c, src/model/latent_bn.c and src/model/sit.c (tests/test_vae.c,
-tests/test_sit.c), at the spec's `tiny` size.
+tests/test_sit.c), at the `tiny` size (docs/model.md).
 
 The modules below follow LDM's AutoencoderKL (ldm/modules/diffusionmodules/model.py) and
 DiT/SiT (models.py) in structure and parameter names, so that their state_dicts are the names
@@ -11,19 +11,15 @@ Forward/backward run in float64 on float32-rounded weights and inputs, so the st
 are the exact answer for the stored float32 data.
 """
 import math
-import os
-import sys
 
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.dirname(__file__))
-import refio  # noqa: E402
+from gen.common import save, setup
 
-torch.set_num_threads(2)
-OUT = os.path.join(os.path.dirname(__file__), "ref")
+setup(threads=2)
 
 
 # ---- VAE (LDM AutoencoderKL layout) -------------------------------------------------------------
@@ -370,7 +366,7 @@ def vae_case(tag, attn, with_grads, gen):
     randomise(vae, gen)
     with torch.no_grad():  # one logvar channel far below the clamp: tests the clamp and its mask
         vae.quant_conv.bias[4 + 3] = -40.0
-    refio.save(os.path.join(OUT, f"model_{tag}_sd.safetensors"), sd_f32(vae))
+    save(f"model_{tag}_sd.safetensors", sd_f32(vae))
     B = 3
     x = torch.rand(B, 3, 16, 16, generator=gen) * 2 - 1
     eps = torch.randn(B, 4, 8, 8, generator=gen)
@@ -405,7 +401,7 @@ def vae_case(tag, attn, with_grads, gen):
         io["ref.dz"] = z.grad
         for name, p in vae.named_parameters():
             io["grad." + name] = p.grad
-    refio.save(os.path.join(OUT, f"model_{tag}_io.safetensors"), {k: v.detach() for k, v in io.items()})
+    save(f"model_{tag}_io.safetensors", {k: v.detach() for k, v in io.items()})
     return vae
 
 
@@ -414,7 +410,7 @@ def sit_case(tag, num_classes, with_grads, gen):
     sit = SiT(8, 4, 2, 32, 2, 2, 4.0, num_classes)
     init_sd = sd_f32(sit)
     randomise(sit, gen)
-    refio.save(os.path.join(OUT, f"model_{tag}_sd.safetensors"), sd_f32(sit))
+    save(f"model_{tag}_sd.safetensors", sd_f32(sit))
     B = 3
     x = torch.randn(B, 4, 8, 8, generator=gen)
     t = torch.rand(B, generator=gen)
@@ -435,11 +431,10 @@ def sit_case(tag, num_classes, with_grads, gen):
         for name, p in sit.named_parameters():
             if p.requires_grad:
                 io["grad." + name] = p.grad
-    refio.save(os.path.join(OUT, f"model_{tag}_io.safetensors"), {k: v.detach() for k, v in io.items()})
+    save(f"model_{tag}_io.safetensors", {k: v.detach() for k, v in io.items()})
 
 
 def main():
-    os.makedirs(OUT, exist_ok=True)
     gen = torch.Generator().manual_seed(1234)
     vae_case("vae", True, True, gen)
     vae_case("vae_noattn", False, False, gen)
@@ -450,7 +445,7 @@ def main():
     fm_sit = SiT(8, 4, 2, 192, 6, 6, 4.0, 10)
     counts = {"ref.fm32_vae_params": torch.tensor([float(nparams(fm_vae))]),
               "ref.fm32_sit_params": torch.tensor([float(nparams(fm_sit))])}
-    refio.save(os.path.join(OUT, "model_counts.safetensors"), counts)
+    save("model_counts.safetensors", counts)
     print("fm32-small: VAE %d, SiT %d trainable parameters" % (nparams(fm_vae), nparams(fm_sit)))
 
 

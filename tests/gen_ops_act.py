@@ -1,14 +1,9 @@
 """Writes tests/ref/ops_act.safetensors: SiLU, tanh-GELU and softmax forward and input
 gradients from PyTorch autograd, for tests/test_ops_act.c."""
-import os, sys
-sys.path.insert(0, os.path.dirname(__file__))
 import torch
-import refio
+from gen.common import save, setup
 
-torch.manual_seed(1234)
-torch.set_num_threads(1)
-out = os.path.join(os.path.dirname(__file__), "ref")
-os.makedirs(out, exist_ok=True)
+setup(seed=1234)
 T = {}
 
 # Elementwise: a spread of ordinary values plus the saturated tails and exact zeros.
@@ -31,4 +26,4 @@ for name, xs in [("softmax", torch.randn(6, 11) * 4 + torch.tensor([0, 100, -100
     y.backward(dy)
     T[name + ".x"], T[name + ".y"], T[name + ".dy"], T[name + ".dx"] = xs, y, dy, xi.grad
 
-refio.save(os.path.join(out, "ops_act.safetensors"), T)
+save("ops_act.safetensors", T)

@@ -1,15 +1,11 @@
 """Writes tests/ref/ops_attn.safetensors: multi-head token attention (SiT) and the VAE
 AttnBlock's spatial attention, forward outputs, softmax probabilities and autograd gradients
 from a random upstream gradient, for tests/test_ops_attn.c."""
-import math, os, sys
-sys.path.insert(0, os.path.dirname(__file__))
+import math
 import torch
-import refio
+from gen.common import save, setup
 
-torch.manual_seed(2024)
-torch.set_num_threads(1)
-out = os.path.join(os.path.dirname(__file__), "ref")
-os.makedirs(out, exist_ok=True)
+setup(seed=2024)
 T = {}
 
 # Multi-head: qkv (B,T,3C) split into q|k|v, heads of hs = C/NH channels, scale 1/sqrt(hs).
@@ -38,4 +34,4 @@ for name, (B, C, H, W) in {"sp": (2, 6, 1, 5), "sp_hw1": (1, 4, 1, 1), "sp_hw7":
     T.update({f"{name}.q": q, f"{name}.k": k, f"{name}.v": v, f"{name}.att": att, f"{name}.y": y,
               f"{name}.dy": dy, f"{name}.dq": q.grad, f"{name}.dk": k.grad, f"{name}.dv": v.grad})
 
-refio.save(os.path.join(out, "ops_attn.safetensors"), T)
+save("ops_attn.safetensors", T)

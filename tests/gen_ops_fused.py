@@ -1,15 +1,10 @@
 """Writes tests/ref/ops_fused_groupnorm_silu.safetensors: forward output and autograd
 gradients (from a random upstream gradient) of SiLU(GroupNorm(x)) in PyTorch, for
 tests/test_ops_fused.c."""
-import os, sys
-sys.path.insert(0, os.path.dirname(__file__))
 import torch
-import refio
+from gen.common import save, setup
 
-torch.manual_seed(2718)
-torch.set_num_threads(1)
-out = os.path.join(os.path.dirname(__file__), "ref")
-os.makedirs(out, exist_ok=True)
+setup(seed=2718)
 
 # eps 1e-6 like the VAE; inputs with an offset so the statistics are not trivially centred, and
 # scales that put normalised values in both SiLU tails.
@@ -29,7 +24,7 @@ for name, (B, C, H, W, G) in {"gns": (2, 6, 3, 3, 3),        # general
     y.backward(dy)
     T.update({f"{name}.x": x, f"{name}.w": m.weight, f"{name}.b": m.bias, f"{name}.y": y,
               f"{name}.dy": dy, f"{name}.dx": x.grad, f"{name}.dw": m.weight.grad, f"{name}.db": m.bias.grad})
-refio.save(os.path.join(out, "ops_fused_groupnorm_silu.safetensors"), T)
+save("ops_fused_groupnorm_silu.safetensors", T)
 
 # ---- nearest x2 upsampling then a 3x3 pad-1 conv (the decoder's Upsample).
 T = {}
@@ -43,4 +38,4 @@ for name, (B, Cin, H, W, Cout) in {"up": (2, 3, 4, 5, 4),     # general, non-squ
     y.backward(dy)
     T.update({f"{name}.x": x, f"{name}.w": conv.weight, f"{name}.b": conv.bias, f"{name}.y": y,
               f"{name}.dy": dy, f"{name}.dx": x.grad, f"{name}.dw": conv.weight.grad, f"{name}.db": conv.bias.grad})
-refio.save(os.path.join(out, "ops_fused_upconv.safetensors"), T)
+save("ops_fused_upconv.safetensors", T)

@@ -4,21 +4,15 @@ matrix-product ops (conv2d, linear) and the resampling ops (upsample2x, patchify
 Each case "<name>." stores its sizes in "<name>.cfg", the inputs, the forward output and the
 gradients of sum(out * g) for a random probe g. The maths runs in float64 so the references
 are exact to float32 rounding; the C side compares at rtol 1e-5."""
-import os, sys
-sys.path.insert(0, os.path.dirname(__file__))
 import torch
 import torch.nn.functional as F
-import refio
+from gen.common import F64, save, setup
 
-torch.manual_seed(1234)
-torch.set_num_threads(1)
-out_dir = os.path.join(os.path.dirname(__file__), "ref")
-os.makedirs(out_dir, exist_ok=True)
-f64 = torch.float64
+setup(seed=1234)
 
 
 def leaf(*shape):
-    return torch.randn(*shape, dtype=f64).requires_grad_(True)
+    return torch.randn(*shape, dtype=F64).requires_grad_(True)
 
 
 # name: B, Cin, H, W, Cout, k, stride, pad_t, pad_l, pad_b, pad_r, bias
@@ -48,12 +42,12 @@ for name, cfg in CONV.items():
     y = F.conv2d(F.pad(x, (pl, pr, pt, pb)), w, b, stride=s)
     g = torch.randn_like(y)
     (y * g).sum().backward()
-    t[f"{name}.cfg"] = torch.tensor(cfg, dtype=f64)
+    t[f"{name}.cfg"] = torch.tensor(cfg, dtype=F64)
     t.update({f"{name}.x": x, f"{name}.w": w, f"{name}.out": y, f"{name}.g": g,
               f"{name}.dx": x.grad, f"{name}.dw": w.grad})
     if hb:
         t.update({f"{name}.b": b, f"{name}.db": b.grad})
-refio.save(os.path.join(out_dir, "ops_gemm_conv.safetensors"), t)
+save("ops_gemm_conv.safetensors", t)
 
 # name: N, I, O, bias
 LINEAR = {"basic": (3, 5, 4, 1), "n1_i1_nobias": (1, 1, 3, 0), "o1": (7, 16, 1, 1), "wide": (33, 20, 70, 1)}
@@ -65,12 +59,12 @@ for name, cfg in LINEAR.items():
     y = F.linear(x, w, b)
     g = torch.randn_like(y)
     (y * g).sum().backward()
-    t[f"{name}.cfg"] = torch.tensor(cfg, dtype=f64)
+    t[f"{name}.cfg"] = torch.tensor(cfg, dtype=F64)
     t.update({f"{name}.x": x, f"{name}.w": w, f"{name}.out": y, f"{name}.g": g,
               f"{name}.dx": x.grad, f"{name}.dw": w.grad})
     if hb:
         t.update({f"{name}.b": b, f"{name}.db": b.grad})
-refio.save(os.path.join(out_dir, "ops_gemm_linear.safetensors"), t)
+save("ops_gemm_linear.safetensors", t)
 
 
 def patchify(x, p):  # (B,C,H,W) -> (B, T, C*p*p), token elements [c, i, j]
@@ -92,7 +86,7 @@ for name, cfg in {"up_a": (2, 3, 3, 5), "up_1x1": (1, 1, 1, 1)}.items():
     y = F.interpolate(x, scale_factor=2.0, mode="nearest")
     g = torch.randn_like(y)
     (y * g).sum().backward()
-    t.update({f"{name}.cfg": torch.tensor(cfg, dtype=f64), f"{name}.x": x, f"{name}.out": y,
+    t.update({f"{name}.cfg": torch.tensor(cfg, dtype=F64), f"{name}.x": x, f"{name}.out": y,
               f"{name}.g": g, f"{name}.dx": x.grad})
 for name, cfg in {"p2": (2, 3, 4, 6, 2), "p3": (1, 2, 3, 9, 3), "p1": (2, 2, 3, 2, 1)}.items():
     B, C, H, W, p = cfg
@@ -100,12 +94,12 @@ for name, cfg in {"p2": (2, 3, 4, 6, 2), "p3": (1, 2, 3, 9, 3), "p1": (2, 2, 3, 
     y = patchify(x, p)
     g = torch.randn_like(y)
     (y * g).sum().backward()
-    t.update({f"patch_{name}.cfg": torch.tensor(cfg, dtype=f64), f"patch_{name}.x": x,
+    t.update({f"patch_{name}.cfg": torch.tensor(cfg, dtype=F64), f"patch_{name}.x": x,
               f"patch_{name}.out": y, f"patch_{name}.g": g, f"patch_{name}.dx": x.grad})
     x = leaf(B, (H // p) * (W // p), p * p * C)
     y = unpatchify(x, C, H, W, p)
     g = torch.randn_like(y)
     (y * g).sum().backward()
-    t.update({f"unpatch_{name}.cfg": torch.tensor(cfg, dtype=f64), f"unpatch_{name}.x": x,
+    t.update({f"unpatch_{name}.cfg": torch.tensor(cfg, dtype=F64), f"unpatch_{name}.x": x,
               f"unpatch_{name}.out": y, f"unpatch_{name}.g": g, f"unpatch_{name}.dx": x.grad})
-refio.save(os.path.join(out_dir, "ops_gemm_resample.safetensors"), t)
+save("ops_gemm_resample.safetensors", t)

@@ -2,17 +2,11 @@
 and embedding ops, the losses, and the optimiser pieces (AdamW, clip_grad_norm_, EMA).
 Gradients come from autograd on sum(out * probe) (ops) or dloss * loss (losses)."""
 import math
-import os
-import sys
-sys.path.insert(0, os.path.dirname(__file__))
 import torch
 import torch.nn.functional as F
-import refio
+from gen.common import save, setup
 
-torch.manual_seed(0)
-torch.set_num_threads(1)
-out = os.path.join(os.path.dirname(__file__), "ref")
-os.makedirs(out, exist_ok=True)
+setup(seed=0)
 
 
 def leaf(*shape, scale=1.0):
@@ -72,7 +66,7 @@ for tag, dim, tv in [("ts16", 16, [0.0, 0.3, 0.999, 1.0]), ("ts7", 7, [0.25, 0.7
     (e * probe).sum().backward()
     R.update({f"{tag}.t": t, f"{tag}.probe": probe, f"{tag}.out": e, f"{tag}.dt": t.grad})
 
-refio.save(os.path.join(out, "ops_misc_adaln.safetensors"), R)
+save("ops_misc_adaln.safetensors", R)
 
 # ---- losses --------------------------------------------------------------------------------------
 R = {}
@@ -124,7 +118,7 @@ for tag, shape in [("sm35", (2, 3, 3, 5)), ("smh1", (1, 2, 1, 5)), ("smw1", (1, 
     (DL * loss).backward()
     R.update({f"{tag}.z": z, f"{tag}": loss.reshape(1), f"{tag}.dz": z.grad})
 
-refio.save(os.path.join(out, "ops_misc_loss.safetensors"), R)
+save("ops_misc_loss.safetensors", R)
 
 # ---- optimiser -----------------------------------------------------------------------------------
 R = {}
@@ -151,4 +145,4 @@ for tag, scale in [("clip_big", 3.0), ("clip_small", 0.01)]:
     norm = torch.nn.utils.clip_grad_norm_([p], max_norm=1.0)
     R.update({f"{tag}.g": g, f"{tag}.norm": norm.reshape(1), f"{tag}.clipped": p.grad})
 
-refio.save(os.path.join(out, "ops_misc_optim.safetensors"), R)
+save("ops_misc_optim.safetensors", R)

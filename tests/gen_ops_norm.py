@@ -1,15 +1,10 @@
 """Writes tests/ref/ops_norm_{groupnorm,layernorm,batchnorm}.safetensors: forward outputs and
 autograd gradients (from a random upstream gradient) of PyTorch's GroupNorm, LayerNorm and
 BatchNorm2d, for tests/test_ops_norm.c."""
-import os, sys
-sys.path.insert(0, os.path.dirname(__file__))
 import torch
-import refio
+from gen.common import save, setup
 
-torch.manual_seed(4321)
-torch.set_num_threads(1)
-out = os.path.join(os.path.dirname(__file__), "ref")
-os.makedirs(out, exist_ok=True)
+setup(seed=4321)
 
 # ---- GroupNorm (affine, eps 1e-6 like the VAE): inputs carry an offset so the statistics
 # are not trivially centred.
@@ -28,7 +23,7 @@ for name, (B, C, H, W, G) in {"gn": (2, 6, 3, 3, 3),       # general
     y.backward(dy)
     T.update({f"{name}.x": x, f"{name}.w": m.weight, f"{name}.b": m.bias, f"{name}.y": y,
               f"{name}.dy": dy, f"{name}.dx": x.grad, f"{name}.dw": m.weight.grad, f"{name}.db": m.bias.grad})
-refio.save(os.path.join(out, "ops_norm_groupnorm.safetensors"), T)
+save("ops_norm_groupnorm.safetensors", T)
 
 # ---- LayerNorm over the last dim, with and without affine.
 T = {}
@@ -47,7 +42,7 @@ for name, (N, C, affine, eps) in {"ln": (7, 12, True, 1e-5), "ln_noaff": (5, 9, 
     if affine:
         T.update({f"{name}.w": m.weight, f"{name}.b": m.bias, f"{name}.dw": m.weight.grad,
                   f"{name}.db": m.bias.grad})
-refio.save(os.path.join(out, "ops_norm_layernorm.safetensors"), T)
+save("ops_norm_layernorm.safetensors", T)
 
 # ---- BatchNorm2d without affine, eps 1e-4 and momentum 0.1 like REPA-E's latent BN:
 # three training steps (running statistics after each), then eval mode.
@@ -69,4 +64,4 @@ for name, (B, C, H, W) in {"bn": (3, 4, 2, 3), "bn_b1": (1, 2, 1, 5)}.items():
     dy = torch.randn_like(y)
     y.backward(dy)
     T.update({f"{name}.eval.x": x, f"{name}.eval.y": y, f"{name}.eval.dy": dy, f"{name}.eval.dx": x.grad})
-refio.save(os.path.join(out, "ops_norm_batchnorm.safetensors"), T)
+save("ops_norm_batchnorm.safetensors", T)

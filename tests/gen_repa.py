@@ -1,68 +1,11 @@
 """Writes tests/ref/repa_ref.safetensors: the encoder (src/model/encoder.h) and REPA projector/loss
 (src/model/repa.h) in PyTorch, with their outputs and gradients, for test_encoder and test_repa."""
-import os, sys
-sys.path.insert(0, os.path.dirname(__file__))
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
-import refio
+from gen.common import save, setup
+from gen.repa_nets import Encoder, Projectors, repa_loss
 
-torch.manual_seed(0)
-torch.set_num_threads(1)
-
-
-class Unit(nn.Module):
-    def __init__(self, cin, cout, stride, groups):
-        super().__init__()
-        self.conv = nn.Conv2d(cin, cout, 3, stride, 1)
-        self.norm = nn.GroupNorm(min(groups, cout), cout, eps=1e-5)
-
-    def forward(self, x):
-        return F.silu(self.norm(self.conv(x)))
-
-
-class Encoder(nn.Module):
-    def __init__(self, cin, ch, convs, groups, classes):
-        super().__init__()
-        stages, c = [], cin
-        for i, co in enumerate(ch):
-            units = []
-            for j in range(convs):
-                units.append(Unit(c, co, 2 if (i > 0 and j == 0) else 1, groups))
-                c = co
-            stages.append(nn.ModuleList(units))
-        self.stages = nn.ModuleList(stages)
-        self.head = nn.Linear(c, classes)
-
-    def forward(self, x):
-        outs = []
-        for st in self.stages:
-            for u in st:
-                x = u(x)
-            outs.append(x)
-        return self.head(x.mean(dim=(2, 3))), outs
-
-
-def build_mlp(hidden, proj, z):
-    return nn.Sequential(nn.Linear(hidden, proj), nn.SiLU(), nn.Linear(proj, proj), nn.SiLU(), nn.Linear(proj, z))
-
-
-class Projectors(nn.Module):  # REPA's SiT holds its projectors as `projectors`
-    def __init__(self, D, P, Fd):
-        super().__init__()
-        self.projectors = nn.ModuleList([build_mlp(D, P, Fd)])
-
-
-def repa_loss(zs_tilde, zs):
-    """REPA loss.py: sum over images of mean over tokens of -cos, divided by the batch."""
-    loss, bsz = 0.0, zs.shape[0]
-    for z_j, z_tilde_j in zip(zs, zs_tilde):
-        z_tilde_j = F.normalize(z_tilde_j, dim=-1)
-        z_j = F.normalize(z_j, dim=-1)
-        loss = loss + (-(z_j * z_tilde_j).sum(dim=-1)).mean()
-    return loss / bsz
-
-
+setup(seed=0)
 out = {}
 # ---- encoder: C=3, S=8, ch [4, 8], 2 convs, 2 groups, 3 classes, batch 2 -----------------------
 enc = Encoder(3, [4, 8], 2, 2, 3)
@@ -111,7 +54,5 @@ out["proj_loss"] = align.detach().reshape(1)
 out["proj_dh"] = h.grad
 out["proj_w"] = torch.tensor([w])
 
-dst = os.path.join(os.path.dirname(__file__), "ref")
-os.makedirs(dst, exist_ok=True)
-refio.save(os.path.join(dst, "repa_ref.safetensors"), out)
+save("repa_ref.safetensors", out)
 print("encoder loss", loss.item(), "align", align.item())

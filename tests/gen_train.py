@@ -1,7 +1,7 @@
 """gen_train.py: PyTorch references for the training step of src/train/trainer.c (tests/test_train_step.c).
 
 Five optimiser steps of the whole REPA-E step at the `tiny` size, written from
-../shared/spec/model.md ("Losses", "What updates what") and nothing else: the five losses, the
+docs/losses.md ("The five losses", "What updates what") and nothing else: the five losses, the
 gradient routing by detach(), latent BatchNorm in training mode, one AdamW per side, global-norm
 clipping per side, the SiT EMA. The models come from gen_models.py (same names as the C side).
 
@@ -28,19 +28,16 @@ the file small). Its step is two passes sharing t and eps:
 The logged align is the SiT side's and the total uses w_sit.
 """
 import math
-import os
-import sys
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.dirname(__file__))
-import refio  # noqa: E402
-from gen_models import AutoencoderKL, SiT, randomise  # noqa: E402
+from gen.common import save, setup
+from gen.repa_nets import Encoder, Projectors, repa_loss
+from gen_models import AutoencoderKL, SiT, randomise
 
-torch.set_num_threads(2)
-OUT = os.path.join(os.path.dirname(__file__), "ref")
+setup(threads=2)
 STEPS, B, NUM_CLASSES = 5, 4, 5
 METRICS = ["recon", "kl", "diffusion", "align", "smooth", "total", "latent_std",
            "grad_norm_vae", "grad_norm_sit", "lr_vae", "lr_sit"]
@@ -68,56 +65,10 @@ RECIPES = {
 }
 
 
-class EncUnit(nn.Module):
-    def __init__(self, cin, cout, stride, groups):
-        super().__init__()
-        self.conv = nn.Conv2d(cin, cout, 3, stride, 1)
-        self.norm = nn.GroupNorm(min(groups, cout), cout, eps=1e-5)
-
-    def forward(self, x):
-        return F.silu(self.norm(self.conv(x)))
-
-
-class Encoder(nn.Module):
-    """src/model/encoder.h: stages of 3x3 conv + GroupNorm + SiLU, stride 2 at the start of each later stage."""
-    def __init__(self, cin, ch, convs, groups, classes):
-        super().__init__()
-        stages, c = [], cin
-        for i, co in enumerate(ch):
-            stages.append(nn.ModuleList([EncUnit(c if j == 0 else co, co, 2 if (i > 0 and j == 0) else 1, groups)
-                                         for j in range(convs)]))
-            c = co
-        self.stages = nn.ModuleList(stages)
-        self.head = nn.Linear(c, classes)
-
-    def forward(self, x):
-        outs = []
-        for st in self.stages:
-            for u in st:
-                x = u(x)
-            outs.append(x)
-        return outs
-
-
 def enc_weight(j, n, is_norm_weight):
     """Element i of tensor j (state_dict order) of the test's target encoder."""
     i = torch.arange(n, dtype=torch.float64)
     return (0.3 * torch.sin(0.37 * i + 1.3 * j) + (1.0 if is_norm_weight else 0.0)).float()
-
-
-def build_mlp(hidden, proj, z):  # REPA's projector
-    return nn.Sequential(nn.Linear(hidden, proj), nn.SiLU(), nn.Linear(proj, proj), nn.SiLU(), nn.Linear(proj, z))
-
-
-class Projectors(nn.Module):  # REPA's SiT holds its projectors as `projectors`
-    def __init__(self, D, P, Fd):
-        super().__init__()
-        self.projectors = nn.ModuleList([build_mlp(D, P, Fd)])
-
-
-def repa_loss(zs_tilde, zs):
-    """REPA loss.py: mean over images and tokens of -cos (F.normalize)."""
-    return (-(F.normalize(zs, dim=-1) * F.normalize(zs_tilde, dim=-1)).sum(dim=-1)).mean()
 
 
 def coeffs(path, t):
@@ -132,7 +83,7 @@ def bcast(v):
 
 
 def pred_loss(r, sit, z0, eps, t, y, keep_block=None):
-    """The spec's prediction loss of the SiT at x_t = alpha z0 + sigma eps (and the tokens after
+    """The prediction loss (docs/model.md) of the SiT at x_t = alpha z0 + sigma eps (and the tokens after
     block keep_block)."""
     a, s, da, ds = (bcast(c) for c in coeffs(r["path"], t))
     out, h = sit(a * z0 + s * eps, t, y, keep_block)
@@ -223,7 +174,7 @@ def run(name, r, init_vae, init_sit, gen):
         extra = 0.0
         if repa:
             with torch.no_grad():
-                tgt = enc(x)[2].flatten(2).transpose(1, 2)  # stage 2 is 4x4 = the token grid
+                tgt = enc(x)[1][2].flatten(2).transpose(1, 2)  # stage 2 is 4x4 = the token grid
             # VAE side: frozen SiT and projector, eval-mode BN, labels kept, the same t and eps.
             sit.requires_grad_(False)
             proj.requires_grad_(False)
@@ -286,18 +237,17 @@ def run(name, r, init_vae, init_sit, gen):
             io["final.proj." + n] = v
     io["final.bn.running_mean"] = bn.running_mean
     io["final.bn.running_var"] = bn.running_var
-    refio.save(os.path.join(OUT, f"train_{name}.safetensors"), {k: v.detach() for k, v in io.items()})
+    save(f"train_{name}.safetensors", {k: v.detach() for k, v in io.items()})
 
 
 def main():
-    os.makedirs(OUT, exist_ok=True)
     gen = torch.Generator().manual_seed(4321)
     vae, sit = make_models(gen)
     init_vae = {k: v.float() for k, v in vae.state_dict().items()}
     init_sit = {k: v.float() for k, v in sit.state_dict().items()}
     init = {"init.vae." + k: v for k, v in init_vae.items()}
     init.update({"init.sit." + k: v for k, v in init_sit.items()})
-    refio.save(os.path.join(OUT, "train_init.safetensors"), init)
+    save("train_init.safetensors", init)
     for name, r in RECIPES.items():
         run(name, r, init_vae, init_sit, gen)
 

@@ -3,6 +3,7 @@
 // it; the Job and its RunHooks must outlive that (under make asan and make tsan this test is what
 // would catch a use after free or a data race), and every run must end in a final status.
 #include "test.h"
+#include "testutil.h"
 #include "app/store_backend.h"
 #include "store/store.h"
 #include <time.h>
@@ -80,8 +81,6 @@ int main(void) {
     char err[ERRLEN];
     if (mkdir_p(tmp, err)) { printf("FAIL setup: %s\n", err); return 1; }
     RUN(stop_while_runs_finish);
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmp);
+    test_rm_rf(tmp);
     return test_summary();
 }

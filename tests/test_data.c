@@ -5,6 +5,7 @@
 #include "data/data.h"
 #include "base/png_io.h"
 #include "test.h"
+#include "testutil.h"
 
 #define FM_DIR "/usr/share/datasets/fashion-mnist"
 #define TMP_FM "/tmp/repae-test-fm"
@@ -247,9 +248,7 @@ TEST(fashion_mnist_errors) {
     // Wrong shape in the config.
     cfg.image_size = 28;
     CHECK(dataset_open(&d, &cfg, DATA_TRAIN, err) != 0 && contains(err, "32"), "size 28 accepted: %s", err);
-    remove(TMP_FM "/train-images-idx3-ubyte.gz");
-    remove(TMP_FM "/train-labels-idx1-ubyte.gz");
-    rmdir(TMP_FM);
+    test_rm_rf(TMP_FM);
 }
 
 // ---- folder ---------------------------------------------------------------------------------
@@ -281,32 +280,16 @@ static int make_folder(int per_class) {
     return 0;
 }
 
-static void rm_folder(int per_class) {
-    char p[256];
-    for (int i = 0; i < per_class; i++) {
-        snprintf(p, sizeof p, TMP_FOLDER "/cat/c%02d.png", i);
-        remove(p);
-        snprintf(p, sizeof p, TMP_FOLDER "/dog/d%02d.PNG", i);
-        remove(p);
-    }
-    remove(TMP_FOLDER "/dog/notes.txt");
-    remove(TMP_FOLDER "/dog/bad.png");
-    rmdir(TMP_FOLDER "/cat");
-    rmdir(TMP_FOLDER "/dog");
-    rmdir(TMP_FOLDER "/empty");
-    rmdir(TMP_FOLDER);
-}
-
 TEST(folder_dataset) {
     const int per = 15;
     char err[ERRLEN];
-    rm_folder(per);
+    test_rm_rf(TMP_FOLDER);
     CHECK(make_folder(per) == 0, "cannot write test PNGs under %s", TMP_FOLDER);
     DataConfig cfg = folder_cfg(TMP_FOLDER, 8, 3);
     Dataset *tr = NULL, *te = NULL;
     int rc = dataset_open(&tr, &cfg, DATA_TRAIN, err);
     if (rc == 0) rc = dataset_open(&te, &cfg, DATA_TEST, err);
-    if (rc) { rm_folder(per); CHECK(0, "%s", err); }
+    if (rc) { test_rm_rf(TMP_FOLDER); CHECK(0, "%s", err); }
     int ntr = dataset_len(tr), nte = dataset_len(te);
     int ok_split = ntr + nte == 2 * per && nte >= 1 && nte <= 2 * per / 3;
     int ok_classes = dataset_num_classes(tr) == 2 && !strcmp(dataset_class_name(tr, 0), "cat") &&
@@ -341,7 +324,7 @@ TEST(folder_dataset) {
         rc_tr = dataset_open(&bad, &cfg, DATA_TEST, err_bad);
         dataset_close(bad);
     }
-    rm_folder(per);
+    test_rm_rf(TMP_FOLDER);
     CHECK(ok_split, "split %d train + %d test of %d files", ntr, nte, 2 * per);
     CHECK(ok_classes, "classes are not [cat, dog]");
     CHECK(ncat > 0 && ncat < ntr, "train split holds %d cats of %d", ncat, ntr);
@@ -377,9 +360,7 @@ TEST(loader_order_epochs_and_resume) {
     DataConfig cfg = fm_cfg(TMP_FM);
     Dataset *d;
     int rc = dataset_open(&d, &cfg, DATA_TRAIN, err);
-    remove(TMP_FM "/train-images-idx3-ubyte.gz");
-    remove(TMP_FM "/train-labels-idx1-ubyte.gz");
-    rmdir(TMP_FM);
+    test_rm_rf(TMP_FM);
     CHECK(rc == 0, "%s", err);
     enum { B = 3, M = 32 * 32, NB = 14 }; // 42 draws = 6 epochs of 7
     float x[B * M];

@@ -5,24 +5,12 @@
 #include "model/encoder.h"
 #include "model/evaluator.h"
 #include "test.h"
+#include "testutil.h"
 #include <omp.h>
 #include <unistd.h>
 
 static const EncoderLayout REF_LAYOUT = {.channels = 3, .size = 8, .nlevels = 2, .ch = {4, 8}, .convs = 2,
                                          .groups = 2, .num_classes = 3};
-
-// Copies every tensor "<prefix><name>" of st into the table; returns the number missing.
-static int load_prefixed(ParamTable *t, const SafeTensors *st, const char *prefix) {
-    int missing = 0;
-    char name[256];
-    for (int i = 0; i < t->n; i++) {
-        snprintf(name, sizeof name, "%s%s", prefix, t->p[i].name);
-        const StTensor *s = st_find(st, name);
-        if (!s || s->numel != t->p[i].numel) { missing++; continue; }
-        memcpy(t->data + t->p[i].offset, s->data, s->numel * sizeof(float));
-    }
-    return missing;
-}
 
 TEST(encoder_matches_torch) {
     SafeTensors st;
@@ -30,7 +18,7 @@ TEST(encoder_matches_torch) {
     Encoder e;
     char err[ERRLEN];
     CHECK(encoder_build(&e, &REF_LAYOUT, 2, 1, err) == 0, "%s", err);
-    CHECK(load_prefixed(&e.params, &st, "enc.") == 0, "reference lacks encoder weights");
+    CHECK(test_load_prefixed(&e.params, &st, "enc.") == 0, "reference lacks encoder weights");
     REF_TENSOR(x, st, "enc_x", 2 * 3 * 8 * 8);
     REF_TENSOR(yf, st, "enc_y", 2);
     REF_TENSOR(logits, st, "enc_logits", 2 * 3);

@@ -1,6 +1,7 @@
 // test_ops_act.c: SiLU, tanh-GELU and softmax against PyTorch (tests/gen_ops_act.py), plus
 // finite-difference gradient checks and the accumulate-into-gradient contract.
 #include "test.h"
+#include "testutil.h"
 #include "ops/ops.h"
 #include "ops/vecmath.h"
 
@@ -98,10 +99,8 @@ static void gradcheck_act(int kind, const char *what) {
     float x[N * C], y[N * C], probe[N * C], g[N * C] = {0};
     uint64_t s = 12345 + kind;
     for (int i = 0; i < N * C; i++) {
-        s = s * 6364136223846793005ULL + 1442695040888963407ULL;
-        x[i] = ((float)(s >> 40) / (float)(1 << 24) - 0.5f) * 8; // [-4, 4)
-        s = s * 6364136223846793005ULL + 1442695040888963407ULL;
-        probe[i] = (float)(s >> 40) / (float)(1 << 24) - 0.5f;
+        x[i] = (test_unit64(&s) - 0.5f) * 8; // [-4, 4)
+        probe[i] = test_unit64(&s) - 0.5f;
     }
     ActCtx c = {kind, x, y, probe, N, C};
     act_fwd(&c);

@@ -4,6 +4,7 @@
 // double, rtol 1e-2 atol 1e-4 (float forwards limit it to about 1e-4 absolute).
 #include <omp.h>
 #include "test.h"
+#include "testutil.h"
 #include "ops/ops.h"
 
 #define REF "tests/ref/ops_misc_adaln.safetensors"
@@ -12,17 +13,8 @@
 #define FD_RTOL 1e-2
 #define FD_ATOL 1e-4
 
-static float *copyf(const float *src, size_t n) {
-    float *p = xmalloc(n * sizeof(float) + 1);
-    if (n) memcpy(p, src, n * sizeof(float));
-    return p;
-}
-static float *zerosf(size_t n) { return xcalloc(n + 1, sizeof(float)); }
-
 static const float *ref_get(const SafeTensors *st, const char *tag, const char *name, size_t *n) {
-    char key[128];
-    snprintf(key, sizeof key, "%s.%s", tag, name);
-    const StTensor *t = st_find(st, key);
+    const StTensor *t = st_find(st, test_key(tag, name));
     if (t && n) *n = t->numel;
     return t ? t->data : NULL;
 }
@@ -46,7 +38,7 @@ static void adaln_case(const char *tag, int B, int T, int C) {
                 *y = ref_get(&st, tag, "y", NULL), *probe = ref_get(&st, tag, "probe", NULL);
     CHECK(ada && x && y && probe, "reference lacks %s inputs", tag);
     int ld = 6 * C;
-    float *out = zerosf(n), *dx = zerosf(n), *dy = zerosf(n), *dada = zerosf(na);
+    float *out = test_zerosf(n), *dx = test_zerosf(n), *dy = test_zerosf(n), *dada = test_zerosf(na);
 
     // modulate: shift = ada[:, 0:C], scale = ada[:, C:2C]
     modulate_forward(out, x, ada, ada + C, B, T, C, ld);
@@ -57,7 +49,7 @@ static void adaln_case(const char *tag, int B, int T, int C) {
     CHECK_CLOSE(dada, ref_get(&st, tag, "mod_dada", NULL), na, RTOL, 1e-6, "modulate dshift/dscale");
 
     // calling backward again doubles every gradient
-    float *dx1 = copyf(dx, n), *dada1 = copyf(dada, na);
+    float *dx1 = test_copyf(dx, n), *dada1 = test_copyf(dada, na);
     modulate_backward(dx, dada, dada + C, probe, x, ada + C, B, T, C, ld);
     for (size_t i = 0; i < n; i++) CHECK(dx[i] == 2 * dx1[i], "modulate dx does not accumulate at %zu", i);
     for (size_t i = 0; i < na; i++) CHECK(dada[i] == 2 * dada1[i], "modulate dada does not accumulate at %zu", i);
@@ -65,7 +57,7 @@ static void adaln_case(const char *tag, int B, int T, int C) {
     modulate_backward(NULL, NULL, NULL, probe, x, ada + C, B, T, C, ld);
 
     // finite differences against the analytic gradients
-    AdaCtx ctx = {out, copyf(x, n), copyf(y, n), copyf(ada, na), (float *)probe, B, T, C, 0};
+    AdaCtx ctx = {out, test_copyf(x, n), test_copyf(y, n), test_copyf(ada, na), (float *)probe, B, T, C, 0};
     memset(dx, 0, n * sizeof(float));
     memset(dada, 0, na * sizeof(float));
     modulate_backward(dx, dada, dada + C, probe, x, ada + C, B, T, C, ld);
@@ -73,7 +65,7 @@ static void adaln_case(const char *tag, int B, int T, int C) {
     CHECK_GRAD(ctx.ada, dada, na, ada_loss, &ctx, FD_H, FD_RTOL, FD_ATOL, "modulate dada (fd)");
 
     // gated residual: gate = ada[:, 2C:3C]; in place on a copy of x
-    float *xo = copyf(x, n);
+    float *xo = test_copyf(x, n);
     gate_residual_forward(xo, xo, y, ada + 2 * C, B, T, C, ld);
     CHECK_CLOSE(xo, ref_get(&st, tag, "gate", NULL), n, RTOL, 1e-6, "gate_residual out (in place)");
     memset(dx, 0, n * sizeof(float));
@@ -82,7 +74,7 @@ static void adaln_case(const char *tag, int B, int T, int C) {
     CHECK_CLOSE(dx, ref_get(&st, tag, "gate_dx", NULL), n, RTOL, 1e-6, "gate_residual dx");
     CHECK_CLOSE(dy, ref_get(&st, tag, "gate_dy", NULL), n, RTOL, 1e-6, "gate_residual dy");
     CHECK_CLOSE(dada, ref_get(&st, tag, "gate_dada", NULL), na, RTOL, 1e-6, "gate_residual dgate");
-    float *dy1 = copyf(dy, n);
+    float *dy1 = test_copyf(dy, n);
     memcpy(dada1, dada, na * sizeof(float));
     gate_residual_backward(NULL, dy, dada + 2 * C, probe, y, ada + 2 * C, B, T, C, ld);
     for (size_t i = 0; i < n; i++) CHECK(dy[i] == 2 * dy1[i], "gate dy does not accumulate at %zu", i);
@@ -147,19 +139,19 @@ static void ts_case(const char *tag, int dim, double atol_out, double atol_dt, i
     const float *t = ref_get(&st, tag, "t", &B), *probe = ref_get(&st, tag, "probe", NULL),
                 *want = ref_get(&st, tag, "out", &n), *wantd = ref_get(&st, tag, "dt", NULL);
     CHECK(t && probe && want && wantd && n == B * dim, "reference lacks %s", tag);
-    float *out = zerosf(n), *dt = zerosf(B);
+    float *out = test_zerosf(n), *dt = test_zerosf(B);
     for (size_t i = 0; i < n; i++) out[i] = NAN; // the odd pad must be written
     timestep_embedding_forward(out, t, (int)B, dim, 10000.0f);
     CHECK_CLOSE(out, want, n, RTOL, atol_out, "timestep embedding out");
     timestep_embedding_backward(dt, probe, t, (int)B, dim, 10000.0f);
     CHECK_CLOSE(dt, wantd, B, RTOL, atol_dt, "timestep embedding dt");
-    float *dt1 = copyf(dt, B);
+    float *dt1 = test_copyf(dt, B);
     timestep_embedding_backward(dt, probe, t, (int)B, dim, 10000.0f);
     for (size_t i = 0; i < B; i++) CHECK(dt[i] == 2 * dt1[i], "dt does not accumulate at %zu", i);
     free(dt1);
     timestep_embedding_backward(NULL, probe, t, (int)B, dim, 10000.0f);
     if (fd) { // t of order 1; at large t the embedding is too curved for float differences
-        TsCtx ctx = {out, copyf(t, B), (float *)probe, (int)B, dim};
+        TsCtx ctx = {out, test_copyf(t, B), (float *)probe, (int)B, dim};
         memset(dt, 0, B * sizeof(float));
         timestep_embedding_backward(dt, probe, t, (int)B, dim, 10000.0f);
         CHECK_GRAD(ctx.t, dt, B, ts_loss, &ctx, FD_H, FD_RTOL, FD_ATOL, "timestep dt (fd)");
@@ -208,7 +200,7 @@ TEST(adaln_backward_threaded_equals_serial) {
     int saved = omp_get_max_threads();
     for (int k = 0; k < 2; k++) {
         omp_set_num_threads(k + 1);
-        g[k][0] = zerosf(n); g[k][1] = zerosf(n); g[k][2] = zerosf(na);
+        g[k][0] = test_zerosf(n); g[k][1] = test_zerosf(n); g[k][2] = test_zerosf(na);
         modulate_backward(g[k][0], g[k][2], g[k][2] + C, d, x, ada + C, B, T, C, ld);
         gate_residual_backward(g[k][0], g[k][1], g[k][2] + 2 * C, d, y, ada + 2 * C, B, T, C, ld);
     }

@@ -2,25 +2,15 @@
 // (tests/gen_ops_attn.py), finite-difference gradient checks, the backward-accumulates and
 // NULL-gradient contracts, and exact scratch sizes (run under `make asan` to catch overruns).
 #include "test.h"
+#include "testutil.h"
 #include "ops/ops.h"
 
 #define REF "tests/ref/ops_attn.safetensors"
 #define RTOL 1e-5
 #define ATOL 1e-5
 
-static const char *key(const char *a, const char *b) {
-    static char k[128];
-    snprintf(k, sizeof k, "%s.%s", a, b);
-    return k;
-}
-
+// One input sequence through the whole file (test_fill), as the tests were tuned with.
 static uint64_t lcg_state = 0x9E3779B97F4A7C15ULL;
-static void fill(float *x, size_t n, float scale) { // uniform [-scale, scale)
-    for (size_t i = 0; i < n; i++) {
-        lcg_state = lcg_state * 6364136223846793005ULL + 1442695040888963407ULL;
-        x[i] = ((float)(lcg_state >> 40) / (float)(1 << 23) - 1.0f) * scale;
-    }
-}
 
 static void twice(float *dst, const float *src, size_t n) {
     for (size_t i = 0; i < n; i++) dst[i] = 2 * src[i];
@@ -31,11 +21,11 @@ static void check_mha(const char *name, int B, int T, int C, int NH) {
     SafeTensors st;
     LOAD_REF(st, REF);
     size_t nx = (size_t)B * T * 3 * C, ny = (size_t)B * T * C, na = (size_t)B * NH * T * T;
-    REF_TENSOR(qkv, st, key(name, "qkv"), nx);
-    REF_TENSOR(att_ref, st, key(name, "att"), na);
-    REF_TENSOR(y_ref, st, key(name, "y"), ny);
-    REF_TENSOR(dy, st, key(name, "dy"), ny);
-    REF_TENSOR(dqkv_ref, st, key(name, "dqkv"), nx);
+    REF_TENSOR(qkv, st, test_key(name, "qkv"), nx);
+    REF_TENSOR(att_ref, st, test_key(name, "att"), na);
+    REF_TENSOR(y_ref, st, test_key(name, "y"), ny);
+    REF_TENSOR(dy, st, test_key(name, "dy"), ny);
+    REF_TENSOR(dqkv_ref, st, test_key(name, "dqkv"), nx);
     float *y = xmalloc(ny * 4), *att = xmalloc(na * 4), *dqkv = xcalloc(nx, 4), *d2 = xmalloc(nx * 4);
     float *scratch = xmalloc(attention_scratch_floats(B, T, C, NH) * 4); // exact size
     attention_forward(y, att, qkv, B, T, C, NH);
@@ -66,15 +56,15 @@ static void check_spatial(const char *name, int B, int C, int HW) {
     SafeTensors st;
     LOAD_REF(st, REF);
     size_t n = (size_t)B * C * HW, na = (size_t)B * HW * HW;
-    REF_TENSOR(q, st, key(name, "q"), n);
-    REF_TENSOR(k, st, key(name, "k"), n);
-    REF_TENSOR(v, st, key(name, "v"), n);
-    REF_TENSOR(att_ref, st, key(name, "att"), na);
-    REF_TENSOR(y_ref, st, key(name, "y"), n);
-    REF_TENSOR(dy, st, key(name, "dy"), n);
-    REF_TENSOR(dq_ref, st, key(name, "dq"), n);
-    REF_TENSOR(dk_ref, st, key(name, "dk"), n);
-    REF_TENSOR(dv_ref, st, key(name, "dv"), n);
+    REF_TENSOR(q, st, test_key(name, "q"), n);
+    REF_TENSOR(k, st, test_key(name, "k"), n);
+    REF_TENSOR(v, st, test_key(name, "v"), n);
+    REF_TENSOR(att_ref, st, test_key(name, "att"), na);
+    REF_TENSOR(y_ref, st, test_key(name, "y"), n);
+    REF_TENSOR(dy, st, test_key(name, "dy"), n);
+    REF_TENSOR(dq_ref, st, test_key(name, "dq"), n);
+    REF_TENSOR(dk_ref, st, test_key(name, "dk"), n);
+    REF_TENSOR(dv_ref, st, test_key(name, "dv"), n);
     float *y = xmalloc(n * 4), *att = xmalloc(na * 4), *g = xcalloc(6 * n, 4);
     float *dq = g, *dk = g + n, *dv = g + 2 * n, *d1 = g + 3 * n, *d2 = g + 4 * n, *d3 = g + 5 * n;
     float *scratch = xmalloc(spatial_attention_scratch_floats(B, C, HW) * 4); // exact size
@@ -131,8 +121,8 @@ TEST(attention_gradcheck) {
     float qkv[B * T * 3 * C], y[B * T * C], att[B * NH * T * T], probe[B * T * C], g[B * T * 3 * C] = {0};
     float scratch[T * T];
     CHECK(attention_scratch_floats(B, T, C, NH) <= T * T, "scratch grew: update this test");
-    fill(qkv, sizeof qkv / 4, 1.5f);
-    fill(probe, sizeof probe / 4, 1);
+    test_fill(qkv, sizeof qkv / 4, &lcg_state, 1.5f, 0);
+    test_fill(probe, sizeof probe / 4, &lcg_state, 1, 0);
     AttnCtx c = {.qkv = qkv, .y = y, .att = att, .probe = probe, .B = B, .T = T, .C = C, .NH = NH};
     mha_loss(&c);
     attention_backward(g, probe, qkv, att, B, T, C, NH, scratch);
@@ -150,7 +140,8 @@ TEST(spatial_attention_gradcheck) {
     float q[n], k[n], v[n], y[n], att[B * HW * HW], probe[n], dq[n] = {0}, dk[n] = {0}, dv[n] = {0};
     float scratch[HW * HW];
     CHECK(spatial_attention_scratch_floats(B, C, HW) <= HW * HW, "scratch grew: update this test");
-    fill(q, n, 1.5f); fill(k, n, 1.5f); fill(v, n, 1); fill(probe, n, 1);
+    test_fill(q, n, &lcg_state, 1.5f, 0); test_fill(k, n, &lcg_state, 1.5f, 0);
+    test_fill(v, n, &lcg_state, 1, 0); test_fill(probe, n, &lcg_state, 1, 0);
     AttnCtx c = {.q = q, .k = k, .v = v, .y = y, .att = att, .probe = probe, .B = B, .C = C, .HW = HW};
     sp_loss(&c);
     spatial_attention_backward(dq, dk, dv, probe, q, k, v, att, B, C, HW, scratch);

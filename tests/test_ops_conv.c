@@ -2,6 +2,7 @@
 // differences, and its contracts (accumulating backward, NULL gradients, workspace bounds,
 // shape errors).
 #include "test.h"
+#include "testutil.h"
 #include "ops/ops.h"
 #include "ops/conv_implicit.h"
 #include "ops/gemm.h"
@@ -54,15 +55,6 @@ static void conv_naive_backward(float *dinp, float *dw, float *db, const float *
     free(ax); free(aw); free(ab);
 }
 
-static float *randn(size_t n, unsigned *seed) {
-    float *x = xmalloc(n * sizeof(float));
-    for (size_t i = 0; i < n; i++) {
-        *seed = *seed * 1664525u + 1013904223u;
-        x[i] = ((float)(*seed >> 8) / 16777216.0f) * 2.0f - 1.0f;
-    }
-    return x;
-}
-
 #define CFG_N 12
 static const char *CASES[] = {"pad1", "ldm_down", "s2_pad1_cin1", "k1_small", "k1_direct", "k1_img1x1",
                               "k3_img1x1", "k2_s2_patch", "cin1_nobias", "asym_pad", "implicit_w16",
@@ -71,9 +63,8 @@ static const char *CASES[] = {"pad1", "ldm_down", "s2_pad1_cin1", "k1_small", "k
 
 // One reference case with a workspace of `ws_floats` (0 = exactly conv2d_workspace_min).
 static void check_case(const SafeTensors *st, const char *name, size_t ws_extra) {
-    char key[96], err[ERRLEN];
-#define KEY(s) (snprintf(key, sizeof key, "%s.%s", name, s), key)
-    const StTensor *cfgt = st_find(st, KEY("cfg"));
+    char err[ERRLEN];
+    const StTensor *cfgt = st_find(st, test_key(name, "cfg"));
     CHECK(cfgt && cfgt->numel == CFG_N, "%s: missing cfg", name);
     int v[CFG_N];
     for (int i = 0; i < CFG_N; i++) v[i] = (int)cfgt->data[i];
@@ -82,16 +73,16 @@ static void check_case(const SafeTensors *st, const char *name, size_t ws_extra)
           "%s: %s", name, err);
     size_t nx = (size_t)c.B * c.Cin * c.H * c.W, nw = (size_t)c.Cout * c.Cin * c.k * c.k;
     size_t ny = (size_t)c.B * c.Cout * c.Ho * c.Wo;
-    REF_TENSOR(x, *st, KEY("x"), nx);
-    REF_TENSOR(w, *st, KEY("w"), nw);
-    REF_TENSOR(want, *st, KEY("out"), ny);
-    REF_TENSOR(g, *st, KEY("g"), ny);
-    REF_TENSOR(dx_want, *st, KEY("dx"), nx);
-    REF_TENSOR(dw_want, *st, KEY("dw"), nw);
+    REF_TENSOR(x, *st, test_key(name, "x"), nx);
+    REF_TENSOR(w, *st, test_key(name, "w"), nw);
+    REF_TENSOR(want, *st, test_key(name, "out"), ny);
+    REF_TENSOR(g, *st, test_key(name, "g"), ny);
+    REF_TENSOR(dx_want, *st, test_key(name, "dx"), nx);
+    REF_TENSOR(dw_want, *st, test_key(name, "dw"), nw);
     const float *b = NULL, *db_want = NULL;
     if (v[11]) {
-        REF_TENSOR(b_, *st, KEY("b"), c.Cout);
-        REF_TENSOR(db_, *st, KEY("db"), c.Cout);
+        REF_TENSOR(b_, *st, test_key(name, "b"), c.Cout);
+        REF_TENSOR(db_, *st, test_key(name, "db"), c.Cout);
         b = b_; db_want = db_;
     }
     Workspace ws;
@@ -99,12 +90,11 @@ static void check_case(const SafeTensors *st, const char *name, size_t ws_extra)
     float *y = xcalloc(ny, sizeof(float)), *dx = xcalloc(nx, sizeof(float)), *dw = xcalloc(nw, sizeof(float));
     float *db = xcalloc(c.Cout, sizeof(float));
     conv2d_forward(y, x, w, b, &c, &ws);
-    CHECK_CLOSE(y, want, ny, 1e-5, 1e-5, KEY("out"));
+    CHECK_CLOSE(y, want, ny, 1e-5, 1e-5, test_key(name, "out"));
     conv2d_backward(dx, dw, b ? db : NULL, g, x, w, &c, &ws);
-    CHECK_CLOSE(dx, dx_want, nx, 1e-5, 1e-5, KEY("dx"));
-    CHECK_CLOSE(dw, dw_want, nw, 1e-5, 1e-5, KEY("dw"));
-    if (b) CHECK_CLOSE(db, db_want, (size_t)c.Cout, 1e-5, 1e-5, KEY("db"));
-#undef KEY
+    CHECK_CLOSE(dx, dx_want, nx, 1e-5, 1e-5, test_key(name, "dx"));
+    CHECK_CLOSE(dw, dw_want, nw, 1e-5, 1e-5, test_key(name, "dw"));
+    if (b) CHECK_CLOSE(db, db_want, (size_t)c.Cout, 1e-5, 1e-5, test_key(name, "db"));
     free(y); free(dx); free(dw); free(db);
     workspace_free(&ws);
 }
@@ -169,7 +159,7 @@ static const int NAIVE[][11] = {
 #define NAIVE_FIRST_IMPLICIT 7
 
 TEST(conv_matches_naive_chunked) {
-    unsigned seed = 7;
+    uint32_t seed = 7;
     for (size_t t = 0; t < sizeof NAIVE / sizeof *NAIVE; t++) {
         const int *v = NAIVE[t];
         Conv2d c;
@@ -180,7 +170,7 @@ TEST(conv_matches_naive_chunked) {
                   conv_implicit_ok(&c) ? "taken" : "not taken");
         size_t nx = (size_t)c.B * c.Cin * c.H * c.W, nw = (size_t)c.Cout * c.Cin * c.k * c.k;
         size_t ny = (size_t)c.B * c.Cout * c.Ho * c.Wo;
-        float *x = randn(nx, &seed), *w = randn(nw, &seed), *b = randn(c.Cout, &seed), *g = randn(ny, &seed);
+        float *x = test_rand_array(nx, &seed), *w = test_rand_array(nw, &seed), *b = test_rand_array(c.Cout, &seed), *g = test_rand_array(ny, &seed);
         float *y = xcalloc(ny, 4), *yr = xcalloc(ny, 4), *dx = xcalloc(nx, 4), *dxr = xcalloc(nx, 4);
         float *dw = xcalloc(nw, 4), *dwr = xcalloc(nw, 4), *db = xcalloc(c.Cout, 4), *dbr = xcalloc(c.Cout, 4);
         Workspace ws;
@@ -212,7 +202,7 @@ TEST(conv_matches_naive_on_openblas) {
 }
 
 TEST(conv_backward_accumulates_and_skips_null) {
-    unsigned seed = 11;
+    uint32_t seed = 11;
     for (int direct = 0; direct < 2; direct++) {
         Conv2d c;
         char err[ERRLEN];
@@ -221,7 +211,7 @@ TEST(conv_backward_accumulates_and_skips_null) {
         CHECK(rc == 0, "%s", err);
         size_t nx = (size_t)c.B * c.Cin * c.H * c.W, nw = (size_t)c.Cout * c.Cin * c.k * c.k;
         size_t ny = (size_t)c.B * c.Cout * c.Ho * c.Wo;
-        float *x = randn(nx, &seed), *w = randn(nw, &seed), *g = randn(ny, &seed);
+        float *x = test_rand_array(nx, &seed), *w = test_rand_array(nw, &seed), *g = test_rand_array(ny, &seed);
         float *dx1 = xcalloc(nx, 4), *dw1 = xcalloc(nw, 4), *db1 = xcalloc(c.Cout, 4);
         float *dx2 = xcalloc(nx, 4), *dw2 = xcalloc(nw, 4), *db2 = xcalloc(c.Cout, 4);
         Workspace ws;
@@ -254,12 +244,12 @@ TEST(conv_backward_accumulates_and_skips_null) {
 }
 
 TEST(conv_min_workspace_equals_large) {
-    unsigned seed = 3;
+    uint32_t seed = 3;
     Conv2d c;
     char err[ERRLEN];
     CHECK(conv2d_init(&c, 7, 4, 9, 8, 5, 3, 1, 1, 1, 1, 1, err) == 0, "%s", err);
     size_t nx = (size_t)c.B * c.Cin * c.H * c.W, nw = (size_t)c.Cout * c.Cin * 9, ny = (size_t)c.B * c.Cout * c.Ho * c.Wo;
-    float *x = randn(nx, &seed), *w = randn(nw, &seed), *b = randn(c.Cout, &seed), *g = randn(ny, &seed);
+    float *x = test_rand_array(nx, &seed), *w = test_rand_array(nw, &seed), *b = test_rand_array(c.Cout, &seed), *g = test_rand_array(ny, &seed);
     float *y1 = xcalloc(ny, 4), *y2 = xcalloc(ny, 4), *dx1 = xcalloc(nx, 4), *dx2 = xcalloc(nx, 4);
     float *dw1 = xcalloc(nw, 4), *dw2 = xcalloc(nw, 4);
     Workspace small, large;
@@ -288,7 +278,7 @@ static double conv_loss(void *p) {
 // Central differences with h 1e-2: the loss is linear in each argument, so the only error is
 // float32 rounding of a loss of size ~10, about 1e-4 after dividing by 2h; atol 2e-3, rtol 1e-3.
 TEST(conv_finite_differences) {
-    unsigned seed = 5;
+    uint32_t seed = 5;
     // The first two take the explicit im2col path; the others the own kernel's paths: implicit
     // (8-wide rows, input gradient with Cin 16), shifted windows (32-wide rows), stride 2 by phases.
     const int shapes[][11] = {{2, 3, 5, 7, 4, 3, 2, 0, 0, 1, 1}, {2, 3, 4, 4, 2, 1, 1, 0, 0, 0, 0},
@@ -304,8 +294,8 @@ TEST(conv_finite_differences) {
         Workspace ws;
         workspace_init(&ws, conv2d_workspace_min(&k.c));
         k.ws = &ws;
-        k.x = randn(nx, &seed); k.w = randn(nw, &seed); k.b = randn(k.c.Cout, &seed);
-        k.probe = randn(ny, &seed); k.y = xmalloc(ny * 4);
+        k.x = test_rand_array(nx, &seed); k.w = test_rand_array(nw, &seed); k.b = test_rand_array(k.c.Cout, &seed);
+        k.probe = test_rand_array(ny, &seed); k.y = xmalloc(ny * 4);
         float *dx = xcalloc(nx, 4), *dw = xcalloc(nw, 4), *db = xcalloc(k.c.Cout, 4);
         conv2d_backward(dx, dw, db, k.probe, k.x, k.w, &k.c, &ws);
         CHECK_GRAD(k.x, dx, nx, conv_loss, &k, 1e-2f, 1e-3, 2e-3, "dinp");

@@ -2,6 +2,7 @@
 // (tests/gen_ops_fused.py), against the unfused ops run in sequence, finite-difference gradient
 // checks, and the backward-accumulates and NULL-gradient contracts.
 #include "test.h"
+#include "testutil.h"
 #include "ops/ops.h"
 
 #define REF "tests/ref/ops_fused_groupnorm_silu.safetensors"
@@ -11,34 +12,22 @@
 #define MAXC 8
 #define MAXBG 16
 
-static const char *key(const char *a, const char *b) {
-    static char k[128];
-    snprintf(k, sizeof k, "%s.%s", a, b);
-    return k;
-}
-
+// One input sequence through the whole file (test_fill), as the tests were tuned with.
 static uint64_t lcg_state = 88172645463325252ULL;
-static float urand(void) { // [-1, 1)
-    lcg_state = lcg_state * 6364136223846793005ULL + 1442695040888963407ULL;
-    return (float)(lcg_state >> 40) / (float)(1 << 23) - 1.0f;
-}
-static void fill(float *x, size_t n, float scale, float offset) {
-    for (size_t i = 0; i < n; i++) x[i] = urand() * scale + offset;
-}
 
 static void check_torch(const char *name, int B, int C, int HW, int G) {
     SafeTensors st;
     LOAD_REF(st, REF);
     size_t n = (size_t)B * C * HW;
     CHECK(n <= MAXN && C <= MAXC && B * G <= MAXBG, "test buffers too small for %s", name);
-    REF_TENSOR(x, st, key(name, "x"), n);
-    REF_TENSOR(w, st, key(name, "w"), C);
-    REF_TENSOR(b, st, key(name, "b"), C);
-    REF_TENSOR(y_ref, st, key(name, "y"), n);
-    REF_TENSOR(dy, st, key(name, "dy"), n);
-    REF_TENSOR(dx_ref, st, key(name, "dx"), n);
-    REF_TENSOR(dw_ref, st, key(name, "dw"), C);
-    REF_TENSOR(db_ref, st, key(name, "db"), C);
+    REF_TENSOR(x, st, test_key(name, "x"), n);
+    REF_TENSOR(w, st, test_key(name, "w"), C);
+    REF_TENSOR(b, st, test_key(name, "b"), C);
+    REF_TENSOR(y_ref, st, test_key(name, "y"), n);
+    REF_TENSOR(dy, st, test_key(name, "dy"), n);
+    REF_TENSOR(dx_ref, st, test_key(name, "dx"), n);
+    REF_TENSOR(dw_ref, st, test_key(name, "dw"), C);
+    REF_TENSOR(db_ref, st, test_key(name, "db"), C);
     static float y[MAXN], dx[MAXN], dx2[MAXN], dx_only[MAXN];
     float mean[MAXBG], rstd[MAXBG], dw[MAXC] = {0}, db[MAXC] = {0}, dw2[MAXC], db2[MAXC];
     float dw_only[MAXC] = {0}, db_only[MAXC] = {0};
@@ -79,7 +68,8 @@ TEST(groupnorm_silu_equals_the_two_ops) {
     static float x[n], y1[n], y2[n], nrm[n], dy[n], dn[n], dx1[n], dx2[n];
     float w[C], b[C], m1[B * G], r1[B * G], m2[B * G], r2[B * G];
     float dw1[C] = {0}, db1[C] = {0}, dw2[C] = {0}, db2[C] = {0};
-    fill(x, n, 3, 1); fill(w, C, 2, 0.5f); fill(b, C, 1, 0); fill(dy, n, 1, 0);
+    test_fill(x, n, &lcg_state, 3, 1); test_fill(w, C, &lcg_state, 2, 0.5f);
+    test_fill(b, C, &lcg_state, 1, 0); test_fill(dy, n, &lcg_state, 1, 0);
     groupnorm_forward(nrm, m1, r1, x, w, b, B, C, HW, G, 1e-6f);
     silu_forward(y1, nrm, n);
     memset(dn, 0, sizeof dn); memset(dx1, 0, sizeof dx1); memset(dx2, 0, sizeof dx2);
@@ -122,7 +112,8 @@ TEST(groupnorm_silu_gradcheck) {
     enum { B = 2, C = 6, HW = 5, G = 3, n = B * C * HW };
     float x[n], w[C], b[C], y[n], mean[B * G], rstd[B * G], probe[n];
     float dx[n] = {0}, dw[C] = {0}, db[C] = {0};
-    fill(x, n, 2, 0.5f); fill(w, C, 2, 0.5f); fill(b, C, 1, 0); fill(probe, n, 1, 0);
+    test_fill(x, n, &lcg_state, 2, 0.5f); test_fill(w, C, &lcg_state, 2, 0.5f);
+    test_fill(b, C, &lcg_state, 1, 0); test_fill(probe, n, &lcg_state, 1, 0);
     Ctx c = {.x = x, .w = w, .b = b, .y = y, .mean = mean, .rstd = rstd, .probe = probe,
              .B = B, .C = C, .HW = HW, .G = G};
     loss(&c);
@@ -141,14 +132,14 @@ static void check_upconv_torch(const char *name, int B, int Cin, int H, int W, i
     LOAD_REF(st, REF_UP);
     size_t nx = (size_t)B * Cin * H * W, ny = (size_t)B * Cout * 4 * H * W, nw = (size_t)Cout * Cin * 9;
     CHECK(ny <= UPMAX && nx <= UPMAX && nw <= 200, "test buffers too small for %s", name);
-    REF_TENSOR(x, st, key(name, "x"), nx);
-    REF_TENSOR(w, st, key(name, "w"), nw);
-    REF_TENSOR(b, st, key(name, "b"), Cout);
-    REF_TENSOR(y_ref, st, key(name, "y"), ny);
-    REF_TENSOR(dy, st, key(name, "dy"), ny);
-    REF_TENSOR(dx_ref, st, key(name, "dx"), nx);
-    REF_TENSOR(dw_ref, st, key(name, "dw"), nw);
-    REF_TENSOR(db_ref, st, key(name, "db"), Cout);
+    REF_TENSOR(x, st, test_key(name, "x"), nx);
+    REF_TENSOR(w, st, test_key(name, "w"), nw);
+    REF_TENSOR(b, st, test_key(name, "b"), Cout);
+    REF_TENSOR(y_ref, st, test_key(name, "y"), ny);
+    REF_TENSOR(dy, st, test_key(name, "dy"), ny);
+    REF_TENSOR(dx_ref, st, test_key(name, "dx"), nx);
+    REF_TENSOR(dw_ref, st, test_key(name, "dw"), nw);
+    REF_TENSOR(db_ref, st, test_key(name, "db"), Cout);
     static float y[UPMAX], dx[UPMAX], dx2[UPMAX];
     float dw[200] = {0}, db[8] = {0}, dw2[200], db2[8];
     memset(dx, 0, sizeof dx);
@@ -189,7 +180,8 @@ TEST(upconv_equals_the_two_ops) {
     float *x = xmalloc(nx * 4), *up = xmalloc(nu * 4), *y1 = xmalloc(ny * 4), *y2 = xmalloc(ny * 4);
     float *dy = xmalloc(ny * 4), *dup = xcalloc(nu, 4), *dx1 = xcalloc(nx, 4), *dx2 = xcalloc(nx, 4);
     float w[Cout * Cin * 9], b[Cout], dw1[Cout * Cin * 9] = {0}, dw2[Cout * Cin * 9] = {0}, db1[Cout] = {0}, db2[Cout] = {0};
-    fill(x, nx, 1, 0); fill(w, nw, 0.3f, 0); fill(b, Cout, 1, 0); fill(dy, ny, 1, 0);
+    test_fill(x, nx, &lcg_state, 1, 0); test_fill(w, nw, &lcg_state, 0.3f, 0);
+    test_fill(b, Cout, &lcg_state, 1, 0); test_fill(dy, ny, &lcg_state, 1, 0);
     Conv2d c;
     char err[ERRLEN];
     CHECK(conv2d_init(&c, B, Cin, 2 * H, 2 * W, Cout, 3, 1, 1, 1, 1, 1, err) == 0, "%s", err);
@@ -225,7 +217,8 @@ static double up_loss(void *p) {
 TEST(upconv_gradcheck) {
     enum { B = 2, Cin = 3, H = 3, W = 4, Cout = 2, nx = B * Cin * H * W, ny = B * Cout * 4 * H * W, nw = Cout * Cin * 9 };
     float x[nx], w[nw], b[Cout], y[ny], probe[ny], dx[nx] = {0}, dw[nw] = {0}, db[Cout] = {0};
-    fill(x, nx, 1, 0); fill(w, nw, 0.5f, 0); fill(b, Cout, 1, 0); fill(probe, ny, 1, 0);
+    test_fill(x, nx, &lcg_state, 1, 0); test_fill(w, nw, &lcg_state, 0.5f, 0);
+    test_fill(b, Cout, &lcg_state, 1, 0); test_fill(probe, ny, &lcg_state, 1, 0);
     Workspace ws;
     workspace_init(&ws, upconv_workspace_floats(B, Cin, H, W, Cout));
     UpCtx c = {.x = x, .w = w, .b = b, .y = y, .probe = probe, .B = B, .Cin = Cin, .H = H, .W = W,

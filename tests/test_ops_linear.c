@@ -1,6 +1,7 @@
 // test_ops_linear.c: linear against PyTorch, a naive triple loop and finite differences;
 // accumulation, NULL gradients and degenerate sizes.
 #include "test.h"
+#include "testutil.h"
 #include "ops/ops.h"
 
 static void linear_naive_forward(float *out, const float *x, const float *w, const float *b, int N, int nin, int nout) {
@@ -25,41 +26,29 @@ static void linear_naive_backward(float *dx, float *dw, float *db, const float *
         }
 }
 
-static float *randn(size_t n, unsigned *seed) {
-    float *x = xmalloc((n ? n : 1) * sizeof(float));
-    for (size_t i = 0; i < n; i++) {
-        *seed = *seed * 1664525u + 1013904223u;
-        x[i] = ((float)(*seed >> 8) / 16777216.0f) * 2.0f - 1.0f;
-    }
-    return x;
-}
-
 static void check_case(const SafeTensors *st, const char *name) {
-    char key[96];
-#define KEY(s) (snprintf(key, sizeof key, "%s.%s", name, s), key)
-    REF_TENSOR(cfg, *st, KEY("cfg"), 4);
+    REF_TENSOR(cfg, *st, test_key(name, "cfg"), 4);
     int N = (int)cfg[0], nin = (int)cfg[1], nout = (int)cfg[2], hb = (int)cfg[3];
     size_t nx = (size_t)N * nin, nw = (size_t)nout * nin, ny = (size_t)N * nout;
-    REF_TENSOR(x, *st, KEY("x"), nx);
-    REF_TENSOR(w, *st, KEY("w"), nw);
-    REF_TENSOR(want, *st, KEY("out"), ny);
-    REF_TENSOR(g, *st, KEY("g"), ny);
-    REF_TENSOR(dx_want, *st, KEY("dx"), nx);
-    REF_TENSOR(dw_want, *st, KEY("dw"), nw);
+    REF_TENSOR(x, *st, test_key(name, "x"), nx);
+    REF_TENSOR(w, *st, test_key(name, "w"), nw);
+    REF_TENSOR(want, *st, test_key(name, "out"), ny);
+    REF_TENSOR(g, *st, test_key(name, "g"), ny);
+    REF_TENSOR(dx_want, *st, test_key(name, "dx"), nx);
+    REF_TENSOR(dw_want, *st, test_key(name, "dw"), nw);
     const float *b = NULL, *db_want = NULL;
     if (hb) {
-        REF_TENSOR(b_, *st, KEY("b"), nout);
-        REF_TENSOR(db_, *st, KEY("db"), nout);
+        REF_TENSOR(b_, *st, test_key(name, "b"), nout);
+        REF_TENSOR(db_, *st, test_key(name, "db"), nout);
         b = b_; db_want = db_;
     }
     float *y = xcalloc(ny, 4), *dx = xcalloc(nx, 4), *dw = xcalloc(nw, 4), *db = xcalloc(nout, 4);
     linear_forward(y, x, w, b, N, nin, nout);
-    CHECK_CLOSE(y, want, ny, 1e-5, 1e-5, KEY("out"));
+    CHECK_CLOSE(y, want, ny, 1e-5, 1e-5, test_key(name, "out"));
     linear_backward(dx, dw, b ? db : NULL, g, x, w, N, nin, nout);
-    CHECK_CLOSE(dx, dx_want, nx, 1e-5, 1e-5, KEY("dx"));
-    CHECK_CLOSE(dw, dw_want, nw, 1e-5, 1e-5, KEY("dw"));
-    if (b) CHECK_CLOSE(db, db_want, (size_t)nout, 1e-5, 1e-5, KEY("db"));
-#undef KEY
+    CHECK_CLOSE(dx, dx_want, nx, 1e-5, 1e-5, test_key(name, "dx"));
+    CHECK_CLOSE(dw, dw_want, nw, 1e-5, 1e-5, test_key(name, "dw"));
+    if (b) CHECK_CLOSE(db, db_want, (size_t)nout, 1e-5, 1e-5, test_key(name, "db"));
     free(y); free(dx); free(dw); free(db);
 }
 
@@ -75,12 +64,12 @@ TEST(linear_matches_torch) {
 }
 
 TEST(linear_matches_naive) {
-    unsigned seed = 9;
+    uint32_t seed = 9;
     const int shapes[][3] = {{64, 256, 192}, {1024, 192, 576}, {17, 3, 29}, {5, 300, 1}};
     for (int s = 0; s < 4; s++) {
         int N = shapes[s][0], nin = shapes[s][1], nout = shapes[s][2];
         size_t nx = (size_t)N * nin, nw = (size_t)nout * nin, ny = (size_t)N * nout;
-        float *x = randn(nx, &seed), *w = randn(nw, &seed), *b = randn(nout, &seed), *g = randn(ny, &seed);
+        float *x = test_rand_array(nx, &seed), *w = test_rand_array(nw, &seed), *b = test_rand_array(nout, &seed), *g = test_rand_array(ny, &seed);
         float *y = xcalloc(ny, 4), *yr = xcalloc(ny, 4), *dx = xcalloc(nx, 4), *dxr = xcalloc(nx, 4);
         float *dw = xcalloc(nw, 4), *dwr = xcalloc(nw, 4), *db = xcalloc(nout, 4), *dbr = xcalloc(nout, 4);
         linear_forward(y, x, w, b, N, nin, nout);
@@ -98,10 +87,10 @@ TEST(linear_matches_naive) {
 }
 
 TEST(linear_backward_accumulates_and_skips_null) {
-    unsigned seed = 2;
+    uint32_t seed = 2;
     int N = 6, nin = 5, nout = 7;
     size_t nx = (size_t)N * nin, nw = (size_t)nout * nin, ny = (size_t)N * nout;
-    float *x = randn(nx, &seed), *w = randn(nw, &seed), *g = randn(ny, &seed);
+    float *x = test_rand_array(nx, &seed), *w = test_rand_array(nw, &seed), *g = test_rand_array(ny, &seed);
     float *dx1 = xcalloc(nx, 4), *dw1 = xcalloc(nw, 4), *db1 = xcalloc(nout, 4);
     float *dx2 = xcalloc(nx, 4), *dw2 = xcalloc(nw, 4), *db2 = xcalloc(nout, 4);
     linear_backward(dx1, dw1, db1, g, x, w, N, nin, nout);
@@ -129,11 +118,11 @@ static double lin_loss(void *p) {
 
 // Linear in every argument: h 1e-2 leaves only float32 rounding of the loss; atol 2e-3, rtol 1e-3.
 TEST(linear_finite_differences) {
-    unsigned seed = 4;
+    uint32_t seed = 4;
     LinCtx k = {.N = 5, .nin = 6, .nout = 4};
     size_t nx = (size_t)k.N * k.nin, nw = (size_t)k.nout * k.nin, ny = (size_t)k.N * k.nout;
-    k.x = randn(nx, &seed); k.w = randn(nw, &seed); k.b = randn(k.nout, &seed);
-    k.probe = randn(ny, &seed); k.y = xmalloc(ny * 4);
+    k.x = test_rand_array(nx, &seed); k.w = test_rand_array(nw, &seed); k.b = test_rand_array(k.nout, &seed);
+    k.probe = test_rand_array(ny, &seed); k.y = xmalloc(ny * 4);
     float *dx = xcalloc(nx, 4), *dw = xcalloc(nw, 4), *db = xcalloc(k.nout, 4);
     linear_backward(dx, dw, db, k.probe, k.x, k.w, k.N, k.nin, k.nout);
     CHECK_GRAD(k.x, dx, nx, lin_loss, &k, 1e-2f, 1e-3, 2e-3, "dinp");

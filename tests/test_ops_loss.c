@@ -4,6 +4,7 @@
 // (all but l1 and cosine are quadratic or smooth at that scale), rtol 1e-2 atol 1e-4.
 #include <omp.h>
 #include "test.h"
+#include "testutil.h"
 #include "ops/ops.h"
 
 #define REF "tests/ref/ops_misc_loss.safetensors"
@@ -13,15 +14,8 @@
 #define FD_RTOL 1e-2
 #define FD_ATOL 1e-4
 
-static float *zerosf(size_t n) { return xcalloc(n + 1, sizeof(float)); }
-static float *copyf(const float *src, size_t n) {
-    float *p = xmalloc(n * sizeof(float) + 1);
-    memcpy(p, src, n * sizeof(float));
-    return p;
-}
-
 static void check_doubles(float *g, size_t n, void (*again)(float *), const char *what, int *bad) {
-    float *g1 = copyf(g, n);
+    float *g1 = test_copyf(g, n);
     again(g);
     *bad = -1;
     for (size_t i = 0; i < n; i++)
@@ -48,7 +42,7 @@ TEST(mse_matches_torch) {
     REF_TENSOR(wantg, st, "mse_grad", N);
     float loss = mse_forward(pred, target, N);
     CHECK_CLOSE(&loss, want, 1, RTOL, 0, "mse");
-    float *g = zerosf(N);
+    float *g = test_zerosf(N);
     mse_backward(g, pred, target, N, DL);
     CHECK_CLOSE(g, wantg, N, RTOL, 1e-7, "mse grad");
     int bad;
@@ -59,7 +53,7 @@ TEST(mse_matches_torch) {
     // finite differences of the loss itself (dloss 1)
     memset(g, 0, N * sizeof(float));
     mse_backward(g, pred, target, N, 1.0f);
-    g_fdx = copyf(pred, N);
+    g_fdx = test_copyf(pred, N);
     CHECK_GRAD(g_fdx, g, N, mse_loss, NULL, FD_H, FD_RTOL, FD_ATOL, "mse (fd)");
     free(g_fdx); free(g);
     st_free(&st);
@@ -74,7 +68,7 @@ TEST(l1_matches_torch_with_ties) {
     REF_TENSOR(wantg, st, "l1_grad", N);
     float loss = l1_forward(pred, target, N);
     CHECK_CLOSE(&loss, want, 1, RTOL, 0, "l1");
-    float *g = zerosf(N);
+    float *g = test_zerosf(N);
     l1_backward(g, pred, target, N, DL);
     CHECK_CLOSE(g, wantg, N, RTOL, 1e-7, "l1 grad");
     CHECK(pred[0] == target[0] && g[0] == 0, "a tie must get gradient 0, got %g", g[0]);
@@ -85,7 +79,7 @@ TEST(l1_matches_torch_with_ties) {
     // finite differences away from the ties (|p - t| > h), where l1 is linear
     memset(g, 0, N * sizeof(float));
     l1_backward(g, pred, target, N, 1.0f);
-    g_fdx = copyf(pred, N);
+    g_fdx = test_copyf(pred, N);
     for (int i = 0; i < N; i++) {
         if (fabsf(pred[i] - target[i]) <= 2 * FD_H) continue;
         double r = test_gradcheck(g_fdx + i, g + i, 1, l1_loss, NULL, FD_H, FD_RTOL, FD_ATOL, 1, NULL, NULL, NULL);
@@ -109,11 +103,11 @@ TEST(kl_matches_torch) {
     REF_TENSOR(wdlv, st, "kl.dlogvar", N);
     float loss = kl_forward(mu, lv, N);
     CHECK_CLOSE(&loss, want, 1, RTOL, 0, "kl");
-    float *dmu = zerosf(N), *dlv = zerosf(N);
+    float *dmu = test_zerosf(N), *dlv = test_zerosf(N);
     kl_backward(dmu, dlv, mu, lv, N, DL);
     CHECK_CLOSE(dmu, wdmu, N, RTOL, 1e-7, "kl dmu");
     CHECK_CLOSE(dlv, wdlv, N, RTOL, 1e-7, "kl dlogvar");
-    float *dmu1 = copyf(dmu, N), *dlv1 = copyf(dlv, N);
+    float *dmu1 = test_copyf(dmu, N), *dlv1 = test_copyf(dlv, N);
     kl_backward(dmu, NULL, mu, lv, N, DL);
     kl_backward(NULL, dlv, mu, lv, N, DL);
     for (int i = 0; i < N; i++)
@@ -121,8 +115,8 @@ TEST(kl_matches_torch) {
     memset(dmu, 0, N * sizeof(float));
     memset(dlv, 0, N * sizeof(float));
     kl_backward(dmu, dlv, mu, lv, N, 1.0f);
-    g_mu = copyf(mu, N);
-    g_lv = copyf(lv, N);
+    g_mu = test_copyf(mu, N);
+    g_lv = test_copyf(lv, N);
     CHECK_GRAD(g_mu, dmu, N, kl_loss, NULL, FD_H, FD_RTOL, FD_ATOL, "kl dmu (fd)");
     CHECK_GRAD(g_lv, dlv, N, kl_loss, NULL, FD_H, FD_RTOL, FD_ATOL, "kl dlogvar (fd)");
     free(g_mu); free(g_lv); free(dmu); free(dlv); free(dmu1); free(dlv1);
@@ -149,11 +143,11 @@ static void cos_case(const char *tag, int n, int d, int fd) {
     REF_TENSOR(wdb, st, k, nd);
     float loss = neg_cosine_forward(a, b, n, d);
     CHECK_CLOSE(&loss, want, 1, RTOL, 1e-7, "neg_cosine");
-    float *da = zerosf(nd), *db = zerosf(nd);
+    float *da = test_zerosf(nd), *db = test_zerosf(nd);
     neg_cosine_backward(da, db, a, b, n, d, DL);
     CHECK_CLOSE(da, wda, nd, RTOL, 1e-7, "neg_cosine da");
     CHECK_CLOSE(db, wdb, nd, RTOL, 1e-7, "neg_cosine db");
-    float *da1 = copyf(da, nd), *db1 = copyf(db, nd);
+    float *da1 = test_copyf(da, nd), *db1 = test_copyf(db, nd);
     neg_cosine_backward(da, NULL, a, b, n, d, DL);
     neg_cosine_backward(NULL, db, a, b, n, d, DL);
     for (size_t i = 0; i < nd; i++)
@@ -162,7 +156,7 @@ static void cos_case(const char *tag, int n, int d, int fd) {
         memset(da, 0, nd * sizeof(float));
         memset(db, 0, nd * sizeof(float));
         neg_cosine_backward(da, db, a, b, n, d, 1.0f);
-        CosCtx c = {copyf(a, nd), copyf(b, nd), n, d};
+        CosCtx c = {test_copyf(a, nd), test_copyf(b, nd), n, d};
         CHECK_GRAD(c.a, da, nd, cos_loss, &c, FD_H, FD_RTOL, FD_ATOL, "neg_cosine da (fd)");
         CHECK_GRAD(c.b, db, nd, cos_loss, &c, FD_H, FD_RTOL, FD_ATOL, "neg_cosine db (fd)");
         free(c.a); free(c.b);
@@ -191,16 +185,16 @@ static void smooth_case(const char *tag, int B, int C, int H, int W) {
     REF_TENSOR(wdz, st, k, n);
     float loss = smooth_forward(z, B, C, H, W);
     CHECK_CLOSE(&loss, want, 1, RTOL, 1e-7, "smooth");
-    float *dz = zerosf(n);
+    float *dz = test_zerosf(n);
     smooth_backward(dz, z, B, C, H, W, DL);
     CHECK_CLOSE(dz, wdz, n, RTOL, 1e-6, "smooth dz");
-    float *dz1 = copyf(dz, n);
+    float *dz1 = test_copyf(dz, n);
     smooth_backward(dz, z, B, C, H, W, DL);
     for (size_t i = 0; i < n; i++) CHECK(dz[i] == 2 * dz1[i], "smooth dz does not accumulate at %zu", i);
     smooth_backward(NULL, z, B, C, H, W, DL);
     memset(dz, 0, n * sizeof(float));
     smooth_backward(dz, z, B, C, H, W, 1.0f);
-    SmCtx c = {copyf(z, n), B, C, H, W};
+    SmCtx c = {test_copyf(z, n), B, C, H, W};
     CHECK_GRAD(c.z, dz, n, sm_loss, &c, FD_H, FD_RTOL, FD_ATOL, "smooth dz (fd)");
     free(c.z); free(dz); free(dz1);
     st_free(&st);
@@ -219,8 +213,7 @@ TEST(losses_bit_identical_across_thread_counts) {
     float *x = xmalloc(n * sizeof(float)), *y = xmalloc(n * sizeof(float));
     uint32_t s = 12345;
     for (int i = 0; i < n; i++) {
-        s = s * 1664525u + 1013904223u;
-        x[i] = (float)(s >> 8) / 16777216.0f - 0.5f;
+        x[i] = test_unit32(&s) - 0.5f;
         y[i] = x[i] * 0.7f + (float)(i % 13) * 0.01f;
     }
     int saved = omp_get_max_threads();

@@ -2,6 +2,7 @@
 // (tests/gen_ops_norm.py), finite-difference gradient checks, and the backward-accumulates
 // and NULL-gradient contracts.
 #include "test.h"
+#include "testutil.h"
 #include "ops/ops.h"
 
 #define REF_GN "tests/ref/ops_norm_groupnorm.safetensors"
@@ -11,34 +12,22 @@
 #define RTOL 1e-5
 #define ATOL 1e-5
 
-static const char *key(const char *a, const char *b) {
-    static char k[128];
-    snprintf(k, sizeof k, "%s.%s", a, b);
-    return k;
-}
-
+// One input sequence through the whole file (test_fill), as the tests were tuned with.
 static uint64_t lcg_state = 88172645463325252ULL;
-static float urand(void) { // [-1, 1)
-    lcg_state = lcg_state * 6364136223846793005ULL + 1442695040888963407ULL;
-    return (float)(lcg_state >> 40) / (float)(1 << 23) - 1.0f;
-}
-static void fill(float *x, size_t n, float scale, float offset) {
-    for (size_t i = 0; i < n; i++) x[i] = urand() * scale + offset;
-}
 
 // ---- GroupNorm ---------------------------------------------------------------------------------
 static void check_groupnorm(const char *name, int B, int C, int HW, int G) {
     SafeTensors st;
     LOAD_REF(st, REF_GN);
     size_t n = (size_t)B * C * HW;
-    REF_TENSOR(x, st, key(name, "x"), n);
-    REF_TENSOR(w, st, key(name, "w"), C);
-    REF_TENSOR(b, st, key(name, "b"), C);
-    REF_TENSOR(y_ref, st, key(name, "y"), n);
-    REF_TENSOR(dy, st, key(name, "dy"), n);
-    REF_TENSOR(dx_ref, st, key(name, "dx"), n);
-    REF_TENSOR(dw_ref, st, key(name, "dw"), C);
-    REF_TENSOR(db_ref, st, key(name, "db"), C);
+    REF_TENSOR(x, st, test_key(name, "x"), n);
+    REF_TENSOR(w, st, test_key(name, "w"), C);
+    REF_TENSOR(b, st, test_key(name, "b"), C);
+    REF_TENSOR(y_ref, st, test_key(name, "y"), n);
+    REF_TENSOR(dy, st, test_key(name, "dy"), n);
+    REF_TENSOR(dx_ref, st, test_key(name, "dx"), n);
+    REF_TENSOR(dw_ref, st, test_key(name, "dw"), C);
+    REF_TENSOR(db_ref, st, test_key(name, "db"), C);
     float y[256], mean[16], rstd[16], dx[256] = {0}, dw[16] = {0}, db[16] = {0};
     float dx2[256], dw2[16], db2[16];
     groupnorm_forward(y, mean, rstd, x, w, b, B, C, HW, G, 1e-6f);
@@ -98,7 +87,8 @@ TEST(groupnorm_gradcheck) {
     enum { B = 2, C = 6, HW = 5, G = 3, n = B * C * HW };
     float x[n], w[C], b[C], y[n], mean[B * G], rstd[B * G], probe[n];
     float dx[n] = {0}, dw[C] = {0}, db[C] = {0};
-    fill(x, n, 2, 0.5f); fill(w, C, 1, 0.5f); fill(b, C, 1, 0); fill(probe, n, 1, 0);
+    test_fill(x, n, &lcg_state, 2, 0.5f); test_fill(w, C, &lcg_state, 1, 0.5f);
+    test_fill(b, C, &lcg_state, 1, 0); test_fill(probe, n, &lcg_state, 1, 0);
     NormCtx c = {.x = x, .w = w, .b = b, .y = y, .mean = mean, .rstd = rstd, .probe = probe,
                  .B = B, .C = C, .HW = HW, .G = G};
     gn_loss(&c);
@@ -113,16 +103,16 @@ static void check_layernorm(const char *name, int N, int C, int affine, float ep
     SafeTensors st;
     LOAD_REF(st, REF_LN);
     size_t n = (size_t)N * C;
-    REF_TENSOR(x, st, key(name, "x"), n);
-    REF_TENSOR(y_ref, st, key(name, "y"), n);
-    REF_TENSOR(dy, st, key(name, "dy"), n);
-    REF_TENSOR(dx_ref, st, key(name, "dx"), n);
+    REF_TENSOR(x, st, test_key(name, "x"), n);
+    REF_TENSOR(y_ref, st, test_key(name, "y"), n);
+    REF_TENSOR(dy, st, test_key(name, "dy"), n);
+    REF_TENSOR(dx_ref, st, test_key(name, "dx"), n);
     const float *w = NULL, *b = NULL, *dw_ref = NULL, *db_ref = NULL;
     if (affine) {
-        REF_TENSOR(w_, st, key(name, "w"), C);
-        REF_TENSOR(b_, st, key(name, "b"), C);
-        REF_TENSOR(dw_, st, key(name, "dw"), C);
-        REF_TENSOR(db_, st, key(name, "db"), C);
+        REF_TENSOR(w_, st, test_key(name, "w"), C);
+        REF_TENSOR(b_, st, test_key(name, "b"), C);
+        REF_TENSOR(dw_, st, test_key(name, "dw"), C);
+        REF_TENSOR(db_, st, test_key(name, "db"), C);
         w = w_; b = b_; dw_ref = dw_; db_ref = db_;
     }
     float y[128], mean[16], rstd[16], dx[128] = {0}, dw[16] = {0}, db[16] = {0}, dx2[128], dw2[16];
@@ -162,7 +152,8 @@ TEST(layernorm_wide_rows_accumulate_per_column) {
     enum { N = 3, C = 200 };
     static float x[N * C], y[N * C], dy[N * C], w[C], dw[C], db[C];
     float mean[N], rstd[N];
-    fill(x, N * C, 1, 0); fill(dy, N * C, 1, 0); fill(w, C, 1, 1);
+    test_fill(x, N * C, &lcg_state, 1, 0); test_fill(dy, N * C, &lcg_state, 1, 0);
+    test_fill(w, C, &lcg_state, 1, 1);
     layernorm_forward(y, mean, rstd, x, w, NULL, N, C, 1e-6f);
     layernorm_backward(NULL, dw, db, dy, x, mean, rstd, w, N, C);
     for (int c = 0; c < C; c++) {
@@ -185,7 +176,8 @@ static double ln_loss(void *p) {
 static void gradcheck_layernorm(int affine) {
     enum { N = 5, C = 7, n = N * C };
     float x[n], w[C], b[C], y[n], mean[N], rstd[N], probe[n], dx[n] = {0}, dw[C] = {0}, db[C] = {0};
-    fill(x, n, 2, -1); fill(w, C, 1, 0.5f); fill(b, C, 1, 0); fill(probe, n, 1, 0);
+    test_fill(x, n, &lcg_state, 2, -1); test_fill(w, C, &lcg_state, 1, 0.5f);
+    test_fill(b, C, &lcg_state, 1, 0); test_fill(probe, n, &lcg_state, 1, 0);
     NormCtx c = {.x = x, .w = affine ? w : NULL, .b = affine ? b : NULL, .y = y, .mean = mean,
                  .rstd = rstd, .probe = probe, .N = N, .C = C};
     ln_loss(&c);
@@ -211,12 +203,12 @@ static void check_batchnorm(const char *name, int B, int C, int HW) {
     char pre[64];
     for (int step = 0; step < 3; step++) {
         snprintf(pre, sizeof pre, "%s.%d", name, step);
-        REF_TENSOR(x, st, key(pre, "x"), n);
-        REF_TENSOR(y_ref, st, key(pre, "y"), n);
-        REF_TENSOR(dy, st, key(pre, "dy"), n);
-        REF_TENSOR(dx_ref, st, key(pre, "dx"), n);
-        REF_TENSOR(rm_ref, st, key(pre, "running_mean"), C);
-        REF_TENSOR(rv_ref, st, key(pre, "running_var"), C);
+        REF_TENSOR(x, st, test_key(pre, "x"), n);
+        REF_TENSOR(y_ref, st, test_key(pre, "y"), n);
+        REF_TENSOR(dy, st, test_key(pre, "dy"), n);
+        REF_TENSOR(dx_ref, st, test_key(pre, "dx"), n);
+        REF_TENSOR(rm_ref, st, test_key(pre, "running_mean"), C);
+        REF_TENSOR(rv_ref, st, test_key(pre, "running_var"), C);
         batchnorm_forward(y, mean, rstd, rm, rv, x, B, C, HW, 1e-4f, 0.1f, 1);
         memset(dx, 0, sizeof dx);
         batchnorm_backward(dx, dy, x, mean, rstd, B, C, HW, 1);
@@ -229,10 +221,10 @@ static void check_batchnorm(const char *name, int B, int C, int HW) {
         CHECK_CLOSE(dx, dx2, n, 1e-6, 1e-12, "batchnorm training dx accumulates");
     }
     snprintf(pre, sizeof pre, "%s.eval", name);
-    REF_TENSOR(x, st, key(pre, "x"), n);
-    REF_TENSOR(y_ref, st, key(pre, "y"), n);
-    REF_TENSOR(dy, st, key(pre, "dy"), n);
-    REF_TENSOR(dx_ref, st, key(pre, "dx"), n);
+    REF_TENSOR(x, st, test_key(pre, "x"), n);
+    REF_TENSOR(y_ref, st, test_key(pre, "y"), n);
+    REF_TENSOR(dy, st, test_key(pre, "dy"), n);
+    REF_TENSOR(dx_ref, st, test_key(pre, "dx"), n);
     float rm0[8], rv0[8];
     memcpy(rm0, rm, sizeof rm); memcpy(rv0, rv, sizeof rv);
     batchnorm_forward(y, mean, rstd, rm, rv, x, B, C, HW, 1e-4f, 0.1f, 0);
@@ -274,7 +266,7 @@ static void gradcheck_batchnorm(int training) {
     enum { B = 2, C = 3, HW = 5, n = B * C * HW };
     float x[n], y[n], mean[C], rstd[C], probe[n], dx[n] = {0};
     float rm[8] = {0.3f, -0.2f, 1.0f}, rv[8] = {1.5f, 0.7f, 2.0f};
-    fill(x, n, 2, 0.3f); fill(probe, n, 1, 0);
+    test_fill(x, n, &lcg_state, 2, 0.3f); test_fill(probe, n, &lcg_state, 1, 0);
     NormCtx c = {.x = x, .y = y, .mean = mean, .rstd = rstd, .probe = probe, .rm = rm, .rv = rv,
                  .B = B, .C = C, .HW = HW, .training = training};
     bn_loss(&c);
@@ -295,10 +287,8 @@ TEST(groupnorm_fused_weight_grads_match_separate_pass) {
     float w[C], b[C], mean[B * G], rstd[B * G], dw1[C] = {0}, db1[C] = {0}, dw2[C] = {0}, db2[C] = {0};
     uint64_t st = 77;
     for (size_t i = 0; i < n; i++) {
-        st = st * 6364136223846793005ULL + 1442695040888963407ULL;
-        x[i] = (float)(st >> 40) / (float)(1 << 24) * 4 - 1;
-        st = st * 6364136223846793005ULL + 1442695040888963407ULL;
-        dy[i] = (float)(st >> 40) / (float)(1 << 24) - 0.5f;
+        x[i] = test_unit64(&st) * 4 - 1;
+        dy[i] = test_unit64(&st) - 0.5f;
     }
     for (int c = 0; c < C; c++) { w[c] = 0.5f + 0.03f * c; b[c] = 0.1f * c; }
     groupnorm_forward(y, mean, rstd, x, w, b, B, C, HW, G, 1e-6f);

@@ -1,16 +1,8 @@
 // test_ops_resample.c: upsample2x, patchify and unpatchify against PyTorch, by finite
 // differences, accumulation, and patchify + linear == the strided conv of SiT's x_embedder.
 #include "test.h"
+#include "testutil.h"
 #include "ops/ops.h"
-
-static float *randn(size_t n, unsigned *seed) {
-    float *x = xmalloc(n * sizeof(float));
-    for (size_t i = 0; i < n; i++) {
-        *seed = *seed * 1664525u + 1013904223u;
-        x[i] = ((float)(*seed >> 8) / 16777216.0f) * 2.0f - 1.0f;
-    }
-    return x;
-}
 
 enum { UPSAMPLE, PATCHIFY, UNPATCHIFY };
 
@@ -34,26 +26,23 @@ static void op_sizes(int op, const int *v, size_t *nin, size_t *nout) {
 }
 
 static void check_case(const SafeTensors *st, const char *name, int op) {
-    char key[96];
-#define KEY(s) (snprintf(key, sizeof key, "%s.%s", name, s), key)
     int ncfg = op == UPSAMPLE ? 4 : 5, v[5] = {0};
-    REF_TENSOR(cfg, *st, KEY("cfg"), ncfg);
+    REF_TENSOR(cfg, *st, test_key(name, "cfg"), ncfg);
     for (int i = 0; i < ncfg; i++) v[i] = (int)cfg[i];
     size_t nx, ny;
     op_sizes(op, v, &nx, &ny);
-    REF_TENSOR(x, *st, KEY("x"), nx);
-    REF_TENSOR(want, *st, KEY("out"), ny);
-    REF_TENSOR(g, *st, KEY("g"), ny);
-    REF_TENSOR(dx_want, *st, KEY("dx"), nx);
+    REF_TENSOR(x, *st, test_key(name, "x"), nx);
+    REF_TENSOR(want, *st, test_key(name, "out"), ny);
+    REF_TENSOR(g, *st, test_key(name, "g"), ny);
+    REF_TENSOR(dx_want, *st, test_key(name, "dx"), nx);
     float *y = xcalloc(ny, 4), *dx = xcalloc(nx, 4);
     op_forward(op, y, x, v);
-    CHECK_CLOSE(y, want, ny, 0, 1e-30, KEY("out")); // a pure shuffle: exact
+    CHECK_CLOSE(y, want, ny, 0, 1e-30, test_key(name, "out")); // a pure shuffle: exact
     op_backward(op, dx, g, v);
-    CHECK_CLOSE(dx, dx_want, nx, 1e-6, 1e-6, KEY("dx"));
+    CHECK_CLOSE(dx, dx_want, nx, 1e-6, 1e-6, test_key(name, "dx"));
     op_backward(op, dx, g, v); // adds: twice the gradient
     for (size_t i = 0; i < nx; i++) dx[i] *= 0.5f;
-    CHECK_CLOSE(dx, dx_want, nx, 1e-6, 1e-6, KEY("dx after two calls, halved"));
-#undef KEY
+    CHECK_CLOSE(dx, dx_want, nx, 1e-6, 1e-6, test_key(name, "dx after two calls, halved"));
     free(y); free(dx);
 }
 
@@ -84,13 +73,13 @@ static double rs_loss(void *p) {
 
 // Linear shuffles: h 1e-2, atol 1e-3 and rtol 1e-3 cover the float32 rounding of the loss.
 TEST(resample_finite_differences) {
-    unsigned seed = 8;
+    uint32_t seed = 8;
     static const int shapes[3][5] = {{2, 2, 3, 5, 0}, {2, 3, 4, 6, 2}, {1, 2, 6, 3, 3}};
     for (int op = 0; op < 3; op++) {
         RsCtx k = {.op = op, .v = shapes[op]};
         size_t nx;
         op_sizes(op, k.v, &nx, &k.ny);
-        k.x = randn(nx, &seed); k.probe = randn(k.ny, &seed); k.y = xmalloc(k.ny * 4);
+        k.x = test_rand_array(nx, &seed); k.probe = test_rand_array(k.ny, &seed); k.y = xmalloc(k.ny * 4);
         float *dx = xcalloc(nx, 4);
         op_backward(op, dx, k.probe, k.v);
         CHECK_GRAD(k.x, dx, nx, rs_loss, &k, 1e-2f, 1e-3, 1e-3, op == UPSAMPLE ? "upsample" : op == PATCHIFY ? "patchify" : "unpatchify");
@@ -101,9 +90,9 @@ TEST(resample_finite_differences) {
 // SiT's x_embedder is a conv with kernel = stride = p; patchify's [c, i, j] token order must
 // make it the same as a linear with the conv weight flattened.
 TEST(patchify_linear_equals_strided_conv) {
-    unsigned seed = 12;
+    uint32_t seed = 12;
     int B = 2, C = 4, H = 4, W = 6, p = 2, D = 5, T = (H / p) * (W / p), K = C * p * p;
-    float *x = randn((size_t)B * C * H * W, &seed), *w = randn((size_t)D * K, &seed), *b = randn(D, &seed);
+    float *x = test_rand_array((size_t)B * C * H * W, &seed), *w = test_rand_array((size_t)D * K, &seed), *b = test_rand_array(D, &seed);
     float *tok = xmalloc((size_t)B * T * K * 4), *lin = xmalloc((size_t)B * T * D * 4);
     float *conv = xmalloc((size_t)B * D * T * 4), *conv_t = xmalloc((size_t)B * T * D * 4);
     Conv2d c;

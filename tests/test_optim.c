@@ -3,6 +3,7 @@
 // and bit-identical norms across thread counts (tests/gen_ops_misc.py).
 #include <omp.h>
 #include "test.h"
+#include "testutil.h"
 #include "ops/ops.h"
 
 #define REF "tests/ref/ops_misc_optim.safetensors"
@@ -111,8 +112,7 @@ TEST(global_norm_bit_identical_across_thread_counts) {
     float *g = xmalloc(n * sizeof(float));
     uint32_t s = 7;
     for (size_t i = 0; i < n; i++) {
-        s = s * 1664525u + 1013904223u;
-        g[i] = ((float)(s >> 8) / 16777216.0f - 0.5f) * (i % 3 ? 1.0f : 1e-3f);
+        g[i] = (test_unit32(&s) - 0.5f) * (i % 3 ? 1.0f : 1e-3f);
     }
     int saved = omp_get_max_threads();
     float r[3];

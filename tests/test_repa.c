@@ -6,18 +6,7 @@
 #include "model/repa.h"
 #include "model/sit.h"
 #include "test.h"
-
-static int load_prefixed(ParamTable *t, const SafeTensors *st, const char *prefix) {
-    int missing = 0;
-    char name[256];
-    for (int i = 0; i < t->n; i++) {
-        snprintf(name, sizeof name, "%s%s", prefix, t->p[i].name);
-        const StTensor *s = st_find(st, name);
-        if (!s || s->numel != t->p[i].numel) { missing++; continue; }
-        memcpy(t->data + t->p[i].offset, s->data, s->numel * sizeof(float));
-    }
-    return missing;
-}
+#include "testutil.h"
 
 enum { D = 12, P = 16, FD = 8, B = 2, T = 4 };
 
@@ -27,7 +16,7 @@ TEST(projector_and_loss_match_torch) {
     Projector p;
     char err[ERRLEN];
     CHECK(projector_build(&p, D, P, FD, B * T, 1, err) == 0, "%s", err);
-    CHECK(load_prefixed(&p.params, &st, "proj.") == 0, "reference lacks projector weights");
+    CHECK(test_load_prefixed(&p.params, &st, "proj.") == 0, "reference lacks projector weights");
     REF_TENSOR(h, st, "proj_h", B * T * D);
     REF_TENSOR(tgt, st, "proj_target", B * T * FD);
     REF_TENSOR(out, st, "proj_out", B * T * FD);
@@ -103,7 +92,7 @@ TEST(targets_match_torch) {
     memset(&t, 0, sizeof t);
     char err[ERRLEN];
     CHECK(encoder_build(&t.enc, &L, 2, 0, err) == 0, "%s", err);
-    CHECK(load_prefixed(&t.enc.params, &st, "enc.") == 0, "reference lacks encoder weights");
+    CHECK(test_load_prefixed(&t.enc.params, &st, "enc.") == 0, "reference lacks encoder weights");
     REF_TENSOR(x, st, "enc_x", 2 * 3 * 8 * 8);
     REF_TENSOR(t2, st, "enc_targets_2x2", 2 * 4 * 8);
     REF_TENSOR(t4, st, "enc_targets_4x4", 2 * 16 * 8);

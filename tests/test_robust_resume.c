@@ -4,6 +4,7 @@
 // why; when none loads the run fails naming every checkpoint tried.
 #include "test.h"
 #include "train/checkpoint.h"
+#include "testutil.h"
 #include "train/train.h"
 #include "train/trainer.h"
 #include <sys/stat.h>
@@ -281,8 +282,6 @@ int main(void) {
     RUN(checkpoint_failing_mid_load_falls_back);
     RUN(no_loadable_checkpoint_fails_and_keeps_them);
     RUN(checkpoint_api_finds_the_newest_usable_and_merges_it);
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmp);
+    test_rm_rf(tmp);
     return test_summary();
 }

@@ -2,6 +2,7 @@
 // is open. SQLite keeps reading the old file, so without a check the screens would go on
 // showing it as if live; the status line must say so, and nothing may crash.
 #include "test.h"
+#include "testutil.h"
 #include "ui/app.h"
 #include "fake_backend.h"
 #include "app/store_backend.h"
@@ -120,8 +121,6 @@ int main(void) {
     RUN(file_check_sees_deleted_and_replaced);
     RUN(status_line_warns_while_the_store_is_gone);
     RUN(fake_model_has_no_check);
-    char cmd[400];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmp);
+    test_rm_rf(tmp);
     return test_summary();
 }

@@ -4,6 +4,7 @@
 // backward of REPA-E's VAE path, the unconditional variant, init, checkpoints (also one file
 // holding VAE, latent BN and SiT), checkpoint errors and the fm32-small parameter count.
 #include "test.h"
+#include "testutil.h"
 #include "model/latent_bn.h"
 #include "model/sit.h"
 #include "model/vae.h"
@@ -25,20 +26,9 @@ static SitConfig tiny_cfg(int num_classes) {
     return c;
 }
 
-// max |a - b| / max(max |b|, 1e-3): the error relative to the tensor's scale.
-static double rel_err(const float *a, const float *b, size_t n) {
-    double d = 0, m = 1e-3;
-    for (size_t i = 0; i < n; i++) {
-        double e = fabs((double)a[i] - b[i]);
-        if (!(e <= d)) d = e;
-        if (fabs(b[i]) > m) m = fabs(b[i]);
-    }
-    return d / m;
-}
-
 static double worst_err;
 static char worst_name[200];
-#define CHECK_REL(got, want, n, tol, what) do { double e_ = rel_err((got), (want), (n)); \
+#define CHECK_REL(got, want, n, tol, what) do { double e_ = test_rel_err((got), (want), (n)); \
     if (!(e_ <= worst_err)) { worst_err = e_; snprintf(worst_name, sizeof worst_name, "%s", (what)); } \
     CHECK(e_ <= (tol), "%s: relative error %.3g > %g", (what), e_, (double)(tol)); } while (0)
 

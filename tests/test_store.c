@@ -10,6 +10,7 @@
 #include "store/store.h"
 #include "store/store_internal.h"
 #include "test.h"
+#include "testutil.h"
 
 static char tmpdir[256];
 
@@ -624,8 +625,6 @@ int main(void) {
     RUN(binder);
     RUN(refuses_foreign_files_unchanged);
     RUN(hooks_write_a_run);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", tmpdir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmpdir);
+    test_rm_rf(tmpdir);
     return test_summary();
 }

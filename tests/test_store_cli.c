@@ -10,6 +10,7 @@
 #include "app/run_hooks.h"
 #include "store/store.h"
 #include "test.h"
+#include "testutil.h"
 
 static char dir[256], db[300];
 static Globals G;
@@ -326,8 +327,6 @@ int main(void) {
     RUN(compare_two_configs);
     RUN(export_csv_samples_weights);
     RUN(tag_note_rm);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+    test_rm_rf(dir);
     return test_summary();
 }

@@ -9,6 +9,7 @@
 #include "app/run_hooks.h"
 #include "store/store.h"
 #include "test.h"
+#include "testutil.h"
 
 #define NSTEPS 3000
 #define NKEYS 4
@@ -157,8 +158,6 @@ int main(void) {
     if (mkdir_p(dir, err) != 0) { printf("FAIL setup: %s\n", err); return 1; }
     snprintf(db, sizeof db, "%s/runs.db", dir);
     RUN(writers_and_readers_at_once);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+    test_rm_rf(dir);
     return test_summary();
 }

@@ -11,6 +11,7 @@
 #include "store/store.h"
 #include "base/rng.h"
 #include "test.h"
+#include "testutil.h"
 
 #define NKEYS 3
 #define ROUNDS 20
@@ -144,8 +145,6 @@ int main(void) {
     if (mkdir_p(dir, err) != 0) { printf("FAIL setup: %s\n", err); return 1; }
     snprintf(db, sizeof db, "%s/runs.db", dir);
     RUN(sigkill_at_random_moments);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+    test_rm_rf(dir);
     return test_summary();
 }

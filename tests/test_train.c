@@ -3,6 +3,7 @@
 // (train.vae / train.sit / grad_to_vae), init.vae and checkpoint errors, sampling with EMA,
 // guidance and latent BN, the logged keys, and the FLOP count.
 #include "test.h"
+#include "testutil.h"
 #include "model/encoder.h"
 #include "model/model.h"
 #include "train/train.h"
@@ -526,8 +527,6 @@ int main(void) {
     TIMED(samples_with_ema_cfg_and_bn_are_finite);
     TIMED(run_emits_sample_grids);
     TIMED(flop_count_matches_spec);
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
-    if (system(cmd)) fprintf(stderr, "could not remove %s\n", tmp);
+    test_rm_rf(tmp);
     return test_summary();
 }

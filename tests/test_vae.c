@@ -3,6 +3,7 @@
 // finite differences, variants, checkpoint round trip and checkpoint errors, init, and the
 // fm32-small parameter count.
 #include "test.h"
+#include "testutil.h"
 #include "model/latent_bn.h"
 #include "model/vae.h"
 #include <unistd.h>
@@ -21,30 +22,11 @@ static VaeConfig tiny_cfg(int mid_attn) {
     return c;
 }
 
-// max |a - b| / max |b|: the error relative to the tensor's scale. Tensors whose reference is
-// all but zero (the key bias of softmax attention has an exactly zero gradient) are measured
-// against 1e-3 instead.
-static double rel_err(const float *a, const float *b, size_t n) {
-    double d = 0, m = 1e-3;
-    for (size_t i = 0; i < n; i++) {
-        double e = fabs((double)a[i] - b[i]);
-        if (!(e <= d)) d = e;
-        if (fabs(b[i]) > m) m = fabs(b[i]);
-    }
-    return d / m;
-}
-
-static double max_abs(const float *b, size_t n) {
-    double m = 0;
-    for (size_t i = 0; i < n; i++) if (fabs(b[i]) > m) m = fabs(b[i]);
-    return m;
-}
-
 // The worst error over tensors of real scale; all-but-zero references are reported apart.
 static double worst_err, worst_tiny;
 static char worst_name[200];
-#define CHECK_REL(got, want, n, tol, what) do { double e_ = rel_err((got), (want), (n)); \
-    if (max_abs((want), (n)) < 1e-3) { if (e_ > worst_tiny) worst_tiny = e_; } \
+#define CHECK_REL(got, want, n, tol, what) do { double e_ = test_rel_err((got), (want), (n)); \
+    if (test_max_abs((want), (n)) < 1e-3) { if (e_ > worst_tiny) worst_tiny = e_; } \
     else if (!(e_ <= worst_err)) { worst_err = e_; snprintf(worst_name, sizeof worst_name, "%s", (what)); } \
     CHECK(e_ <= (tol), "%s: relative error %.3g > %g", (what), e_, (double)(tol)); } while (0)
 

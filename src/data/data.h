@@ -1,4 +1,4 @@
-// data.h: the datasets of ../shared/spec/model.md ("Data") behind one small interface, and a
+// data.h: the datasets of docs/model.md ("Data") behind one small interface, and a
 // Loader that draws shuffled batches in an order fixed by (seed, epoch), so that a resumed run
 // that restores LoaderState sees exactly the batches the original run would have seen.
 //

@@ -1,7 +1,7 @@
 // repa.h: the REPA alignment of REPA-E (align.kind = "repa"): a projector MLP on the SiT tokens
 // after block align.depth, the frozen target encoder's per-token features of the clean images,
-// and the negative cosine loss between them. See ../shared/spec/model.md ("Losses", "What
-// updates what"), REPA's loss.py (Yu et al. 2024) and REPA-E's train_repae.py.
+// and the negative cosine loss between them. See docs/losses.md ("What updates what", "REPA-E's
+// two passes"), REPA's loss.py (Yu et al. 2024) and REPA-E's train_repae.py.
 //
 // Projector (REPA's build_mlp, names as in REPA's SiT state_dict, one projector):
 //   projectors.0.0  Linear(D, P)   -> SiLU

@@ -1,5 +1,5 @@
 // sit.h: the SiT denoiser (DiT/SiT layout and parameter names), forward and backward on the op
-// library. See ../shared/spec/model.md "SiT".
+// library. See docs/model.md "SiT in DiT's layout and names".
 //
 // Parameter names and order are those of DiT's state_dict: pos_embed (a fixed 2-D sin-cos
 // buffer, saved but never trained), x_embedder.proj.*, t_embedder.mlp.{0,2}.*,

@@ -1,5 +1,5 @@
 // vae.h: the KL autoencoder (LDM/SD AutoencoderKL layout and parameter names), forward and
-// backward on the op library. See ../shared/spec/model.md "VAE".
+// backward on the op library. See docs/model.md "VAE: AutoencoderKL in LDM's layout".
 //
 // Parameter names are those of LDM's state_dict: "encoder.*", "decoder.*", and the two 1x1
 // convs "quant_conv.*" / "post_quant_conv.*" at the top level as LDM has them (so that SD-VAE
