@@ -2,8 +2,9 @@
 
 Five optimiser steps of the whole REPA-E step at the `tiny` size, written from
 ../shared/spec/model.md ("Losses", "What updates what") and nothing else: the five losses, the
-gradient routing by detach(), latent BatchNorm in training mode, one AdamW per side, global-norm
-clipping per side, the SiT EMA. The models come from gen_models.py (same names as the C side).
+gradient routing by detach(), the KL reduced as loss.kl_reduce says (recipe key "kl": "sum" over
+C,H,W averaged over the batch, as REPA-E's loss/losses.py, or "mean" over every element), latent BatchNorm in training mode, one AdamW per side, global-norm
+clipping per side, the SiT EMA (with the warm-up of train.ema_warmup in the "repae" and "repa" recipes). The models come from gen_models.py (same names as the C side).
 
 Files:
   tests/ref/train_init.safetensors      the shared initial weights "init.vae.*", "init.sit.*"
@@ -50,21 +51,24 @@ RECIPES = {
     # REPA-E without REPA: linear, velocity, latent BN, stop-gradient, l1, no alignment.
     "repae": dict(path="linear", pred="velocity", bn=True, grad_to_vae=False, recon="l1",
                   align="none", w_recon=1.0, w_kl=1e-6, w_diff=1.0, w_align=0.5, w_smooth=0.0,
-                  lr=1e-4, lr_vae=2e-4, warmup=0, clip=1.0, ema=0.9, num_classes=NUM_CLASSES),
+                  lr=1e-4, lr_vae=2e-4, warmup=0, clip=1.0, ema=0.9, num_classes=NUM_CLASSES, kl="sum",
+                  ema_warmup=True),
     # The seed recipe: cosine, score, naive end-to-end, score alignment, smoothing, kl 0.1, mse.
     "seed": dict(path="cosine", pred="score", bn=False, grad_to_vae=True, recon="mse",
                  align="score", w_recon=1.0, w_kl=0.1, w_diff=1.0, w_align=0.5, w_smooth=0.05,
-                 lr=1e-4, lr_vae=0.0, warmup=2, clip=1.0, ema=0.9, num_classes=NUM_CLASSES),
+                 lr=1e-4, lr_vae=0.0, warmup=2, clip=1.0, ema=0.9, num_classes=NUM_CLASSES, kl="mean",
+                 ema_warmup=False),
     # Naive end-to-end through the latent BN (its backward in the loop), noise prediction, no
     # clipping, EMA off.
     "naive": dict(path="linear", pred="noise", bn=True, grad_to_vae=True, recon="l1",
                   align="none", w_recon=1.0, w_kl=1e-2, w_diff=1.0, w_align=0.5, w_smooth=0.1,
-                  lr=1e-4, lr_vae=0.0, warmup=0, clip=0.0, ema=0.0, num_classes=NUM_CLASSES),
+                  lr=1e-4, lr_vae=0.0, warmup=0, clip=0.0, ema=0.0, num_classes=NUM_CLASSES, kl="sum",
+                  ema_warmup=False),
     # REPA-E: as "repae" with REPA after SiT block 1 of 2 (w_sit 0.5, w_vae 1.5, projector 16).
     "repa": dict(path="linear", pred="velocity", bn=True, grad_to_vae=False, recon="l1",
                  align="repa", w_recon=1.0, w_kl=1e-6, w_diff=1.0, w_align=0.5, w_smooth=0.0,
                  lr=1e-4, lr_vae=2e-4, warmup=0, clip=1.0, ema=0.9, num_classes=NUM_CLASSES,
-                 depth=1, w_sit=0.5, w_vae=1.5, proj_dim=16),
+                 depth=1, w_sit=0.5, w_vae=1.5, proj_dim=16, kl="sum", ema_warmup=True),
 }
 
 
@@ -217,7 +221,9 @@ def run(name, r, init_vae, init_sit, gen):
         z = mean + torch.exp(0.5 * logvar) * eps_vae
         xr = vae.decode(z)
         recon = (xr - x).abs().mean() if r["recon"] == "l1" else ((xr - x) ** 2).mean()
-        kl = 0.5 * (mean ** 2 + torch.exp(logvar) - logvar - 1).mean()
+        kl_el = mean ** 2 + torch.exp(logvar) - logvar - 1
+        # loss.kl_reduce: "sum" is REPA-E's (loss/losses.py): sum over C,H,W, mean over the batch.
+        kl = 0.5 * (kl_el.sum() / B if r["kl"] == "sum" else kl_el.mean())
         smooth = ((z[:, :, 1:, :] - z[:, :, :-1, :]) ** 2).mean() + ((z[:, :, :, 1:] - z[:, :, :, :-1]) ** 2).mean()
         latent_std = z.detach().flatten(2).std(dim=2, unbiased=False).mean()
         extra = 0.0
@@ -262,13 +268,16 @@ def run(name, r, init_vae, init_sit, gen):
             g["lr"] = ls
         opt_vae.step()
         opt_sit.step()
+        # train.ema_warmup: decay min(ema, (1 + k) / (10 + k)) after k earlier updates (timm's
+        # ModelEmaV2 warm-up), in float32 as the C side computes it.
+        d = min(r["ema"], float(torch.tensor((1.0 + k) / (10.0 + k), dtype=torch.float32))) if r["ema_warmup"] else r["ema"]
         with torch.no_grad():
             for n, p in sit.named_parameters():
                 if p.requires_grad:
-                    ema[n].mul_(r["ema"]).add_(p, alpha=1 - r["ema"])
+                    ema[n].mul_(d).add_(p, alpha=1 - d)
             if repa:
                 for n, p in proj.named_parameters():
-                    ema["proj." + n].mul_(r["ema"]).add_(p, alpha=1 - r["ema"])
+                    ema["proj." + n].mul_(d).add_(p, alpha=1 - d)
         vals = [recon, kl, diffusion, align, smooth, total, latent_std, gn_vae, gn_sit, lv, ls]
         io[f"ref.metrics.{k}"] = torch.tensor([float(v) for v in vals])
         print(f"{name} step {k + 1}: " + " ".join(f"{m} {float(v):.5g}" for m, v in zip(METRICS, vals)))

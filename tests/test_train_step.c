@@ -21,19 +21,21 @@
 
 static const char *recipe_repae[] = {
     "diffusion.path=linear", "diffusion.prediction=velocity", "vae.latent_bn=true", "diffusion.grad_to_vae=false",
-    "loss.recon=l1", "align.kind=none", "loss.w_recon=1", "loss.w_kl=1e-6", "loss.w_diff=1", "loss.w_align=0.5",
-    "loss.w_smooth=0", "train.lr=1e-4", "train.lr_vae=2e-4", "train.warmup=0", "train.clip=1", "train.ema=0.9",
-    "sit.num_classes=5", "train.batch_size=4", NULL};
+    "loss.recon=l1", "align.kind=none", "loss.w_recon=1", "loss.w_kl=1e-6", "loss.kl_reduce=sum", "loss.w_diff=1",
+    "loss.w_align=0.5", "loss.w_smooth=0", "train.lr=1e-4", "train.lr_vae=2e-4", "train.warmup=0", "train.clip=1",
+    "train.ema=0.9", "train.ema_warmup=true", "sit.num_classes=5", "train.batch_size=4", NULL};
 static const char *recipe_seed[] = {
     "diffusion.path=cosine", "diffusion.prediction=score", "vae.latent_bn=false", "diffusion.grad_to_vae=true",
-    "loss.recon=mse", "align.kind=score", "loss.w_recon=1", "loss.w_kl=0.1", "loss.w_diff=1", "loss.w_align=0.5",
+    "loss.recon=mse", "align.kind=score", "loss.w_recon=1", "loss.w_kl=0.1", "loss.kl_reduce=mean", "loss.w_diff=1", "loss.w_align=0.5",
     "loss.w_smooth=0.05", "train.lr=1e-4", "train.lr_vae=0", "train.warmup=2", "train.clip=1", "train.ema=0.9",
+    "train.ema_warmup=false",
     "sit.num_classes=5", "train.batch_size=4", NULL};
 
 static const char *recipe_naive[] = {
     "diffusion.path=linear", "diffusion.prediction=noise", "vae.latent_bn=true", "diffusion.grad_to_vae=true",
-    "loss.recon=l1", "align.kind=none", "loss.w_recon=1", "loss.w_kl=1e-2", "loss.w_diff=1", "loss.w_align=0.5",
+    "loss.recon=l1", "align.kind=none", "loss.w_recon=1", "loss.w_kl=1e-2", "loss.kl_reduce=sum", "loss.w_diff=1", "loss.w_align=0.5",
     "loss.w_smooth=0.1", "train.lr=1e-4", "train.lr_vae=0", "train.warmup=0", "train.clip=0", "train.ema=0",
+    "train.ema_warmup=false",
     "sit.num_classes=5", "train.batch_size=4", NULL};
 
 // REPA-E at the tiny size: align after SiT block 1 of 2, projector width 16; the target encoder
@@ -41,9 +43,9 @@ static const char *recipe_naive[] = {
 static const char *recipe_repa[] = {
     "diffusion.path=linear", "diffusion.prediction=velocity", "vae.latent_bn=true", "diffusion.grad_to_vae=false",
     "loss.recon=l1", "align.kind=repa", "align.depth=1", "align.w_sit=0.5", "align.w_vae=1.5",
-    "align.projector_dim=16", "loss.w_recon=1", "loss.w_kl=1e-6", "loss.w_diff=1", "loss.w_align=0.5",
+    "align.projector_dim=16", "loss.w_recon=1", "loss.w_kl=1e-6", "loss.kl_reduce=sum", "loss.w_diff=1", "loss.w_align=0.5",
     "loss.w_smooth=0", "train.lr=1e-4", "train.lr_vae=2e-4", "train.warmup=0", "train.clip=1", "train.ema=0.9",
-    "sit.num_classes=5", "train.batch_size=4", NULL};
+    "train.ema_warmup=true", "sit.num_classes=5", "train.batch_size=4", NULL};
 
 // gen_train.py's enc_weight: element i of tensor j (state_dict order) of the target encoder.
 static void fill_encoder(ParamTable *t) {

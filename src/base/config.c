@@ -23,6 +23,15 @@ typedef struct {
     double lo, hi;               // allowed range of numbers (each element for arrays)
     int open;                    // LO_OPEN | HI_OPEN
     const char *const *choices;  // K_ENUM, NULL-terminated
+    // Keys added after runs were first stored: since = the key's config generation (0: as old
+    // as the store), legacy = the value (JSON text) runs of earlier generations had. A run's
+    // stored config is a config_to_json dump listing every key of its time, so a config that
+    // gives every key of generations <= g but misses a key of generation > g was written at
+    // generation g, and keys newer than that get their legacy value instead of the default:
+    // resuming, sampling or evaluating an old run keeps the objective it was trained with.
+    // Every key added later needs both (and config_parse keeps working for the old dumps).
+    int since;
+    const char *legacy;
 } Key;
 
 static const char *const DATASETS[] = {"shapes", "fashion-mnist", "folder", NULL};
@@ -32,66 +41,71 @@ static const char *const TSAMPLING[] = {"uniform", "logit-normal", NULL};
 static const char *const RECONS[] = {"l1", "mse", NULL};
 static const char *const ALIGNS[] = {"none", "score", "repa", NULL};
 static const char *const SOLVERS[] = {"euler", "heun", "sde", NULL};
+static const char *const KL_REDUCES[] = {"sum", "mean", NULL};
+static const char *const VAE_BNS[] = {"running", "batch", NULL};
 
 #define O(f) offsetof(Config, f)
 #define S(f) sizeof(((Config *)0)->f)
 #define BIG 1e9
 static const Key KEYS[] = {
-    {"data.dataset", K_ENUM, O(data.dataset), S(data.dataset), 0, 0, 0, DATASETS},
-    {"data.path", K_STR, O(data.path), S(data.path), 0, 0, 0, NULL},
-    {"data.image_size", K_INT, O(data.image_size), 0, 2, 4096, 0, NULL},
-    {"data.channels", K_INT, O(data.channels), 0, 1, 3, 0, NULL},
-    {"data.seed", K_INT, O(data.seed), 0, 0, 2147483647.0, 0, NULL},
-    {"vae.ch", K_INTARR, O(vae.ch), 0, 1, 4096, 0, NULL},
-    {"vae.num_res_blocks", K_INT, O(vae.num_res_blocks), 0, 1, 16, 0, NULL},
-    {"vae.z_channels", K_INT, O(vae.z_channels), 0, 1, 256, 0, NULL},
-    {"vae.groups", K_INT, O(vae.groups), 0, 1, 4096, 0, NULL},
-    {"vae.mid_attn", K_BOOL, O(vae.mid_attn), 0, 0, 0, 0, NULL},
-    {"vae.latent_bn", K_BOOL, O(vae.latent_bn), 0, 0, 0, 0, NULL},
-    {"sit.hidden", K_INT, O(sit.hidden), 0, 4, 16384, 0, NULL},
-    {"sit.depth", K_INT, O(sit.depth), 0, 1, 128, 0, NULL},
-    {"sit.heads", K_INT, O(sit.heads), 0, 1, 256, 0, NULL},
-    {"sit.patch", K_INT, O(sit.patch), 0, 1, 64, 0, NULL},
-    {"sit.mlp_ratio", K_FLOAT, O(sit.mlp_ratio), 0, 0, 64, LO_OPEN, NULL},
-    {"sit.num_classes", K_INT, O(sit.num_classes), 0, 0, 1000000, 0, NULL},
-    {"sit.class_dropout", K_FLOAT, O(sit.class_dropout), 0, 0, 1, HI_OPEN, NULL},
-    {"diffusion.path", K_ENUM, O(diffusion.path), S(diffusion.path), 0, 0, 0, PATHS},
-    {"diffusion.prediction", K_ENUM, O(diffusion.prediction), S(diffusion.prediction), 0, 0, 0, PREDICTIONS},
-    {"diffusion.t_sampling", K_ENUM, O(diffusion.t_sampling), S(diffusion.t_sampling), 0, 0, 0, TSAMPLING},
-    {"diffusion.grad_to_vae", K_BOOL, O(diffusion.grad_to_vae), 0, 0, 0, 0, NULL},
-    {"loss.recon", K_ENUM, O(loss.recon), S(loss.recon), 0, 0, 0, RECONS},
-    {"loss.w_recon", K_FLOAT, O(loss.w_recon), 0, 0, BIG, 0, NULL},
-    {"loss.w_kl", K_FLOAT, O(loss.w_kl), 0, 0, BIG, 0, NULL},
-    {"loss.w_diff", K_FLOAT, O(loss.w_diff), 0, 0, BIG, 0, NULL},
-    {"loss.w_align", K_FLOAT, O(loss.w_align), 0, 0, BIG, 0, NULL},
-    {"loss.w_smooth", K_FLOAT, O(loss.w_smooth), 0, 0, BIG, 0, NULL},
-    {"align.kind", K_ENUM, O(align.kind), S(align.kind), 0, 0, 0, ALIGNS},
-    {"align.depth", K_INT, O(align.depth), 0, 1, 128, 0, NULL},
-    {"align.w_sit", K_FLOAT, O(align.w_sit), 0, 0, BIG, 0, NULL},
-    {"align.w_vae", K_FLOAT, O(align.w_vae), 0, 0, BIG, 0, NULL},
-    {"align.encoder", K_STR, O(align.encoder), S(align.encoder), 0, 0, 0, NULL},
-    {"align.projector_dim", K_INT, O(align.projector_dim), 0, 1, 65536, 0, NULL},
-    {"train.steps", K_INT, O(train.steps), 0, 1, BIG, 0, NULL},
-    {"train.batch_size", K_INT, O(train.batch_size), 0, 1, 65536, 0, NULL},
-    {"train.lr", K_FLOAT, O(train.lr), 0, 0, 10, LO_OPEN, NULL},
-    {"train.lr_vae", K_FLOAT, O(train.lr_vae), 0, -BIG, 10, 0, NULL},
-    {"train.warmup", K_INT, O(train.warmup), 0, 0, BIG, 0, NULL},
-    {"train.clip", K_FLOAT, O(train.clip), 0, 0, BIG, 0, NULL},
-    {"train.ema", K_FLOAT, O(train.ema), 0, 0, 1, HI_OPEN, NULL},
-    {"train.vae", K_BOOL, O(train.train_vae), 0, 0, 0, 0, NULL},
-    {"train.sit", K_BOOL, O(train.train_sit), 0, 0, 0, 0, NULL},
-    {"train.seed", K_INT, O(train.seed), 0, 0, 2147483647.0, 0, NULL},
-    {"train.threads", K_INT, O(train.threads), 0, 0, 1024, 0, NULL},
-    {"train.log_every", K_INT, O(train.log_every), 0, 1, BIG, 0, NULL},
-    {"train.sample_every", K_INT, O(train.sample_every), 0, 0, BIG, 0, NULL},
-    {"train.ckpt_every", K_INT, O(train.ckpt_every), 0, 0, BIG, 0, NULL},
-    {"init.vae", K_STR, O(init.vae), S(init.vae), 0, 0, 0, NULL},
-    {"init.sit", K_STR, O(init.sit), S(init.sit), 0, 0, 0, NULL},
-    {"sample.steps", K_INT, O(sample.steps), 0, 1, 100000, 0, NULL},
-    {"sample.solver", K_ENUM, O(sample.solver), S(sample.solver), 0, 0, 0, SOLVERS},
-    {"sample.cfg", K_FLOAT, O(sample.cfg), 0, 0, 1000, 0, NULL},
-    {"sample.cfg_interval", K_FLOAT2, O(sample.cfg_interval), 0, 0, 1, 0, NULL},
-    {"sample.n", K_INT, O(sample.n), 0, 1, 1024, 0, NULL},
+    {"data.dataset", K_ENUM, O(data.dataset), S(data.dataset), 0, 0, 0, DATASETS, 0, NULL},
+    {"data.path", K_STR, O(data.path), S(data.path), 0, 0, 0, NULL, 0, NULL},
+    {"data.image_size", K_INT, O(data.image_size), 0, 2, 4096, 0, NULL, 0, NULL},
+    {"data.channels", K_INT, O(data.channels), 0, 1, 3, 0, NULL, 0, NULL},
+    {"data.seed", K_INT, O(data.seed), 0, 0, 2147483647.0, 0, NULL, 0, NULL},
+    {"vae.ch", K_INTARR, O(vae.ch), 0, 1, 4096, 0, NULL, 0, NULL},
+    {"vae.num_res_blocks", K_INT, O(vae.num_res_blocks), 0, 1, 16, 0, NULL, 0, NULL},
+    {"vae.z_channels", K_INT, O(vae.z_channels), 0, 1, 256, 0, NULL, 0, NULL},
+    {"vae.groups", K_INT, O(vae.groups), 0, 1, 4096, 0, NULL, 0, NULL},
+    {"vae.mid_attn", K_BOOL, O(vae.mid_attn), 0, 0, 0, 0, NULL, 0, NULL},
+    {"vae.latent_bn", K_BOOL, O(vae.latent_bn), 0, 0, 0, 0, NULL, 0, NULL},
+    {"sit.hidden", K_INT, O(sit.hidden), 0, 4, 16384, 0, NULL, 0, NULL},
+    {"sit.depth", K_INT, O(sit.depth), 0, 1, 128, 0, NULL, 0, NULL},
+    {"sit.heads", K_INT, O(sit.heads), 0, 1, 256, 0, NULL, 0, NULL},
+    {"sit.patch", K_INT, O(sit.patch), 0, 1, 64, 0, NULL, 0, NULL},
+    {"sit.mlp_ratio", K_FLOAT, O(sit.mlp_ratio), 0, 0, 64, LO_OPEN, NULL, 0, NULL},
+    {"sit.num_classes", K_INT, O(sit.num_classes), 0, 0, 1000000, 0, NULL, 0, NULL},
+    {"sit.class_dropout", K_FLOAT, O(sit.class_dropout), 0, 0, 1, HI_OPEN, NULL, 0, NULL},
+    {"diffusion.path", K_ENUM, O(diffusion.path), S(diffusion.path), 0, 0, 0, PATHS, 0, NULL},
+    {"diffusion.prediction", K_ENUM, O(diffusion.prediction), S(diffusion.prediction), 0, 0, 0, PREDICTIONS, 0, NULL},
+    {"diffusion.t_sampling", K_ENUM, O(diffusion.t_sampling), S(diffusion.t_sampling), 0, 0, 0, TSAMPLING, 0, NULL},
+    {"diffusion.grad_to_vae", K_BOOL, O(diffusion.grad_to_vae), 0, 0, 0, 0, NULL, 0, NULL},
+    {"loss.recon", K_ENUM, O(loss.recon), S(loss.recon), 0, 0, 0, RECONS, 0, NULL},
+    {"loss.w_recon", K_FLOAT, O(loss.w_recon), 0, 0, BIG, 0, NULL, 0, NULL},
+    {"loss.w_kl", K_FLOAT, O(loss.w_kl), 0, 0, BIG, 0, NULL, 0, NULL},
+    {"loss.w_diff", K_FLOAT, O(loss.w_diff), 0, 0, BIG, 0, NULL, 0, NULL},
+    {"loss.w_align", K_FLOAT, O(loss.w_align), 0, 0, BIG, 0, NULL, 0, NULL},
+    {"loss.w_smooth", K_FLOAT, O(loss.w_smooth), 0, 0, BIG, 0, NULL, 0, NULL},
+    {"loss.kl_reduce", K_ENUM, O(loss.kl_reduce), S(loss.kl_reduce), 0, 0, 0, KL_REDUCES, 1, "\"mean\""},
+    {"align.kind", K_ENUM, O(align.kind), S(align.kind), 0, 0, 0, ALIGNS, 0, NULL},
+    {"align.depth", K_INT, O(align.depth), 0, 1, 128, 0, NULL, 0, NULL},
+    {"align.w_sit", K_FLOAT, O(align.w_sit), 0, 0, BIG, 0, NULL, 0, NULL},
+    {"align.w_vae", K_FLOAT, O(align.w_vae), 0, 0, BIG, 0, NULL, 0, NULL},
+    {"align.encoder", K_STR, O(align.encoder), S(align.encoder), 0, 0, 0, NULL, 0, NULL},
+    {"align.projector_dim", K_INT, O(align.projector_dim), 0, 1, 65536, 0, NULL, 0, NULL},
+    {"align.vae_bn", K_ENUM, O(align.vae_bn), S(align.vae_bn), 0, 0, 0, VAE_BNS, 1, "\"running\""},
+    {"train.steps", K_INT, O(train.steps), 0, 1, BIG, 0, NULL, 0, NULL},
+    {"train.batch_size", K_INT, O(train.batch_size), 0, 1, 65536, 0, NULL, 0, NULL},
+    {"train.lr", K_FLOAT, O(train.lr), 0, 0, 10, LO_OPEN, NULL, 0, NULL},
+    {"train.lr_vae", K_FLOAT, O(train.lr_vae), 0, -BIG, 10, 0, NULL, 0, NULL},
+    {"train.warmup", K_INT, O(train.warmup), 0, 0, BIG, 0, NULL, 0, NULL},
+    {"train.clip", K_FLOAT, O(train.clip), 0, 0, BIG, 0, NULL, 0, NULL},
+    {"train.ema", K_FLOAT, O(train.ema), 0, 0, 1, HI_OPEN, NULL, 0, NULL},
+    {"train.ema_warmup", K_BOOL, O(train.ema_warmup), 0, 0, 0, 0, NULL, 1, "false"},
+    {"train.vae", K_BOOL, O(train.train_vae), 0, 0, 0, 0, NULL, 0, NULL},
+    {"train.sit", K_BOOL, O(train.train_sit), 0, 0, 0, 0, NULL, 0, NULL},
+    {"train.seed", K_INT, O(train.seed), 0, 0, 2147483647.0, 0, NULL, 0, NULL},
+    {"train.threads", K_INT, O(train.threads), 0, 0, 1024, 0, NULL, 0, NULL},
+    {"train.log_every", K_INT, O(train.log_every), 0, 1, BIG, 0, NULL, 0, NULL},
+    {"train.sample_every", K_INT, O(train.sample_every), 0, 0, BIG, 0, NULL, 0, NULL},
+    {"train.ckpt_every", K_INT, O(train.ckpt_every), 0, 0, BIG, 0, NULL, 0, NULL},
+    {"init.vae", K_STR, O(init.vae), S(init.vae), 0, 0, 0, NULL, 0, NULL},
+    {"init.sit", K_STR, O(init.sit), S(init.sit), 0, 0, 0, NULL, 0, NULL},
+    {"sample.steps", K_INT, O(sample.steps), 0, 1, 100000, 0, NULL, 0, NULL},
+    {"sample.solver", K_ENUM, O(sample.solver), S(sample.solver), 0, 0, 0, SOLVERS, 0, NULL},
+    {"sample.cfg", K_FLOAT, O(sample.cfg), 0, 0, 1000, 0, NULL, 0, NULL},
+    {"sample.cfg_interval", K_FLOAT2, O(sample.cfg_interval), 0, 0, 1, 0, NULL, 0, NULL},
+    {"sample.n", K_INT, O(sample.n), 0, 1, 1024, 0, NULL, 0, NULL},
 };
 #undef O
 #undef S
@@ -143,12 +157,14 @@ void config_defaults(Config *c) {
     c->loss.w_diff = 1.0f;
     c->loss.w_align = 0.5f;
     c->loss.w_smooth = 0.0f;
+    setstr(c->loss.kl_reduce, sizeof c->loss.kl_reduce, "sum");
 
     setstr(c->align.kind, sizeof c->align.kind, "none");
     c->align.depth = 1;
     c->align.w_sit = 0.5f;
     c->align.w_vae = 1.5f;
     c->align.projector_dim = 64;
+    setstr(c->align.vae_bn, sizeof c->align.vae_bn, "running");
 
     c->train.steps = 1000;
     c->train.batch_size = 8;
@@ -157,6 +173,7 @@ void config_defaults(Config *c) {
     c->train.warmup = 0;
     c->train.clip = 1.0f;
     c->train.ema = 0.9999f;
+    c->train.ema_warmup = 1;
     c->train.train_vae = 1;
     c->train.train_sit = 1;
     c->train.seed = 0;
@@ -374,6 +391,34 @@ static void line_col(const char *text, const char *at, int *line, int *col) {
     }
 }
 
+// The generation of a parsed config (Key.since): the largest g such that it gives every key of
+// generations <= g. A partial config (a recipe file listing what it changes) is of none (-1) and
+// gets the defaults; a complete dump of generation g gets the legacy values of newer keys.
+static int apply_legacy(Config *c, const char *seen, const char *where, char *err) {
+    int maxgen = 0;
+    for (int i = 0; i < NKEYS; i++)
+        if (KEYS[i].since > maxgen) maxgen = KEYS[i].since;
+    int gen = -1;
+    for (int g = 0; g <= maxgen; g++) {
+        int all = 1;
+        for (int i = 0; i < NKEYS && all; i++)
+            if (KEYS[i].since == g && !seen[i]) all = 0;
+        if (!all) break;
+        gen = g;
+    }
+    if (gen < 0) return 0;
+    for (int i = 0; i < NKEYS; i++) {
+        if (KEYS[i].since <= gen || seen[i]) continue;
+        cJSON *v = KEYS[i].legacy ? cJSON_Parse(KEYS[i].legacy) : NULL;
+        int rc = v ? set_key(c, &KEYS[i], v, where, err)
+                   : seterr(err, "%s%s: internal error: no legacy value for a key of generation %d", where,
+                            KEYS[i].path, KEYS[i].since);
+        cJSON_Delete(v);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
 int config_parse(Config *c, const char *json, const char *origin, char *err) {
     char where[CFG_STRLEN + 8];
     snprintf(where, sizeof where, "%s: ", origin ? origin : "config");
@@ -430,6 +475,7 @@ int config_parse(Config *c, const char *json, const char *origin, char *err) {
             if ((rc = set_key(&tmp, &KEYS[ki], kv, where, err)) != 0) break;
         }
     }
+    if (rc == 0) rc = apply_legacy(&tmp, seen, where, err);
     cJSON_Delete(root);
     if (rc == 0) *c = tmp;
     return rc;

@@ -217,6 +217,13 @@ static void clip_scale(float *g, size_t n, float norm, float max_norm) {
 // passes leave their gradient on the VAE in v->dz (read by the VAE backward); every backward
 // adds into the parameter gradients cleared at the start of the step.
 
+// The KL's divisor: loss.kl_reduce "sum" is REPA-E's (and LDM's) sum over C,H,W averaged over
+// the batch, so that w_kl 1e-6 weighs what the paper's does; "mean" (over every latent element,
+// C*H*W times weaker) is what runs stored before the key existed trained with.
+static double kl_div(const Trainer *tr) {
+    return strcmp(tr->cfg.loss.kl_reduce, "mean") == 0 ? (double)tr->B * tr->m.nz : (double)tr->B;
+}
+
 // Encode, sample the posterior with eps_vae, decode; recon, kl, smooth, latent_std.
 static const float *vae_pass(Trainer *tr, float *vals) {
     Model *m = &tr->m;
@@ -227,7 +234,7 @@ static const float *vae_pass(Trainer *tr, float *vals) {
     vae_sample(v, tr->eps_vae, B);
     const float *xr = vae_decode(v, v->z, B);
     vals[M_RECON] = tr->recon_l1 ? l1_forward(xr, tr->x, nx) : mse_forward(xr, tr->x, nx);
-    vals[M_KL] = kl_forward(v->mean, v->logvar, nz);
+    vals[M_KL] = kl_forward_div(v->mean, v->logvar, nz, kl_div(tr));
     vals[M_SMOOTH] = smooth_forward(v->z, B, m->zc, m->zh, m->zw);
     vals[M_LSTD] = (float)(latent_std_sum(v->z, B, m->zc, m->zh * m->zw) / (B * m->zc));
     return xr;
@@ -341,9 +348,21 @@ static void vae_backward_pass(Trainer *tr, const float *xr) {
     else mse_backward(tr->dxr, xr, tr->x, nx, c->loss.w_recon);
     smooth_backward(v->dz, v->z, B, m->zc, m->zh, m->zw, c->loss.w_smooth);
     vae_decode_backward(v, v->dz, tr->dxr);
-    kl_backward(v->dmean, v->dlogvar, v->mean, v->logvar, nz, c->loss.w_kl);
+    kl_backward_div(v->dmean, v->dlogvar, v->mean, v->logvar, nz, kl_div(tr), c->loss.w_kl);
     vae_sample_backward(v, v->dmean, v->dlogvar, v->dz, tr->eps_vae, B);
     vae_encode_backward(v, v->dmean, v->dlogvar);
+}
+
+// The EMA decay of the update after n earlier ones. With train.ema_warmup, min(ema, (1+n)/(10+n))
+// (timm's ModelEmaV2 warm-up): a short run's EMA then forgets its random initialisation (a fixed
+// 0.9999 over 1000 steps leaves the sampled weights ~90% at their init, so samples are noise).
+static float ema_decay(const Config *c, long n) {
+    float d = c->train.ema;
+    if (c->train.ema_warmup) {
+        float w = (float)((1.0 + (double)n) / (10.0 + (double)n));
+        if (w < d) d = w;
+    }
+    return d;
 }
 
 // Clip (as torch.nn.utils.clip_grad_norm_, given the norms) and update each trained side with
@@ -356,6 +375,7 @@ static void update_pass(Trainer *tr, float *vals) {
     float clip = c->train.clip, lr_sit = lr_at(c->train.lr, c->train.warmup, tr->step);
     float lr_vae = lr_at(c->train.lr_vae > 0 ? c->train.lr_vae : c->train.lr, c->train.warmup, tr->step);
     int t = (int)tr->step + 1;
+    float ema = ema_decay(c, tr->step);
     if (c->train.train_vae) {
         clip_scale(v->params.grad, nv, vals[M_GN_VAE], clip);
         adamw_update(v->params.data, v->params.grad, tr->m_vae, tr->v_vae, nv, lr_vae, 0.9f, 0.999f, 1e-8f, 0.0f, t);
@@ -363,7 +383,7 @@ static void update_pass(Trainer *tr, float *vals) {
     if (c->train.train_sit) {
         clip_scale(s->params.grad, ns, vals[M_GN_SIT], clip);
         adamw_update(s->params.data, s->params.grad, tr->m_sit, tr->v_sit, ns, lr_sit, 0.9f, 0.999f, 1e-8f, 0.0f, t);
-        if (c->train.ema > 0) ema_update(tr->ema, s->params.data, ns, c->train.ema);
+        if (c->train.ema > 0) ema_update(tr->ema, s->params.data, ns, ema);
         else memcpy(tr->ema, s->params.data, ns * sizeof(float));
     }
     if (c->train.train_sit && tr->align == ALIGN_REPA) {
@@ -372,7 +392,7 @@ static void update_pass(Trainer *tr, float *vals) {
         size_t np = pp->ntrain;
         clip_scale(pp->grad, np, vals[M_GN_SIT], clip);
         adamw_update(pp->data, pp->grad, tr->m_proj, tr->v_proj, np, lr_sit, 0.9f, 0.999f, 1e-8f, 0.0f, t);
-        if (c->train.ema > 0) ema_update(tr->ema_proj, pp->data, np, c->train.ema);
+        if (c->train.ema > 0) ema_update(tr->ema_proj, pp->data, np, ema);
         else memcpy(tr->ema_proj, pp->data, np * sizeof(float));
     }
     vals[M_LR_VAE] = c->train.train_vae ? lr_vae : 0.0f;
