@@ -26,7 +26,9 @@ the file small). Its step is two passes sharing t and eps:
             labels y not dropped; w_vae * align reaches only the VAE (through SiT blocks <= depth)
   SiT side: BN in training mode on the detached latents, labels dropped; w_diff * diffusion +
             w_sit * align train the SiT and the projector, clipped together as one set
-The logged align is the SiT side's and the total uses w_sit.
+The logged align is the SiT side's and the total uses w_sit. "repa_naive" adds grad_to_vae
+(only the diffusion gradient joins the VAE side) and "repa_batch" align.vae_bn "batch" (the
+VAE-side BN with batch statistics, running statistics untouched).
 """
 import math
 import os
@@ -69,6 +71,20 @@ RECIPES = {
                  align="repa", w_recon=1.0, w_kl=1e-6, w_diff=1.0, w_align=0.5, w_smooth=0.0,
                  lr=1e-4, lr_vae=2e-4, warmup=0, clip=1.0, ema=0.9, num_classes=NUM_CLASSES,
                  depth=1, w_sit=0.5, w_vae=1.5, proj_dim=16, kl="sum", ema_warmup=True),
+    # (Appended after the others: they share one generator, so earlier recipes keep their draws.)
+    # "repa" on the naive route (grad_to_vae): only the diffusion gradient joins the VAE-side
+    # REPA; the SiT side's w_sit * align stays in the SiT and the projector.
+    "repa_naive": dict(path="linear", pred="velocity", bn=True, grad_to_vae=True, recon="l1",
+                       align="repa", w_recon=1.0, w_kl=1e-6, w_diff=1.0, w_align=0.5, w_smooth=0.0,
+                       lr=1e-4, lr_vae=2e-4, warmup=0, clip=1.0, ema=0.9, num_classes=NUM_CLASSES,
+                       depth=1, w_sit=0.5, w_vae=1.5, proj_dim=16, kl="sum", ema_warmup=True),
+    # "repa" with align.vae_bn "batch": the VAE-side pass normalises with this batch's statistics
+    # (and backpropagates through them), leaving the running ones to the SiT pass.
+    "repa_batch": dict(path="linear", pred="velocity", bn=True, grad_to_vae=False, recon="l1",
+                       align="repa", w_recon=1.0, w_kl=1e-6, w_diff=1.0, w_align=0.5, w_smooth=0.0,
+                       lr=1e-4, lr_vae=2e-4, warmup=0, clip=1.0, ema=0.9, num_classes=NUM_CLASSES,
+                       depth=1, w_sit=0.5, w_vae=1.5, proj_dim=16, kl="sum", ema_warmup=True,
+                       vae_bn="batch"),
 }
 
 
@@ -235,7 +251,10 @@ def run(name, r, init_vae, init_sit, gen):
             proj.requires_grad_(False)
             # Copies: bn(z) below updates the buffers in place, and the backward of this eval-mode
             # pass must see them as they were (REPA-E finishes this pass's backward first).
-            zv = F.batch_norm(z, bn.running_mean.clone(), bn.running_var.clone(), training=False, eps=1e-4)
+            if r.get("vae_bn") == "batch":  # batch statistics, running ones untouched
+                zv = F.batch_norm(z, None, None, training=True, eps=1e-4)
+            else:
+                zv = F.batch_norm(z, bn.running_mean.clone(), bn.running_var.clone(), training=False, eps=1e-4)
             a_, s_, _, _ = (bcast(c) for c in coeffs(r["path"], t))
             _, hv = sit(a_ * zv + s_ * eps, t, y, r["depth"])
             extra = r["w_vae"] * repa_loss(proj.projectors[0](hv), tgt)
@@ -246,7 +265,13 @@ def run(name, r, init_vae, init_sit, gen):
         # What updates what: the diffusion loss reaches the VAE only with grad_to_vae; the score
         # alignment never does.
         zd = zn if r["grad_to_vae"] else zn.detach()
-        if repa:
+        if repa and r["grad_to_vae"]:
+            # The diffusion loss on the attached latents, the SiT side's align on detached ones:
+            # the same SiT gradients as one pass, but only the diffusion gradient reaches the VAE.
+            diffusion = pred_loss(r, sit, zd, eps, t, ydrop)
+            _, h = pred_loss(r, sit, zn.detach(), eps, t, ydrop, r["depth"])
+            align = repa_loss(proj.projectors[0](h), tgt)
+        elif repa:
             diffusion, h = pred_loss(r, sit, zd, eps, t, ydrop, r["depth"])
             align = repa_loss(proj.projectors[0](h), tgt)
         else:

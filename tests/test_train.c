@@ -320,6 +320,45 @@ TEST(stop_gradient_keeps_diffusion_out_of_vae) {
     }
 }
 
+static float *copyf(const float *a, size_t n) {
+    float *b = xmalloc(n * sizeof(float));
+    memcpy(b, a, n * sizeof(float));
+    return b;
+}
+
+// REPA-E's VAE-side pass stops after block align.depth: sit_forward_tokens gives the tokens of
+// the full forward and leaves the later blocks and the output as they were.
+TEST(vae_side_forward_stops_at_align_depth) {
+    char err[ERRLEN];
+    Config c;
+    base_cfg(&c);
+    CHECK(!set(&c, "sit.depth=3") && !set(&c, "sit.num_classes=5"), "config");
+    Model m;
+    CHECK(model_build(&m, &c, 2, ALLOC_GRAD, err) == 0, "%s", err);
+    Rng r;
+    rng_seed(&r, 5);
+    model_init(&m, &r);
+    Sit *s = &m.sit;
+    size_t nz = 2 * m.nz, ntok = (size_t)2 * s->T * s->D;
+    float *x = xmalloc(nz * sizeof(float)), t[2] = {0.3f, 0.8f};
+    int y[2] = {1, 4};
+    rng_fill_normal(&r, x, nz, 1.0f);
+    sit_forward(s, x, t, y, 2);
+    float *other = copyf(sit_tokens(s, 1), ntok), *late2 = copyf(sit_tokens(s, 3), ntok), *out2 = copyf(s->out, nz);
+    rng_fill_normal(&r, x, nz, 1.0f);
+    const float *h = sit_forward_tokens(s, x, t, y, 2, 1);
+    CHECK(h == sit_tokens(s, 1), "sit_forward_tokens returns another buffer");
+    CHECK(memcmp(sit_tokens(s, 3), late2, ntok * 4) == 0, "block 3 ran in a pass truncated after block 1");
+    CHECK(memcmp(s->out, out2, nz * 4) == 0, "the final layer ran in a truncated pass");
+    CHECK(memcmp(h, other, ntok * 4) != 0, "block 1 did not run");
+    // The same inputs through the full forward give the same block-1 tokens.
+    float *trunc = copyf(h, ntok);
+    sit_forward(s, x, t, y, 2);
+    CHECK(memcmp(sit_tokens(s, 1), trunc, ntok * 4) == 0, "truncated tokens differ from the full forward's");
+    free(x); free(other); free(late2); free(out2); free(trunc);
+    model_free(&m);
+}
+
 // ---- init.vae and checkpoint errors -------------------------------------------------------------
 static int write_without(const char *src, const char *dst, const char *drop, const char *reshape, char *err) {
     SafeTensors st;
@@ -522,6 +561,7 @@ int main(void) {
     TIMED(overfits_one_batch);
     TIMED(frozen_sides_do_not_move);
     TIMED(stop_gradient_keeps_diffusion_out_of_vae);
+    TIMED(vae_side_forward_stops_at_align_depth);
     TIMED(init_vae_and_checkpoint_errors);
     TIMED(samples_with_ema_cfg_and_bn_are_finite);
     TIMED(run_emits_sample_grids);

@@ -142,11 +142,11 @@ double trainer_step_gflop(const Trainer *tr) {
     double vae = (f.enc + f.dec) * (c->train.train_vae ? 3 : 1), sit = 0;
     if (trainer_sit_needed(tr)) sit += f.sit * (c->train.train_sit ? 3 : 2);
     if (tr->align == ALIGN_SCORE && c->train.train_sit) sit += f.sit * 3;
-    // repa's VAE side: a full SiT forward and an input-gradient backward through blocks
-    // 1..depth (counted as that share of the SiT). The projector and the target encoder's
+    // repa's VAE side: a SiT forward and an input-gradient backward through blocks 1..depth
+    // only (each counted as that share of the SiT). The projector and the target encoder's
     // forward are left out (small beside the SiT at the recipe sizes).
     if (tr->align == ALIGN_REPA && c->train.train_vae)
-        sit += f.sit * (1.0 + (double)c->align.depth / c->sit.depth);
+        sit += f.sit * 2.0 * (double)c->align.depth / c->sit.depth;
     return tr->B * (vae + sit) / 1e9;
 }
 

@@ -251,12 +251,13 @@ static void latents_for_sit(Trainer *tr) {
     }
     memcpy(tr->bn_save, m->bn.running_mean, m->zc * sizeof(float));
     memcpy(tr->bn_save + m->zc, m->bn.running_var, m->zc * sizeof(float));
-    latent_bn_forward(&m->bn, tr->zn, m->vae.z, tr->B, m->zh * m->zw, 1);
+    latent_bn_forward(&m->bn, tr->zn, m->vae.z, tr->B, m->zh * m->zw, LBN_TRAIN);
 }
 
 // The diffusion loss. The SiT learns from it when it trains; the VAE only with
 // diffusion.grad_to_vae (the naive end-to-end training REPA-E shows collapsing), through x_t,
-// the target (velocity) and the BatchNorm, into v->dz.
+// the target (velocity) and the BatchNorm, into v->dz. The SiT side's w_sit * align never
+// reaches the VAE (its VAE side is repa_vae_pass, with its own weight w_vae).
 static void diffusion_pass(Trainer *tr, float *vals) {
     const Config *c = &tr->cfg;
     Model *m = &tr->m;
@@ -278,7 +279,15 @@ static void diffusion_pass(Trainer *tr, float *vals) {
         repa_loss_backward(&tr->proj, tr->dtok, c->align.w_sit, c->train.train_sit);
     }
     if (to_vae) memset(tr->dxt, 0, nz * sizeof(float));
-    sit_backward(s, to_vae ? tr->dxt : NULL, tr->dout, k ? tr->dtok : NULL, k, c->train.train_sit);
+    if (to_vae && k) {
+        // Only the diffusion gradient goes on to the VAE (the naive route adds just that to
+        // REPA-E): a backward of the diffusion loss alone gives dx_t, then one of w_sit * align
+        // (blocks 1..k) adds the rest of the SiT's parameter gradients.
+        sit_backward(s, tr->dxt, tr->dout, NULL, 0, c->train.train_sit);
+        if (c->train.train_sit) sit_backward(s, NULL, NULL, tr->dtok, k, 1);
+    } else {
+        sit_backward(s, to_vae ? tr->dxt : NULL, tr->dout, k ? tr->dtok : NULL, k, c->train.train_sit);
+    }
     if (!to_vae) return;
     memset(tr->dzn, 0, nz * sizeof(float));
     diffusion_loss_backward(&m->diff, NULL, tr->dzn, tr->dxt, out, tr->zn, tr->eps, tr->t, B, m->nz, c->loss.w_diff);
@@ -287,9 +296,12 @@ static void diffusion_pass(Trainer *tr, float *vals) {
 }
 
 // align "repa", REPA-E's VAE side (repa.h, pass (1)): w_vae * align through the frozen SiT
-// blocks 1..depth and the projector into the VAE, with the BN in eval mode (running statistics
-// as they are before this step's diffusion pass updates them), labels not dropped, and the
-// same t and eps as the diffusion pass. Adds into v->dz; touches no SiT or projector gradient.
+// blocks 1..depth (the forward stops there) and the projector into the VAE, labels not
+// dropped, and the same t and eps as the diffusion pass. The BN: align.vae_bn "running" is
+// REPA-E's eval mode (running statistics as they are before this step's diffusion pass updates
+// them), which lets the VAE grow z to raise this pass's SNR while the statistics lag
+// (../shared/reviews/science.md 4.3); "batch" normalises with this batch's statistics (and
+// backpropagates through them), scale-free, leaving the running ones alone. Adds into v->dz; touches no SiT or projector gradient.
 // Runs before latents_for_sit: that forward overwrites the BN's cache and the SiT's activations.
 static float repa_vae_pass(Trainer *tr) {
     const Config *c = &tr->cfg;
@@ -297,12 +309,14 @@ static float repa_vae_pass(Trainer *tr) {
     Sit *s = &m->sit;
     int B = tr->B, HW = m->zh * m->zw, k = c->align.depth;
     size_t nz = B * m->nz;
-    if (m->use_bn) latent_bn_forward(&m->bn, tr->zv, m->vae.z, B, HW, 0);
+    int bn_mode = strcmp(c->align.vae_bn, "batch") == 0 ? LBN_BATCH : LBN_EVAL;
+    if (m->use_bn) latent_bn_forward(&m->bn, tr->zv, m->vae.z, B, HW, bn_mode);
     else memcpy(tr->zv, m->vae.z, nz * sizeof(float));
     diffusion_make_xt(&m->diff, tr->xt, tr->zv, tr->eps, tr->t, B, m->nz);
     for (int b = 0; b < B; b++) tr->ykeep[b] = m->num_classes ? tr->y[b] % m->num_classes : 0;
-    sit_forward(s, tr->xt, tr->t, tr->ykeep, B);
-    float a = repa_loss_forward(&tr->proj, sit_tokens(s, k), tr->targets, B, s->T);
+    // Blocks 1..k only, as REPA-E's align_only forward (the rest would be thrown away).
+    const float *h = sit_forward_tokens(s, tr->xt, tr->t, tr->ykeep, B, k);
+    float a = repa_loss_forward(&tr->proj, h, tr->targets, B, s->T);
     memset(tr->dtok, 0, (size_t)B * s->T * s->D * sizeof(float));
     repa_loss_backward(&tr->proj, tr->dtok, c->align.w_vae, 0);
     memset(tr->dxt, 0, nz * sizeof(float));
