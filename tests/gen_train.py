@@ -303,6 +303,11 @@ def run(name, r, init_vae, init_sit, gen):
             if repa:
                 for n, p in proj.named_parameters():
                     ema["proj." + n].mul_(d).add_(p, alpha=1 - d)
+        # latent_sstd: the spatial std over the running std the BN divides by (after its update).
+        sd = z.detach().flatten(2).std(dim=2, unbiased=False)
+        if r["bn"]:
+            sd = sd / torch.sqrt(bn.running_var + 1e-4)
+        io[f"ref.sstd.{k}"] = sd.mean().reshape(1)
         vals = [recon, kl, diffusion, align, smooth, total, latent_std, gn_vae, gn_sit, lv, ls]
         io[f"ref.metrics.{k}"] = torch.tensor([float(v) for v in vals])
         print(f"{name} step {k + 1}: " + " ".join(f"{m} {float(v):.5g}" for m, v in zip(METRICS, vals)))

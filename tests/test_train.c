@@ -359,6 +359,29 @@ TEST(vae_side_forward_stops_at_align_depth) {
     model_free(&m);
 }
 
+// The collapse watch: latent_sstd 10x below its peak sets the logged flag, which then stays.
+TEST(collapse_flag_when_latent_sstd_falls_10x) {
+    char err[ERRLEN];
+    Config c;
+    base_cfg(&c);
+    CHECK(!set(&c, "vae.latent_bn=true"), "config");
+    Trainer *tr = trained(&c, 2, err);
+    CHECK(tr, "%s", err);
+    float vals[TRAIN_NMETRICS];
+    trainer_draw_inputs(tr);
+    CHECK(!trainer_step(tr, vals), "step");
+    CHECK(vals[M_SSTD] > 0 && vals[M_COLLAPSE] == 0, "latent_sstd %g collapse %g", vals[M_SSTD], vals[M_COLLAPSE]);
+    CHECK(tr->sstd_peak >= vals[M_SSTD], "peak %g below %g", tr->sstd_peak, vals[M_SSTD]);
+    tr->sstd_peak = 11 * vals[M_SSTD]; // as if it had been 11x larger
+    trainer_draw_inputs(tr);
+    CHECK(!trainer_step(tr, vals), "step");
+    CHECK(vals[M_COLLAPSE] == 1, "latent_sstd %g vs peak %g: no collapse flag", vals[M_SSTD], tr->sstd_peak);
+    tr->sstd_peak = vals[M_SSTD];
+    trainer_draw_inputs(tr);
+    CHECK(!trainer_step(tr, vals) && vals[M_COLLAPSE] == 1, "the flag did not stay");
+    done(tr);
+}
+
 // ---- init.vae and checkpoint errors -------------------------------------------------------------
 static int write_without(const char *src, const char *dst, const char *drop, const char *reshape, char *err) {
     SafeTensors st;
@@ -562,6 +585,7 @@ int main(void) {
     TIMED(frozen_sides_do_not_move);
     TIMED(stop_gradient_keeps_diffusion_out_of_vae);
     TIMED(vae_side_forward_stops_at_align_depth);
+    TIMED(collapse_flag_when_latent_sstd_falls_10x);
     TIMED(init_vae_and_checkpoint_errors);
     TIMED(samples_with_ema_cfg_and_bn_are_finite);
     TIMED(run_emits_sample_grids);

@@ -196,6 +196,10 @@ static void run_recipe(const char *name, const char *const *sets) {
             }
             CHECK(e <= 2e-2, "%s step %d: %s is %.6g, PyTorch %.6g", name, k + 1, train_metric_names[i], vals[i], want[i]);
         }
+        snprintf(n, sizeof n, "ref.sstd.%d", k);
+        REF_TENSOR(sstd, ref, n, 1);
+        CHECK(fabs(vals[M_SSTD] - sstd[0]) <= 1e-4 * fabs(sstd[0]), "%s step %d: latent_sstd %.6g, PyTorch %.6g", name,
+              k + 1, vals[M_SSTD], sstd[0]);
     }
     // Updates: 5e-2 of the update's norm (float32 against float64 over 5 steps; Adam's
     // g / sqrt(v) amplifies noise only where a gradient is near zero).

@@ -114,6 +114,15 @@ TrainStatus train_run_opts(const Config *cfg, const char *run_dir, int resume, c
             goto done;
         }
         stepped = 1;
+        if (tr->collapsed == 1) { // once, when it happens
+            tr->collapsed = 2;
+            char msg[ERRLEN];
+            snprintf(msg, sizeof msg, "step %ld: latent_sstd %.4g is %.0fx below its peak %.4g: the latents are "
+                     "collapsing (REPA-E's naive end-to-end failure); check diffusion.grad_to_vae, the loss "
+                     "weights and train.lr", tr->step, vals[M_SSTD], TRAIN_COLLAPSE_FACTOR, tr->sstd_peak);
+            if (o && o->warn) o->warn(o->ctx, msg);
+            else fprintf(stderr, "repae: warning: %s\n", msg);
+        }
         if (tr->step % log_every == 0 || tr->step == total) log_metrics(tr, h, vals);
         if (cfg->train.sample_every > 0 && tr->step % cfg->train.sample_every == 0 && tr->step != total)
             if (emit_samples(tr, h, err)) { status = TRAIN_FAILED; goto done; }

@@ -167,7 +167,7 @@ static float lr_at(float lr, int warmup, long step) {
 _Static_assert(TRAIN_NMETRICS == M_COUNT, "metric table");
 const char *const train_metric_names[TRAIN_NMETRICS] = {"recon", "kl", "diffusion", "align", "smooth", "total",
                                                  "latent_std", "grad_norm_vae", "grad_norm_sit", "lr_vae",
-                                                 "lr_sit", "img_per_s"};
+                                                 "lr_sit", "img_per_s", "latent_sstd", "collapse"};
 
 void trainer_draw_inputs(Trainer *tr) {
     const Config *c = &tr->cfg;
@@ -252,6 +252,26 @@ static void latents_for_sit(Trainer *tr) {
     memcpy(tr->bn_save, m->bn.running_mean, m->zc * sizeof(float));
     memcpy(tr->bn_save + m->zc, m->bn.running_var, m->zc * sizeof(float));
     latent_bn_forward(&m->bn, tr->zn, m->vae.z, tr->B, m->zh * m->zw, LBN_TRAIN);
+}
+
+// latent_sstd: per channel the spatial std of z over the running std the BN divides by (after
+// this step's update, as sampling uses it), averaged over images and channels; and the
+// collapse watch against its peak.
+static void latent_sstd(Trainer *tr, float *vals) {
+    Model *m = &tr->m;
+    int B = tr->B, C = m->zc, HW = m->zh * m->zw;
+    double s = 0;
+    for (int c = 0; c < C; c++) {
+        double r = m->use_bn ? 1.0 / sqrt((double)m->bn.running_var[c] + LATENT_BN_EPS) : 1.0;
+        double sc = 0;
+        for (int b = 0; b < B; b++) sc += latent_std_sum(m->vae.z + ((size_t)b * C + c) * HW, 1, 1, HW);
+        s += sc * r;
+    }
+    float v = (float)(s / ((double)B * C));
+    vals[M_SSTD] = v;
+    if (isfinite(v) && v > tr->sstd_peak) tr->sstd_peak = v;
+    if (!tr->collapsed && v < tr->sstd_peak / TRAIN_COLLAPSE_FACTOR) tr->collapsed = 1;
+    vals[M_COLLAPSE] = tr->collapsed ? 1.0f : 0.0f; // run.c marks the warned state 2
 }
 
 // The diffusion loss. The SiT learns from it when it trains; the VAE only with
@@ -432,6 +452,7 @@ const char *trainer_step(Trainer *tr, float *vals) {
         if (train_vae) vals[M_ALIGN] = repa_vae_pass(tr);
     }
     latents_for_sit(tr);
+    latent_sstd(tr, vals);
     if (trainer_sit_needed(tr)) {
         diffusion_pass(tr, vals);
         if (tr->align == ALIGN_SCORE && train_sit) score_align_pass(tr, vals);
