@@ -89,6 +89,17 @@ loss = 0.5 * torch.mean(mu ** 2 + torch.exp(lv) - lv - 1)
 (DL * loss).backward()
 R.update({"kl.mu": mu, "kl.logvar": lv, "kl": loss.reshape(1), "kl.dmu": mu.grad, "kl.dlogvar": lv.grad})
 
+# REPA-E's KL (loss/losses.py): summed over C,H,W and averaged over the batch, on a (3,4,2,5)
+# latent; its own generator, so the draws of every other reference stay as they were.
+gk = torch.Generator().manual_seed(11)
+mu = torch.randn(3, 4, 2, 5, generator=gk).requires_grad_(True)
+lv = (0.5 * torch.randn(3, 4, 2, 5, generator=gk)).requires_grad_(True)
+kl = 0.5 * torch.sum(mu ** 2 + torch.exp(lv) - 1 - lv, dim=[1, 2, 3])
+loss = torch.sum(kl) / kl.shape[0]
+(DL * loss).backward()
+R.update({"kl_sum.mu": mu, "kl_sum.logvar": lv, "kl_sum": loss.reshape(1), "kl_sum.dmu": mu.grad,
+          "kl_sum.dlogvar": lv.grad})
+
 
 def neg_cos(tag, a, b):
     a, b = a.requires_grad_(True), b.requires_grad_(True)

@@ -2,8 +2,9 @@
 
 Five optimiser steps of the whole REPA-E step at the `tiny` size, written from
 docs/losses.md ("The five losses", "What updates what") and nothing else: the five losses, the
-gradient routing by detach(), latent BatchNorm in training mode, one AdamW per side, global-norm
-clipping per side, the SiT EMA. The models come from gen_models.py (same names as the C side).
+gradient routing by detach(), the KL reduced as loss.kl_reduce says (recipe key "kl": "sum" over
+C,H,W averaged over the batch, as REPA-E's loss/losses.py, or "mean" over every element), latent BatchNorm in training mode, one AdamW per side, global-norm
+clipping per side, the SiT EMA (with the warm-up of train.ema_warmup in the "repae" and "repa" recipes). The models come from gen_models.py (same names as the C side).
 
 Files:
   tests/ref/train_init.safetensors      the shared initial weights "init.vae.*", "init.sit.*"
@@ -25,7 +26,9 @@ the file small). Its step is two passes sharing t and eps:
             labels y not dropped; w_vae * align reaches only the VAE (through SiT blocks <= depth)
   SiT side: BN in training mode on the detached latents, labels dropped; w_diff * diffusion +
             w_sit * align train the SiT and the projector, clipped together as one set
-The logged align is the SiT side's and the total uses w_sit.
+The logged align is the SiT side's and the total uses w_sit. "repa_naive" adds grad_to_vae
+(only the diffusion gradient joins the VAE side) and "repa_batch" align.vae_bn "batch" (the
+VAE-side BN with batch statistics, running statistics untouched).
 """
 import math
 
@@ -47,21 +50,38 @@ RECIPES = {
     # REPA-E without REPA: linear, velocity, latent BN, stop-gradient, l1, no alignment.
     "repae": dict(path="linear", pred="velocity", bn=True, grad_to_vae=False, recon="l1",
                   align="none", w_recon=1.0, w_kl=1e-6, w_diff=1.0, w_align=0.5, w_smooth=0.0,
-                  lr=1e-4, lr_vae=2e-4, warmup=0, clip=1.0, ema=0.9, num_classes=NUM_CLASSES),
+                  lr=1e-4, lr_vae=2e-4, warmup=0, clip=1.0, ema=0.9, num_classes=NUM_CLASSES, kl="sum",
+                  ema_warmup=True),
     # The seed recipe: cosine, score, naive end-to-end, score alignment, smoothing, kl 0.1, mse.
     "seed": dict(path="cosine", pred="score", bn=False, grad_to_vae=True, recon="mse",
                  align="score", w_recon=1.0, w_kl=0.1, w_diff=1.0, w_align=0.5, w_smooth=0.05,
-                 lr=1e-4, lr_vae=0.0, warmup=2, clip=1.0, ema=0.9, num_classes=NUM_CLASSES),
+                 lr=1e-4, lr_vae=0.0, warmup=2, clip=1.0, ema=0.9, num_classes=NUM_CLASSES, kl="mean",
+                 ema_warmup=False),
     # Naive end-to-end through the latent BN (its backward in the loop), noise prediction, no
     # clipping, EMA off.
     "naive": dict(path="linear", pred="noise", bn=True, grad_to_vae=True, recon="l1",
                   align="none", w_recon=1.0, w_kl=1e-2, w_diff=1.0, w_align=0.5, w_smooth=0.1,
-                  lr=1e-4, lr_vae=0.0, warmup=0, clip=0.0, ema=0.0, num_classes=NUM_CLASSES),
+                  lr=1e-4, lr_vae=0.0, warmup=0, clip=0.0, ema=0.0, num_classes=NUM_CLASSES, kl="sum",
+                  ema_warmup=False),
     # REPA-E: as "repae" with REPA after SiT block 1 of 2 (w_sit 0.5, w_vae 1.5, projector 16).
     "repa": dict(path="linear", pred="velocity", bn=True, grad_to_vae=False, recon="l1",
                  align="repa", w_recon=1.0, w_kl=1e-6, w_diff=1.0, w_align=0.5, w_smooth=0.0,
                  lr=1e-4, lr_vae=2e-4, warmup=0, clip=1.0, ema=0.9, num_classes=NUM_CLASSES,
-                 depth=1, w_sit=0.5, w_vae=1.5, proj_dim=16),
+                 depth=1, w_sit=0.5, w_vae=1.5, proj_dim=16, kl="sum", ema_warmup=True),
+    # (Appended after the others: they share one generator, so earlier recipes keep their draws.)
+    # "repa" on the naive route (grad_to_vae): only the diffusion gradient joins the VAE-side
+    # REPA; the SiT side's w_sit * align stays in the SiT and the projector.
+    "repa_naive": dict(path="linear", pred="velocity", bn=True, grad_to_vae=True, recon="l1",
+                       align="repa", w_recon=1.0, w_kl=1e-6, w_diff=1.0, w_align=0.5, w_smooth=0.0,
+                       lr=1e-4, lr_vae=2e-4, warmup=0, clip=1.0, ema=0.9, num_classes=NUM_CLASSES,
+                       depth=1, w_sit=0.5, w_vae=1.5, proj_dim=16, kl="sum", ema_warmup=True),
+    # "repa" with align.vae_bn "batch": the VAE-side pass normalises with this batch's statistics
+    # (and backpropagates through them), leaving the running ones to the SiT pass.
+    "repa_batch": dict(path="linear", pred="velocity", bn=True, grad_to_vae=False, recon="l1",
+                       align="repa", w_recon=1.0, w_kl=1e-6, w_diff=1.0, w_align=0.5, w_smooth=0.0,
+                       lr=1e-4, lr_vae=2e-4, warmup=0, clip=1.0, ema=0.9, num_classes=NUM_CLASSES,
+                       depth=1, w_sit=0.5, w_vae=1.5, proj_dim=16, kl="sum", ema_warmup=True,
+                       vae_bn="batch"),
 }
 
 
@@ -168,7 +188,9 @@ def run(name, r, init_vae, init_sit, gen):
         z = mean + torch.exp(0.5 * logvar) * eps_vae
         xr = vae.decode(z)
         recon = (xr - x).abs().mean() if r["recon"] == "l1" else ((xr - x) ** 2).mean()
-        kl = 0.5 * (mean ** 2 + torch.exp(logvar) - logvar - 1).mean()
+        kl_el = mean ** 2 + torch.exp(logvar) - logvar - 1
+        # loss.kl_reduce: "sum" is REPA-E's (loss/losses.py): sum over C,H,W, mean over the batch.
+        kl = 0.5 * (kl_el.sum() / B if r["kl"] == "sum" else kl_el.mean())
         smooth = ((z[:, :, 1:, :] - z[:, :, :-1, :]) ** 2).mean() + ((z[:, :, :, 1:] - z[:, :, :, :-1]) ** 2).mean()
         latent_std = z.detach().flatten(2).std(dim=2, unbiased=False).mean()
         extra = 0.0
@@ -180,7 +202,10 @@ def run(name, r, init_vae, init_sit, gen):
             proj.requires_grad_(False)
             # Copies: bn(z) below updates the buffers in place, and the backward of this eval-mode
             # pass must see them as they were (REPA-E finishes this pass's backward first).
-            zv = F.batch_norm(z, bn.running_mean.clone(), bn.running_var.clone(), training=False, eps=1e-4)
+            if r.get("vae_bn") == "batch":  # batch statistics, running ones untouched
+                zv = F.batch_norm(z, None, None, training=True, eps=1e-4)
+            else:
+                zv = F.batch_norm(z, bn.running_mean.clone(), bn.running_var.clone(), training=False, eps=1e-4)
             a_, s_, _, _ = (bcast(c) for c in coeffs(r["path"], t))
             _, hv = sit(a_ * zv + s_ * eps, t, y, r["depth"])
             extra = r["w_vae"] * repa_loss(proj.projectors[0](hv), tgt)
@@ -191,7 +216,13 @@ def run(name, r, init_vae, init_sit, gen):
         # What updates what: the diffusion loss reaches the VAE only with grad_to_vae; the score
         # alignment never does.
         zd = zn if r["grad_to_vae"] else zn.detach()
-        if repa:
+        if repa and r["grad_to_vae"]:
+            # The diffusion loss on the attached latents, the SiT side's align on detached ones:
+            # the same SiT gradients as one pass, but only the diffusion gradient reaches the VAE.
+            diffusion = pred_loss(r, sit, zd, eps, t, ydrop)
+            _, h = pred_loss(r, sit, zn.detach(), eps, t, ydrop, r["depth"])
+            align = repa_loss(proj.projectors[0](h), tgt)
+        elif repa:
             diffusion, h = pred_loss(r, sit, zd, eps, t, ydrop, r["depth"])
             align = repa_loss(proj.projectors[0](h), tgt)
         else:
@@ -213,13 +244,21 @@ def run(name, r, init_vae, init_sit, gen):
             g["lr"] = ls
         opt_vae.step()
         opt_sit.step()
+        # train.ema_warmup: decay min(ema, (1 + k) / (10 + k)) after k earlier updates (timm's
+        # ModelEmaV2 warm-up), in float32 as the C side computes it.
+        d = min(r["ema"], float(torch.tensor((1.0 + k) / (10.0 + k), dtype=torch.float32))) if r["ema_warmup"] else r["ema"]
         with torch.no_grad():
             for n, p in sit.named_parameters():
                 if p.requires_grad:
-                    ema[n].mul_(r["ema"]).add_(p, alpha=1 - r["ema"])
+                    ema[n].mul_(d).add_(p, alpha=1 - d)
             if repa:
                 for n, p in proj.named_parameters():
-                    ema["proj." + n].mul_(r["ema"]).add_(p, alpha=1 - r["ema"])
+                    ema["proj." + n].mul_(d).add_(p, alpha=1 - d)
+        # latent_sstd: the spatial std over the running std the BN divides by (after its update).
+        sd = z.detach().flatten(2).std(dim=2, unbiased=False)
+        if r["bn"]:
+            sd = sd / torch.sqrt(bn.running_var + 1e-4)
+        io[f"ref.sstd.{k}"] = sd.mean().reshape(1)
         vals = [recon, kl, diffusion, align, smooth, total, latent_std, gn_vae, gn_sit, lv, ls]
         io[f"ref.metrics.{k}"] = torch.tensor([float(v) for v in vals])
         print(f"{name} step {k + 1}: " + " ".join(f"{m} {float(v):.5g}" for m, v in zip(METRICS, vals)))

@@ -294,8 +294,57 @@ TEST(defaults_overwrite_everything) {
     CHECK(memcmp(&a, &b, sizeof a) == 0, "config_defaults leaves bytes of the old struct");
 }
 
+// A stored run's config is a full config_to_json dump of its time: one written before
+// loss.kl_reduce, align.vae_bn and train.ema_warmup existed keeps the objective it trained with
+// (mean KL, no EMA warm-up), while a partial recipe and a new dump get the defaults (sum, on).
+TEST(old_stored_configs_keep_their_objective) {
+    char err[ERRLEN];
+    Config a, b;
+    config_defaults(&a);
+    CHECK(strcmp(a.loss.kl_reduce, "sum") == 0 && a.train.ema_warmup == 1 && strcmp(a.align.vae_bn, "running") == 0,
+          "defaults: kl_reduce %s ema_warmup %d vae_bn %s", a.loss.kl_reduce, a.train.ema_warmup, a.align.vae_bn);
+    // The dump as main stored it before the keys: the new keys' lines removed.
+    char *json = config_to_json(&a);
+    static const char *const newer[] = {"\"kl_reduce\"", "\"vae_bn\"", "\"ema_warmup\""};
+    for (size_t k = 0; k < sizeof newer / sizeof newer[0]; k++) {
+        char *at = strstr(json, newer[k]);
+        CHECK(at, "dump lacks %s", newer[k]);
+        char *ls = at, *le = strchr(at, '\n');
+        while (ls > json && ls[-1] != '\n') ls--;
+        memmove(ls, le + 1, strlen(le + 1) + 1);
+    }
+    // cJSON rejects a trailing comma: the removed keys were the last of their sections.
+    for (char *p = json; (p = strstr(p, ",\n")); p++) {
+        char *q = p + 2;
+        while (*q == ' ' || *q == '\t') q++;
+        if (*q == '}') *p = ' ';
+    }
+    config_defaults(&b);
+    CHECK(config_parse(&b, json, "old dump", err) == 0, "%s\n%s", err, json);
+    CHECK(strcmp(b.loss.kl_reduce, "mean") == 0, "an old stored config resumes with kl_reduce %s", b.loss.kl_reduce);
+    CHECK(b.train.ema_warmup == 0, "an old stored config gets the EMA warm-up");
+    CHECK(strcmp(b.align.vae_bn, "running") == 0, "old vae_bn %s", b.align.vae_bn);
+    free(json);
+    // The old tiny.json as committed (every key of its time) is such a dump too.
+    config_defaults(&b);
+    CHECK(config_load(&b, "tests/ref/config_gen0_tiny.json", err) == 0, "%s", err);
+    CHECK(strcmp(b.loss.kl_reduce, "mean") == 0 && b.train.ema_warmup == 0, "gen-0 tiny.json: %s %d",
+          b.loss.kl_reduce, b.train.ema_warmup);
+    // A partial config gets the defaults; a dump that gives a new key keeps it.
+    config_defaults(&b);
+    CHECK(config_parse(&b, "{\"loss\": {\"w_kl\": 1e-6}}", "partial", err) == 0, "%s", err);
+    CHECK(strcmp(b.loss.kl_reduce, "sum") == 0 && b.train.ema_warmup == 1, "partial config: %s", b.loss.kl_reduce);
+    CHECK(config_set(&a, "loss.kl_reduce=mean", err) == 0, "%s", err);
+    json = config_to_json(&a);
+    config_defaults(&b);
+    CHECK(config_parse(&b, json, "new dump", err) == 0 && config_equal(&a, &b), "new dump does not round-trip");
+    free(json);
+    CHECK(config_set(&a, "loss.kl_reduce=median", err) != 0 && contains(err, "\"sum\" or \"mean\""), "%s", err);
+}
+
 int main(void) {
     RUN(defaults_validate);
+    RUN(old_stored_configs_keep_their_objective);
     RUN(every_config_file_loads_and_validates);
     RUN(tiny_json_is_the_defaults);
     RUN(ablations_change_one_thing);

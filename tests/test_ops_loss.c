@@ -123,6 +123,38 @@ TEST(kl_matches_torch) {
     st_free(&st);
 }
 
+// REPA-E's reduction (loss.kl_reduce "sum"): the sum over C,H,W averaged over the batch of 3.
+static double kl_sum_loss(void *p) { (void)p; return kl_forward_div(g_mu, g_lv, 120, 3.0); }
+
+TEST(kl_sum_matches_torch) {
+    enum { NK = 3 * 4 * 2 * 5 };
+    SafeTensors st;
+    LOAD_REF(st, REF);
+    REF_TENSOR(mu, st, "kl_sum.mu", NK);
+    REF_TENSOR(lv, st, "kl_sum.logvar", NK);
+    REF_TENSOR(want, st, "kl_sum", 1);
+    REF_TENSOR(wdmu, st, "kl_sum.dmu", NK);
+    REF_TENSOR(wdlv, st, "kl_sum.dlogvar", NK);
+    float loss = kl_forward_div(mu, lv, NK, 3.0);
+    CHECK_CLOSE(&loss, want, 1, RTOL, 0, "kl_sum");
+    // The mean over elements is the same sum over 40 times as many terms.
+    float mean = kl_forward(mu, lv, NK);
+    CHECK(fabsf(mean * 40.0f - loss) <= 1e-5f * loss, "kl mean %g x 40 != kl sum %g", mean, loss);
+    float *dmu = test_zerosf(NK), *dlv = test_zerosf(NK);
+    kl_backward_div(dmu, dlv, mu, lv, NK, 3.0, DL);
+    CHECK_CLOSE(dmu, wdmu, NK, RTOL, 1e-7, "kl_sum dmu");
+    CHECK_CLOSE(dlv, wdlv, NK, RTOL, 1e-7, "kl_sum dlogvar");
+    memset(dmu, 0, NK * sizeof(float));
+    memset(dlv, 0, NK * sizeof(float));
+    kl_backward_div(dmu, dlv, mu, lv, NK, 3.0, 1.0f);
+    g_mu = test_copyf(mu, NK);
+    g_lv = test_copyf(lv, NK);
+    CHECK_GRAD(g_mu, dmu, NK, kl_sum_loss, NULL, FD_H, FD_RTOL, 1e-3, "kl_sum dmu (fd)");
+    CHECK_GRAD(g_lv, dlv, NK, kl_sum_loss, NULL, FD_H, FD_RTOL, 1e-3, "kl_sum dlogvar (fd)");
+    free(g_mu); free(g_lv); free(dmu); free(dlv);
+    st_free(&st);
+}
+
 // ---- negative cosine -------------------------------------------------------------------------
 typedef struct { float *a, *b; int n, d; } CosCtx;
 static double cos_loss(void *p) { CosCtx *c = p; return neg_cosine_forward(c->a, c->b, c->n, c->d); }
@@ -237,6 +269,7 @@ int main(void) {
     RUN(mse_matches_torch);
     RUN(l1_matches_torch_with_ties);
     RUN(kl_matches_torch);
+    RUN(kl_sum_matches_torch);
     RUN(neg_cosine_matches_torch);
     RUN(neg_cosine_zero_row_matches_torch);
     RUN(smooth_3x5_matches_torch);

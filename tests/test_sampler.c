@@ -69,7 +69,40 @@ TEST(bad_solver_name) {
     CHECK(solver_parse(&s, "rk4", err) != 0 && strstr(err, "euler, heun, sde"), "%s", err);
 }
 
+// Noise and score models start the grid at sampler_t_max < 1 (the eps -> v conversion divides
+// by alpha, ~0 at t = 1); velocity models at 1. Every evaluation lies on linspace(t_max, 0).
+typedef struct { float tmax, tmin; int calls; } TRec;
+static void rec_velocity(void *ctx, float *v, const float *x, float t, int B) {
+    TRec *r = ctx;
+    (void)x;
+    if (t > r->tmax) r->tmax = t;
+    if (t < r->tmin) r->tmin = t;
+    r->calls++;
+    memset(v, 0, (size_t)B * 2 * sizeof(float));
+}
+
+TEST(noise_and_score_grids_start_below_one) {
+    static const char *preds[] = {"velocity", "noise", "score"};
+    char err[ERRLEN];
+    for (int p = 0; p < 3; p++) {
+        Diffusion d;
+        CHECK(diffusion_init(&d, "cosine", preds[p], "uniform", err) == 0, "%s", err);
+        float x[4] = {1, 1, 1, 1}, scratch[12];
+        TRec r = {0, 2, 0};
+        Rng g;
+        rng_seed(&g, 1);
+        sampler_run(x, 2, 2, 10, SOLVER_EULER, &d, rec_velocity, &r, &g, scratch);
+        float want = p == 0 ? 1.0f : SAMPLER_T_MAX_EPS;
+        CHECK(r.calls == 10 && r.tmax == want, "%s: grid starts at %g, want %g", preds[p], r.tmax, want);
+        float a, s, da, ds;
+        path_coeffs(&d, want, &a, &s, &da, &ds);
+        CHECK(a > 1e-2f || p == 0, "%s: alpha(t_max) = %g", preds[p], a);
+        CHECK(fabsf(x[0] - (p == 0 ? 1.0f : s)) < 1e-6f, "%s: start noise scaled to %g, want sigma %g", preds[p], x[0], s);
+    }
+}
+
 int main(void) {
+    RUN(noise_and_score_grids_start_below_one);
     RUN(ode_and_sde_reach_the_data_distribution);
     RUN(point_mass_is_reached);
     RUN(bad_solver_name);

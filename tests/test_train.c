@@ -321,6 +321,62 @@ TEST(stop_gradient_keeps_diffusion_out_of_vae) {
     }
 }
 
+// REPA-E's VAE-side pass stops after block align.depth: sit_forward_tokens gives the tokens of
+// the full forward and leaves the later blocks and the output as they were.
+TEST(vae_side_forward_stops_at_align_depth) {
+    char err[ERRLEN];
+    Config c;
+    base_cfg(&c);
+    CHECK(!set(&c, "sit.depth=3") && !set(&c, "sit.num_classes=5"), "config");
+    Model m;
+    CHECK(model_build(&m, &c, 2, ALLOC_GRAD, err) == 0, "%s", err);
+    Rng r;
+    rng_seed(&r, 5);
+    model_init(&m, &r);
+    Sit *s = &m.sit;
+    size_t nz = 2 * m.nz, ntok = (size_t)2 * s->T * s->D;
+    float *x = xmalloc(nz * sizeof(float)), t[2] = {0.3f, 0.8f};
+    int y[2] = {1, 4};
+    rng_fill_normal(&r, x, nz, 1.0f);
+    sit_forward(s, x, t, y, 2);
+    float *other = test_copyf(sit_tokens(s, 1), ntok), *late2 = test_copyf(sit_tokens(s, 3), ntok), *out2 = test_copyf(s->out, nz);
+    rng_fill_normal(&r, x, nz, 1.0f);
+    const float *h = sit_forward_tokens(s, x, t, y, 2, 1);
+    CHECK(h == sit_tokens(s, 1), "sit_forward_tokens returns another buffer");
+    CHECK(memcmp(sit_tokens(s, 3), late2, ntok * 4) == 0, "block 3 ran in a pass truncated after block 1");
+    CHECK(memcmp(s->out, out2, nz * 4) == 0, "the final layer ran in a truncated pass");
+    CHECK(memcmp(h, other, ntok * 4) != 0, "block 1 did not run");
+    // The same inputs through the full forward give the same block-1 tokens.
+    float *trunc = test_copyf(h, ntok);
+    sit_forward(s, x, t, y, 2);
+    CHECK(memcmp(sit_tokens(s, 1), trunc, ntok * 4) == 0, "truncated tokens differ from the full forward's");
+    free(x); free(other); free(late2); free(out2); free(trunc);
+    model_free(&m);
+}
+
+// The collapse watch: latent_sstd 10x below its peak sets the logged flag, which then stays.
+TEST(collapse_flag_when_latent_sstd_falls_10x) {
+    char err[ERRLEN];
+    Config c;
+    base_cfg(&c);
+    CHECK(!set(&c, "vae.latent_bn=true"), "config");
+    Trainer *tr = trained(&c, 2, err);
+    CHECK(tr, "%s", err);
+    float vals[TRAIN_NMETRICS];
+    trainer_draw_inputs(tr);
+    CHECK(!trainer_step(tr, vals), "step");
+    CHECK(vals[M_SSTD] > 0 && vals[M_COLLAPSE] == 0, "latent_sstd %g collapse %g", vals[M_SSTD], vals[M_COLLAPSE]);
+    CHECK(tr->sstd_peak >= vals[M_SSTD], "peak %g below %g", tr->sstd_peak, vals[M_SSTD]);
+    tr->sstd_peak = 11 * vals[M_SSTD]; // as if it had been 11x larger
+    trainer_draw_inputs(tr);
+    CHECK(!trainer_step(tr, vals), "step");
+    CHECK(vals[M_COLLAPSE] == 1, "latent_sstd %g vs peak %g: no collapse flag", vals[M_SSTD], tr->sstd_peak);
+    tr->sstd_peak = vals[M_SSTD];
+    trainer_draw_inputs(tr);
+    CHECK(!trainer_step(tr, vals) && vals[M_COLLAPSE] == 1, "the flag did not stay");
+    done(tr);
+}
+
 // ---- init.vae and checkpoint errors -------------------------------------------------------------
 static int write_without(const char *src, const char *dst, const char *drop, const char *reshape, char *err) {
     SafeTensors st;
@@ -523,6 +579,8 @@ int main(void) {
     TIMED(overfits_one_batch);
     TIMED(frozen_sides_do_not_move);
     TIMED(stop_gradient_keeps_diffusion_out_of_vae);
+    TIMED(vae_side_forward_stops_at_align_depth);
+    TIMED(collapse_flag_when_latent_sstd_falls_10x);
     TIMED(init_vae_and_checkpoint_errors);
     TIMED(samples_with_ema_cfg_and_bn_are_finite);
     TIMED(run_emits_sample_grids);

@@ -1,7 +1,8 @@
 // test_train_step.c: five optimiser steps of trainer_step against PyTorch (tests/gen_train.py)
 // for four recipes (REPA-E without REPA, the seed recipe, naive end-to-end through the BN, and
 // REPA-E with REPA: the VAE-side pass through the frozen SiT with eval-mode BN and the SiT-side
-// pass, the projector clipped and updated with the SiT): the logged metrics of every step (the
+// pass, the projector clipped and updated with the SiT; REPA-E on the naive route, where only
+// the diffusion gradient joins the VAE side; REPA-E with batch statistics in the VAE-side BN): the logged metrics of every step (the
 // five losses, total, latent_std, the gradient norms before clipping, the learning rates) and
 // the weights after the fifth step.
 // Both sides start from the same weights (train_init.safetensors) and take the same inputs
@@ -21,19 +22,21 @@
 
 static const char *recipe_repae[] = {
     "diffusion.path=linear", "diffusion.prediction=velocity", "vae.latent_bn=true", "diffusion.grad_to_vae=false",
-    "loss.recon=l1", "align.kind=none", "loss.w_recon=1", "loss.w_kl=1e-6", "loss.w_diff=1", "loss.w_align=0.5",
-    "loss.w_smooth=0", "train.lr=1e-4", "train.lr_vae=2e-4", "train.warmup=0", "train.clip=1", "train.ema=0.9",
-    "sit.num_classes=5", "train.batch_size=4", NULL};
+    "loss.recon=l1", "align.kind=none", "loss.w_recon=1", "loss.w_kl=1e-6", "loss.kl_reduce=sum", "loss.w_diff=1",
+    "loss.w_align=0.5", "loss.w_smooth=0", "train.lr=1e-4", "train.lr_vae=2e-4", "train.warmup=0", "train.clip=1",
+    "train.ema=0.9", "train.ema_warmup=true", "sit.num_classes=5", "train.batch_size=4", NULL};
 static const char *recipe_seed[] = {
     "diffusion.path=cosine", "diffusion.prediction=score", "vae.latent_bn=false", "diffusion.grad_to_vae=true",
-    "loss.recon=mse", "align.kind=score", "loss.w_recon=1", "loss.w_kl=0.1", "loss.w_diff=1", "loss.w_align=0.5",
+    "loss.recon=mse", "align.kind=score", "loss.w_recon=1", "loss.w_kl=0.1", "loss.kl_reduce=mean", "loss.w_diff=1", "loss.w_align=0.5",
     "loss.w_smooth=0.05", "train.lr=1e-4", "train.lr_vae=0", "train.warmup=2", "train.clip=1", "train.ema=0.9",
+    "train.ema_warmup=false",
     "sit.num_classes=5", "train.batch_size=4", NULL};
 
 static const char *recipe_naive[] = {
     "diffusion.path=linear", "diffusion.prediction=noise", "vae.latent_bn=true", "diffusion.grad_to_vae=true",
-    "loss.recon=l1", "align.kind=none", "loss.w_recon=1", "loss.w_kl=1e-2", "loss.w_diff=1", "loss.w_align=0.5",
+    "loss.recon=l1", "align.kind=none", "loss.w_recon=1", "loss.w_kl=1e-2", "loss.kl_reduce=sum", "loss.w_diff=1", "loss.w_align=0.5",
     "loss.w_smooth=0.1", "train.lr=1e-4", "train.lr_vae=0", "train.warmup=0", "train.clip=0", "train.ema=0",
+    "train.ema_warmup=false",
     "sit.num_classes=5", "train.batch_size=4", NULL};
 
 // REPA-E at the tiny size: align after SiT block 1 of 2, projector width 16; the target encoder
@@ -41,9 +44,24 @@ static const char *recipe_naive[] = {
 static const char *recipe_repa[] = {
     "diffusion.path=linear", "diffusion.prediction=velocity", "vae.latent_bn=true", "diffusion.grad_to_vae=false",
     "loss.recon=l1", "align.kind=repa", "align.depth=1", "align.w_sit=0.5", "align.w_vae=1.5",
-    "align.projector_dim=16", "loss.w_recon=1", "loss.w_kl=1e-6", "loss.w_diff=1", "loss.w_align=0.5",
+    "align.projector_dim=16", "loss.w_recon=1", "loss.w_kl=1e-6", "loss.kl_reduce=sum", "loss.w_diff=1", "loss.w_align=0.5",
     "loss.w_smooth=0", "train.lr=1e-4", "train.lr_vae=2e-4", "train.warmup=0", "train.clip=1", "train.ema=0.9",
-    "sit.num_classes=5", "train.batch_size=4", NULL};
+    "train.ema_warmup=true", "sit.num_classes=5", "train.batch_size=4", NULL};
+
+// REPA on the naive route: only the diffusion gradient joins the VAE side (gen_train.py
+// "repa_naive"); and the VAE-side pass with batch statistics ("repa_batch").
+static const char *recipe_repa_naive[] = {
+    "diffusion.path=linear", "diffusion.prediction=velocity", "vae.latent_bn=true", "diffusion.grad_to_vae=true",
+    "loss.recon=l1", "align.kind=repa", "align.depth=1", "align.w_sit=0.5", "align.w_vae=1.5",
+    "align.projector_dim=16", "loss.w_recon=1", "loss.w_kl=1e-6", "loss.kl_reduce=sum", "loss.w_diff=1",
+    "loss.w_align=0.5", "loss.w_smooth=0", "train.lr=1e-4", "train.lr_vae=2e-4", "train.warmup=0", "train.clip=1",
+    "train.ema=0.9", "train.ema_warmup=true", "sit.num_classes=5", "train.batch_size=4", NULL};
+static const char *recipe_repa_batch[] = {
+    "diffusion.path=linear", "diffusion.prediction=velocity", "vae.latent_bn=true", "diffusion.grad_to_vae=false",
+    "loss.recon=l1", "align.kind=repa", "align.depth=1", "align.w_sit=0.5", "align.w_vae=1.5",
+    "align.vae_bn=batch", "align.projector_dim=16", "loss.w_recon=1", "loss.w_kl=1e-6", "loss.kl_reduce=sum",
+    "loss.w_diff=1", "loss.w_align=0.5", "loss.w_smooth=0", "train.lr=1e-4", "train.lr_vae=2e-4", "train.warmup=0",
+    "train.clip=1", "train.ema=0.9", "train.ema_warmup=true", "sit.num_classes=5", "train.batch_size=4", NULL};
 
 // gen_train.py's enc_weight: element i of tensor j (state_dict order) of the target encoder.
 static void fill_encoder(ParamTable *t) {
@@ -178,6 +196,10 @@ static void run_recipe(const char *name, const char *const *sets) {
             }
             CHECK(e <= 2e-2, "%s step %d: %s is %.6g, PyTorch %.6g", name, k + 1, train_metric_names[i], vals[i], want[i]);
         }
+        snprintf(n, sizeof n, "ref.sstd.%d", k);
+        REF_TENSOR(sstd, ref, n, 1);
+        CHECK(fabs(vals[M_SSTD] - sstd[0]) <= 1e-4 * fabs(sstd[0]), "%s step %d: latent_sstd %.6g, PyTorch %.6g", name,
+              k + 1, vals[M_SSTD], sstd[0]);
     }
     // Updates: 5e-2 of the update's norm (float32 against float64 over 5 steps; Adam's
     // g / sqrt(v) amplifies noise only where a gradient is near zero).
@@ -208,12 +230,16 @@ TEST(five_steps_repae_recipe_match_torch) { run_recipe("repae", recipe_repae); }
 TEST(five_steps_seed_recipe_match_torch) { run_recipe("seed", recipe_seed); }
 TEST(five_steps_naive_bn_recipe_match_torch) { run_recipe("naive", recipe_naive); }
 TEST(five_steps_repa_recipe_match_torch) { run_recipe("repa", recipe_repa); }
+TEST(five_steps_repa_naive_route_match_torch) { run_recipe("repa_naive", recipe_repa_naive); }
+TEST(five_steps_repa_batch_bn_match_torch) { run_recipe("repa_batch", recipe_repa_batch); }
 
 int main(void) {
     RUN(five_steps_repae_recipe_match_torch);
     RUN(five_steps_seed_recipe_match_torch);
     RUN(five_steps_naive_bn_recipe_match_torch);
     RUN(five_steps_repa_recipe_match_torch);
+    RUN(five_steps_repa_naive_route_match_torch);
+    RUN(five_steps_repa_batch_bn_match_torch);
     printf("worst metric error %.3g (%s); worst update error %.3g (%s); worst weight error %.3g\n", worst_metric,
            worst_metric_name, worst_update, worst_update_name, worst_weight);
     return test_summary();

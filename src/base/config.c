@@ -26,6 +26,15 @@ typedef struct {
     double lo, hi;               // allowed range of numbers (each element for arrays)
     int open;                    // LO_OPEN | HI_OPEN
     const char *const *choices;  // K_ENUM, NULL-terminated
+    // Keys added after runs were first stored: since = the key's config generation (0: as old
+    // as the store), legacy = the value (JSON text) runs of earlier generations had. A run's
+    // stored config is a config_to_json dump listing every key of its time, so a config that
+    // gives every key of generations <= g but misses a key of generation > g was written at
+    // generation g, and keys newer than that get their legacy value instead of the default:
+    // resuming, sampling or evaluating an old run keeps the objective it was trained with.
+    // Every key added later needs both (and config_parse keeps working for the old dumps).
+    int since;
+    const char *legacy;
 } Key;
 
 static const char *const DATASETS[] = {"shapes", "fashion-mnist", "folder", NULL};
@@ -35,66 +44,71 @@ static const char *const TSAMPLING[] = {"uniform", "logit-normal", NULL};
 static const char *const RECONS[] = {"l1", "mse", NULL};
 static const char *const ALIGNS[] = {"none", "score", "repa", NULL};
 static const char *const SOLVERS[] = {"euler", "heun", "sde", NULL};
+static const char *const KL_REDUCES[] = {"sum", "mean", NULL};
+static const char *const VAE_BNS[] = {"running", "batch", NULL};
 
 #define O(f) offsetof(Config, f)
 #define S(f) sizeof(((Config *)0)->f)
 #define BIG 1e9
 static const Key KEYS[] = {
-    {"data.dataset", "shapes", K_ENUM, O(data.dataset), S(data.dataset), 0, 0, 0, DATASETS},
-    {"data.path", "", K_STR, O(data.path), S(data.path), 0, 0, 0, NULL},
-    {"data.image_size", "16", K_INT, O(data.image_size), 0, 2, 4096, 0, NULL},
-    {"data.channels", "3", K_INT, O(data.channels), 0, 1, 3, 0, NULL},
-    {"data.seed", "0", K_INT, O(data.seed), 0, 0, 2147483647.0, 0, NULL},
-    {"vae.ch", "[8,16]", K_INTARR, O(vae.ch), 0, 1, 4096, 0, NULL},
-    {"vae.num_res_blocks", "1", K_INT, O(vae.num_res_blocks), 0, 1, 16, 0, NULL},
-    {"vae.z_channels", "4", K_INT, O(vae.z_channels), 0, 1, 256, 0, NULL},
-    {"vae.groups", "4", K_INT, O(vae.groups), 0, 1, 4096, 0, NULL},
-    {"vae.mid_attn", "false", K_BOOL, O(vae.mid_attn), 0, 0, 0, 0, NULL},
-    {"vae.latent_bn", "false", K_BOOL, O(vae.latent_bn), 0, 0, 0, 0, NULL},
-    {"sit.hidden", "32", K_INT, O(sit.hidden), 0, 4, 16384, 0, NULL},
-    {"sit.depth", "2", K_INT, O(sit.depth), 0, 1, 128, 0, NULL},
-    {"sit.heads", "2", K_INT, O(sit.heads), 0, 1, 256, 0, NULL},
-    {"sit.patch", "2", K_INT, O(sit.patch), 0, 1, 64, 0, NULL},
-    {"sit.mlp_ratio", "4", K_FLOAT, O(sit.mlp_ratio), 0, 0, 64, LO_OPEN, NULL},
-    {"sit.num_classes", "0", K_INT, O(sit.num_classes), 0, 0, 1000000, 0, NULL},
-    {"sit.class_dropout", "0.1", K_FLOAT, O(sit.class_dropout), 0, 0, 1, HI_OPEN, NULL},
-    {"diffusion.path", "linear", K_ENUM, O(diffusion.path), S(diffusion.path), 0, 0, 0, PATHS},
-    {"diffusion.prediction", "velocity", K_ENUM, O(diffusion.prediction), S(diffusion.prediction), 0, 0, 0, PREDICTIONS},
-    {"diffusion.t_sampling", "uniform", K_ENUM, O(diffusion.t_sampling), S(diffusion.t_sampling), 0, 0, 0, TSAMPLING},
-    {"diffusion.grad_to_vae", "false", K_BOOL, O(diffusion.grad_to_vae), 0, 0, 0, 0, NULL},
-    {"loss.recon", "l1", K_ENUM, O(loss.recon), S(loss.recon), 0, 0, 0, RECONS},
-    {"loss.w_recon", "1", K_FLOAT, O(loss.w_recon), 0, 0, BIG, 0, NULL},
-    {"loss.w_kl", "1e-6", K_FLOAT, O(loss.w_kl), 0, 0, BIG, 0, NULL},
-    {"loss.w_diff", "1", K_FLOAT, O(loss.w_diff), 0, 0, BIG, 0, NULL},
-    {"loss.w_align", "0.5", K_FLOAT, O(loss.w_align), 0, 0, BIG, 0, NULL},
-    {"loss.w_smooth", "0", K_FLOAT, O(loss.w_smooth), 0, 0, BIG, 0, NULL},
-    {"align.kind", "none", K_ENUM, O(align.kind), S(align.kind), 0, 0, 0, ALIGNS},
-    {"align.depth", "1", K_INT, O(align.depth), 0, 1, 128, 0, NULL},
-    {"align.w_sit", "0.5", K_FLOAT, O(align.w_sit), 0, 0, BIG, 0, NULL},
-    {"align.w_vae", "1.5", K_FLOAT, O(align.w_vae), 0, 0, BIG, 0, NULL},
-    {"align.encoder", "", K_STR, O(align.encoder), S(align.encoder), 0, 0, 0, NULL},
-    {"align.projector_dim", "64", K_INT, O(align.projector_dim), 0, 1, 65536, 0, NULL},
-    {"train.steps", "1000", K_INT, O(train.steps), 0, 1, BIG, 0, NULL},
-    {"train.batch_size", "8", K_INT, O(train.batch_size), 0, 1, 65536, 0, NULL},
-    {"train.lr", "1e-4", K_FLOAT, O(train.lr), 0, 0, 10, LO_OPEN, NULL},
-    {"train.lr_vae", "0", K_FLOAT, O(train.lr_vae), 0, -BIG, 10, 0, NULL},
-    {"train.warmup", "0", K_INT, O(train.warmup), 0, 0, BIG, 0, NULL},
-    {"train.clip", "1", K_FLOAT, O(train.clip), 0, 0, BIG, 0, NULL},
-    {"train.ema", "0.9999", K_FLOAT, O(train.ema), 0, 0, 1, HI_OPEN, NULL},
-    {"train.vae", "true", K_BOOL, O(train.train_vae), 0, 0, 0, 0, NULL},
-    {"train.sit", "true", K_BOOL, O(train.train_sit), 0, 0, 0, 0, NULL},
-    {"train.seed", "0", K_INT, O(train.seed), 0, 0, 2147483647.0, 0, NULL},
-    {"train.threads", "0", K_INT, O(train.threads), 0, 0, 1024, 0, NULL},
-    {"train.log_every", "10", K_INT, O(train.log_every), 0, 1, BIG, 0, NULL},
-    {"train.sample_every", "500", K_INT, O(train.sample_every), 0, 0, BIG, 0, NULL},
-    {"train.ckpt_every", "1000", K_INT, O(train.ckpt_every), 0, 0, BIG, 0, NULL},
-    {"init.vae", "", K_STR, O(init.vae), S(init.vae), 0, 0, 0, NULL},
-    {"init.sit", "", K_STR, O(init.sit), S(init.sit), 0, 0, 0, NULL},
-    {"sample.steps", "50", K_INT, O(sample.steps), 0, 1, 100000, 0, NULL},
-    {"sample.solver", "euler", K_ENUM, O(sample.solver), S(sample.solver), 0, 0, 0, SOLVERS},
-    {"sample.cfg", "1", K_FLOAT, O(sample.cfg), 0, 0, 1000, 0, NULL},
-    {"sample.cfg_interval", "[0,1]", K_FLOAT2, O(sample.cfg_interval), 0, 0, 1, 0, NULL},
-    {"sample.n", "16", K_INT, O(sample.n), 0, 1, 1024, 0, NULL},
+    {"data.dataset", "shapes", K_ENUM, O(data.dataset), S(data.dataset), 0, 0, 0, DATASETS, 0, NULL},
+    {"data.path", "", K_STR, O(data.path), S(data.path), 0, 0, 0, NULL, 0, NULL},
+    {"data.image_size", "16", K_INT, O(data.image_size), 0, 2, 4096, 0, NULL, 0, NULL},
+    {"data.channels", "3", K_INT, O(data.channels), 0, 1, 3, 0, NULL, 0, NULL},
+    {"data.seed", "0", K_INT, O(data.seed), 0, 0, 2147483647.0, 0, NULL, 0, NULL},
+    {"vae.ch", "[8,16]", K_INTARR, O(vae.ch), 0, 1, 4096, 0, NULL, 0, NULL},
+    {"vae.num_res_blocks", "1", K_INT, O(vae.num_res_blocks), 0, 1, 16, 0, NULL, 0, NULL},
+    {"vae.z_channels", "4", K_INT, O(vae.z_channels), 0, 1, 256, 0, NULL, 0, NULL},
+    {"vae.groups", "4", K_INT, O(vae.groups), 0, 1, 4096, 0, NULL, 0, NULL},
+    {"vae.mid_attn", "false", K_BOOL, O(vae.mid_attn), 0, 0, 0, 0, NULL, 0, NULL},
+    {"vae.latent_bn", "false", K_BOOL, O(vae.latent_bn), 0, 0, 0, 0, NULL, 0, NULL},
+    {"sit.hidden", "32", K_INT, O(sit.hidden), 0, 4, 16384, 0, NULL, 0, NULL},
+    {"sit.depth", "2", K_INT, O(sit.depth), 0, 1, 128, 0, NULL, 0, NULL},
+    {"sit.heads", "2", K_INT, O(sit.heads), 0, 1, 256, 0, NULL, 0, NULL},
+    {"sit.patch", "2", K_INT, O(sit.patch), 0, 1, 64, 0, NULL, 0, NULL},
+    {"sit.mlp_ratio", "4", K_FLOAT, O(sit.mlp_ratio), 0, 0, 64, LO_OPEN, NULL, 0, NULL},
+    {"sit.num_classes", "0", K_INT, O(sit.num_classes), 0, 0, 1000000, 0, NULL, 0, NULL},
+    {"sit.class_dropout", "0.1", K_FLOAT, O(sit.class_dropout), 0, 0, 1, HI_OPEN, NULL, 0, NULL},
+    {"diffusion.path", "linear", K_ENUM, O(diffusion.path), S(diffusion.path), 0, 0, 0, PATHS, 0, NULL},
+    {"diffusion.prediction", "velocity", K_ENUM, O(diffusion.prediction), S(diffusion.prediction), 0, 0, 0, PREDICTIONS, 0, NULL},
+    {"diffusion.t_sampling", "uniform", K_ENUM, O(diffusion.t_sampling), S(diffusion.t_sampling), 0, 0, 0, TSAMPLING, 0, NULL},
+    {"diffusion.grad_to_vae", "false", K_BOOL, O(diffusion.grad_to_vae), 0, 0, 0, 0, NULL, 0, NULL},
+    {"loss.recon", "l1", K_ENUM, O(loss.recon), S(loss.recon), 0, 0, 0, RECONS, 0, NULL},
+    {"loss.w_recon", "1", K_FLOAT, O(loss.w_recon), 0, 0, BIG, 0, NULL, 0, NULL},
+    {"loss.w_kl", "1e-6", K_FLOAT, O(loss.w_kl), 0, 0, BIG, 0, NULL, 0, NULL},
+    {"loss.w_diff", "1", K_FLOAT, O(loss.w_diff), 0, 0, BIG, 0, NULL, 0, NULL},
+    {"loss.w_align", "0.5", K_FLOAT, O(loss.w_align), 0, 0, BIG, 0, NULL, 0, NULL},
+    {"loss.w_smooth", "0", K_FLOAT, O(loss.w_smooth), 0, 0, BIG, 0, NULL, 0, NULL},
+    {"loss.kl_reduce", "sum", K_ENUM, O(loss.kl_reduce), S(loss.kl_reduce), 0, 0, 0, KL_REDUCES, 1, "\"mean\""},
+    {"align.kind", "none", K_ENUM, O(align.kind), S(align.kind), 0, 0, 0, ALIGNS, 0, NULL},
+    {"align.depth", "1", K_INT, O(align.depth), 0, 1, 128, 0, NULL, 0, NULL},
+    {"align.w_sit", "0.5", K_FLOAT, O(align.w_sit), 0, 0, BIG, 0, NULL, 0, NULL},
+    {"align.w_vae", "1.5", K_FLOAT, O(align.w_vae), 0, 0, BIG, 0, NULL, 0, NULL},
+    {"align.encoder", "", K_STR, O(align.encoder), S(align.encoder), 0, 0, 0, NULL, 0, NULL},
+    {"align.projector_dim", "64", K_INT, O(align.projector_dim), 0, 1, 65536, 0, NULL, 0, NULL},
+    {"align.vae_bn", "running", K_ENUM, O(align.vae_bn), S(align.vae_bn), 0, 0, 0, VAE_BNS, 1, "\"running\""},
+    {"train.steps", "1000", K_INT, O(train.steps), 0, 1, BIG, 0, NULL, 0, NULL},
+    {"train.batch_size", "8", K_INT, O(train.batch_size), 0, 1, 65536, 0, NULL, 0, NULL},
+    {"train.lr", "1e-4", K_FLOAT, O(train.lr), 0, 0, 10, LO_OPEN, NULL, 0, NULL},
+    {"train.lr_vae", "0", K_FLOAT, O(train.lr_vae), 0, -BIG, 10, 0, NULL, 0, NULL},
+    {"train.warmup", "0", K_INT, O(train.warmup), 0, 0, BIG, 0, NULL, 0, NULL},
+    {"train.clip", "1", K_FLOAT, O(train.clip), 0, 0, BIG, 0, NULL, 0, NULL},
+    {"train.ema", "0.9999", K_FLOAT, O(train.ema), 0, 0, 1, HI_OPEN, NULL, 0, NULL},
+    {"train.ema_warmup", "true", K_BOOL, O(train.ema_warmup), 0, 0, 0, 0, NULL, 1, "false"},
+    {"train.vae", "true", K_BOOL, O(train.train_vae), 0, 0, 0, 0, NULL, 0, NULL},
+    {"train.sit", "true", K_BOOL, O(train.train_sit), 0, 0, 0, 0, NULL, 0, NULL},
+    {"train.seed", "0", K_INT, O(train.seed), 0, 0, 2147483647.0, 0, NULL, 0, NULL},
+    {"train.threads", "0", K_INT, O(train.threads), 0, 0, 1024, 0, NULL, 0, NULL},
+    {"train.log_every", "10", K_INT, O(train.log_every), 0, 1, BIG, 0, NULL, 0, NULL},
+    {"train.sample_every", "500", K_INT, O(train.sample_every), 0, 0, BIG, 0, NULL, 0, NULL},
+    {"train.ckpt_every", "1000", K_INT, O(train.ckpt_every), 0, 0, BIG, 0, NULL, 0, NULL},
+    {"init.vae", "", K_STR, O(init.vae), S(init.vae), 0, 0, 0, NULL, 0, NULL},
+    {"init.sit", "", K_STR, O(init.sit), S(init.sit), 0, 0, 0, NULL, 0, NULL},
+    {"sample.steps", "50", K_INT, O(sample.steps), 0, 1, 100000, 0, NULL, 0, NULL},
+    {"sample.solver", "euler", K_ENUM, O(sample.solver), S(sample.solver), 0, 0, 0, SOLVERS, 0, NULL},
+    {"sample.cfg", "1", K_FLOAT, O(sample.cfg), 0, 0, 1000, 0, NULL, 0, NULL},
+    {"sample.cfg_interval", "[0,1]", K_FLOAT2, O(sample.cfg_interval), 0, 0, 1, 0, NULL, 0, NULL},
+    {"sample.n", "16", K_INT, O(sample.n), 0, 1, 1024, 0, NULL, 0, NULL},
 };
 #undef O
 #undef S
@@ -293,6 +307,34 @@ static void line_col(const char *text, const char *at, int *line, int *col) {
     }
 }
 
+// The generation of a parsed config (Key.since): the largest g such that it gives every key of
+// generations <= g. A partial config (a recipe file listing what it changes) is of none (-1) and
+// gets the defaults; a complete dump of generation g gets the legacy values of newer keys.
+static int apply_legacy(Config *c, const char *seen, const char *where, char *err) {
+    int maxgen = 0;
+    for (int i = 0; i < NKEYS; i++)
+        if (KEYS[i].since > maxgen) maxgen = KEYS[i].since;
+    int gen = -1;
+    for (int g = 0; g <= maxgen; g++) {
+        int all = 1;
+        for (int i = 0; i < NKEYS && all; i++)
+            if (KEYS[i].since == g && !seen[i]) all = 0;
+        if (!all) break;
+        gen = g;
+    }
+    if (gen < 0) return 0;
+    for (int i = 0; i < NKEYS; i++) {
+        if (KEYS[i].since <= gen || seen[i]) continue;
+        cJSON *v = KEYS[i].legacy ? cJSON_Parse(KEYS[i].legacy) : NULL;
+        int rc = v ? set_key(c, &KEYS[i], v, where, err)
+                   : seterr(err, "%s%s: internal error: no legacy value for a key of generation %d", where,
+                            KEYS[i].path, KEYS[i].since);
+        cJSON_Delete(v);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
 int config_parse(Config *c, const char *json, const char *origin, char *err) {
     char where[CFG_STRLEN + 8];
     snprintf(where, sizeof where, "%s: ", origin ? origin : "config");
@@ -349,6 +391,7 @@ int config_parse(Config *c, const char *json, const char *origin, char *err) {
             if ((rc = set_key(&tmp, &KEYS[ki], kv, where, err)) != 0) break;
         }
     }
+    if (rc == 0) rc = apply_legacy(&tmp, seen, where, err);
     cJSON_Delete(root);
     if (rc == 0) *c = tmp;
     return rc;

@@ -43,6 +43,7 @@ typedef struct {
 typedef struct {
     char recon[8];           // "l1" | "mse"
     float w_recon, w_kl, w_diff, w_align, w_smooth;
+    char kl_reduce[8];       // "sum": over C,H,W, mean over the batch (REPA-E/LDM); "mean": over every element
 } LossConfig;
 
 typedef struct {
@@ -51,6 +52,7 @@ typedef struct {
     float w_sit, w_vae;      // repa weights (0.5 / 1.5)
     char encoder[CFG_STRLEN];// safetensors of the frozen target encoder (repa)
     int projector_dim;       // hidden width of the projector MLP
+    char vae_bn[16];         // repa, the VAE-side pass's latent BN: "running" (eval mode, REPA-E) | "batch"
 } AlignConfig;
 
 typedef struct {
@@ -59,6 +61,7 @@ typedef struct {
     int warmup;              // linear warmup steps
     float clip;              // global-norm clip per side (0 = off)
     float ema;               // SiT EMA decay (0 = off)
+    int ema_warmup;          // bool: decay min(ema, (1+n)/(10+n)) after n updates
     int train_vae, train_sit;// "vae" / "sit" keys
     int seed, threads;       // threads 0 = all cores
     int log_every, sample_every, ckpt_every;
@@ -92,7 +95,9 @@ typedef struct {
 // Fills every field with its default (the `tiny` model on `shapes`): the defaults column of
 // config.c's key table.
 void config_defaults(Config *c);
-// Parses JSON text over the defaults. `origin` names the source in messages (a file path).
+// Parses JSON text over the defaults. A complete config from before a key existed (a stored
+// run's) gets that key's legacy value rather than its default (config.c, Key.legacy): old runs
+// keep their objective (loss.kl_reduce "mean", train.ema_warmup false). `origin` names the source in messages (a file path).
 // Malformed JSON: file, line and column. Unknown key: its path and the nearest valid key.
 // Wrong type or range: the path and what is allowed. Returns 0 or -1 with err (ERRLEN).
 int config_parse(Config *c, const char *json, const char *origin, char *err);

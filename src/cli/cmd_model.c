@@ -133,8 +133,8 @@ int cmd_sample(const Globals *g, int argc, char **argv) {
     uint8_t *rgb = image_grid(imgs, n, m->C, m->S, m->S, 0, 1, &gw, &gh);
     int rc = png_write(out, rgb, gw, gh, 3, err);
     if (rc) fprintf(stderr, "repae sample: %s\n", err);
-    else fprintf(stderr, "repae sample: %d images from run '%s' step %ld (EMA), %d %s steps, cfg %g -> %s\n", n,
-                 rm.name, rm.step, o.steps, o.solver == SOLVER_EULER ? "euler" : o.solver == SOLVER_HEUN ? "heun" : "sde",
+    else fprintf(stderr, "repae sample: %d images from run '%s' step %ld%s, %d %s steps, cfg %g -> %s\n", n,
+                 rm.name, rm.step, rm.cfg.train.ema > 0 ? " (EMA)" : "", o.steps, o.solver == SOLVER_EULER ? "euler" : o.solver == SOLVER_HEUN ? "heun" : "sde",
                  o.cfg_scale, out);
     free(rgb);
     free(imgs);

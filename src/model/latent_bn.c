@@ -23,10 +23,11 @@ void latent_bn_free(LatentBn *bn) {
     memset(bn, 0, sizeof *bn);
 }
 
-void latent_bn_forward(LatentBn *bn, float *out, const float *inp, int B, int HW, int training) {
-    bn->training = training;
-    batchnorm_forward(out, bn->mean, bn->rstd, bn->running_mean, bn->running_var, inp, B, bn->C, HW,
-                      LATENT_BN_EPS, LATENT_BN_MOMENTUM, training);
+void latent_bn_forward(LatentBn *bn, float *out, const float *inp, int B, int HW, int mode) {
+    bn->training = mode != LBN_EVAL;
+    int keep = mode == LBN_BATCH; // batch statistics without touching the running ones
+    batchnorm_forward(out, bn->mean, bn->rstd, keep ? NULL : bn->running_mean, keep ? NULL : bn->running_var,
+                      inp, B, bn->C, HW, LATENT_BN_EPS, LATENT_BN_MOMENTUM, bn->training);
 }
 
 void latent_bn_backward(LatentBn *bn, float *dinp, const float *dout, const float *inp, int B, int HW) {

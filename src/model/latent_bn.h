@@ -16,13 +16,17 @@ typedef struct {
     ParamTable params;
     float *running_mean, *running_var; // (C); start at 0 and 1 as in PyTorch
     float *mean, *rstd;                // (C) cached by forward for backward
-    int training;                      // mode of the latest forward
+    int training;                      // batch statistics in the latest forward (LBN_TRAIN, LBN_BATCH)
 } LatentBn;
 
 void latent_bn_build(LatentBn *bn, int C);
 void latent_bn_free(LatentBn *bn);
-// out (B,C,HW) = normalised inp; training != 0 uses batch statistics and updates the running ones.
-void latent_bn_forward(LatentBn *bn, float *out, const float *inp, int B, int HW, int training);
+// out (B,C,HW) = normalised inp. mode LBN_EVAL: running statistics; LBN_TRAIN: batch
+// statistics, updating the running ones (PyTorch's train mode); LBN_BATCH: batch statistics,
+// running ones untouched (align.vae_bn "batch": the VAE-side pass normalises scale-free without
+// moving the statistics the SiT pass updates). The backward follows the mode.
+enum { LBN_EVAL = 0, LBN_TRAIN = 1, LBN_BATCH = 2 };
+void latent_bn_forward(LatentBn *bn, float *out, const float *inp, int B, int HW, int mode);
 // dinp (B,C,HW) += dL/dinp for the latest forward (same inp).
 void latent_bn_backward(LatentBn *bn, float *dinp, const float *dout, const float *inp, int B, int HW);
 // Eval-mode inverse: out = inp * sqrt(running_var + eps) + running_mean.

@@ -14,12 +14,21 @@ int solver_parse(SolverKind *s, const char *name, char *err) {
 
 size_t sampler_scratch_floats(int B, size_t n) { return 3 * (size_t)B * n; }
 
+float sampler_t_max(const Diffusion *d) { return d->pred == PRED_VELOCITY ? 1.0f : SAMPLER_T_MAX_EPS; }
+
 void sampler_run(float *x, int B, size_t n, int steps, SolverKind solver, const Diffusion *d,
                  VelocityFn vel, void *ctx, Rng *rng, float *scratch) {
     size_t N = (size_t)B * n;
     float *v = scratch, *v2 = scratch + N, *xp = scratch + 2 * N;
+    float tmax = sampler_t_max(d);
+    if (tmax < 1.0f) {
+        // x_tmax = alpha z0 + sigma eps: the noise part of the marginal (alpha z0 is ~1% of it).
+        float a, s, da, ds;
+        path_coeffs(d, tmax, &a, &s, &da, &ds);
+        for (size_t j = 0; j < N; j++) x[j] *= s;
+    }
     for (int i = 0; i < steps; i++) {
-        float t = 1.0f - (float)i / steps, tn = 1.0f - (float)(i + 1) / steps;
+        float t = tmax * (1.0f - (float)i / steps), tn = tmax * (1.0f - (float)(i + 1) / steps);
         float h = t - tn; // > 0: we integrate backwards in time
         vel(ctx, v, x, t, B);
         if (solver == SOLVER_EULER || (solver == SOLVER_HEUN && i == steps - 1 && d->pred != PRED_VELOCITY)) {

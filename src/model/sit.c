@@ -179,7 +179,8 @@ size_t sit_num_params(const Sit *s) {
 }
 
 // ---- forward ----------------------------------------------------------------------------------
-const float *sit_forward(Sit *s, const float *x, const float *t, const int *labels, int B) {
+// Blocks 1..nblocks, then (when nblocks is the depth) the final layer.
+static const float *forward(Sit *s, const float *x, const float *t, const int *labels, int B, int nblocks) {
     int D = s->D, T = s->T, M = s->M, NH = s->NH, P = s->zc * s->p * s->p, nc = s->cfg.num_classes;
     size_t BT = (size_t)B * T;
     // A bug in the caller: the buffers hold max_batch samples.
@@ -211,7 +212,7 @@ const float *sit_forward(Sit *s, const float *x, const float *t, const int *labe
     silu_forward(s->sc, s->c, (size_t)B * D);
 
     const float *h = s->x0;
-    for (int i = 0; i < s->cfg.depth; i++) {
+    for (int i = 0; i < nblocks; i++) {
         SitBlock *b = &s->blocks[i];
         b->in = h;
         linear_forward(b->ada, s->sc, b->ada_w, b->ada_b, B, D, 6 * D);
@@ -230,12 +231,23 @@ const float *sit_forward(Sit *s, const float *x, const float *t, const int *labe
         gate_residual_forward(b->out, b->xmid, b->fc2, ad + 5 * D, B, T, D, 6 * D);
         h = b->out;
     }
+    if (nblocks < s->cfg.depth) return NULL;
     linear_forward(s->fada, s->sc, s->fa_w, s->fa_b, B, D, 2 * D);
     layernorm_forward(s->lnf, s->mf, s->rf, h, NULL, NULL, (int)BT, D, LN_EPS);
     modulate_forward(s->modf, s->lnf, s->fada, s->fada + D, B, T, D, 2 * D);
     linear_forward(s->lin, s->modf, s->fl_w, s->fl_b, (int)BT, D, P);
     unpatchify_forward(s->out, s->lin, B, s->zc, s->H, s->W, s->p);
     return s->out;
+}
+
+const float *sit_forward(Sit *s, const float *x, const float *t, const int *labels, int B) {
+    return forward(s, x, t, labels, B, s->cfg.depth);
+}
+
+const float *sit_forward_tokens(Sit *s, const float *x, const float *t, const int *labels, int B, int k) {
+    REPAE_ASSERT(k >= 1 && k <= s->cfg.depth, "sit_forward_tokens: block %d outside [1, %d]", k, s->cfg.depth);
+    forward(s, x, t, labels, B, k);
+    return s->blocks[k - 1].out;
 }
 
 const float *sit_tokens(const Sit *s, int k) {

@@ -89,6 +89,10 @@ void sit_init(Sit *s, Rng *rng);
 size_t sit_num_params(const Sit *s); // trainable (pos_embed excluded)
 
 const float *sit_forward(Sit *s, const float *x, const float *t, const int *labels, int B);
+// The forward up to block k only (REPA-E's align_only pass breaks there): returns its tokens
+// (B,T,D); later blocks and the final layer are not run, so the only backward of it is
+// sit_backward with dout NULL (which walks blocks 1..k).
+const float *sit_forward_tokens(Sit *s, const float *x, const float *t, const int *labels, int B, int k);
 // Tokens after block k (1-based, REPA's encoder_depth) of the latest forward: (B,T,D).
 const float *sit_tokens(const Sit *s, int k);
 // Backward of the latest forward. dout (B,zc,H,W) may be NULL; dtok (B,T,D) (may be NULL) is

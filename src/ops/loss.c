@@ -62,7 +62,9 @@ void l1_backward(float *dpred, const float *pred, const float *target, size_t n,
 }
 
 // ---------------------------------------------------------------------------------------------
-float kl_forward(const float *mu, const float *logvar, size_t n) {
+// 0.5 * sum(mu^2 + exp(logvar) - logvar - 1) / div: div = n is the mean over elements, div = B
+// the official REPA-E/LDM reduction (sum over C,H,W, mean over the batch).
+float kl_forward_div(const float *mu, const float *logvar, size_t n, double div) {
     double part[NBLK];
     #pragma omp parallel for schedule(static) if (n >= PAR_MIN)
     for (int k = 0; k < NBLK; k++) {
@@ -73,17 +75,24 @@ float kl_forward(const float *mu, const float *logvar, size_t n) {
         }
         part[k] = s;
     }
-    return n ? (float)(0.5 * sum_blocks(part) / (double)n) : 0.0f;
+    return n && div > 0 ? (float)(0.5 * sum_blocks(part) / div) : 0.0f;
 }
 
-void kl_backward(float *dmu, float *dlogvar, const float *mu, const float *logvar, size_t n, float dloss) {
-    if (!n) return;
-    float k = dloss / (float)n;
+void kl_backward_div(float *dmu, float *dlogvar, const float *mu, const float *logvar, size_t n, double div,
+                     float dloss) {
+    if (!n || !(div > 0)) return;
+    float k = dloss / (float)div;
     #pragma omp parallel for if (n >= PAR_MIN)
     for (size_t i = 0; i < n; i++) {
         if (dmu) dmu[i] += k * mu[i];
         if (dlogvar) dlogvar[i] += 0.5f * k * (expf(logvar[i]) - 1.0f);
     }
+}
+
+float kl_forward(const float *mu, const float *logvar, size_t n) { return kl_forward_div(mu, logvar, n, (double)n); }
+
+void kl_backward(float *dmu, float *dlogvar, const float *mu, const float *logvar, size_t n, float dloss) {
+    kl_backward_div(dmu, dlogvar, mu, logvar, n, (double)n, dloss);
 }
 
 // ---------------------------------------------------------------------------------------------

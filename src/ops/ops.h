@@ -185,6 +185,11 @@ void l1_backward(float *dpred, const float *pred, const float *target, size_t n,
 // Gaussian KL to N(0,1): 0.5 * mean(mu^2 + exp(logvar) - logvar - 1)
 float kl_forward(const float *mu, const float *logvar, size_t n);
 void kl_backward(float *dmu, float *dlogvar, const float *mu, const float *logvar, size_t n, float dloss);
+// The same sum divided by div instead of n: div = B gives the official REPA-E/LDM KL (summed
+// over C*H*W, averaged over the batch), so that its weight 1e-6 means what the paper's does.
+float kl_forward_div(const float *mu, const float *logvar, size_t n, double div);
+void kl_backward_div(float *dmu, float *dlogvar, const float *mu, const float *logvar, size_t n, double div,
+                     float dloss);
 // Negative cosine similarity per row of (N, D), averaged: -mean_n cos(a_n, b_n); eps 1e-8 on norms
 // (F.normalize semantics: x / max(|x|, eps)).
 float neg_cosine_forward(const float *a, const float *b, int N, int D);

@@ -114,6 +114,15 @@ TrainStatus train_run_opts(const Config *cfg, const char *run_dir, int resume, c
             goto done;
         }
         stepped = 1;
+        if (tr->collapsed == 1) { // once, when it happens
+            tr->collapsed = 2;
+            char msg[ERRLEN];
+            snprintf(msg, sizeof msg, "step %ld: latent_sstd %.4g is %.0fx below its peak %.4g: the latents are "
+                     "collapsing (REPA-E's naive end-to-end failure); check diffusion.grad_to_vae, the loss "
+                     "weights and train.lr", tr->step, vals[M_SSTD], TRAIN_COLLAPSE_FACTOR, tr->sstd_peak);
+            if (o && o->warn) o->warn(o->ctx, msg);
+            else fprintf(stderr, "repae: warning: %s\n", msg);
+        }
         if (tr->step % log_every == 0 || tr->step == total) log_metrics(tr, h, vals);
         if (cfg->train.sample_every > 0 && tr->step % cfg->train.sample_every == 0 && tr->step != total)
             if (emit_samples(tr, h, err)) { status = TRAIN_FAILED; goto done; }
@@ -142,11 +151,11 @@ double trainer_step_gflop(const Trainer *tr) {
     double vae = (f.enc + f.dec) * (c->train.train_vae ? 3 : 1), sit = 0;
     if (trainer_sit_needed(tr)) sit += f.sit * (c->train.train_sit ? 3 : 2);
     if (tr->align == ALIGN_SCORE && c->train.train_sit) sit += f.sit * 3;
-    // repa's VAE side: a full SiT forward and an input-gradient backward through blocks
-    // 1..depth (counted as that share of the SiT). The projector and the target encoder's
+    // repa's VAE side: a SiT forward and an input-gradient backward through blocks 1..depth
+    // only (each counted as that share of the SiT). The projector and the target encoder's
     // forward are left out (small beside the SiT at the recipe sizes).
     if (tr->align == ALIGN_REPA && c->train.train_vae)
-        sit += f.sit * (1.0 + (double)c->align.depth / c->sit.depth);
+        sit += f.sit * 2.0 * (double)c->align.depth / c->sit.depth;
     return tr->B * (vae + sit) / 1e9;
 }
 

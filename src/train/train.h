@@ -10,7 +10,9 @@ typedef struct {
     void *ctx;
     // Every logged step: n metrics (names such as "recon", "kl", "diffusion", "align",
     // "smooth", "total", "latent_std", "grad_norm_vae", "grad_norm_sit", "lr_vae", "lr_sit",
-    // "img_per_s"). Called on the training thread; must not block for long.
+    // "img_per_s", "latent_sstd", "collapse"). latent_sstd is the scale-free spatial std of the
+    // latents after the BN (std / sqrt(running_var)); collapse is 1 from the step it fell 10x
+    // below its peak (and warn is called once). Called on the training thread; must not block.
     void (*metrics)(void *ctx, long step, int n, const char *const *keys, const float *vals);
     // A sample grid as 8-bit RGB (gray images replicated), row-major, w x h pixels.
     void (*sample)(void *ctx, long step, const uint8_t *rgb, int w, int h);
@@ -53,7 +55,8 @@ int train_bench(const Config *cfg, int steps, TrainBench *out, char *err);
 typedef struct {
     void *ctx;
     // A warning for the person running it: a checkpoint that cannot be used was set aside and
-    // an older one is tried. NULL: printed on stderr ("repae: warning: ...").
+    // an older one is tried, or the latents are collapsing (latent_sstd 10x below its peak).
+    // NULL: printed on stderr ("repae: warning: ...").
     void (*warn)(void *ctx, const char *msg);
     // Called once the starting point is settled, before the first step and before any hook:
     // from is the step of the checkpoint resumed from (after falling back past unusable ones),

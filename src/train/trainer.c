@@ -167,7 +167,7 @@ static float lr_at(float lr, int warmup, long step) {
 _Static_assert(TRAIN_NMETRICS == M_COUNT, "metric table");
 const char *const train_metric_names[TRAIN_NMETRICS] = {"recon", "kl", "diffusion", "align", "smooth", "total",
                                                  "latent_std", "grad_norm_vae", "grad_norm_sit", "lr_vae",
-                                                 "lr_sit", "img_per_s"};
+                                                 "lr_sit", "img_per_s", "latent_sstd", "collapse"};
 
 void trainer_draw_inputs(Trainer *tr) {
     const Config *c = &tr->cfg;
@@ -217,6 +217,13 @@ static void clip_scale(float *g, size_t n, float norm, float max_norm) {
 // passes leave their gradient on the VAE in v->dz (read by the VAE backward); every backward
 // adds into the parameter gradients cleared at the start of the step.
 
+// The KL's divisor: loss.kl_reduce "sum" is REPA-E's (and LDM's) sum over C,H,W averaged over
+// the batch, so that w_kl 1e-6 weighs what the paper's does; "mean" (over every latent element,
+// C*H*W times weaker) is what runs stored before the key existed trained with.
+static double kl_div(const Trainer *tr) {
+    return strcmp(tr->cfg.loss.kl_reduce, "mean") == 0 ? (double)tr->B * tr->m.nz : (double)tr->B;
+}
+
 // Encode, sample the posterior with eps_vae, decode; recon, kl, smooth, latent_std.
 static const float *vae_pass(Trainer *tr, float *vals) {
     Model *m = &tr->m;
@@ -227,7 +234,7 @@ static const float *vae_pass(Trainer *tr, float *vals) {
     vae_sample(v, tr->eps_vae, B);
     const float *xr = vae_decode(v, v->z, B);
     vals[M_RECON] = tr->recon_l1 ? l1_forward(xr, tr->x, nx) : mse_forward(xr, tr->x, nx);
-    vals[M_KL] = kl_forward(v->mean, v->logvar, nz);
+    vals[M_KL] = kl_forward_div(v->mean, v->logvar, nz, kl_div(tr));
     vals[M_SMOOTH] = smooth_forward(v->z, B, m->zc, m->zh, m->zw);
     vals[M_LSTD] = (float)(latent_std_sum(v->z, B, m->zc, m->zh * m->zw) / (B * m->zc));
     return xr;
@@ -244,12 +251,33 @@ static void latents_for_sit(Trainer *tr) {
     }
     memcpy(tr->bn_save, m->bn.running_mean, m->zc * sizeof(float));
     memcpy(tr->bn_save + m->zc, m->bn.running_var, m->zc * sizeof(float));
-    latent_bn_forward(&m->bn, tr->zn, m->vae.z, tr->B, m->zh * m->zw, 1);
+    latent_bn_forward(&m->bn, tr->zn, m->vae.z, tr->B, m->zh * m->zw, LBN_TRAIN);
+}
+
+// latent_sstd: per channel the spatial std of z over the running std the BN divides by (after
+// this step's update, as sampling uses it), averaged over images and channels; and the
+// collapse watch against its peak.
+static void latent_sstd(Trainer *tr, float *vals) {
+    Model *m = &tr->m;
+    int B = tr->B, C = m->zc, HW = m->zh * m->zw;
+    double s = 0;
+    for (int c = 0; c < C; c++) {
+        double r = m->use_bn ? 1.0 / sqrt((double)m->bn.running_var[c] + LATENT_BN_EPS) : 1.0;
+        double sc = 0;
+        for (int b = 0; b < B; b++) sc += latent_std_sum(m->vae.z + ((size_t)b * C + c) * HW, 1, 1, HW);
+        s += sc * r;
+    }
+    float v = (float)(s / ((double)B * C));
+    vals[M_SSTD] = v;
+    if (isfinite(v) && v > tr->sstd_peak) tr->sstd_peak = v;
+    if (!tr->collapsed && v < tr->sstd_peak / TRAIN_COLLAPSE_FACTOR) tr->collapsed = 1;
+    vals[M_COLLAPSE] = tr->collapsed ? 1.0f : 0.0f; // run.c marks the warned state 2
 }
 
 // The diffusion loss. The SiT learns from it when it trains; the VAE only with
 // diffusion.grad_to_vae (the naive end-to-end training REPA-E shows collapsing), through x_t,
-// the target (velocity) and the BatchNorm, into v->dz.
+// the target (velocity) and the BatchNorm, into v->dz. The SiT side's w_sit * align never
+// reaches the VAE (its VAE side is repa_vae_pass, with its own weight w_vae).
 static void diffusion_pass(Trainer *tr, float *vals) {
     const Config *c = &tr->cfg;
     Model *m = &tr->m;
@@ -271,7 +299,15 @@ static void diffusion_pass(Trainer *tr, float *vals) {
         repa_loss_backward(&tr->proj, tr->dtok, c->align.w_sit, c->train.train_sit);
     }
     if (to_vae) memset(tr->dxt, 0, nz * sizeof(float));
-    sit_backward(s, to_vae ? tr->dxt : NULL, tr->dout, k ? tr->dtok : NULL, k, c->train.train_sit);
+    if (to_vae && k) {
+        // Only the diffusion gradient goes on to the VAE (the naive route adds just that to
+        // REPA-E): a backward of the diffusion loss alone gives dx_t, then one of w_sit * align
+        // (blocks 1..k) adds the rest of the SiT's parameter gradients.
+        sit_backward(s, tr->dxt, tr->dout, NULL, 0, c->train.train_sit);
+        if (c->train.train_sit) sit_backward(s, NULL, NULL, tr->dtok, k, 1);
+    } else {
+        sit_backward(s, to_vae ? tr->dxt : NULL, tr->dout, k ? tr->dtok : NULL, k, c->train.train_sit);
+    }
     if (!to_vae) return;
     memset(tr->dzn, 0, nz * sizeof(float));
     diffusion_loss_backward(&m->diff, NULL, tr->dzn, tr->dxt, out, tr->zn, tr->eps, tr->t, B, m->nz, c->loss.w_diff);
@@ -280,9 +316,12 @@ static void diffusion_pass(Trainer *tr, float *vals) {
 }
 
 // align "repa", REPA-E's VAE side (repa.h, pass (1)): w_vae * align through the frozen SiT
-// blocks 1..depth and the projector into the VAE, with the BN in eval mode (running statistics
-// as they are before this step's diffusion pass updates them), labels not dropped, and the
-// same t and eps as the diffusion pass. Adds into v->dz; touches no SiT or projector gradient.
+// blocks 1..depth (the forward stops there) and the projector into the VAE, labels not
+// dropped, and the same t and eps as the diffusion pass. The BN: align.vae_bn "running" is
+// REPA-E's eval mode (running statistics as they are before this step's diffusion pass updates
+// them), which lets the VAE grow z to raise this pass's SNR while the statistics lag
+// (../shared/reviews/science.md 4.3); "batch" normalises with this batch's statistics (and
+// backpropagates through them), scale-free, leaving the running ones alone. Adds into v->dz; touches no SiT or projector gradient.
 // Runs before latents_for_sit: that forward overwrites the BN's cache and the SiT's activations.
 static float repa_vae_pass(Trainer *tr) {
     const Config *c = &tr->cfg;
@@ -290,12 +329,14 @@ static float repa_vae_pass(Trainer *tr) {
     Sit *s = &m->sit;
     int B = tr->B, HW = m->zh * m->zw, k = c->align.depth;
     size_t nz = B * m->nz;
-    if (m->use_bn) latent_bn_forward(&m->bn, tr->zv, m->vae.z, B, HW, 0);
+    int bn_mode = strcmp(c->align.vae_bn, "batch") == 0 ? LBN_BATCH : LBN_EVAL;
+    if (m->use_bn) latent_bn_forward(&m->bn, tr->zv, m->vae.z, B, HW, bn_mode);
     else memcpy(tr->zv, m->vae.z, nz * sizeof(float));
     diffusion_make_xt(&m->diff, tr->xt, tr->zv, tr->eps, tr->t, B, m->nz);
     for (int b = 0; b < B; b++) tr->ykeep[b] = m->num_classes ? tr->y[b] % m->num_classes : 0;
-    sit_forward(s, tr->xt, tr->t, tr->ykeep, B);
-    float a = repa_loss_forward(&tr->proj, sit_tokens(s, k), tr->targets, B, s->T);
+    // Blocks 1..k only, as REPA-E's align_only forward (the rest would be thrown away).
+    const float *h = sit_forward_tokens(s, tr->xt, tr->t, tr->ykeep, B, k);
+    float a = repa_loss_forward(&tr->proj, h, tr->targets, B, s->T);
     memset(tr->dtok, 0, (size_t)B * s->T * s->D * sizeof(float));
     repa_loss_backward(&tr->proj, tr->dtok, c->align.w_vae, 0);
     memset(tr->dxt, 0, nz * sizeof(float));
@@ -341,9 +382,21 @@ static void vae_backward_pass(Trainer *tr, const float *xr) {
     else mse_backward(tr->dxr, xr, tr->x, nx, c->loss.w_recon);
     smooth_backward(v->dz, v->z, B, m->zc, m->zh, m->zw, c->loss.w_smooth);
     vae_decode_backward(v, v->dz, tr->dxr);
-    kl_backward(v->dmean, v->dlogvar, v->mean, v->logvar, nz, c->loss.w_kl);
+    kl_backward_div(v->dmean, v->dlogvar, v->mean, v->logvar, nz, kl_div(tr), c->loss.w_kl);
     vae_sample_backward(v, v->dmean, v->dlogvar, v->dz, tr->eps_vae, B);
     vae_encode_backward(v, v->dmean, v->dlogvar);
+}
+
+// The EMA decay of the update after n earlier ones. With train.ema_warmup, min(ema, (1+n)/(10+n))
+// (timm's ModelEmaV2 warm-up): a short run's EMA then forgets its random initialisation (a fixed
+// 0.9999 over 1000 steps leaves the sampled weights ~90% at their init, so samples are noise).
+static float ema_decay(const Config *c, long n) {
+    float d = c->train.ema;
+    if (c->train.ema_warmup) {
+        float w = (float)((1.0 + (double)n) / (10.0 + (double)n));
+        if (w < d) d = w;
+    }
+    return d;
 }
 
 // Clip (as torch.nn.utils.clip_grad_norm_, given the norms) and update each trained side with
@@ -356,6 +409,7 @@ static void update_pass(Trainer *tr, float *vals) {
     float clip = c->train.clip, lr_sit = lr_at(c->train.lr, c->train.warmup, tr->step);
     float lr_vae = lr_at(c->train.lr_vae > 0 ? c->train.lr_vae : c->train.lr, c->train.warmup, tr->step);
     int t = (int)tr->step + 1;
+    float ema = ema_decay(c, tr->step);
     if (c->train.train_vae) {
         clip_scale(v->params.grad, nv, vals[M_GN_VAE], clip);
         adamw_update(v->params.data, v->params.grad, tr->m_vae, tr->v_vae, nv, lr_vae, 0.9f, 0.999f, 1e-8f, 0.0f, t);
@@ -363,7 +417,7 @@ static void update_pass(Trainer *tr, float *vals) {
     if (c->train.train_sit) {
         clip_scale(s->params.grad, ns, vals[M_GN_SIT], clip);
         adamw_update(s->params.data, s->params.grad, tr->m_sit, tr->v_sit, ns, lr_sit, 0.9f, 0.999f, 1e-8f, 0.0f, t);
-        if (c->train.ema > 0) ema_update(tr->ema, s->params.data, ns, c->train.ema);
+        if (c->train.ema > 0) ema_update(tr->ema, s->params.data, ns, ema);
         else memcpy(tr->ema, s->params.data, ns * sizeof(float));
     }
     if (c->train.train_sit && tr->align == ALIGN_REPA) {
@@ -372,7 +426,7 @@ static void update_pass(Trainer *tr, float *vals) {
         size_t np = pp->ntrain;
         clip_scale(pp->grad, np, vals[M_GN_SIT], clip);
         adamw_update(pp->data, pp->grad, tr->m_proj, tr->v_proj, np, lr_sit, 0.9f, 0.999f, 1e-8f, 0.0f, t);
-        if (c->train.ema > 0) ema_update(tr->ema_proj, pp->data, np, c->train.ema);
+        if (c->train.ema > 0) ema_update(tr->ema_proj, pp->data, np, ema);
         else memcpy(tr->ema_proj, pp->data, np * sizeof(float));
     }
     vals[M_LR_VAE] = c->train.train_vae ? lr_vae : 0.0f;
@@ -398,6 +452,7 @@ const char *trainer_step(Trainer *tr, float *vals) {
         if (train_vae) vals[M_ALIGN] = repa_vae_pass(tr);
     }
     latents_for_sit(tr);
+    latent_sstd(tr, vals);
     if (trainer_sit_needed(tr)) {
         diffusion_pass(tr, vals);
         if (tr->align == ALIGN_SCORE && train_sit) score_align_pass(tr, vals);

@@ -52,6 +52,11 @@ typedef struct Trainer {
     float *zv;         // repa: (B,nz) the VAE-side pass's eval-mode BN output, then its x_t
     double last_log_time;
     long last_log_step;
+    // The collapse watch: latent_sstd's peak since this process built the trainer (a resumed
+    // run starts it again), and whether it has since fallen TRAIN_COLLAPSE_FACTOR below it
+    // (1; 2 once run.c has warned).
+    float sstd_peak;
+    int collapsed;
 } Trainer;
 
 // ---- trainer.c: build and step ----------------------------------------------------------------
@@ -81,10 +86,17 @@ const char *trainer_step(Trainer *tr, float *vals);
 // Whether the step runs the SiT at all: it trains, or the VAE learns through it (grad_to_vae).
 int trainer_sit_needed(const Trainer *tr);
 
-#define TRAIN_NMETRICS 12
+#define TRAIN_NMETRICS 14
 extern const char *const train_metric_names[TRAIN_NMETRICS];
 // Indices into vals and train_metric_names.
-enum { M_RECON, M_KL, M_DIFF, M_ALIGN, M_SMOOTH, M_TOTAL, M_LSTD, M_GN_VAE, M_GN_SIT, M_LR_VAE, M_LR_SIT, M_IPS, M_COUNT };
+// M_SSTD "latent_sstd": the spatial std of the latents as the SiT sees them, std / sqrt(running_var
+// + eps) per channel (= latent_std without the BN), scale-free where latent_std behind a BN
+// says nothing about collapse; M_COLLAPSE "collapse": 1 once it has fallen 10x below its peak.
+enum { M_RECON, M_KL, M_DIFF, M_ALIGN, M_SMOOTH, M_TOTAL, M_LSTD, M_GN_VAE, M_GN_SIT, M_LR_VAE, M_LR_SIT, M_IPS,
+       M_SSTD, M_COLLAPSE, M_COUNT };
+// latent_sstd below its peak by this factor is a collapse (REPA-E's naive end-to-end failure:
+// spatial variance 17.06 -> 0.02).
+#define TRAIN_COLLAPSE_FACTOR 10.0f
 
 // ---- checkpoint.c: a trainer's checkpoints (the directory facts are in checkpoint.h) ----------
 // Writes the trainer's state as run_dir/ckpt/<step> (a temporary directory renamed into place),
