@@ -23,10 +23,14 @@ case_() {
   T new-session -d -s "$name" -x 100 -y 30 "env REPAE_DB=$db TERM=xterm-256color $BIN; sleep 30"
   wait_for "$name" "No runs yet." 10 || { echo "FAIL ${name}_dashboard_opens"; return; }
   T send-keys -t "$name" n; wait_for "$name" "configs/tiny.json" 5
-  T send-keys -t "$name" o; sleep 0.3; T send-keys -t "$name" -l "train.steps=100000"; T send-keys -t "$name" Enter
-  T send-keys -t "$name" N; sleep 0.3; T send-keys -t "$name" -l "$name"; T send-keys -t "$name" Enter
-  sleep 0.3; T send-keys -t "$name" Enter
-  wait_for "$name" "running" 10 || { echo "FAIL ${name}_run_launched"; sed 's/^/    | /' "$tmp/screen"; return; }
+  # Each prompt is waited for before typing into it: on a loaded machine keys can outrun it.
+  T send-keys -t "$name" o; wait_for "$name" "override key=value" 10
+  T send-keys -t "$name" -l "train.steps=100000"; T send-keys -t "$name" Enter
+  wait_for "$name" "train.steps=100000" 10
+  T send-keys -t "$name" N; sleep 0.5; T send-keys -t "$name" -l "$name"; T send-keys -t "$name" Enter
+  wait_for "$name" "name: $name" 10
+  T send-keys -t "$name" Enter
+  wait_for "$name" "running" 20 || { echo "FAIL ${name}_run_launched"; sed 's/^/    | /' "$tmp/screen"; return; }
   # train a little (up to 30 s under sanitizers) until a step is logged
   i=0; while [ $i -lt 60 ]; do
     st=$("$BIN" --db "$db" runs 2>/dev/null | awk -v n="$name" '$2 == n {print $4}')
