@@ -1,6 +1,6 @@
 #!/bin/sh
 # check_layers.sh [ROOT]: every #include "..." in the product must go down the layers.
-#   core:  base <- ops <- model <- train, eval;  data sits on base, below model
+#   core:  base <- ops <- model <- eval <- train;  data sits on base, below model
 #   store: base only              ui: base only (never the core's internals, app or cli)
 #   app:   everything but cli     cli: everything
 # Includes name their folder ("ops/ops.h", "store/store.h"), so each side's layer is the first
@@ -11,7 +11,7 @@ find src store ui -name '*.[ch]' | sort | xargs awk '
 BEGIN {
   ok["base"] = " "; ok["ops"] = " base "; ok["data"] = " base "
   ok["model"] = " base ops data "
-  ok["train"] = " base ops model data "; ok["eval"] = " base ops model data "
+  ok["eval"] = " base ops model data "; ok["train"] = " base ops model data eval "
   ok["store"] = " base "; ok["ui"] = " base "
   ok["app"] = " base ops model data train eval store ui "
   ok["cli"] = " base ops model data train eval store ui app "

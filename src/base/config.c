@@ -102,6 +102,8 @@ static const Key KEYS[] = {
     {"train.log_every", "10", K_INT, O(train.log_every), 0, 1, BIG, 0, NULL, 0, NULL},
     {"train.sample_every", "500", K_INT, O(train.sample_every), 0, 0, BIG, 0, NULL, 0, NULL},
     {"train.ckpt_every", "1000", K_INT, O(train.ckpt_every), 0, 0, BIG, 0, NULL, 0, NULL},
+    {"train.eval_every", "0", K_INT, O(train.eval_every), 0, 0, BIG, 0, NULL, 1, "0"},
+    {"train.eval_n", "500", K_INT, O(train.eval_n), 0, 2, 100000, 0, NULL, 1, "500"},
     {"init.vae", "", K_STR, O(init.vae), S(init.vae), 0, 0, 0, NULL, 0, NULL},
     {"init.sit", "", K_STR, O(init.sit), S(init.sit), 0, 0, 0, NULL, 0, NULL},
     {"sample.steps", "50", K_INT, O(sample.steps), 0, 1, 100000, 0, NULL, 0, NULL},

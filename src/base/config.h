@@ -65,6 +65,7 @@ typedef struct {
     int train_vae, train_sit;// "vae" / "sit" keys
     int seed, threads;       // threads 0 = all cores
     int log_every, sample_every, ckpt_every;
+    int eval_every, eval_n;  // evaluation during training: every eval_every steps (0 = off), eval_n samples
 } TrainConfig;
 
 typedef struct {

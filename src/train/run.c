@@ -4,6 +4,7 @@
 #include "train/train.h"
 #include "train/checkpoint.h"
 #include "train/trainer.h"
+#include "eval/eval_live.h"
 #include "base/png_io.h"
 #include "base/util.h"
 #include <math.h>
@@ -17,25 +18,78 @@
 
 // A grid of sample.n images from fixed noise (the same at every step, so that the step slider
 // shows one set of samples evolving), with the EMA weights when EMA is on.
+// The weights samples and evaluations judge: the EMA ones when the run keeps an EMA, swapped in
+// around the sampling and back out after.
+static void ema_swap_in(Trainer *tr) {
+    if (tr->cfg.train.ema <= 0) return;
+    size_t ns = tr->m.sit.params.total;
+    memcpy(tr->backup, tr->m.sit.params.data, ns * sizeof(float));
+    memcpy(tr->m.sit.params.data, tr->ema, ns * sizeof(float));
+}
+
+static void ema_swap_out(Trainer *tr) {
+    if (tr->cfg.train.ema > 0) memcpy(tr->m.sit.params.data, tr->backup, tr->m.sit.params.total * sizeof(float));
+}
+
 static int emit_samples(Trainer *tr, const TrainHooks *h, char *err) {
     if (!h || !h->sample || tr->cfg.sample.n < 1) return 0;
     Model *m = &tr->m;
     SampleOpts o;
     if (sample_opts_from_config(&o, &tr->cfg.sample, err)) return -1;
-    size_t ns = m->sit.params.total;
-    int use_ema = tr->cfg.train.ema > 0;
-    if (use_ema) {
-        memcpy(tr->backup, m->sit.params.data, ns * sizeof(float));
-        memcpy(m->sit.params.data, tr->ema, ns * sizeof(float));
-    }
+    ema_swap_in(tr);
     int n = tr->cfg.sample.n;
     model_sample(m, n, NULL, &o, (uint64_t)tr->cfg.train.seed ^ SAMPLE_SEED, tr->sample_imgs);
-    if (use_ema) memcpy(m->sit.params.data, tr->backup, ns * sizeof(float));
+    ema_swap_out(tr);
     int cols = (int)ceil(sqrt((double)n)), gw, gh;
     uint8_t *rgb = image_grid(tr->sample_imgs, n, m->C, m->S, m->S, cols, 1, &gw, &gh);
     h->sample(h->ctx, tr->step, rgb, gw, gh);
     free(rgb);
     return 0;
+}
+
+// ---- evaluation during training (train.eval_every) -------------------------------------------
+
+#define EVAL_SEED 0x6e7a1c
+
+static void warn_run(const TrainRunOpts *o, const char *msg) {
+    if (o && o->warn) o->warn(o->ctx, msg);
+    else fprintf(stderr, "repae: warning: %s\n", msg);
+}
+
+// Opens the evaluation network and the held-out features once. Without a usable evaluator the
+// run trains on and says why: evaluation is a view of the run, not a condition of it.
+static int eval_start(Trainer *tr, EvalLive *l, const TrainRunOpts *o) {
+    if (tr->cfg.train.eval_every <= 0) return 0;
+    char err[ERRLEN], msg[ERRLEN + 160];
+    if (eval_live_open(l, &tr->cfg, "", tr->cfg.train.eval_n, tr->B, err) == 0) return 1;
+    snprintf(msg, sizeof msg, "train.eval_every: no evaluation during this run: %s", err);
+    warn_run(o, msg);
+    return 0;
+}
+
+// eval.fd, eval.kid, eval.precision, eval.recall of eval_n samples (the EMA weights when kept),
+// with the real-vs-real floor at the same N, logged at this step.
+static void eval_step(Trainer *tr, EvalLive *l, const TrainHooks *h, const TrainRunOpts *o) {
+    char err[ERRLEN], msg[ERRLEN + 64];
+    SampleOpts so;
+    SetMetrics g;
+    if (sample_opts_from_config(&so, &tr->cfg.sample, err) == 0) {
+        ema_swap_in(tr);
+        int rc = eval_during_training(l, &tr->m, &so, tr->cfg.train.eval_n, (uint64_t)tr->cfg.train.seed ^ EVAL_SEED,
+                                      &g, err);
+        ema_swap_out(tr);
+        if (rc == 0) {
+            if (!h || !h->metrics) return;
+            const char *keys[] = {"eval.fd", "eval.kid", "eval.precision", "eval.recall", "eval.fd_floor",
+                                  "eval.kid_floor"};
+            float v[] = {(float)g.fd, (float)g.kid, (float)g.precision, (float)g.recall, (float)l->floor.fd,
+                         (float)l->floor.kid};
+            h->metrics(h->ctx, tr->step, 6, keys, v);
+            return;
+        }
+    }
+    snprintf(msg, sizeof msg, "step %ld: evaluation failed: %s", tr->step, err);
+    warn_run(o, msg);
 }
 
 // ---- the run ---------------------------------------------------------------------------------
@@ -85,6 +139,8 @@ TrainStatus train_run_opts(const Config *cfg, const char *run_dir, int resume, c
     ThreadSave threads = threads_apply(cfg->train.threads);
     Trainer *tr = xcalloc(1, sizeof(Trainer));
     TrainStatus status = TRAIN_FAILED;
+    EvalLive live;
+    int evaluating = 0;
     if (trainer_build(tr, cfg, 0, err)) { free(tr); threads_restore(threads); return TRAIN_FAILED; }
     long from = -1;
     if (resume && trainer_resume(tr, run_dir, o, &from, err)) goto done;
@@ -98,6 +154,8 @@ TrainStatus train_run_opts(const Config *cfg, const char *run_dir, int resume, c
     int log_every = cfg->train.log_every > 0 ? cfg->train.log_every : 1;
     tr->last_log_time = now_seconds();
     tr->last_log_step = tr->step;
+    evaluating = eval_start(tr, &live, o);
+    int eval_every = cfg->train.eval_every;
     status = TRAIN_DONE;
     while (tr->step < total) {
         if (h && h->should_stop && h->should_stop(h->ctx)) { status = TRAIN_STOPPED; break; }
@@ -120,20 +178,22 @@ TrainStatus train_run_opts(const Config *cfg, const char *run_dir, int resume, c
             snprintf(msg, sizeof msg, "step %ld: latent_sstd %.4g is %.0fx below its peak %.4g: the latents are "
                      "collapsing (REPA-E's naive end-to-end failure); check diffusion.grad_to_vae, the loss "
                      "weights and train.lr", tr->step, vals[M_SSTD], TRAIN_COLLAPSE_FACTOR, tr->sstd_peak);
-            if (o && o->warn) o->warn(o->ctx, msg);
-            else fprintf(stderr, "repae: warning: %s\n", msg);
+            warn_run(o, msg);
         }
         if (tr->step % log_every == 0 || tr->step == total) log_metrics(tr, h, vals);
         if (cfg->train.sample_every > 0 && tr->step % cfg->train.sample_every == 0 && tr->step != total)
             if (emit_samples(tr, h, err)) { status = TRAIN_FAILED; goto done; }
+        if (evaluating && tr->step % eval_every == 0 && tr->step != total) eval_step(tr, &live, h, o);
         if (cfg->train.ckpt_every > 0 && tr->step % cfg->train.ckpt_every == 0 && tr->step != total)
             if (trainer_save(tr, run_dir, h, err)) { status = TRAIN_FAILED; goto done; }
     }
     // Done or stopped: the last step's metrics (so the run's step matches its checkpoint), the
     // final samples and checkpoint.
     if (stepped && tr->last_log_step != tr->step) log_metrics(tr, h, vals);
+    if (evaluating && stepped) eval_step(tr, &live, h, o);
     if (emit_samples(tr, h, err) || trainer_save(tr, run_dir, h, err)) status = TRAIN_FAILED;
 done:
+    if (evaluating) eval_live_close(&live);
     trainer_free(tr);
     free(tr);
     threads_restore(threads);
