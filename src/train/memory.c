@@ -1,7 +1,7 @@
 // memory.c: the up-front memory estimate and check. The estimate is a dry run of the builders
 // (trainer_build with TRAINER_COUNT): every table is registered and sized exactly as the run
 // would, without allocating, and the totals are read back, so a change to any layer's layout
-// is counted without a second description of it. tests/test_robust_memory.c holds the estimate
+// is counted without a second description of it. tests/test_train_memory.c holds the estimate
 // to the allocations of built trainers.
 #include "train/train.h"
 #include "train/trainer.h"

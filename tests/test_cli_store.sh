@@ -1,5 +1,5 @@
 #!/bin/sh
-# test_qa_store.sh: what a first user broke in the run store, each case a PASS/FAIL line:
+# test_cli_store.sh: what a first user broke in the run store, each case a PASS/FAIL line:
 # two stores in one directory must not share run directories; a deleted run's id is never
 # given again (so its number and its leftover files cannot pass to a new run); names that would read as ids or break the tables are
 # refused; `repae rm --force` of a live run stops it before deleting; a store in a read-only

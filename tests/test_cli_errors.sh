@@ -1,5 +1,5 @@
 #!/bin/sh
-# test_robust_cli.sh: `repae resume` when the newest checkpoint is damaged (a warning naming it
+# test_cli_errors.sh: `repae resume` when the newest checkpoint is damaged (a warning naming it
 # and why, the older checkpoint resumed from, the damaged one kept as <step>.corrupt); a config
 # too large for memory refused before its run exists, saying what to lower.
 BUILD=${BUILD:-build}

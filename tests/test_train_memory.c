@@ -1,4 +1,4 @@
-// test_robust_memory.c: the up-front memory estimate (train_memory_estimate, a dry run of the
+// test_train_memory.c: the up-front memory estimate (train_memory_estimate, a dry run of the
 // builders) against what trainer_build really allocates, for the shipped configs and a few
 // variants: against the built trainer's tables, and those against malloc's own count of the
 // bytes the build took; and the check (train_memory_check) refusing an absurd config with what

@@ -1,5 +1,5 @@
 #!/bin/sh
-# test_qa_train.sh: `repae train` where a first user tripped: a missing dataset is refused
+# test_cli_train.sh: `repae train` where a first user tripped: a missing dataset is refused
 # before a run is created; a model too large for memory ends as a failed run with the reason
 # (not "interrupted", which invites a resume that fails the same way); the first progress
 # line shows no "nan it/s".

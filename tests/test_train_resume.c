@@ -1,4 +1,4 @@
-// test_robust_resume.c: resume when the newest checkpoint is damaged. The run falls back to
+// test_train_resume.c: resume when the newest checkpoint is damaged. The run falls back to
 // the older checkpoint CKPT_KEEP leaves and continues bit-exactly from its step; the
 // damaged one is kept as <step>.corrupt (never pruned, never counted), a warning names it and
 // why; when none loads the run fails naming every checkpoint tried.
@@ -261,7 +261,7 @@ TEST(checkpoint_api_finds_the_newest_usable_and_merges_it) {
 }
 
 int main(void) {
-    snprintf(tmp, sizeof tmp, "/tmp/repae_test_robust_resume_%d", (int)getpid());
+    snprintf(tmp, sizeof tmp, "/tmp/repae_test_train_resume_%d", (int)getpid());
     char err[ERRLEN];
     if (mkdir_p(tmp, err)) { printf("FAIL setup: %s\n", err); return 1; }
     Config c;
