@@ -152,13 +152,14 @@ void app_select_row(App *a, CellBuf *b, int x, int y, int w) {
 }
 
 // Light backgrounds: yellow and white text on the default background become a dark yellow
-// and the default foreground. Done on the finished frame, so no screen has to know.
+// (the default foreground in 8 colours) and the default foreground. Done on the finished frame, so no screen has to know.
 static void fold_theme(const App *a, CellBuf *b) {
     if (a->theme != 1 || !a->colors) return;
     for (long i = 0; i < (long)b->w * b->h; i++) {
         Cell *c = &b->c[i];
         if (c->bg >= 0 && c->bg != 254) continue;
-        if (c->fg == C_YELLOW || c->fg == 11) c->fg = a->colors == 256 ? 136 : C_YELLOW;
+        // 8 colours have no dark yellow: the foreground then (the colour said little on white)
+        if (c->fg == C_YELLOW || c->fg == 11) c->fg = a->colors == 256 ? 136 : CB_DEFAULT;
         else if (c->fg == C_WHITE || c->fg == 15) c->fg = CB_DEFAULT;
     }
 }
