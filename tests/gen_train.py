@@ -1,4 +1,4 @@
-"""gen_train.py: PyTorch references for the training step of src/train/train.c (tests/test_train_step.c).
+"""gen_train.py: PyTorch references for the training step of src/train/trainer.c (tests/test_train_step.c).
 
 Five optimiser steps of the whole REPA-E step at the `tiny` size, written from
 ../shared/spec/model.md ("Losses", "What updates what") and nothing else: the five losses, the

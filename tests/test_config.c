@@ -76,8 +76,8 @@ TEST(ablations_change_one_thing) {
         CHECK(config_load(&c, path, err) == 0, "%s", err);
         for (int i = 0; i < config_nkeys(); i++) {
             char va[2048], vb[2048];
-            config_key_value(&p, i, va, sizeof va);
-            config_key_value(&c, i, vb, sizeof vb);
+            config_key_value(&p, i, CFG_JSON, va, sizeof va);
+            config_key_value(&c, i, CFG_JSON, vb, sizeof vb);
             if (strcmp(va, vb)) {
                 strcat(diff, config_key_path(i));
                 strcat(diff, ",");
@@ -159,6 +159,10 @@ TEST(malformed_json_gives_line_and_column) {
     CHECK(config_parse(&c, "[1,2]", "x.json", err) != 0 && contains(err, "object"), "array root: %s", err);
     CHECK(config_load(&c, "/tmp/repae-no-such-config.json", err) != 0 && contains(err, "repae-no-such-config"),
           "missing file: %s", err);
+    // The path once, at the start: no "config X: X: cannot open".
+    const char *first = strstr(err, "repae-no-such-config");
+    CHECK(strncmp(err, "/tmp/repae-no-such-config.json: ", 32) == 0 && !strstr(first + 1, "repae-no-such-config"),
+          "missing file names the path more than once or not first: %s", err);
     remove(path);
 }
 
@@ -250,6 +254,46 @@ TEST(validate_cross_field) {
     CHECK(config_validate(&c, err) != 0 && contains(err, "train.lr"), "negative lr set in code accepted: %s", err);
 }
 
+// show/compare print values as --set takes them; comparisons use the exact JSON.
+TEST(key_values_in_both_styles) {
+    Config c;
+    config_defaults(&c);
+    char buf[256];
+    int ds = config_key_find("data.dataset"), ch = config_key_find("vae.ch"), lr = config_key_find("train.lr");
+    CHECK(ds >= 0 && ch >= 0 && lr >= 0, "keys missing from the table");
+    config_key_value(&c, ds, CFG_JSON, buf, sizeof buf);
+    CHECK(!strcmp(buf, "\"shapes\""), "json string: %s", buf);
+    config_key_value(&c, ds, CFG_TEXT, buf, sizeof buf);
+    CHECK(!strcmp(buf, "shapes"), "text string: %s", buf);
+    config_key_value(&c, ch, CFG_TEXT, buf, sizeof buf);
+    CHECK(!strcmp(buf, "[8,16]"), "text array: %s", buf);
+    config_key_value(&c, lr, CFG_TEXT, buf, sizeof buf);
+    CHECK(!strcmp(buf, "0.0001"), "text float: %s", buf);
+    config_key_value(&c, config_key_find("init.vae"), CFG_TEXT, buf, sizeof buf);
+    CHECK(!strcmp(buf, "\"\""), "text empty string: %s", buf);
+    // The text form reads back through --set to the same value, for every key.
+    Config d;
+    config_defaults(&d);
+    char err[ERRLEN], set[600];
+    CHECK(config_set(&d, "data.dataset=folder", err) == 0 && config_set(&d, "vae.ch=[4]", err) == 0, "%s", err);
+    for (int i = 0; i < config_nkeys(); i++) {
+        config_key_value(&c, i, CFG_TEXT, buf, sizeof buf);
+        snprintf(set, sizeof set, "%s=%s", config_key_path(i), buf);
+        CHECK(config_set(&d, set, err) == 0, "%s: %s", set, err);
+    }
+    CHECK(config_equal(&c, &d), "the text values do not read back as the same config");
+}
+
+// The defaults come from the key table alone: leftovers in the struct never survive.
+TEST(defaults_overwrite_everything) {
+    Config a, b;
+    memset(&a, 0, sizeof a);
+    memset(&b, 0xa5, sizeof b);
+    config_defaults(&a);
+    config_defaults(&b);
+    CHECK(memcmp(&a, &b, sizeof a) == 0, "config_defaults leaves bytes of the old struct");
+}
+
 int main(void) {
     RUN(defaults_validate);
     RUN(every_config_file_loads_and_validates);
@@ -263,5 +307,7 @@ int main(void) {
     RUN(wrong_types_and_ranges_say_what_is_allowed);
     RUN(set_overrides);
     RUN(validate_cross_field);
+    RUN(key_values_in_both_styles);
+    RUN(defaults_overwrite_everything);
     return test_summary();
 }

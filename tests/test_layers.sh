@@ -15,7 +15,7 @@ plant() {
   else echo "FAIL $3: the check failed without naming $1:"; cat "$tmp/out"; fi
 }
 plant src/ops/gemm.c '#include "store/store.h"' core_must_not_reach_store
-plant src/train/train.c '#include "ui/app.h"' core_must_not_reach_ui
+plant src/train/trainer.c '#include "ui/app.h"' core_must_not_reach_ui
 plant src/model/vae.c '#include "app/run_hooks.h"' core_must_not_reach_app
 plant src/eval/frechet.c '#include "cli/cli.h"' core_must_not_reach_cli
 plant src/base/util.c '#include "ops/ops.h"' base_is_the_bottom

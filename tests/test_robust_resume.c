@@ -1,8 +1,9 @@
 // test_robust_resume.c: resume when the newest checkpoint is damaged. The run falls back to
-// the older checkpoint KEEP_CHECKPOINTS leaves and continues bit-exactly from its step; the
+// the older checkpoint CKPT_KEEP leaves and continues bit-exactly from its step; the
 // damaged one is kept as <step>.corrupt (never pruned, never counted), a warning names it and
 // why; when none loads the run fails naming every checkpoint tried.
 #include "test.h"
+#include "train/checkpoint.h"
 #include "train/train.h"
 #include "train/trainer.h"
 #include <sys/stat.h>
@@ -194,6 +195,70 @@ TEST(no_loadable_checkpoint_fails_and_keeps_them) {
     CHECK(st == TRAIN_FAILED && exists("%s/ckpt/%s", dir, "00000007.corrupt.2"), "second set-aside of step 7: %s", err);
 }
 
+
+// The public checkpoint facts (checkpoint.h) the CLI and the dashboard rely on.
+TEST(checkpoint_api_finds_the_newest_usable_and_merges_it) {
+    char dir[300], d[600], want[600], err[ERRLEN];
+    CHECK(strcmp(ckpt_dir(d, sizeof d, "/r", 7), "/r/ckpt/00000007") == 0, "ckpt_dir: %s", d);
+    CHECK(copy_base("api", dir, sizeof dir) == 0, "copy");
+    long *steps;
+    int corrupt, n = ckpt_list(dir, &steps, &corrupt);
+    CHECK(n == 2 && steps[0] == 7 && steps[1] == 6 && !corrupt, "%d checkpoints, newest %ld", n, n ? steps[0] : -1);
+    free(steps);
+    snprintf(want, sizeof want, "%s/ckpt/00000007", dir);
+    CHECK(ckpt_newest_usable(dir, d, sizeof d) == 7 && strcmp(d, want) == 0, "newest: %s", d);
+    // A damaged newest one is skipped; leftovers and set-aside ones do not count.
+    CHECK(truncate_half(dir, "00000007", "sit_ema.safetensors") == 0, "truncate");
+    CHECK(ckpt_check(want, err) != 0 && strstr(err, "sit_ema.safetensors: cut short"), "check: %s", err);
+    char p[700];
+    snprintf(p, sizeof p, "%s/ckpt/00000008.tmp", dir);
+    CHECK(mkdir(p, 0755) == 0, "mkdir %s", p);
+    snprintf(p, sizeof p, "%s/ckpt/00000009.corrupt", dir);
+    CHECK(mkdir(p, 0755) == 0, "mkdir %s", p);
+    n = ckpt_list(dir, &steps, &corrupt);
+    CHECK(n == 2 && steps[0] == 7 && corrupt, "%d checkpoints, set-aside ones seen: %d", n, corrupt);
+    free(steps);
+    snprintf(want, sizeof want, "%s/ckpt/00000006", dir);
+    CHECK(ckpt_newest_usable(dir, d, sizeof d) == 6 && strcmp(d, want) == 0, "newest usable: %s", d);
+    CHECK(train_latest_checkpoint(dir) == 6, "train_latest_checkpoint disagrees");
+    snprintf(p, sizeof p, "%s/nothing", tmp);
+    snprintf(d, sizeof d, "untouched");
+    CHECK(ckpt_newest_usable(p, d, sizeof d) == -1 && strcmp(d, "untouched") == 0, "no run: %s", d);
+
+    // One weights file: every weights tensor under its file's stem, the training state left out.
+    const CkptFile *f = ckpt_files();
+    CHECK(strcmp(f[0].name, "vae.safetensors") == 0 && f[0].weights && strcmp(f[3].name, CKPT_STATE_FILE) == 0 &&
+          !f[3].weights, "ckpt_files");
+    char out[400];
+    snprintf(out, sizeof out, "%s/merged.safetensors", tmp);
+    const char *meta[] = {"step", "6", "run", "api", NULL};
+    CHECK(ckpt_merge_weights(want, out, meta, err) == 0, "merge: %s", err);
+    SafeTensors m;
+    CHECK(st_read(&m, out, err) == 0, "%s", err);
+    int total = 0;
+    for (int i = 0; i < CKPT_NFILES; i++) {
+        if (!f[i].weights) continue;
+        SafeTensors src;
+        snprintf(p, sizeof p, "%s/%s", want, f[i].name);
+        CHECK(st_read(&src, p, err) == 0, "%s", err);
+        int stem = (int)(strchr(f[i].name, '.') - f[i].name);
+        for (int t = 0; t < src.n; t++) {
+            char name[300];
+            snprintf(name, sizeof name, "%.*s.%s", stem, f[i].name, src.t[t].name);
+            const StTensor *x = st_find(&m, name);
+            CHECK(x && x->numel == src.t[t].numel && memcmp(x->data, src.t[t].data, x->numel * sizeof(float)) == 0,
+                  "%s differs or is missing", name);
+        }
+        total += src.n;
+        st_free(&src);
+    }
+    CHECK(m.n == total, "merged %d tensors, the weights files hold %d", m.n, total);
+    CHECK(st_meta(&m, "step") && strcmp(st_meta(&m, "step"), "6") == 0 && st_meta(&m, "run"), "metadata");
+    st_free(&m);
+    snprintf(p, sizeof p, "%s/nothing", tmp);
+    CHECK(ckpt_merge_weights(p, out, NULL, err) != 0 && strstr(err, "nothing"), "merging no directory: %s", err);
+}
+
 int main(void) {
     snprintf(tmp, sizeof tmp, "/tmp/repae_test_robust_resume_%d", (int)getpid());
     char err[ERRLEN];
@@ -215,6 +280,7 @@ int main(void) {
     RUN(missing_state_falls_back);
     RUN(checkpoint_failing_mid_load_falls_back);
     RUN(no_loadable_checkpoint_fails_and_keeps_them);
+    RUN(checkpoint_api_finds_the_newest_usable_and_merges_it);
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmp);

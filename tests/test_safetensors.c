@@ -1,5 +1,6 @@
 // test_safetensors.c: the safetensors reader and writer, and their error messages.
 #include "test.h"
+#include <sys/stat.h>
 #include <unistd.h>
 
 TEST(reads_file_written_by_python) {
@@ -76,9 +77,46 @@ TEST(bad_files_give_clear_errors) {
     CHECK(st_read(&st, path, err) != 0 && strstr(err, "cannot open"), "missing: %s", err);
 }
 
+
+// st_check_file: the header-only check of whole files (checkpoint integrity), with st_read's
+// entry rules and a message naming the file by its label.
+TEST(check_file_reads_headers_only) {
+    char err[ERRLEN], path[] = "/tmp/repae_st_XXXXXX";
+    int fd = mkstemp(path);
+    close(fd);
+    float a[4] = {1, 2, 3, 4};
+    int64_t sa[1] = {4};
+    StWriter w;
+    st_writer_init(&w);
+    st_writer_add(&w, "a", a, 1, sa);
+    CHECK(st_writer_save(&w, path, err) == 0, "save: %s", err);
+    st_writer_free(&w);
+    CHECK(st_check_file(path, "x.safetensors", err) == 0, "a whole file: %s", err);
+    struct stat sb;
+    CHECK(stat(path, &sb) == 0 && truncate(path, sb.st_size - 4) == 0, "truncate");
+    CHECK(st_check_file(path, "x.safetensors", err) != 0 && strstr(err, "x.safetensors: cut short"), "short data: %s", err);
+    SafeTensors st;
+    CHECK(st_read(&st, path, err) != 0 && strstr(err, "cut short"), "st_read agrees: %s", err);
+    CHECK(truncate(path, 5) == 0, "truncate");
+    CHECK(st_check_file(path, NULL, err) != 0 && strstr(err, path) && strstr(err, "cut short"), "no header: %s", err);
+    const char *h = "{\"x\":{\"dtype\":\"F16\",\"shape\":[1],\"data_offsets\":[0,2]}}";
+    char f16[128] = {0};
+    size_t hl = strlen(h);
+    f16[0] = (char)hl;
+    memcpy(f16 + 8, h, hl);
+    write_bytes(path, f16, 8 + hl + 2);
+    CHECK(st_check_file(path, NULL, err) != 0 && strstr(err, "F16"), "a dtype st_read refuses: %s", err);
+    write_bytes(path, "\x02\0\0\0\0\0\0\0{x", 10);
+    CHECK(st_check_file(path, NULL, err) != 0 && strstr(err, "not a JSON object"), "bad JSON: %s", err);
+    unlink(path);
+    CHECK(st_check_file(path, "gone.safetensors", err) != 0 && strcmp(err, "gone.safetensors: missing") == 0, "missing: %s",
+          err);
+}
+
 int main(void) {
     RUN(reads_file_written_by_python);
     RUN(roundtrip_with_metadata);
     RUN(bad_files_give_clear_errors);
+    RUN(check_file_reads_headers_only);
     return test_summary();
 }

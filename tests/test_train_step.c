@@ -6,7 +6,7 @@
 // the weights after the fifth step.
 // Both sides start from the same weights (train_init.safetensors) and take the same inputs
 // (x, labels after dropout, posterior noise, t, eps, t2, eps2), injected through
-// train_internal.h instead of trainer_draw_inputs.
+// train/trainer.h instead of trainer_draw_inputs.
 //
 // Five AdamW steps of lr 1e-4 move a weight by ~5e-4, far below 2e-2 of its size, so the final
 // weights are compared twice: as weights (catches nothing but gross errors) and as updates

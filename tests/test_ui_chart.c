@@ -3,6 +3,8 @@
 #include "test.h"
 #include "ui/cellbuf.h"
 #include "ui/chart.h"
+#include "ui/screens.h"
+#include "base/fmt.h"
 
 // The plot cells of row y: everything right of the axis character (│ or ┤).
 static int axis_col(const CellBuf *b, int y) {
@@ -220,6 +222,37 @@ TEST(cache_draws_the_same_as_no_cache) {
     free(x); free(y1); free(y2);
 }
 
+// The runs screen once truncated elapsed times while `repae runs` rounded them, so the two
+// disagreed by a second (59.6 s: "59s" against "1m00s"). Both now go through base/fmt.h.
+TEST(durations_round_like_the_cli) {
+    static const double secs[] = {0.4, 59.6, 89.5, 3599.5, 86399.6};
+    char ui[32], cli[32], axis[32], want[32];
+    for (size_t i = 0; i < sizeof secs / sizeof secs[0]; i++) {
+        ui_fmt_elapsed(secs[i], ui, sizeof ui);
+        fmt_duration(cli, sizeof cli, secs[i]);
+        CHECK(!strcmp(ui, cli), "%g s: runs screen '%s', CLI '%s'", secs[i], ui, cli);
+        chart_fmt_dur(secs[i], axis, 6);
+        fmt_duration_axis(want, sizeof want, secs[i]);
+        want[6] = 0;
+        CHECK(!strcmp(axis, want), "%g s: axis '%s', want '%s'", secs[i], axis, want);
+    }
+    ui_fmt_elapsed(59.6, ui, sizeof ui);
+    CHECK(!strcmp(ui, "1m00s"), "59.6 s -> '%s'", ui);
+}
+
+// The dashboard draws text by base/utf8.h's rule, as the CLI prints it: controls as '?',
+// tab and newline as a space, wide characters over two cells.
+TEST(text_follows_the_display_rule) {
+    CellBuf b;
+    cb_init(&b, 12, 1);
+    int n = cb_text(&b, 0, 0, 12, "a\x1b" "b\tc\xff日", CB_DEFAULT, 0);
+    char row[64];
+    cb_row_text(&b, 0, row);
+    cb_free(&b);
+    CHECK(n == 8 && !strncmp(row, "a?b c\xef\xbf\xbd日", strlen("a?b c\xef\xbf\xbd日")), "%d columns: '%s'", n, row);
+    CHECK(utf8_width("a\x1b" "b\tc\xff日") == n, "width %d differs from the columns drawn", utf8_width("a\x1b" "b\tc\xff日"));
+}
+
 int main(void) {
     setlocale(LC_ALL, "C.UTF-8");
     RUN(diagonal_renders_expected_braille);
@@ -230,5 +263,7 @@ int main(void) {
     RUN(ticks_and_labels);
     RUN(axes_are_labelled);
     RUN(cache_draws_the_same_as_no_cache);
+    RUN(durations_round_like_the_cli);
+    RUN(text_follows_the_display_rule);
     return test_summary();
 }

@@ -1,6 +1,6 @@
 // train_rec.h: TrainHooks that record what a training run reports (metrics by name, samples,
 // checkpoints) and can ask it to stop after n logged steps, and a file comparison; for the
-// training tests (header-only, include after test.h and train_internal.h).
+// training tests (header-only, include after test.h and train/trainer.h).
 #ifndef REPAE_TEST_TRAIN_REC_H
 #define REPAE_TEST_TRAIN_REC_H
 #include <math.h>

@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <wchar.h>
 #include "base/util.h"
 
 void cb_init(CellBuf *b, int w, int h) {
@@ -45,42 +44,12 @@ void cb_fill(CellBuf *b, int x, int y, int w, int h, uint32_t ch, int fg, int bg
         }
 }
 
-uint32_t utf8_next(const char **sp) {
-    const unsigned char *s = (const unsigned char *)*sp;
-    uint32_t c = s[0];
-    int n = 0;
-    if (c < 0x80) n = 0;
-    else if ((c & 0xE0) == 0xC0) { c &= 0x1F; n = 1; }
-    else if ((c & 0xF0) == 0xE0) { c &= 0x0F; n = 2; }
-    else if ((c & 0xF8) == 0xF0) { c &= 0x07; n = 3; }
-    else { *sp += 1; return 0xFFFD; }
-    for (int i = 1; i <= n; i++) {
-        if ((s[i] & 0xC0) != 0x80) { *sp += i; return 0xFFFD; }
-        c = (c << 6) | (s[i] & 0x3F);
-    }
-    *sp += n + 1;
-    return c;
-}
-
-static int cp_width(uint32_t c) {
-    if (c < 0x20 || c == 0x7F) return 0;
-    int w = wcwidth((wchar_t)c);
-    return w < 0 ? 1 : w; // an unknown width (no UTF-8 locale) still takes a cell
-}
-
-int utf8_width(const char *s) {
-    int w = 0;
-    while (*s) w += cp_width(utf8_next(&s));
-    return w;
-}
-
 int cb_text(CellBuf *b, int x, int y, int maxw, const char *s, int fg, int attr) {
     int col = 0;
     if (maxw < 0) maxw = 0;
     while (*s) {
-        uint32_t c = utf8_next(&s);
-        if (c == '\n' || c == '\t') c = ' ';
-        int w = cp_width(c);
+        uint32_t c = utf8_visible(utf8_next(&s));
+        int w = utf8_cp_width(c);
         if (w == 0) continue;
         if (col + w > maxw || x + col + w > b->w) break;
         Cell *cell = cb_at(b, x + col, y);
@@ -112,10 +81,7 @@ void cb_row_text(const CellBuf *b, int y, char *out) {
     for (int x = 0; x < b->w && y >= 0 && y < b->h; x++) {
         uint32_t c = b->c[(long)y * b->w + x].ch;
         if (c == 0) continue;
-        if (c < 0x80) *o++ = (char)c;
-        else if (c < 0x800) { *o++ = (char)(0xC0 | (c >> 6)); *o++ = (char)(0x80 | (c & 0x3F)); }
-        else if (c < 0x10000) { *o++ = (char)(0xE0 | (c >> 12)); *o++ = (char)(0x80 | ((c >> 6) & 0x3F)); *o++ = (char)(0x80 | (c & 0x3F)); }
-        else { *o++ = (char)(0xF0 | (c >> 18)); *o++ = (char)(0x80 | ((c >> 12) & 0x3F)); *o++ = (char)(0x80 | ((c >> 6) & 0x3F)); *o++ = (char)(0x80 | (c & 0x3F)); }
+        o += utf8_encode(c, o);
     }
     *o = 0;
 }

@@ -4,6 +4,7 @@
 #ifndef REPAE_UI_CELLBUF_H
 #define REPAE_UI_CELLBUF_H
 #include <stdint.h>
+#include "base/utf8.h" // utf8_next, utf8_width: the one display rule, shared with the CLI
 
 enum { CB_BOLD = 1, CB_DIM = 2, CB_REVERSE = 4, CB_UNDERLINE = 8 };
 #define CB_DEFAULT (-1) // the terminal's default colour
@@ -28,7 +29,9 @@ static inline Cell *cb_at(CellBuf *b, int x, int y) {
 }
 void cb_put(CellBuf *b, int x, int y, uint32_t ch, int fg, int attr);
 void cb_fill(CellBuf *b, int x, int y, int w, int h, uint32_t ch, int fg, int bg, int attr);
-// Writes UTF-8 text from (x, y), clipped to maxw columns (and the buffer edge). Returns the
+// Writes UTF-8 text from (x, y), clipped to maxw columns (and the buffer edge), each code
+// point as utf8_visible shows it (controls as '?', tab and newline as a space); zero-width
+// characters (combining marks) are left out, a cell holding one character. Returns the
 // number of columns written.
 int cb_text(CellBuf *b, int x, int y, int maxw, const char *utf8, int fg, int attr);
 int cb_printf(CellBuf *b, int x, int y, int maxw, int fg, int attr, const char *fmt, ...)
@@ -36,10 +39,6 @@ int cb_printf(CellBuf *b, int x, int y, int maxw, int fg, int attr, const char *
 // Sets the background of a range of cells (a selection bar) without changing their text.
 void cb_set_bg(CellBuf *b, int x, int y, int w, int bg, int attr_or);
 
-// Display width of UTF-8 text in columns (wcwidth; control characters count 0).
-int utf8_width(const char *s);
-// Decodes one code point from s (advancing *s); invalid bytes decode as U+FFFD.
-uint32_t utf8_next(const char **s);
 // Row y as UTF-8 text with trailing spaces kept (tests compare screens with it); out has
 // room for 4*w+1 bytes.
 void cb_row_text(const CellBuf *b, int y, char *out);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "base/fmt.h"
 #include "base/util.h"
 
 void chart_ema(const float *y, float *out, int n, double alpha) {
@@ -90,16 +91,7 @@ void chart_fmt(double v, char *out, int maxw) {
 
 void chart_fmt_dur(double s, char *out, int maxw) {
     char buf[32];
-    long t = (long)llround(s < 0 ? 0 : s);
-    if (t < 60) snprintf(buf, sizeof buf, "%lds", t);
-    else if (t < 3600) {
-        if (t % 60) snprintf(buf, sizeof buf, "%ldm%02ld", t / 60, t % 60);
-        else snprintf(buf, sizeof buf, "%ldm", t / 60);
-    } else if (t < 86400) {
-        if ((t % 3600) / 60) snprintf(buf, sizeof buf, "%ldh%02ld", t / 3600, (t % 3600) / 60);
-        else snprintf(buf, sizeof buf, "%ldh", t / 3600);
-    } else if ((t % 86400) / 3600) snprintf(buf, sizeof buf, "%ldd%ldh", t / 86400, (t % 86400) / 3600);
-    else snprintf(buf, sizeof buf, "%ldd", t / 86400);
+    fmt_duration_axis(buf, sizeof buf, s); // base/fmt.h: rounded as every other duration
     if (maxw > 31) maxw = 31;
     buf[maxw > 0 ? maxw : 0] = 0;
     strcpy(out, buf);

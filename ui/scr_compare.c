@@ -1,13 +1,14 @@
 // scr_compare.c: marked runs side by side: each metric overlaid (a run keeps its colour),
 // the config keys that differ, final and best metrics with the best highlighted, and the
 // sample grids at one step.
-#include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "ui/chart.h"
 #include "ui/screens.h"
+#include "base/config_keys.h"
+#include "base/metrics.h"
 #include "base/util.h"
 
 #define MAXR 8
@@ -51,60 +52,35 @@ typedef struct {
     double last_poll;
 } Cmp;
 
-// Flattens a JSON object into "a.b.c" = "value" pairs.
-static void flatten(const cJSON *o, const char *prefix, char ***k, char ***v, int *n) {
-    for (const cJSON *c = o->child; c; c = c->next) {
-        char path[256];
-        snprintf(path, sizeof path, "%s%s%s", prefix, *prefix ? "." : "", c->string ? c->string : "?");
-        if (cJSON_IsObject(c)) { flatten(c, path, k, v, n); continue; }
-        char *s = cJSON_PrintUnformatted(c);
-        *k = xrealloc(*k, sizeof(char *) * (size_t)(*n + 1));
-        *v = xrealloc(*v, sizeof(char *) * (size_t)(*n + 1));
-        (*k)[*n] = xstrdup(path);
-        (*v)[*n] = s ? s : xstrdup("?");
-        (*n)++;
-    }
-}
-
+// The config keys that differ (every key when one run is shown), valued as `--set` takes
+// them: each stored config parsed over the defaults, as `repae compare` and `repae show` do.
 static void build_diff(Cmp *c, App *a) {
     UiBackend *m = app_model(a);
-    char **k[MAXR] = {0}, **v[MAXR] = {0};
-    int nk[MAXR] = {0};
+    Config *cfg = xcalloc(MAXR, sizeof *cfg);
+    int ok[MAXR] = {0};
     char err[ERRLEN];
     for (int i = 0; i < c->n; i++) {
         char *json = NULL;
         if (m->ops->config(m, c->ids[i], &json, err)) continue;
-        cJSON *o = cJSON_Parse(json);
-        if (o) flatten(o, "", &k[i], &v[i], &nk[i]);
-        cJSON_Delete(o);
+        config_defaults(&cfg[i]);
+        ok[i] = config_parse(&cfg[i], json, "the run's stored config", err) == 0;
         free(json);
     }
-    // union of keys in the first run's order, then the others'
-    for (int i = 0; i < c->n; i++)
-        for (int j = 0; j < nk[i]; j++) {
-            int seen = 0;
-            for (int d = 0; d < c->ndiff && !seen; d++) seen = !strcmp(c->diff[d].key, k[i][j]);
-            if (seen) continue;
-            DiffRow row = {xstrdup(k[i][j]), {0}};
-            int differs = 0;
-            for (int r = 0; r < c->n; r++) {
-                const char *val = "(unset)";
-                for (int q = 0; q < nk[r]; q++) if (!strcmp(k[r][q], k[i][j])) val = v[r][q];
-                row.val[r] = xstrdup(val);
-                if (r && strcmp(row.val[r], row.val[0])) differs = 1;
-            }
-            if (!differs && c->n > 1) {
-                free(row.key);
-                for (int r = 0; r < c->n; r++) free(row.val[r]);
-                continue;
-            }
-            c->diff = xrealloc(c->diff, sizeof(DiffRow) * (size_t)(c->ndiff + 1));
-            c->diff[c->ndiff++] = row;
+    char val[MAXR][4 * CFG_STRLEN];
+    for (int k = 0; k < config_nkeys(); k++) {
+        int differs = 0;
+        for (int r = 0; r < c->n; r++) {
+            if (ok[r]) config_key_value(&cfg[r], k, CFG_TEXT, val[r], sizeof val[r]);
+            else snprintf(val[r], sizeof val[r], "(unreadable)");
+            if (r && strcmp(val[r], val[0])) differs = 1;
         }
-    for (int i = 0; i < c->n; i++) {
-        for (int j = 0; j < nk[i]; j++) { free(k[i][j]); free(v[i][j]); }
-        free(k[i]); free(v[i]);
+        if (!differs && c->n > 1) continue;
+        DiffRow row = {xstrdup(config_key_path(k)), {0}};
+        for (int r = 0; r < c->n; r++) row.val[r] = xstrdup(val[r]);
+        c->diff = xrealloc(c->diff, sizeof(DiffRow) * (size_t)(c->ndiff + 1));
+        c->diff[c->ndiff++] = row;
     }
+    free(cfg);
     c->diff_done = 1;
 }
 
@@ -139,7 +115,7 @@ static int poll_data(Cmp *c, App *a) {
     for (int i = 0; i < c->n; i++)
         for (int k = 0; k < UI_NMETRICS; k++) {
             long before = c->ser[i][k].n;
-            if (c->have[i] && m->ops->series_append(m, c->ids[i], ui_metrics[k], &c->ser[i][k], err) == 0 &&
+            if (c->have[i] && m->ops->series_append(m, c->ids[i], ui_metric(k), &c->ser[i][k], err) == 0 &&
                 c->ser[i][k].n != before)
                 changed = 1;
         }
@@ -206,9 +182,9 @@ static void draw_curves(Cmp *c, CellBuf *b, int top) {
             cs[ns++] = (ChartSeries){ui_series_x(s, c->xtime), s->value, (int)s->n, c->color[i], c->cache[i][k]};
         }
         int x = (k % 3) * cw, y = top + (k / 3) * chh;
-        ChartOpts o = {.title = ui_metrics[k], .ema = ema_levels[c->ema], .logy = c->logy, .xtime = c->xtime};
+        ChartOpts o = {.title = ui_metric(k), .ema = ema_levels[c->ema], .logy = c->logy, .xtime = c->xtime};
         if (ns) chart_render(b, x, y, cw - 1, chh, cs, ns, &o);
-        else { cb_text(b, x, y, cw - 1, ui_metrics[k], CB_DEFAULT, CB_BOLD); cb_text(b, x + 2, y + 2, cw - 3, "no data", CB_DEFAULT, CB_DIM); }
+        else { cb_text(b, x, y, cw - 1, ui_metric(k), CB_DEFAULT, CB_BOLD); cb_text(b, x + 2, y + 2, cw - 3, "no data", CB_DEFAULT, CB_DIM); }
     }
 }
 
@@ -217,29 +193,32 @@ static void draw_table(Cmp *c, CellBuf *b, int top) {
     int kw = 22, vw = (W - kw - 1) / (c->n ? c->n : 1);
     if (vw > 18) vw = 18;
     int y = top;
-    ui_section(b, 0, y++, W, "final / best (lowest); best run in bold");
+    ui_section(b, 0, y++, W, "final / best; the best run in bold");
     cb_text(b, 0, y, kw, "metric", CB_DEFAULT, CB_UNDERLINE);
     for (int i = 0; i < c->n; i++) cb_text(b, kw + 1 + i * vw, y, vw - 1, c->runs[i].name, c->color[i], CB_BOLD | CB_UNDERLINE);
     y++;
     for (int k = 0; k < UI_NMETRICS && y < H; k++) {
-        cb_text(b, 0, y, kw, ui_metrics[k], CB_DEFAULT, 0);
-        int best_last = -1, best_min = -1;
+        cb_text(b, 0, y, kw, ui_metric(k), CB_DEFAULT, 0);
+        // The best final value and the best value ever, in the metric's own direction: a
+        // run's best is its minimum for a lower-is-better metric, its maximum for a higher one.
+        MetricBetter better = metric_at(k)->better;
+        int best_last = -1, best_own = -1;
+        double top_last = NAN, top_own = NAN;
         for (int i = 0; i < c->n; i++) {
-            const UiLatest *l = ui_run_latest(&c->runs[i], ui_metrics[k]);
+            const UiLatest *l = ui_run_latest(&c->runs[i], ui_metric(k));
             if (!l) continue;
-            const UiLatest *bl = best_last >= 0 ? ui_run_latest(&c->runs[best_last], ui_metrics[k]) : NULL;
-            const UiLatest *bm = best_min >= 0 ? ui_run_latest(&c->runs[best_min], ui_metrics[k]) : NULL;
-            if (isfinite(l->last) && (!bl || l->last < bl->last)) best_last = i;
-            if (isfinite(l->min) && (!bm || l->min < bm->min)) best_min = i;
+            double own = better == BETTER_HIGHER ? l->max : l->min;
+            if (isfinite(l->last) && metric_beats(better, l->last, top_last)) { best_last = i; top_last = l->last; }
+            if (isfinite(own) && metric_beats(better, own, top_own)) { best_own = i; top_own = own; }
         }
         for (int i = 0; i < c->n; i++) {
-            const UiLatest *l = ui_run_latest(&c->runs[i], ui_metrics[k]);
+            const UiLatest *l = ui_run_latest(&c->runs[i], ui_metric(k));
             char f[16] = "-", m[16] = "-";
-            if (l) { chart_fmt(l->last, f, 7); chart_fmt(l->min, m, 7); }
+            if (l) { chart_fmt(l->last, f, 7); chart_fmt(better == BETTER_HIGHER ? l->max : l->min, m, 7); }
             int x = kw + 1 + i * vw;
             int n = cb_text(b, x, y, 7, f, i == best_last && c->n > 1 ? C_GREEN : CB_DEFAULT, i == best_last && c->n > 1 ? CB_BOLD | CB_UNDERLINE : 0);
             n += cb_text(b, x + n, y, 1, "/", CB_DEFAULT, CB_DIM);
-            cb_text(b, x + n, y, vw - n - 1, m, i == best_min && c->n > 1 ? C_GREEN : CB_DEFAULT, i == best_min && c->n > 1 ? CB_BOLD | CB_UNDERLINE : CB_DIM);
+            cb_text(b, x + n, y, vw - n - 1, m, i == best_own && c->n > 1 ? C_GREEN : CB_DEFAULT, i == best_own && c->n > 1 ? CB_BOLD | CB_UNDERLINE : CB_DIM);
         }
         y++;
     }

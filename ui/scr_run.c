@@ -79,7 +79,7 @@ static int poll_data(RunScr *r, App *a) {
         }
     for (int k = 0; k <= UI_NMETRICS; k++) {
         long before = r->ser[k].n;
-        const char *key = k < UI_NMETRICS ? ui_metrics[k] : "latent_std";
+        const char *key = k < UI_NMETRICS ? ui_metric(k) : "latent_std";
         if (m->ops->series_append(m, r->id, key, &r->ser[k], err) == 0 && r->ser[k].n != before) changed = 1;
     }
     long *steps = NULL;
@@ -230,7 +230,7 @@ static void draw(Screen *s, App *a, CellBuf *b) {
         int cx = (k % 2) * cw, cy = top + (k / 2) * chh;
         // total in the terminal's own foreground: white vanished on light backgrounds
         static const int colors[] = {C_CYAN, C_YELLOW, C_MAGENTA, C_GREEN, C_BLUE, CB_DEFAULT};
-        draw_chart(b, cx, cy, cw - 1, chh, &r->ser[k], r->cache[k], ui_metrics[k], colors[k], r);
+        draw_chart(b, cx, cy, cw - 1, chh, &r->ser[k], r->cache[k], ui_metric(k), colors[k], r);
     }
     for (int y = top; y < H; y++) cb_put(b, lw, y, 0x2502, CB_DEFAULT, CB_DIM);
     int px = lw + 2, pw = W - px - 1;

@@ -35,9 +35,13 @@ static const KeyBinding keys[] = {
     {0, 0, NULL, NULL},
 };
 
-enum { S_NEWEST, S_NAME, S_STATUS, S_PROGRESS, S_RECON, S_KL, S_DIFF, S_ALIGN, S_SMOOTH, S_ELAPSED, NSORT };
-static const char *sort_names[NSORT] = {"newest", "name", "status", "progress", "recon", "kl", "diffusion", "align",
-                                        "smooth", "elapsed"};
+// Sort keys: the metric columns of base/metrics.h (S_METRIC + k for column k) between progress
+// and elapsed.
+enum { S_NEWEST, S_NAME, S_STATUS, S_PROGRESS, S_METRIC, S_ELAPSED = S_METRIC + METRIC_NCOLUMNS, NSORT };
+static const char *sort_name(int s) {
+    static const char *const fixed[] = {"newest", "name", "status", "progress"};
+    return s < S_METRIC ? fixed[s] : s < S_ELAPSED ? metric_at(s - S_METRIC)->name : "elapsed";
+}
 
 #define MAXMARK 8
 typedef struct {
@@ -63,9 +67,9 @@ static int marked(const Runs *r, int64_t id) {
 
 static const UiRun *current(const Runs *r) { return r->nview ? &r->runs[r->view[r->cur]] : NULL; }
 
-static double metric_or_inf(const UiRun *u, const char *key) {
+static double metric_or_nan(const UiRun *u, const char *key) {
     const UiLatest *l = ui_run_latest(u, key);
-    return l && isfinite(l->last) ? l->last : INFINITY;
+    return l && isfinite(l->last) ? l->last : NAN;
 }
 
 static const Runs *sort_ctx;
@@ -78,10 +82,11 @@ static int cmp(const void *pa, const void *pb) {
     case S_STATUS: d = strcmp(a->status, b->status); break;
     case S_PROGRESS: d = (b->total_steps ? (double)b->step / b->total_steps : 0) - (a->total_steps ? (double)a->step / a->total_steps : 0); break;
     case S_ELAPSED: d = ui_run_elapsed(b) - ui_run_elapsed(a); break;
-    default: {
-        static const char *k[] = {"recon", "kl", "diffusion", "align", "smooth"};
-        double x = metric_or_inf(a, k[sort_ctx->sort - S_RECON]), y = metric_or_inf(b, k[sort_ctx->sort - S_RECON]);
-        d = x < y ? -1 : x > y ? 1 : 0; // lowest loss first; missing last
+    default: { // the best first in the metric's own direction (lowest where it has none); missing last
+        const Metric *m = metric_at(sort_ctx->sort - S_METRIC);
+        MetricBetter bt = m->better != BETTER_NEITHER ? m->better : BETTER_LOWER;
+        double x = metric_or_nan(a, m->name), y = metric_or_nan(b, m->name);
+        d = metric_beats(bt, x, y) ? -1 : metric_beats(bt, y, x) ? 1 : 0;
     }
     }
     if (d == 0) d = (double)(b->id - a->id);
@@ -242,7 +247,7 @@ static int action(Screen *s, App *a, int act, int key) {
         break;
     case RA_TAG: if (u) app_prompt(a, "tag (-tag removes)", "", do_tag); break;
     case RA_NOTE: if (u) app_prompt(a, "note", u->notes, do_note); break;
-    case RA_SORT: r->sort = (r->sort + 1) % NSORT; rebuild(r); app_message(a, 0, "sorted by %s", sort_names[r->sort]); break;
+    case RA_SORT: r->sort = (r->sort + 1) % NSORT; rebuild(r); app_message(a, 0, "sorted by %s", sort_name(r->sort)); break;
     case RA_REVERSE: r->reverse = !r->reverse; rebuild(r); break;
     case RA_FILTER: app_prompt(a, "filter", r->filter, set_filter); break;
     default: return 0;
@@ -268,11 +273,16 @@ static void draw(Screen *s, App *a, CellBuf *b) {
     // columns: mark, name, status, progress, 5 losses, elapsed, tags (the rest). Below 110
     // columns the numbers and the bar narrow; tags then move to the line under the table.
     int wide = W >= 110, mw = wide ? 7 : 6, bar = wide ? 8 : 5;
-    Col cols[] = {{"", 1, -1, 0}, {"name", 0, S_NAME, 0}, {"status", 11, S_STATUS, 0}, {"progress", bar + 5, S_PROGRESS, 0},
-                  {"recon", mw, S_RECON, 1}, {"kl", mw - 1, S_KL, 1}, {wide ? "diffusion" : "diff", wide ? 9 : mw, S_DIFF, 1},
-                  {"align", mw, S_ALIGN, 1}, {"smooth", mw, S_SMOOTH, 1}, {wide ? "elapsed" : "time", wide ? 8 : 6, S_ELAPSED, 1},
-                  {"tags", 0, -1, 0}};
-    enum { NC = sizeof cols / sizeof cols[0] };
+    enum { C_METRIC = 4, C_ELAPSED = C_METRIC + METRIC_NCOLUMNS, NC = C_ELAPSED + 2 };
+    Col cols[NC] = {{"", 1, -1, 0}, {"name", 0, S_NAME, 0}, {"status", 11, S_STATUS, 0}, {"progress", bar + 5, S_PROGRESS, 0}};
+    for (int k = 0; k < METRIC_NCOLUMNS; k++) { // the metric's name where it fits, else its label
+        const Metric *m = metric_at(k);
+        const char *t = wide || (int)strlen(m->name) <= mw ? m->name : m->label;
+        int tw = (int)strlen(t);
+        cols[C_METRIC + k] = (Col){t, tw > mw ? tw : mw, S_METRIC + k, 1};
+    }
+    cols[C_ELAPSED] = (Col){wide ? "elapsed" : "time", wide ? 8 : 6, S_ELAPSED, 1};
+    cols[C_ELAPSED + 1] = (Col){"tags", 0, -1, 0};
     int fixed = 0;
     for (int i = 0; i < NC; i++) fixed += cols[i].w + (i > 0 && i < NC - 1);
     int rest = W - fixed;
@@ -286,7 +296,7 @@ static void draw(Screen *s, App *a, CellBuf *b) {
     for (int i = 0; i < r->n; i++) live += ui_run_live(&r->runs[i]);
     char sum[256];
     snprintf(sum, sizeof sum, " %d run%s, %d live%s%s%s  sort: %s%s%s", r->n, r->n == 1 ? "" : "s", live,
-             r->filter[0] ? "  filter: " : "", r->filter, r->filter[0] ? "" : "", sort_names[r->sort],
+             r->filter[0] ? "  filter: " : "", r->filter, r->filter[0] ? "" : "", sort_name(r->sort),
              r->reverse ? " (reversed)" : "", r->nmarks ? "" : "");
     int x = cb_text(b, 0, 1, W, sum, CB_DEFAULT, 0);
     if (r->nmarks) cb_printf(b, x + 2, 1, W - x - 2, C_MAGENTA, CB_BOLD, "%d marked (c compares)", r->nmarks);
@@ -336,18 +346,18 @@ static void draw(Screen *s, App *a, CellBuf *b) {
         ui_progress_bar(b, x, y, bar, frac, ui_status_color(u->status));
         cb_printf(b, x + bar, y, 5, CB_DEFAULT, 0, "%4.0f%%", frac * 100);
         x += cols[3].w + 1;
-        for (int k = 0; k < 5; k++) {
+        for (int k = 0; k < METRIC_NCOLUMNS; k++) {
             char v[16];
-            ui_fmt_metric(u, ui_metrics[k], v, cols[4 + k].w);
+            ui_fmt_metric(u, metric_at(k)->name, v, cols[C_METRIC + k].w);
             int l = (int)strlen(v);
-            cb_text(b, x + cols[4 + k].w - l, y, l, v, CB_DEFAULT, !strcmp(v, "nan") ? CB_BOLD : 0);
-            x += cols[4 + k].w + 1;
+            cb_text(b, x + cols[C_METRIC + k].w - l, y, l, v, CB_DEFAULT, !strcmp(v, "nan") ? CB_BOLD : 0);
+            x += cols[C_METRIC + k].w + 1;
         }
         char el[16];
         ui_fmt_elapsed(ui_run_elapsed(u), el, sizeof el);
-        cb_text(b, x + cols[9].w - (int)strlen(el), y, cols[9].w, el, CB_DEFAULT, 0);
-        x += cols[9].w + 1;
-        if (cols[10].w) cb_text(b, x, y, cols[10].w, u->tags, C_MAGENTA, 0);
+        cb_text(b, x + cols[C_ELAPSED].w - (int)strlen(el), y, cols[C_ELAPSED].w, el, CB_DEFAULT, 0);
+        x += cols[C_ELAPSED].w + 1;
+        if (cols[NC - 1].w) cb_text(b, x, y, cols[NC - 1].w, u->tags, C_MAGENTA, 0);
         if (sel) app_select_row(a, b, 0, y, W);
     }
     if (r->nview > rows) { // the position, on the summary row: over the last row it hid that run's data

@@ -5,17 +5,10 @@
 #include <stdio.h>
 #include <string.h>
 #include "ui/chart.h"
+#include "base/fmt.h"
 #include "base/util.h"
 
-const char *const ui_metrics[UI_NMETRICS] = {"recon", "kl", "diffusion", "align", "smooth", "total"};
-
-void ui_fmt_elapsed(double s, char *out, int n) {
-    long t = (long)(s < 0 ? 0 : s);
-    if (t < 60) snprintf(out, (size_t)n, "%lds", t);
-    else if (t < 3600) snprintf(out, (size_t)n, "%ldm%02lds", t / 60, t % 60);
-    else if (t < 86400) snprintf(out, (size_t)n, "%ldh%02ldm", t / 3600, t % 3600 / 60);
-    else snprintf(out, (size_t)n, "%ldd%02ldh", t / 86400, t % 86400 / 3600);
-}
+void ui_fmt_elapsed(double s, char *out, int n) { fmt_duration(out, (size_t)n, s); }
 
 double ui_run_elapsed(const UiRun *r) {
     if (r->started <= 0) return 0;

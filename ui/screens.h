@@ -8,12 +8,14 @@
 #include "ui/app.h"
 #include "ui/cellbuf.h"
 #include "ui/backend.h"
+#include "base/metrics.h"
 
-// The five losses and the total, in the order the Run and Compare screens show them.
-#define UI_NMETRICS 6
-extern const char *const ui_metrics[UI_NMETRICS];
+// The charted metrics (the five losses and the total), in the order the Run and Compare
+// screens show them: the first UI_NMETRICS entries of base/metrics.h's table.
+#define UI_NMETRICS METRIC_NCHARTED
+static inline const char *ui_metric(int k) { return metric_at(k)->name; }
 
-// "1h02m", "35s".
+// "35s", "1h02m": base/fmt.h's fmt_duration, so the runs screen and `repae runs` agree.
 void ui_fmt_elapsed(double seconds, char *out, int n);
 double ui_run_elapsed(const UiRun *r);
 // Seconds per step from the run's timing (0 if unknown) and an ETA string.

@@ -1,5 +1,6 @@
-// config.c: one table of keys drives defaults-free parsing, --set overrides, validation
-// messages and JSON output, so that a key added to the table is handled everywhere at once.
+// config.c: one table of keys drives the defaults, parsing, --set overrides, range messages
+// and JSON output, so that a key added to the table is handled everywhere at once. The
+// cross-field checks are in config_validate.c.
 #include "base/config.h"
 #include "base/config_keys.h"
 #include <cjson/cJSON.h>
@@ -8,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "base/suggest.h"
 #include "base/util.h"
 
 typedef enum { K_INT, K_FLOAT, K_BOOL, K_STR, K_ENUM, K_INTARR, K_FLOAT2 } KeyType;
@@ -17,6 +19,7 @@ enum { LO_OPEN = 1, HI_OPEN = 2 };
 
 typedef struct {
     const char *path;
+    const char *def;             // the default, written as `--set path=def` takes it
     KeyType type;
     size_t off;                  // offsetof(Config, field)
     size_t size;                 // string buffer size (K_STR, K_ENUM)
@@ -37,61 +40,61 @@ static const char *const SOLVERS[] = {"euler", "heun", "sde", NULL};
 #define S(f) sizeof(((Config *)0)->f)
 #define BIG 1e9
 static const Key KEYS[] = {
-    {"data.dataset", K_ENUM, O(data.dataset), S(data.dataset), 0, 0, 0, DATASETS},
-    {"data.path", K_STR, O(data.path), S(data.path), 0, 0, 0, NULL},
-    {"data.image_size", K_INT, O(data.image_size), 0, 2, 4096, 0, NULL},
-    {"data.channels", K_INT, O(data.channels), 0, 1, 3, 0, NULL},
-    {"data.seed", K_INT, O(data.seed), 0, 0, 2147483647.0, 0, NULL},
-    {"vae.ch", K_INTARR, O(vae.ch), 0, 1, 4096, 0, NULL},
-    {"vae.num_res_blocks", K_INT, O(vae.num_res_blocks), 0, 1, 16, 0, NULL},
-    {"vae.z_channels", K_INT, O(vae.z_channels), 0, 1, 256, 0, NULL},
-    {"vae.groups", K_INT, O(vae.groups), 0, 1, 4096, 0, NULL},
-    {"vae.mid_attn", K_BOOL, O(vae.mid_attn), 0, 0, 0, 0, NULL},
-    {"vae.latent_bn", K_BOOL, O(vae.latent_bn), 0, 0, 0, 0, NULL},
-    {"sit.hidden", K_INT, O(sit.hidden), 0, 4, 16384, 0, NULL},
-    {"sit.depth", K_INT, O(sit.depth), 0, 1, 128, 0, NULL},
-    {"sit.heads", K_INT, O(sit.heads), 0, 1, 256, 0, NULL},
-    {"sit.patch", K_INT, O(sit.patch), 0, 1, 64, 0, NULL},
-    {"sit.mlp_ratio", K_FLOAT, O(sit.mlp_ratio), 0, 0, 64, LO_OPEN, NULL},
-    {"sit.num_classes", K_INT, O(sit.num_classes), 0, 0, 1000000, 0, NULL},
-    {"sit.class_dropout", K_FLOAT, O(sit.class_dropout), 0, 0, 1, HI_OPEN, NULL},
-    {"diffusion.path", K_ENUM, O(diffusion.path), S(diffusion.path), 0, 0, 0, PATHS},
-    {"diffusion.prediction", K_ENUM, O(diffusion.prediction), S(diffusion.prediction), 0, 0, 0, PREDICTIONS},
-    {"diffusion.t_sampling", K_ENUM, O(diffusion.t_sampling), S(diffusion.t_sampling), 0, 0, 0, TSAMPLING},
-    {"diffusion.grad_to_vae", K_BOOL, O(diffusion.grad_to_vae), 0, 0, 0, 0, NULL},
-    {"loss.recon", K_ENUM, O(loss.recon), S(loss.recon), 0, 0, 0, RECONS},
-    {"loss.w_recon", K_FLOAT, O(loss.w_recon), 0, 0, BIG, 0, NULL},
-    {"loss.w_kl", K_FLOAT, O(loss.w_kl), 0, 0, BIG, 0, NULL},
-    {"loss.w_diff", K_FLOAT, O(loss.w_diff), 0, 0, BIG, 0, NULL},
-    {"loss.w_align", K_FLOAT, O(loss.w_align), 0, 0, BIG, 0, NULL},
-    {"loss.w_smooth", K_FLOAT, O(loss.w_smooth), 0, 0, BIG, 0, NULL},
-    {"align.kind", K_ENUM, O(align.kind), S(align.kind), 0, 0, 0, ALIGNS},
-    {"align.depth", K_INT, O(align.depth), 0, 1, 128, 0, NULL},
-    {"align.w_sit", K_FLOAT, O(align.w_sit), 0, 0, BIG, 0, NULL},
-    {"align.w_vae", K_FLOAT, O(align.w_vae), 0, 0, BIG, 0, NULL},
-    {"align.encoder", K_STR, O(align.encoder), S(align.encoder), 0, 0, 0, NULL},
-    {"align.projector_dim", K_INT, O(align.projector_dim), 0, 1, 65536, 0, NULL},
-    {"train.steps", K_INT, O(train.steps), 0, 1, BIG, 0, NULL},
-    {"train.batch_size", K_INT, O(train.batch_size), 0, 1, 65536, 0, NULL},
-    {"train.lr", K_FLOAT, O(train.lr), 0, 0, 10, LO_OPEN, NULL},
-    {"train.lr_vae", K_FLOAT, O(train.lr_vae), 0, -BIG, 10, 0, NULL},
-    {"train.warmup", K_INT, O(train.warmup), 0, 0, BIG, 0, NULL},
-    {"train.clip", K_FLOAT, O(train.clip), 0, 0, BIG, 0, NULL},
-    {"train.ema", K_FLOAT, O(train.ema), 0, 0, 1, HI_OPEN, NULL},
-    {"train.vae", K_BOOL, O(train.train_vae), 0, 0, 0, 0, NULL},
-    {"train.sit", K_BOOL, O(train.train_sit), 0, 0, 0, 0, NULL},
-    {"train.seed", K_INT, O(train.seed), 0, 0, 2147483647.0, 0, NULL},
-    {"train.threads", K_INT, O(train.threads), 0, 0, 1024, 0, NULL},
-    {"train.log_every", K_INT, O(train.log_every), 0, 1, BIG, 0, NULL},
-    {"train.sample_every", K_INT, O(train.sample_every), 0, 0, BIG, 0, NULL},
-    {"train.ckpt_every", K_INT, O(train.ckpt_every), 0, 0, BIG, 0, NULL},
-    {"init.vae", K_STR, O(init.vae), S(init.vae), 0, 0, 0, NULL},
-    {"init.sit", K_STR, O(init.sit), S(init.sit), 0, 0, 0, NULL},
-    {"sample.steps", K_INT, O(sample.steps), 0, 1, 100000, 0, NULL},
-    {"sample.solver", K_ENUM, O(sample.solver), S(sample.solver), 0, 0, 0, SOLVERS},
-    {"sample.cfg", K_FLOAT, O(sample.cfg), 0, 0, 1000, 0, NULL},
-    {"sample.cfg_interval", K_FLOAT2, O(sample.cfg_interval), 0, 0, 1, 0, NULL},
-    {"sample.n", K_INT, O(sample.n), 0, 1, 1024, 0, NULL},
+    {"data.dataset", "shapes", K_ENUM, O(data.dataset), S(data.dataset), 0, 0, 0, DATASETS},
+    {"data.path", "", K_STR, O(data.path), S(data.path), 0, 0, 0, NULL},
+    {"data.image_size", "16", K_INT, O(data.image_size), 0, 2, 4096, 0, NULL},
+    {"data.channels", "3", K_INT, O(data.channels), 0, 1, 3, 0, NULL},
+    {"data.seed", "0", K_INT, O(data.seed), 0, 0, 2147483647.0, 0, NULL},
+    {"vae.ch", "[8,16]", K_INTARR, O(vae.ch), 0, 1, 4096, 0, NULL},
+    {"vae.num_res_blocks", "1", K_INT, O(vae.num_res_blocks), 0, 1, 16, 0, NULL},
+    {"vae.z_channels", "4", K_INT, O(vae.z_channels), 0, 1, 256, 0, NULL},
+    {"vae.groups", "4", K_INT, O(vae.groups), 0, 1, 4096, 0, NULL},
+    {"vae.mid_attn", "false", K_BOOL, O(vae.mid_attn), 0, 0, 0, 0, NULL},
+    {"vae.latent_bn", "false", K_BOOL, O(vae.latent_bn), 0, 0, 0, 0, NULL},
+    {"sit.hidden", "32", K_INT, O(sit.hidden), 0, 4, 16384, 0, NULL},
+    {"sit.depth", "2", K_INT, O(sit.depth), 0, 1, 128, 0, NULL},
+    {"sit.heads", "2", K_INT, O(sit.heads), 0, 1, 256, 0, NULL},
+    {"sit.patch", "2", K_INT, O(sit.patch), 0, 1, 64, 0, NULL},
+    {"sit.mlp_ratio", "4", K_FLOAT, O(sit.mlp_ratio), 0, 0, 64, LO_OPEN, NULL},
+    {"sit.num_classes", "0", K_INT, O(sit.num_classes), 0, 0, 1000000, 0, NULL},
+    {"sit.class_dropout", "0.1", K_FLOAT, O(sit.class_dropout), 0, 0, 1, HI_OPEN, NULL},
+    {"diffusion.path", "linear", K_ENUM, O(diffusion.path), S(diffusion.path), 0, 0, 0, PATHS},
+    {"diffusion.prediction", "velocity", K_ENUM, O(diffusion.prediction), S(diffusion.prediction), 0, 0, 0, PREDICTIONS},
+    {"diffusion.t_sampling", "uniform", K_ENUM, O(diffusion.t_sampling), S(diffusion.t_sampling), 0, 0, 0, TSAMPLING},
+    {"diffusion.grad_to_vae", "false", K_BOOL, O(diffusion.grad_to_vae), 0, 0, 0, 0, NULL},
+    {"loss.recon", "l1", K_ENUM, O(loss.recon), S(loss.recon), 0, 0, 0, RECONS},
+    {"loss.w_recon", "1", K_FLOAT, O(loss.w_recon), 0, 0, BIG, 0, NULL},
+    {"loss.w_kl", "1e-6", K_FLOAT, O(loss.w_kl), 0, 0, BIG, 0, NULL},
+    {"loss.w_diff", "1", K_FLOAT, O(loss.w_diff), 0, 0, BIG, 0, NULL},
+    {"loss.w_align", "0.5", K_FLOAT, O(loss.w_align), 0, 0, BIG, 0, NULL},
+    {"loss.w_smooth", "0", K_FLOAT, O(loss.w_smooth), 0, 0, BIG, 0, NULL},
+    {"align.kind", "none", K_ENUM, O(align.kind), S(align.kind), 0, 0, 0, ALIGNS},
+    {"align.depth", "1", K_INT, O(align.depth), 0, 1, 128, 0, NULL},
+    {"align.w_sit", "0.5", K_FLOAT, O(align.w_sit), 0, 0, BIG, 0, NULL},
+    {"align.w_vae", "1.5", K_FLOAT, O(align.w_vae), 0, 0, BIG, 0, NULL},
+    {"align.encoder", "", K_STR, O(align.encoder), S(align.encoder), 0, 0, 0, NULL},
+    {"align.projector_dim", "64", K_INT, O(align.projector_dim), 0, 1, 65536, 0, NULL},
+    {"train.steps", "1000", K_INT, O(train.steps), 0, 1, BIG, 0, NULL},
+    {"train.batch_size", "8", K_INT, O(train.batch_size), 0, 1, 65536, 0, NULL},
+    {"train.lr", "1e-4", K_FLOAT, O(train.lr), 0, 0, 10, LO_OPEN, NULL},
+    {"train.lr_vae", "0", K_FLOAT, O(train.lr_vae), 0, -BIG, 10, 0, NULL},
+    {"train.warmup", "0", K_INT, O(train.warmup), 0, 0, BIG, 0, NULL},
+    {"train.clip", "1", K_FLOAT, O(train.clip), 0, 0, BIG, 0, NULL},
+    {"train.ema", "0.9999", K_FLOAT, O(train.ema), 0, 0, 1, HI_OPEN, NULL},
+    {"train.vae", "true", K_BOOL, O(train.train_vae), 0, 0, 0, 0, NULL},
+    {"train.sit", "true", K_BOOL, O(train.train_sit), 0, 0, 0, 0, NULL},
+    {"train.seed", "0", K_INT, O(train.seed), 0, 0, 2147483647.0, 0, NULL},
+    {"train.threads", "0", K_INT, O(train.threads), 0, 0, 1024, 0, NULL},
+    {"train.log_every", "10", K_INT, O(train.log_every), 0, 1, BIG, 0, NULL},
+    {"train.sample_every", "500", K_INT, O(train.sample_every), 0, 0, BIG, 0, NULL},
+    {"train.ckpt_every", "1000", K_INT, O(train.ckpt_every), 0, 0, BIG, 0, NULL},
+    {"init.vae", "", K_STR, O(init.vae), S(init.vae), 0, 0, 0, NULL},
+    {"init.sit", "", K_STR, O(init.sit), S(init.sit), 0, 0, 0, NULL},
+    {"sample.steps", "50", K_INT, O(sample.steps), 0, 1, 100000, 0, NULL},
+    {"sample.solver", "euler", K_ENUM, O(sample.solver), S(sample.solver), 0, 0, 0, SOLVERS},
+    {"sample.cfg", "1", K_FLOAT, O(sample.cfg), 0, 0, 1000, 0, NULL},
+    {"sample.cfg_interval", "[0,1]", K_FLOAT2, O(sample.cfg_interval), 0, 0, 1, 0, NULL},
+    {"sample.n", "16", K_INT, O(sample.n), 0, 1, 1024, 0, NULL},
 };
 #undef O
 #undef S
@@ -100,97 +103,13 @@ static const Key KEYS[] = {
 static const char *const SECTIONS[] = {"data", "vae", "sit", "diffusion", "loss", "align", "train", "init", "sample"};
 #define NSECTIONS ((int)(sizeof SECTIONS / sizeof SECTIONS[0]))
 
-// ---- defaults -------------------------------------------------------------------------------
-
 static void setstr(char *dst, size_t size, const char *src) {
     // Zero-fill so that two equal configs are equal byte for byte.
     memset(dst, 0, size);
     strncpy(dst, src, size - 1);
 }
 
-void config_defaults(Config *c) {
-    memset(c, 0, sizeof *c);
-    setstr(c->data.dataset, sizeof c->data.dataset, "shapes");
-    c->data.image_size = 16;
-    c->data.channels = 3;
-    c->data.seed = 0;
-
-    c->vae.ch[0] = 8;
-    c->vae.ch[1] = 16;
-    c->vae.nlevels = 2;
-    c->vae.num_res_blocks = 1;
-    c->vae.z_channels = 4;
-    c->vae.groups = 4;
-    c->vae.mid_attn = 0;
-    c->vae.latent_bn = 0;
-
-    c->sit.hidden = 32;
-    c->sit.depth = 2;
-    c->sit.heads = 2;
-    c->sit.patch = 2;
-    c->sit.mlp_ratio = 4.0f;
-    c->sit.num_classes = 0;
-    c->sit.class_dropout = 0.1f;
-
-    setstr(c->diffusion.path, sizeof c->diffusion.path, "linear");
-    setstr(c->diffusion.prediction, sizeof c->diffusion.prediction, "velocity");
-    setstr(c->diffusion.t_sampling, sizeof c->diffusion.t_sampling, "uniform");
-    c->diffusion.grad_to_vae = 0;
-
-    setstr(c->loss.recon, sizeof c->loss.recon, "l1");
-    c->loss.w_recon = 1.0f;
-    c->loss.w_kl = 1e-6f;
-    c->loss.w_diff = 1.0f;
-    c->loss.w_align = 0.5f;
-    c->loss.w_smooth = 0.0f;
-
-    setstr(c->align.kind, sizeof c->align.kind, "none");
-    c->align.depth = 1;
-    c->align.w_sit = 0.5f;
-    c->align.w_vae = 1.5f;
-    c->align.projector_dim = 64;
-
-    c->train.steps = 1000;
-    c->train.batch_size = 8;
-    c->train.lr = 1e-4f;
-    c->train.lr_vae = 0.0f;
-    c->train.warmup = 0;
-    c->train.clip = 1.0f;
-    c->train.ema = 0.9999f;
-    c->train.train_vae = 1;
-    c->train.train_sit = 1;
-    c->train.seed = 0;
-    c->train.threads = 0;
-    c->train.log_every = 10;
-    c->train.sample_every = 500;
-    c->train.ckpt_every = 1000;
-
-    c->sample.steps = 50;
-    setstr(c->sample.solver, sizeof c->sample.solver, "euler");
-    c->sample.cfg = 1.0f;
-    c->sample.cfg_interval[0] = 0.0f;
-    c->sample.cfg_interval[1] = 1.0f;
-    c->sample.n = 16;
-}
-
 // ---- key lookup and suggestions -------------------------------------------------------------
-
-static int levenshtein(const char *a, const char *b) {
-    size_t la = strlen(a), lb = strlen(b);
-    if (la > 63 || lb > 63) return (int)(la > lb ? la : lb);
-    int prev[64], cur[64];
-    for (size_t j = 0; j <= lb; j++) prev[j] = (int)j;
-    for (size_t i = 1; i <= la; i++) {
-        cur[0] = (int)i;
-        for (size_t j = 1; j <= lb; j++) {
-            int sub = prev[j - 1] + (a[i - 1] != b[j - 1]);
-            int del = prev[j] + 1, ins = cur[j - 1] + 1;
-            cur[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
-        }
-        memcpy(prev, cur, (lb + 1) * sizeof(int));
-    }
-    return prev[lb];
-}
 
 int config_nkeys(void) { return NKEYS; }
 const char *config_key_path(int i) { return i >= 0 && i < NKEYS ? KEYS[i].path : NULL; }
@@ -212,8 +131,8 @@ static const char *nearest_key(const char *path) {
     int best = 1 << 30;
     const char *bk = KEYS[0].path;
     for (int i = 0; i < NKEYS; i++) {
-        int d = levenshtein(path, KEYS[i].path);
-        int dl = levenshtein(leaf_of(path), leaf_of(KEYS[i].path)) + 1;
+        int d = edit_distance(path, KEYS[i].path);
+        int dl = edit_distance(leaf_of(path), leaf_of(KEYS[i].path)) + 1;
         if (dl < d) d = dl;
         if (d < best) { best = d; bk = KEYS[i].path; }
     }
@@ -230,7 +149,7 @@ static const char *nearest_section(const char *name) {
     int best = 1 << 30;
     const char *bs = SECTIONS[0];
     for (int i = 0; i < NSECTIONS; i++) {
-        int d = levenshtein(name, SECTIONS[i]);
+        int d = edit_distance(name, SECTIONS[i]);
         if (d < best) { best = d; bs = SECTIONS[i]; }
     }
     return bs;
@@ -437,15 +356,30 @@ int config_parse(Config *c, const char *json, const char *origin, char *err) {
 
 int config_load(Config *c, const char *path, char *err) {
     size_t len;
-    char e[ERRLEN];
-    char *text = read_file(path, &len, e);
-    if (!text) return seterr(err, "config %s: %s", path, e);
+    // read_file's message already names the file: passed on as is, the path said once.
+    char *text = read_file(path, &len, err);
+    if (!text) return -1;
     if (strlen(text) != len) {
         free(text);
         return seterr(err, "%s: contains a NUL byte: not a JSON text file", path);
     }
     int rc = config_parse(c, text, path, err);
     free(text);
+    return rc;
+}
+
+// One value written as `--set` takes it: JSON, except that a bare word is a string, and so is
+// anything given to a string-valued key (a path "123").
+static int set_text(Config *c, const Key *k, const char *val, const char *where, char *err) {
+    cJSON *v = cJSON_Parse(val);
+    if (!v || ((k->type == K_STR || k->type == K_ENUM) && !cJSON_IsString(v))) {
+        cJSON_Delete(v);
+        v = cJSON_CreateString(val);
+    }
+    Config tmp = *c;
+    int rc = set_key(&tmp, k, v, where, err);
+    cJSON_Delete(v);
+    if (rc == 0) *c = tmp;
     return rc;
 }
 
@@ -459,89 +393,35 @@ int config_set(Config *c, const char *assignment, char *err) {
     memcpy(path, assignment, pl);
     path[pl] = 0;
     int ki = config_key_find(path);
-    if (ki < 0) return unknown_key(path, "--set ", err);
-    const char *val = eq + 1;
-    const Key *k = &KEYS[ki];
-    cJSON *v = cJSON_Parse(val);
-    // A bare word is a string; so is anything given to a string-valued key (a path "123").
-    if (!v || ((k->type == K_STR || k->type == K_ENUM) && !cJSON_IsString(v))) {
-        cJSON_Delete(v);
-        v = cJSON_CreateString(val);
-    }
-    Config tmp = *c;
-    int rc = set_key(&tmp, k, v, "--set ", err);
-    cJSON_Delete(v);
-    if (rc == 0) *c = tmp;
-    return rc;
+    if (ki < 0) return unknown_key(path, "--set: ", err);
+    return set_text(c, &KEYS[ki], eq + 1, "--set ", err);
 }
 
-// ---- cross-field validation -----------------------------------------------------------------
+void config_defaults(Config *c) {
+    memset(c, 0, sizeof *c);
+    for (int i = 0; i < NKEYS; i++) {
+        char err[ERRLEN];
+        // Through the same checks as a user's value: a default out of its own range is a
+        // programming error, caught by the first test that makes a Config.
+        if (set_text(c, &KEYS[i], KEYS[i].def, "the default of ", err) != 0) {
+            fprintf(stderr, "repae: internal error in config.c: %s\n", err);
+            abort();
+        }
+    }
+}
 
-int config_validate(const Config *c, char *err) {
-    // Per-key ranges again, so a Config built in code gets the same checks as a parsed one.
+int config_check_keys(const Config *c, char *err) {
     char e[ERRLEN];
     for (int i = 0; i < NKEYS; i++) {
         const Key *k = &KEYS[i];
-        cJSON *v = NULL;
         char buf[6 * CFG_STRLEN + 64]; // room for escaped control characters
-        config_key_value(c, i, buf, sizeof buf);
-        v = cJSON_Parse(buf);
+        config_key_value(c, i, CFG_JSON, buf, sizeof buf);
+        cJSON *v = cJSON_Parse(buf);
         Config tmp = *c;
         int rc = v ? set_key(&tmp, k, v, "", e) : seterr(e, "%s: unprintable value", k->path);
         cJSON_Delete(v);
         if (rc) return seterr(err, "%s", e);
     }
-    const DataConfig *d = &c->data;
-    if (d->channels != 1 && d->channels != 3)
-        return seterr(err, "data.channels: %d is not allowed: must be 1 (gray) or 3 (RGB)", d->channels);
-    if (strcmp(d->dataset, "fashion-mnist") == 0) {
-        if (d->channels != 1)
-            return seterr(err, "data.channels: fashion-mnist is gray: set data.channels to 1 (it is %d)", d->channels);
-        if (d->image_size != 32)
-            return seterr(err, "data.image_size: fashion-mnist images are 28x28 padded to 32x32: set data.image_size "
-                          "to 32 (it is %d)", d->image_size);
-    }
-    if (strcmp(d->dataset, "folder") == 0 && !d->path[0])
-        return seterr(err, "data.path: the folder dataset needs data.path, a directory with one subfolder of PNGs per class");
-    const VaeConfig *v = &c->vae;
-    if (v->nlevels < 1 || v->nlevels > CFG_MAXLEVELS)
-        return seterr(err, "vae.ch: must have 1 to %d levels (has %d)", CFG_MAXLEVELS, v->nlevels);
-    for (int i = 0; i < v->nlevels; i++) {
-        int g = v->groups < v->ch[i] ? v->groups : v->ch[i];
-        if (v->ch[i] % g)
-            return seterr(err, "vae.groups: %d groups do not divide vae.ch[%d] = %d channels; pick groups that divide "
-                          "every entry of vae.ch", v->groups, i, v->ch[i]);
-    }
-    int down = 1 << (v->nlevels - 1);
-    const SitConfig *s = &c->sit;
-    if (d->image_size % (down * s->patch))
-        return seterr(err, "data.image_size: %d is not divisible by 2^(len(vae.ch)-1) * sit.patch = %d * %d = %d; "
-                      "change data.image_size, vae.ch or sit.patch", d->image_size, down, s->patch, down * s->patch);
-    if (s->hidden % s->heads)
-        return seterr(err, "sit.hidden: %d is not divisible by sit.heads = %d", s->hidden, s->heads);
-    if (s->hidden % 4)
-        return seterr(err, "sit.hidden: %d must be a multiple of 4 (the 2-D sin-cos position embedding splits it "
-                      "into four parts)", s->hidden);
-    if (s->num_classes > 0) {
-        int need = strcmp(d->dataset, "fashion-mnist") == 0 ? 10 : strcmp(d->dataset, "shapes") == 0 ? 5 : 0;
-        if (s->num_classes < need)
-            return seterr(err, "sit.num_classes: %s has %d classes; set sit.num_classes to 0 (unconditional) or at least %d",
-                          d->dataset, need, need);
-    }
-    if (c->sample.cfg != 1.0f && s->num_classes == 0)
-        return seterr(err, "sample.cfg: guidance (%g) needs a class-conditional model: set sit.num_classes, or "
-                      "sample.cfg to 1", c->sample.cfg);
-    if (c->sample.cfg_interval[0] > c->sample.cfg_interval[1])
-        return seterr(err, "sample.cfg_interval: [%g, %g] is empty: the first number must not exceed the second",
-                      c->sample.cfg_interval[0], c->sample.cfg_interval[1]);
-    if (strcmp(c->align.kind, "none") != 0 && c->align.depth > s->depth)
-        return seterr(err, "align.depth: %d exceeds sit.depth = %d; align after one of the SiT blocks 1..%d",
-                      c->align.depth, s->depth, s->depth);
-    if (!c->train.train_vae && !c->train.train_sit)
-        return seterr(err, "train.vae and train.sit are both false: nothing would be trained");
-    if (c->train.steps <= 0) return seterr(err, "train.steps: must be > 0");
-    if (c->train.warmup > c->train.steps)
-        return seterr(err, "train.warmup: %d exceeds train.steps = %d", c->train.warmup, c->train.steps);
     return 0;
 }
 
@@ -587,14 +467,18 @@ static cJSON *key_json(const Config *c, const Key *k) {
     return cJSON_CreateNull();
 }
 
-void config_key_value(const Config *c, int i, char *buf, size_t n) {
+void config_key_value(const Config *c, int i, CfgValueStyle style, char *buf, size_t n) {
     if (n == 0) return;
     buf[0] = 0;
     if (i < 0 || i >= NKEYS) return;
     cJSON *v = key_json(c, &KEYS[i]);
-    char *s = cJSON_PrintUnformatted(v);
-    if (s) snprintf(buf, n, "%s", s);
-    cJSON_free(s);
+    if (style == CFG_TEXT && cJSON_IsString(v) && v->valuestring[0]) {
+        snprintf(buf, n, "%s", v->valuestring);
+    } else {
+        char *s = cJSON_PrintUnformatted(v);
+        if (s) snprintf(buf, n, "%s", s);
+        cJSON_free(s);
+    }
     cJSON_Delete(v);
 }
 
@@ -620,8 +504,8 @@ char *config_to_json(const Config *c) {
 int config_equal(const Config *a, const Config *b) {
     char va[6 * CFG_STRLEN + 64], vb[6 * CFG_STRLEN + 64];
     for (int i = 0; i < NKEYS; i++) {
-        config_key_value(a, i, va, sizeof va);
-        config_key_value(b, i, vb, sizeof vb);
+        config_key_value(a, i, CFG_JSON, va, sizeof va);
+        config_key_value(b, i, CFG_JSON, vb, sizeof vb);
         if (strcmp(va, vb) != 0) return 0;
     }
     return 1;

@@ -1,6 +1,7 @@
 // config.h: the run configuration: one JSON object (configs/*.json), every key with a
-// default, unknown keys rejected, validated before anything runs. The key names are those of
-// ../shared/spec/model.md ("Config keys"); the struct mirrors them one to one.
+// default, unknown keys rejected, validated before anything runs. configs/README.md lists the
+// keys; the struct mirrors them one to one, and the key table in config.c (with the defaults)
+// maps between them.
 #ifndef REPAE_CONFIG_H
 #define REPAE_CONFIG_H
 
@@ -88,14 +89,17 @@ typedef struct {
     SampleConfig sample;
 } Config;
 
-// Fills every field with its default (the `tiny` model on `shapes`).
+// Fills every field with its default (the `tiny` model on `shapes`): the defaults column of
+// config.c's key table.
 void config_defaults(Config *c);
 // Parses JSON text over the defaults. `origin` names the source in messages (a file path).
 // Malformed JSON: file, line and column. Unknown key: its path and the nearest valid key.
 // Wrong type or range: the path and what is allowed. Returns 0 or -1 with err (ERRLEN).
 int config_parse(Config *c, const char *json, const char *origin, char *err);
+// config_parse of a file; every message starts with the path, once.
 int config_load(Config *c, const char *path, char *err);
-// Applies one "key.path=value" override through the same validation.
+// Applies one "key.path=value" override through the same validation. Messages start with
+// "--set key.path" (callers add only their own prefix).
 int config_set(Config *c, const char *assignment, char *err);
 // Cross-field checks (sizes divisible by patch and downsampling, heads divide hidden, ...).
 int config_validate(const Config *c, char *err);

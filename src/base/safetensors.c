@@ -2,8 +2,11 @@
 #include "base/safetensors.h"
 #include "base/util.h"
 #include <cjson/cJSON.h>
+#include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 static void st_clear(SafeTensors *st) { memset(st, 0, sizeof *st); }
 
@@ -14,6 +17,87 @@ void st_free(SafeTensors *st) {
     st_clear(st);
 }
 
+// ---- the header, shared by st_read and st_check_file ------------------------------------------
+#define ST_MAX_HEADER (100u << 20)
+
+// The header length from the first 8 bytes of a file of size bytes, checked against the file.
+static int header_length(const unsigned char *h8, uint64_t size, uint64_t *hlen, const char *who, char *err) {
+    if (size < 8)
+        return seterr(err, "%s: cut short or not a safetensors file (only %" PRIu64 " bytes)", who, size);
+    uint64_t n = 0;
+    for (int i = 7; i >= 0; i--) n = (n << 8) | h8[i];
+    if (n > size - 8 || n > ST_MAX_HEADER)
+        return seterr(err, "%s: cut short or not a safetensors file (header length %" PRIu64 ", file %" PRIu64 " bytes)",
+                      who, n, size);
+    *hlen = n;
+    return 0;
+}
+
+// Every tensor entry of a parsed header: F32, a shape of at most ST_MAXDIM dims, data_offsets
+// matching the shape and within the dlen data bytes that follow the header (file_size names
+// the file's length in the message). Returns the number of tensors, or -1 with err.
+static int check_entries(const cJSON *root, uint64_t dlen, uint64_t file_size, const char *who, char *err) {
+    if (!root || !cJSON_IsObject(root)) return seterr(err, "%s: its header is not a JSON object", who);
+    double end = 0;
+    int n = 0;
+    for (const cJSON *it = root->child; it; it = it->next) {
+        if (strcmp(it->string, "__metadata__") == 0) continue;
+        const cJSON *dt = cJSON_GetObjectItemCaseSensitive(it, "dtype");
+        const cJSON *sh = cJSON_GetObjectItemCaseSensitive(it, "shape");
+        const cJSON *off = cJSON_GetObjectItemCaseSensitive(it, "data_offsets");
+        if (!cJSON_IsString(dt) || !cJSON_IsArray(sh) || !cJSON_IsArray(off) || cJSON_GetArraySize(off) != 2)
+            return seterr(err, "%s: tensor '%s': header entry lacks dtype/shape/data_offsets", who, it->string);
+        if (strcmp(dt->valuestring, "F32") != 0)
+            return seterr(err, "%s: tensor '%s' has dtype %s; only F32 is supported (convert with torch: .float())", who,
+                          it->string, dt->valuestring);
+        int ndim = cJSON_GetArraySize(sh);
+        if (ndim > ST_MAXDIM) return seterr(err, "%s: tensor '%s' has %d dims (max %d)", who, it->string, ndim, ST_MAXDIM);
+        double numel = 1;
+        for (const cJSON *d = sh->child; d; d = d->next) {
+            if (!cJSON_IsNumber(d) || d->valuedouble < 0) return seterr(err, "%s: tensor '%s': bad shape", who, it->string);
+            numel *= (double)(int64_t)d->valuedouble;
+        }
+        const cJSON *b = cJSON_GetArrayItem(off, 0), *e = cJSON_GetArrayItem(off, 1);
+        if (!cJSON_IsNumber(b) || !cJSON_IsNumber(e) || b->valuedouble < 0 || e->valuedouble < b->valuedouble ||
+            e->valuedouble - b->valuedouble != numel * 4)
+            return seterr(err, "%s: tensor '%s': data_offsets [%.0f, %.0f] do not fit its shape (%.0f floats)", who,
+                          it->string, cJSON_IsNumber(b) ? b->valuedouble : -1, cJSON_IsNumber(e) ? e->valuedouble : -1,
+                          numel);
+        if (e->valuedouble > end) end = e->valuedouble;
+        n++;
+    }
+    if (end > (double)dlen)
+        return seterr(err, "%s: cut short (%" PRIu64 " bytes; the header's data_offsets need %.0f)", who, file_size,
+                      (double)(file_size - dlen) + end);
+    return n;
+}
+
+int st_check_file(const char *path, const char *label, char *err) {
+    const char *who = label ? label : path;
+    FILE *f = fopen(path, "rb");
+    if (!f) return seterr(err, "%s: %s", who, errno == ENOENT ? "missing" : strerror(errno));
+    struct stat sb;
+    unsigned char h8[8] = {0};
+    char *hdr = NULL;
+    cJSON *root = NULL;
+    int rc = -1;
+    uint64_t hlen = 0;
+    if (fstat(fileno(f), &sb) != 0) { seterr(err, "%s: %s", who, strerror(errno)); goto done; }
+    uint64_t size = (uint64_t)sb.st_size;
+    if (size >= 8 && fread(h8, 1, 8, f) != 8) { seterr(err, "%s: read error: %s", who, strerror(errno)); goto done; }
+    if (header_length(h8, size, &hlen, who, err)) goto done;
+    hdr = xmalloc(hlen + 1);
+    if (fread(hdr, 1, hlen, f) != hlen) { seterr(err, "%s: read error: %s", who, strerror(errno)); goto done; }
+    root = cJSON_ParseWithLength(hdr, hlen);
+    if (check_entries(root, size - 8 - hlen, size, who, err) < 0) goto done;
+    rc = 0;
+done:
+    cJSON_Delete(root);
+    free(hdr);
+    fclose(f);
+    return rc;
+}
+
 int st_read(SafeTensors *st, const char *path, char *err) {
     st_clear(st);
     size_t len;
@@ -21,28 +105,19 @@ int st_read(SafeTensors *st, const char *path, char *err) {
     if (!buf) return -1;
     int rc = -1;
     cJSON *root = NULL;
-    if (len < 8) { seterr(err, "%s: not a safetensors file (only %zu bytes)", path, len); goto done; }
     uint64_t hlen = 0;
-    for (int i = 7; i >= 0; i--) hlen = (hlen << 8) | (unsigned char)buf[i];
-    if (hlen > len - 8 || hlen > (100u << 20)) {
-        seterr(err, "%s: not a safetensors file (header length %llu, file %zu bytes)", path,
-               (unsigned long long)hlen, len);
-        goto done;
-    }
+    if (header_length((const unsigned char *)buf, len, &hlen, path, err)) goto done;
     root = cJSON_ParseWithLength(buf + 8, hlen);
-    if (!root || !cJSON_IsObject(root)) {
-        seterr(err, "%s: safetensors header is not a JSON object", path);
-        goto done;
-    }
+    int count = check_entries(root, len - 8 - hlen, len, path, err);
+    if (count < 0) goto done;
+    // The header is sound: every entry below is F32 and its data lies inside the file.
     const char *data = buf + 8 + hlen;
-    size_t dlen = len - 8 - hlen;
-    int count = cJSON_GetArraySize(root);
-    st->t = xcalloc(count, sizeof(StTensor));
+    st->t = xcalloc(count ? count : 1, sizeof(StTensor));
     for (cJSON *it = root->child; it; it = it->next) {
         if (strcmp(it->string, "__metadata__") == 0) {
             int nm = cJSON_GetArraySize(it);
-            st->meta_keys = xcalloc(nm, sizeof(char *));
-            st->meta_vals = xcalloc(nm, sizeof(char *));
+            st->meta_keys = xcalloc(nm ? nm : 1, sizeof(char *));
+            st->meta_vals = xcalloc(nm ? nm : 1, sizeof(char *));
             for (cJSON *m = it->child; m; m = m->next) {
                 if (!cJSON_IsString(m)) continue;
                 st->meta_keys[st->nmeta] = xstrdup(m->string);
@@ -50,37 +125,20 @@ int st_read(SafeTensors *st, const char *path, char *err) {
             }
             continue;
         }
-        cJSON *dt = cJSON_GetObjectItemCaseSensitive(it, "dtype");
         cJSON *sh = cJSON_GetObjectItemCaseSensitive(it, "shape");
         cJSON *off = cJSON_GetObjectItemCaseSensitive(it, "data_offsets");
-        if (!cJSON_IsString(dt) || !cJSON_IsArray(sh) || !cJSON_IsArray(off) || cJSON_GetArraySize(off) != 2) {
-            seterr(err, "%s: tensor '%s': header entry lacks dtype/shape/data_offsets", path, it->string);
-            goto done;
-        }
-        if (strcmp(dt->valuestring, "F32") != 0) {
-            seterr(err, "%s: tensor '%s' has dtype %s; only F32 is supported (convert with torch: .float())",
-                   path, it->string, dt->valuestring);
-            goto done;
-        }
         StTensor *t = &st->t[st->n];
         t->ndim = cJSON_GetArraySize(sh);
-        if (t->ndim > ST_MAXDIM) { seterr(err, "%s: tensor '%s' has %d dims (max %d)", path, it->string, t->ndim, ST_MAXDIM); goto done; }
         t->numel = 1;
         int d = 0;
-        for (cJSON *s = sh->child; s; s = s->next, d++) {
-            if (!cJSON_IsNumber(s) || s->valuedouble < 0) { seterr(err, "%s: tensor '%s': bad shape", path, it->string); goto done; }
-            t->shape[d] = (int64_t)s->valuedouble;
+        for (cJSON *x = sh->child; x; x = x->next, d++) {
+            t->shape[d] = (int64_t)x->valuedouble;
             t->numel *= (size_t)t->shape[d];
         }
-        double b = cJSON_GetArrayItem(off, 0)->valuedouble, e = cJSON_GetArrayItem(off, 1)->valuedouble;
-        if (b < 0 || e < b || e > (double)dlen || (size_t)(e - b) != t->numel * 4) {
-            seterr(err, "%s: tensor '%s': data_offsets [%.0f, %.0f] do not fit shape or file (%zu data bytes)",
-                   path, it->string, b, e, dlen);
-            goto done;
-        }
+        size_t b = (size_t)cJSON_GetArrayItem(off, 0)->valuedouble;
         t->name = xstrdup(it->string);
-        if (posix_memalign((void **)&t->data, 64, t->numel * 4 + 4) != 0) { seterr(err, "out of memory"); goto done; }
-        memcpy(t->data, data + (size_t)b, t->numel * 4);
+        if (posix_memalign((void **)&t->data, 64, t->numel * 4 + 4) != 0) { seterr(err, "%s: out of memory", path); goto done; }
+        memcpy(t->data, data + b, t->numel * 4);
         st->n++;
     }
     rc = 0;

@@ -25,6 +25,11 @@ typedef struct {
 
 // Reads a whole file. Returns 0, or -1 with a message naming the file and what is wrong.
 int st_read(SafeTensors *st, const char *path, char *err);
+// Whether path is a whole safetensors file that st_read would accept, reading only its header
+// (a checkpoint's files are ~100 MB): present, a header that parses with every tensor F32 and
+// data_offsets that fit its shape, and data reaching as far as the header says. Returns 0, or
+// -1 with err saying "missing", "cut short (...)" or what is wrong, after label (NULL: path).
+int st_check_file(const char *path, const char *label, char *err);
 const StTensor *st_find(const SafeTensors *st, const char *name);
 const char *st_meta(const SafeTensors *st, const char *key);
 void st_free(SafeTensors *st);

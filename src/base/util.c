@@ -2,6 +2,7 @@
 #include "base/util.h"
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -19,6 +20,25 @@ void out_of_memory(size_t size, const char *file, int line) {
     void (*hook)(const char *) = oom_hook;
     oom_hook = NULL; // once, and not again if the hook itself runs out
     if (hook) hook(msg);
+    abort();
+}
+
+void *aligned_alloc_check(size_t align, size_t size, const char *file, int line) {
+    if (size > SIZE_MAX - align) out_of_memory(size, file, line);
+    size_t bytes = (size ? size + align - 1 : align) / align * align;
+    void *p = aligned_alloc(align, bytes);
+    if (!p) out_of_memory(bytes, file, line);
+    return p;
+}
+
+void assert_fail(const char *file, int line, const char *fmt, ...) {
+    fflush(stdout);
+    fprintf(stderr, "repae: %s:%d: ", file, line);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
     abort();
 }
 

@@ -1,4 +1,4 @@
-// util.h: checked allocation and file helpers, error strings, timing.
+// util.h: checked allocation and file helpers, error strings, assertions, timing.
 // Allocation failure aborts with file:line (there is no sensible recovery);
 // file and format errors are returned to the caller as text in an error buffer,
 // because the core runs inside the dashboard and must never take it down.
@@ -23,6 +23,17 @@ char *strdup_check(const char *s, const char *file, int line);
 void util_set_oom_hook(void (*hook)(const char *msg));
 // Reports a failed allocation of size bytes at file:line, calls the hook and aborts.
 _Noreturn void out_of_memory(size_t size, const char *file, int line);
+// aligned_alloc of at least size bytes (rounded up to a multiple of align, as C11 requires;
+// align a power of two); aborts through out_of_memory on failure. Freed with free().
+void *aligned_alloc_check(size_t align, size_t size, const char *file, int line);
+#define xaligned_alloc(align, sz) aligned_alloc_check((align), (sz), __FILE__, __LINE__)
+
+// A programming error (a caller breaking a documented precondition, a bad model definition),
+// never a user error: when cond is false, prints "repae: FILE:LINE: message" and aborts.
+// User input is checked and reported through err buffers instead.
+#define REPAE_ASSERT(cond, ...) \
+    do { if (!(cond)) assert_fail(__FILE__, __LINE__, __VA_ARGS__); } while (0)
+_Noreturn void assert_fail(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 // Writes a formatted message into err (ERRLEN bytes) and returns -1, so that
 // `return seterr(err, "...")` reads naturally.

@@ -1,5 +1,7 @@
 // cmd_eval.c: `repae encoder train`, `repae evaluator train` (the two small CNNs of encoder.h)
-// and `repae eval RUN` (generation metrics of a run's latest checkpoint, stored with the run).
+// and `repae eval RUN` (generation metrics of a run's newest usable checkpoint, computed by
+// eval/evaluate.h, stored with the run). Option parsing and printing only: the training loop
+// of the two networks is encoder_train, the metrics eval_run.
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
@@ -11,10 +13,10 @@
 #include "data/data.h"
 #include "model/encoder.h"
 #include "model/evaluator.h"
-#include "eval/frechet.h"
+#include "eval/evaluate.h"
 #include "model/model.h"
 #include "store/store.h"
-#include "train/train.h"
+#include "train/checkpoint.h"
 #include "base/util.h"
 
 // "--key value" or "--key=value" at argv[*i]; advances *i past the value. NULL if not key.
@@ -179,32 +181,17 @@ int cmd_evaluator(const Globals *g, int argc, char **argv) { return net_train(g,
 
 // ---- eval ----------------------------------------------------------------------------------------
 
-// The newest checkpoint directory of the run that still exists (older ones are pruned).
-static int find_checkpoint(Store *s, int64_t id, const char *run_dir, char *dir, size_t n, long *step, char *err) {
-    StoreCheckpoint *c = NULL;
-    int nc = 0;
-    if (store_checkpoints(s, id, &c, &nc, err)) return -1;
-    int found = 0;
-    for (int i = nc - 1; i >= 0 && !found; i--)
-        if (c[i].weights && access(c[i].weights, R_OK) == 0) {
-            snprintf(dir, n, "%s", c[i].weights);
-            *step = c[i].step;
-            found = 1;
-        }
-    store_checkpoints_free(c, nc);
-    if (found) return 0;
-    long st = train_latest_checkpoint(run_dir);
-    if (st < 0) return seterr(err, "the run has no checkpoint in %s/ckpt yet (it writes one every train.ckpt_every "
-                                   "steps and at its end)", run_dir);
-    snprintf(dir, n, "%s/ckpt/%08ld", run_dir, st);
-    *step = st;
-    return 0;
-}
-
 typedef struct {
-    double fd, is, is_std, acc, psnr, latent_std, rfd;
-    long n, nheld;
-} EvalResult;
+    int tty;
+    long chunk; // samples per progress report
+} EvalProgress;
+
+static void eval_progress(void *ctx, long done, long total, double seconds) {
+    const EvalProgress *p = ctx;
+    if (p->tty) fprintf(stderr, "\rrepae eval: sampled %ld/%ld (%.0f s)\033[K", done, total, seconds);
+    else if (done == total || (done / p->chunk) % 10 == 0)
+        fprintf(stderr, "repae eval: sampled %ld/%ld (%.0f s)\n", done, total, seconds);
+}
 
 int cmd_eval(const Globals *g, int argc, char **argv) {
     const char *who = "eval";
@@ -250,118 +237,46 @@ int cmd_eval(const Globals *g, int argc, char **argv) {
     int64_t id;
     StoreRun run;
     memset(&run, 0, sizeof run);
-    int rc = 1, have_run = 0, have_model = 0, have_ev = 0;
-    Dataset *te = NULL;
-    Model m;
-    Evaluator ev;
-    float *held = NULL, *recon = NULL, *samples = NULL, *fh = NULL, *fs = NULL, *fr = NULL, *ps = NULL;
-    int *labels = NULL;
+    int rc = 1, have_run = 0, have_eval = 0;
+    Evaluation *ev = xcalloc(1, sizeof *ev);
     if (store_resolve(s, ref, &id, err) || store_get_run(s, id, &run, err)) goto fail;
     have_run = 1;
     Config cfg;
     config_defaults(&cfg);
     if (config_parse(&cfg, run.config, "the run's stored config", err) || config_validate(&cfg, err)) goto fail;
     char run_dir[2048], ck[4096];
-    long step = 0;
     store_run_dir(s, id, run_dir, sizeof run_dir);
-    if (find_checkpoint(s, id, run_dir, ck, sizeof ck, &step, err)) goto fail;
-    const DataConfig *dc = &cfg.data;
-    if (evaluator_open(&ev, evpath, dc->dataset, dc->channels, dc->image_size, (int)batch, err)) goto fail;
-    have_ev = 1;
-    if (dataset_open(&te, dc, DATA_TEST, err)) goto fail;
-    if (model_build(&m, &cfg, (int)batch, 0, err)) goto fail;
-    have_model = 1;
-    int use_ema = cfg.train.ema > 0;
-    if (model_load(&m, ck, use_ema, err)) goto fail;
-    SampleOpts so;
-    if (sample_opts_from_config(&so, &cfg.sample, err)) goto fail;
-    if (steps > 0) so.steps = (int)steps;
-    if (cfgw >= 0) so.cfg_scale = (float)cfgw;
-
-    EvalResult R = {.n = n, .acc = NAN};
-    long nh = dataset_len(te) < n ? dataset_len(te) : n;
-    R.nheld = nh;
-    size_t nx = m.nx;
-    int F = ev.F, K = ev.K;
+    long step = ckpt_newest_usable(run_dir, ck, sizeof ck);
+    if (step < 0) {
+        seterr(err, "the run has no usable checkpoint in %s/ckpt (it writes one every train.ckpt_every steps "
+                    "and at its end)", run_dir);
+        goto fail;
+    }
+    EvalProgress pr = {isatty(2), batch * EVAL_CHUNK_BATCHES};
+    EvalOpts o = {.n = n, .batch = (int)batch, .steps = (int)steps, .cfg_scale = cfgw, .seed = (uint64_t)seed,
+                  .evaluator = evpath, .progress = eval_progress, .ctx = &pr};
+    if (eval_open(ev, &cfg, ck, &o, err)) goto fail;
+    have_eval = 1;
     fprintf(stderr, "repae eval: run %" PRId64 " (%s), checkpoint at step %ld%s; %ld samples (%d %s steps, cfg %.2f) "
-                    "against %ld held-out %s images\n", id, run.name, step, use_ema ? " (EMA)" : "", n, so.steps,
-            cfg.sample.solver, so.cfg_scale, nh, dc->dataset);
-    double t0 = now_seconds();
-
-    // Held-out images: reconstruction PSNR, latent spread, evaluator features.
-    held = xmalloc((size_t)nh * nx * sizeof(float));
-    recon = xmalloc((size_t)nh * nx * sizeof(float));
-#pragma omp parallel for
-    for (long i = 0; i < nh; i++) dataset_get(te, (int)i, held + (size_t)i * nx, NULL);
-    double psnr = 0, lstd = 0;
-    for (long i0 = 0; i0 < nh; i0 += batch) {
-        int B = (int)(nh - i0 < batch ? nh - i0 : batch);
-        vae_encode(&m.vae, held + (size_t)i0 * nx, B);
-        vae_sample(&m.vae, NULL, B);
-        lstd += latent_std_sum(m.vae.mean, B, m.zc, m.zh * m.zw);
-        const float *xr = vae_decode(&m.vae, m.vae.z, B);
-        float *dst = recon + (size_t)i0 * nx;
-        for (size_t j = 0; j < (size_t)B * nx; j++) dst[j] = xr[j] < -1 ? -1 : xr[j] > 1 ? 1 : xr[j];
-        for (int b = 0; b < B; b++) {
-            // PSNR of [0, 1] images: the [-1, 1] squared error divided by 4.
-            double se = 0;
-            const float *a = held + (size_t)(i0 + b) * nx, *r = dst + (size_t)b * nx;
-            for (size_t j = 0; j < nx; j++) se += ((double)a[j] - r[j]) * ((double)a[j] - r[j]);
-            double mse = se / nx / 4.0;
-            psnr += 10.0 * log10(1.0 / (mse > 1e-10 ? mse : 1e-10));
-        }
-    }
-    R.psnr = psnr / nh;
-    R.latent_std = lstd / ((double)nh * m.zc);
-    fh = xmalloc((size_t)nh * F * sizeof(float));
-    fr = xmalloc((size_t)nh * F * sizeof(float));
-    evaluator_run(&ev, held, nh, fh, NULL);
-    evaluator_run(&ev, recon, nh, fr, NULL);
-    if (fd_features(fh, nh, fr, nh, F, &R.rfd, err)) goto fail;
-
-    // Samples, class k % num_classes for sample k, in chunks so that progress shows.
-    samples = xmalloc((size_t)n * nx * sizeof(float));
-    labels = xmalloc((size_t)n * sizeof(int));
-    for (long i = 0; i < n; i++) labels[i] = m.num_classes ? (int)(i % m.num_classes) : 0;
-    long chunk = batch * 4;
-    int tty = isatty(2);
-    for (long i0 = 0; i0 < n; i0 += chunk) {
-        int nb = (int)(n - i0 < chunk ? n - i0 : chunk);
-        model_sample(&m, nb, labels + i0, &so, (uint64_t)seed * 1000003ULL + (uint64_t)i0, samples + (size_t)i0 * nx);
-        double el = now_seconds() - t0;
-        if (tty) fprintf(stderr, "\rrepae eval: sampled %ld/%ld (%.0f s)\033[K", i0 + nb, n, el);
-        else if (i0 + nb == n || (i0 / chunk) % 10 == 9) fprintf(stderr, "repae eval: sampled %ld/%ld (%.0f s)\n", i0 + nb, n, el);
-    }
-    if (tty) fputc('\n', stderr);
-    fs = xmalloc((size_t)n * F * sizeof(float));
-    ps = xmalloc((size_t)n * K * sizeof(float));
-    evaluator_run(&ev, samples, n, fs, ps);
-    if (fd_features(fh, nh, fs, n, F, &R.fd, err)) goto fail;
-    R.is = inception_score(ps, n, K, n >= 1000 ? 10 : 1, &R.is_std);
-    if (m.num_classes > 0) {
-        long hit = 0;
-        for (long i = 0; i < n; i++) {
-            const float *p = ps + (size_t)i * K;
-            int arg = 0;
-            for (int k = 1; k < K; k++) if (p[k] > p[arg]) arg = k;
-            hit += arg == labels[i];
-        }
-        R.acc = (double)hit / n;
-    }
-    double dt = now_seconds() - t0;
+                    "against %ld held-out %s images\n", id, run.name, step, ev->use_ema ? " (EMA)" : "", n, ev->so.steps,
+            cfg.sample.solver, ev->so.cfg_scale, ev->nheld, cfg.data.dataset);
+    EvalResult R;
+    int failed = eval_run(ev, &R, err);
+    if (pr.tty) fputc('\n', stderr);
+    if (failed) goto fail;
 
     char acc[32];
     if (isnan(R.acc)) snprintf(acc, sizeof acc, "n/a (unconditional)");
     else snprintf(acc, sizeof acc, "%.4f", R.acc);
     printf("run %" PRId64 " (%s) step %ld: fd %.4f  is %.4f (+- %.3f)  acc %s  psnr %.3f dB  latent_std %.4f  rfd %.4f"
            "  [%ld samples, %ld held-out, %.0f s]\n", id, run.name, step, R.fd, R.is, R.is_std, acc, R.psnr,
-           R.latent_std, R.rfd, n, nh, dt);
+           R.latent_std, R.rfd, R.n, R.nheld, R.seconds);
     if (store_it) {
         double wall = wall_seconds();
         StoreMetric mt[7] = {
             {"eval.fd", step, R.fd, wall},         {"eval.is", step, R.is, wall},
             {"eval.psnr", step, R.psnr, wall},     {"eval.latent_std", step, R.latent_std, wall},
-            {"eval.rfd", step, R.rfd, wall},       {"eval.n", step, (double)n, wall},
+            {"eval.rfd", step, R.rfd, wall},       {"eval.n", step, (double)R.n, wall},
             {"eval.acc", step, R.acc, wall},
         };
         if (store_log_metrics(s, id, mt, isnan(R.acc) ? 6 : 7, err)) goto fail;
@@ -372,10 +287,8 @@ int cmd_eval(const Globals *g, int argc, char **argv) {
 fail:
     fprintf(stderr, "repae eval: %s\n", err);
 done:
-    free(held); free(recon); free(samples); free(fh); free(fs); free(fr); free(ps); free(labels);
-    if (have_model) model_free(&m);
-    if (have_ev) evaluator_free(&ev);
-    if (te) dataset_close(te);
+    if (have_eval) eval_close(ev);
+    free(ev);
     if (have_run) store_run_free(&run);
     store_close(s);
     return rc;

@@ -1,17 +1,16 @@
-// cmd_model.c: `repae sample` and `repae reconstruct`: a run's newest checkpoint (found through
-// the store) loaded into a Model of the run's stored config.
+// cmd_model.c: `repae sample` and `repae reconstruct`: a run's newest usable checkpoint
+// (ckpt_newest_usable in the run's directory) loaded into a Model of the run's stored config.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include "cli/cli.h"
 #include "data/data.h"
 #include "base/config.h"
 #include "model/model.h"
 #include "base/png_io.h"
 #include "store/store.h"
-#include "train/train.h"
+#include "train/checkpoint.h"
 #include "base/util.h"
 
 #define MAX_CHUNK 64 // images per forward pass: bounds the activation memory
@@ -36,30 +35,11 @@ static int find_run(const Globals *g, const char *ref, RunModel *rm, char *err) 
     if (rc == 0) rc = config_validate(&rm->cfg, err);
     store_run_free(&r);
     if (rc) { store_close(s); return -1; }
-    // The store lists every checkpoint ever written; training keeps only the newest on disk.
-    StoreCheckpoint *c = NULL;
-    int n = 0;
-    rm->step = -1;
-    if (store_checkpoints(s, id, &c, &n, err) == 0) {
-        for (int i = n - 1; i >= 0 && rm->step < 0; i--) {
-            char st[4200];
-            snprintf(st, sizeof st, "%s/vae.safetensors", c[i].weights);
-            if (access(st, R_OK) == 0) {
-                snprintf(rm->ckpt, sizeof rm->ckpt, "%s", c[i].weights);
-                rm->step = c[i].step;
-            }
-        }
-        store_checkpoints_free(c, n);
-    }
-    if (rm->step < 0) { // e.g. a run killed before the store heard of its checkpoint
-        char dir[3000];
-        store_run_dir(s, id, dir, sizeof dir);
-        long step = train_latest_checkpoint(dir);
-        if (step >= 0) {
-            snprintf(rm->ckpt, sizeof rm->ckpt, "%s/ckpt/%08ld", dir, step);
-            rm->step = step;
-        }
-    }
+    // What is on disk decides, not what the store heard of: training prunes old checkpoints,
+    // a run killed mid-write leaves one the store never recorded, a damaged one is skipped.
+    char dir[3000];
+    store_run_dir(s, id, dir, sizeof dir);
+    rm->step = ckpt_newest_usable(dir, rm->ckpt, sizeof rm->ckpt);
     store_close(s);
     if (rm->step < 0)
         return seterr(err, "run '%s' has no checkpoint yet (one is written every train.ckpt_every steps and "

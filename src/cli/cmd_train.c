@@ -6,15 +6,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include "cli/cli.h"
-#include "ops/gemm.h"
-#include "base/config.h"
-#include "data/data.h"
-#include "store/store.h"
 #include "app/run_hooks.h"
+#include "base/config.h"
+#include "base/fmt.h"
+#include "base/metrics.h"
+#include "base/util.h"
+#include "cli/args.h"
+#include "cli/cli.h"
+#include "data/data.h"
+#include "ops/gemm.h"
+#include "store/store.h"
 #include "train/train.h"
 #include "train/trainer.h"
-#include "base/util.h"
 
 // The one run of this process, for the SIGINT handler (run_hooks_stop is async-signal-safe).
 static RunHooks *sigint_run;
@@ -38,16 +41,6 @@ typedef struct {
     int tty;
 } Progress;
 
-static const char *const shown[] = {"recon", "kl", "diffusion", "align", "smooth", "total"};
-
-static void fmt_duration(char *buf, size_t n, double s) {
-    if (!isfinite(s) || s < 0) { snprintf(buf, n, "--"); return; }
-    long t = (long)(s + 0.5);
-    if (t >= 3600) snprintf(buf, n, "%ldh%02ldm", t / 3600, (t / 60) % 60);
-    else if (t >= 60) snprintf(buf, n, "%ldm%02lds", t / 60, t % 60);
-    else snprintf(buf, n, "%lds", t);
-}
-
 static void progress_metrics(void *ctx, long step, int n, const char *const *keys, const float *vals) {
     Progress *p = ctx;
     if (p->inner.metrics) p->inner.metrics(p->inner.ctx, step, n, keys, vals);
@@ -61,12 +54,13 @@ static void progress_metrics(void *ctx, long step, int n, const char *const *key
     char eta[32], its[32], line[512];
     fmt_duration(eta, sizeof eta, (p->total - step) / rate);
     if (isfinite(rate)) snprintf(its, sizeof its, "%.2f", rate);
-    else snprintf(its, sizeof its, "--"); // the first log: no rate yet
+    else snprintf(its, sizeof its, "-"); // the first log: no rate yet
     int len = snprintf(line, sizeof line, "step %ld/%ld  %s it/s  ETA %s ", step, p->total, its, eta);
-    for (size_t k = 0; k < sizeof shown / sizeof shown[0]; k++)
+    // The charted metrics, in their chart order.
+    for (int k = 0; k < METRIC_NCHARTED; k++)
         for (int i = 0; i < n; i++)
-            if (strcmp(keys[i], shown[k]) == 0 && len < (int)sizeof line - 32)
-                len += snprintf(line + len, sizeof line - len, " %s %.4g", shown[k], vals[i]);
+            if (strcmp(keys[i], metric_at(k)->name) == 0 && len < (int)sizeof line - 32)
+                len += snprintf(line + len, sizeof line - len, " %s %.4g", keys[i], vals[i]);
     fprintf(stderr, p->tty ? "\r%s\033[K" : "%s\n", line);
     if (last && p->tty) fputc('\n', stderr);
 }
@@ -97,6 +91,15 @@ static void on_oom(const char *msg) {
     store_close(s);
 }
 
+// The core's memory check unless REPAE_MEM_CHECK=0 (the policy is the caller's).
+static int memory_check(const Config *cfg, char *err) {
+    const char *env = getenv("REPAE_MEM_CHECK");
+    if ((env && strcmp(env, "0") == 0) || train_memory_check(cfg, err) == 0) return 0;
+    size_t n = strlen(err);
+    snprintf(err + n, ERRLEN - n, ". REPAE_MEM_CHECK=0 skips this check");
+    return -1;
+}
+
 // Runs one training run on already-open hooks and records how it ended. Returns the exit code.
 static int run_training(RunHooks *rh, const Config *cfg, int resume, const TrainRunOpts *opts) {
     char err[ERRLEN] = "";
@@ -121,33 +124,39 @@ static int run_training(RunHooks *rh, const Config *cfg, int resume, const Train
     return ok ? 0 : 1;
 }
 
+// --set overrides in the order given, after the config file: later ones win.
+static int apply_sets(const Args *a, Config *cfg) {
+    char err[ERRLEN];
+    const char *set;
+    for (int k = 0; (set = args_nth(a, "--set", k)); k++)
+        if (config_set(cfg, set, err) != 0) {
+            fprintf(stderr, "repae %s: %s\n", a->spec->cmd, err);
+            return -1;
+        }
+    return 0;
+}
+
+const ArgSpec train_args = {
+    .cmd = "train",
+    .usage = "usage: repae train CONFIG [--name NAME] [--set key.path=value]...\n\n"
+    "Trains a model headless: a progress line on stderr, metrics, samples and checkpoints\n"
+    "into the run store. CONFIG is a JSON recipe (see configs/README.md). Ctrl-C stops\n"
+    "cleanly with a checkpoint; `repae resume RUN` continues.\n",
+    .opts = (const ArgOpt[]){ARG_OPT_STR("--name"), ARG_OPT_STR("--set"), ARG_OPT_END},
+};
+
 int cmd_train(const Globals *g, int argc, char **argv) {
-    const char *usage =
-        "usage: repae train CONFIG [--name NAME] [--set key.path=value]...\n\n"
-        "Trains a model headless: a progress line on stderr, metrics, samples and checkpoints\n"
-        "into the run store. CONFIG is a JSON recipe (see configs/README.md). Ctrl-C stops\n"
-        "cleanly with a checkpoint; `repae resume RUN` continues.\n";
-    if (wants_help(argc, argv)) { fputs(usage, stdout); return 0; }
-    const char *path = NULL, *name = NULL;
+    Args a;
+    if (args_parse(&a, &train_args, argc, argv) != 0) return a.status;
+    if (a.npos == 0) return args_usage_error(&a, "missing CONFIG");
+    if (a.npos > 1) return args_usage_error(&a, "more than one CONFIG ('%s', '%s')", args_pos(&a, 0), args_pos(&a, 1));
+    const char *path = args_pos(&a, 0), *name = args_str(&a, "--name", NULL);
     Config cfg;
     config_defaults(&cfg);
     char err[ERRLEN];
-    // The config file first, then the overrides in order, whatever their position.
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--name") == 0 || strcmp(argv[i], "--set") == 0) { i++; continue; }
-        if (argv[i][0] == '-') { fprintf(stderr, "repae train: unknown option '%s'\n%s", argv[i], usage); return 2; }
-        if (path) { fprintf(stderr, "repae train: more than one CONFIG ('%s', '%s')\n", path, argv[i]); return 2; }
-        path = argv[i];
-    }
-    if (!path) { fprintf(stderr, "repae train: missing CONFIG\n%s", usage); return 2; }
+    // Messages from config_load start with the file's path already.
     if (config_load(&cfg, path, err) != 0) { fprintf(stderr, "repae train: %s\n", err); return 2; }
-    for (int i = 0; i < argc; i++) {
-        if (strcmp(argv[i], "--name") == 0 || strcmp(argv[i], "--set") == 0) {
-            if (i + 1 >= argc) { fprintf(stderr, "repae train: %s needs a value\n", argv[i]); return 2; }
-            if (argv[i][2] == 'n') name = argv[++i];
-            else if (config_set(&cfg, argv[++i], err) != 0) { fprintf(stderr, "repae train: --set %s: %s\n", argv[i], err); return 2; }
-        }
-    }
+    if (apply_sets(&a, &cfg) != 0) return 2;
     if (config_validate(&cfg, err) != 0) { fprintf(stderr, "repae train: %s: %s\n", path, err); return 2; }
     // A missing dataset is the config's fault: say so before a run is created to fail at once.
     if (strcmp(cfg.data.dataset, "shapes") != 0) {
@@ -157,7 +166,7 @@ int cmd_train(const Globals *g, int argc, char **argv) {
     }
     // So is a model or batch too large for this machine: refused before the run exists, with
     // what to lower (the out-of-memory hook only catches what the estimate misses).
-    if (train_memory_check(&cfg, err) != 0) { fprintf(stderr, "repae train: %s: %s\n", path, err); return 2; }
+    if (memory_check(&cfg, err) != 0) { fprintf(stderr, "repae train: %s: %s\n", path, err); return 2; }
     char *json = config_to_json(&cfg);
     RunHooks *rh;
     oom_db = g->db;
@@ -194,22 +203,29 @@ static int resume_start(void *ctx, long from, char *err) {
     return 0;
 }
 
+const ArgSpec resume_args = {
+    .cmd = "resume",
+    .usage = "usage: repae resume RUN\n\n"
+    "Continues a stopped or interrupted run (id or name) from its last checkpoint,\n"
+    "with the configuration it was started with.\n",
+    .opts = NULL,
+};
+
 int cmd_resume(const Globals *g, int argc, char **argv) {
-    const char *usage = "usage: repae resume RUN\n\n"
-                        "Continues a stopped or interrupted run (id or name) from its last checkpoint,\n"
-                        "with the configuration it was started with.\n";
-    if (wants_help(argc, argv)) { fputs(usage, stdout); return 0; }
-    if (argc != 1) { fprintf(stderr, "repae resume: expected one RUN\n%s", usage); return 2; }
+    Args a;
+    if (args_parse(&a, &resume_args, argc, argv) != 0) return a.status;
+    if (a.npos != 1) return args_usage_error(&a, "expected one RUN");
+    const char *ref = args_pos(&a, 0);
     char err[ERRLEN];
     Config cfg;
     // Memory first, while the run still reads as it did (stopped, interrupted...).
-    if (stored_config(g, argv[0], &cfg, err) == 0 && train_memory_check(&cfg, err) != 0) {
+    if (stored_config(g, ref, &cfg, err) == 0 && memory_check(&cfg, err) != 0) {
         fprintf(stderr, "repae resume: %s\n", err);
         return 1;
     }
     RunHooks *rh;
     oom_db = g->db;
-    if (run_hooks_resume(&rh, g->db, argv[0], -1, err) != 0) { fprintf(stderr, "repae resume: %s\n", err); return 1; }
+    if (run_hooks_resume(&rh, g->db, ref, -1, err) != 0) { fprintf(stderr, "repae resume: %s\n", err); return 1; }
     config_defaults(&cfg);
     if (config_parse(&cfg, run_hooks_config(rh), "the run's stored config", err) != 0 || config_validate(&cfg, err) != 0) {
         fprintf(stderr, "repae resume: %s\n", err);
@@ -220,30 +236,27 @@ int cmd_resume(const Globals *g, int argc, char **argv) {
     return run_training(rh, &cfg, 1, &opts);
 }
 
+const ArgSpec bench_args = {
+    .cmd = "bench",
+    .usage = "usage: repae bench [--config F] [--steps N] [--set key.path=value]...\n\n"
+    "Times training steps on synthetic input of the config's shapes (default: the\n"
+    "embedded tiny model) and prints one JSON line: step_s, img_per_s, GFLOP/s, and which\n"
+    "matrix-product path ran (gemm: avx512, or openblas; REPAE_GEMM=openblas forces the latter).\n",
+    .opts = (const ArgOpt[]){ARG_OPT_STR("--config"), ARG_OPT_INT("--steps", 1, 1000000), ARG_OPT_STR("--set"), ARG_OPT_END},
+};
+
 int cmd_bench(const Globals *g, int argc, char **argv) {
     (void)g;
-    const char *usage = "usage: repae bench [--config F] [--steps N] [--set key.path=value]...\n\n"
-                        "Times training steps on synthetic input of the config's shapes (default: the\n"
-                        "embedded tiny model) and prints one JSON line: step_s, img_per_s, GFLOP/s, and which\n"
-                        "matrix-product path ran (gemm: avx512, or openblas; REPAE_GEMM=openblas forces the latter).\n";
-    if (wants_help(argc, argv)) { fputs(usage, stdout); return 0; }
+    Args a;
+    if (args_parse(&a, &bench_args, argc, argv) != 0) return a.status;
+    if (a.npos) return args_usage_error(&a, "unexpected argument '%s'", args_pos(&a, 0));
     Config cfg;
     config_defaults(&cfg);
     char err[ERRLEN];
-    int steps = 10;
-    const char *path = NULL;
-    for (int i = 0; i < argc; i++) {
-        if (i + 1 >= argc) { fprintf(stderr, "repae bench: '%s' needs a value\n%s", argv[i], usage); return 2; }
-        if (strcmp(argv[i], "--config") == 0) {
-            path = argv[++i];
-            if (config_load(&cfg, path, err) != 0) { fprintf(stderr, "repae bench: %s\n", err); return 2; }
-        } else if (strcmp(argv[i], "--steps") == 0) {
-            steps = atoi(argv[++i]);
-            if (steps < 1) { fprintf(stderr, "repae bench: --steps must be a positive integer\n"); return 2; }
-        } else if (strcmp(argv[i], "--set") == 0) {
-            if (config_set(&cfg, argv[++i], err) != 0) { fprintf(stderr, "repae bench: --set %s: %s\n", argv[i], err); return 2; }
-        } else { fprintf(stderr, "repae bench: unknown option '%s'\n%s", argv[i], usage); return 2; }
-    }
+    int steps = (int)args_long(&a, "--steps", 10);
+    const char *path = args_str(&a, "--config", NULL);
+    if (path && config_load(&cfg, path, err) != 0) { fprintf(stderr, "repae bench: %s\n", err); return 2; }
+    if (apply_sets(&a, &cfg) != 0) return 2;
     if (config_validate(&cfg, err) != 0) { fprintf(stderr, "repae bench: %s\n", err); return 2; }
     TrainBench b;
     if (train_bench(&cfg, steps, &b, err) != 0) { fprintf(stderr, "repae bench: %s\n", err); return 1; }

@@ -4,30 +4,32 @@
 #include <string.h>
 #include <unistd.h>
 #include "base/blas.h"
+#include "base/suggest.h"
 #include "cli/cli.h"
 
 typedef struct {
     const char *name;
     int (*fn)(const Globals *, int, char **);
+    const ArgSpec *args; // its options: which take a value, for the --db scan
     const char *usage;
 } Command;
 
 static const Command commands[] = {
-    {"train", cmd_train, "train CONFIG [--name N] [--set key.path=value]...   a headless training run"},
-    {"resume", cmd_resume, "resume RUN                         continue a stopped or interrupted run"},
-    {"runs", cmd_runs, "runs [--json]                      the runs table"},
-    {"show", cmd_show, "show RUN                           status, config, metrics, checkpoints, samples"},
-    {"compare", cmd_compare, "compare RUN RUN...                 differing config keys and metrics side by side"},
-    {"export", cmd_export, "export RUN --csv F | --safetensors F | --samples DIR"},
-    {"sample", cmd_sample, "sample RUN [--n 16] [--steps 50] [--cfg W] [--class K] [--seed S] [--solver S] --out F.png"},
-    {"reconstruct", cmd_reconstruct, "reconstruct RUN IN.png OUT.png     VAE round trip (posterior mean)"},
-    {"eval", cmd_eval, "eval RUN [--n 5000]                 generation metrics (fd, is, accuracy, PSNR) into the store"},
-    {"encoder", cmd_encoder, "encoder train [--dataset D] [--out F]   train the frozen REPA target encoder"},
-    {"evaluator", cmd_evaluator, "evaluator train [--dataset D] [--out F] train the evaluation network"},
-    {"bench", cmd_bench, "bench [--config F] [--steps N]     training-step throughput, one JSON line"},
-    {"rm", cmd_rm, "rm RUN                             delete a run and its files"},
-    {"tag", cmd_tag, "tag RUN TAG                        add a tag"},
-    {"note", cmd_note, "note RUN TEXT                      set the run's note"},
+    {"train", cmd_train, &train_args, "train CONFIG [--name N] [--set key.path=value]...   a headless training run"},
+    {"resume", cmd_resume, &resume_args, "resume RUN                         continue a stopped or interrupted run"},
+    {"runs", cmd_runs, &runs_args, "runs [--json]                      the runs table"},
+    {"show", cmd_show, &show_args, "show RUN                           status, config, metrics, checkpoints, samples"},
+    {"compare", cmd_compare, &compare_args, "compare RUN RUN...                 differing config keys and metrics side by side"},
+    {"export", cmd_export, &export_args, "export RUN --csv F | --safetensors F | --samples DIR"},
+    {"sample", cmd_sample, &sample_args, "sample RUN [--n 16] [--steps 50] [--cfg W] [--class K] [--seed S] [--solver S] --out F.png"},
+    {"reconstruct", cmd_reconstruct, &reconstruct_args, "reconstruct RUN IN.png OUT.png     VAE round trip (posterior mean)"},
+    {"eval", cmd_eval, &eval_args, "eval RUN [--n 5000]                 generation metrics (fd, is, accuracy, PSNR) into the store"},
+    {"encoder", cmd_encoder, &encoder_args, "encoder train [--dataset D] [--out F]   train the frozen REPA target encoder"},
+    {"evaluator", cmd_evaluator, &evaluator_args, "evaluator train [--dataset D] [--out F] train the evaluation network"},
+    {"bench", cmd_bench, &bench_args, "bench [--config F] [--steps N]     training-step throughput, one JSON line"},
+    {"rm", cmd_rm, &rm_args, "rm RUN                             delete a run and its files"},
+    {"tag", cmd_tag, &tag_args, "tag RUN TAG                        add a tag"},
+    {"note", cmd_note, &note_args, "note RUN TEXT                      set the run's note"},
 };
 #define NCOMMANDS (int)(sizeof commands / sizeof commands[0])
 
@@ -36,12 +38,6 @@ static void usage(FILE *f) {
                "With no command, opens the dashboard. The run store is --db PATH, else $REPAE_DB,\n"
                "else ./runs.db. Every command takes --help.\n\ncommands:\n");
     for (int i = 0; i < NCOMMANDS; i++) fprintf(f, "  %s\n", commands[i].usage);
-}
-
-int wants_help(int argc, char **argv) {
-    for (int i = 0; i < argc; i++)
-        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) return 1;
-    return 0;
 }
 
 // libgomp reads OMP_WAIT_POLICY once, when it loads, so it has to be in the environment
@@ -55,14 +51,25 @@ static void ensure_passive_omp(char **argv) {
     // exec failed (no /proc): carry on with the default policy.
 }
 
-// Options of the commands that take a value (the next argument is never --db).
-static int takes_value(const char *opt) {
-    static const char *const v[] = {"--name", "--set", "--out", "--csv", "--safetensors", "--samples", "--config",
-                                     "--steps", "--n", "--cfg", "--class", "--seed", "--solver", "--dataset",
-                                     "--data-path", "--batch", "--lr", "--evaluator", "--image-size", "--channels"};
-    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
-        if (strcmp(opt, v[i]) == 0) return 1;
-    return 0;
+static const Command *find_command(const char *name) {
+    for (int i = 0; i < NCOMMANDS; i++)
+        if (strcmp(name, commands[i].name) == 0) return &commands[i];
+    return NULL;
+}
+
+// "repae rnus": the nearest command, if it is only a slip or two away.
+static int unknown_command(const char *name) {
+    const char *names[NCOMMANDS + 1];
+    for (int i = 0; i < NCOMMANDS; i++) names[i] = commands[i].name;
+    names[NCOMMANDS] = "help";
+    const char *near = suggest_nearest(name, names, NCOMMANDS + 1, suggest_max_dist(name));
+    if (near) {
+        fprintf(stderr, "repae: unknown command '%s' (did you mean '%s'?); `repae --help` lists them all\n", name, near);
+    } else {
+        fprintf(stderr, "repae: unknown command '%s'\n\n", name);
+        usage(stderr);
+    }
+    return 2;
 }
 
 int main(int argc, char **argv) {
@@ -71,22 +78,26 @@ int main(int argc, char **argv) {
     g.db = getenv("REPAE_DB");
     // --db may appear anywhere on the line; take it out before the command sees argv. Not as
     // the value of a command's option (`--name --db` names a run "--db"... and is refused by
-    // the store), and not after "--".
-    int n = 0, literal = 0;
+    // the store), and not after "--". Which options take a value is the command's own table.
+    const Command *cmd = NULL;
+    int n = 0, literal = 0, value_next = 0;
     for (int i = 1; i < argc; i++) {
-        int is_value = n > 1 && takes_value(argv[n]);
-        if (literal || is_value) {
+        const char *arg = argv[i];
+        if (literal || value_next) {
             argv[++n] = argv[i];
-        } else if (strcmp(argv[i], "--") == 0) {
+            value_next = 0;
+        } else if (strcmp(arg, "--") == 0) {
             literal = 1;
             argv[++n] = argv[i];
-        } else if (strcmp(argv[i], "--db") == 0) {
+        } else if (strcmp(arg, "--db") == 0) {
             if (i + 1 >= argc) { fprintf(stderr, "repae: --db needs a path\n"); return 2; }
             g.db = argv[++i];
-        } else if (strncmp(argv[i], "--db=", 5) == 0) {
-            g.db = argv[i] + 5;
+        } else if (strncmp(arg, "--db=", 5) == 0) {
+            g.db = arg + 5;
         } else {
             argv[++n] = argv[i];
+            if (n == 1) cmd = find_command(arg); // the first word left is the command
+            else if (cmd) value_next = args_takes_value(cmd->args, arg);
         }
     }
     argc = n + 1;
@@ -100,9 +111,6 @@ int main(int argc, char **argv) {
         usage(stdout);
         return 0;
     }
-    for (int i = 0; i < NCOMMANDS; i++)
-        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].fn(&g, argc - 2, argv + 2);
-    fprintf(stderr, "repae: unknown command '%s'\n\n", argv[1]);
-    usage(stderr);
-    return 2;
+    if (cmd) return cmd->fn(&g, argc - 2, argv + 2);
+    return unknown_command(argv[1]);
 }

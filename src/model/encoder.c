@@ -66,7 +66,7 @@ static int check_layout(const EncoderLayout *L, char *err) {
     return 0;
 }
 
-int encoder_build(Encoder *e, const EncoderLayout *L, int max_batch, int with_grad, char *err) {
+int encoder_build(Encoder *e, const EncoderLayout *L, int max_batch, int mode, char *err) {
     memset(e, 0, sizeof *e);
     if (check_layout(L, err)) return -1;
     e->L = *L;
@@ -106,7 +106,7 @@ int encoder_build(Encoder *e, const EncoderLayout *L, int max_batch, int with_gr
     int K = L->num_classes, F = L->ch[L->nlevels - 1];
     params_add(&e->params, &e->head_w, 1, "head.weight", 2, K, F);
     params_add(&e->params, &e->head_b, 1, "head.bias", 1, K);
-    params_alloc(&e->params, with_grad);
+    params_alloc(&e->params, mode);
     buf_init(&e->acts);
     buf_add(&e->acts, &e->x, (size_t)max_batch * L->channels * L->size * L->size);
     for (int k = 0; k < e->nu; k++) {
@@ -121,15 +121,16 @@ int encoder_build(Encoder *e, const EncoderLayout *L, int max_batch, int with_gr
     buf_add(&e->acts, &e->pool, (size_t)max_batch * F);
     buf_add(&e->acts, &e->logits, (size_t)max_batch * K);
     buf_add(&e->acts, &e->probs, (size_t)max_batch * K);
-    if (with_grad) {
+    if (mode & ALLOC_GRAD) {
         buf_add(&e->acts, &e->g[0], maxact);
         buf_add(&e->acts, &e->g[1], maxact);
         buf_add(&e->acts, &e->gt, maxact);
         buf_add(&e->acts, &e->dpool, (size_t)max_batch * F);
         buf_add(&e->acts, &e->dlogits, (size_t)max_batch * K);
     }
-    buf_alloc(&e->acts);
-    workspace_init(&e->ws, ws ? ws : 1);
+    buf_alloc(&e->acts, mode & ALLOC_COUNT);
+    if (mode & ALLOC_COUNT) e->ws.cap = ws ? ws : 1;
+    else workspace_init(&e->ws, ws ? ws : 1);
     return 0;
 }
 
@@ -155,10 +156,7 @@ void encoder_init(Encoder *e, Rng *r) {
 }
 
 const float *encoder_forward(Encoder *e, const float *x, int B) {
-    if (B > e->max_batch) {
-        fprintf(stderr, "encoder_forward: batch %d exceeds max_batch %d\n", B, e->max_batch);
-        abort();
-    }
+    REPAE_ASSERT(B <= e->max_batch, "encoder_forward: batch %d exceeds max_batch %d", B, e->max_batch);
     e->B = B;
     const EncoderLayout *L = &e->L;
     memcpy(e->x, x, (size_t)B * L->channels * L->size * L->size * sizeof(float));

@@ -66,7 +66,9 @@ EncoderLayout evaluator_layout_default(int channels, int size, int num_classes);
 void encoder_layout_str(const EncoderLayout *L, char *buf, size_t n);
 int encoder_layout_parse(EncoderLayout *L, const char *s, char *err);
 
-int encoder_build(Encoder *e, const EncoderLayout *L, int max_batch, int with_grad, char *err);
+// mode: ALLOC_GRAD allocates gradients (and their scratch), ALLOC_COUNT only sizes the tables
+// and e->ws.cap (params.h).
+int encoder_build(Encoder *e, const EncoderLayout *L, int max_batch, int mode, char *err);
 void encoder_free(Encoder *e);
 // Kaiming-uniform-like convs (PyTorch's default init), zero biases, unit GroupNorm.
 void encoder_init(Encoder *e, Rng *rng);

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
-int model_build(Model *m, const Config *cfg, int max_batch, int with_grad, char *err) {
+int model_build(Model *m, const Config *cfg, int max_batch, int mode, char *err) {
     memset(m, 0, sizeof *m);
     m->cfg = *cfg;
     m->max_batch = max_batch;
@@ -16,13 +16,13 @@ int model_build(Model *m, const Config *cfg, int max_batch, int with_grad, char 
     m->num_classes = cfg->sit.num_classes;
     if (diffusion_init(&m->diff, cfg->diffusion.path, cfg->diffusion.prediction, cfg->diffusion.t_sampling, err))
         return -1;
-    if (vae_build(&m->vae, &cfg->vae, m->C, m->S, max_batch, with_grad, err)) return -1;
+    if (vae_build(&m->vae, &cfg->vae, m->C, m->S, max_batch, mode, err)) return -1;
     m->zc = m->vae.zc; m->zh = m->vae.zh; m->zw = m->vae.zw;
     m->nx = (size_t)m->C * m->S * m->S;
     m->nz = (size_t)m->zc * m->zh * m->zw;
     m->use_bn = cfg->vae.latent_bn;
     latent_bn_build(&m->bn, m->zc);
-    if (sit_build(&m->sit, &cfg->sit, m->zc, m->zh, m->zw, max_batch, with_grad, err)) {
+    if (sit_build(&m->sit, &cfg->sit, m->zc, m->zh, m->zw, max_batch, mode, err)) {
         vae_free(&m->vae);
         latent_bn_free(&m->bn);
         return -1;
@@ -78,11 +78,11 @@ int model_load(Model *m, const char *dir, int use_ema, char *err) {
     // A checkpoint of this config: exactly the VAE, plus the BN buffers when latent BN is on
     // (sampling cannot undo the normalisation without them).
     char path[4096];
-    snprintf(path, sizeof path, "%s/vae.safetensors", dir);
+    snprintf(path, sizeof path, "%s/" MODEL_VAE_FILE, dir);
     ParamGroup g[2] = {{&m->vae.params, ""}, {&m->bn.params, "bn."}};
     if (params_load(g, m->use_bn ? 2 : 1, path, 0, err)) return -1;
-    snprintf(path, sizeof path, "%s/sit_ema.safetensors", dir);
-    if (!use_ema || access(path, R_OK) != 0) snprintf(path, sizeof path, "%s/sit.safetensors", dir);
+    snprintf(path, sizeof path, "%s/" MODEL_SIT_EMA_FILE, dir);
+    if (!use_ema || access(path, R_OK) != 0) snprintf(path, sizeof path, "%s/" MODEL_SIT_FILE, dir);
     return model_load_sit(m, path, err);
 }
 

@@ -1,5 +1,5 @@
 // model.h: the whole generative model of one config: VAE, optional latent BatchNorm, SiT,
-// and the diffusion settings, with checkpoint I/O and sampling. Training (train.c) and the
+// and the diffusion settings, with checkpoint I/O and sampling. Training (src/train/) and the
 // CLI's sample/reconstruct commands share it.
 //
 // A checkpoint is a directory with
@@ -9,9 +9,16 @@
 //                        (as REPA's SiT state_dict), which model_load skips
 //   sit_ema.safetensors  the EMA of the SiT weights (same names, projector included; a copy of
 //                        the weights when train.ema is 0)
-//   state.safetensors    training state (optimiser moments, step, RNG, data cursor): train.c
+//   state.safetensors    training state (optimiser moments, step, RNG, data cursor): written and
+//                        read by the training core (src/train/checkpoint.h has the whole list,
+//                        the path of a run's checkpoints and which of them is usable)
 #ifndef REPAE_MODEL_H
 #define REPAE_MODEL_H
+
+// The weights files of a checkpoint directory (model_load reads them; the trainer writes them).
+#define MODEL_VAE_FILE "vae.safetensors"
+#define MODEL_SIT_FILE "sit.safetensors"
+#define MODEL_SIT_EMA_FILE "sit_ema.safetensors"
 #include "base/config.h"
 #include "model/diffusion.h"
 #include "model/latent_bn.h"
@@ -34,13 +41,15 @@ typedef struct {
 } Model;
 
 // Builds every part for batches up to max_batch; weights are zero until model_init or a load.
-// Must not be moved once built.
-int model_build(Model *m, const Config *cfg, int max_batch, int with_grad, char *err);
+// mode: ALLOC_GRAD allocates gradients; ALLOC_COUNT is a dry run that only sizes the tables
+// (params.h; the latent BN's few floats are still allocated). Must not be moved once built.
+int model_build(Model *m, const Config *cfg, int max_batch, int mode, char *err);
 void model_free(Model *m);
 void model_init(Model *m, Rng *rng);
 
-// Reads <dir>/vae.safetensors (the VAE, and exactly the BN buffers when latent BN is on) and the SiT from <dir>/sit.safetensors, or from
-// sit_ema.safetensors when use_ema and the file exists.
+// Reads <dir>/vae.safetensors (the VAE, and exactly the BN buffers when latent BN is on) and
+// the SiT from <dir>/sit.safetensors, or from sit_ema.safetensors when use_ema and the file
+// exists.
 int model_load(Model *m, const char *dir, int use_ema, char *err);
 // Loads only the VAE (and BN buffers if present and wanted) from a file: init.vae.
 int model_load_vae(Model *m, const char *path, char *err);

@@ -17,6 +17,11 @@
 // and lists every missing, unexpected and wrongly shaped tensor in the error.
 //
 // BufTable is the same idea for activations: {slot, size} entries, one allocation.
+//
+// Dry runs: with ALLOC_COUNT the builders register every tensor and buffer as usual, but
+// params_alloc and buf_alloc only size the tables (offsets, ntrain, total, ngrad) and allocate
+// nothing, so the totals say what the real build would allocate without touching memory
+// (train_memory_estimate builds a whole trainer this way).
 #ifndef REPAE_PARAMS_H
 #define REPAE_PARAMS_H
 #include <stddef.h>
@@ -24,6 +29,17 @@
 
 #define PARAM_NAMELEN 96
 #define PARAM_MAXDIM 4
+
+// Bit flags for params_alloc and buf_alloc, and the `mode` the builders (vae_build, sit_build,
+// encoder_build, projector_build, model_build) pass on to them; 0 and 1 keep meaning "weights
+// only" and "with gradients".
+//   ALLOC_GRAD   params_alloc also allocates the gradients
+//   ALLOC_COUNT  a dry run: tables are sized but nothing is allocated and every slot stays
+//                NULL; a builder skips whatever would write into its memory and records its
+//                workspaces' sizes without allocating them. Freed like a built object.
+//   ALLOC_HUGE   buf_alloc: one block aligned to 2 MB and advised for transparent huge pages,
+//                NOT zeroed (for buffers that are always written before they are read)
+enum { ALLOC_GRAD = 1, ALLOC_COUNT = 2, ALLOC_HUGE = 4 };
 
 typedef struct {
     char name[PARAM_NAMELEN];
@@ -40,6 +56,7 @@ typedef struct {
     int n, cap;
     size_t ntrain;    // floats of trainable tensors (they come first in data)
     size_t total;     // all floats
+    size_t ngrad;     // floats of grad: ntrain with ALLOC_GRAD, else 0 (also when counted)
     float *data;      // one allocation: every tensor
     float *grad;      // one allocation: ntrain floats, or NULL (no gradients)
 } ParamTable;
@@ -47,8 +64,9 @@ typedef struct {
 void params_init(ParamTable *t);
 // Registers a tensor; *slot is set by params_alloc. ndim <= 4; shape as in PyTorch.
 void params_add(ParamTable *t, float **slot, int trainable, const char *name, int ndim, ...);
-// Allocates data (zeroed) and, if with_grad, grad (zeroed), and points every slot.
-void params_alloc(ParamTable *t, int with_grad);
+// Lays the tensors out, then allocates data (zeroed) and with ALLOC_GRAD grad (zeroed) and
+// points every slot; with ALLOC_COUNT only the layout (see above).
+void params_alloc(ParamTable *t, int mode);
 void params_free(ParamTable *t);
 const ParamInfo *params_find(const ParamTable *t, const char *name);
 void params_zero_grad(ParamTable *t);
@@ -90,7 +108,12 @@ typedef struct {
 
 void buf_init(BufTable *b);
 void buf_add(BufTable *b, float **slot, size_t n);  // n floats, 64-byte aligned
-void buf_alloc(BufTable *b);                        // zeroed; points every slot
+// One allocation for every entry, zeroed (ALLOC_HUGE: huge-page aligned, not zeroed), and
+// points every slot; with ALLOC_COUNT only total is set.
+void buf_alloc(BufTable *b, int mode);
 void buf_free(BufTable *b);
+// The table's floats after alignment, summed in double: a dry run of an absurd config may
+// register more than size_t holds, and the estimate must still see that it is absurd.
+double buf_floats(const BufTable *b);
 
 #endif

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-int projector_build(Projector *p, int D, int P, int F, int max_rows, int with_grad, char *err) {
+int projector_build(Projector *p, int D, int P, int F, int max_rows, int mode, char *err) {
     memset(p, 0, sizeof *p);
     if (D < 1 || P < 1 || F < 1 || max_rows < 1)
         return seterr(err, "projector: sizes D %d, P %d, F %d, rows %d must be positive", D, P, F, max_rows);
@@ -19,7 +19,7 @@ int projector_build(Projector *p, int D, int P, int F, int max_rows, int with_gr
     params_add(&p->params, &p->b2, 1, "projectors.0.2.bias", 1, P);
     params_add(&p->params, &p->w4, 1, "projectors.0.4.weight", 2, F, P);
     params_add(&p->params, &p->b4, 1, "projectors.0.4.bias", 1, F);
-    params_alloc(&p->params, with_grad);
+    params_alloc(&p->params, mode);
     size_t N = (size_t)max_rows;
     buf_init(&p->acts);
     buf_add(&p->acts, &p->h, N * D);
@@ -31,7 +31,7 @@ int projector_build(Projector *p, int D, int P, int F, int max_rows, int with_gr
     buf_add(&p->acts, &p->dout, N * F);
     buf_add(&p->acts, &p->ds, N * P);
     buf_add(&p->acts, &p->da, N * P);
-    buf_alloc(&p->acts);
+    buf_alloc(&p->acts, mode & ALLOC_COUNT);
     return 0;
 }
 
@@ -54,10 +54,7 @@ void projector_init(Projector *p, Rng *r) {
 }
 
 const float *projector_forward(Projector *p, const float *tokens, int N) {
-    if (N > p->max_rows) {
-        fprintf(stderr, "projector_forward: %d rows exceed max_rows %d\n", N, p->max_rows);
-        abort();
-    }
+    REPAE_ASSERT(N <= p->max_rows, "projector_forward: %d rows exceed max_rows %d", N, p->max_rows);
     p->N = N;
     size_t nP = (size_t)N * p->P;
     memcpy(p->h, tokens, (size_t)N * p->D * sizeof(float));

@@ -21,7 +21,7 @@
 // whose side is a multiple of the SiT grid (gh x gw) is average-pooled onto that grid, token
 // n = i*gw + j (the SiT's patch order), giving (B, T, F) with F = that stage's channels.
 //
-// ---- Wiring into train.c (align.kind = "repa") -------------------------------------------
+// ---- Wiring into the trainer (src/train/trainer.c, align.kind = "repa") -------------------
 // Build (once per run; gh x gw = the SiT's token grid, T = gh*gw, D = sit.hidden):
 //   RepaTarget tgt;  repa_target_open(&tgt, cfg->align.encoder, cfg->data.dataset,
 //                                     C, S, s->gh, s->gw, B, err);
@@ -88,8 +88,9 @@ typedef struct {
     float *dout, *ds, *da;              // (N,F), (N,P), (N,P)
 } Projector;
 
-// max_rows = max_batch * T. with_grad allocates parameter gradients. Returns 0 or -1 with err.
-int projector_build(Projector *p, int D, int P, int F, int max_rows, int with_grad, char *err);
+// max_rows = max_batch * T. mode: ALLOC_GRAD allocates parameter gradients, ALLOC_COUNT only
+// sizes the tables (params.h). Returns 0 or -1 with err.
+int projector_build(Projector *p, int D, int P, int F, int max_rows, int mode, char *err);
 void projector_free(Projector *p);
 void projector_init(Projector *p, Rng *rng);
 // out (N,F) for tokens (N,D), N <= max_rows. The input is copied.

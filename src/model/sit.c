@@ -24,7 +24,7 @@ void sit_pos_embed(float *out, int D, int gh, int gw) {
         }
 }
 
-int sit_build(Sit *s, const SitConfig *cfg, int zc, int H, int W, int max_batch, int with_grad,
+int sit_build(Sit *s, const SitConfig *cfg, int zc, int H, int W, int max_batch, int mode,
               char *err) {
     memset(s, 0, sizeof *s);
     s->cfg = *cfg;
@@ -76,14 +76,14 @@ int sit_build(Sit *s, const SitConfig *cfg, int zc, int H, int W, int max_batch,
     params_add(t, &s->fl_b, 1, "final_layer.linear.bias", 1, P);
     params_add(t, &s->fa_w, 1, "final_layer.adaLN_modulation.1.weight", 2, 2 * D, D);
     params_add(t, &s->fa_b, 1, "final_layer.adaLN_modulation.1.bias", 1, 2 * D);
-    params_alloc(t, with_grad);
-    sit_pos_embed(s->pos_embed, D, s->gh, s->gw);
+    params_alloc(t, mode);
+    if (!(mode & ALLOC_COUNT)) sit_pos_embed(s->pos_embed, D, s->gh, s->gw);
 
     // Activations and gradient scratch: one allocation.
     BufTable *a = &s->acts;
     size_t BT = (size_t)B * T, BTD = BT * D;
     buf_init(a);
-    float *labels_mem;
+    float *labels_mem = NULL;
     buf_add(a, &labels_mem, B); // the labels are ints stored in floats' room
     buf_add(a, &s->tin, B);
     buf_add(a, &s->patches, BT * P);
@@ -136,7 +136,7 @@ int sit_build(Sit *s, const SitConfig *cfg, int zc, int H, int W, int max_batch,
     buf_add(a, &s->dlin, BT * P);
     buf_add(a, &s->dpatch, BT * P);
     buf_add(a, &s->scratch, attention_scratch_floats(B, T, D, NH));
-    buf_alloc(a);
+    buf_alloc(a, mode & ALLOC_COUNT);
     s->labels = (int *)labels_mem;
     return 0;
 }
@@ -182,20 +182,15 @@ size_t sit_num_params(const Sit *s) {
 const float *sit_forward(Sit *s, const float *x, const float *t, const int *labels, int B) {
     int D = s->D, T = s->T, M = s->M, NH = s->NH, P = s->zc * s->p * s->p, nc = s->cfg.num_classes;
     size_t BT = (size_t)B * T;
-    if (B < 1 || B > s->max_batch) { // a bug in the caller: the buffers hold max_batch samples
-        fprintf(stderr, "repae: sit_forward: batch %d outside [1, %d] (the max batch given to sit_build)\n",
-                B, s->max_batch);
-        abort();
-    }
+    // A bug in the caller: the buffers hold max_batch samples.
+    REPAE_ASSERT(B >= 1 && B <= s->max_batch, "sit_forward: batch %d outside [1, %d] (the max batch given to sit_build)",
+                 B, s->max_batch);
     s->B = B;
     memcpy(s->tin, t, B * sizeof(float));
     for (int b = 0; b < B; b++) {
         int y = labels ? labels[b] : nc;
-        if (nc > 0 && (y < 0 || y > nc)) {
-            // A label outside the table is a bug in the caller, not a data error.
-            fprintf(stderr, "repae: sit_forward: label %d of sample %d is outside [0, %d]\n", y, b, nc);
-            abort();
-        }
+        // A label outside the table is a bug in the caller, not a data error.
+        REPAE_ASSERT(nc <= 0 || (y >= 0 && y <= nc), "sit_forward: label %d of sample %d is outside [0, %d]", y, b, nc);
         s->labels[b] = y;
     }
     // x_embedder: the stride-p conv as patchify + linear, then fixed positions

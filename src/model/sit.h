@@ -77,8 +77,9 @@ typedef struct {
 } Sit;
 
 // Builds the model for latents (max_batch, zc, H, W); parameters are zero (pos_embed filled)
-// until sit_init or params_load. with_grad allocates gradients. Returns 0 or -1 with err.
-int sit_build(Sit *s, const SitConfig *cfg, int zc, int H, int W, int max_batch, int with_grad,
+// until sit_init or params_load. mode: ALLOC_GRAD allocates gradients, ALLOC_COUNT only sizes
+// the tables (params.h). Returns 0 or -1 with err.
+int sit_build(Sit *s, const SitConfig *cfg, int zc, int H, int W, int max_batch, int mode,
               char *err);
 void sit_free(Sit *s);
 // DiT's initialize_weights: xavier-uniform linears (x_embedder.proj as a flattened linear),

@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #define GN_EPS 1e-6f
 #define LOGVAR_MIN -30.0f
@@ -196,31 +195,8 @@ static size_t stage_ws(const VaeStage *s, int B) {
     return w;
 }
 
-// buf_alloc's memset of the activations (~0.5 GB at fm32-small) faulted in every 4 KB page
-// before the first step: ~3.7 CPU-s of start-up, most of it in the page-fault path of this VM.
-// Every activation and scratch buffer is written before it is read (forward outputs, and
-// backward's zeroed() temporaries), so they are left unzeroed and fault in during the first
-// step, as transparent huge pages where the kernel allows it (THP "madvise" mode): 512x fewer
-// faults. The latent-sized buffers the caller may accumulate into are zeroed explicitly.
-#define HUGE_PAGE ((size_t)2 << 20)
-static void acts_alloc(BufTable *b) {
-    size_t off = 0;
-    for (int i = 0; i < b->n; i++) off += (b->e[i].n + 15) / 16 * 16;
-    b->total = off;
-    size_t bytes = (off * sizeof(float) + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
-    if (!bytes) bytes = HUGE_PAGE;
-    b->mem = aligned_alloc(HUGE_PAGE, bytes);
-    if (!b->mem) out_of_memory(bytes, __FILE__, __LINE__);
-    madvise(b->mem, bytes, MADV_HUGEPAGE); // advice only: without THP this is a no-op failure
-    off = 0;
-    for (int i = 0; i < b->n; i++) {
-        *b->e[i].slot = b->mem + off;
-        off += (b->e[i].n + 15) / 16 * 16;
-    }
-}
-
 int vae_build(Vae *v, const VaeConfig *cfg, int channels, int image_size, int max_batch,
-              int with_grad, char *err) {
+              int mode, char *err) {
     memset(v, 0, sizeof *v);
     v->cfg = *cfg;
     v->channels = channels;
@@ -306,7 +282,7 @@ int vae_build(Vae *v, const VaeConfig *cfg, int channels, int image_size, int ma
     reg_stage_params(&v->params, &v->dec[v->ndec - 1]); // conv_out
     reg_stage_params(&v->params, &v->enc[v->nenc - 1]); // quant_conv
     reg_stage_params(&v->params, &v->dec[0]);           // post_quant_conv
-    params_alloc(&v->params, with_grad);
+    params_alloc(&v->params, mode);
 
     // Activations and scratch: one allocation.
     size_t maxact = 0, ws = 0, x;
@@ -333,7 +309,15 @@ int vae_build(Vae *v, const VaeConfig *cfg, int channels, int image_size, int ma
     for (int i = 0; i < 2; i++) buf_add(&v->acts, &v->g[i], maxact);
     for (int i = 0; i < 4; i++) buf_add(&v->acts, &v->t[i], maxact);
     buf_add(&v->acts, &v->tmp, maxact);
-    acts_alloc(&v->acts);
+    // Every activation and scratch buffer is written before it is read (forward outputs, and
+    // backward's zeroed() temporaries), so the block is left unzeroed (ALLOC_HUGE: start-up
+    // without faulting in ~0.5 GB at fm32-small); the latent-sized buffers the caller may
+    // accumulate into are zeroed here.
+    buf_alloc(&v->acts, (mode & ALLOC_COUNT) | ALLOC_HUGE);
+    if (mode & ALLOC_COUNT) {
+        v->ws.cap = ws;
+        return 0;
+    }
     float *zero[] = {v->zin, v->mean, v->logvar, v->z, v->dmean, v->dlogvar, v->dz};
     for (size_t i = 0; i < sizeof zero / sizeof *zero; i++) memset(zero[i], 0, lat * sizeof(float));
     memset(v->dmom, 0, 2 * lat * sizeof(float));
@@ -515,10 +499,8 @@ static void stages_backward(Vae *v, VaeStage *s, int n, float *dinp0, const floa
 // ---- public API --------------------------------------------------------------------------------
 // A batch beyond the one the buffers were sized for is a bug in the caller.
 static void check_batch(const Vae *v, int B, const char *fn) {
-    if (B < 1 || B > v->max_batch) {
-        fprintf(stderr, "repae: %s: batch %d outside [1, %d] (the max batch given to vae_build)\n", fn, B, v->max_batch);
-        abort();
-    }
+    REPAE_ASSERT(B >= 1 && B <= v->max_batch, "%s: batch %d outside [1, %d] (the max batch given to vae_build)", fn, B,
+                 v->max_batch);
 }
 
 void vae_encode(Vae *v, const float *x, int B) {

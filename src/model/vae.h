@@ -73,9 +73,10 @@ typedef struct {
 } Vae;
 
 // Builds the model for images (max_batch, channels, image_size, image_size); parameters are
-// zero until vae_init or params_load. with_grad allocates gradients. Returns 0 or -1 with err.
+// zero until vae_init or params_load. mode: ALLOC_GRAD allocates gradients, ALLOC_COUNT only
+// sizes the tables and v->ws.cap (params.h). Returns 0 or -1 with err.
 int vae_build(Vae *v, const VaeConfig *cfg, int channels, int image_size, int max_batch,
-              int with_grad, char *err);
+              int mode, char *err);
 void vae_free(Vae *v);
 // PyTorch default init: conv weights kaiming-uniform(a=sqrt(5)), i.e. U(+-1/sqrt(fan_in)),
 // biases U(+-1/sqrt(fan_in)); GroupNorm weight 1, bias 0.

@@ -35,8 +35,7 @@ void workspace_init(Workspace *ws, size_t cap_floats) {
     ws->cap = cap_floats;
     // 64-byte alignment keeps sgemm's packed loads on cache-line boundaries.
     size_t bytes = (cap_floats * sizeof(float) + 63) / 64 * 64;
-    ws->buf = bytes ? aligned_alloc(64, bytes) : NULL;
-    if (bytes && !ws->buf) out_of_memory(bytes, __FILE__, __LINE__);
+    ws->buf = bytes ? xaligned_alloc(64, bytes) : NULL;
 }
 
 void workspace_free(Workspace *ws) {

@@ -312,8 +312,7 @@ static float *thread_buf(void) {
     float *p = pthread_getspecific(buf_key);
     if (!p) {
         size_t bytes = ((size_t)MC * KC + (size_t)KC * NC) * sizeof(float);
-        p = aligned_alloc(64, bytes);
-        if (!p) out_of_memory(bytes, __FILE__, __LINE__);
+        p = xaligned_alloc(64, bytes);
         pthread_setspecific(buf_key, p);
     }
     return p;

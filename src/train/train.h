@@ -29,12 +29,14 @@ static inline const char *train_status_name(TrainStatus s) {
 // Runs (or with resume != 0, continues from the latest checkpoint in run_dir) a training run,
 // writing checkpoints into run_dir. err (ERRLEN) says why on FAILED or DIVERGED.
 // train.threads > 0 sets the calling thread's OpenMP thread count (which the OpenMP OpenBLAS
-// follows) for the run and restores the previous value when it returns; 0 leaves it alone.
+// follows; its process-wide setting is left alone) for the run and restores the previous value
+// when it returns; 0 leaves it alone.
 // DIVERGED: a loss or a gradient norm was NaN/Inf; that step changed nothing and the newest
 // checkpoint (from an earlier step) is the last state.
 TrainStatus train_run(const Config *cfg, const char *run_dir, int resume, const TrainHooks *hooks, char *err);
 
-// The step of the newest complete checkpoint in run_dir, or -1 if there is none.
+// The step of the newest complete checkpoint in run_dir, or -1 if there is none: the same as
+// ckpt_newest_usable(run_dir, NULL, 0) (train/checkpoint.h, which also gives its directory).
 long train_latest_checkpoint(const char *run_dir);
 
 // Throughput of training steps on synthetic input of the config's shapes (no dataset, no
@@ -72,19 +74,19 @@ TrainStatus train_run_opts(const Config *cfg, const char *run_dir, int resume, c
                            const TrainRunOpts *opts, char *err);
 
 // ---- memory ----------------------------------------------------------------------------------
-// Bytes train_run allocates for cfg, counted from the layer shapes as the builders lay them
-// out (weights, gradients, AdamW moments, the SiT EMA and its backup, activations and scratch
-// for train.batch_size images); per_image gets the part that grows with the batch (NULL: not
-// wanted). Left out: the dataset (8-bit, small), BLAS and thread buffers, sampling's scratch;
-// with align "repa" the target encoder counts with the default layout.
+// Bytes train_run allocates for cfg (weights, gradients, AdamW moments, the SiT EMA and its
+// backup, activations and scratch for train.batch_size images), read from a dry run of the
+// builders (TRAINER_COUNT in trainer.h: every table sized as the run would size it, nothing
+// allocated); per_image gets the part that grows with the batch, the slope at large batches
+// (NULL: not wanted). Left out: the dataset (8-bit, small), BLAS and thread buffers, sampling's
+// scratch; with align "repa" the target encoder counts with the default layout. -1 when cfg
+// cannot be built at all (the run's own build then says why).
 double train_memory_estimate(const Config *cfg, double *per_image);
-// Bytes this process may still allocate: the least of MemAvailable (/proc/meminfo), the
-// cgroup's memory limit minus its usage, and the address-space limit (ulimit -v) minus what
-// the process maps; what names the limit that decided ("MemAvailable", ...). -1 if unknown.
-double train_memory_available(const char **what);
-// Fails (-1, err) when cfg clearly cannot fit: the estimate plus headroom exceeds what is
-// available. The message gives both numbers and what to lower (train.batch_size, with the
-// largest that fits, or the model's width and depth). REPAE_MEM_CHECK=0 skips the check.
+// Fails (-1, err) when cfg clearly cannot fit: the estimate plus headroom exceeds what this
+// process may still allocate (sysmem_available). The message gives both numbers and what to
+// lower (train.batch_size, with the largest that fits, or the model's width and depth).
+// Always checks: whether to check at all is the caller's policy (repae's CLI and dashboard skip
+// it when REPAE_MEM_CHECK=0).
 int train_memory_check(const Config *cfg, char *err);
 
 #endif

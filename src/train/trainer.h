@@ -1,7 +1,9 @@
-// train_internal.h: the Trainer behind train_run, for tests that drive single steps with
-// inputs of their own (the PyTorch step comparison) or inspect the state.
-#ifndef REPAE_TRAIN_INTERNAL_H
-#define REPAE_TRAIN_INTERNAL_H
+// trainer.h: the Trainer behind train_run, for the training core's own files (trainer.c: the
+// step; checkpoint.c: saving, loading and resuming it; run.c: the run loop; memory.c: the
+// estimate) and for tests that drive single steps with inputs of their own (the PyTorch step
+// comparison) or inspect the state.
+#ifndef REPAE_TRAINER_H
+#define REPAE_TRAINER_H
 #include "base/config.h"
 #include "train/train.h"
 
@@ -12,7 +14,7 @@
 
 typedef enum { ALIGN_NONE, ALIGN_SCORE, ALIGN_REPA } AlignKind;
 
-typedef struct {
+typedef struct Trainer {
     Config cfg;
     Model m;
     AlignKind align;
@@ -52,11 +54,20 @@ typedef struct {
     long last_log_step;
 } Trainer;
 
-
-// synthetic: no dataset (inputs are uniform noise; bench and tests). With align.kind "repa" a
-// synthetic trainer loads align.encoder when it is set and otherwise builds a randomly
-// initialised target encoder of the default layout (same cost, no file needed).
-int trainer_build(Trainer *tr, const Config *cfg, int synthetic, char *err);
+// ---- trainer.c: build and step ----------------------------------------------------------------
+// mode of trainer_build (bit flags):
+//   TRAINER_SYNTHETIC  no dataset: inputs are uniform noise (bench and tests). With align.kind
+//                      "repa" the target encoder is loaded from align.encoder when it is set and
+//                      otherwise is a randomly initialised one of the default layout (same cost,
+//                      no file needed).
+//   TRAINER_COUNT      a dry run (implies TRAINER_SYNTHETIC): every part is built with
+//                      ALLOC_COUNT (model/params.h), so its tables hold the sizes of a real build
+//                      but nothing is allocated and nothing may run; the target encoder is the
+//                      default layout whatever align.encoder says. For train_memory_estimate.
+//                      Freed with trainer_free like a built trainer.
+// 0 and 1 keep meaning "with the dataset" and "synthetic".
+enum { TRAINER_SYNTHETIC = 1, TRAINER_COUNT = 2 };
+int trainer_build(Trainer *tr, const Config *cfg, int mode, char *err);
 void trainer_free(Trainer *tr);
 // Seeded init, then init.vae / init.sit; the EMA starts at the weights.
 int trainer_init_weights(Trainer *tr, char *err);
@@ -67,11 +78,28 @@ void trainer_draw_inputs(Trainer *tr);
 // loss or gradient norm ("recon" ... "smooth", "grad_norm_vae", "grad_norm_sit"), and then
 // leaves the trainer as it was (weights, moments, EMA, BN statistics, step), or NULL.
 const char *trainer_step(Trainer *tr, float *vals);
-
-// FLOPs of one step as trainer_step runs it for this config (forward + backward), in GFLOP.
-double trainer_step_gflop(const Trainer *tr);
+// Whether the step runs the SiT at all: it trains, or the VAE learns through it (grad_to_vae).
+int trainer_sit_needed(const Trainer *tr);
 
 #define TRAIN_NMETRICS 12
 extern const char *const train_metric_names[TRAIN_NMETRICS];
+// Indices into vals and train_metric_names.
+enum { M_RECON, M_KL, M_DIFF, M_ALIGN, M_SMOOTH, M_TOTAL, M_LSTD, M_GN_VAE, M_GN_SIT, M_LR_VAE, M_LR_SIT, M_IPS, M_COUNT };
+
+// ---- checkpoint.c: a trainer's checkpoints (the directory facts are in checkpoint.h) ----------
+// Writes the trainer's state as run_dir/ckpt/<step> (a temporary directory renamed into place),
+// prunes older checkpoints and reports it through h->checkpoint.
+int trainer_save(Trainer *tr, const char *run_dir, const TrainHooks *h, char *err);
+// Loads a checkpoint directory into the trainer: weights, BN statistics, projector, EMA, AdamW
+// moments, step, RNG and data cursor. A failed load may have overwritten part of that.
+int trainer_load(Trainer *tr, const char *ckpt_dir, char *err);
+// Resume (train_run_opts' policy, see train.h): loads the newest checkpoint of run_dir that
+// loads, setting aside those that cannot be used and warning through o->warn. *from gets its
+// step, or -1 when run_dir has no checkpoint at all.
+int trainer_resume(Trainer *tr, const char *run_dir, const TrainRunOpts *o, long *from, char *err);
+
+// ---- run.c --------------------------------------------------------------------------------------
+// FLOPs of one step as trainer_step runs it for this config (forward + backward), in GFLOP.
+double trainer_step_gflop(const Trainer *tr);
 
 #endif

@@ -1,0 +1,178 @@
+// run.c: a whole training run around the Trainer: the train_run_opts loop (resume, steps,
+// metrics, sample grids with the EMA swapped in, checkpoints, divergence), the thread setting
+// of a run, and the throughput bench with its FLOP count.
+#include "train/train.h"
+#include "train/checkpoint.h"
+#include "train/trainer.h"
+#include "base/png_io.h"
+#include "base/util.h"
+#include <math.h>
+#include <omp.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SAMPLE_SEED 0x5a3b1e
+
+// ---- samples ---------------------------------------------------------------------------------
+
+// A grid of sample.n images from fixed noise (the same at every step, so that the step slider
+// shows one set of samples evolving), with the EMA weights when EMA is on.
+static int emit_samples(Trainer *tr, const TrainHooks *h, char *err) {
+    if (!h || !h->sample || tr->cfg.sample.n < 1) return 0;
+    Model *m = &tr->m;
+    SampleOpts o;
+    if (sample_opts_from_config(&o, &tr->cfg.sample, err)) return -1;
+    size_t ns = m->sit.params.total;
+    int use_ema = tr->cfg.train.ema > 0;
+    if (use_ema) {
+        memcpy(tr->backup, m->sit.params.data, ns * sizeof(float));
+        memcpy(m->sit.params.data, tr->ema, ns * sizeof(float));
+    }
+    int n = tr->cfg.sample.n;
+    model_sample(m, n, NULL, &o, (uint64_t)tr->cfg.train.seed ^ SAMPLE_SEED, tr->sample_imgs);
+    if (use_ema) memcpy(m->sit.params.data, tr->backup, ns * sizeof(float));
+    int cols = (int)ceil(sqrt((double)n)), gw, gh;
+    uint8_t *rgb = image_grid(tr->sample_imgs, n, m->C, m->S, m->S, cols, 1, &gw, &gh);
+    h->sample(h->ctx, tr->step, rgb, gw, gh);
+    free(rgb);
+    return 0;
+}
+
+// ---- the run ---------------------------------------------------------------------------------
+
+// train.threads > 0 caps this run's OpenMP loops and BLAS calls; 0 leaves the process setting
+// (all cores, or OMP_NUM_THREADS). omp_set_num_threads changes only the calling thread's
+// setting (a dashboard training thread does not slow the UI thread), and the OpenMP build of
+// OpenBLAS follows the caller's omp_get_max_threads(), so that caps BLAS for this run too.
+// openblas_set_num_threads is not called: it changes a process-wide setting and reallocates
+// OpenBLAS's buffers, which another run's thread may be using. The previous value is restored
+// when the run ends, so that a process running several runs one after another is not left
+// capped.
+typedef struct { int omp, set; } ThreadSave;
+
+static ThreadSave threads_apply(int n) {
+    ThreadSave t = {omp_get_max_threads(), n > 0};
+    if (t.set) omp_set_num_threads(n);
+    return t;
+}
+
+static void threads_restore(ThreadSave t) {
+    if (t.set) omp_set_num_threads(t.omp);
+}
+
+// Reports vals (one step's metrics) through the hooks, with images/s since the last report.
+static void log_metrics(Trainer *tr, const TrainHooks *h, float *vals) {
+    double now = now_seconds();
+    vals[M_IPS] = (float)((tr->step - tr->last_log_step) * tr->B / (now - tr->last_log_time + 1e-9));
+    tr->last_log_time = now;
+    tr->last_log_step = tr->step;
+    if (!h || !h->metrics) return;
+    // Skip what was not computed (NaN placeholders), so that curves have no fake points.
+    const char *keys[M_COUNT];
+    float v2[M_COUNT];
+    int n = 0;
+    for (int i = 0; i < M_COUNT; i++)
+        if (!isnan(vals[i])) { keys[n] = train_metric_names[i]; v2[n++] = vals[i]; }
+    h->metrics(h->ctx, tr->step, n, keys, v2);
+}
+
+TrainStatus train_run(const Config *cfg, const char *run_dir, int resume, const TrainHooks *h, char *err) {
+    return train_run_opts(cfg, run_dir, resume, h, NULL, err);
+}
+
+TrainStatus train_run_opts(const Config *cfg, const char *run_dir, int resume, const TrainHooks *h,
+                           const TrainRunOpts *o, char *err) {
+    ThreadSave threads = threads_apply(cfg->train.threads);
+    Trainer *tr = xcalloc(1, sizeof(Trainer));
+    TrainStatus status = TRAIN_FAILED;
+    if (trainer_build(tr, cfg, 0, err)) { free(tr); threads_restore(threads); return TRAIN_FAILED; }
+    long from = -1;
+    if (resume && trainer_resume(tr, run_dir, o, &from, err)) goto done;
+    if (from < 0 && trainer_init_weights(tr, err)) goto done;
+    if (o && o->start && o->start(o->ctx, from, err)) goto done;
+    if (mkdir_p(run_dir, err)) goto done;
+
+    float vals[M_COUNT];
+    int stepped = 0;
+    long total = cfg->train.steps;
+    int log_every = cfg->train.log_every > 0 ? cfg->train.log_every : 1;
+    tr->last_log_time = now_seconds();
+    tr->last_log_step = tr->step;
+    status = TRAIN_DONE;
+    while (tr->step < total) {
+        if (h && h->should_stop && h->should_stop(h->ctx)) { status = TRAIN_STOPPED; break; }
+        trainer_draw_inputs(tr);
+        const char *bad = trainer_step(tr, vals);
+        if (bad) {
+            long last = ckpt_newest_usable(run_dir, NULL, 0);
+            char kept[64] = "there is no checkpoint yet";
+            if (last >= 0) snprintf(kept, sizeof kept, "the checkpoint of step %ld is kept", last);
+            seterr(err, "step %ld: %s is not finite; stopped before updating the weights (%s). "
+                        "Try a lower train.lr, a lower loss weight or train.clip",
+                   tr->step + 1, bad, kept);
+            status = TRAIN_DIVERGED;
+            goto done;
+        }
+        stepped = 1;
+        if (tr->step % log_every == 0 || tr->step == total) log_metrics(tr, h, vals);
+        if (cfg->train.sample_every > 0 && tr->step % cfg->train.sample_every == 0 && tr->step != total)
+            if (emit_samples(tr, h, err)) { status = TRAIN_FAILED; goto done; }
+        if (cfg->train.ckpt_every > 0 && tr->step % cfg->train.ckpt_every == 0 && tr->step != total)
+            if (trainer_save(tr, run_dir, h, err)) { status = TRAIN_FAILED; goto done; }
+    }
+    // Done or stopped: the last step's metrics (so the run's step matches its checkpoint), the
+    // final samples and checkpoint.
+    if (stepped && tr->last_log_step != tr->step) log_metrics(tr, h, vals);
+    if (emit_samples(tr, h, err) || trainer_save(tr, run_dir, h, err)) status = TRAIN_FAILED;
+done:
+    trainer_free(tr);
+    free(tr);
+    threads_restore(threads);
+    return status;
+}
+
+// ---- throughput --------------------------------------------------------------------------------
+
+// FLOPs of one training step from the model's shapes (model_flops): every forward pass the step
+// makes, plus backward at twice the forward where weights train (input and weight gradients)
+// and once the forward where only an input gradient flows (a frozen SiT under grad_to_vae).
+double trainer_step_gflop(const Trainer *tr) {
+    const Config *c = &tr->cfg;
+    ModelFlops f = model_flops(&tr->m);
+    double vae = (f.enc + f.dec) * (c->train.train_vae ? 3 : 1), sit = 0;
+    if (trainer_sit_needed(tr)) sit += f.sit * (c->train.train_sit ? 3 : 2);
+    if (tr->align == ALIGN_SCORE && c->train.train_sit) sit += f.sit * 3;
+    // repa's VAE side: a full SiT forward and an input-gradient backward through blocks
+    // 1..depth (counted as that share of the SiT). The projector and the target encoder's
+    // forward are left out (small beside the SiT at the recipe sizes).
+    if (tr->align == ALIGN_REPA && c->train.train_vae)
+        sit += f.sit * (1.0 + (double)c->align.depth / c->sit.depth);
+    return tr->B * (vae + sit) / 1e9;
+}
+
+int train_bench(const Config *cfg, int steps, TrainBench *out, char *err) {
+    ThreadSave threads = threads_apply(cfg->train.threads);
+    Trainer *tr = xcalloc(1, sizeof(Trainer));
+    int rc = -1;
+    if (trainer_build(tr, cfg, 1, err)) { free(tr); threads_restore(threads); return -1; }
+    if (trainer_init_weights(tr, err)) goto done;
+    float vals[M_COUNT];
+    trainer_draw_inputs(tr);
+    trainer_step(tr, vals); // warm-up: first-touch page faults, BLAS buffers
+    double t0 = now_seconds();
+    for (int i = 0; i < steps; i++) {
+        trainer_draw_inputs(tr);
+        trainer_step(tr, vals);
+    }
+    double dt = (now_seconds() - t0) / steps;
+    out->step_s = dt;
+    out->img_per_s = tr->B / dt;
+    out->gflop_per_step = trainer_step_gflop(tr);
+    out->gflops = out->gflop_per_step / dt;
+    rc = 0;
+done:
+    trainer_free(tr);
+    free(tr);
+    threads_restore(threads);
+    return rc;
+}
