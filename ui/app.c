@@ -281,7 +281,7 @@ int app_feed_key(App *a, int key) {
     if (a->prompt) { int r = prompt_key(a, key); a->dirty = 1; return r; }
     if (a->help) {
         int step = key == 'j' || key == KEY_DOWN ? 1 : key == 'k' || key == KEY_UP ? -1
-                 : key == KEY_NPAGE || key == ' ' ? 10 : key == KEY_PPAGE ? -10 : 0;
+                 : key == KEY_NPAGE ? 10 : key == KEY_PPAGE ? -10 : 0;
         if (step) { a->help_top += step; a->dirty = 1; return UI_HANDLED | UI_REDRAW; } // clamped when drawn
         a->help = 0;
         a->dirty = a->full_repaint = 1;
