@@ -2,7 +2,7 @@
 // flags, input polled with a short timeout (ncdu's input_handle) so training never freezes
 // the UI, and a capped redraw rate.
 #define _XOPEN_SOURCE_EXTENDED 1
-#include "ui/app.h"
+#include "ui/app_priv.h"
 #include <errno.h>
 #include <locale.h>
 #include <ncurses.h>
@@ -13,43 +13,6 @@
 #include <string.h>
 #include <unistd.h>
 #include "base/util.h"
-
-#define MAXSTACK 8
-#define NRUNCOLORS 8
-#define MIN_W 80
-#define MIN_H 24
-#define FRAME_SECONDS 0.1  // at most ~10 redraws a second
-#define TICK_SECONDS 0.25  // how often screens poll for new data
-
-struct App {
-    UiBackend *model;
-    Screen *stack[MAXSTACK];
-    int depth;
-    int quit, dirty, help, full_repaint;
-    int colors;         // 0, 8 or 256
-    int headless;
-    ImageOverlays *ov;
-    ImageMode imode;
-    TermCaps caps;
-    char msg[1024];
-    int msg_error;
-    char stale[512];    // the model's lasting warning (store file deleted or replaced), "" if none
-    double msg_until;
-    // bottom-line prompt / confirmation
-    int prompt;         // 0 none, 1 line input, 2 y/n
-    char plabel[128], ptext[256];
-    int plen;
-    PromptDone pdone;
-    ConfirmYes pyes;
-    Screen *powner;
-    WINDOW *wmain, *wstatus, *whelp;
-    CellBuf bmain, bstatus, bhelp;
-    short cmap[256];    // colour index -> what the terminal has (8-colour fold)
-    int64_t focus;      // run the Runs screen should select next
-    int theme;          // 1 light background, 0 dark, -1 unknown
-    int help_top;       // first row of the help overlay's scrolling part
-    int64_t color_run[NRUNCOLORS]; // the run holding each run colour (0: free)
-};
 
 static void frame(App *a);
 
@@ -103,65 +66,6 @@ int keytable_status(const KeyBinding *t, char *out, int width) {
 int ui_run_color(int64_t run) {
     static const int pal[] = {C_CYAN, C_YELLOW, C_MAGENTA, C_GREEN, C_BLUE, C_RED, 208, 141};
     return pal[(uint64_t)run % 6]; // 6: the colours that exist in 8-colour terminals
-}
-
-// Readable on white and on black (medium luma, apart in hue), in the order they are handed
-// out; in 8 colours the six that exist, yellow last (it is faint on white).
-static const int run_pal256[NRUNCOLORS] = {33, 208, 34, 163, 37, 160, 99, 136};
-static const int run_pal8[6] = {C_BLUE, C_RED, C_GREEN, C_MAGENTA, C_CYAN, C_YELLOW};
-
-static int slot_color(const App *a, int i) { return a->colors == 256 ? run_pal256[i] : run_pal8[i % 6]; }
-
-int app_run_color(App *a, int64_t run) {
-    for (int i = 0; i < NRUNCOLORS; i++)
-        if (a->color_run[i] == run && run) return slot_color(a, i);
-    return ui_run_color(run);
-}
-
-int app_claim_color(App *a, int64_t run) {
-    int nslots = a->colors == 256 ? NRUNCOLORS : 6, free_slot = -1;
-    for (int i = 0; i < NRUNCOLORS; i++) {
-        if (a->color_run[i] == run) return slot_color(a, i);
-        if (!a->color_run[i] && free_slot < 0 && i < nslots) free_slot = i;
-    }
-    if (free_slot < 0) // more runs than colours (8-colour terminals): share the least recent slot
-        for (int i = nslots; i < NRUNCOLORS && free_slot < 0; i++) if (!a->color_run[i]) free_slot = i;
-    if (free_slot < 0) return ui_run_color(run);
-    a->color_run[free_slot] = run;
-    return slot_color(a, free_slot);
-}
-
-void app_release_color(App *a, int64_t run) {
-    for (int i = 0; i < NRUNCOLORS; i++) if (a->color_run[i] == run) a->color_run[i] = 0;
-}
-
-void app_keep_colors(App *a, const int64_t *runs, int n) {
-    for (int i = 0; i < NRUNCOLORS; i++) {
-        int keep = 0;
-        for (int j = 0; j < n && !keep; j++) keep = runs[j] == a->color_run[i];
-        if (!keep) a->color_run[i] = 0;
-    }
-}
-
-int app_theme(App *a) { return a->theme; }
-void app_set_theme(App *a, int theme) { a->theme = theme; a->dirty = 1; }
-
-void app_select_row(App *a, CellBuf *b, int x, int y, int w) {
-    if (a->colors == 256 && a->theme >= 0) cb_set_bg(b, x, y, w, a->theme ? 254 : 236, 0);
-    else cb_set_bg(b, x, y, w, CB_DEFAULT, CB_REVERSE);
-}
-
-// Light backgrounds: yellow and white text on the default background become a dark yellow
-// (the default foreground in 8 colours) and the default foreground. Done on the finished frame, so no screen has to know.
-static void fold_theme(const App *a, CellBuf *b) {
-    if (a->theme != 1 || !a->colors) return;
-    for (long i = 0; i < (long)b->w * b->h; i++) {
-        Cell *c = &b->c[i];
-        if (c->bg >= 0 && c->bg != 254) continue;
-        // 8 colours have no dark yellow: the foreground then (the colour said little on white)
-        if (c->fg == C_YELLOW || c->fg == 11) c->fg = a->colors == 256 ? 136 : CB_DEFAULT;
-        else if (c->fg == C_WHITE || c->fg == 15) c->fg = CB_DEFAULT;
-    }
 }
 
 int ui_status_color(const char *s) {
@@ -505,15 +409,15 @@ void app_render(App *a, CellBuf *full) {
     if (a->ov) overlays_begin(a->ov);
     draw_main(a, &a->bmain);
     draw_status(a, &a->bstatus);
-    fold_theme(a, &a->bmain);
-    fold_theme(a, &a->bstatus);
+    app_fold_theme(a, &a->bmain);
+    app_fold_theme(a, &a->bstatus);
     cb_clear(full);
     memcpy(full->c, a->bmain.c, sizeof(Cell) * (size_t)w * (h - 1));
     memcpy(full->c + (long)w * (h - 1), a->bstatus.c, sizeof(Cell) * (size_t)w);
     if (a->help && w >= MIN_W && h >= MIN_H) {
         int ox, oy;
         draw_help(a, &a->bhelp, w, h, &ox, &oy);
-        fold_theme(a, &a->bhelp);
+        app_fold_theme(a, &a->bhelp);
         for (int y = 0; y < a->bhelp.h; y++)
             for (int x = 0; x < a->bhelp.w; x++) {
                 Cell *c = cb_at(full, ox + x, oy + y);
@@ -610,8 +514,8 @@ static void frame(App *a) {
     cb_resize(&a->bstatus, w, 1);
     draw_main(a, &a->bmain);
     draw_status(a, &a->bstatus);
-    fold_theme(a, &a->bmain);
-    fold_theme(a, &a->bstatus);
+    app_fold_theme(a, &a->bmain);
+    app_fold_theme(a, &a->bstatus);
     int help = a->help && w >= MIN_W && h >= MIN_H;
     if (help && a->ov) overlays_begin(a->ov); // nothing may draw over the help box
     // An image that is not drawn again where it was (another pane, another view, the help
@@ -626,7 +530,7 @@ static void frame(App *a) {
     if (help) {
         int ox, oy;
         draw_help(a, &a->bhelp, w, h, &ox, &oy);
-        fold_theme(a, &a->bhelp);
+        app_fold_theme(a, &a->bhelp);
         if (a->whelp) delwin(a->whelp);
         a->whelp = newwin(a->bhelp.h, a->bhelp.w, oy, ox);
         if (a->whelp) { blit(a, a->whelp, &a->bhelp); wnoutrefresh(a->whelp); }
