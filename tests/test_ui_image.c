@@ -141,6 +141,52 @@ TEST(overlays_cache_payloads) {
     image_free(&im);
 }
 
+// The background colour reply (OSC 11), ended by ST or BEL, in 4 or 2 hex digits a component.
+TEST(probe_background_reply) {
+    TermCaps t = {.bg_light = -1};
+    const char *light = "\033]11;rgb:ffff/ffff/ffff\033\\\033[?63;4c";
+    CHECK(image_parse_replies(light, strlen(light), &t) == 1 && t.bg_light == 1 && t.sixel, "white read as %d", t.bg_light);
+    TermCaps d = {.bg_light = -1};
+    const char *dark = "\033]11;rgb:00/00/00\007\033[?1;2c";
+    CHECK(image_parse_replies(dark, strlen(dark), &d) == 1 && d.bg_light == 0, "black read as %d", d.bg_light);
+    TermCaps n = {.bg_light = -1};
+    const char *none = "\033[?1;2c";
+    CHECK(image_parse_replies(none, strlen(none), &n) == 1 && n.bg_light == -1, "no reply read as %d", n.bg_light);
+    TermCaps g = {.bg_light = -1};
+    const char *solarized = "\033]11;rgb:fdfd/f6f6/e3e3\033\\";
+    image_parse_replies(solarized, strlen(solarized), &g);
+    CHECK(g.bg_light == 1, "solarized light read as %d", g.bg_light);
+}
+
+// An image the terminal shows but the next frame does not draw again at the same place is
+// stale (ncurses cannot erase it): the app then clears the screen.
+TEST(overlays_stale_when_image_goes) {
+    Image im = two_by_two();
+    ImageOverlays *o = overlays_new(IMG_TRUECOLOR, NULL);
+    FILE *f = fopen("/dev/null", "w");
+    overlays_begin(o);
+    CHECK(!overlays_stale(o), "nothing shown yet, nothing stale");
+    overlays_add(o, 3, 4, 2, 1, &im, 42);
+    CHECK(!overlays_stale(o), "a new image is not stale");
+    overlays_flush(o, f);
+    overlays_begin(o);
+    overlays_add(o, 3, 4, 2, 1, &im, 43); // the next sample, same place
+    CHECK(!overlays_stale(o), "the same place again is not stale");
+    overlays_flush(o, f);
+    overlays_begin(o); // the config pane: no image
+    CHECK(overlays_stale(o), "an image that went away is stale");
+    overlays_begin(o);
+    overlays_add(o, 5, 4, 2, 1, &im, 43); // moved
+    CHECK(overlays_stale(o), "a moved image leaves the old one stale");
+    overlays_flush(o, f);
+    overlays_begin(o);
+    overlays_add(o, 5, 4, 2, 1, &im, 43);
+    CHECK(!overlays_stale(o), "after a flush the new place is what is shown");
+    fclose(f);
+    overlays_free(o);
+    image_free(&im);
+}
+
 // 8 colours: a mid grey is dithered into black and white (about half each), not one flat colour.
 TEST(eight_colours_dither_grey) {
     Image im = {8, 8, xmalloc(8 * 8 * 3)};
@@ -170,5 +216,7 @@ int main(void) {
     RUN(png_decodes);
     RUN(overlays_cache_payloads);
     RUN(eight_colours_dither_grey);
+    RUN(probe_background_reply);
+    RUN(overlays_stale_when_image_goes);
     return test_summary();
 }

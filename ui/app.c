@@ -2,7 +2,7 @@
 // flags, input polled with a short timeout (ncdu's input_handle) so training never freezes
 // the UI, and a capped redraw rate.
 #define _XOPEN_SOURCE_EXTENDED 1
-#include "ui/app.h"
+#include "ui/app_priv.h"
 #include <errno.h>
 #include <locale.h>
 #include <ncurses.h>
@@ -13,39 +13,6 @@
 #include <string.h>
 #include <unistd.h>
 #include "base/util.h"
-
-#define MAXSTACK 8
-#define MIN_W 80
-#define MIN_H 24
-#define FRAME_SECONDS 0.1  // at most ~10 redraws a second
-#define TICK_SECONDS 0.25  // how often screens poll for new data
-
-struct App {
-    UiBackend *model;
-    Screen *stack[MAXSTACK];
-    int depth;
-    int quit, dirty, help, full_repaint;
-    int colors;         // 0, 8 or 256
-    int headless;
-    ImageOverlays *ov;
-    ImageMode imode;
-    TermCaps caps;
-    char msg[1024];
-    int msg_error;
-    char stale[512];    // the model's lasting warning (store file deleted or replaced), "" if none
-    double msg_until;
-    // bottom-line prompt / confirmation
-    int prompt;         // 0 none, 1 line input, 2 y/n
-    char plabel[128], ptext[256];
-    int plen;
-    PromptDone pdone;
-    ConfirmYes pyes;
-    Screen *powner;
-    WINDOW *wmain, *wstatus, *whelp;
-    CellBuf bmain, bstatus, bhelp;
-    short cmap[256];    // colour index -> what the terminal has (8-colour fold)
-    int64_t focus;      // run the Runs screen should select next
-};
 
 static void frame(App *a);
 
@@ -216,7 +183,14 @@ static int prompt_key(App *a, int key) {
 int app_feed_key(App *a, int key) {
     if (key == KEY_RESIZE) { a->dirty = a->full_repaint = 1; return UI_HANDLED | UI_REDRAW; }
     if (a->prompt) { int r = prompt_key(a, key); a->dirty = 1; return r; }
-    if (a->help) { a->help = 0; a->dirty = a->full_repaint = 1; return UI_HANDLED | UI_REDRAW; }
+    if (a->help) {
+        int step = key == 'j' || key == KEY_DOWN ? 1 : key == 'k' || key == KEY_UP ? -1
+                 : key == KEY_NPAGE ? 10 : key == KEY_PPAGE ? -10 : 0;
+        if (step) { a->help_top += step; a->dirty = 1; return UI_HANDLED | UI_REDRAW; } // clamped when drawn
+        a->help = 0;
+        a->dirty = a->full_repaint = 1;
+        return UI_HANDLED | UI_REDRAW;
+    }
     if (a->msg_error) { a->msg[0] = 0; a->msg_error = 0; a->dirty = 1; }
     Screen *s = a->depth ? a->stack[a->depth - 1] : NULL;
     int r = 0;
@@ -226,7 +200,7 @@ int app_feed_key(App *a, int key) {
         else if (s->vt->key) r = s->vt->key(s, a, key);
     }
     if (!(r & UI_HANDLED)) {
-        if (key == '?' || key == KEY_F(1)) { a->help = 1; r = UI_HANDLED | UI_REDRAW; }
+        if (key == '?' || key == KEY_F(1)) { a->help = 1; a->help_top = 0; r = UI_HANDLED | UI_REDRAW; }
         else if (key == 'q' || key == UI_KEY_ESC || key == KEY_LEFT) {
             if (a->depth <= 1) { if (key == 'q') request_quit(a); }
             else app_pop(a);
@@ -268,7 +242,7 @@ static void draw_main(App *a, CellBuf *b) {
         snprintf(m, sizeof m, "terminal too small (%dx%d): need %dx%d", b->w, b->h + 1, MIN_W, MIN_H);
         int l = (int)strlen(m), y = b->h / 2;
         cb_text(b, (b->w - l) / 2 > 0 ? (b->w - l) / 2 : 0, y, b->w, m, C_YELLOW, CB_BOLD);
-        cb_text(b, (b->w - 10) / 2 > 0 ? (b->w - 10) / 2 : 0, y + 1, b->w, "q: quit", CB_DEFAULT, CB_DIM);
+        cb_text(b, (b->w - 10) / 2 > 0 ? (b->w - 10) / 2 : 0, y + 1, b->w, a->depth > 1 ? "q: back" : "q: quit", CB_DEFAULT, CB_DIM);
         return;
     }
     Screen *s = a->stack[a->depth - 1];
@@ -307,10 +281,18 @@ static void draw_status(App *a, CellBuf *b) {
         cb_text(b, 0, 0, b->w, a->stale, a->colors ? C_YELLOW : CB_DEFAULT, CB_BOLD | (a->colors ? 0 : CB_REVERSE));
         return;
     }
-    char line[512];
-    if (b->w < MIN_W || a->depth == 0) { cb_text(b, 0, 0, b->w, "q quit", CB_DEFAULT, CB_DIM); return; }
+    char line[512], all[512];
+    if (b->w < MIN_W || a->depth == 0) {
+        cb_text(b, 0, 0, b->w, a->depth > 1 ? "q back" : "q quit", CB_DEFAULT, CB_DIM);
+        return;
+    }
     Screen *s = a->stack[a->depth - 1];
-    int n = keytable_status(s->vt->keys, line, b->w - 8);
+    // q and ? always show at the right; the screen's keys take what is left, and an ellipsis
+    // says when some did not fit (the help overlay has them all).
+    const char *right = a->depth > 1 ? "q back  ? help" : "q quit  ? help";
+    int rw = (int)strlen(right);
+    int n = keytable_status(s->vt->keys, line, b->w - rw - 4);
+    int cut = keytable_status(s->vt->keys, all, (int)sizeof all - 1) > n;
     // key names bold, labels plain: split on the pairs again
     int x = 0;
     const char *p = line;
@@ -327,22 +309,77 @@ static void draw_status(App *a, CellBuf *b) {
         x += 2;
         p = end + 2;
     }
-    cb_text(b, b->w - 7, 0, 7, " ? help", CB_DEFAULT, CB_DIM);
+    if (cut) cb_put(b, x + 1, 0, 0x2026, CB_DEFAULT, CB_DIM);
+    int rx = b->w - rw - 1;
+    cb_text(b, rx, 0, 1, right, a->colors ? C_CYAN : CB_DEFAULT, CB_BOLD);
+    cb_text(b, rx + 1, 0, 6, right + 1, CB_DEFAULT, 0);
+    cb_text(b, rx + 8, 0, 1, right + 8, a->colors ? C_CYAN : CB_DEFAULT, CB_BOLD);
+    cb_text(b, rx + 9, 0, 5, right + 9, CB_DEFAULT, 0);
 }
 
-// The help overlay: every binding of the current screen plus the global keys, centred.
+// The help overlay: the current screen's keys, one row per action (keys that do the same
+// thing share the row: "k/up"), then the keys that work everywhere, which always stay in view
+// at the bottom; the screen's part scrolls (j/k, arrows, pgup/pgdn) when the box is too short.
+#define HELP_MAXROWS 64
+typedef struct { char keys[40]; const char *help; } HelpRow;
+
+static int help_rows(const KeyBinding *t, HelpRow *rows) {
+    int n = 0, act[HELP_MAXROWS];
+    for (; t && t->key; t++) {
+        char kb[16];
+        const char *name = ui_key_name(t->key, kb);
+        int i = 0;
+        while (i < n && act[i] != t->action) i++;
+        if (i == n) {
+            if (n == HELP_MAXROWS) continue;
+            act[n] = t->action;
+            rows[n].keys[0] = 0;
+            rows[n].help = t->help ? t->help : t->label;
+            n++;
+        } else if (t->label && t->help) rows[i].help = t->help; // the labelled binding says it best
+        // "enter" three times (10, 13, KEY_ENTER) is one key to the user
+        char *k = rows[i].keys, pat[24];
+        snprintf(pat, sizeof pat, "/%s/", name);
+        char have[48];
+        snprintf(have, sizeof have, "/%s/", k);
+        if (strstr(have, pat)) continue;
+        size_t l = strlen(k);
+        if (l + strlen(name) + 2 < sizeof rows[i].keys) snprintf(k + l, sizeof rows[i].keys - l, "%s%s", l ? "/" : "", name);
+    }
+    return n;
+}
+
+static const HelpRow help_global[] = {
+    {"?/F1", "this help; j/k scroll it, any other key closes it"},
+    {"q", "back; on the Runs screen: quit"},
+    {"esc/left", "back"},
+    {"Q", "quit from any screen (asks if runs train here)"},
+    {"^L", "repaint the whole screen (clears leftover images)"},
+};
+#define NGLOBAL (int)(sizeof help_global / sizeof help_global[0])
+
+static void help_line(App *a, CellBuf *b, int y, int kw, const HelpRow *r) {
+    cb_text(b, 2, y, kw, r->keys, a->colors ? C_CYAN : CB_DEFAULT, CB_BOLD);
+    cb_text(b, 3 + kw, y, b->w - kw - 5, r->help, CB_DEFAULT, 0);
+}
+
 static void draw_help(App *a, CellBuf *b, int sw, int sh, int *ox, int *oy) {
     Screen *s = a->stack[a->depth - 1];
-    static const KeyBinding global[] = {{'?', 1, NULL, "this help (any key closes it)"},
-        {'q', 1, NULL, "back; on the Runs screen: quit"}, {27, 1, NULL, "back"},
-        {12, 1, NULL, "repaint the screen"}, {0, 0, NULL, NULL}};
-    int n = 0;
-    for (const KeyBinding *k = s->vt->keys; k && k->key; k++) n++;
-    int w = sw - 8 < 64 ? sw - 8 : 64, h = n + 4 + 4 + 3;
+    HelpRow rows[HELP_MAXROWS];
+    int n = help_rows(s->vt->keys, rows), kw = 8;
+    for (int i = 0; i < n; i++) if ((int)strlen(rows[i].keys) > kw) kw = (int)strlen(rows[i].keys);
+    if (kw > 14) kw = 14;
+    int w = sw - 4 < 76 ? sw - 4 : 76;
+    int fixed = 2 + 2 + NGLOBAL; // the frame, a blank and "everywhere", the global keys
+    int h = fixed + n;
     if (h > sh - 2) h = sh - 2;
+    int view = h - fixed; // rows for the screen's keys
+    if (view < 1) view = 1;
+    int maxtop = n - view > 0 ? n - view : 0;
+    if (a->help_top > maxtop) a->help_top = maxtop;
+    if (a->help_top < 0) a->help_top = 0;
     cb_resize(b, w, h);
     cb_fill(b, 0, 0, w, h, ' ', CB_DEFAULT, CB_DEFAULT, 0);
-    // frame
     for (int x = 1; x < w - 1; x++) { cb_put(b, x, 0, 0x2500, CB_DEFAULT, 0); cb_put(b, x, h - 1, 0x2500, CB_DEFAULT, 0); }
     for (int y = 1; y < h - 1; y++) { cb_put(b, 0, y, 0x2502, CB_DEFAULT, 0); cb_put(b, w - 1, y, 0x2502, CB_DEFAULT, 0); }
     cb_put(b, 0, 0, 0x250C, CB_DEFAULT, 0); cb_put(b, w - 1, 0, 0x2510, CB_DEFAULT, 0);
@@ -351,16 +388,16 @@ static void draw_help(App *a, CellBuf *b, int sw, int sh, int *ox, int *oy) {
     snprintf(title, sizeof title, " Help: %s ", s->vt->name);
     cb_text(b, 2, 0, w - 4, title, CB_DEFAULT, CB_BOLD);
     int y = 1;
-    for (int pass = 0; pass < 2; pass++) {
-        const KeyBinding *k = pass ? global : s->vt->keys;
-        if (pass) { y++; if (y < h - 1) cb_text(b, 2, y++, w - 4, "everywhere", CB_DEFAULT, CB_BOLD | CB_UNDERLINE); }
-        for (; k && k->key && y < h - 1; k++) {
-            char kb[16];
-            cb_text(b, 2, y, 8, ui_key_name(k->key, kb), a->colors ? C_CYAN : CB_DEFAULT, CB_BOLD);
-            cb_text(b, 11, y, w - 13, k->help ? k->help : k->label, CB_DEFAULT, 0);
-            y++;
-        }
+    for (int i = a->help_top; i < n && i < a->help_top + view; i++) help_line(a, b, y++, kw, &rows[i]);
+    if (maxtop) { // say that there is more, and where
+        char more[64];
+        snprintf(more, sizeof more, " %s%s j/k scroll (%d-%d of %d) ", a->help_top ? "\u2191" : "",
+                 a->help_top < maxtop ? "\u2193" : "", a->help_top + 1, a->help_top + view, n);
+        cb_text(b, w - 2 - utf8_width(more), h - 1, utf8_width(more), more, CB_DEFAULT, CB_BOLD);
     }
+    y = 1 + view + 1;
+    cb_text(b, 2, y++, w - 4, "everywhere", CB_DEFAULT, CB_BOLD | CB_UNDERLINE);
+    for (int i = 0; i < NGLOBAL && y < h - 1; i++) help_line(a, b, y++, kw, &help_global[i]);
     *ox = (sw - w) / 2;
     *oy = (sh - h) / 2;
 }
@@ -372,12 +409,15 @@ void app_render(App *a, CellBuf *full) {
     if (a->ov) overlays_begin(a->ov);
     draw_main(a, &a->bmain);
     draw_status(a, &a->bstatus);
+    app_fold_theme(a, &a->bmain);
+    app_fold_theme(a, &a->bstatus);
     cb_clear(full);
     memcpy(full->c, a->bmain.c, sizeof(Cell) * (size_t)w * (h - 1));
     memcpy(full->c + (long)w * (h - 1), a->bstatus.c, sizeof(Cell) * (size_t)w);
     if (a->help && w >= MIN_W && h >= MIN_H) {
         int ox, oy;
         draw_help(a, &a->bhelp, w, h, &ox, &oy);
+        app_fold_theme(a, &a->bhelp);
         for (int y = 0; y < a->bhelp.h; y++)
             for (int x = 0; x < a->bhelp.w; x++) {
                 Cell *c = cb_at(full, ox + x, oy + y);
@@ -393,6 +433,7 @@ App *app_headless_new(UiBackend *m) {
     a->headless = 1;
     a->colors = 256;
     a->imode = IMG_HALF256;
+    a->theme = -1;
     cb_init(&a->bmain, 0, 0);
     cb_init(&a->bstatus, 0, 0);
     cb_init(&a->bhelp, 0, 0);
@@ -473,22 +514,30 @@ static void frame(App *a) {
     cb_resize(&a->bstatus, w, 1);
     draw_main(a, &a->bmain);
     draw_status(a, &a->bstatus);
+    app_fold_theme(a, &a->bmain);
+    app_fold_theme(a, &a->bstatus);
+    int help = a->help && w >= MIN_W && h >= MIN_H;
+    if (help && a->ov) overlays_begin(a->ov); // nothing may draw over the help box
+    // An image that is not drawn again where it was (another pane, another view, the help
+    // box) is still on the glass: only a cleared screen removes it. While a prompt is open
+    // the images are left as they are and not written again.
+    if (a->ov && !a->prompt && overlays_stale(a->ov)) a->full_repaint = 1;
     if (a->full_repaint) { clearok(curscr, TRUE); a->full_repaint = 0; }
     blit(a, a->wmain, &a->bmain);
     blit(a, a->wstatus, &a->bstatus);
     wnoutrefresh(a->wmain);
     wnoutrefresh(a->wstatus);
-    if (a->help && w >= MIN_W && h >= MIN_H) {
+    if (help) {
         int ox, oy;
         draw_help(a, &a->bhelp, w, h, &ox, &oy);
+        app_fold_theme(a, &a->bhelp);
         if (a->whelp) delwin(a->whelp);
         a->whelp = newwin(a->bhelp.h, a->bhelp.w, oy, ox);
         if (a->whelp) { blit(a, a->whelp, &a->bhelp); wnoutrefresh(a->whelp); }
-        if (a->ov) overlays_begin(a->ov); // nothing may draw over the help box
     }
     doupdate();
     // After ncurses has written its cells: images it does not know about.
-    if (a->ov && !a->help && !a->prompt) overlays_flush(a->ov, stdout);
+    if (a->ov && !a->prompt) overlays_flush(a->ov, stdout);
 }
 
 // SIGHUP (the terminal closed), SIGTERM and SIGINT: the runs training in this dashboard are
@@ -522,6 +571,18 @@ static void quit_on_signal(App *a, int sig, int terminal_alive) {
     a->quit = 1;
 }
 
+// $REPAE_THEME, else the terminal's OSC 11 answer, else $COLORFGBG ("fg;bg", rxvt and others:
+// backgrounds 7 and 15 are light), else unknown.
+static int pick_theme(const TermCaps *caps) {
+    const char *e = getenv("REPAE_THEME");
+    if (e && !strcmp(e, "light")) return 1;
+    if (e && !strcmp(e, "dark")) return 0;
+    if (caps->bg_light >= 0) return caps->bg_light;
+    const char *fb = getenv("COLORFGBG"), *semi = fb ? strrchr(fb, ';') : NULL;
+    if (semi && semi[1]) { int bg = atoi(semi + 1); return bg == 7 || bg == 15; }
+    return -1;
+}
+
 int app_run(UiBackend *m, Screen *home_unused) {
     (void)home_unused;
     setlocale(LC_ALL, "");
@@ -538,6 +599,7 @@ int app_run(UiBackend *m, Screen *home_unused) {
     curs_set(0);
     set_escdelay(25);
     init_colors(a);
+    a->theme = pick_theme(&a->caps);
     a->imode = image_pick_mode(&a->caps, a->colors, a->colors == 0);
     a->ov = overlays_new(a->imode, &a->caps);
     app_push(a, screen_runs_new(a));

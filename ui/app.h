@@ -54,8 +54,26 @@ struct Screen {
 
 // Colour roles: palette indexes that also read in 8 colours.
 enum { C_RED = 1, C_GREEN = 2, C_YELLOW = 3, C_BLUE = 4, C_MAGENTA = 5, C_CYAN = 6, C_WHITE = 7 };
-// A stable colour per run (by id) among those visible on dark and light backgrounds.
+// A colour per run (by id) among those visible on dark and light backgrounds; runs whose ids
+// differ by 6 share it. Screens that show several runs at once use app_run_color.
 int ui_run_color(int64_t run);
+// Run colours that never collide: a marked run claims the first free colour of a palette of
+// 8 (6 in 8-colour terminals, which have no more) and keeps it until it is released, so
+// marking or unmarking other runs does not recolour it. app_run_color is the claimed colour,
+// or ui_run_color for a run that has none.
+int app_claim_color(App *a, int64_t run);
+void app_release_color(App *a, int64_t run);
+void app_keep_colors(App *a, const int64_t *runs, int n); // releases every colour of a run not in runs
+int app_run_color(App *a, int64_t run);
+
+// The terminal's background: 1 light, 0 dark, -1 unknown. From $REPAE_THEME (light|dark), else
+// the terminal's answer to OSC 11, else $COLORFGBG. In a light theme yellow and white text on
+// the default background are drawn darker (they would vanish on white).
+int app_theme(App *a);
+void app_set_theme(App *a, int theme);
+// Marks row y (w cells from x) as the selection: a grey bar chosen for the background when it
+// is known (256 colours), else reverse video, which reads on any background.
+void app_select_row(App *a, CellBuf *b, int x, int y, int w);
 // The colour of a status word.
 int ui_status_color(const char *status);
 

@@ -43,9 +43,39 @@ const char *image_mode_name(ImageMode m) {
 }
 
 // ---- terminal probe --------------------------------------------------------------------------
+// One hex colour component of an OSC 11 reply (1 to 4 digits) as 0..1; advances *p.
+static double osc_component(const char **p, const char *end) {
+    unsigned v = 0;
+    int nd = 0;
+    while (*p < end && nd < 4) {
+        char c = **p;
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        if (d < 0) break;
+        v = v * 16 + (unsigned)d;
+        nd++;
+        (*p)++;
+    }
+    return nd ? v / (double)((1u << (4 * nd)) - 1) : -1;
+}
+
+// ESC ] 11 ; rgb:R/G/B: the terminal's background. Light when its luma is above half.
+static void parse_osc11(const char *s, const char *end, TermCaps *caps) {
+    static const char pre[] = "\033]11;rgb:";
+    if (end - s < (long)sizeof pre - 1 || memcmp(s, pre, sizeof pre - 1)) return;
+    const char *p = s + sizeof pre - 1;
+    double c[3];
+    for (int k = 0; k < 3; k++) {
+        c[k] = osc_component(&p, end);
+        if (c[k] < 0) return;
+        if (k < 2) { if (p >= end || *p != '/') return; p++; }
+    }
+    caps->bg_light = 0.299 * c[0] + 0.587 * c[1] + 0.114 * c[2] > 0.5;
+}
+
 int image_parse_replies(const char *buf, size_t len, TermCaps *caps) {
     int da1 = 0;
     for (size_t i = 0; i + 2 < len; i++) {
+        if (buf[i] == 0x1b && buf[i + 1] == ']') { parse_osc11(buf + i, buf + len, caps); continue; }
         if (buf[i] != 0x1b || buf[i + 1] != '[') continue;
         size_t j = i + 2;
         int priv = j < len && buf[j] == '?';
@@ -73,6 +103,7 @@ int image_parse_replies(const char *buf, size_t len, TermCaps *caps) {
 
 void image_probe(int fd, int timeout_ms, TermCaps *caps) {
     memset(caps, 0, sizeof *caps);
+    caps->bg_light = -1;
     struct winsize ws;
     if (ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_col && ws.ws_row && ws.ws_xpixel && ws.ws_ypixel) {
         caps->cell_w = ws.ws_xpixel / ws.ws_col;
@@ -86,8 +117,9 @@ void image_probe(int fd, int timeout_ms, TermCaps *caps) {
     raw.c_cc[VMIN] = 0;
     raw.c_cc[VTIME] = 0;
     tcsetattr(fd, TCSANOW, &raw);
-    // The cell-size query goes first: every terminal answers DA1, so its reply ends the wait.
-    static const char q[] = "\033[16t\033[c";
+    // The cell-size and background queries go first: every terminal answers DA1, and answers
+    // in order, so its reply ends the wait. Terminals that do not know OSC 11 ignore it.
+    static const char q[] = "\033[16t\033]11;?\033\\\033[c";
     if (write(fd, q, sizeof q - 1) < 0) { tcsetattr(fd, TCSANOW, &old); return; }
     char buf[512];
     size_t n = 0;
@@ -353,6 +385,8 @@ struct ImageOverlays {
     int nreq;
     OvCached cache[OV_CACHE];
     unsigned long clock;
+    struct { int x, y, cw, ch; } shown[OV_MAX]; // where the last flush put images
+    int nshown;
 };
 
 ImageOverlays *overlays_new(ImageMode mode, const TermCaps *caps) {
@@ -402,8 +436,25 @@ static OvCached *encoded(ImageOverlays *o, int i) {
     return victim;
 }
 
+int overlays_stale(const ImageOverlays *o) {
+    for (int i = 0; i < o->nshown; i++) {
+        int again = 0;
+        for (int j = 0; j < o->nreq && !again; j++)
+            again = o->req[j].x == o->shown[i].x && o->req[j].y == o->shown[i].y && o->req[j].cw == o->shown[i].cw &&
+                    o->req[j].ch == o->shown[i].ch;
+        if (!again) return 1;
+    }
+    return 0;
+}
+
 void overlays_flush(ImageOverlays *o, FILE *f) {
+    o->nshown = 0;
     if (!o->nreq || (o->mode != IMG_SIXEL && o->mode != IMG_TRUECOLOR)) return;
+    for (int i = 0; i < o->nreq; i++) {
+        o->shown[i].x = o->req[i].x; o->shown[i].y = o->req[i].y;
+        o->shown[i].cw = o->req[i].cw; o->shown[i].ch = o->req[i].ch;
+    }
+    o->nshown = o->nreq;
     fflush(f);
     for (int i = 0; i < o->nreq; i++) {
         OvCached *c = encoded(o, i);

@@ -28,12 +28,15 @@ const char *image_mode_name(ImageMode m);
 typedef struct {
     int sixel;            // DA1 reply carried attribute 4
     int cell_w, cell_h;   // pixels per cell (CSI 16 t or TIOCGWINSZ; 0 = unknown)
+    int bg_light;         // the background colour's reply to OSC 11: 1 light, 0 dark, -1 no reply
 } TermCaps;
 
-// Sends DA1 (ESC [ c) and the cell-size query (CSI 16 t) on the terminal at fd (in raw mode
-// for the duration) and reads the replies for at most timeout_ms. Call before initscr.
+// Sends DA1 (ESC [ c), the cell-size query (CSI 16 t) and the background colour query
+// (OSC 11 ; ?) on the terminal at fd (in raw mode for the duration) and reads the replies for
+// at most timeout_ms. Call before initscr.
 void image_probe(int fd, int timeout_ms, TermCaps *caps);
-// Parses a reply stream; exposed for tests. Returns 1 once the DA1 reply was seen.
+// Parses a reply stream; exposed for tests. Returns 1 once the DA1 reply was seen. An OSC 11
+// reply (ESC ] 11 ; rgb:RRRR/GGGG/BBBB, ended by ST or BEL) sets bg_light by its luma.
 int image_parse_replies(const char *buf, size_t len, TermCaps *caps);
 // The mode to draw with: $REPAE_IMAGES (sixel|truecolor|256|8|none) wins; else sixel if
 // probed, truecolor if $COLORTERM says so, else by the number of colours (0 = no colour).
@@ -63,8 +66,13 @@ void overlays_begin(ImageOverlays *o);
 // Asks for img at cell (x, y) within cw x ch cells. key identifies the pixels (run, step):
 // the encoded bytes are cached under it.
 void overlays_add(ImageOverlays *o, int x, int y, int cw, int ch, const Image *img, uint64_t key);
-// Writes every requested image (cursor moves + payload) to f and flushes it.
+// Writes every requested image (cursor moves + payload) to f and flushes it, and remembers
+// where they went: that is what the terminal shows until the screen is cleared.
 void overlays_flush(ImageOverlays *o, FILE *f);
+// 1 when an image written by the last flush is not requested again at the same place and
+// size in this frame: ncurses does not know those pixels are there (it believes the cells
+// blank), so only clearing the screen removes them. The app then repaints the whole screen.
+int overlays_stale(const ImageOverlays *o);
 int overlays_count(const ImageOverlays *o);
 
 // The payload for one image, malloc'd, *len bytes: sixel (DCS ... ST) scaled to fit

@@ -42,10 +42,12 @@ typedef struct {
     ChartCache *cache[MAXR][UI_NMETRICS];
     DiffRow *diff;
     int ndiff, diff_done;
-    long *steps;       // sample steps of the first run that has samples
+    long *steps;       // sample steps: the union over the runs, ascending
     int nsteps, sidx;  // -1 = latest
+    int color[MAXR];   // each run's colour: distinct (app_claim_color), fixed while shown
     Image img[MAXR];
     long img_step[MAXR];
+    long img_got[MAXR];  // the step of the sample shown (a run without one at img_step shows its nearest before)
     int pane, ema, logy, xtime;
     double last_poll;
 } Cmp;
@@ -117,16 +119,29 @@ static int poll_data(Cmp *c, App *a) {
                 c->ser[i][k].n != before)
                 changed = 1;
         }
+    // One slider over every run's sample steps (each run then shows its sample at or before
+    // the step): following only the first run's steps left longer runs' last samples unreachable.
+    long *all = NULL;
+    int nall = 0;
     for (int i = 0; i < c->n; i++) {
         long *steps = NULL;
         int ns = 0;
         if (!c->have[i] || m->ops->sample_steps(m, c->ids[i], &steps, &ns, err) || ns == 0) { free(steps); continue; }
-        if (ns != c->nsteps) changed = 1;
-        free(c->steps);
-        c->steps = steps;
-        c->nsteps = ns;
-        break;
+        long *u = xmalloc(sizeof(long) * (size_t)(nall + ns));
+        int nu = 0, p = 0, q = 0;
+        while (p < nall || q < ns) { // merge two ascending lists, without duplicates
+            long v = q >= ns || (p < nall && all[p] <= steps[q]) ? all[p++] : steps[q++];
+            if (!nu || u[nu - 1] != v) u[nu++] = v;
+        }
+        free(all);
+        free(steps);
+        all = u;
+        nall = nu;
     }
+    if (nall != c->nsteps || (nall && memcmp(all, c->steps, sizeof(long) * (size_t)nall))) changed = 1;
+    free(c->steps);
+    c->steps = all;
+    c->nsteps = nall;
     if (c->sidx >= c->nsteps) c->sidx = c->nsteps - 1;
     if (!c->diff_done) { build_diff(c, a); changed = 1; }
     return changed;
@@ -164,7 +179,7 @@ static void draw_curves(Cmp *c, CellBuf *b, int top) {
         for (int i = 0; i < c->n; i++) {
             UiSeries *s = &c->ser[i][k];
             if (!s->n) continue;
-            cs[ns++] = (ChartSeries){ui_series_x(s, c->xtime), s->value, (int)s->n, ui_run_color(c->ids[i]), c->cache[i][k]};
+            cs[ns++] = (ChartSeries){ui_series_x(s, c->xtime), s->value, (int)s->n, c->color[i], c->cache[i][k]};
         }
         int x = (k % 3) * cw, y = top + (k / 3) * chh;
         ChartOpts o = {.title = ui_metric(k), .ema = ema_levels[c->ema], .logy = c->logy, .xtime = c->xtime};
@@ -180,7 +195,7 @@ static void draw_table(Cmp *c, CellBuf *b, int top) {
     int y = top;
     ui_section(b, 0, y++, W, "final / best; the best run in bold");
     cb_text(b, 0, y, kw, "metric", CB_DEFAULT, CB_UNDERLINE);
-    for (int i = 0; i < c->n; i++) cb_text(b, kw + 1 + i * vw, y, vw - 1, c->runs[i].name, ui_run_color(c->ids[i]), CB_BOLD | CB_UNDERLINE);
+    for (int i = 0; i < c->n; i++) cb_text(b, kw + 1 + i * vw, y, vw - 1, c->runs[i].name, c->color[i], CB_BOLD | CB_UNDERLINE);
     y++;
     for (int k = 0; k < UI_NMETRICS && y < H; k++) {
         cb_text(b, 0, y, kw, ui_metric(k), CB_DEFAULT, 0);
@@ -213,7 +228,7 @@ static void draw_table(Cmp *c, CellBuf *b, int top) {
     if (c->n > 1 && c->ndiff == 0 && y < H) cb_text(b, 2, y++, W - 2, "(the configs are identical)", CB_DEFAULT, CB_DIM);
     for (int d = 0; d < c->ndiff && y < H; d++, y++) {
         cb_text(b, 0, y, kw, c->diff[d].key, CB_DEFAULT, 0);
-        for (int i = 0; i < c->n; i++) cb_text(b, kw + 1 + i * vw, y, vw - 1, c->diff[d].val[i], ui_run_color(c->ids[i]), 0);
+        for (int i = 0; i < c->n; i++) cb_text(b, kw + 1 + i * vw, y, vw - 1, c->diff[d].val[i], c->color[i], 0);
     }
 }
 
@@ -229,15 +244,18 @@ static void draw_samples(Cmp *c, App *a, CellBuf *b, int top) {
     UiBackend *m = app_model(a);
     for (int i = 0; i < c->n; i++) {
         int x = (i % per) * cw, y = top + 1 + (i / per) * (ch + 1);
-        cb_text(b, x + 1, y, cw - 2, c->runs[i].name, ui_run_color(c->ids[i]), CB_BOLD);
+        int nx = cb_text(b, x + 1, y, cw - 2, c->runs[i].name, c->color[i], CB_BOLD);
         if (c->img_step[i] != step || !c->img[i].rgb) {
             Image im = {0};
-            long got;
+            long got = -1;
             char err[ERRLEN];
             image_free(&c->img[i]);
             c->img_step[i] = step;
             if (m->ops->sample(m, c->ids[i], step, &got, &im, err) == 0) c->img[i] = im;
+            c->img_got[i] = got;
         }
+        if (c->img[i].rgb && c->img_got[i] != step)
+            cb_printf(b, x + 2 + nx, y, cw - 3 - nx, CB_DEFAULT, CB_DIM, "(step %ld)", c->img_got[i]);
         if (!c->img[i].rgb) { cb_text(b, x + 1, y + 1, cw - 2, "(no sample)", CB_DEFAULT, CB_DIM); continue; }
         ImageMode mode = app_image_mode(a);
         int uw, uh;
@@ -255,9 +273,9 @@ static void draw(Screen *s, App *a, CellBuf *b) {
     // legend: a run keeps its colour everywhere
     int x = 1;
     for (int i = 0; i < c->n; i++) {
-        cb_put(b, x, 1, 0x25CF, ui_run_color(c->ids[i]), CB_BOLD);
+        cb_put(b, x, 1, 0x25CF, c->color[i], CB_BOLD);
         x += 2;
-        x += cb_text(b, x, 1, b->w - x, c->have[i] ? c->runs[i].name : "(deleted)", ui_run_color(c->ids[i]), CB_BOLD) + 2;
+        x += cb_text(b, x, 1, b->w - x, c->have[i] ? c->runs[i].name : "(deleted)", c->color[i], CB_BOLD) + 2;
     }
     static const char *panes[] = {"1 curves", "2 table", "3 samples"};
     x = 1;
@@ -296,6 +314,7 @@ Screen *screen_compare_new(App *a, const int64_t *runs, int n) {
         for (int k = 0; k < UI_NMETRICS; k++) c->cache[i][k] = chart_cache_new();
     c->sidx = -1;
     c->ema = 3;
+    for (int i = 0; i < c->n; i++) c->color[i] = app_claim_color(a, c->ids[i]);
     poll_data(c, a);
     return &c->base;
 }

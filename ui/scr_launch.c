@@ -152,7 +152,7 @@ static void draw(Screen *s, App *a, CellBuf *b) {
     for (int i = 0; i < l->nfiles && 2 + i < H - 8; i++) {
         const char *f = strrchr(l->files[i], '/') + 1;
         cb_text(b, 1, 2 + i, lw - 2, f, CB_DEFAULT, i == l->cur ? CB_BOLD : 0);
-        if (i == l->cur) cb_set_bg(b, 0, 2 + i, lw, app_colors(a) ? 236 : CB_DEFAULT, app_colors(a) ? 0 : CB_REVERSE);
+        if (i == l->cur) app_select_row(a, b, 0, 2 + i, lw);
     }
     int oy = H - 8;
     ui_section(b, 0, oy, lw, "overrides (o adds)");

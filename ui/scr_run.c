@@ -228,7 +228,8 @@ static void draw(Screen *s, App *a, CellBuf *b) {
     int cw = lw / 2, chh = bh / 3;
     for (int k = 0; k < UI_NMETRICS; k++) {
         int cx = (k % 2) * cw, cy = top + (k / 2) * chh;
-        static const int colors[] = {C_CYAN, C_YELLOW, C_MAGENTA, C_GREEN, C_BLUE, C_WHITE};
+        // total in the terminal's own foreground: white vanished on light backgrounds
+        static const int colors[] = {C_CYAN, C_YELLOW, C_MAGENTA, C_GREEN, C_BLUE, CB_DEFAULT};
         draw_chart(b, cx, cy, cw - 1, chh, &r->ser[k], r->cache[k], ui_metric(k), colors[k], r);
     }
     for (int y = top; y < H; y++) cb_put(b, lw, y, 0x2502, CB_DEFAULT, CB_DIM);

@@ -267,7 +267,9 @@ typedef struct { const char *title; int w; int sort; int right; } Col;
 static void draw(Screen *s, App *a, CellBuf *b) {
     Runs *r = (Runs *)s;
     int W = b->w, H = b->h;
-    int colors = app_colors(a);
+    // the marked runs hold their colours (claimed in the order they were marked); others let go
+    app_keep_colors(a, r->marks, r->nmarks);
+    for (int i = 0; i < r->nmarks; i++) app_claim_color(a, r->marks[i]);
     // columns: mark, name, status, progress, 5 losses, elapsed, tags (the rest). Below 110
     // columns the numbers and the bar narrow; tags then move to the line under the table.
     int wide = W >= 110, mw = wide ? 7 : 6, bar = wide ? 8 : 5;
@@ -302,8 +304,11 @@ static void draw(Screen *s, App *a, CellBuf *b) {
     // row 2: header
     x = 0;
     for (int i = 0; i < NC; i++) {
+        // the sort arrow: a glyph after a space ("name \u25bc"), or glued where the column has no room
         char t[64];
-        snprintf(t, sizeof t, "%s%s", cols[i].title, cols[i].sort == r->sort && r->sort != S_NEWEST ? (r->reverse ? "^" : "v") : "");
+        int sorted = cols[i].sort == r->sort && r->sort != S_NEWEST, tl = (int)strlen(cols[i].title);
+        snprintf(t, sizeof t, "%s%s%s", cols[i].title, sorted && (cols[i].w == 0 || tl + 2 <= cols[i].w) ? " " : "",
+                 sorted ? (r->reverse ? "\u25b2" : "\u25bc") : "");
         int l = utf8_width(t);
         int tx = cols[i].right ? x + cols[i].w - l : x;
         cb_text(b, tx, 2, cols[i].w, t, CB_DEFAULT, CB_BOLD | CB_UNDERLINE);
@@ -330,7 +335,7 @@ static void draw(Screen *s, App *a, CellBuf *b) {
         int sel = idx == r->cur;
         x = 0;
         int mk = marked(r, u->id);
-        if (mk) cb_put(b, x, y, 0x25CF, ui_run_color(u->id), CB_BOLD); // ●
+        if (mk) cb_put(b, x, y, 0x25CF, app_run_color(a, u->id), CB_BOLD); // ●
         x += cols[0].w + 1;
         cb_text(b, x, y, cols[1].w, u->name, CB_DEFAULT, sel ? CB_BOLD : 0);
         if (utf8_width(u->name) > cols[1].w) cb_put(b, x + cols[1].w - 1, y, 0x2026, CB_DEFAULT, 0);
@@ -353,9 +358,14 @@ static void draw(Screen *s, App *a, CellBuf *b) {
         cb_text(b, x + cols[C_ELAPSED].w - (int)strlen(el), y, cols[C_ELAPSED].w, el, CB_DEFAULT, 0);
         x += cols[C_ELAPSED].w + 1;
         if (cols[NC - 1].w) cb_text(b, x, y, cols[NC - 1].w, u->tags, C_MAGENTA, 0);
-        if (sel) cb_set_bg(b, 0, y, W, colors ? 236 : CB_DEFAULT, colors ? 0 : CB_REVERSE);
+        if (sel) app_select_row(a, b, 0, y, W);
     }
-    if (r->nview > rows) cb_printf(b, W - 12, y0 + rows - 1, 12, CB_DEFAULT, CB_DIM, "%d/%d", r->cur + 1, r->nview);
+    if (r->nview > rows) { // the position, on the summary row: over the last row it hid that run's data
+        char pos[32];
+        int pl = snprintf(pos, sizeof pos, "%d/%d", r->cur + 1, r->nview);
+        cb_fill(b, W - pl - 2, 1, pl + 2, 1, ' ', CB_DEFAULT, CB_DEFAULT, 0);
+        cb_text(b, W - pl - 1, 1, pl, pos, CB_DEFAULT, CB_DIM);
+    }
     const UiRun *u = current(r);
     if (u) {
         char line[512];

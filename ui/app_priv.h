@@ -1,0 +1,51 @@
+// app_priv.h: the App structure, shared by the files of the dashboard's frame (app.c, and
+// app_theme.c for colours and the background) and by nothing else.
+#ifndef REPAE_UI_APP_PRIV_H
+#define REPAE_UI_APP_PRIV_H
+#ifndef _XOPEN_SOURCE_EXTENDED
+#define _XOPEN_SOURCE_EXTENDED 1
+#endif
+#include <ncurses.h>
+#include "ui/app.h"
+
+#define MAXSTACK 8
+#define NRUNCOLORS 8
+#define MIN_W 80
+#define MIN_H 24
+#define FRAME_SECONDS 0.1  // at most ~10 redraws a second
+#define TICK_SECONDS 0.25  // how often screens poll for new data
+
+struct App {
+    UiBackend *model;
+    Screen *stack[MAXSTACK];
+    int depth;
+    int quit, dirty, help, full_repaint;
+    int colors;         // 0, 8 or 256
+    int headless;
+    ImageOverlays *ov;
+    ImageMode imode;
+    TermCaps caps;
+    char msg[1024];
+    int msg_error;
+    char stale[512];    // the model's lasting warning (store file deleted or replaced), "" if none
+    double msg_until;
+    // bottom-line prompt / confirmation
+    int prompt;         // 0 none, 1 line input, 2 y/n
+    char plabel[128], ptext[256];
+    int plen;
+    PromptDone pdone;
+    ConfirmYes pyes;
+    Screen *powner;
+    WINDOW *wmain, *wstatus, *whelp;
+    CellBuf bmain, bstatus, bhelp;
+    short cmap[256];    // colour index -> what the terminal has (8-colour fold)
+    int64_t focus;      // run the Runs screen should select next
+    int theme;          // 1 light background, 0 dark, -1 unknown
+    int help_top;       // first row of the help overlay's scrolling part
+    int64_t color_run[NRUNCOLORS]; // the run holding each run colour (0: free)
+};
+
+// app_theme.c: in the finished frame, yellow and white text made readable on a light background.
+void app_fold_theme(const App *a, CellBuf *b);
+
+#endif
