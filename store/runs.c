@@ -67,6 +67,7 @@ static void read_run_row(const Store *s, sqlite3_stmt *st, StoreRun *r, double n
     r->parent = sqlite3_column_int64(st, 12);
     r->notes = col_strdup(st, 13);
     r->stop_requested = sqlite3_column_int(st, 14);
+    r->active = sqlite3_column_double(st, 15);
     r->state = r->stored_state;
     if (r->state == RUN_RUNNING && run_is_dead(s, r->heartbeat, r->pid, r->host, now)) r->state = RUN_INTERRUPTED;
     // The stored text as it is when it is a status we know; a newer repae's name stays readable.
@@ -297,7 +298,8 @@ int store_set_status(Store *s, int64_t run, const char *status, const char *erro
     if (run_status_parse(status, &st, err) != 0) return -1;
     if (tx_begin(s, err) != 0) return -1;
     int rc = st == RUN_RUNNING ? mark_running(s, run)
-                               : stmt_exec(s, S_STATUS_END, "ITTD", run, run_status_name(st), error, wall_seconds());
+                               : stmt_exec(s, S_STATUS_END, "ITTDT", run, run_status_name(st), error, wall_seconds(),
+                                           run_status_name(RUN_RUNNING));
     int ok = rc == SQLITE_DONE;
     if (!ok) dberr(s, err, "cannot set the run's status");
     else if (sqlite3_changes(s->db) == 0) { ok = 0; seterr(err, "no run with id %lld in %s", (long long)run, s->path); }

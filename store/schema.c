@@ -81,6 +81,12 @@ static const Migration migrations[] = {
      "  UNION ALL SELECT MAX(run) FROM tags UNION ALL SELECT MAX(run) FROM metrics"
      "  UNION ALL SELECT MAX(run) FROM summary UNION ALL SELECT MAX(run) FROM samples"
      "  UNION ALL SELECT MAX(run) FROM checkpoints);"},
+    // 4: the time a run spent training. Elapsed time used to run from the first start to the
+    // end, counting the time a run was down between an interruption and its resume. Older runs
+    // get that old figure, the best there is for them.
+    {4,
+     "ALTER TABLE runs ADD COLUMN active REAL NOT NULL DEFAULT 0;"
+     "UPDATE runs SET active = MAX(0, COALESCE(ended, heartbeat, started) - started) WHERE started IS NOT NULL;"},
 };
 #define NMIGRATIONS (int)(sizeof migrations / sizeof migrations[0])
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,

@@ -4,7 +4,13 @@
 #include "store/store_internal.h"
 
 #define RUN_COLS "id, name, status, created, started, ended, heartbeat, pid, host, step, total_steps, " \
-                 "error, parent, notes, stop_requested"
+                 "error, parent, notes, stop_requested, active"
+
+// Seconds from the stored heartbeat to `now`, when that is a live writer's gap (at most the
+// stale limit), else 0.
+#define ACTIVE_SINCE_HEARTBEAT(now) \
+    "(CASE WHEN heartbeat IS NOT NULL AND " now " >= heartbeat AND " now " - heartbeat <= 15 THEN " now " - heartbeat ELSE 0 END)"
+_Static_assert(STORE_STALE_SECONDS == 15.0, "ACTIVE_SINCE_HEARTBEAT spells out the stale limit");
 
 static const char *const text[S_COUNT] = {
     [S_BEGIN] = "BEGIN IMMEDIATE",
@@ -40,7 +46,9 @@ static const char *const text[S_COUNT] = {
         "   THEN excluded.vmin ELSE vmin END,"
         " vmax = CASE WHEN excluded.vmax IS NOT NULL AND (vmax IS NULL OR excluded.vmax > vmax)"
         "   THEN excluded.vmax ELSE vmax END",
-    [S_RUN_PROGRESS] = "UPDATE runs SET heartbeat = ?2, step = CASE WHEN ?3 >= 0 THEN MAX(step, ?3) ELSE step END"
+    // The active time grows by the time since the previous heartbeat of a live writer; a resume
+    // sets the heartbeat anew (S_STATUS_RUNNING), so the time a run was down never counts.
+    [S_RUN_PROGRESS] = "UPDATE runs SET active = active + " ACTIVE_SINCE_HEARTBEAT("?2") ", heartbeat = ?2, step = CASE WHEN ?3 >= 0 THEN MAX(step, ?3) ELSE step END"
                        " WHERE id = ?1",
     [S_STOP_GET] = "SELECT stop_requested FROM runs WHERE id = ?1",
     [S_SERIES] = "SELECT step, value, wall FROM metrics WHERE run = ?1 AND key = ?2 AND step > ?3 ORDER BY step",
@@ -60,7 +68,8 @@ static const char *const text[S_COUNT] = {
     [S_STATUS_RUNNING] = "UPDATE runs SET status = ?2, pid = ?3, host = ?4, heartbeat = ?5,"
                          " started = COALESCE(started, ?5), ended = NULL, error = NULL, stop_requested = 0"
                          " WHERE id = ?1",
-    [S_STATUS_END] = "UPDATE runs SET status = ?2, error = ?3, ended = ?4, heartbeat = ?4 WHERE id = ?1",
+    [S_STATUS_END] = "UPDATE runs SET active = active + CASE WHEN status = ?5 THEN " ACTIVE_SINCE_HEARTBEAT("?4")
+                     " ELSE 0 END, status = ?2, error = ?3, ended = ?4, heartbeat = ?4 WHERE id = ?1",
     [S_DEL_METRICS] = "DELETE FROM metrics WHERE run = ?1",
     [S_DEL_SUMMARY] = "DELETE FROM summary WHERE run = ?1",
     [S_DEL_SAMPLES] = "DELETE FROM samples WHERE run = ?1",

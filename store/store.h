@@ -24,7 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION 3   // PRAGMA user_version this code writes and understands
+#define STORE_SCHEMA_VERSION 4   // PRAGMA user_version this code writes and understands
 #define STORE_STALE_SECONDS 15.0 // a running run without a heartbeat for this long is dead
 
 typedef struct Store Store;
@@ -91,6 +91,7 @@ typedef struct {
     char stored_status[16]; // the name as written in the database
     char *config;          // JSON text; NULL from store_list_runs (use store_get_run)
     double created, started, ended, heartbeat; // 0 = never
+    double active;       // seconds spent training, over every stretch (the time a run was down excluded)
     int pid;
     char *host;
     long step, total_steps;// last logged step, planned steps

@@ -53,6 +53,7 @@ static void advance(FakeRun *f) {
     if (s >= f->r.total_steps) { s = f->r.total_steps; strcpy(f->r.status, "done"); f->r.ended = wall_seconds(); f->r.local = 0; }
     f->r.step = s;
     f->r.heartbeat = wall_seconds();
+    f->r.active = (f->r.ended > 0 ? f->r.ended : f->r.heartbeat) - f->r.started;
 }
 
 static void fill_latest(FakeRun *f) {
@@ -170,6 +171,7 @@ static FakeRun *add(Fake *fk, const char *name, long total, const char *status, 
     f->t0 = wall_seconds() - step / f->rate - 60.0 * (100 - fk->n);
     f->r.created = f->r.started = f->t0;
     if (strcmp(status, "running")) f->r.ended = f->t0 + step / f->rate;
+    f->r.active = f->r.ended > 0 ? f->r.ended - f->r.started : 0;
     f->lr = lr;
     f->align = align;
     return f;

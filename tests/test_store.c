@@ -610,6 +610,29 @@ TEST(hooks_write_a_run) {
     store_close(s);
 }
 
+// Elapsed time is the time spent training: heartbeats of a live writer add up, and the time a
+// run was down (killed, then resumed later) is not counted.
+TEST(active_time_excludes_downtime) {
+    char err[ERRLEN];
+    Store *s;
+    CHECK(store_open(&s, tpath("active.db"), STORE_CREATE, err) == 0, "%s", err);
+    int64_t id;
+    CHECK(store_create_run(s, "a", "{}", 10, 0, "queued", &id, err) == 0, "%s", err);
+    CHECK(store_set_status(s, id, "running", NULL, err) == 0, "%s", err);
+    usleep(300000);
+    CHECK(store_heartbeat(s, id, 1, NULL, err) == 0, "%s", err);
+    usleep(1000000); // killed here: no heartbeat, nothing ends the run
+    CHECK(store_set_status(s, id, "running", NULL, err) == 0, "%s", err); // resumed
+    usleep(300000);
+    CHECK(store_set_status(s, id, "done", NULL, err) == 0, "%s", err);
+    StoreRun r;
+    CHECK(store_get_run(s, id, &r, err) == 0, "%s", err);
+    double active = r.active, wall = r.ended - r.started;
+    store_run_free(&r);
+    store_close(s);
+    CHECK(active > 0.55 && active < 1.2 && wall > 1.5, "active %.3f s of %.3f s wall (want ~0.6)", active, wall);
+}
+
 int main(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/repae_test_store_%d", (int)getpid());
     char err[ERRLEN];
@@ -625,6 +648,7 @@ int main(void) {
     RUN(binder);
     RUN(refuses_foreign_files_unchanged);
     RUN(hooks_write_a_run);
+    RUN(active_time_excludes_downtime);
     test_rm_rf(tmpdir);
     return test_summary();
 }

@@ -24,6 +24,7 @@ typedef struct {
     char status[16];      // queued running done stopped failed diverged interrupted
     long step, total_steps;
     double created, started, ended, heartbeat;
+    double active;        // seconds trained up to the heartbeat (the time a run was down excluded)
     char tags[128];       // comma-separated
     char notes[256];
     char error[160];

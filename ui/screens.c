@@ -12,8 +12,7 @@ void ui_fmt_elapsed(double s, char *out, int n) { fmt_duration(out, (size_t)n, s
 
 double ui_run_elapsed(const UiRun *r) {
     if (r->started <= 0) return 0;
-    double end = ui_run_live(r) ? wall_seconds() : (r->ended > 0 ? r->ended : r->heartbeat);
-    return end > r->started ? end - r->started : 0;
+    return run_elapsed_seconds(r->active, r->heartbeat, ui_run_live(r), wall_seconds());
 }
 
 void ui_progress_text(const UiRun *r, char *out, int n) {

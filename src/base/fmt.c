@@ -25,6 +25,13 @@ void fmt_duration_axis(char *buf, size_t n, double s) {
     else snprintf(buf, n, "%ldd", t / 86400);
 }
 
+double run_elapsed_seconds(double active, double heartbeat, int live, double now) {
+    double extra = live && heartbeat > 0 ? now - heartbeat : 0;
+    if (!(extra > 0)) extra = 0;
+    if (extra > 15) extra = 15;
+    return (active > 0 ? active : 0) + extra;
+}
+
 void fmt_bytes(char *buf, size_t n, double b) {
     if (b >= 1e15) snprintf(buf, n, "%.3g PB", b / 1e15);
     else if (b >= 1e12) snprintf(buf, n, "%.1f TB", b / 1e12);

@@ -5,6 +5,11 @@
 #define REPAE_FMT_H
 #include <stddef.h>
 
+// A run's elapsed training time: the active seconds the store recorded up to its last
+// heartbeat, plus, while it trains, the time since (at most the store's stale limit, 15 s). The
+// time a run was down between an interruption and its resume is never counted.
+double run_elapsed_seconds(double active, double heartbeat, int live, double now);
+
 // Elapsed times and ETAs, two units: "45s", "3m05s", "1h02m", "2d03h". "-" when unknown
 // (NaN, infinite or negative seconds).
 void fmt_duration(char *buf, size_t n, double seconds);

@@ -25,12 +25,10 @@ static void fmt_time(char *buf, size_t n, double t) {
     strftime(buf, n, "%Y-%m-%d %H:%M:%S", &tm);
 }
 
-// Seconds from start to end (or to now while live, to the last heartbeat once gone); NaN if
-// the run never started.
+// Seconds spent training (the time a run was down excluded); NaN if the run never started.
 static double elapsed_of(const StoreRun *r) {
     if (r->started <= 0) return NAN;
-    double end = r->ended > 0 ? r->ended : strcmp(r->status, "running") == 0 ? wall_seconds() : r->heartbeat;
-    return end > r->started ? end - r->started : 0;
+    return run_elapsed_seconds(r->active, r->heartbeat, r->state == RUN_RUNNING, wall_seconds());
 }
 
 // ---- runs -----------------------------------------------------------------------------------
