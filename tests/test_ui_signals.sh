@@ -20,7 +20,9 @@ T -f /dev/null new-session -d -s keep -x 80 -y 24 "sleep 600"
 # case NAME SIGNAL: SIGNAL "hangup" kills the tmux session (the pty closes, SIGHUP), else kill -SIG the pid
 case_() {
   name=$1 sig=$2 db=$tmp/$1.db
-  T new-session -d -s "$name" -x 100 -y 30 "env REPAE_DB=$db TERM=xterm-256color $BIN; sleep 30"
+  # A configs/ with tiny alone (the Launch screen would preselect first-run.json): seconds a run.
+  mkdir -p "$tmp/launchdir/configs" && cp configs/tiny.json "$tmp/launchdir/configs/"
+  T new-session -d -s "$name" -x 100 -y 30 -c "$tmp/launchdir" "env REPAE_DB=$db TERM=xterm-256color $BIN; sleep 30"
   wait_for "$name" "No runs yet." 10 || { echo "FAIL ${name}_dashboard_opens"; return; }
   T send-keys -t "$name" n; wait_for "$name" "configs/tiny.json" 5
   # Each prompt is waited for before typing into it: on a loaded machine keys can outrun it.

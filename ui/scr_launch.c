@@ -85,8 +85,10 @@ static void scan(Launch *l) {
         closedir(d);
     }
     if (l->nfiles) qsort(l->files, (size_t)l->nfiles, sizeof(char *), cmpstr);
-    // start on tiny if it is there: the quick one
+    // Start on the newcomer's first run (configs/first-run.json: a minute or two, samples that
+    // visibly learn), else on tiny (seconds), else the first file.
     for (int i = 0; i < l->nfiles; i++) if (strstr(l->files[i], "/tiny.json")) l->cur = i;
+    for (int i = 0; i < l->nfiles; i++) if (strstr(l->files[i], "/first-run.json")) l->cur = i;
     l->preview_for = -1;
 }
 

@@ -125,13 +125,13 @@ fail() { echo "term_shot: $*" >&2; sed 's/^/term_shot:   | /' "$log" | tail -20 
 # enough for a 250x80 terminal in a 10x20 font.
 Xvfb -displayfd 3 -screen 0 2560x1664x24 -nolisten tcp 3> "$work/display" >> "$log" 2>&1 &
 xvfb_pid=$!
-for _ in $(seq 200); do
+for _ in $(seq 600); do
   grep -q '^[0-9]' "$work/display" 2>/dev/null && break
   kill -0 "$xvfb_pid" 2>/dev/null || fail "Xvfb exited at start-up"
   sleep 0.05
 done
 display=$(head -1 "$work/display")
-[ -n "$display" ] || fail "Xvfb gave no display number within 10 s"
+[ -n "$display" ] || fail "Xvfb gave no display number within 30 s"
 export DISPLAY=:$display
 
 # 2. The xterm. -hold keeps the window, and its last screen, after the command exits. The
@@ -143,8 +143,8 @@ for r in "${resources[@]}"; do args+=(-xrm "$r"); done
 wrapper='echo $$ > "$0/pid"; "$@"; echo $? > "$0/rc.new" && mv "$0/rc.new" "$0/rc"'
 xterm "${args[@]}" -e sh -c "$wrapper" "$work" "$@" >> "$log" 2>&1 &
 xterm_pid=$!
-window=$(timeout 10 xdotool search --sync --onlyvisible --pid "$xterm_pid" 2>> "$log" | head -1)
-[ -n "$window" ] || fail "xterm's window did not appear within 10 s"
+window=$(timeout 30 xdotool search --sync --onlyvisible --pid "$xterm_pid" 2>> "$log" | head -1)
+[ -n "$window" ] || fail "xterm's window did not appear within 30 s"
 # No window manager gives focus, and XTEST key events go to the focused window.
 xdotool mousemove --sync 10 10 windowfocus --sync "$window" >> "$log" 2>&1
 
