@@ -13,13 +13,18 @@ OPENBLAS_DIR := /usr/lib/x86_64-linux-gnu/openblas-openmp
 PKGS     := ncursesw sqlite3 libcjson libsixel zlib libpng
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+# Open MPI (data-parallel training, src/train/dist.c): the wrapper compiler's own flags, or
+# pkg-config's when mpicc is not on PATH. Linking it starts nothing: MPI_Init runs only in a
+# process a launcher (mpirun, srun) started.
+MPI_CFLAGS := $(shell mpicc --showme:compile 2>/dev/null || pkg-config --cflags ompi-c 2>/dev/null)
+MPI_LIBS   := $(shell mpicc --showme:link 2>/dev/null || pkg-config --libs ompi-c 2>/dev/null)
 # -fno-trapping-math changes no value (no reassociation, no relaxed math; clang's default): it
 # lets GCC turn the selects of the elementwise loops (ops/vecmath.h) into vector blends on
 # AVX2, which it does under the default -ftrapping-math only with AVX-512 masks. Without it the
 # x86-64-v3 build ran GroupNorm 5x slower than the native one.
 CFLAGS   := -std=c11 -D_GNU_SOURCE -Wall -Wextra $(OPT) -fno-trapping-math -g -fopenmp $(SAN) -DREPAE_ARCH='"$(ARCH)"' \
-            -I/usr/include/x86_64-linux-gnu/openblas-openmp $(PKG_CFLAGS) -Isrc -I.
-LDLIBS   := -L$(OPENBLAS_DIR) -Wl,-rpath,$(OPENBLAS_DIR) -lopenblas $(PKG_LIBS) -lm -lpthread
+            -I/usr/include/x86_64-linux-gnu/openblas-openmp $(PKG_CFLAGS) $(MPI_CFLAGS) -Isrc -I.
+LDLIBS   := -L$(OPENBLAS_DIR) -Wl,-rpath,$(OPENBLAS_DIR) -lopenblas $(PKG_LIBS) $(MPI_LIBS) -lm -lpthread
 LDFLAGS  := -fopenmp $(SAN)
 
 # ONLY="src/a.c src/b.c" restricts the library to the given files (plus the base ones), so one

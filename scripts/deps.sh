@@ -4,7 +4,7 @@
 # otherwise prints the exact command and fails.
 #   usage: scripts/deps.sh [build|test|bench|refs]
 set -e
-need="build-essential pkg-config libncurses-dev libsqlite3-dev libcjson-dev libopenblas-openmp-dev libsixel-dev zlib1g-dev libpng-dev dataset-fashion-mnist"
+need="build-essential pkg-config libncurses-dev libsqlite3-dev libcjson-dev libopenblas-openmp-dev libsixel-dev zlib1g-dev libpng-dev libopenmpi-dev openmpi-bin dataset-fashion-mnist"
 if [ "${1:-build}" = test ]; then
   # tmux drives the dashboard tests; xvfb/xterm/xdotool/imagemagick take screenshots.
   need="$need tmux xvfb xterm xdotool imagemagick"

@@ -18,6 +18,7 @@
 #include "store/store.h"
 #include "train/train.h"
 #include "train/trainer.h"
+#include "train/dist.h"
 
 // The one run of this process, for the SIGINT handler (run_hooks_stop is async-signal-safe).
 static RunHooks *sigint_run;
@@ -101,7 +102,7 @@ static int memory_check(const Config *cfg, char *err) {
 }
 
 // Runs one training run on already-open hooks and records how it ended. Returns the exit code.
-static int run_training(RunHooks *rh, const Config *cfg, int resume, const TrainRunOpts *opts) {
+static int run_training(RunHooks *rh, const Config *cfg, int resume, const TrainRunOpts *opts, const Dist *d) {
     char err[ERRLEN] = "";
     Progress p = {.inner = run_hooks_get(rh), .total = cfg->train.steps, .first_step = -1,
                   .tty = isatty(2)};
@@ -114,14 +115,69 @@ static int run_training(RunHooks *rh, const Config *cfg, int resume, const Train
     fprintf(stderr, "repae: run %lld '%s' (%s)\n", (long long)run_hooks_id(rh), run_hooks_name(rh), run_hooks_dir(rh));
     oom_run = run_hooks_id(rh);
     util_set_oom_hook(on_oom);
-    TrainStatus st = train_run_opts(cfg, run_hooks_dir(rh), resume, &h, opts, err);
+    TrainRunOpts o = opts ? *opts : (TrainRunOpts){0};
+    o.dist = d;
+    if (dist_size(d) > 1) fprintf(stderr, "repae: data parallel over %d processes\n", dist_size(d));
+    TrainStatus st = train_run_opts(cfg, run_hooks_dir(rh), resume, &h, &o, err);
     util_set_oom_hook(NULL);
     sigint_run = NULL;
     int ok = st == TRAIN_DONE || st == TRAIN_STOPPED;
     if (!ok) fprintf(stderr, "repae: run %s: %s\n", train_status_name(st), err);
     else fprintf(stderr, "repae: run %s\n", train_status_name(st));
-    if (run_hooks_finish(rh, train_status_name(st), ok ? NULL : err) != 0) return 1;
+    int rc = run_hooks_finish(rh, train_status_name(st), ok ? NULL : err) != 0 || !ok;
+    // A failure of this process alone would leave the others waiting in a collective.
+    if (!ok && st != TRAIN_DIVERGED) dist_abort(d, 1);
+    return rc;
+}
+
+// ---- data parallel: the processes other than rank 0 -------------------------------------------
+// Rank 0 opens the run in the store; the others learn its directory and config from it and
+// train their shares with no hooks (they write nothing).
+typedef struct {
+    int ok;
+    char dir[4096];
+    int json_len;
+} Shared;
+
+// On rank 0 (rh NULL when it failed): sends the run to the others. 0 when it goes ahead.
+static int share_run(const Dist *d, RunHooks *rh, const char *json) {
+    if (dist_size(d) <= 1) return rh ? 0 : -1;
+    Shared sh = {.ok = rh != NULL};
+    if (rh) {
+        snprintf(sh.dir, sizeof sh.dir, "%s", run_hooks_dir(rh));
+        sh.json_len = (int)strlen(json) + 1;
+    }
+    dist_bcast(d, &sh, sizeof sh, 0);
+    if (sh.ok) dist_bcast(d, (void *)json, (size_t)sh.json_len, 0);
+    return sh.ok ? 0 : -1;
+}
+
+// On the other ranks: trains rank 0's run. Returns the exit code.
+static int follow_run(const Dist *d, const char *what, int resume) {
+    Shared sh;
+    dist_bcast(d, &sh, sizeof sh, 0);
+    if (!sh.ok) return 1; // rank 0 said why
+    char *json = xmalloc((size_t)sh.json_len), err[ERRLEN];
+    dist_bcast(d, json, (size_t)sh.json_len, 0);
+    Config cfg;
+    config_defaults(&cfg);
+    int rc = config_parse(&cfg, json, "rank 0's config", err);
+    free(json);
+    if (rc != 0) { fprintf(stderr, "repae %s (rank %d): %s\n", what, dist_rank(d), err); dist_abort(d, 1); }
+    TrainRunOpts o = {.dist = d};
+    TrainStatus st = train_run_opts(&cfg, sh.dir, resume, NULL, &o, err);
+    int ok = st == TRAIN_DONE || st == TRAIN_STOPPED;
+    if (!ok) fprintf(stderr, "repae %s (rank %d): run %s: %s\n", what, dist_rank(d), train_status_name(st), err);
+    if (!ok && st != TRAIN_DIVERGED) dist_abort(d, 1);
     return ok ? 0 : 1;
+}
+
+// Joins the launcher's world, if any. -1 (said why) when MPI cannot start.
+static int dist_start(Dist *d, const char *what) {
+    char err[ERRLEN];
+    if (dist_init(d, err) == 0) return 0;
+    fprintf(stderr, "repae %s: %s\n", what, err);
+    return -1;
 }
 
 // --set overrides in the order given, after the config file: later ones win.
@@ -167,13 +223,24 @@ int cmd_train(const Globals *g, int argc, char **argv) {
     // So is a model or batch too large for this machine: refused before the run exists, with
     // what to lower (the out-of-memory hook only catches what the estimate misses).
     if (memory_check(&cfg, err) != 0) { fprintf(stderr, "repae train: %s: %s\n", path, err); return 2; }
+    Dist d;
+    if (dist_start(&d, "train") != 0) return 1;
+    if (d.rank != 0) {
+        int rc = follow_run(&d, "train", 0);
+        dist_finalize(&d);
+        return rc;
+    }
     char *json = config_to_json(&cfg);
     RunHooks *rh;
     oom_db = g->db;
     int rc = run_hooks_open(&rh, g->db, name, json, cfg.train.steps, err);
+    if (rc != 0) rh = NULL;
+    share_run(&d, rh, json);
     free(json);
-    if (rc != 0) { fprintf(stderr, "repae train: %s\n", err); return 1; }
-    return run_training(rh, &cfg, 0, NULL);
+    if (rc != 0) { fprintf(stderr, "repae train: %s\n", err); dist_finalize(&d); return 1; }
+    rc = run_training(rh, &cfg, 0, NULL, &d);
+    dist_finalize(&d);
+    return rc;
 }
 
 // The run's stored config, read without changing the run. 0, or -1 with err.
@@ -223,17 +290,34 @@ int cmd_resume(const Globals *g, int argc, char **argv) {
         fprintf(stderr, "repae resume: %s\n", err);
         return 1;
     }
+    Dist d;
+    if (dist_start(&d, "resume") != 0) return 1;
+    if (d.rank != 0) {
+        int rc = follow_run(&d, "resume", 1);
+        dist_finalize(&d);
+        return rc;
+    }
     RunHooks *rh;
     oom_db = g->db;
-    if (run_hooks_resume(&rh, g->db, ref, -1, err) != 0) { fprintf(stderr, "repae resume: %s\n", err); return 1; }
+    if (run_hooks_resume(&rh, g->db, ref, -1, err) != 0) {
+        fprintf(stderr, "repae resume: %s\n", err);
+        share_run(&d, NULL, NULL);
+        dist_finalize(&d);
+        return 1;
+    }
     config_defaults(&cfg);
     if (config_parse(&cfg, run_hooks_config(rh), "the run's stored config", err) != 0 || config_validate(&cfg, err) != 0) {
         fprintf(stderr, "repae resume: %s\n", err);
         run_hooks_finish(rh, "failed", err);
+        share_run(&d, NULL, NULL);
+        dist_finalize(&d);
         return 1;
     }
+    share_run(&d, rh, run_hooks_config(rh));
     TrainRunOpts opts = {.ctx = rh, .start = resume_start};
-    return run_training(rh, &cfg, 1, &opts);
+    int rc = run_training(rh, &cfg, 1, &opts, &d);
+    dist_finalize(&d);
+    return rc;
 }
 
 const ArgSpec bench_args = {

@@ -87,7 +87,9 @@ void loader_init(Loader *l, const Dataset *ds, uint64_t seed) {
     build_perm(l);
 }
 
-void loader_next(Loader *l, int B, float *x, int *y) {
+void loader_next(Loader *l, int B, float *x, int *y) { loader_next_part(l, B, 0, B, x, y); }
+
+void loader_next_part(Loader *l, int B, int off, int cnt, float *x, int *y) {
     int n = l->ds->n;
     if (B <= 0) return;
     int *idx = xmalloc(sizeof(int) * (size_t)B);
@@ -101,8 +103,8 @@ void loader_next(Loader *l, int B, float *x, int *y) {
     }
     size_t m = (size_t)l->ds->channels * l->ds->size * l->ds->size;
     const Dataset *ds = l->ds;
-#pragma omp parallel for schedule(dynamic, 1) if (B > 1)
-    for (int b = 0; b < B; b++) dataset_get(ds, idx[b], x + (size_t)b * m, y ? &y[b] : NULL);
+#pragma omp parallel for schedule(dynamic, 1) if (cnt > 1)
+    for (int b = 0; b < cnt; b++) dataset_get(ds, idx[off + b], x + (size_t)b * m, y ? &y[b] : NULL);
     free(idx);
 }
 

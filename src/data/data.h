@@ -50,6 +50,10 @@ void loader_init(Loader *l, const Dataset *ds, uint64_t seed);
 // Fills x (B x C x S x S) and y (B labels; may be NULL) with the next B images, wrapping into a
 // fresh shuffle at the end of each epoch.
 void loader_next(Loader *l, int B, float *x, int *y);
+// Data-parallel share of a global batch: advances the stream by B images (as loader_next
+// does, so every process's LoaderState is the global one) but loads only images off ..
+// off + cnt - 1 of them into x and y. loader_next(l, B, x, y) is loader_next_part(l, B, 0, B, x, y).
+void loader_next_part(Loader *l, int B, int off, int cnt, float *x, int *y);
 LoaderState loader_state(const Loader *l);
 void loader_restore(Loader *l, LoaderState st);
 void loader_free(Loader *l);

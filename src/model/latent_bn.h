@@ -17,6 +17,12 @@ typedef struct {
     float *running_mean, *running_var; // (C); start at 0 and 1 as in PyTorch
     float *mean, *rstd;                // (C) cached by forward for backward
     int training;                      // batch statistics in the latest forward (LBN_TRAIN, LBN_BATCH)
+    // Data-parallel training (SyncBatchNorm): sums n doubles in place over every process's
+    // share of the batch, and world is how many equal shares there are. NULL (the default):
+    // this process holds the whole batch, and the statistics are the plain BatchNorm's.
+    void (*reduce)(void *ctx, double *v, int n);
+    void *reduce_ctx;
+    int world;
 } LatentBn;
 
 void latent_bn_build(LatentBn *bn, int C);

@@ -117,7 +117,7 @@ static void threads_restore(ThreadSave t) {
 // Reports vals (one step's metrics) through the hooks, with images/s since the last report.
 static void log_metrics(Trainer *tr, const TrainHooks *h, float *vals) {
     double now = now_seconds();
-    vals[M_IPS] = (float)((tr->step - tr->last_log_step) * tr->B / (now - tr->last_log_time + 1e-9));
+    vals[M_IPS] = (float)((tr->step - tr->last_log_step) * tr->Bg / (now - tr->last_log_time + 1e-9));
     tr->last_log_time = now;
     tr->last_log_step = tr->step;
     if (!h || !h->metrics) return;
@@ -141,12 +141,14 @@ TrainStatus train_run_opts(const Config *cfg, const char *run_dir, int resume, c
     TrainStatus status = TRAIN_FAILED;
     EvalLive live;
     int evaluating = 0;
-    if (trainer_build(tr, cfg, 0, err)) { free(tr); threads_restore(threads); return TRAIN_FAILED; }
+    const Dist *dist = o ? o->dist : NULL;
+    int writer = dist_rank(dist) == 0; // rank 0 alone writes checkpoints and evaluates
+    if (trainer_build_dist(tr, cfg, 0, dist, err)) { free(tr); threads_restore(threads); return TRAIN_FAILED; }
     long from = -1;
     if (resume && trainer_resume(tr, run_dir, o, &from, err)) goto done;
     if (from < 0 && trainer_init_weights(tr, err)) goto done;
     if (o && o->start && o->start(o->ctx, from, err)) goto done;
-    if (mkdir_p(run_dir, err)) goto done;
+    if (writer && mkdir_p(run_dir, err)) goto done;
 
     float vals[M_COUNT];
     int stepped = 0;
@@ -154,11 +156,14 @@ TrainStatus train_run_opts(const Config *cfg, const char *run_dir, int resume, c
     int log_every = cfg->train.log_every > 0 ? cfg->train.log_every : 1;
     tr->last_log_time = now_seconds();
     tr->last_log_step = tr->step;
-    evaluating = eval_start(tr, &live, o);
+    evaluating = writer && eval_start(tr, &live, o);
     int eval_every = cfg->train.eval_every;
     status = TRAIN_DONE;
     while (tr->step < total) {
-        if (h && h->should_stop && h->should_stop(h->ctx)) { status = TRAIN_STOPPED; break; }
+        // Rank 0's answer for every process: they must all stop at the same step.
+        int stop = h && h->should_stop && h->should_stop(h->ctx);
+        dist_bcast(tr->dist, &stop, sizeof stop, 0);
+        if (stop) { status = TRAIN_STOPPED; break; }
         trainer_draw_inputs(tr);
         const char *bad = trainer_step(tr, vals);
         if (bad) {
@@ -185,13 +190,13 @@ TrainStatus train_run_opts(const Config *cfg, const char *run_dir, int resume, c
             if (emit_samples(tr, h, err)) { status = TRAIN_FAILED; goto done; }
         if (evaluating && tr->step % eval_every == 0 && tr->step != total) eval_step(tr, &live, h, o);
         if (cfg->train.ckpt_every > 0 && tr->step % cfg->train.ckpt_every == 0 && tr->step != total)
-            if (trainer_save(tr, run_dir, h, err)) { status = TRAIN_FAILED; goto done; }
+            if (writer && trainer_save(tr, run_dir, h, err)) { status = TRAIN_FAILED; goto done; }
     }
     // Done or stopped: the last step's metrics (so the run's step matches its checkpoint), the
     // final samples and checkpoint.
     if (stepped && tr->last_log_step != tr->step) log_metrics(tr, h, vals);
     if (evaluating && stepped) eval_step(tr, &live, h, o);
-    if (emit_samples(tr, h, err) || trainer_save(tr, run_dir, h, err)) status = TRAIN_FAILED;
+    if (emit_samples(tr, h, err) || (writer && trainer_save(tr, run_dir, h, err))) status = TRAIN_FAILED;
 done:
     if (evaluating) eval_live_close(&live);
     trainer_free(tr);

@@ -5,6 +5,7 @@
 #define REPAE_TRAIN_H
 #include <stdint.h>
 #include "base/config.h"
+#include "train/dist.h"
 
 typedef struct {
     void *ctx;
@@ -63,6 +64,11 @@ typedef struct {
     // or -1 for a fresh start. The place to forget what was logged after it. Non-zero, with
     // err (ERRLEN) filled, fails the run.
     int (*start)(void *ctx, long from, char *err);
+    // Data-parallel training (dist.h; NULL: this process alone): every process of the world
+    // calls train_run_opts with the same config and run_dir and trains its share of each
+    // global batch. Only rank 0 writes: checkpoints, and whatever its hooks do (the others
+    // should pass NULL hooks); rank 0's should_stop stops every process at the same step.
+    const Dist *dist;
 } TrainRunOpts;
 
 // train_run with opts (NULL: as train_run). With resume, the newest checkpoint that loads is

@@ -60,11 +60,26 @@ static int repa_build(Trainer *tr, int mode, char *err) {
 }
 
 int trainer_build(Trainer *tr, const Config *cfg, int mode, char *err) {
+    return trainer_build_dist(tr, cfg, mode, NULL, err);
+}
+
+// The latent BN's SyncBatchNorm reduction.
+static void bn_reduce(void *ctx, double *v, int n) { dist_allreduce_sum_d(ctx, v, (size_t)n); }
+
+int trainer_build_dist(Trainer *tr, const Config *cfg, int mode, const Dist *dist, char *err) {
     memset(tr, 0, sizeof *tr);
     int count = mode & TRAINER_COUNT, alloc = count ? ALLOC_COUNT : 0;
     if (count) mode |= TRAINER_SYNTHETIC;
     tr->cfg = *cfg;
-    tr->B = cfg->train.batch_size;
+    tr->world = dist_size(dist);
+    tr->rank = dist_rank(dist);
+    tr->dist = tr->world > 1 ? dist : NULL;
+    tr->Bg = cfg->train.batch_size;
+    if (tr->Bg % tr->world)
+        return seterr(err, "train.batch_size %d does not divide evenly over %d processes: use a multiple of %d, or "
+                           "launch a number of processes that divides it", tr->Bg, tr->world, tr->world);
+    tr->B = tr->Bg / tr->world;
+    tr->off = tr->rank * tr->B;
     tr->recon_l1 = strcmp(cfg->loss.recon, "l1") == 0;
     if (strcmp(cfg->align.kind, "score") == 0) tr->align = ALIGN_SCORE;
     else if (strcmp(cfg->align.kind, "repa") == 0) tr->align = ALIGN_REPA;
@@ -83,6 +98,11 @@ int trainer_build(Trainer *tr, const Config *cfg, int mode, char *err) {
         return -1;
     }
     Model *m = &tr->m;
+    if (tr->dist && m->use_bn) {
+        m->bn.reduce = bn_reduce;
+        m->bn.reduce_ctx = (void *)tr->dist;
+        m->bn.world = tr->world;
+    }
     if (tr->align == ALIGN_REPA && repa_build(tr, mode, err)) {
         model_free(m);
         if (tr->data) { loader_free(&tr->loader); dataset_close(tr->data); }
@@ -117,6 +137,7 @@ int trainer_build(Trainer *tr, const Config *cfg, int mode, char *err) {
     buf_add(&tr->bufs, &tr->dxr, B * m->nx);
     buf_add(&tr->bufs, &tr->sample_imgs, (size_t)n * m->nx);
     buf_add(&tr->bufs, &tr->bn_save, 2 * (size_t)m->zc);
+    if (tr->dist) buf_add(&tr->bufs, &tr->scratch, m->nx > m->nz ? m->nx : m->nz);
     if (tr->align == ALIGN_REPA) {
         buf_add(&tr->bufs, &tr->targets, (size_t)B * m->sit.T * tr->tgt.F);
         buf_add(&tr->bufs, &tr->dtok, (size_t)B * m->sit.T * m->sit.D);
@@ -169,26 +190,46 @@ const char *const train_metric_names[TRAIN_NMETRICS] = {"recon", "kl", "diffusio
                                                  "latent_std", "grad_norm_vae", "grad_norm_sit", "lr_vae",
                                                  "lr_sit", "img_per_s", "latent_sstd", "collapse"};
 
+// Where global sample j's k draws go: its row of buf when it is this process's, else scratch.
+static float *row(Trainer *tr, float *buf, int j, size_t k) {
+    return j >= tr->off && j < tr->off + tr->B ? buf + (size_t)(j - tr->off) * k : tr->scratch;
+}
+
+// n normals (or t values) for every sample of the global batch, in sample order, keeping ours.
+static void fill_normal_rows(Trainer *tr, float *buf, size_t k) {
+    if (!tr->dist) { rng_fill_normal(&tr->rng, buf, (size_t)tr->B * k, 1.0f); return; }
+    for (int j = 0; j < tr->Bg; j++) rng_fill_normal(&tr->rng, row(tr, buf, j, k), k, 1.0f);
+}
+
+static void fill_t(Trainer *tr, float *t) {
+    for (int j = 0; j < tr->Bg; j++) *row(tr, t, j, 1) = sample_t(&tr->m.diff, &tr->rng);
+}
+
+// Every draw is made for the whole global batch in the order one process makes them (the
+// data, then class dropout, eps_vae, t, eps, and t2, eps2), so that global sample j gets the
+// same inputs whatever the world size; this process keeps rows off .. off + B - 1.
 void trainer_draw_inputs(Trainer *tr) {
     const Config *c = &tr->cfg;
     Model *m = &tr->m;
-    int B = tr->B;
-    size_t nz = B * m->nz;
-    if (tr->data) loader_next(&tr->loader, B, tr->x, tr->y);
+    int B = tr->B, K = m->num_classes;
+    if (tr->data) loader_next_part(&tr->loader, tr->Bg, tr->off, B, tr->x, tr->y);
     else {
-        rng_fill_uniform(&tr->rng, tr->x, B * m->nx, -1.0f, 1.0f);
-        for (int b = 0; b < B; b++) tr->y[b] = m->num_classes ? b % m->num_classes : 0;
+        if (!tr->dist) rng_fill_uniform(&tr->rng, tr->x, B * m->nx, -1.0f, 1.0f);
+        else
+            for (int j = 0; j < tr->Bg; j++) rng_fill_uniform(&tr->rng, row(tr, tr->x, j, m->nx), m->nx, -1.0f, 1.0f);
+        for (int b = 0; b < B; b++) tr->y[b] = K ? (tr->off + b) % K : 0;
     }
-    for (int b = 0; b < B; b++) {
-        int drop = m->num_classes && rng_uniform(&tr->rng) < c->sit.class_dropout;
-        tr->ydrop[b] = drop ? m->num_classes : (m->num_classes ? tr->y[b] % m->num_classes : 0);
+    for (int j = 0; j < tr->Bg; j++) {
+        int drop = K && rng_uniform(&tr->rng) < c->sit.class_dropout;
+        int b = j - tr->off;
+        if (b >= 0 && b < B) tr->ydrop[b] = drop ? K : (K ? tr->y[b] % K : 0);
     }
-    rng_fill_normal(&tr->rng, tr->eps_vae, nz, 1.0f);
-    for (int b = 0; b < B; b++) tr->t[b] = sample_t(&m->diff, &tr->rng);
-    rng_fill_normal(&tr->rng, tr->eps, nz, 1.0f);
+    fill_normal_rows(tr, tr->eps_vae, m->nz);
+    fill_t(tr, tr->t);
+    fill_normal_rows(tr, tr->eps, m->nz);
     if (tr->align == ALIGN_SCORE) {
-        for (int b = 0; b < B; b++) tr->t2[b] = sample_t(&m->diff, &tr->rng);
-        rng_fill_normal(&tr->rng, tr->eps2, nz, 1.0f);
+        fill_t(tr, tr->t2);
+        fill_normal_rows(tr, tr->eps2, m->nz);
     }
 }
 
@@ -255,8 +296,7 @@ static void latents_for_sit(Trainer *tr) {
 }
 
 // latent_sstd: per channel the spatial std of z over the running std the BN divides by (after
-// this step's update, as sampling uses it), averaged over images and channels; and the
-// collapse watch against its peak.
+// this step's update, as sampling uses it), averaged over images and channels.
 static void latent_sstd(Trainer *tr, float *vals) {
     Model *m = &tr->m;
     int B = tr->B, C = m->zc, HW = m->zh * m->zw;
@@ -267,8 +307,12 @@ static void latent_sstd(Trainer *tr, float *vals) {
         for (int b = 0; b < B; b++) sc += latent_std_sum(m->vae.z + ((size_t)b * C + c) * HW, 1, 1, HW);
         s += sc * r;
     }
-    float v = (float)(s / ((double)B * C));
-    vals[M_SSTD] = v;
+    vals[M_SSTD] = (float)(s / ((double)B * C));
+}
+
+// The collapse watch, on the global batch's latent_sstd.
+static void collapse_watch(Trainer *tr, float *vals) {
+    float v = vals[M_SSTD];
     if (isfinite(v) && v > tr->sstd_peak) tr->sstd_peak = v;
     if (!tr->collapsed && v < tr->sstd_peak / TRAIN_COLLAPSE_FACTOR) tr->collapsed = 1;
     vals[M_COLLAPSE] = tr->collapsed ? 1.0f : 0.0f; // run.c marks the warned state 2
@@ -433,6 +477,26 @@ static void update_pass(Trainer *tr, float *vals) {
     vals[M_LR_SIT] = c->train.train_sit ? lr_sit : 0.0f;
 }
 
+// ---- data parallel: what the processes combine ------------------------------------------------
+// Each share's losses are means over its B images: the global batch's are their average.
+static void reduce_metrics(Trainer *tr, float *vals) {
+    if (!tr->dist) return;
+    static const int idx[] = {M_RECON, M_KL, M_DIFF, M_ALIGN, M_SMOOTH, M_LSTD, M_SSTD};
+    enum { N = sizeof idx / sizeof idx[0] };
+    double v[N];
+    for (int i = 0; i < N; i++) v[i] = vals[idx[i]];
+    dist_allreduce_sum_d(tr->dist, v, N);
+    for (int i = 0; i < N; i++) vals[idx[i]] = (float)(v[i] / tr->world);
+}
+
+// The gradients of the global batch's mean loss: the average of the shares' gradients, before
+// any norm or clipping (every process then takes the same update). One collective per table.
+static void reduce_grads(Trainer *tr, ParamTable *p) {
+    if (!tr->dist) return;
+    dist_allreduce_sum_f(tr->dist, p->grad, p->ntrain);
+    scale_inplace(p->grad, p->ntrain, 1.0f / (float)tr->world);
+}
+
 const char *trainer_step(Trainer *tr, float *vals) {
     const Config *c = &tr->cfg;
     Vae *v = &tr->m.vae;
@@ -457,6 +521,8 @@ const char *trainer_step(Trainer *tr, float *vals) {
         diffusion_pass(tr, vals);
         if (tr->align == ALIGN_SCORE && train_sit) score_align_pass(tr, vals);
     }
+    reduce_metrics(tr, vals);
+    collapse_watch(tr, vals);
     float diff = isnan(vals[M_DIFF]) ? 0.0f : vals[M_DIFF];
     float w_align = repa ? c->align.w_sit : c->loss.w_align;
     vals[M_TOTAL] = c->loss.w_recon * vals[M_RECON] + c->loss.w_kl * vals[M_KL] + c->loss.w_diff * diff +
@@ -468,6 +534,9 @@ const char *trainer_step(Trainer *tr, float *vals) {
             return step_abort(tr, train_metric_names[checked[i]]);
     }
     if (train_vae) vae_backward_pass(tr, xr);
+    if (train_vae) reduce_grads(tr, &v->params);
+    if (train_sit) reduce_grads(tr, &s->params);
+    if (train_sit && repa) reduce_grads(tr, &tr->proj.params);
 
     // Gradient norms of both sides before any update: finite losses can still overflow a
     // gradient, and AdamW would then write NaN into every weight (and the next checkpoint).

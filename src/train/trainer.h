@@ -11,6 +11,7 @@
 #include "model/model.h"
 #include "model/repa.h"
 #include "base/rng.h"
+#include "train/dist.h"
 
 typedef enum { ALIGN_NONE, ALIGN_SCORE, ALIGN_REPA } AlignKind;
 
@@ -19,7 +20,14 @@ typedef struct Trainer {
     Model m;
     AlignKind align;
     int recon_l1;
-    int B;
+    int B;             // this process's share of the batch (all of it without MPI)
+    // Data parallel (dist.h): world processes each take B of the global batch Bg, this one
+    // images off .. off + B - 1. Every random draw is made for the whole global batch in the
+    // single-process order and each process keeps its share, so that N processes reproduce the
+    // one-process run. dist NULL (or world 1): no collective is ever called.
+    const Dist *dist;
+    int world, rank, Bg, off;
+    float *scratch;    // one sample's draws that belong to another process
     Dataset *data;     // NULL: synthetic input (bench)
     Loader loader;
     Rng rng;           // every random draw of the step: eps, t, class dropout
@@ -73,6 +81,10 @@ typedef struct Trainer {
 // 0 and 1 keep meaning "with the dataset" and "synthetic".
 enum { TRAINER_SYNTHETIC = 1, TRAINER_COUNT = 2 };
 int trainer_build(Trainer *tr, const Config *cfg, int mode, char *err);
+// trainer_build as one process of dist's world (NULL: alone). train.batch_size is the global
+// batch and must divide evenly by the world size (each share's losses are means, so their
+// average is the global batch's only for equal shares).
+int trainer_build_dist(Trainer *tr, const Config *cfg, int mode, const Dist *dist, char *err);
 void trainer_free(Trainer *tr);
 // Seeded init, then init.vae / init.sit; the EMA starts at the weights.
 int trainer_init_weights(Trainer *tr, char *err);
