@@ -1,4 +1,4 @@
-// test_data.c: the three datasets, their error messages, and the Loader's order and resume.
+// test_data.c: the four datasets, their error messages, and the Loader's order and resume.
 #include <sys/stat.h>
 #include <zlib.h>
 #include "base/config.h"
@@ -112,6 +112,104 @@ TEST(shapes_gray_and_other_sizes) {
     dataset_close(g);
     dataset_close(rgb);
     CHECK(worst < 1e-5f, "gray differs from RGB luma by %g", worst);
+}
+
+// ---- simple-shapes --------------------------------------------------------------------------
+
+static DataConfig simple_cfg(int size, int channels, int seed) {
+    DataConfig d = shapes_cfg(size, channels, seed);
+    snprintf(d.dataset, sizeof d.dataset, "simple-shapes");
+    return d;
+}
+
+TEST(simple_shapes_deterministic_with_its_classes) {
+    char err[ERRLEN];
+    Dataset *a, *b, *t;
+    DataConfig c0 = simple_cfg(16, 3, 0);
+    CHECK(dataset_open(&a, &c0, DATA_TRAIN, err) == 0, "%s", err);
+    CHECK(dataset_open(&b, &c0, DATA_TRAIN, err) == 0, "%s", err);
+    CHECK(dataset_open(&t, &c0, DATA_TEST, err) == 0, "%s", err);
+    CHECK(dataset_len(a) == 50000 && dataset_len(t) == 5000 && dataset_num_classes(a) == 4, "sizes %d/%d, %d classes",
+          dataset_len(a), dataset_len(t), dataset_num_classes(a));
+    CHECK(!strcmp(dataset_class_name(a, 0), "circle") && !strcmp(dataset_class_name(a, 3), "cross"), "class names");
+    enum { M = 3 * 16 * 16 };
+    float xa[M], xb[M], xt[M];
+    int seen[4] = {0}, ndiff_split = 0;
+    for (int i = 0; i < 200; i++) {
+        int la, lb, lt;
+        dataset_get(a, i, xa, &la);
+        dataset_get(b, i, xb, &lb);
+        dataset_get(t, i, xt, &lt);
+        CHECK(la == lb && memcmp(xa, xb, sizeof xa) == 0, "image %d differs between two opens with the same seed", i);
+        ndiff_split += memcmp(xa, xt, sizeof xa) != 0;
+        CHECK(la >= 0 && la < 4, "label %d", la);
+        seen[la]++;
+        for (int k = 0; k < M; k++) CHECK(xa[k] >= -1.0f && xa[k] <= 1.0f, "image %d value %g outside [-1, 1]", i, xa[k]);
+        // A plain black background: the four corners are black in every channel.
+        for (int c = 0; c < 3; c++) {
+            const float *p = xa + c * 256;
+            CHECK(p[0] == -1 && p[15] == -1 && p[240] == -1 && p[255] == -1, "image %d: a corner is not black", i);
+        }
+    }
+    CHECK(ndiff_split == 200, "only %d of 200 test images differ from train", ndiff_split);
+    for (int k = 0; k < 4; k++) CHECK(seen[k] > 25, "class %d appears %d times in 200", k, seen[k]);
+    // The shapes dataset with the same seed is another set of images.
+    Dataset *s;
+    DataConfig cs = shapes_cfg(16, 3, 0);
+    CHECK(dataset_open(&s, &cs, DATA_TRAIN, err) == 0, "%s", err);
+    dataset_get(s, 0, xb, NULL);
+    dataset_get(a, 0, xa, NULL);
+    CHECK(memcmp(xa, xb, sizeof xa) != 0, "simple-shapes image 0 equals shapes image 0");
+    dataset_close(s);
+    dataset_close(a);
+    dataset_close(b);
+    dataset_close(t);
+}
+
+// Each class's silhouette at 32x32, told apart by scale-free measures of its lit pixels: how
+// much of their bounding box they fill (square ~1, circle ~0.79, triangle and cross ~0.5), and
+// where the widest row is (a triangle's at its base, the top or bottom edge; a cross's in the
+// middle).
+TEST(simple_shapes_draw_their_class) {
+    char err[ERRLEN];
+    Dataset *d, *g;
+    DataConfig c = simple_cfg(32, 3, 3), cg = simple_cfg(32, 1, 3);
+    CHECK(dataset_open(&d, &c, DATA_TRAIN, err) == 0, "%s", err);
+    CHECK(dataset_open(&g, &cg, DATA_TRAIN, err) == 0, "%s", err);
+    enum { S = 32, P = S * S };
+    float x[3 * P], y[P];
+    for (int i = 0; i < 80; i++) {
+        int lab, labg;
+        dataset_get(d, i, x, &lab);
+        dataset_get(g, i, y, &labg);
+        CHECK(lab == labg, "image %d: gray and RGB classes differ", i);
+        int x0 = S, x1 = -1, y0 = S, y1 = -1, lit = 0, widest = 0, wrow = 0;
+        for (int r = 0; r < S; r++) {
+            int w = 0;
+            for (int q = 0; q < S; q++) {
+                float v = -1;
+                for (int ch = 0; ch < 3; ch++) v = fmaxf(v, x[ch * P + r * S + q]);
+                // Every colour has a channel at full brightness: lit means over half covered.
+                if (v <= 0) continue;
+                CHECK(y[r * S + q] > -0.4f, "image %d: a lit pixel is near black in gray (%g)", i, y[r * S + q]);
+                lit++, w++;
+                x0 = q < x0 ? q : x0, x1 = q > x1 ? q : x1, y0 = r < y0 ? r : y0, y1 = r > y1 ? r : y1;
+            }
+            if (w > widest) widest = w, wrow = r;
+        }
+        CHECK(lit > 0, "image %d is empty", i);
+        float fill = (float)lit / (float)((x1 - x0 + 1) * (y1 - y0 + 1));
+        float h = (float)(y1 - y0 + 1), at = (wrow - y0 + 0.5f) / h;  // 0 top .. 1 bottom
+        CHECK(h >= 0.5f * S, "image %d: the shape is only %g px tall", i, h);
+        switch (lab) {
+        case 0: CHECK(fill > 0.7f && fill < 0.88f, "image %d circle fills %g of its box", i, fill); break;
+        case 1: CHECK(fill > 0.9f, "image %d square fills %g of its box", i, fill); break;
+        case 2: CHECK(fill < 0.65f && (at < 0.2f || at > 0.8f), "image %d triangle: fill %g, widest row at %g", i, fill, at); break;
+        case 3: CHECK(fill < 0.65f && at > 0.3f && at < 0.7f, "image %d cross: fill %g, widest row at %g", i, fill, at); break;
+        }
+    }
+    dataset_close(d);
+    dataset_close(g);
 }
 
 // ---- fashion-mnist --------------------------------------------------------------------------
@@ -418,6 +516,8 @@ TEST(loader_order_epochs_and_resume) {
 int main(void) {
     RUN(shapes_deterministic_and_in_range);
     RUN(shapes_gray_and_other_sizes);
+    RUN(simple_shapes_deterministic_with_its_classes);
+    RUN(simple_shapes_draw_their_class);
     RUN(fashion_mnist_matches_the_raw_files);
     RUN(fashion_mnist_errors);
     RUN(folder_dataset);

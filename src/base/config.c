@@ -37,7 +37,7 @@ typedef struct {
     const char *legacy;
 } Key;
 
-static const char *const DATASETS[] = {"shapes", "fashion-mnist", "folder", NULL};
+static const char *const DATASETS[] = {"shapes", "simple-shapes", "fashion-mnist", "folder", NULL};
 static const char *const PATHS[] = {"linear", "cosine", NULL};
 static const char *const PREDICTIONS[] = {"velocity", "noise", "score", NULL};
 static const char *const TSAMPLING[] = {"uniform", "logit-normal", NULL};

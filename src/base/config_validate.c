@@ -40,7 +40,8 @@ int config_validate(const Config *c, char *err) {
         return seterr(err, "sit.hidden: %d must be a multiple of 4 (the 2-D sin-cos position embedding splits it "
                       "into four parts)", s->hidden);
     if (s->num_classes > 0) {
-        int need = strcmp(d->dataset, "fashion-mnist") == 0 ? 10 : strcmp(d->dataset, "shapes") == 0 ? 5 : 0;
+        int need = strcmp(d->dataset, "fashion-mnist") == 0 ? 10 : strcmp(d->dataset, "shapes") == 0 ? 5
+                 : strcmp(d->dataset, "simple-shapes") == 0 ? 4 : 0;
         if (s->num_classes < need)
             return seterr(err, "sit.num_classes: %s has %d classes; set sit.num_classes to 0 (unconditional) or at least %d",
                           d->dataset, need, need);

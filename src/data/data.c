@@ -20,9 +20,10 @@ int dataset_open(Dataset **out, const DataConfig *cfg, int split, char *err) {
     d->seed = (uint64_t)(uint32_t)cfg->seed;
     int rc;
     if (strcmp(cfg->dataset, "shapes") == 0) rc = shapes_open(d, cfg, split, err);
+    else if (strcmp(cfg->dataset, "simple-shapes") == 0) rc = simple_shapes_open(d, cfg, split, err);
     else if (strcmp(cfg->dataset, "fashion-mnist") == 0) rc = fmnist_open(d, cfg, split, err);
     else if (strcmp(cfg->dataset, "folder") == 0) rc = folder_open(d, cfg, split, err);
-    else rc = seterr(err, "data.dataset: \"%s\" is not one of \"shapes\", \"fashion-mnist\", \"folder\"", cfg->dataset);
+    else rc = seterr(err, "data.dataset: \"%s\" is not one of \"shapes\", \"simple-shapes\", \"fashion-mnist\", \"folder\"", cfg->dataset);
     if (rc == 0 && d->n <= 0)
         rc = seterr(err, "%s: the %s split has no images", cfg->dataset, split == DATA_TRAIN ? "train" : "test");
     if (rc) {

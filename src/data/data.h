@@ -5,6 +5,8 @@
 // Images come out as float CHW in [-1, 1] at data.image_size with data.channels planes.
 //   shapes         procedural, no files; 5 classes (circle, square, triangle, cross, ring);
 //                  50000 train / 5000 test images, each a pure function of (data.seed, split, index)
+//   simple-shapes  procedural like shapes, easier: 4 classes (circle, square, triangle, cross),
+//                  each large, upright and centred, in one of 3 bright colours on black
 //   fashion-mnist  IDX .gz files in data.path ("" = /usr/share/datasets/fashion-mnist, from the
 //                  Debian package dataset-fashion-mnist); 28x28 padded by 2 px of -1; 10 classes
 //   folder         data.path/<class>/*.png, classes in sorted order; centre-cropped and

@@ -12,7 +12,7 @@
 // Anti-aliasing: SS x SS coverage samples per pixel; 1 gives hard edges.
 #define SHAPES_SS 3
 
-enum { CIRCLE, SQUARE, TRIANGLE, CROSS, RING, NKINDS };
+#define NKINDS SHAPE_NKINDS
 static const char *const KIND_NAMES[NKINDS] = {"circle", "square", "triangle", "cross", "ring"};
 
 static float luma(const float *rgb) { return 0.299f * rgb[0] + 0.587f * rgb[1] + 0.114f * rgb[2]; }
@@ -20,9 +20,9 @@ static float luma(const float *rgb) { return 0.299f * rgb[0] + 0.587f * rgb[1] +
 // Is (u, v), in the shape's own frame scaled so its outer radius is 1, inside?
 static int inside(int kind, float u, float v) {
     switch (kind) {
-    case CIRCLE: return u * u + v * v <= 1.0f;
-    case SQUARE: return fabsf(u) <= 0.75f && fabsf(v) <= 0.75f;
-    case TRIANGLE: {
+    case SHAPE_CIRCLE: return u * u + v * v <= 1.0f;
+    case SHAPE_SQUARE: return fabsf(u) <= 0.75f && fabsf(v) <= 0.75f;
+    case SHAPE_TRIANGLE: {
         // Equilateral, inscribed in the unit circle: its edges are at distance 0.5 from the centre.
         for (int k = 0; k < 3; k++) {
             float a = (float)(M_PI / 2 + k * 2 * M_PI / 3);
@@ -30,13 +30,35 @@ static int inside(int kind, float u, float v) {
         }
         return 1;
     }
-    case CROSS: return (fabsf(u) <= 0.3f && fabsf(v) <= 0.95f) || (fabsf(v) <= 0.3f && fabsf(u) <= 0.95f);
-    case RING: {
+    case SHAPE_CROSS: return (fabsf(u) <= 0.3f && fabsf(v) <= 0.95f) || (fabsf(v) <= 0.3f && fabsf(u) <= 0.95f);
+    case SHAPE_RING: {
         float r2 = u * u + v * v;
         return r2 <= 1.0f && r2 >= 0.55f * 0.55f;
     }
     }
     return 0;
+}
+
+void shapes_draw(int S, int channels, int kind, float cx, float cy, float rad, float ang, const float bg[3],
+                 const float fg[3], float *chw) {
+    float ca = cosf(ang) / rad, sa = sinf(ang) / rad;
+    size_t plane = (size_t)S * S;
+    for (int y = 0; y < S; y++)
+        for (int x = 0; x < S; x++) {
+            int hits = 0;
+            for (int sy = 0; sy < SHAPES_SS; sy++)
+                for (int sx = 0; sx < SHAPES_SS; sx++) {
+                    float px = x + (sx + 0.5f) / SHAPES_SS - cx, py = y + (sy + 0.5f) / SHAPES_SS - cy;
+                    hits += inside(kind, ca * px + sa * py, -sa * px + ca * py);
+                }
+            float cov = (float)hits / (SHAPES_SS * SHAPES_SS);
+            float px[3];
+            for (int k = 0; k < 3; k++) px[k] = bg[k] + cov * (fg[k] - bg[k]);
+            size_t o = (size_t)y * S + x;
+            if (channels == 1) chw[o] = 2.0f * luma(px) - 1.0f;
+            else
+                for (int k = 0; k < 3; k++) chw[k * plane + o] = 2.0f * px[k] - 1.0f;
+        }
 }
 
 static void shapes_gen(const Dataset *d, int i, float *chw, int *label) {
@@ -57,24 +79,7 @@ static void shapes_gen(const Dataset *d, int i, float *chw, int *label) {
     float rad = S * (0.22f + 0.18f * rng_uniform(&r));
     float cx = rad + (S - 2 * rad) * rng_uniform(&r), cy = rad + (S - 2 * rad) * rng_uniform(&r);
     float ang = (float)(2 * M_PI) * rng_uniform(&r);
-    float ca = cosf(ang) / rad, sa = sinf(ang) / rad;
-    size_t plane = (size_t)S * S;
-    for (int y = 0; y < S; y++)
-        for (int x = 0; x < S; x++) {
-            int hits = 0;
-            for (int sy = 0; sy < SHAPES_SS; sy++)
-                for (int sx = 0; sx < SHAPES_SS; sx++) {
-                    float px = x + (sx + 0.5f) / SHAPES_SS - cx, py = y + (sy + 0.5f) / SHAPES_SS - cy;
-                    hits += inside(kind, ca * px + sa * py, -sa * px + ca * py);
-                }
-            float cov = (float)hits / (SHAPES_SS * SHAPES_SS);
-            float px[3];
-            for (int k = 0; k < 3; k++) px[k] = bg[k] + cov * (fg[k] - bg[k]);
-            size_t o = (size_t)y * S + x;
-            if (d->channels == 1) chw[o] = 2.0f * luma(px) - 1.0f;
-            else
-                for (int k = 0; k < 3; k++) chw[k * plane + o] = 2.0f * px[k] - 1.0f;
-        }
+    shapes_draw(S, d->channels, kind, cx, cy, rad, ang, bg, fg, chw);
     if (label) *label = kind;
 }
 
