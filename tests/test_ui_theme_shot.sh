@@ -51,7 +51,9 @@ bar() {
   fi
 }
 
-tiny_row=$(( 1 + $(ls configs/*.json | sort | grep -n '/tiny.json$' | cut -d: -f1) ))
+# The row of the Launch screen's preselected config (scr_launch.c: first-run.json, else tiny).
+pre=first-run; [ -f configs/first-run.json ] || pre=tiny
+sel_row=$(( 1 + $(ls configs/*.json | sort | grep -n "/$pre.json\$" | cut -d: -f1) ))
 # theme TERMNAME THEME: the Runs screen, then the Launch screen
 for case in "xterm-256color light" "xterm-256color dark" "xterm light" "xterm dark"; do
   set -- $case
@@ -61,7 +63,7 @@ for case in "xterm-256color light" "xterm-256color dark" "xterm light" "xterm da
      [ -s "$tmp/$name-launch.png" ]; then
     # Runs: the newest run's name in columns 2..13 of row 3; column 98 of its row is blank
     bar "runs_selection_$name" "$tmp/$name-runs.png" 2 12 98 3
-    bar "launch_selection_$name" "$tmp/$name-launch.png" 1 8 26 "$tiny_row"
+    bar "launch_selection_$name" "$tmp/$name-launch.png" 1 8 26 "$sel_row"
   else fail "shots_$name" "$(tail -3 "$tmp/$name.log")"
   fi
 done
