@@ -109,7 +109,7 @@ asan: deps-test
 # OpenMP runs one thread there: libgomp is not instrumented, so its barriers would read as races;
 # the threads under test are the dashboard's training threads and the store's writer threads.
 TSAN_TESTS := test_store test_store_concurrent test_store_cli test_app_store_backend \
-              test_robust_ui_store test_ui_app test_ui_chart test_train_step test_train_resume
+              test_app_store_file test_ui_app test_ui_chart test_train_step test_train_resume
 tsan: deps-test
 	@$(MAKE) --no-print-directory $(TSAN_TESTS:%=build-tsan/tests/%) build-tsan/repae BUILD=build-tsan \
 		OPT="-O1 -fno-omit-frame-pointer -march=$(ARCH)" SAN="-fsanitize=thread"

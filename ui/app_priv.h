@@ -48,4 +48,8 @@ struct App {
 // app_theme.c: in the finished frame, yellow and white text made readable on a light background.
 void app_fold_theme(const App *a, CellBuf *b);
 
+// The help overlay of the top screen into b (resized to the box), and where the box goes on
+// an sw x sh screen (app_help.c).
+void app_draw_help(App *a, CellBuf *b, int sw, int sh, int *ox, int *oy);
+
 #endif

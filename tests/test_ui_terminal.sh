@@ -1,5 +1,5 @@
 #!/bin/sh
-# test_qa_ui.sh: the dashboard where a first user starts it badly: not a terminal, TERM=dumb,
+# test_ui_terminal.sh: the dashboard where a first user starts it badly: not a terminal, TERM=dumb,
 # an unknown or unset TERM (each a clear refusal, never a garbled screen or ncurses' bare
 # "Error opening terminal"), and from a directory without configs/ (the Launch screen still
 # finds the recipes beside the binary). Uses a private tmux server.

@@ -1,5 +1,5 @@
 #!/bin/sh
-# test_robust_ui.sh: the dashboard in a private tmux server when its store file is deleted or
+# test_ui_store_file.sh: the dashboard in a private tmux server when its store file is deleted or
 # replaced underneath it: a warning on the status line, the screens still work, q quits.
 BUILD=${BUILD:-build}
 BIN=$(cd "$(dirname "$BUILD/repae")" 2>/dev/null && pwd)/repae

@@ -1,4 +1,4 @@
-// test_robust_ui_store.c: the dashboard on a store file that is deleted or replaced while it
+// test_app_store_file.c: the dashboard on a store file that is deleted or replaced while it
 // is open. SQLite keeps reading the old file, so without a check the screens would go on
 // showing it as if live; the status line must say so, and nothing may crash.
 #include "test.h"
@@ -115,7 +115,7 @@ TEST(fake_model_has_no_check) {
 }
 
 int main(void) {
-    snprintf(tmp, sizeof tmp, "/tmp/repae_test_robust_ui_%d", (int)getpid());
+    snprintf(tmp, sizeof tmp, "/tmp/repae_test_ui_store_file_%d", (int)getpid());
     char err[ERRLEN];
     if (mkdir_p(tmp, err)) { printf("FAIL setup: %s\n", err); return 1; }
     RUN(file_check_sees_deleted_and_replaced);
