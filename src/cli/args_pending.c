@@ -1,27 +1,10 @@
 // args_pending.c: the option tables of the commands whose files do not parse with args.h yet
-// (cmd_model.c: sample, reconstruct; cmd_eval.c: eval, encoder train, evaluator train). main.c
+// (cmd_eval.c: eval, encoder train, evaluator train). main.c
 // reads them to tell an option's value from a global --db, so each must list exactly the
 // options its command accepts, with the same ranges. When a command switches to args_parse,
 // its table moves into its own file (with the usage text) and leaves this one.
 #include <stddef.h>
 #include "cli/cli.h"
-
-const ArgSpec sample_args = {
-    .cmd = "sample",
-    .opts = (const ArgOpt[]){ARG_OPT_INT("--n", 1, 1024),
-                     ARG_OPT_INT("--steps", 1, 100000),
-                     ARG_OPT_NUM("--cfg", 0, 1000),
-                     ARG_OPT_INT("--class", 0, 1000000),
-                     ARG_OPT_INT("--seed", 0, 2147483647),
-                     ARG_OPT_STR("--solver"),
-                     ARG_OPT_STR("--out"),
-                     ARG_OPT_END},
-};
-
-const ArgSpec reconstruct_args = {
-    .cmd = "reconstruct",
-    .opts = (const ArgOpt[]){ARG_OPT_FLAG("--pair"), ARG_OPT_END},
-};
 
 const ArgSpec eval_args = {
     .cmd = "eval",

@@ -55,56 +55,32 @@ static int load_model(Model *m, const RunModel *rm, int max_batch, char *err) {
 
 // ---- sample --------------------------------------------------------------------------------------
 
-static int parse_int(const char *s, int lo, int hi, int *out) {
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || v < lo || v > hi) return -1;
-    *out = (int)v;
-    return 0;
-}
-
-static int parse_float(const char *s, float lo, float hi, float *out) {
-    char *end;
-    double v = strtod(s, &end);
-    if (!*s || *end || !(v >= lo && v <= hi)) return -1;
-    *out = (float)v;
-    return 0;
-}
+const ArgSpec sample_args = {
+    .cmd = "sample",
+    .usage = "usage: repae sample RUN [--n 16] [--steps 50] [--cfg W] [--class K] [--seed S]\n"
+             "                        [--solver euler|heun|sde] --out F.png\n\n"
+             "Draws a grid of n samples from the newest checkpoint of RUN (id or name), with the\n"
+             "SiT's EMA weights when the run keeps an EMA. Defaults for steps, cfg and solver come\n"
+             "from the run's sample.* config; --class K gives every image class K (default: image i\n"
+             "gets class i mod the number of classes); --cfg W is the classifier-free guidance\n"
+             "scale (1 = none).\n",
+    .opts = (const ArgOpt[]){ARG_OPT_INT("--n", 1, 1024), ARG_OPT_INT("--steps", 1, 100000),
+                             ARG_OPT_NUM("--cfg", 0, 1000), ARG_OPT_INT("--class", 0, 1000000),
+                             ARG_OPT_INT("--seed", 0, 2147483647), ARG_OPT_STR("--solver"), ARG_OPT_STR("--out"),
+                             ARG_OPT_END},
+};
 
 int cmd_sample(const Globals *g, int argc, char **argv) {
-    const char *usage =
-        "usage: repae sample RUN [--n 16] [--steps 50] [--cfg W] [--class K] [--seed S]\n"
-        "                        [--solver euler|heun|sde] --out F.png\n\n"
-        "Draws a grid of n samples from the newest checkpoint of RUN (id or name), with the\n"
-        "SiT's EMA weights. Defaults for steps, cfg and solver come from the run's sample.*\n"
-        "config; --class K gives every image class K (default: image i gets class i mod the\n"
-        "number of classes); --cfg W is the classifier-free guidance scale (1 = none).\n";
-    if (wants_help(argc, argv)) { fputs(usage, stdout); return 0; }
-    const char *run = NULL, *out = NULL, *solver = NULL;
-    int n = 16, steps = -1, cls = -1, seed = 0, have_cfg = 0;
-    float cfgw = 1;
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        if (a[0] != '-') {
-            if (run) { fprintf(stderr, "repae sample: more than one RUN ('%s', '%s')\n%s", run, a, usage); return 2; }
-            run = a;
-            continue;
-        }
-        if (i + 1 >= argc) { fprintf(stderr, "repae sample: %s needs a value\n%s", a, usage); return 2; }
-        const char *v = argv[++i];
-        int bad = 0;
-        if (!strcmp(a, "--n")) bad = parse_int(v, 1, 1024, &n);
-        else if (!strcmp(a, "--steps")) bad = parse_int(v, 1, 100000, &steps);
-        else if (!strcmp(a, "--cfg")) { bad = parse_float(v, 0, 1000, &cfgw); have_cfg = 1; }
-        else if (!strcmp(a, "--class")) bad = parse_int(v, 0, 1000000, &cls);
-        else if (!strcmp(a, "--seed")) bad = parse_int(v, 0, 2147483647, &seed);
-        else if (!strcmp(a, "--solver")) solver = v;
-        else if (!strcmp(a, "--out")) out = v;
-        else { fprintf(stderr, "repae sample: unknown option '%s'\n%s", a, usage); return 2; }
-        if (bad) { fprintf(stderr, "repae sample: %s: '%s' is not a valid value\n%s", a, v, usage); return 2; }
-    }
-    if (!run) { fprintf(stderr, "repae sample: missing RUN\n%s", usage); return 2; }
-    if (!out) { fprintf(stderr, "repae sample: missing --out F.png\n%s", usage); return 2; }
+    Args a;
+    if (args_parse(&a, &sample_args, argc, argv) != 0) return a.status;
+    const char *run = args_pos(&a, 0), *out = args_str(&a, "--out", NULL), *solver = args_str(&a, "--solver", NULL);
+    if (!run) return args_usage_error(&a, "missing RUN");
+    if (args_pos(&a, 1)) return args_usage_error(&a, "more than one RUN ('%s', '%s')", run, args_pos(&a, 1));
+    if (!out) return args_usage_error(&a, "missing --out F.png");
+    int n = (int)args_long(&a, "--n", 16), steps = (int)args_long(&a, "--steps", -1);
+    int cls = (int)args_long(&a, "--class", -1), seed = (int)args_long(&a, "--seed", 0);
+    int have_cfg = args_has(&a, "--cfg");
+    float cfgw = (float)args_num(&a, "--cfg", 1);
     char err[ERRLEN];
     RunModel rm;
     if (find_run(g, run, &rm, err)) { fprintf(stderr, "repae sample: %s\n", err); return 1; }
@@ -146,24 +122,23 @@ int cmd_sample(const Globals *g, int argc, char **argv) {
 
 // ---- reconstruct ---------------------------------------------------------------------------------
 
+const ArgSpec reconstruct_args = {
+    .cmd = "reconstruct",
+    .usage = "usage: repae reconstruct RUN IN.png OUT.png [--pair]\n\n"
+             "Deterministic VAE round trip through the posterior mean with the newest checkpoint of\n"
+             "RUN (id or name). IN is centre-cropped, resized to the run's data.image_size and\n"
+             "converted to its data.channels, as the folder dataset does. OUT is the reconstruction\n"
+             "alone at that size; with --pair, the input and the reconstruction side by side.\n"
+             "Prints the PSNR of the round trip on stderr.\n",
+    .opts = (const ArgOpt[]){ARG_OPT_FLAG("--pair"), ARG_OPT_END},
+};
+
 int cmd_reconstruct(const Globals *g, int argc, char **argv) {
-    const char *usage =
-        "usage: repae reconstruct RUN IN.png OUT.png [--pair]\n\n"
-        "Deterministic VAE round trip through the posterior mean with the newest checkpoint of\n"
-        "RUN (id or name). IN is centre-cropped, resized to the run's data.image_size and\n"
-        "converted to its data.channels, as the folder dataset does. OUT is the reconstruction\n"
-        "alone at that size; with --pair, the input and the reconstruction side by side.\n"
-        "Prints the PSNR of the round trip on stderr.\n";
-    if (wants_help(argc, argv)) { fputs(usage, stdout); return 0; }
-    const char *pos[3];
-    int np = 0, pair = 0;
-    for (int i = 0; i < argc; i++) {
-        if (!strcmp(argv[i], "--pair")) pair = 1;
-        else if (argv[i][0] == '-' && argv[i][1]) { fprintf(stderr, "repae reconstruct: unknown option '%s'\n%s", argv[i], usage); return 2; }
-        else if (np < 3) pos[np++] = argv[i];
-        else { fprintf(stderr, "repae reconstruct: too many arguments\n%s", usage); return 2; }
-    }
-    if (np != 3) { fprintf(stderr, "repae reconstruct: expected RUN IN.png OUT.png\n%s", usage); return 2; }
+    Args a;
+    if (args_parse(&a, &reconstruct_args, argc, argv) != 0) return a.status;
+    const char *pos[3] = {args_pos(&a, 0), args_pos(&a, 1), args_pos(&a, 2)};
+    if (!pos[2] || args_pos(&a, 3)) return args_usage_error(&a, "expected RUN IN.png OUT.png");
+    int pair = args_has(&a, "--pair");
     char err[ERRLEN];
     RunModel rm;
     if (find_run(g, pos[0], &rm, err)) { fprintf(stderr, "repae reconstruct: %s\n", err); return 1; }
