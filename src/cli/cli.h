@@ -16,7 +16,7 @@ int cmd_train(const Globals *g, int argc, char **argv);
 int cmd_resume(const Globals *g, int argc, char **argv);
 int cmd_bench(const Globals *g, int argc, char **argv);
 extern const ArgSpec train_args, resume_args, bench_args;
-// cmd_model.c (its tables in args_pending.c until it parses with args.h)
+// cmd_model.c
 int cmd_sample(const Globals *g, int argc, char **argv);
 int cmd_reconstruct(const Globals *g, int argc, char **argv);
 extern const ArgSpec sample_args, reconstruct_args;
@@ -35,7 +35,7 @@ int cmd_rm(const Globals *g, int argc, char **argv);
 int cmd_tag(const Globals *g, int argc, char **argv);
 int cmd_note(const Globals *g, int argc, char **argv);
 extern const ArgSpec rm_args, tag_args, note_args;
-// cmd_eval.c (its tables in args_pending.c until it parses with args.h)
+// cmd_eval.c
 int cmd_eval(const Globals *g, int argc, char **argv);
 int cmd_encoder(const Globals *g, int argc, char **argv);
 int cmd_evaluator(const Globals *g, int argc, char **argv);

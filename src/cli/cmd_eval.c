@@ -21,40 +21,6 @@
 #include "base/util.h"
 
 // "--key value" or "--key=value" at argv[*i]; advances *i past the value. NULL if not key.
-static const char *opt_value(int argc, char **argv, int *i, const char *key, const char *who, int *bad) {
-    size_t k = strlen(key);
-    if (strncmp(argv[*i], key, k) != 0) return NULL;
-    if (argv[*i][k] == '=') return argv[*i] + k + 1;
-    if (argv[*i][k] != 0) return NULL;
-    if (*i + 1 >= argc) {
-        fprintf(stderr, "repae %s: %s needs a value\n", who, key);
-        *bad = 1;
-        return NULL;
-    }
-    return argv[++*i];
-}
-
-static int parse_long(const char *s, long lo, long hi, long *out, const char *what, const char *who) {
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (!*s || *end || v < lo || v > hi) {
-        fprintf(stderr, "repae %s: %s must be an integer in [%ld, %ld], not '%s'\n", who, what, lo, hi, s);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-static int parse_float(const char *s, double lo, double hi, double *out, const char *what, const char *who) {
-    char *end;
-    double v = strtod(s, &end);
-    if (!*s || *end || !(v >= lo && v <= hi)) {
-        fprintf(stderr, "repae %s: %s must be a number in [%g, %g], not '%s'\n", who, what, lo, hi, s);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
 
 // ---- encoder train / evaluator train -----------------------------------------------------------
 
@@ -101,12 +67,37 @@ static int report_trust(Encoder *e, const Dataset *tr, const Dataset *te, const 
     return rc;
 }
 
+// The option tables (main.c's --db scan reads them too); the usage texts are built at run time.
+const ArgSpec eval_args = {
+    .cmd = "eval",
+    .opts = (const ArgOpt[]){ARG_OPT_INT("--n", 2, 10000000),
+                     ARG_OPT_INT("--steps", 1, 10000),
+                     ARG_OPT_INT("--seed", 0, 2147483647),
+                     ARG_OPT_INT("--batch", 1, 4096),
+                     ARG_OPT_NUM("--cfg", 0, 100),
+                     ARG_OPT_STR("--evaluator"),
+                     ARG_OPT_FLAG("--no-store"),
+                     ARG_OPT_END},
+};
+
+// `repae encoder train` and `repae evaluator train` take the same options.
+#define NET_TRAIN_OPTS                                                                              \
+    (const ArgOpt[]) {                                                                              \
+        ARG_OPT_STR("--dataset"), ARG_OPT_STR("--data-path"), ARG_OPT_STR("--config"),              \
+            ARG_OPT_STR("--out"), ARG_OPT_INT("--steps", 1, 10000000), ARG_OPT_INT("--batch", 1, 4096), \
+            ARG_OPT_INT("--seed", 0, 2147483647), ARG_OPT_INT("--image-size", 2, 4096),             \
+            ARG_OPT_INT("--channels", 1, 3), ARG_OPT_NUM("--lr", 1e-8, 1.0), ARG_OPT_STR("--layout"),             \
+            ARG_OPT_INT("--augment", 0, 8), ARG_OPT_END            \
+    }
+const ArgSpec encoder_args = {.cmd = "encoder train", .opts = NET_TRAIN_OPTS};
+const ArgSpec evaluator_args = {.cmd = "evaluator train", .opts = NET_TRAIN_OPTS};
+
 static int net_train(const Globals *g, int argc, char **argv, const char *kind) {
     (void)g;
     int is_eval = strcmp(kind, "evaluator") == 0;
     char usage[1400];
     snprintf(usage, sizeof usage,
-             "usage: repae %s train [--dataset shapes|fashion-mnist|folder] [--data-path DIR]\n"
+             "usage: repae %s train [--dataset shapes|simple-shapes|fashion-mnist|folder] [--data-path DIR]\n"
              "                      [--image-size S] [--channels C] [--config RUN.json]\n"
              "                      [--steps N] [--batch B] [--lr X] [--seed S] [--out F.safetensors]\n"
              "                      [--augment PIXELS] [--layout 'C=1 S=32 ch=16,32,64 convs=2 groups=8 classes=10']\n\n"
@@ -124,39 +115,23 @@ static int net_train(const Globals *g, int argc, char **argv, const char *kind) 
              kind, kind);
     char who[32];
     snprintf(who, sizeof who, "%s train", kind);
-    if (wants_help(argc, argv)) { fputs(usage, stdout); return 0; }
-    if (argc < 1 || strcmp(argv[0], "train") != 0) {
-        fprintf(stderr, "repae %s: expected the subcommand 'train'\n%s", kind, usage);
-        return 2;
-    }
+    ArgSpec spec = is_eval ? evaluator_args : encoder_args; // the table main.c's --db scan reads too
+    spec.usage = usage;
+    Args a;
+    if (args_parse(&a, &spec, argc, argv) != 0) return a.status;
+    if (!args_pos(&a, 0) || strcmp(args_pos(&a, 0), "train") != 0) return args_usage_error(&a, "expected the subcommand 'train'");
+    if (args_pos(&a, 1)) return args_usage_error(&a, "unknown argument '%s'", args_pos(&a, 1));
     Config cfg;
     config_defaults(&cfg);
     char err[ERRLEN];
-    const char *dataset = NULL, *path = NULL, *out = NULL, *config = NULL, *layout_s = NULL;
-    long augment = 0;
-    long steps = -1, batch = 64, seed = is_eval ? 2 : 1, size = -1, channels = -1;
-    double lr = 2e-3;
-    int bad = 0;
-    for (int i = 1; i < argc && !bad; i++) {
-        const char *v;
-        if ((v = opt_value(argc, argv, &i, "--dataset", who, &bad))) dataset = v;
-        else if ((v = opt_value(argc, argv, &i, "--data-path", who, &bad))) path = v;
-        else if ((v = opt_value(argc, argv, &i, "--config", who, &bad))) config = v;
-        else if ((v = opt_value(argc, argv, &i, "--out", who, &bad))) out = v;
-        else if ((v = opt_value(argc, argv, &i, "--layout", who, &bad))) layout_s = v;
-        else if ((v = opt_value(argc, argv, &i, "--augment", who, &bad))) bad = parse_long(v, 0, 8, &augment, "--augment", who) != 0;
-        else if ((v = opt_value(argc, argv, &i, "--steps", who, &bad))) bad = parse_long(v, 1, 10000000, &steps, "--steps", who) != 0;
-        else if ((v = opt_value(argc, argv, &i, "--batch", who, &bad))) bad = parse_long(v, 1, 4096, &batch, "--batch", who) != 0;
-        else if ((v = opt_value(argc, argv, &i, "--seed", who, &bad))) bad = parse_long(v, 0, 2147483647L, &seed, "--seed", who) != 0;
-        else if ((v = opt_value(argc, argv, &i, "--image-size", who, &bad))) bad = parse_long(v, 2, 4096, &size, "--image-size", who) != 0;
-        else if ((v = opt_value(argc, argv, &i, "--channels", who, &bad))) bad = parse_long(v, 1, 3, &channels, "--channels", who) != 0;
-        else if ((v = opt_value(argc, argv, &i, "--lr", who, &bad))) bad = parse_float(v, 1e-8, 1.0, &lr, "--lr", who) != 0;
-        else if (!bad) {
-            fprintf(stderr, "repae %s: unknown argument '%s'\n%s", who, argv[i], usage);
-            return 2;
-        }
-    }
-    if (bad) return 2;
+    const char *dataset = args_str(&a, "--dataset", NULL), *path = args_str(&a, "--data-path", NULL);
+    const char *out = args_str(&a, "--out", NULL), *config = args_str(&a, "--config", NULL);
+    const char *layout_s = args_str(&a, "--layout", NULL);
+    long augment = args_long(&a, "--augment", 0);
+    long steps = args_long(&a, "--steps", -1), batch = args_long(&a, "--batch", 64);
+    long seed = args_long(&a, "--seed", is_eval ? 2 : 1), size = args_long(&a, "--image-size", -1);
+    long channels = args_long(&a, "--channels", -1);
+    double lr = args_num(&a, "--lr", 2e-3);
     if (config && config_load(&cfg, config, err) != 0) { fprintf(stderr, "repae %s: %s\n", who, err); return 1; }
     if (dataset) {
         snprintf(cfg.data.dataset, sizeof cfg.data.dataset, "%s", dataset);
@@ -245,7 +220,6 @@ static void eval_progress(void *ctx, long done, long total, double seconds) {
 }
 
 int cmd_eval(const Globals *g, int argc, char **argv) {
-    const char *who = "eval";
     const char *usage =
         "usage: repae eval RUN [--n 5000] [--steps N] [--cfg W] [--seed S] [--batch B]\n"
         "                      [--evaluator F.safetensors] [--no-store]\n\n"
@@ -270,26 +244,18 @@ int cmd_eval(const Globals *g, int argc, char **argv) {
         "The evaluation network comes from `repae evaluator train --dataset D` (or --evaluator);\n"
         "eval refuses one below its dataset's accuracy floor, one without a recorded accuracy,\n"
         "and one whose FD does not rise with blur and noise or scores grey/noise images near the data.\n";
-    if (wants_help(argc, argv)) { fputs(usage, stdout); return 0; }
-    const char *ref = NULL, *evpath = NULL;
-    long n = 5000, steps = -1, seed = 0, batch = 64;
-    double cfgw = -1;
-    int bad = 0, store_it = 1;
-    for (int i = 0; i < argc && !bad; i++) {
-        const char *v;
-        if ((v = opt_value(argc, argv, &i, "--n", who, &bad))) bad = parse_long(v, 2, 10000000, &n, "--n", who) != 0;
-        else if ((v = opt_value(argc, argv, &i, "--steps", who, &bad))) bad = parse_long(v, 1, 10000, &steps, "--steps", who) != 0;
-        else if ((v = opt_value(argc, argv, &i, "--seed", who, &bad))) bad = parse_long(v, 0, 2147483647L, &seed, "--seed", who) != 0;
-        else if ((v = opt_value(argc, argv, &i, "--batch", who, &bad))) bad = parse_long(v, 1, 4096, &batch, "--batch", who) != 0;
-        else if ((v = opt_value(argc, argv, &i, "--cfg", who, &bad))) bad = parse_float(v, 0, 100, &cfgw, "--cfg", who) != 0;
-        else if ((v = opt_value(argc, argv, &i, "--evaluator", who, &bad))) evpath = v;
-        else if (strcmp(argv[i], "--no-store") == 0) store_it = 0;
-        else if (!bad && argv[i][0] == '-') { fprintf(stderr, "repae eval: unknown option '%s'\n%s", argv[i], usage); return 2; }
-        else if (!bad && !ref) ref = argv[i];
-        else if (!bad) { fprintf(stderr, "repae eval: expected one RUN\n%s", usage); return 2; }
-    }
-    if (bad) return 2;
-    if (!ref) { fprintf(stderr, "repae eval: which run? give its id or name\n%s", usage); return 2; }
+    ArgSpec spec = eval_args;
+    spec.usage = usage;
+    Args a;
+    if (args_parse(&a, &spec, argc, argv) != 0) return a.status;
+    const char *ref = args_pos(&a, 0), *evpath = args_str(&a, "--evaluator", NULL);
+    if (!ref) return args_usage_error(&a, "which run? give its id or name");
+    if (args_pos(&a, 1)) return args_usage_error(&a, "expected one RUN, not also '%s'", args_pos(&a, 1));
+    long n = args_long(&a, "--n", 5000), steps = args_long(&a, "--steps", -1), seed = args_long(&a, "--seed", 0);
+    long batch = args_long(&a, "--batch", 64);
+    double cfgw = args_num(&a, "--cfg", -1);
+    int store_it = !args_has(&a, "--no-store");
+
 
     char err[ERRLEN];
     Store *s = NULL;
