@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "base/run_status.h"
 #include "base/util.h"
 
 static void frame(App *a);
@@ -69,11 +70,12 @@ int ui_run_color(int64_t run) {
 }
 
 int ui_status_color(const char *s) {
-    if (!strcmp(s, "running")) return C_GREEN;
-    if (!strcmp(s, "done")) return C_CYAN;
-    if (!strcmp(s, "failed") || !strcmp(s, "diverged") || !strcmp(s, "interrupted")) return C_RED;
-    if (!strcmp(s, "queued") || !strcmp(s, "stopped")) return C_YELLOW;
-    return CB_DEFAULT;
+    static const int color[RUN_STATUS_COUNT] = {
+        [RUN_QUEUED] = C_YELLOW, [RUN_RUNNING] = C_GREEN, [RUN_DONE] = C_CYAN,     [RUN_STOPPED] = C_YELLOW,
+        [RUN_FAILED] = C_RED,    [RUN_DIVERGED] = C_RED,  [RUN_INTERRUPTED] = C_RED,
+    };
+    RunStatus st;
+    return run_status_parse(s, &st, NULL) == 0 ? color[st] : CB_DEFAULT;
 }
 
 UiBackend *app_model(App *a) { return a->model; }

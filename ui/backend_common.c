@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "ui/backend.h"
+#include "base/run_status.h"
 #include "base/util.h"
 
 const UiLatest *ui_run_latest(const UiRun *r, const char *key) {
@@ -11,7 +12,10 @@ const UiLatest *ui_run_latest(const UiRun *r, const char *key) {
     return NULL;
 }
 
-int ui_run_live(const UiRun *r) { return !strcmp(r->status, "running") || !strcmp(r->status, "queued"); }
+int ui_run_live(const UiRun *r) {
+    RunStatus st;
+    return run_status_parse(r->status, &st, NULL) == 0 && run_status_live(st);
+}
 
 void ui_series_push(UiSeries *s, long step, float value, double wall) {
     if (s->n == s->cap) {

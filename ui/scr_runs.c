@@ -340,7 +340,7 @@ static void draw(Screen *s, App *a, CellBuf *b) {
         cb_text(b, x, y, cols[1].w, u->name, CB_DEFAULT, sel ? CB_BOLD : 0);
         if (utf8_width(u->name) > cols[1].w) cb_put(b, x + cols[1].w - 1, y, 0x2026, CB_DEFAULT, 0);
         x += cols[1].w + 1;
-        cb_text(b, x, y, cols[2].w, u->status, ui_status_color(u->status), !strcmp(u->status, "running") ? CB_BOLD : 0);
+        cb_text(b, x, y, cols[2].w, u->status, ui_status_color(u->status), ui_run_live(u) ? CB_BOLD : 0);
         x += cols[2].w + 1;
         double frac = u->total_steps > 0 ? (double)u->step / u->total_steps : 0;
         ui_progress_bar(b, x, y, bar, frac, ui_status_color(u->status));

@@ -352,7 +352,7 @@ int run_hooks_open(RunHooks **out, const char *db, const char *name, const char 
         snprintf(tmp, sizeof tmp, "run-pending-%d-%.6f", (int)getpid(), now_seconds());
         name = tmp;
     }
-    if (store_create_run(s, name, config_json, total_steps, 0, "running", &id, err) != 0) { store_close(s); return -1; }
+    if (store_create_run(s, name, config_json, total_steps, 0, run_status_name(RUN_RUNNING), &id, err) != 0) { store_close(s); return -1; }
     if (unnamed) {
         char final[64];
         snprintf(final, sizeof final, "run-%lld", (long long)id);
@@ -362,7 +362,7 @@ int run_hooks_open(RunHooks **out, const char *db, const char *name, const char 
     RunHooks *rh = rh_new(s, id, err);
     if (!rh || clear_stale_dir(rh->dir, err) != 0 || rh_start(rh, err) != 0) {
         char e2[ERRLEN];
-        store_set_status(s, id, "failed", err, e2);
+        store_set_status(s, id, run_status_name(RUN_FAILED), err, e2);
         if (rh) rh_free(rh);
         store_close(s);
         return -1;
@@ -379,14 +379,14 @@ int run_hooks_resume(RunHooks **out, const char *db, const char *run_ref, long f
     StoreRun r;
     if (store_resolve(s, run_ref, &id, err) != 0 || store_get_run(s, id, &r, err) != 0) { store_close(s); return -1; }
     int refuse = 0;
-    if (strcmp(r.status, "running") == 0) {
+    if (r.state == RUN_RUNNING) {
         refuse = seterr(err, "run '%s' is running (pid %d on %s); stop it first", r.name, r.pid, r.host);
-    } else if (strcmp(r.status, "done") == 0) {
+    } else if (r.state == RUN_DONE) {
         refuse = seterr(err, "run '%s' is done (%ld/%ld steps); nothing to resume", r.name, r.step, r.total_steps);
     }
     store_run_free(&r);
     if (refuse) { store_close(s); return -1; }
-    if (store_set_status(s, id, "running", NULL, err) != 0 ||
+    if (store_set_status(s, id, run_status_name(RUN_RUNNING), NULL, err) != 0 ||
         (from_step >= 0 && store_truncate_after(s, id, from_step, err) != 0)) {
         store_close(s);
         return -1;
@@ -402,7 +402,7 @@ int run_hooks_resume(RunHooks **out, const char *db, const char *run_ref, long f
     }
     if (!rh || rh_start(rh, err) != 0) {
         char e2[ERRLEN];
-        store_set_status(s, id, "interrupted", err, e2);
+        store_set_status(s, id, run_status_name(RUN_INTERRUPTED), err, e2);
         if (rh) rh_free(rh);
         store_close(s);
         return -1;

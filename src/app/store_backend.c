@@ -171,7 +171,7 @@ static int start_job(StoreModel *sm, RunHooks *rh, const Config *cfg, int resume
     j->resume = resume;
     run_hooks_set_warn(rh, job_warn, j);
     if (pthread_create(&j->th, NULL, job_main, j)) {
-        run_hooks_finish(rh, "failed", "could not start the training thread");
+        run_hooks_finish(rh, run_status_name(RUN_FAILED), "could not start the training thread");
         free(j);
         return -1;
     }
@@ -237,7 +237,7 @@ static int resume(UiBackend *m, int64_t id, char *err) {
     if (config_parse(&cfg, run_hooks_config(rh), "the run's stored config", err) || config_validate(&cfg, err)) {
         char e2[ERRLEN];
         snprintf(e2, sizeof e2, "%s", err);
-        run_hooks_finish(rh, "failed", e2);
+        run_hooks_finish(rh, run_status_name(RUN_FAILED), e2);
         return -1;
     }
     return start_job(sm, rh, &cfg, 1);
@@ -249,7 +249,7 @@ static int removerun(UiBackend *m, int64_t id, char *err) {
     // A run training in another process would go on writing into a run that no longer exists.
     StoreRun r;
     if (store_get_run(sm->st, id, &r, err) != 0) return -1;
-    int live = strcmp(r.status, "running") == 0;
+    int live = r.state == RUN_RUNNING;
     int pid = r.pid;
     store_run_free(&r);
     if (live) return seterr(err, "run %lld is training in another process (pid %d): stop it (x) first", (long long)id, pid);

@@ -19,7 +19,7 @@ static int stop_and_wait(Store *s, const StoreRun *r, char *err) {
     while (now_seconds() - t0 < RM_WAIT_SECONDS) {
         StoreRun now;
         if (store_get_run(s, r->id, &now, err) != 0) return -1;
-        int live = strcmp(now.status, "running") == 0;
+        int live = now.state == RUN_RUNNING;
         store_run_free(&now);
         if (!live) return 0;
         usleep(200000);
@@ -48,7 +48,7 @@ static int rm_one(Store *s, const char *ref, int force) {
         fprintf(stderr, "repae rm: %s\n", err);
         return 1;
     }
-    int rc = 1, live = strcmp(r.status, "running") == 0;
+    int rc = 1, live = r.state == RUN_RUNNING;
     if (live && !force)
         fprintf(stderr, "repae rm: run %lld '%s' is still training (pid %d); stop it first, or use --force\n",
                 (long long)id, r.name, r.pid);

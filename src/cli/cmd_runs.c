@@ -224,8 +224,8 @@ int cmd_show(const Globals *g, int argc, char **argv) {
     printf("\n");
     printf("status       %s", r.status);
     if (strcmp(r.status, r.stored_status) != 0) printf(" (stored as %s; its process is gone)", r.stored_status);
-    if (strcmp(r.status, "running") == 0) printf(" (pid %d on %s)", r.pid, r.host);
-    if (r.stop_requested && strcmp(r.status, "running") == 0) printf(", stop requested");
+    if (r.state == RUN_RUNNING) printf(" (pid %d on %s)", r.pid, r.host);
+    if (r.stop_requested && r.state == RUN_RUNNING) printf(", stop requested");
     printf("\n");
     if (r.total_steps > 0) printf("progress     %ld/%ld steps (%.1f%%)\n", r.step, r.total_steps, 100.0 * r.step / r.total_steps);
     else printf("progress     %ld steps\n", r.step);

@@ -88,7 +88,7 @@ static void on_oom(const char *msg) {
     Store *s;
     char err[ERRLEN];
     if (!oom_db || store_open(&s, oom_db, 0, err) != 0) return;
-    store_set_status(s, oom_run, "failed", msg, err);
+    store_set_status(s, oom_run, run_status_name(RUN_FAILED), msg, err);
     store_close(s);
 }
 
@@ -308,7 +308,7 @@ int cmd_resume(const Globals *g, int argc, char **argv) {
     config_defaults(&cfg);
     if (config_parse(&cfg, run_hooks_config(rh), "the run's stored config", err) != 0 || config_validate(&cfg, err) != 0) {
         fprintf(stderr, "repae resume: %s\n", err);
-        run_hooks_finish(rh, "failed", err);
+        run_hooks_finish(rh, run_status_name(RUN_FAILED), err);
         share_run(&d, NULL, NULL);
         dist_finalize(&d);
         return 1;

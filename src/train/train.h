@@ -5,6 +5,7 @@
 #define REPAE_TRAIN_H
 #include <stdint.h>
 #include "base/config.h"
+#include "base/run_status.h"
 #include "train/dist.h"
 
 typedef struct {
@@ -24,10 +25,12 @@ typedef struct {
 } TrainHooks;
 
 typedef enum { TRAIN_DONE, TRAIN_STOPPED, TRAIN_FAILED, TRAIN_DIVERGED } TrainStatus;
-static inline const char *train_status_name(TrainStatus s) {
-    static const char *n[] = {"done", "stopped", "failed", "diverged"};
-    return n[s];
+// The run status each ending is recorded as (base/run_status.h holds the names).
+static inline RunStatus train_run_status(TrainStatus s) {
+    static const RunStatus m[] = {RUN_DONE, RUN_STOPPED, RUN_FAILED, RUN_DIVERGED};
+    return m[s];
 }
+static inline const char *train_status_name(TrainStatus s) { return run_status_name(train_run_status(s)); }
 
 // Runs (or with resume != 0, continues from the latest checkpoint in run_dir) a training run,
 // writing checkpoints into run_dir. err (ERRLEN) says why on FAILED or DIVERGED.
