@@ -40,6 +40,9 @@ int cmd_eval(const Globals *g, int argc, char **argv);
 int cmd_encoder(const Globals *g, int argc, char **argv);
 int cmd_evaluator(const Globals *g, int argc, char **argv);
 extern const ArgSpec eval_args, encoder_args, evaluator_args;
+// cmd_data.c
+int cmd_data(const Globals *g, int argc, char **argv);
+extern const ArgSpec data_args;
 // cmd_dashboard.c
 int cmd_dashboard(const Globals *g, int argc, char **argv);
 

@@ -26,6 +26,7 @@ static const Command commands[] = {
     {"eval", cmd_eval, &eval_args, "eval RUN [--n 5000]                 generation metrics (fd, is, accuracy, PSNR) into the store"},
     {"encoder", cmd_encoder, &encoder_args, "encoder train [--dataset D] [--out F]   train the frozen REPA target encoder"},
     {"evaluator", cmd_evaluator, &evaluator_args, "evaluator train [--dataset D] [--out F] train the evaluation network"},
+    {"data", cmd_data, &data_args, "data [CONFIG] [--dataset D] [--n 64] [--grid F.png] [--out DIR]  a dataset: its facts, or its images"},
     {"bench", cmd_bench, &bench_args, "bench [--config F] [--steps N]     training-step throughput, one JSON line"},
     {"rm", cmd_rm, &rm_args, "rm RUN                             delete a run and its files"},
     {"tag", cmd_tag, &tag_args, "tag RUN TAG                        add a tag"},
