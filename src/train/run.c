@@ -3,6 +3,7 @@
 // of a run, and the throughput bench with its FLOP count.
 #include "train/train.h"
 #include "train/checkpoint.h"
+#include "train/divergence.h"
 #include "train/trainer.h"
 #include "eval/eval_live.h"
 #include "base/png_io.h"
@@ -130,6 +131,14 @@ static void log_metrics(Trainer *tr, const TrainHooks *h, float *vals) {
     h->metrics(h->ctx, tr->step, n, keys, v2);
 }
 
+// What a diverged run leaves: "the checkpoint of step N is kept" or that there is none yet.
+static const char *kept_checkpoint(const char *run_dir, char kept[64]) {
+    long last = ckpt_newest_usable(run_dir, NULL, 0);
+    if (last >= 0) snprintf(kept, 64, "the checkpoint of step %ld is kept", last);
+    else snprintf(kept, 64, "there is no checkpoint yet");
+    return kept;
+}
+
 TrainStatus train_run(const Config *cfg, const char *run_dir, int resume, const TrainHooks *h, char *err) {
     return train_run_opts(cfg, run_dir, resume, h, NULL, err);
 }
@@ -151,6 +160,10 @@ TrainStatus train_run_opts(const Config *cfg, const char *run_dir, int resume, c
     if (writer && mkdir_p(run_dir, err)) goto done;
 
     float vals[M_COUNT];
+    char kept[64];
+    // The losses the divergence watch follows: recon, kl, diffusion, align, smooth.
+    Divergence div;
+    divergence_init(&div, M_SMOOTH - M_RECON + 1);
     int stepped = 0;
     long total = cfg->train.steps;
     int log_every = cfg->train.log_every > 0 ? cfg->train.log_every : 1;
@@ -167,16 +180,24 @@ TrainStatus train_run_opts(const Config *cfg, const char *run_dir, int resume, c
         trainer_draw_inputs(tr);
         const char *bad = trainer_step(tr, vals);
         if (bad) {
-            long last = ckpt_newest_usable(run_dir, NULL, 0);
-            char kept[64] = "there is no checkpoint yet";
-            if (last >= 0) snprintf(kept, sizeof kept, "the checkpoint of step %ld is kept", last);
             seterr(err, "step %ld: %s is not finite; stopped before updating the weights (%s). "
                         "Try a lower train.lr, a lower loss weight or train.clip",
-                   tr->step + 1, bad, kept);
+                   tr->step + 1, bad, kept_checkpoint(run_dir, kept));
             status = TRAIN_DIVERGED;
             goto done;
         }
         stepped = 1;
+        // Finite but blown up: the losses averaged across ranks, so every rank stops here too.
+        int big = divergence_step(&div, vals + M_RECON);
+        if (big >= 0) {
+            if (tr->last_log_step != tr->step) log_metrics(tr, h, vals); // the blow-up on the curve
+            seterr(err, "step %ld: %s is %.3g, above max(%.0e, %.0e x its lowest %.3g) for %d steps: the run "
+                        "diverged and was stopped (%s). Try a lower train.lr, a lower loss weight or train.clip",
+                   tr->step, train_metric_names[M_RECON + big], vals[M_RECON + big], DIVERGE_FLOOR, DIVERGE_FACTOR,
+                   div.lowest[big], div.above[big], kept_checkpoint(run_dir, kept));
+            status = TRAIN_DIVERGED;
+            goto done;
+        }
         if (tr->collapsed == 1) { // once, when it happens
             tr->collapsed = 2;
             char msg[ERRLEN];

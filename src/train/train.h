@@ -37,8 +37,9 @@ static inline const char *train_status_name(TrainStatus s) { return run_status_n
 // train.threads > 0 sets the calling thread's OpenMP thread count (which the OpenMP OpenBLAS
 // follows; its process-wide setting is left alone) for the run and restores the previous value
 // when it returns; 0 leaves it alone.
-// DIVERGED: a loss or a gradient norm was NaN/Inf; that step changed nothing and the newest
-// checkpoint (from an earlier step) is the last state.
+// DIVERGED: a loss or a gradient norm was NaN/Inf (that step changed nothing), or a loss stayed
+// blown up though finite (train/divergence.h); the newest checkpoint (from an earlier step) is
+// the last state.
 TrainStatus train_run(const Config *cfg, const char *run_dir, int resume, const TrainHooks *hooks, char *err);
 
 // The step of the newest complete checkpoint in run_dir, or -1 if there is none: the same as
