@@ -170,11 +170,7 @@ int cmd_data(const Globals *g, int argc, char **argv) {
     config_defaults(&cfg);
     if (config && config_load(&cfg, config, err) != 0) { fprintf(stderr, "repae data: %s\n", err); return 1; }
     // The same data defaults as `repae encoder train`: a dataset named alone gets its own size.
-    if (dataset) {
-        snprintf(cfg.data.dataset, sizeof cfg.data.dataset, "%s", dataset);
-        if (strcmp(dataset, "fashion-mnist") == 0) { cfg.data.channels = 1; cfg.data.image_size = 32; }
-        else if (strcmp(dataset, "shapes") == 0 && !config) { cfg.data.channels = 3; cfg.data.image_size = 16; }
-    }
+    if (dataset) dataset_select(&cfg.data, dataset, config != NULL);
     if (path) snprintf(cfg.data.path, sizeof cfg.data.path, "%s", path);
     if (size > 0) cfg.data.image_size = (int)size;
     if (channels > 0) cfg.data.channels = (int)channels;

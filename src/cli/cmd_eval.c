@@ -133,11 +133,7 @@ static int net_train(const Globals *g, int argc, char **argv, const char *kind) 
     long channels = args_long(&a, "--channels", -1);
     double lr = args_num(&a, "--lr", 2e-3);
     if (config && config_load(&cfg, config, err) != 0) { fprintf(stderr, "repae %s: %s\n", who, err); return 1; }
-    if (dataset) {
-        snprintf(cfg.data.dataset, sizeof cfg.data.dataset, "%s", dataset);
-        if (strcmp(dataset, "fashion-mnist") == 0) { cfg.data.channels = 1; cfg.data.image_size = 32; }
-        else if (strcmp(dataset, "shapes") == 0 && !config) { cfg.data.channels = 3; cfg.data.image_size = 16; }
-    }
+    if (dataset) dataset_select(&cfg.data, dataset, config != NULL);
     if (path) snprintf(cfg.data.path, sizeof cfg.data.path, "%s", path);
     if (size > 0) cfg.data.image_size = (int)size;
     if (channels > 0) cfg.data.channels = (int)channels;

@@ -6,6 +6,15 @@
 #include "base/rng.h"
 #include "base/util.h"
 
+void dataset_select(DataConfig *cfg, const char *name, int keep_size) {
+    snprintf(cfg->dataset, sizeof cfg->dataset, "%s", name);
+    if (strcmp(name, "fashion-mnist") == 0) { cfg->channels = 1; cfg->image_size = 32; }
+    else if ((strcmp(name, "shapes") == 0 || strcmp(name, "simple-shapes") == 0) && !keep_size) {
+        cfg->channels = 3;
+        cfg->image_size = 16;
+    }
+}
+
 int dataset_open(Dataset **out, const DataConfig *cfg, int split, char *err) {
     *out = NULL;
     if (split != DATA_TRAIN && split != DATA_TEST) return seterr(err, "dataset: split %d is neither train nor test", split);

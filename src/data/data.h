@@ -22,6 +22,11 @@ typedef struct Dataset Dataset;
 
 // Opens one split. Returns 0, or -1 with err (ERRLEN) naming the bad file and what to do.
 int dataset_open(Dataset **out, const DataConfig *cfg, int split, char *err);
+// Sets cfg->dataset to name and, for a dataset with a shape of its own, its channels and image
+// size: fashion-mnist always (1 x 32 x 32: its files have that shape), the generated ones
+// (shapes, simple-shapes: 3 x 16 x 16) unless keep_size (a config already chose them); a folder
+// keeps what cfg says. What `repae data` and `repae encoder/evaluator train` do with --dataset.
+void dataset_select(DataConfig *cfg, const char *name, int keep_size);
 int dataset_len(const Dataset *d);
 int dataset_num_classes(const Dataset *d);
 const char *dataset_class_name(const Dataset *d, int k);
