@@ -29,7 +29,10 @@ env -u OMPI_COMM_WORLD_SIZE -u PMIX_RANK -u SLURM_PROCID "$BIN" --db "$tmp/one.d
     --name one $S 2>"$tmp/err" && ! grep -q "data parallel" "$tmp/err"
 check plain_train_needs_no_launcher $? "exit or message of the one-process run"
 
-timeout 300 $MPIRUN -np 2 "$BIN" --db "$tmp/two.db" train "$CONFIGS/tiny.json" --name two $S >"$tmp/err" 2>&1 &&
+# Under make asan, LeakSanitizer reports what Open MPI's own plugins (PMIx, the btl modules)
+# leave allocated at exit, in modules without symbols: not repae's, so the MPI processes run
+# without the leak check (every single-process test keeps it, and so does the run above).
+timeout 300 env ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" $MPIRUN -x ASAN_OPTIONS -np 2 "$BIN" --db "$tmp/two.db" train "$CONFIGS/tiny.json" --name two $S >"$tmp/err" 2>&1 &&
   grep -q "data parallel over 2 processes" "$tmp/err"
 check mpirun_2_ranks_trains $? "mpirun -np 2 repae train failed"
 
