@@ -364,7 +364,7 @@ static void diffusion_pass(Trainer *tr, float *vals) {
 // dropped, and the same t and eps as the diffusion pass. The BN: align.vae_bn "running" is
 // REPA-E's eval mode (running statistics as they are before this step's diffusion pass updates
 // them), which lets the VAE grow z to raise this pass's SNR while the statistics lag
-// (../shared/reviews/science.md 4.3); "batch" normalises with this batch's statistics (and
+// (configs/README.md, align.vae_bn); "batch" normalises with this batch's statistics (and
 // backpropagates through them), scale-free, leaving the running ones alone. Adds into v->dz; touches no SiT or projector gradient.
 // Runs before latents_for_sit: that forward overwrites the BN's cache and the SiT's activations.
 static float repa_vae_pass(Trainer *tr) {
