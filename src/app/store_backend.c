@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include "app/memory_policy.h"
 #include "base/config.h"
 #include "app/store_backend.h"
 #include "app/run_hooks.h"
@@ -180,15 +181,6 @@ static int start_job(StoreModel *sm, RunHooks *rh, const Config *cfg, int resume
     return 0;
 }
 
-// The core's memory check unless REPAE_MEM_CHECK=0 (the policy is the caller's).
-static int memory_check(const Config *cfg, char *err) {
-    const char *env = getenv("REPAE_MEM_CHECK");
-    if ((env && strcmp(env, "0") == 0) || train_memory_check(cfg, err) == 0) return 0;
-    size_t n = strlen(err);
-    snprintf(err + n, ERRLEN - n, ". REPAE_MEM_CHECK=0 skips this check");
-    return -1;
-}
-
 static int launch(UiBackend *m, const char *path, const char *name, int nset, char *const *sets, int64_t *id, char *err) {
     StoreModel *sm = (StoreModel *)m;
     Config cfg;
@@ -196,7 +188,7 @@ static int launch(UiBackend *m, const char *path, const char *name, int nset, ch
     if (config_load(&cfg, path, err)) return -1;
     for (int i = 0; i < nset; i++) if (config_set(&cfg, sets[i], err)) return -1;
     if (config_validate(&cfg, err)) return -1;
-    if (memory_check(&cfg, err)) return -1; // before the run exists
+    if (app_memory_check(&cfg, err)) return -1; // before the run exists
     char *json = config_to_json(&cfg);
     RunHooks *rh = NULL;
     int rc = run_hooks_open(&rh, sm->path, name, json, cfg.train.steps, err);
@@ -225,7 +217,7 @@ static int resume(UiBackend *m, int64_t id, char *err) {
     if (store_get_run(sm->st, id, &r, err) == 0) {
         config_defaults(&cfg);
         int rc = config_parse(&cfg, r.config ? r.config : "{}", "the run's stored config", err) == 0 &&
-                 memory_check(&cfg, err) != 0;
+                 app_memory_check(&cfg, err) != 0;
         store_run_free(&r);
         if (rc) return -1;
     }

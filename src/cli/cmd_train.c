@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include "app/memory_policy.h"
 #include "app/run_hooks.h"
 #include "base/config.h"
 #include "base/fmt.h"
@@ -90,15 +91,6 @@ static void on_oom(const char *msg) {
     if (!oom_db || store_open(&s, oom_db, 0, err) != 0) return;
     store_set_status(s, oom_run, run_status_name(RUN_FAILED), msg, err);
     store_close(s);
-}
-
-// The core's memory check unless REPAE_MEM_CHECK=0 (the policy is the caller's).
-static int memory_check(const Config *cfg, char *err) {
-    const char *env = getenv("REPAE_MEM_CHECK");
-    if ((env && strcmp(env, "0") == 0) || train_memory_check(cfg, err) == 0) return 0;
-    size_t n = strlen(err);
-    snprintf(err + n, ERRLEN - n, ". REPAE_MEM_CHECK=0 skips this check");
-    return -1;
 }
 
 // Runs one training run on already-open hooks and records how it ended. Returns the exit code.
@@ -222,7 +214,7 @@ int cmd_train(const Globals *g, int argc, char **argv) {
     }
     // So is a model or batch too large for this machine: refused before the run exists, with
     // what to lower (the out-of-memory hook only catches what the estimate misses).
-    if (memory_check(&cfg, err) != 0) { fprintf(stderr, "repae train: %s: %s\n", path, err); return 2; }
+    if (app_memory_check(&cfg, err) != 0) { fprintf(stderr, "repae train: %s: %s\n", path, err); return 2; }
     Dist d;
     if (dist_start(&d, "train") != 0) return 1;
     if (d.rank != 0) {
@@ -286,7 +278,7 @@ int cmd_resume(const Globals *g, int argc, char **argv) {
     char err[ERRLEN];
     Config cfg;
     // Memory first, while the run still reads as it did (stopped, interrupted...).
-    if (stored_config(g, ref, &cfg, err) == 0 && memory_check(&cfg, err) != 0) {
+    if (stored_config(g, ref, &cfg, err) == 0 && app_memory_check(&cfg, err) != 0) {
         fprintf(stderr, "repae resume: %s\n", err);
         return 1;
     }
