@@ -82,6 +82,8 @@ static const char *const text[S_COUNT] = {
                           " WHERE id = ?1 AND status = ?4 AND heartbeat IS ?2",
     [S_TRUNC_METRICS] = "DELETE FROM metrics WHERE run = ?1 AND step > ?2",
     [S_TRUNC_SAMPLES] = "DELETE FROM samples WHERE run = ?1 AND step > ?2",
+    // The same query as migration 2's (schema.c) on purpose: released migrations stay frozen,
+    // so this one may change while that one must not.
     [S_SUMMARY_REBUILD] =
         "INSERT INTO summary(run, key, last_value, last_step, last_wall, vmin, min_step, vmax)"
         " SELECT m.run, m.key,"
