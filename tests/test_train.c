@@ -50,8 +50,10 @@ static int write_encoder(const char *path, char *err) {
 }
 
 // ---- resume --------------------------------------------------------------------------------------
-// repa adds the projector's weights, moments and EMA and the frozen encoder's targets.
-static void check_resume(const char *name, int repa) {
+// repa adds the projector's weights, moments and EMA and the frozen encoder's targets; gan the
+// discriminator's weights, BN running statistics and moments, switched on at step 3 so that the
+// checkpoint of step 4 holds a discriminator that has trained and the split run resumes it.
+static void check_resume(const char *name, int repa, int gan) {
     Config c;
     base_cfg(&c);
     // Everything that carries state across steps: BN running statistics, class dropout draws,
@@ -59,7 +61,7 @@ static void check_resume(const char *name, int repa) {
     CHECK(!set(&c, "vae.latent_bn=true") && !set(&c, "sit.num_classes=5") && !set(&c, "train.ema=0.9") &&
           !set(&c, "train.warmup=3") && !set(&c, "train.steps=10") && !set(&c, "train.ckpt_every=4") &&
           !set(&c, "sit.class_dropout=0.3") && !set(&c, "train.threads=2"), "config");
-    char da[300], db[300], err[ERRLEN];
+    char da[300], db[300], p0[400], err[ERRLEN];
     if (repa) {
         char enc[300];
         snprintf(enc, sizeof enc, "%s/encoder.safetensors", tmp);
@@ -70,6 +72,9 @@ static void check_resume(const char *name, int repa) {
               !set(&c, "train.threads=1"), "config");
         snprintf(c.align.encoder, sizeof c.align.encoder, "%s", enc);
     }
+    if (gan)
+        CHECK(!set(&c, "loss.w_gan=0.1") && !set(&c, "loss.gan_start=3") && !set(&c, "disc.ch=8") &&
+              !set(&c, "train.threads=1"), "config");
     snprintf(da, sizeof da, "%s/%s_full", tmp, name);
     snprintf(db, sizeof db, "%s/%s_split", tmp, name);
     Rec a = {0}, b1 = {0}, b2 = {0};
@@ -92,15 +97,30 @@ static void check_resume(const char *name, int repa) {
                   train_metric_names[i], want[i], got[i]);
         }
     }
-    static const char *files[] = {"vae.safetensors", "sit.safetensors", "sit_ema.safetensors", "state.safetensors"};
-    for (int i = 0; i < 4; i++) {
+    static const char *files[] = {"vae.safetensors", "sit.safetensors", "sit_ema.safetensors", "state.safetensors",
+                                  "disc.safetensors"};
+    for (int i = 0; i < 4 + gan; i++) {
         char fa[400], fb[400];
         snprintf(fa, sizeof fa, "%s/ckpt/00000010/%s", da, files[i]);
         snprintf(fb, sizeof fb, "%s/ckpt/00000010/%s", db, files[i]);
         CHECK(same_file(fa, fb), "final %s differs between the uninterrupted and the resumed run", files[i]);
     }
-    // Every spec key is logged (diffusion too: the SiT trains).
-    for (int i = 0; i < TRAIN_NMETRICS; i++) CHECK(!isnan(a.v[9][i]), "%s not logged", train_metric_names[i]);
+    // Every spec key is logged (diffusion too: the SiT trains); the GAN's only with it, from
+    // loss.gan_start (step 3 is the first, after 3 steps done).
+    for (int i = 0; i < TRAIN_NMETRICS; i++) {
+        int g = i >= M_GAN_G && i <= M_GN_DISC;
+        CHECK(g && !gan ? isnan(a.v[9][i]) : !isnan(a.v[9][i]), "%s %slogged", train_metric_names[i], g && !gan ? "" : "not ");
+        if (g) CHECK(isnan(a.v[2][i]) && (!gan || !isnan(a.v[3][i])), "%s before/at loss.gan_start", train_metric_names[i]);
+    }
+    if (gan) {
+        // The discriminator's file loads into taming's names; the checkpoint without GAN has none.
+        SafeTensors st;
+        snprintf(p0, sizeof p0, "%s/ckpt/00000010/disc.safetensors", da);
+        LOAD_REF(st, p0);
+        CHECK(st_find(&st, "main.0.weight") && st_find(&st, "main.3.running_var") && !st_find(&st, "main.2.bias"),
+              "%s lacks taming's names", p0);
+        st_free(&st);
+    }
     CHECK(a.v[0][9] > 0 && fabsf(a.v[0][9] - 1e-4f / 3) < 1e-9f, "warmup lr_vae at step 1 is %g", a.v[0][9]);
     CHECK(a.v[5][10] == 1e-4f, "lr_sit after warmup is %g", a.v[5][10]);
     // Only the newest two checkpoints stay.
@@ -126,8 +146,9 @@ static void check_resume(const char *name, int repa) {
     model_free(&m);
 }
 
-TEST(resume_is_bit_exact) { check_resume("plain", 0); }
-TEST(resume_is_bit_exact_with_repa) { check_resume("repa", 1); }
+TEST(resume_is_bit_exact) { check_resume("plain", 0, 0); }
+TEST(resume_is_bit_exact_with_repa) { check_resume("repa", 1, 0); }
+TEST(resume_is_bit_exact_with_gan) { check_resume("gan", 0, 1); }
 
 // align "repa" without a trained target encoder: the error names the command that makes one.
 TEST(repa_without_encoder_names_the_command) {
@@ -176,6 +197,42 @@ TEST(nan_input_aborts_step_without_changes) {
     CHECK(bad != NULL, "infinite noise was not caught");
     CHECK(memcmp(v0, m->vae.params.data, nv * 4) == 0, "weights changed after %s", bad);
     free(v0); free(s0); free(o0); free(e0);
+    trainer_free(tr);
+    free(tr);
+}
+
+// The GAN term: an aborted step leaves the discriminator as it was too (weights, BN running
+// statistics that its forwards had already moved, AdamW moments); its own non-finite loss is
+// named.
+TEST(gan_abort_leaves_discriminator_unchanged) {
+    Config c;
+    base_cfg(&c);
+    CHECK(!set(&c, "loss.w_gan=0.1") && !set(&c, "disc.ch=8"), "config");
+    char err[ERRLEN];
+    Trainer *tr = xcalloc(1, sizeof *tr);
+    CHECK(trainer_build(tr, &c, 1, err) == 0 && trainer_init_weights(tr, err) == 0, "%s", err);
+    CHECK(tr->gan, "loss.w_gan 0.1 built no discriminator");
+    float vals[TRAIN_NMETRICS];
+    trainer_draw_inputs(tr);
+    CHECK(trainer_step(tr, vals) == NULL, "first step failed");
+    CHECK(isfinite(vals[M_GAN_G]) && isfinite(vals[M_GAN_D]) && vals[M_GAN_G] == -vals[M_LOGITS_FAKE],
+          "gan_g %g gan_d %g logits_fake %g", vals[M_GAN_G], vals[M_GAN_D], vals[M_LOGITS_FAKE]);
+    ParamTable *dp = &tr->disc.params;
+    size_t nd = dp->total, no = 2 * dp->ntrain;
+    float *d0 = xmalloc(nd * 4), *o0 = xmalloc(no * 4);
+    for (int round = 0; round < 2; round++) {
+        trainer_draw_inputs(tr);
+        if (round == 0) tr->x[5] = NAN; // recon fails, after the discriminator's forwards ran
+        else tr->disc.L[tr->disc.n - 1].b[0] = INFINITY; // the logits' bias: the logits are infinite
+        memcpy(d0, dp->data, nd * 4);
+        memcpy(o0, tr->disc_opt, no * 4);
+        const char *bad = trainer_step(tr, vals), *want = round == 0 ? "recon" : "gan_g";
+        CHECK(bad && strcmp(bad, want) == 0, "round %d gave %s, want %s", round, bad ? bad : "no error", want);
+        CHECK(memcmp(d0, dp->data, nd * 4) == 0, "round %d: discriminator weights or BN statistics changed", round);
+        CHECK(memcmp(o0, tr->disc_opt, no * 4) == 0, "round %d: discriminator moments changed", round);
+        CHECK(tr->step == 1, "step counter moved to %ld", tr->step);
+    }
+    free(d0); free(o0);
     trainer_free(tr);
     free(tr);
 }
@@ -573,8 +630,10 @@ int main(void) {
 #define TIMED(t) do { RUN(t); printf("  (%.1f s)\n", now_seconds() - t0); t0 = now_seconds(); } while (0)
     TIMED(resume_is_bit_exact);
     TIMED(resume_is_bit_exact_with_repa);
+    TIMED(resume_is_bit_exact_with_gan);
     TIMED(repa_without_encoder_names_the_command);
     TIMED(nan_input_aborts_step_without_changes);
+    TIMED(gan_abort_leaves_discriminator_unchanged);
     TIMED(diverged_run_stops_and_keeps_checkpoint);
     TIMED(overfits_one_batch);
     TIMED(frozen_sides_do_not_move);

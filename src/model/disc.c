@@ -55,6 +55,7 @@ int disc_build(Disc *d, int C, int S, int layers, int ch, int max_batch, int mod
         if (bn) buf_add(&d->acts, &L->h, act);
         buf_add(&d->acts, &L->mean, cout);
         buf_add(&d->acts, &L->rstd, cout);
+        buf_add(&d->acts, &L->uvar, cout);
         if (act > maxact) maxact = act;
         if (cout > maxc) maxc = cout;
         Conv2d one = L->c;
@@ -109,6 +110,40 @@ void disc_init(Disc *d, Rng *rng) {
     }
 }
 
+// PyTorch's running-statistics update (momentum 0.1, float arithmetic).
+static void track_one(DiscLayer *L, const float *mean, const float *uvar) {
+    for (int c = 0; c < L->c.Cout; c++) {
+        L->rmean[c] = (1 - DISC_BN_MOMENTUM) * L->rmean[c] + DISC_BN_MOMENTUM * mean[c];
+        L->rvar[c] = (1 - DISC_BN_MOMENTUM) * L->rvar[c] + DISC_BN_MOMENTUM * uvar[c];
+    }
+}
+
+size_t disc_stats_floats(const Disc *d) {
+    size_t n = 0;
+    for (int i = 0; i < d->n; i++)
+        if (d->L[i].g) n += 2 * (size_t)d->L[i].c.Cout;
+    return n;
+}
+
+void disc_stats_save(const Disc *d, float *buf) {
+    for (int i = 0; i < d->n; i++) {
+        const DiscLayer *L = &d->L[i];
+        if (!L->g) continue;
+        memcpy(buf, L->mean, L->c.Cout * sizeof(float));
+        memcpy(buf + L->c.Cout, L->uvar, L->c.Cout * sizeof(float));
+        buf += 2 * L->c.Cout;
+    }
+}
+
+void disc_track_stats(Disc *d, const float *buf) {
+    for (int i = 0; i < d->n; i++) {
+        DiscLayer *L = &d->L[i];
+        if (!L->g) continue;
+        track_one(L, buf, buf + L->c.Cout);
+        buf += 2 * L->c.Cout;
+    }
+}
+
 static void sum_all(const Disc *d, double *v, int n) {
     if (d->reduce) d->reduce(d->reduce_ctx, v, n);
 }
@@ -134,12 +169,9 @@ static void bn_forward(Disc *d, DiscLayer *L, int B, int track) {
         if (var < 0) var = 0;
         L->mean[c] = (float)mean;
         L->rstd[c] = (float)(1.0 / sqrt(var + DISC_BN_EPS));
-        if (track) {
-            double unb = n > 1 ? var * n / (n - 1) : var;
-            L->rmean[c] = (1 - DISC_BN_MOMENTUM) * L->rmean[c] + DISC_BN_MOMENTUM * (float)mean;
-            L->rvar[c] = (1 - DISC_BN_MOMENTUM) * L->rvar[c] + DISC_BN_MOMENTUM * (float)unb;
-        }
+        L->uvar[c] = (float)(n > 1 ? var * n / (n - 1) : var);
     }
+    if (track) track_one(L, L->mean, L->uvar);
 #pragma omp parallel for schedule(static)
     for (int bc = 0; bc < B * C; bc++) {
         int c = bc % C;

@@ -41,6 +41,7 @@ typedef struct {
     float *y;                  // conv output (B,Cout,Ho,Wo); after the first conv also its LeakyReLU
     float *h;                  // BN layers: LeakyReLU(BN(y))
     float *mean, *rstd;        // (Cout) batch statistics of the latest forward
+    float *uvar;               // (Cout) its unbiased variance (what the running variance tracks)
     const float *in;           // the input of the latest forward
     char name[16];             // "main.<i>" of the conv; the BN is main.<i+1>
     int bn_index;
@@ -73,6 +74,12 @@ void disc_init(Disc *d, Rng *rng);
 const float *disc_forward(Disc *d, const float *x, int B, int track);
 // dx (B,C,S,S) += dL/dx (NULL: not computed); wgrad: add the weight gradients too.
 void disc_backward(Disc *d, float *dx, const float *dlogits, int wgrad);
+// The latest forward's batch statistics (mean, unbiased variance of every BN): disc_stats_floats
+// floats copied out by disc_stats_save; disc_track_stats applies saved ones to the running
+// statistics as a tracked forward of that batch would (PyTorch's second, identical forward).
+size_t disc_stats_floats(const Disc *d);
+void disc_stats_save(const Disc *d, float *buf);
+void disc_track_stats(Disc *d, const float *buf);
 
 // ---- the hinge losses over n logits (means; REPA-E's / taming's) ------------------------------
 // generator: -mean(logits). dlog += scale * d/dlogits.
