@@ -1,7 +1,8 @@
 // test_train.c: the training run around the step (the step itself is checked against PyTorch in
 // test_train_step.c): exact resume, divergence, overfitting one batch, gradient routing
 // (train.vae / train.sit / grad_to_vae), init.vae and checkpoint errors, sampling with EMA,
-// guidance and latent BN, the logged keys, and the FLOP count.
+// guidance and latent BN, the logged keys, the FLOP count; and the GAN term's state (exact
+// resume, abort, checkpoints without the discriminator's file).
 #include "test.h"
 #include "testutil.h"
 #include "model/encoder.h"
@@ -235,6 +236,44 @@ TEST(gan_abort_leaves_discriminator_unchanged) {
     free(d0); free(o0);
     trainer_free(tr);
     free(tr);
+}
+
+// A GAN run's checkpoint without disc.safetensors: before loss.gan_start the discriminator
+// has not trained, and loads as its seeded init; after it, the load is refused with why.
+TEST(gan_checkpoint_without_discriminator_file) {
+    Config c;
+    base_cfg(&c);
+    CHECK(!set(&c, "loss.w_gan=0.1") && !set(&c, "loss.gan_start=3") && !set(&c, "disc.ch=8"), "config");
+    char err[ERRLEN], dir[400], f[500];
+    Trainer *a = xcalloc(1, sizeof *a), *b = xcalloc(1, sizeof *b);
+    CHECK(trainer_build(a, &c, 1, err) == 0 && trainer_init_weights(a, err) == 0, "%s", err);
+    CHECK(trainer_build(b, &c, 1, err) == 0, "%s", err);
+    size_t nd = a->disc.params.total;
+    float *d0 = test_copyf(a->disc.params.data, nd), vals[TRAIN_NMETRICS];
+    snprintf(dir, sizeof dir, "%s/gan_nodisc", tmp);
+    for (int k = 0; k < 5; k++) {
+        trainer_draw_inputs(a);
+        CHECK(trainer_step(a, vals) == NULL, "step %d failed", k + 1);
+        if (a->step != 2 && a->step != 5) continue;
+        CHECK(trainer_save(a, dir, NULL, err) == 0, "%s", err);
+        snprintf(f, sizeof f, "%s/ckpt/%08ld/disc.safetensors", dir, a->step);
+        CHECK(unlink(f) == 0, "%s was not written", f);
+        snprintf(f, sizeof f, "%s/ckpt/%08ld", dir, a->step);
+        memset(b->disc.params.data, 0, nd * sizeof(float));
+        int rc = trainer_load(b, f, err);
+        if (a->step == 2) {
+            CHECK(rc == 0, "step 2 (before loss.gan_start 3): %s", err);
+            CHECK(memcmp(b->disc.params.data, d0, nd * sizeof(float)) == 0, "the discriminator is not its seeded init");
+        } else {
+            CHECK(rc != 0 && strstr(err, "disc.safetensors") && strstr(err, "loss.gan_start"),
+                  "step 5 (after loss.gan_start 3) without the file: %s", rc ? err : "loaded");
+        }
+    }
+    free(d0);
+    trainer_free(a);
+    trainer_free(b);
+    free(a);
+    free(b);
 }
 
 TEST(diverged_run_stops_and_keeps_checkpoint) {
@@ -634,6 +673,7 @@ int main(void) {
     TIMED(repa_without_encoder_names_the_command);
     TIMED(nan_input_aborts_step_without_changes);
     TIMED(gan_abort_leaves_discriminator_unchanged);
+    TIMED(gan_checkpoint_without_discriminator_file);
     TIMED(diverged_run_stops_and_keeps_checkpoint);
     TIMED(overfits_one_batch);
     TIMED(frozen_sides_do_not_move);
