@@ -7,6 +7,7 @@
 #include "testutil.h"
 #include "model/encoder.h"
 #include "model/model.h"
+#include "train/checkpoint.h"
 #include "train/train.h"
 #include "train/trainer.h"
 #include <omp.h>
@@ -120,6 +121,15 @@ static void check_resume(const char *name, int repa, int gan) {
         LOAD_REF(st, p0);
         CHECK(st_find(&st, "main.0.weight") && st_find(&st, "main.3.running_var") && !st_find(&st, "main.2.bias"),
               "%s lacks taming's names", p0);
+        st_free(&st);
+        // `repae export --safetensors` (ckpt_merge_weights) takes it along as disc.*.
+        char dir[400], out[400];
+        snprintf(dir, sizeof dir, "%s/ckpt/00000010", da);
+        snprintf(out, sizeof out, "%s/gan_export.safetensors", tmp);
+        CHECK(ckpt_merge_weights(dir, out, NULL, err) == 0, "%s", err);
+        LOAD_REF(st, out);
+        CHECK(st_find(&st, "disc.main.0.weight") && st_find(&st, "vae.decoder.conv_out.weight"),
+              "the export lacks the discriminator or the VAE");
         st_free(&st);
     }
     CHECK(a.v[0][9] > 0 && fabsf(a.v[0][9] - 1e-4f / 3) < 1e-9f, "warmup lr_vae at step 1 is %g", a.v[0][9]);
