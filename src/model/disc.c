@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+// Below this many elements a parallel region costs more than it saves (as in ops/act.c).
+#define PAR_MIN 16384
+
 static int mult(int n) { return n < 3 ? 1 << n : 8; } // min(2^n, 8)
 
 int disc_build(Disc *d, int C, int S, int layers, int ch, int max_batch, int mode, char *err) {
@@ -60,7 +63,8 @@ int disc_build(Disc *d, int C, int S, int layers, int ch, int max_batch, int mod
         if (cout > maxc) maxc = cout;
         Conv2d one = L->c;
         one.B = 1;
-        size_t w = conv2d_workspace_min(&one) * (size_t)(max_batch < 4 ? max_batch : 4);
+        // Its maps are small: scratch for up to 64 images lets each conv be one or a few GEMMs.
+        size_t w = conv2d_workspace_min(&one) * (size_t)(max_batch < 64 ? max_batch : 64);
         if (w > ws) ws = w;
         H = L->c.Ho;
         cin = cout;
@@ -153,7 +157,7 @@ static void sum_all(const Disc *d, double *v, int n) {
 static void bn_forward(Disc *d, DiscLayer *L, int B, int track) {
     int C = L->c.Cout, HW = L->c.Ho * L->c.Wo;
     double *s = d->stat, n = (double)B * HW * d->world;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)B * C * HW >= PAR_MIN)
     for (int c = 0; c < C; c++) {
         double a = 0, q = 0;
         for (int b = 0; b < B; b++) {
@@ -172,7 +176,7 @@ static void bn_forward(Disc *d, DiscLayer *L, int B, int track) {
         L->uvar[c] = (float)(n > 1 ? var * n / (n - 1) : var);
     }
     if (track) track_one(L, L->mean, L->uvar);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)B * C * HW >= PAR_MIN)
     for (int bc = 0; bc < B * C; bc++) {
         int c = bc % C;
         float m = L->mean[c], r = L->rstd[c] * L->g[c], be = L->beta[c];
@@ -213,7 +217,7 @@ static void bn_backward(Disc *d, DiscLayer *L, float *g, int B, int wgrad) {
     int C = L->c.Cout, HW = L->c.Ho * L->c.Wo;
     double *s = d->stat, n = (double)B * HW * d->world;
     float *dg = wgrad ? param_grad(&d->params, L->g) : NULL, *db = wgrad ? param_grad(&d->params, L->beta) : NULL;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)B * C * HW >= PAR_MIN)
     for (int c = 0; c < C; c++) {
         double a = 0, q = 0; // sum of dh, sum of dh * xhat (dh: the gradient of BN's output)
         float m = L->mean[c], r = L->rstd[c];
@@ -234,7 +238,7 @@ static void bn_backward(Disc *d, DiscLayer *L, float *g, int B, int wgrad) {
     // The parameter gradients above are this share's (the trainer averages them over the
     // processes); the input gradient needs the sums over the whole batch.
     sum_all(d, s, 2 * C);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)B * C * HW >= PAR_MIN)
     for (int bc = 0; bc < B * C; bc++) {
         int c = bc % C;
         float m = L->mean[c], r = L->rstd[c], k = r * L->g[c];
