@@ -1,6 +1,7 @@
 // trainer.c: one REPA-E style training step: the five losses routed as the spec's table says,
 // two AdamW optimisers with warmup and clipping, the SiT EMA; and building the Trainer that
-// holds its state. Checkpoints are checkpoint.c, the run loop run.c, the estimate memory.c.
+// holds its state. Checkpoints are checkpoint.c, the run loop run.c, the estimate memory.c,
+// the GAN term and the discriminator's step gan_step.c.
 // align "repa" follows the recipe in repa.h (REPA-E's train_repae.py): a VAE-side pass
 // (repa_vae_pass) before the BN's training forward, the SiT side inside diffusion_pass; the
 // projector is clipped with the SiT as one set, has its own AdamW moments and is covered by the
