@@ -115,7 +115,12 @@ static void threads_restore(ThreadSave t) {
     if (t.set) omp_set_num_threads(t.omp);
 }
 
-// Reports vals (one step's metrics) through the hooks, with images/s since the last report.
+// The per-process throughput's metric name (the store reads it as STORE_IPS_RANK_KEY): what a
+// run on N processes gets from each, to compare runs at different world sizes.
+#define IPS_RANK_KEY "img_per_s_rank"
+
+// Reports vals (one step's metrics) through the hooks, with images/s since the last report
+// (of the whole job, and per process).
 static void log_metrics(Trainer *tr, const TrainHooks *h, float *vals) {
     double now = now_seconds();
     vals[M_IPS] = (float)((tr->step - tr->last_log_step) * tr->Bg / (now - tr->last_log_time + 1e-9));
@@ -123,11 +128,13 @@ static void log_metrics(Trainer *tr, const TrainHooks *h, float *vals) {
     tr->last_log_step = tr->step;
     if (!h || !h->metrics) return;
     // Skip what was not computed (NaN placeholders), so that curves have no fake points.
-    const char *keys[M_COUNT];
-    float v2[M_COUNT];
+    const char *keys[M_COUNT + 1];
+    float v2[M_COUNT + 1];
     int n = 0;
     for (int i = 0; i < M_COUNT; i++)
         if (!isnan(vals[i])) { keys[n] = train_metric_names[i]; v2[n++] = vals[i]; }
+    keys[n] = IPS_RANK_KEY;
+    v2[n++] = vals[M_IPS] / (float)(tr->world > 0 ? tr->world : 1);
     h->metrics(h->ctx, tr->step, n, keys, v2);
 }
 
