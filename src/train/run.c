@@ -124,17 +124,30 @@ static void threads_restore(ThreadSave t) {
 static void log_metrics(Trainer *tr, const TrainHooks *h, float *vals) {
     double now = now_seconds();
     vals[M_IPS] = (float)((tr->step - tr->last_log_step) * tr->Bg / (now - tr->last_log_time + 1e-9));
+    // On several processes, the share of the time in collectives and the bytes a step hands
+    // them, since the last report (the figures of experiments/scaling).
+    DistStats ds;
+    dist_stats_take(tr->dist, &ds);
+    long dsteps = tr->step - tr->last_log_step;
+    float comm_share = (float)(ds.seconds / (now - tr->last_log_time + 1e-9));
+    float comm_mb = dsteps > 0 ? (float)(ds.bytes / dsteps / 1e6) : 0.0f;
     tr->last_log_time = now;
     tr->last_log_step = tr->step;
     if (!h || !h->metrics) return;
     // Skip what was not computed (NaN placeholders), so that curves have no fake points.
-    const char *keys[M_COUNT + 1];
-    float v2[M_COUNT + 1];
+    const char *keys[M_COUNT + 3];
+    float v2[M_COUNT + 3];
     int n = 0;
     for (int i = 0; i < M_COUNT; i++)
         if (!isnan(vals[i])) { keys[n] = train_metric_names[i]; v2[n++] = vals[i]; }
     keys[n] = IPS_RANK_KEY;
     v2[n++] = vals[M_IPS] / (float)(tr->world > 0 ? tr->world : 1);
+    if (tr->dist) {
+        keys[n] = "comm_share";
+        v2[n++] = comm_share;
+        keys[n] = "comm_mb_per_step";
+        v2[n++] = comm_mb;
+    }
     h->metrics(h->ctx, tr->step, n, keys, v2);
 }
 
@@ -176,6 +189,8 @@ TrainStatus train_run_opts(const Config *cfg, const char *run_dir, int resume, c
     int log_every = cfg->train.log_every > 0 ? cfg->train.log_every : 1;
     tr->last_log_time = now_seconds();
     tr->last_log_step = tr->step;
+    DistStats setup; // the run's start-up broadcasts are not a step's communication
+    dist_stats_take(tr->dist, &setup);
     evaluating = writer && eval_start(tr, &live, o);
     int eval_every = cfg->train.eval_every;
     status = TRAIN_DONE;
