@@ -159,6 +159,32 @@ static const char *kept_checkpoint(const char *run_dir, char kept[64]) {
     return kept;
 }
 
+// Rank 0's training state to every process: what trainer_save writes (weights, BN statistics,
+// projector, AdamW moments, EMA, step, RNG, data cursor). Only rank 0 reads checkpoints and
+// init files, so the other machines need no shared filesystem (and no two processes set aside
+// the same damaged checkpoint), and every process starts the same whatever world size saved
+// the checkpoint: the cursor and the RNG are the global batch's. State a new part of the
+// trainer adds must be sent here too (test_mpi_resume.sh compares the weights).
+static void share_state(Trainer *tr) {
+    const Dist *d = tr->dist;
+    if (!d) return;
+    Model *m = &tr->m;
+    int repa = tr->align == ALIGN_REPA;
+    ParamTable *tab[4] = {&m->vae.params, &m->bn.params, &m->sit.params, &tr->proj.params};
+    for (int i = 0; i < (repa ? 4 : 3); i++)
+        if (tab[i]->data) dist_bcast(d, tab[i]->data, tab[i]->total * sizeof(float), 0);
+    // The moments of both sides and the SiT EMA (not the sampling backup after them).
+    size_t nv = m->vae.params.ntrain, ns = m->sit.params.ntrain, nst = m->sit.params.total;
+    dist_bcast(d, tr->opt, (2 * nv + 2 * ns + nst) * sizeof(float), 0);
+    if (repa) dist_bcast(d, tr->proj_opt, 3 * tr->proj.params.ntrain * sizeof(float), 0);
+    struct { long step; Rng rng; LoaderState ls; } st = {tr->step, tr->rng, {0, 0, 0}};
+    if (tr->data) st.ls = loader_state(&tr->loader);
+    dist_bcast(d, &st, sizeof st, 0);
+    tr->step = st.step;
+    tr->rng = st.rng;
+    if (tr->data) loader_restore(&tr->loader, st.ls);
+}
+
 TrainStatus train_run(const Config *cfg, const char *run_dir, int resume, const TrainHooks *h, char *err) {
     return train_run_opts(cfg, run_dir, resume, h, NULL, err);
 }
@@ -174,8 +200,10 @@ TrainStatus train_run_opts(const Config *cfg, const char *run_dir, int resume, c
     int writer = dist_rank(dist) == 0; // rank 0 alone writes checkpoints and evaluates
     if (trainer_build_dist(tr, cfg, 0, dist, err)) { free(tr); threads_restore(threads); return TRAIN_FAILED; }
     long from = -1;
-    if (resume && trainer_resume(tr, run_dir, o, &from, err)) goto done;
-    if (from < 0 && trainer_init_weights(tr, err)) goto done;
+    // On several processes rank 0 alone loads (a failure there aborts the job) and sends.
+    if (writer && resume && trainer_resume(tr, run_dir, o, &from, err)) goto done;
+    if (writer && from < 0 && trainer_init_weights(tr, err)) goto done;
+    share_state(tr);
     if (o && o->start && o->start(o->ctx, from, err)) goto done;
     if (writer && mkdir_p(run_dir, err)) goto done;
 
