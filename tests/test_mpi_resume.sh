@@ -13,7 +13,8 @@ BIN=$(cd "$(dirname "$BUILD/repae")" 2>/dev/null && pwd)/repae
 CONFIGS=$(cd "$(dirname "$0")/../configs" && pwd)
 tmp=$(mktemp -d)
 cleanup() { for p in $(pgrep -f "repae --db $tmp/" 2>/dev/null); do kill -9 "$p" 2>/dev/null; done; rm -rf "$tmp"; }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'cleanup; exit 1' INT TERM # a timeout must end the script, not let it run on without $tmp
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 pass() { echo "PASS $1"; }
 fail() { echo "FAIL $1: $2"; [ -f "$tmp/err" ] && sed 's/^/    | /' "$tmp/err" | tail -10; }
