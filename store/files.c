@@ -105,7 +105,22 @@ static int write_run_text(Store *s, int which, int64_t run, const char *text, co
     return tx_end(s, ok, err);
 }
 
+int store_tag_check(const char *tag, char *err) {
+    if (!tag || !*tag) return seterr(err, "a tag cannot be empty");
+    size_t n = strlen(tag);
+    if (n > STORE_TAG_MAX) return seterr(err, "tag '%.40s...' has %zu bytes, at most %d", tag, n, STORE_TAG_MAX);
+    for (const unsigned char *p = (const unsigned char *)tag; *p; p++) {
+        if (*p == ',')
+            return seterr(err, "tag '%s' has a comma; tags are listed comma-separated, so use '-' or '_' instead", tag);
+        if (*p == ' ' || (*p >= '\t' && *p <= '\r'))
+            return seterr(err, "tag '%s' has a space; tags are single words: use '-' or '_' instead", tag);
+        if (*p < 0x20 || *p == 0x7f) return seterr(err, "tag '%s' has a control character; use printable text", tag);
+    }
+    return 0;
+}
+
 int store_tag_add(Store *s, int64_t run, const char *tag, char *err) {
+    if (store_tag_check(tag, err) != 0) return -1;
     return write_run_text(s, S_TAG_ADD, run, tag, "cannot add the tag", err);
 }
 int store_tag_remove(Store *s, int64_t run, const char *tag, char *err) {
@@ -146,19 +161,36 @@ static int rm_entry(const char *p, const struct stat *sb, int type, struct FTW *
     return remove(p) != 0 && errno != ENOENT ? -1 : 0;
 }
 
-int store_delete_run(Store *s, int64_t run, char *err) {
+int store_delete_run(Store *s, int64_t run, char *err) { return store_delete_runs(s, &run, 1, 0, err); }
+
+int store_delete_runs(Store *s, const int64_t *runs, int n, int refuse_live, char *err) {
     if (tx_begin(s, err) != 0) return -1;
-    static const int dels[] = {S_DEL_METRICS, S_DEL_SUMMARY, S_DEL_SAMPLES, S_DEL_CKPT, S_DEL_TAGS, S_DEL_RUN};
     int ok = 1;
-    for (size_t i = 0; ok && i < sizeof dels / sizeof dels[0]; i++) {
-        if (stmt_exec(s, dels[i], "I", run) != SQLITE_DONE) { ok = 0; dberr(s, err, "cannot delete the run"); }
+    // Every run checked inside the transaction that deletes them: nothing can start or vanish
+    // between the check and the delete.
+    for (int k = 0; ok && k < n; k++) {
+        int exists, live;
+        char *name = NULL;
+        if (runs_probe(s, runs[k], &exists, &live, &name, err) != 0) ok = 0;
+        else if (!exists && n > 1)
+            ok = 0, seterr(err, "no run with id %lld in %s; nothing was deleted", (long long)runs[k], s->path);
+        else if (refuse_live && live)
+            ok = 0, seterr(err, "run %lld '%s' is training; stop it first; nothing was deleted", (long long)runs[k], name);
+        free(name);
     }
-    if (tx_end(s, ok, err) != 0) return -1;
-    char dir[PATH_MAX];
-    store_run_dir(s, run, dir, sizeof dir);
-    struct stat sb;
-    if (stat(dir, &sb) == 0 && nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
-        return seterr(err, "run %lld deleted from the store, but removing %s failed: %s", (long long)run, dir,
-                      strerror(errno));
+    static const int dels[] = {S_DEL_METRICS, S_DEL_SUMMARY, S_DEL_SAMPLES, S_DEL_CKPT, S_DEL_TAGS, S_DEL_RUN};
+    for (int k = 0; ok && k < n; k++)
+        for (size_t i = 0; ok && i < sizeof dels / sizeof dels[0]; i++)
+            if (stmt_exec(s, dels[i], "I", runs[k]) != SQLITE_DONE) { ok = 0; dberr(s, err, "cannot delete the run"); }
+    if (!ok) { tx_end(s, 0, NULL); return -1; }
+    if (tx_end(s, 1, err) != 0) return -1;
+    for (int k = 0; k < n; k++) {
+        char dir[PATH_MAX];
+        store_run_dir(s, runs[k], dir, sizeof dir);
+        struct stat sb;
+        if (stat(dir, &sb) == 0 && nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
+            return seterr(err, "run %lld deleted from the store, but removing %s failed: %s", (long long)runs[k], dir,
+                          strerror(errno));
+    }
     return 0;
 }

@@ -179,6 +179,24 @@ int store_get_run(Store *s, int64_t id, StoreRun *r, char *err) {
     return 0;
 }
 
+int runs_probe(Store *s, int64_t run, int *exists, int *live, char **name, char *err) {
+    *exists = *live = 0;
+    if (name) *name = NULL;
+    sqlite3_stmt *st = stmt_bind(s, S_RUN_GET, "I", run);
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        StoreRun r;
+        read_run_row(s, st, &r, wall_seconds());
+        *exists = 1;
+        *live = r.state == RUN_RUNNING;
+        if (name) { *name = r.name; r.name = NULL; }
+        store_run_free(&r);
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return dberr(s, err, "cannot read the run");
+    return 0;
+}
+
 const StoreLatest *store_run_latest(const StoreRun *r, const char *key) {
     for (int i = 0; i < r->nlatest; i++)
         if (strcmp(r->latest[i].key, key) == 0) return &r->latest[i];

@@ -126,6 +126,11 @@ int store_checkpoints(Store *s, int64_t run, StoreCheckpoint **c, int *n, char *
 void store_checkpoints_free(StoreCheckpoint *c, int n);
 
 // ---- housekeeping (CLI, dashboard) ----------------------------------------------------------
+// A tag is 1..STORE_TAG_MAX bytes without commas (lists of tags are comma-separated: `runs`,
+// CSV, filters), spaces or other whitespace, and control characters. store_tag_add refuses
+// other tags (store_tag_check says why); store_tag_remove takes any, so an old one can go.
+#define STORE_TAG_MAX 64
+int store_tag_check(const char *tag, char *err);
 int store_tag_add(Store *s, int64_t run, const char *tag, char *err);
 int store_tag_remove(Store *s, int64_t run, const char *tag, char *err);
 int store_set_note(Store *s, int64_t run, const char *text, char *err);
@@ -140,6 +145,10 @@ int store_request_stop(Store *s, int64_t run, char *err);
 // Deletes the run's rows and its directory. Does not check whether it is still running:
 // callers refuse or stop it first (a live writer would keep adding rows for a missing run).
 int store_delete_run(Store *s, int64_t run, char *err);
+// Deletes several runs at once: every run is checked first (it exists; with refuse_live, it
+// is not training in a live process) and the rows of all go in one transaction, so either all
+// are deleted or none is (err names the run that stopped it). Then their directories go.
+int store_delete_runs(Store *s, const int64_t *runs, int n, int refuse_live, char *err);
 // The metric a training run logs as its images/s per process (StoreRun.ips_rank reads it).
 #define STORE_IPS_RANK_KEY "img_per_s_rank"
 

@@ -88,6 +88,9 @@ int tx_end(Store *s, int ok, char *err);
 int is_digits(const char *t);
 
 // ---- across files -----------------------------------------------------------------------------
+// runs.c: whether run exists, and whether it is training in a live process (*name: malloc'd,
+// for messages). 0, or -1 with err.
+int runs_probe(Store *s, int64_t run, int *exists, int *live, char **name, char *err);
 // metrics.c: drops cached key ids of a rolled-back transaction / frees the whole cache.
 void metrics_forget_uncommitted(Store *s);
 void metrics_free_keys(Store *s);

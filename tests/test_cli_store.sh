@@ -21,7 +21,7 @@ QUICK="--set train.threads=1 --set train.sample_every=0 --set train.log_every=5"
 "$BIN" --db "$tmp/b.db" train "$TINY" --name b $QUICK --set train.steps=20 2>>"$tmp/err"
 [ -d "$tmp/a.db-runs/1/ckpt/00000010" ] && [ -d "$tmp/b.db-runs/1/ckpt/00000020" ] && [ ! -e "$tmp/runs" ]
 check stores_keep_their_own_run_dirs $? "$(ls -R "$tmp" | head -20)"
-"$BIN" --db "$tmp/a.db" rm a >/dev/null 2>"$tmp/err"
+"$BIN" --db "$tmp/a.db" rm --yes a >/dev/null 2>"$tmp/err"
 [ -d "$tmp/b.db-runs/1/ckpt/00000020" ]
 check rm_in_one_store_spares_the_other $? "b's run 1 lost its files when a's run 1 was deleted"
 "$BIN" --db "$tmp/runs.db" train "$TINY" --name d $QUICK --set train.steps=5 2>"$tmp/err"
@@ -31,7 +31,7 @@ check default_store_keeps_runs_dir $? "runs.db's run not under runs/"
 # ---- a deleted run's id is not given again ------------------------------------------------------
 db=$tmp/reuse.db
 "$BIN" --db "$db" train "$TINY" --name old $QUICK --set train.steps=10 2>"$tmp/err"
-"$BIN" --db "$db" rm old >/dev/null 2>&1
+"$BIN" --db "$db" rm --yes old >/dev/null 2>&1
 mkdir -p "$tmp/reuse.db-runs/1/ckpt/00000999" # as if the deleted run's writer had written on
 "$BIN" --db "$db" train "$TINY" --name new $QUICK --set train.steps=10 2>"$tmp/err"
 [ "$(ls "$tmp/reuse.db-runs/2/ckpt")" = 00000010 ] && ! "$BIN" --db "$db" show 1 >/dev/null 2>&1 &&
@@ -59,10 +59,10 @@ i=0
 until "$BIN" --db "$db" runs 2>/dev/null | grep -q ' running '; do
     sleep 0.2; i=$((i + 1)); [ $i -gt 100 ] && break
 done
-"$BIN" --db "$db" rm live 2>"$tmp/err"
+"$BIN" --db "$db" rm --yes live 2>"$tmp/err"
 [ $? -ne 0 ] && grep -q "still training" "$tmp/err"
 check rm_live_refused $? "rm of a live run without --force"
-"$BIN" --db "$db" rm --force live >/dev/null 2>"$tmp/err"
+"$BIN" --db "$db" rm --yes --force live >/dev/null 2>"$tmp/err"
 rc=$?
 i=0
 while kill -0 $pid 2>/dev/null; do sleep 0.2; i=$((i + 1)); [ $i -gt 50 ] && break; done

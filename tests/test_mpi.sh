@@ -43,11 +43,13 @@ check mpirun_2_ranks_trains $? "mpirun -np 2 repae train failed"
 check export_both $? "repae export --csv"
 
 # Every loss column at every step: |a - b| <= 1e-5 * max(|a|, |b|) (+1e-12 for exact zeros).
+# Columns by name in each file: the 2-rank run also logs comm_share and comm_mb_per_step.
 awk -F, 'NR == FNR { if (FNR == 1) for (i = 1; i <= NF; i++) col[$i] = i; else row[$1] = $0; n1++; next }
-  FNR == 1 { next }
+  FNR == 1 { for (i = 1; i <= NF; i++) col2[$i] = i; next }
   { split(row[$1], a, ","); n2++
     split("recon kl diffusion align smooth total latent_std latent_sstd grad_norm_vae grad_norm_sit gan_g gan_d logits_real logits_fake grad_norm_disc", ks, " ")
-    for (k in ks) { i = col[ks[k]]; if (!i) { printf "no column %s\n", ks[k]; bad++; continue }; x = a[i] + 0; y = $i + 0; d = x - y; if (d < 0) d = -d
+    for (k in ks) { if (!(ks[k] in col) || !(ks[k] in col2)) { printf "no column %s\n", ks[k]; bad++; continue }
+      x = a[col[ks[k]]] + 0; y = $(col2[ks[k]]) + 0; d = x - y; if (d < 0) d = -d
       m = (x < 0 ? -x : x); if ((y < 0 ? -y : y) > m) m = (y < 0 ? -y : y)
       if (d > 1e-5 * m + 1e-12) { printf "step %s %s: %s vs %s\n", $1, ks[k], x, y; bad++ } } }
   END { if (n2 != 20 || n1 != 21) { printf "rows: %d vs %d\n", n1 - 1, n2; exit 1 } exit bad > 0 }' \

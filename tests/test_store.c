@@ -122,11 +122,11 @@ TEST(names_as_typed) {
     int64_t got;
     CHECK(store_resolve(s, idtext, &got, err) == 0 && got == ids[2], "resolve by id");
     CHECK(store_resolve(s, "no such run", &got, err) != 0 && strstr(err, "no such run"), "missing: %s", err);
-    CHECK(store_tag_add(s, ids[3], "tag 'x'", err) == 0 && store_tag_add(s, ids[3], "b", err) == 0, "%s", err);
+    CHECK(store_tag_add(s, ids[3], "tag'x'", err) == 0 && store_tag_add(s, ids[3], "b", err) == 0, "%s", err);
     CHECK(store_set_note(s, ids[3], "note; DELETE FROM runs", err) == 0, "%s", err);
     StoreRun r;
     CHECK(store_get_run(s, ids[3], &r, err) == 0, "%s", err);
-    CHECK(r.ntags == 2 && strcmp(r.tags[0], "b") == 0 && strcmp(r.tags[1], "tag 'x'") == 0, "tags");
+    CHECK(r.ntags == 2 && strcmp(r.tags[0], "b") == 0 && strcmp(r.tags[1], "tag'x'") == 0, "tags");
     CHECK(strcmp(r.notes, "note; DELETE FROM runs") == 0, "notes '%s'", r.notes);
     store_run_free(&r);
     StoreRun *runs;

@@ -275,7 +275,7 @@ TEST(export_csv_samples_weights) {
 
 TEST(tag_note_rm) {
     int rc;
-    char *out = capture(cmd_tag, &rc, 2, odd_name, "tag with 'quotes'");
+    char *out = capture(cmd_tag, &rc, 2, odd_name, "tag-with-'quotes'");
     CHECK(rc == 0, "tag rc %d", rc);
     free(out);
     out = capture(cmd_tag, &rc, 2, odd_name, "-x");
@@ -295,7 +295,7 @@ TEST(tag_note_rm) {
     CHECK(rc == 0, "note rc %d", rc);
     free(out);
     out = capture(cmd_runs, &rc, 0);
-    CHECK(strstr(out, "tag with 'quotes'") && strstr(out, "-x,"), "tags in table:\n%s", out);
+    CHECK(strstr(out, "tag-with-'quotes'") && strstr(out, "-x,"), "tags in table:\n%s", out);
     free(out);
     out = capture(cmd_show, &rc, 1, odd_name);
     CHECK(strstr(out, "notes        a note;"), "note shown:\n%s", out);
@@ -303,14 +303,14 @@ TEST(tag_note_rm) {
     char rd[512];
     snprintf(rd, sizeof rd, "%s/runs/%lld", dir, (long long)id_a);
     CHECK(access(rd, F_OK) == 0, "run dir exists before rm");
-    out = capture(cmd_rm, &rc, 1, "baseline");
+    out = capture(cmd_rm, &rc, 2, "--yes", "baseline");
     CHECK(rc == 0 && strstr(out, "deleted run"), "rm: %s", out);
     free(out);
     CHECK(access(rd, F_OK) != 0, "run dir removed");
     out = capture(cmd_runs, &rc, 1, "--json");
     CHECK(!strstr(out, "\"baseline\"") && strstr(out, "no-align"), "after rm:\n%s", out);
     free(out);
-    out = capture(cmd_rm, &rc, 1, "baseline");
+    out = capture(cmd_rm, &rc, 2, "--yes", "baseline");
     CHECK(rc != 0, "second rm succeeded");
     free(out);
 }

@@ -353,6 +353,8 @@ int run_hooks_open(RunHooks **out, const char *db, const char *name, const char 
         name = tmp;
     }
     if (store_create_run(s, name, config_json, total_steps, 0, run_status_name(RUN_RUNNING), &id, err) != 0) { store_close(s); return -1; }
+    // One process until the caller says otherwise (run_hooks_set_world_size under mpirun).
+    store_set_world_size(s, id, 1, NULL);
     if (unnamed) {
         char final[64];
         snprintf(final, sizeof final, "run-%lld", (long long)id);
@@ -386,7 +388,9 @@ int run_hooks_resume(RunHooks **out, const char *db, const char *run_ref, long f
     }
     store_run_free(&r);
     if (refuse) { store_close(s); return -1; }
+    // A resume may use another number of processes: one until the caller says otherwise.
     if (store_set_status(s, id, run_status_name(RUN_RUNNING), NULL, err) != 0 ||
+        store_set_world_size(s, id, 1, err) != 0 ||
         (from_step >= 0 && store_truncate_after(s, id, from_step, err) != 0)) {
         store_close(s);
         return -1;
@@ -432,6 +436,13 @@ int run_hooks_truncate(RunHooks *rh, long after_step, char *err) {
     pthread_mutex_lock(&rh->mu);
     if (rc == 0 && rh->committed > after_step) rh->committed = after_step;
     pthread_mutex_unlock(&rh->mu);
+    return rc;
+}
+
+int run_hooks_set_world_size(RunHooks *rh, int n, char *err) {
+    pthread_mutex_lock(&rh->smu);
+    int rc = store_set_world_size(rh->store, rh->id, n, err);
+    pthread_mutex_unlock(&rh->smu);
     return rc;
 }
 

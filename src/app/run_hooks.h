@@ -53,6 +53,11 @@ long run_hooks_total_steps(const RunHooks *rh);
 long run_hooks_last_checkpoint(const RunHooks *rh); // step of the latest recorded checkpoint, -1 if none
 int run_hooks_truncate(RunHooks *rh, long after_step, char *err);
 
+// Records the number of processes (MPI world size) training this stretch of the run: rank 0
+// calls it after opening or resuming, so `repae runs` and `show` tell a 4-process run from a
+// 1-process one. Written at once (not queued). 0 or -1 with err.
+int run_hooks_set_world_size(RunHooks *rh, int n, char *err);
+
 // Commit interval of the writer thread in seconds (default 1.0; tests use less).
 void run_hooks_set_interval(RunHooks *rh, double seconds);
 // Commits everything queued so far and waits for it. Returns 0 or -1 with err.

@@ -40,6 +40,7 @@ static int export_csv(Store *s, const StoreRun *r, const char *path, char *err) 
     size_t blen = 0;
     FILE *f = open_memstream(&buf, &blen);
     if (!f) { seterr(err, "out of memory for the CSV of %s", path); goto out; }
+    long rows = 0;
     fputs("step,wall", f);
     for (int k = 0; k < nk; k++) { fputc(',', f); csv_field(f, keys[k]); }
     fputc('\n', f);
@@ -61,6 +62,7 @@ static int export_csv(Store *s, const StoreRun *r, const char *path, char *err) 
             }
         }
         fputc('\n', f);
+        rows++;
     }
     fclose(f);
     if (strcmp(path, "-") == 0) {
@@ -68,6 +70,10 @@ static int export_csv(Store *s, const StoreRun *r, const char *path, char *err) 
     } else {
         rc = write_file_atomic(path, buf, blen, err);
     }
+    // Said like the other exports (stderr, so a CSV on stdout stays clean).
+    if (rc == 0)
+        fprintf(stderr, "repae export: metrics of run '%s', %ld rows (steps) x %d metrics -> %s\n", r->name, rows, nk,
+                strcmp(path, "-") == 0 ? "stdout" : path);
     free(buf);
 out:
     for (int k = 0; k < nk; k++) store_series_free(&ser[k]);

@@ -53,6 +53,9 @@ static cJSON *run_json(const StoreRun *r) {
     cJSON_AddStringToObject(o, "error", r->error);
     cJSON_AddStringToObject(o, "notes", r->notes);
     cJSON_AddItemToObject(o, "parent", r->parent ? cJSON_CreateNumber((double)r->parent) : cJSON_CreateNull());
+    // null: not recorded (runs from before the store knew world sizes).
+    cJSON_AddItemToObject(o, "world_size", r->world_size > 0 ? cJSON_CreateNumber(r->world_size) : cJSON_CreateNull());
+    cJSON_AddItemToObject(o, "img_per_s_rank", json_num(r->ips_rank));
     cJSON *tags = cJSON_AddArrayToObject(o, "tags");
     for (int i = 0; i < r->ntags; i++) cJSON_AddItemToArray(tags, cJSON_CreateString(r->tags[i]));
     cJSON *lat = cJSON_AddObjectToObject(o, "metrics");
@@ -95,7 +98,7 @@ static void print_table(const StoreRun *runs, int n) {
         for (char *c = head; *c; c++) if (*c >= 'a' && *c <= 'z') *c -= 'a' - 'A';
         printf("  %9s", head);
     }
-    printf("  %8s  TAGS\n", "ELAPSED");
+    printf("  %5s  %7s  %8s  TAGS\n", "PROCS", "IMG/S/P", "ELAPSED");
     for (int i = 0; i < n; i++) {
         const StoreRun *r = &runs[i];
         snprintf(buf, sizeof buf, "%lld", (long long)r->id);
@@ -112,6 +115,12 @@ static void print_table(const StoreRun *runs, int n) {
             table_num(buf, sizeof buf, l ? l->last : NAN);
             printf("  %9s", buf);
         }
+        // Processes of the latest stretch ("-": not recorded) and the images/s each trains.
+        if (r->world_size > 0) snprintf(buf, sizeof buf, "%d", r->world_size);
+        else snprintf(buf, sizeof buf, "-");
+        printf("  %5s", buf);
+        table_num(buf, sizeof buf, r->ips_rank);
+        printf("  %7s", buf);
         fmt_duration(buf, sizeof buf, elapsed_of(r));
         printf("  %8s  ", buf);
         for (int t = 0; t < r->ntags; t++) {
@@ -126,7 +135,7 @@ const ArgSpec runs_args = {
     .cmd = "runs",
     .usage = "usage: repae runs [--json]\n\n"
     "Lists the runs in the store, newest first: id, name, status, progress, the latest\n"
-    "losses, elapsed time and tags. --json prints every field as a JSON array.\n",
+    "losses, processes (MPI world size) and images/s per process, elapsed time and tags. --json prints every field as a JSON array.\n",
     .opts = (const ArgOpt[]){ARG_OPT_FLAG("--json"), ARG_OPT_END},
 };
 
@@ -235,6 +244,11 @@ int cmd_show(const Globals *g, int argc, char **argv) {
     printf("created      %s\nstarted      %s\nended        %s\n", a, b, c);
     fmt_duration(a, sizeof a, elapsed_of(&r));
     printf("elapsed      %s\n", a);
+    if (r.world_size > 0) printf("processes    %d", r.world_size);
+    else printf("processes    not recorded (a run from before repae recorded it)");
+    if (!isnan(r.ips_rank)) printf(", %.4g img/s each (%.4g img/s in all, at the last logged step)", r.ips_rank,
+                                   r.ips_rank * (r.world_size > 0 ? r.world_size : 1));
+    printf("\n");
     if (r.parent) printf("parent       %lld\n", (long long)r.parent);
     if (r.ntags) {
         printf("tags         ");

@@ -110,6 +110,7 @@ static int run_training(RunHooks *rh, const Config *cfg, int resume, const Train
     TrainRunOpts o = opts ? *opts : (TrainRunOpts){0};
     o.dist = d;
     if (dist_size(d) > 1) fprintf(stderr, "repae: data parallel over %d processes\n", dist_size(d));
+    if (run_hooks_set_world_size(rh, dist_size(d), err) != 0) fprintf(stderr, "repae: %s\n", err);
     TrainStatus st = train_run_opts(cfg, run_hooks_dir(rh), resume, &h, &o, err);
     util_set_oom_hook(NULL);
     sigint_run = NULL;

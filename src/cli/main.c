@@ -28,7 +28,7 @@ static const Command commands[] = {
     {"evaluator", cmd_evaluator, &evaluator_args, "evaluator train [--dataset D] [--out F] train the evaluation network"},
     {"data", cmd_data, &data_args, "data [CONFIG] [--dataset D] [--n 64] [--grid F.png] [--out DIR]  a dataset: its facts, or its images"},
     {"bench", cmd_bench, &bench_args, "bench [--config F] [--steps N]     training-step throughput, one JSON line"},
-    {"rm", cmd_rm, &rm_args, "rm RUN                             delete a run and its files"},
+    {"rm", cmd_rm, &rm_args, "rm [--yes] [--force] RUN...        delete runs and their files (asks first)"},
     {"tag", cmd_tag, &tag_args, "tag RUN TAG                        add a tag"},
     {"note", cmd_note, &note_args, "note RUN TEXT                      set the run's note"},
 };

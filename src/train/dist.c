@@ -1,6 +1,7 @@
 // dist.c: see dist.h. The only file that includes mpi.h.
 #include "train/dist.h"
 #include "base/util.h"
+#include "ops/ops.h"
 #include <limits.h>
 #include <mpi.h>
 #include <stdio.h>
@@ -10,10 +11,25 @@ int dist_launched(void) {
     return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMIX_RANK") || getenv("PMI_RANK") || getenv("SLURM_PROCID");
 }
 
+// What a world of more than one process keeps between calls.
+typedef struct { float *buf; size_t n; float scale; } Pending;
+struct DistComm {
+    MPI_Op sum_f;            // the rank-ordered float sum, made once
+    MPI_Request *req;        // posted, not yet completed
+    int nreq, capreq;
+    Pending *pend;           // the buffers those requests fill, with their scale
+    int npend, cappend;
+    double seconds, bytes;   // since dist_stats_take
+    long collectives;
+};
+
+static void sum_f(void *in, void *inout, int *len, MPI_Datatype *t);
+
 int dist_init(Dist *d, char *err) {
     d->rank = 0;
     d->size = 1;
     d->mpi = 0;
+    d->comm = NULL;
     if (!dist_launched()) return 0;
     int provided;
     // The training loop calls MPI from one thread only; OpenMP threads never do.
@@ -25,10 +41,20 @@ int dist_init(Dist *d, char *err) {
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_ARE_FATAL);
     MPI_Comm_rank(MPI_COMM_WORLD, &d->rank);
     MPI_Comm_size(MPI_COMM_WORLD, &d->size);
+    d->comm = xcalloc(1, sizeof *d->comm);
+    MPI_Op_create(sum_f, 0, &d->comm->sum_f);
     return 0;
 }
 
 void dist_finalize(Dist *d) {
+    if (d->comm) {
+        dist_grads_wait(d); // MPI_Finalize with a collective in flight is erroneous
+        MPI_Op_free(&d->comm->sum_f);
+        free(d->comm->req);
+        free(d->comm->pend);
+        free(d->comm);
+        d->comm = NULL;
+    }
     if (d->mpi) MPI_Finalize();
     d->mpi = 0;
 }
@@ -48,8 +74,16 @@ static void sum_d(void *in, void *inout, int *len, MPI_Datatype *t) {
     for (int i = 0; i < *len; i++) b[i] = a[i] + b[i];
 }
 
+static void count(const Dist *d, double t0, double bytes) {
+    if (!d->comm) return;
+    d->comm->seconds += MPI_Wtime() - t0;
+    d->comm->bytes += bytes;
+    d->comm->collectives++;
+}
+
 static void allreduce(const Dist *d, void *x, size_t n, MPI_Datatype type, MPI_User_function *fn, size_t elem) {
     if (!d || d->size <= 1 || n == 0) return;
+    double t0 = MPI_Wtime();
     MPI_Op op;
     MPI_Op_create(fn, 0, &op);
     // MPI counts are ints: large buffers go in pieces.
@@ -59,6 +93,7 @@ static void allreduce(const Dist *d, void *x, size_t n, MPI_Datatype type, MPI_U
         off += k;
     }
     MPI_Op_free(&op);
+    count(d, t0, (double)(n * elem));
 }
 
 void dist_allreduce_sum_f(const Dist *d, float *x, size_t n) { allreduce(d, x, n, MPI_FLOAT, sum_f, sizeof(float)); }
@@ -66,15 +101,71 @@ void dist_allreduce_sum_d(const Dist *d, double *x, size_t n) { allreduce(d, x, 
 
 void dist_bcast(const Dist *d, void *buf, size_t n, int root) {
     if (!d || d->size <= 1) return;
+    double t0 = MPI_Wtime();
     for (size_t off = 0; off < n;) {
         size_t k = n - off > (size_t)INT_MAX ? (size_t)INT_MAX : n - off;
         MPI_Bcast((char *)buf + off, (int)k, MPI_BYTE, root, MPI_COMM_WORLD);
         off += k;
     }
+    count(d, t0, (double)n);
 }
 
 void dist_barrier(const Dist *d) {
-    if (d && d->size > 1) MPI_Barrier(MPI_COMM_WORLD);
+    if (!d || d->size <= 1) return;
+    double t0 = MPI_Wtime();
+    MPI_Barrier(MPI_COMM_WORLD);
+    count(d, t0, 0);
+}
+
+// ---- bucketed, non-blocking gradient reduction --------------------------------------------------
+
+void dist_grads_begin(const Dist *d, float *const *bufs, const size_t *lens, int nbufs, float scale) {
+    if (!d || d->size <= 1 || !d->comm) return;
+    DistComm *c = d->comm;
+    double t0 = MPI_Wtime();
+    for (int b = 0; b < nbufs; b++) {
+        if (!lens[b]) continue;
+        if (c->npend == c->cappend) {
+            c->cappend = c->cappend ? 2 * c->cappend : 8;
+            c->pend = xrealloc(c->pend, (size_t)c->cappend * sizeof *c->pend);
+        }
+        c->pend[c->npend++] = (Pending){bufs[b], lens[b], scale};
+        for (size_t off = 0; off < lens[b]; off += DIST_BUCKET_FLOATS) {
+            size_t k = lens[b] - off < DIST_BUCKET_FLOATS ? lens[b] - off : DIST_BUCKET_FLOATS;
+            if (c->nreq == c->capreq) {
+                c->capreq = c->capreq ? 2 * c->capreq : 64;
+                c->req = xrealloc(c->req, (size_t)c->capreq * sizeof *c->req);
+            }
+            MPI_Iallreduce(MPI_IN_PLACE, bufs[b] + off, (int)k, MPI_FLOAT, c->sum_f, MPI_COMM_WORLD, &c->req[c->nreq++]);
+            c->bytes += (double)(k * sizeof(float));
+            c->collectives++;
+        }
+    }
+    c->seconds += MPI_Wtime() - t0;
+}
+
+void dist_grads_wait(const Dist *d) {
+    if (!d || d->size <= 1 || !d->comm) return;
+    DistComm *c = d->comm;
+    if (!c->nreq && !c->npend) return;
+    double t0 = MPI_Wtime();
+    MPI_Waitall(c->nreq, c->req, MPI_STATUSES_IGNORE);
+    c->seconds += MPI_Wtime() - t0;
+    // The same multiply as a blocking sum followed by a scale: bit for bit the same result.
+    for (int i = 0; i < c->npend; i++) {
+        Pending *p = &c->pend[i];
+        if (p->scale != 1.0f)
+            scale_inplace(p->buf, p->n, p->scale);
+    }
+    c->nreq = c->npend = 0;
+}
+
+void dist_stats_take(const Dist *d, DistStats *out) {
+    *out = (DistStats){0, 0, 0};
+    if (!d || !d->comm) return;
+    *out = (DistStats){d->comm->seconds, d->comm->bytes, d->comm->collectives};
+    d->comm->seconds = d->comm->bytes = 0;
+    d->comm->collectives = 0;
 }
 
 void dist_abort(const Dist *d, int code) {

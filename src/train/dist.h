@@ -9,9 +9,14 @@
 #define REPAE_DIST_H
 #include <stddef.h>
 
+typedef struct DistComm DistComm; // dist.c: pending reductions and the time/bytes counters
+
 typedef struct Dist {
     int rank, size;
     int mpi; // MPI_Init was called (and dist_finalize must call MPI_Finalize)
+    // Owned by the Dist; the functions taking a const Dist * still update it (what is pending,
+    // what was spent), as the world itself does not change.
+    DistComm *comm;
 } Dist;
 
 // Whether the environment says a launcher started this process.
@@ -27,6 +32,25 @@ static inline int dist_size(const Dist *d) { return d ? d->size : 1; }
 // algorithm it picks: a run is reproducible for a given world size.
 void dist_allreduce_sum_f(const Dist *d, float *x, size_t n);
 void dist_allreduce_sum_d(const Dist *d, double *x, size_t n);
+// ---- bucketed, non-blocking gradient reduction ------------------------------------------------
+// dist_grads_begin starts averaging buffers over the ranks without waiting: each buffer is cut
+// into DIST_BUCKET_FLOATS-sized buckets (the last one shorter), each bucket one MPI_Iallreduce,
+// posted in the order given, so every rank posts the same collectives in the same order and a
+// run is reproducible for a given world size (sums in rank order, as dist_allreduce_sum_f).
+// Begins can follow one another; dist_grads_wait completes all of them and multiplies each
+// buffer by the scale given with it (1/world for a mean). The buffers must not be touched in
+// between. The transfer proceeds while the caller computes (the wire moves what the transport
+// sends eagerly; the rest goes at the wait). No-ops with one process.
+#define DIST_BUCKET_FLOATS (1 << 18) // 1 MiB: few collectives per step, and under INT_MAX
+void dist_grads_begin(const Dist *d, float *const *bufs, const size_t *lens, int nbufs, float scale);
+void dist_grads_wait(const Dist *d);
+
+// Time this process spent inside collectives (posting, waiting, blocking ones) and the bytes
+// it handed to them, since the previous call (which resets them). The share of a step in
+// collectives is seconds / step time; on one process both are 0.
+typedef struct { double seconds, bytes; long collectives; } DistStats;
+void dist_stats_take(const Dist *d, DistStats *out);
+
 // Copies n bytes from rank root to every rank.
 void dist_bcast(const Dist *d, void *buf, size_t n, int root);
 void dist_barrier(const Dist *d);

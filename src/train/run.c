@@ -115,19 +115,39 @@ static void threads_restore(ThreadSave t) {
     if (t.set) omp_set_num_threads(t.omp);
 }
 
-// Reports vals (one step's metrics) through the hooks, with images/s since the last report.
+// The per-process throughput's metric name (the store reads it as STORE_IPS_RANK_KEY): what a
+// run on N processes gets from each, to compare runs at different world sizes.
+#define IPS_RANK_KEY "img_per_s_rank"
+
+// Reports vals (one step's metrics) through the hooks, with images/s since the last report
+// (of the whole job, and per process).
 static void log_metrics(Trainer *tr, const TrainHooks *h, float *vals) {
     double now = now_seconds();
     vals[M_IPS] = (float)((tr->step - tr->last_log_step) * tr->Bg / (now - tr->last_log_time + 1e-9));
+    // On several processes, the share of the time in collectives and the bytes a step hands
+    // them, since the last report (the figures of experiments/scaling).
+    DistStats ds;
+    dist_stats_take(tr->dist, &ds);
+    long dsteps = tr->step - tr->last_log_step;
+    float comm_share = (float)(ds.seconds / (now - tr->last_log_time + 1e-9));
+    float comm_mb = dsteps > 0 ? (float)(ds.bytes / dsteps / 1e6) : 0.0f;
     tr->last_log_time = now;
     tr->last_log_step = tr->step;
     if (!h || !h->metrics) return;
     // Skip what was not computed (NaN placeholders), so that curves have no fake points.
-    const char *keys[M_COUNT];
-    float v2[M_COUNT];
+    const char *keys[M_COUNT + 3];
+    float v2[M_COUNT + 3];
     int n = 0;
     for (int i = 0; i < M_COUNT; i++)
         if (!isnan(vals[i])) { keys[n] = train_metric_names[i]; v2[n++] = vals[i]; }
+    keys[n] = IPS_RANK_KEY;
+    v2[n++] = vals[M_IPS] / (float)(tr->world > 0 ? tr->world : 1);
+    if (tr->dist) {
+        keys[n] = "comm_share";
+        v2[n++] = comm_share;
+        keys[n] = "comm_mb_per_step";
+        v2[n++] = comm_mb;
+    }
     h->metrics(h->ctx, tr->step, n, keys, v2);
 }
 
@@ -137,6 +157,37 @@ static const char *kept_checkpoint(const char *run_dir, char kept[64]) {
     if (last >= 0) snprintf(kept, 64, "the checkpoint of step %ld is kept", last);
     else snprintf(kept, 64, "there is no checkpoint yet");
     return kept;
+}
+
+// Rank 0's training state to every process: what trainer_save writes (weights, BN statistics,
+// projector, AdamW moments, EMA, step, RNG, data cursor). Only rank 0 reads checkpoints and
+// init files, so the other machines need no shared filesystem (and no two processes set aside
+// the same damaged checkpoint), and every process starts the same whatever world size saved
+// the checkpoint: the cursor and the RNG are the global batch's. State a new part of the
+// trainer adds must be sent here too (test_mpi_resume.sh compares the weights).
+static void share_state(Trainer *tr) {
+    const Dist *d = tr->dist;
+    if (!d) return;
+    Model *m = &tr->m;
+    int repa = tr->align == ALIGN_REPA;
+    ParamTable *tab[4] = {&m->vae.params, &m->bn.params, &m->sit.params, &tr->proj.params};
+    for (int i = 0; i < (repa ? 4 : 3); i++)
+        if (tab[i]->data) dist_bcast(d, tab[i]->data, tab[i]->total * sizeof(float), 0);
+    // The moments of both sides and the SiT EMA (not the sampling backup after them).
+    size_t nv = m->vae.params.ntrain, ns = m->sit.params.ntrain, nst = m->sit.params.total;
+    dist_bcast(d, tr->opt, (2 * nv + 2 * ns + nst) * sizeof(float), 0);
+    if (repa) dist_bcast(d, tr->proj_opt, 3 * tr->proj.params.ntrain * sizeof(float), 0);
+    // The discriminator (gan_step.c): weights with its BatchNorm statistics, and its moments.
+    if (tr->gan) {
+        dist_bcast(d, tr->disc.params.data, tr->disc.params.total * sizeof(float), 0);
+        dist_bcast(d, tr->disc_opt, 2 * tr->disc.params.ntrain * sizeof(float), 0);
+    }
+    struct { long step; Rng rng; LoaderState ls; } st = {tr->step, tr->rng, {0, 0, 0}};
+    if (tr->data) st.ls = loader_state(&tr->loader);
+    dist_bcast(d, &st, sizeof st, 0);
+    tr->step = st.step;
+    tr->rng = st.rng;
+    if (tr->data) loader_restore(&tr->loader, st.ls);
 }
 
 TrainStatus train_run(const Config *cfg, const char *run_dir, int resume, const TrainHooks *h, char *err) {
@@ -154,8 +205,10 @@ TrainStatus train_run_opts(const Config *cfg, const char *run_dir, int resume, c
     int writer = dist_rank(dist) == 0; // rank 0 alone writes checkpoints and evaluates
     if (trainer_build_dist(tr, cfg, 0, dist, err)) { free(tr); threads_restore(threads); return TRAIN_FAILED; }
     long from = -1;
-    if (resume && trainer_resume(tr, run_dir, o, &from, err)) goto done;
-    if (from < 0 && trainer_init_weights(tr, err)) goto done;
+    // On several processes rank 0 alone loads (a failure there aborts the job) and sends.
+    if (writer && resume && trainer_resume(tr, run_dir, o, &from, err)) goto done;
+    if (writer && from < 0 && trainer_init_weights(tr, err)) goto done;
+    share_state(tr);
     if (o && o->start && o->start(o->ctx, from, err)) goto done;
     if (writer && mkdir_p(run_dir, err)) goto done;
 
@@ -169,6 +222,8 @@ TrainStatus train_run_opts(const Config *cfg, const char *run_dir, int resume, c
     int log_every = cfg->train.log_every > 0 ? cfg->train.log_every : 1;
     tr->last_log_time = now_seconds();
     tr->last_log_step = tr->step;
+    DistStats setup; // the run's start-up broadcasts are not a step's communication
+    dist_stats_take(tr->dist, &setup);
     evaluating = writer && eval_start(tr, &live, o);
     int eval_every = cfg->train.eval_every;
     status = TRAIN_DONE;

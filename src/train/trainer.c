@@ -505,11 +505,14 @@ static void reduce_metrics(Trainer *tr, float *vals) {
 }
 
 // The gradients of the global batch's mean loss: the average of the shares' gradients, before
-// any norm or clipping (every process then takes the same update). One collective per table.
+// any norm or clipping (every process then takes the same update). Started without waiting
+// (bucketed, in a fixed order), so the SiT's and projector's, final once the SiT passes are
+// done, travel while the VAE backward runs; dist_grads_wait completes them all.
 static void reduce_grads(Trainer *tr, ParamTable *p) {
     if (!tr->dist) return;
-    dist_allreduce_sum_f(tr->dist, p->grad, p->ntrain);
-    scale_inplace(p->grad, p->ntrain, 1.0f / (float)tr->world);
+    float *buf = p->grad;
+    size_t n = p->ntrain;
+    dist_grads_begin(tr->dist, &buf, &n, 1, 1.0f / (float)tr->world);
 }
 
 const char *trainer_step(Trainer *tr, float *vals) {
@@ -553,10 +556,11 @@ const char *trainer_step(Trainer *tr, float *vals) {
         int absent = (k == M_DIFF && !trainer_sit_needed(tr)) || ((k == M_GAN_G || k == M_GAN_D) && !gan);
         if (isinf(x) || (isnan(x) && !absent)) return step_abort(tr, train_metric_names[k]);
     }
-    if (train_vae) vae_backward_pass(tr, xr);
-    if (train_vae) reduce_grads(tr, &v->params);
     if (train_sit) reduce_grads(tr, &s->params);
     if (train_sit && repa) reduce_grads(tr, &tr->proj.params);
+    if (train_vae) vae_backward_pass(tr, xr);
+    if (train_vae) reduce_grads(tr, &v->params);
+    dist_grads_wait(tr->dist);
 
     // Gradient norms of both sides before any update: finite losses can still overflow a
     // gradient, and AdamW would then write NaN into every weight (and the next checkpoint).
