@@ -33,97 +33,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAXROUNDS 64
-
-typedef struct {
-    double step_s, img_s, gflops, rss_mb, cpu_s;
-} Result;
-
-// One side of the comparison: its command line and what it changes in the inherited
-// environment (the PyTorch sides run at their best: see main).
-typedef struct {
-    const char *label;
-    char *argv[16];
-    const char *unset[4];          // variables removed
-    const char *setk[2], *setv[2]; // variables set
-    Result r[MAXROUNDS];
-} Side;
-
-#define MAXSIDES 4
-
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(const double *v, int n) {
-    double s[MAXROUNDS];
-    memcpy(s, v, n * sizeof(double));
-    qsort(s, n, sizeof(double), cmp_double);
-    return n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
-}
-
-// Runs argv with its stdout captured; fills r from the last JSON line printed and wait4's rusage.
-static int run_one(Side *sd, int round) {
-    int fd[2];
-    if (pipe(fd) != 0) { perror("bench_step: pipe"); return -1; }
-    pid_t pid = fork();
-    if (pid < 0) { perror("bench_step: fork"); return -1; }
-    if (pid == 0) {
-        dup2(fd[1], 1);
-        close(fd[0]);
-        close(fd[1]);
-        for (int i = 0; i < 4 && sd->unset[i]; i++) unsetenv(sd->unset[i]);
-        for (int i = 0; i < 2 && sd->setk[i]; i++) setenv(sd->setk[i], sd->setv[i], 1);
-        execv(sd->argv[0], sd->argv);
-        fprintf(stderr, "bench_step: cannot run %s: %s\n", sd->argv[0], strerror(errno));
-        _exit(127);
-    }
-    close(fd[1]);
-    char out[8192], line[4096] = "";
-    size_t len = 0;
-    ssize_t k;
-    while ((k = read(fd[0], out + len, sizeof out - 1 - len)) > 0) len += (size_t)k;
-    out[len] = 0;
-    close(fd[0]);
-    int status;
-    struct rusage ru;
-    if (wait4(pid, &status, 0, &ru) < 0) { perror("bench_step: wait4"); return -1; }
-    for (char *p = strtok(out, "\n"); p; p = strtok(NULL, "\n"))
-        if (*p == '{') snprintf(line, sizeof line, "%s", p);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || !*line) {
-        fprintf(stderr, "bench_step: %s failed (status %d) or printed no JSON line\n", sd->argv[0], status);
-        return -1;
-    }
-    cJSON *j = cJSON_Parse(line);
-    const cJSON *st = cJSON_GetObjectItem(j, "step_s"), *im = cJSON_GetObjectItem(j, "img_per_s"),
-                *gf = cJSON_GetObjectItem(j, "gflops");
-    if (!cJSON_IsNumber(st) || !cJSON_IsNumber(im) || !cJSON_IsNumber(gf)) {
-        fprintf(stderr, "bench_step: %s printed no step_s/img_per_s/gflops: %s\n", sd->argv[0], line);
-        cJSON_Delete(j);
-        return -1;
-    }
-    Result *r = &sd->r[round];
-    r->step_s = st->valuedouble;
-    r->img_s = im->valuedouble;
-    r->gflops = gf->valuedouble;
-    r->rss_mb = ru.ru_maxrss / 1024.0;
-    r->cpu_s = ru.ru_utime.tv_sec + ru.ru_utime.tv_usec * 1e-6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec * 1e-6;
-    cJSON_Delete(j);
-    printf("  %-8s %s  [peak RSS %.0f MB, CPU %.1f s]\n", sd->label, line, r->rss_mb, r->cpu_s);
-    fflush(stdout);
-    return 0;
-}
-
-static void summary(const Side *sd, int n) {
-    double v[5][MAXROUNDS];
-    for (int i = 0; i < n; i++) {
-        v[0][i] = sd->r[i].step_s; v[1][i] = sd->r[i].img_s; v[2][i] = sd->r[i].gflops;
-        v[3][i] = sd->r[i].rss_mb; v[4][i] = sd->r[i].cpu_s;
-    }
-    printf("%-8s median of %d: step %.3f s  %.2f img/s  %.1f GFLOP/s  peak RSS %.0f MB  process CPU %.1f s\n",
-           sd->label, n, median(v[0], n), median(v[1], n), median(v[2], n), median(v[3], n), median(v[4], n));
-}
+#include "bench_common.h"
 
 int main(int argc, char **argv) {
     static char repae[PATH_MAX], self[PATH_MAX];
@@ -168,6 +78,17 @@ int main(int argc, char **argv) {
     Side *a = &sides[nsides++];
     memcpy(a->argv, ra, sizeof ra);
     a->label = bin_b ? "A" : "repae";
+    int p0 = 1; // the first PyTorch side
+    static char *rbf[13];
+    if (!bin_b && !extra) { // the same binary with train.precision = "bf16"
+        Side *h = &sides[nsides++];
+        memcpy(rbf, ra, sizeof ra);
+        rbf[10] = "--set";
+        rbf[11] = "train.precision=\"bf16\"";
+        memcpy(h->argv, rbf, sizeof rbf);
+        h->label = "repae-bf";
+        p0 = 2;
+    }
     if (bin_b) {
         Side *b = &sides[nsides++];
         memcpy(b->argv, ra, sizeof ra);
@@ -198,12 +119,9 @@ int main(int argc, char **argv) {
     printf("bench_step: %s%s%s, batch from the config, %s timed steps per run (after one warm-up), %d rounds, "
            "2 threads; repae with the inherited environment (OPENBLAS_CORETYPE=%s); PyTorch sides: pt-spin "
            "(default OMP wait policy), pt-pasv (OMP_WAIT_POLICY=passive), pt-av512 (default wait, "
-           "ATEN_CPU_CAPABILITY=avx512), all without OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE; load before: ",
+           "ATEN_CPU_CAPABILITY=avx512), all without OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE\n",
            config, extra ? " --set " : "", extra ? extra : "", steps, rounds, ct ? ct : "(unset)");
-    FILE *la = fopen("/proc/loadavg", "r");
-    char lbuf[128] = "?\n";
-    if (la) { if (!fgets(lbuf, sizeof lbuf, la)) strcpy(lbuf, "?\n"); fclose(la); }
-    fputs(lbuf, stdout);
+    print_load("load before: ");
     for (int i = 0; i < rounds; i++) {
         printf("round %d\n", i + 1);
         // Rotate the order each round so that a change in the machine's load hits every side alike.
@@ -222,22 +140,20 @@ int main(int argc, char **argv) {
                med[0] / med[1], median(v, rounds));
         return 0;
     }
-    int best = 1;
-    for (int k = 2; k < nsides; k++)
+    int best = p0;
+    for (int k = p0 + 1; k < nsides; k++)
         if (med[k] < med[best]) best = k;
-    for (int i = 0; i < rounds; i++) v[i] = sides[best].r[i].step_s / a->r[i].step_s;
     printf("strongest PyTorch: %s (median step %.3f s)\n", sides[best].label, med[best]);
-    printf("repae/pytorch-best throughput ratio: %.2fx (ratio of median step times), %.2fx (median of per-round ratios)\n",
-           med[best] / med[0], median(v, rounds));
-    for (int k = 1; k < nsides; k++)
-        printf("  repae/%s: %.2fx\n", sides[k].label, med[k] / med[0]);
+    for (int q = 0; q < p0; q++) {
+        for (int i = 0; i < rounds; i++) v[i] = sides[best].r[i].step_s / sides[q].r[i].step_s;
+        printf("%s/pytorch-best throughput ratio: %.2fx (ratio of median step times), %.2fx (median of per-round "
+               "ratios)\n", sides[q].label, med[best] / med[q], median(v, rounds));
+        for (int k = p0; k < nsides; k++) printf("  %s/%s: %.2fx\n", sides[q].label, sides[k].label, med[k] / med[q]);
+    }
     double ra_rss[MAXROUNDS], rb_rss[MAXROUNDS];
     for (int i = 0; i < rounds; i++) { ra_rss[i] = a->r[i].rss_mb; rb_rss[i] = sides[best].r[i].rss_mb; }
     printf("peak RSS repae/pytorch-best: %.0f / %.0f MB (%.2fx)\n", median(ra_rss, rounds), median(rb_rss, rounds),
            median(ra_rss, rounds) / median(rb_rss, rounds));
-    printf("load after: ");
-    la = fopen("/proc/loadavg", "r");
-    if (la) { if (!fgets(lbuf, sizeof lbuf, la)) strcpy(lbuf, "?\n"); fclose(la); }
-    fputs(lbuf, stdout);
+    print_load("load after: ");
     return 0;
 }
