@@ -6,7 +6,6 @@
 #include "ops/gemm.h"
 #include "base/cpu.h"
 #include <immintrin.h>
-#include <string.h>
 
 #define MR GEMM_MR
 #define NR GEMM_NR
@@ -14,34 +13,30 @@
 
 int gemm_bf16_cpu(void) { return cpu_has("avx512bf16") && cpu_has("avx512bw") && cpu_has("avx512f"); }
 
-// fp32 -> bf16, round to nearest even; NaN stays a (quiet) NaN.
-static inline uint32_t to_bf16(float x) {
-    uint32_t u;
-    memcpy(&u, &x, 4);
-    if ((u & 0x7fffffffu) > 0x7f800000u) return (u >> 16) | 0x40u;
-    return (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
-}
 
-void bf16_convert_a(uint32_t *restrict dst, const float *restrict src, int mc, int kc) {
-    int kp = (kc + 1) / 2;
-    for (int ir = 0; ir < mc; ir += MR) {
-        const float *s = src + (size_t)ir * kc;
-        uint32_t *d = dst + (size_t)ir * kp;
-        for (int p = 0; p < kp; p++) {
-            const float *lo = s + (size_t)2 * p * MR, *hi = lo + MR;
-            int has_hi = 2 * p + 1 < kc;
-            for (int r = 0; r < MR; r++)
-                d[(size_t)p * MR + r] = to_bf16(lo[r]) | (has_hi ? to_bf16(hi[r]) << 16 : 0u);
-        }
-    }
-}
-
-// Interleaves two rows of 16 floats into 16 words (lo[j] low, hi[j] high), rounding as to_bf16.
+// Interleaves two rows of 16 floats into 16 words (lo[j] low, hi[j] high), rounding to nearest even (vcvtne2ps2bf16).
 BF16_TARGET static inline __m512i pair16(__m512 lo, __m512 hi) {
     const __m512i idx = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
                                          23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
     __m512i v = (__m512i)_mm512_cvtne2ps_pbh(hi, lo); // [bf16(lo) | bf16(hi)]
     return _mm512_permutexvar_epi16(idx, v);
+}
+
+// Vectorised as the B side (vdpbf16ps reads bf16 denormals as zero, so the conversion's
+// flushing them changes nothing). Scalar on a row panel with fewer than 16 lanes would be
+// ~10x slower: the A panels of long-K weight gradients are converted once per column block.
+BF16_TARGET void bf16_convert_a(uint32_t *restrict dst, const float *restrict src, int mc, int kc) {
+    int kp = (kc + 1) / 2;
+    const __mmask16 m = (__mmask16)((1u << MR) - 1);
+    for (int ir = 0; ir < mc; ir += MR) {
+        const float *s = src + (size_t)ir * kc;
+        uint32_t *d = dst + (size_t)ir * kp;
+        for (int p = 0; p < kp; p++) {
+            const float *lo = s + (size_t)2 * p * MR;
+            __m512 l = _mm512_maskz_loadu_ps(m, lo), u = 2 * p + 1 < kc ? _mm512_maskz_loadu_ps(m, lo + MR) : _mm512_setzero_ps();
+            _mm512_mask_storeu_epi32(d + (size_t)p * MR, m, pair16(l, u));
+        }
+    }
 }
 
 BF16_TARGET void bf16_convert_b(uint32_t *restrict dst, const float *restrict src, int nc, int kc) {
