@@ -7,6 +7,7 @@ f() { [ -f "$dir/results-$1.txt" ] && cat "$dir/results-$1.txt"; }
 load() { f "$1" | sed -n 's/^# .*load before: \([0-9. ]*\).*/\1/p' | head -1; }
 after() { f "$1" | sed -n 's/^# load after: //p' | tail -1; }
 mark() { # "loaded" when the 1-minute load before or after exceeds 0.5
+  [ -f "$dir/results-$1.txt" ] || { echo "not run"; return; }
   b=$(load "$1" | cut -d' ' -f1); a=$(after "$1" | cut -d' ' -f1)
   echo "${b:-?} ${a:-?}" | awk '{ print (($1 + 0 > 0.5 || $2 + 0 > 0.5) ? "loaded (" $1 " -> " $2 ")" : "quiet (" $1 " -> " $2 ")") }'
 }
@@ -28,16 +29,16 @@ s=sample
 echo "| sampling fp32 vs PyTorch at its best | $(grab $s '^repae/pytorch-best sampling' | sed 's/.*throughput: //') | >= 1.5x | \`build/bench/bench_sample\` | $(mark $s) |"
 echo "| sampling bf16 vs PyTorch at its best | $(grab $s '^repae-bf/pytorch-best sampling' | sed 's/.*throughput: //') | | \`build/bench/bench_sample\` | $(mark $s) |"
 for p in repae repae-bf pt-spin pt-pasv; do
-  echo "| sampling $p (median, 64 images) | $(grab $s "^$p *median" | sed 's/.*median of [0-9]*: //') | | \`build/bench/bench_sample\` | $(mark $s) |"
+  echo "| sampling $p (median of the runs) | $(grab $s "^$p *median" | sed 's/.*median of [0-9]*: //') | | \`build/bench/bench_sample\` | $(mark $s) |"
 done
 for s in ops ops-bf16 ops-1thread-cpu ops-1thread-cpu-bf16; do
   pk=$(f $s | grep -m1 "own bf16 peak" || f $s | grep -m1 "own peak")
   rows=$(f $s | awk -F'|' '/ mm \|/ { n++; split($2, a, " "); split($3, b, " "); fo = a[4] + 0; bo = b[4] + 0; if (fo >= 70) okf++; if (bo >= 70) okb++ } END { printf "%d of %d forward, %d of %d backward rows at >= 70%% of the own peak", okf, n, okb, n }')
-  args=$(f $s | sed -n '1s/^# \([^ ]*\) \(.*\) on .*/\1 \2/p')
+  args=$(f $s | sed -n '1s/^# \(.*\) on [^ ]*, .*/\1/p')
   echo "| matrix work, $s: $(echo "$pk" | sed 's/^ *//; s/(best of the above, %own below) *//') | $rows | >= 70% of own peak | \`$args\` | $(mark $s) |"
 done
 for s in profile-fp32 profile-bf16; do
   mat=$(f $s | awk '/%  matrix/ { sub(/%/, "", $1); m += $1 } END { printf "%.1f%%", m }')
-  rest=$(f $s | grep '%  ' | grep -v 'matrix\|^  *[0-9.]*%  [^ ]*$' | head -4 | sed 's/^ *//' | tr '\n' ';')
+  rest=$(f $s | grep '^ *[0-9.]*%  ' | grep -v 'matrix' | head -4 | sed 's/^ *//; s/  / /' | tr '\n' ';' | sed 's/;$//; s/;/; /g')
   echo "| share of a step that is matrix work ($s) | $mat (largest others: $rest) | | \`experiments/bench/profile.sh build 8 ${s#profile-}\` | $(mark $s) |"
 done
