@@ -31,6 +31,11 @@ echo "| sampling bf16 vs PyTorch at its best | $(grab $s '^repae-bf/pytorch-best
 for p in repae repae-bf pt-spin pt-pasv; do
   echo "| sampling $p (median of the runs) | $(grab $s "^$p *median" | sed 's/.*median of [0-9]*: //') | | \`build/bench/bench_sample\` | $(mark $s) |"
 done
+s=eval
+echo "| evaluation (FD on 5000 samples) vs PyTorch at its best | $(grab $s '^repae/pytorch-best evaluation' | sed 's/.*throughput: //') | | \`build/bench/bench_eval\` | $(mark $s) |"
+for p in repae pt-spin pt-pasv; do
+  echo "| evaluation $p (median: features of 2 x 5000 images + FD) | $(grab $s "^$p *median" | sed 's/.*median of [0-9]*: //') | | \`build/bench/bench_eval\` | $(mark $s) |"
+done
 for s in ops ops-bf16 ops-1thread-cpu ops-1thread-cpu-bf16; do
   pk=$(f $s | grep -m1 "own bf16 peak" || f $s | grep -m1 "own peak")
   rows=$(f $s | awk -F'|' '/ mm \|/ { n++; split($2, a, " "); split($3, b, " "); fo = a[4] + 0; bo = b[4] + 0; if (fo >= 70) okf++; if (bo >= 70) okb++ } END { printf "%d of %d forward, %d of %d backward rows at >= 70%% of the own peak", okf, n, okb, n }')
@@ -40,5 +45,6 @@ done
 for s in profile-fp32 profile-bf16; do
   mat=$(f $s | awk '/%  matrix/ { sub(/%/, "", $1); m += $1 } END { printf "%.1f%%", m }')
   rest=$(f $s | grep '^ *[0-9.]*%  ' | grep -v 'matrix' | head -4 | sed 's/^ *//; s/  / /' | tr '\n' ';' | sed 's/;$//; s/;/; /g')
-  echo "| share of a step that is matrix work ($s) | $mat (largest others: $rest) | | \`experiments/bench/profile.sh build 8 ${s#profile-}\` | $(mark $s) |"
+  args=$(f $s | sed -n '1s/^# \(.*\) on [^ ]*, .*/\1/p')
+  echo "| share of a step that is matrix work ($s) | $mat (largest others: $rest) | | \`$args\` | $(mark $s) |"
 done
