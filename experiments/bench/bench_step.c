@@ -4,8 +4,9 @@
 //   build/bench/bench_step [rounds (3)] [steps (3)] [config (configs/fm32-small.json)]
 //   build/bench/bench_step --ab REPAE_A REPAE_B [rounds] [steps] [config]
 //
-// Each round runs `repae bench` (the binary beside this one's directory: BUILD/repae) and
-// experiments/bench/torch_step.py in three configurations once each, rotating the order every
+// Each round runs `repae bench` (the binary beside this one's directory: BUILD/repae) in fp32
+// and with train.precision = "bf16" (side repae-bf; not when a fourth argument gives repae's
+// own --set), and experiments/bench/torch_step.py in three configurations, once each, rotating the order every
 // round so that a change in the machine's load hits every side alike. All get
 // OMP_NUM_THREADS=2 and the same latent-BN recipe (--set vae.latent_bn=true); repae inherits the
 // environment (it sets OMP_WAIT_POLICY=passive itself, src/cli/main.c); PyTorch runs at its
