@@ -7,7 +7,8 @@
 // even) and the k-pair layout; (2) the stated bf16 tolerance against the fp32 op: every element
 // within 2^-7 * sum_k |a_k b_k| (each operand's rounding error is at most 2^-9 relative), and
 // the result measurably different from fp32's (the bf16 path really ran). On a CPU without
-// AVX512-BF16 the bf16 request must give the fp32 result bit for bit.
+// AVX512-BF16 the bf16 request must give the fp32 result bit for bit. The convs are checked
+// against PyTorch too (tests/gen_ops_bf16.py: torch's rounding, float64 conv).
 #include "test.h"
 #include "ops/gemm.h"
 #include "ops/gemm_bf16.h"
@@ -239,6 +240,53 @@ TEST(conv2d_bf16_matches_rounded_reference_and_fp32_bound) {
     }
 }
 
+// tests/gen_ops_bf16.py: torch's float64 conv of the operands torch rounded to bfloat16.
+TEST(conv2d_bf16_matches_torch_on_rounded_operands) {
+    if (!gemm_bf16_ok()) { printf("  (no AVX512-BF16 here)\n"); return; }
+    SafeTensors st;
+    LOAD_REF(st, "tests/ref/ops_bf16.safetensors");
+    static const char *const cases[] = {"win32", "win16", "win8", "down", "k1", "cin4"};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char k[64];
+        snprintf(k, sizeof k, "%s.cfg", cases[i]);
+        REF_TENSOR(cfg, st, k, 10);
+        int v[10];
+        for (int j = 0; j < 10; j++) v[j] = (int)cfg[j];
+        Conv2d c;
+        char err[ERRLEN];
+        CHECK(conv2d_init(&c, 1, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], err) == 0, "%s", err);
+        size_t nx = (size_t)c.Cin * c.H * c.W, nw = (size_t)c.Cout * c.Cin * c.k * c.k, no = (size_t)c.Cout * c.Ho * c.Wo;
+        snprintf(k, sizeof k, "%s.x", cases[i]);
+        REF_TENSOR(x, st, k, nx);
+        snprintf(k, sizeof k, "%s.w", cases[i]);
+        REF_TENSOR(w, st, k, nw);
+        snprintf(k, sizeof k, "%s.g", cases[i]);
+        REF_TENSOR(g, st, k, no);
+        snprintf(k, sizeof k, "%s.out", cases[i]);
+        REF_TENSOR(want_o, st, k, no);
+        snprintf(k, sizeof k, "%s.dx", cases[i]);
+        REF_TENSOR(want_dx, st, k, nx);
+        snprintf(k, sizeof k, "%s.dw", cases[i]);
+        REF_TENSOR(want_dw, st, k, nw);
+        Workspace ws;
+        workspace_init(&ws, conv2d_workspace_min(&c) * 4);
+        ws.bf16 = 1;
+        float *o = malloc(no * 4), *dx = calloc(nx, 4), *dw = calloc(nw, 4);
+        conv2d_forward(o, x, w, NULL, &c, &ws);
+        conv2d_backward(dx, dw, NULL, g, x, w, &c, &ws);
+        workspace_free(&ws);
+        int K = c.Cin * c.k * c.k, Kx = c.Cout * c.k * c.k, Kw = c.Ho * c.Wo;
+        size_t wi;
+        double qo = test_close_ratio(o, want_o, no, 1e-5, 2e-6 * K, &wi);
+        double qx = test_close_ratio(dx, want_dx, nx, 1e-5, 2e-6 * Kx, NULL);
+        double qw = test_close_ratio(dw, want_dw, nw, 1e-5, 2e-6 * Kw, NULL);
+        free(o); free(dx); free(dw);
+        CHECK(qo <= 1 && qx <= 1 && qw <= 1, "%s: closeness forward %.3g (element %zu), dinp %.3g, dweight %.3g (<= 1 passes)",
+              cases[i], qo, wi, qx, qw);
+    }
+    st_free(&st);
+}
+
 TEST(linear_bf16_within_tolerance_and_not_fp32) {
     int N = 256, In = 192, O = 576;
     Rng r;
@@ -263,6 +311,7 @@ int main(void) {
     RUN(sgemm_bf16_within_tolerance_of_fp32);
     RUN(sgemm_bf16_falls_back_to_fp32_without_the_extension);
     RUN(conv2d_bf16_matches_rounded_reference_and_fp32_bound);
+    RUN(conv2d_bf16_matches_torch_on_rounded_operands);
     RUN(linear_bf16_within_tolerance_and_not_fp32);
     return test_summary();
 }
