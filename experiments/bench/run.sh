@@ -14,14 +14,13 @@ run() {
   name=$1; shift
   out="$dir/results-$name.txt"
   echo "== $*"
+  # (a brace group, not a subshell: rc set inside is seen after it)
   {
     echo "# $* on $(hostname), $(date -u +%Y-%m-%dT%H:%MZ), load before: $(cut -d' ' -f1-3 /proc/loadavg)"
     "$@"
     rc=$?
     echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)"
-    return $rc
   } > "$out.tmp" 2>&1
-  rc=$?
   cat "$out.tmp"
   mv "$out.tmp" "$out"
   [ $rc -eq 0 ] || { echo "FAIL $*: exit status $rc"; status=1; }
