@@ -47,6 +47,42 @@ TEST(adamw_first_step_is_sign_step) {
     CHECK_CLOSE(p, want, 3, 1e-5, 1e-6, "first step");
 }
 
+// The vectorised AdamW (eight lanes, then a scalar tail) gives the scalar formula's results bit
+// for bit, on one and two threads, for a length that leaves tails in every block.
+TEST(adamw_vector_lanes_match_the_scalar_formula) {
+    enum { N = 70001 };
+    float *p = malloc(N * 4), *g = malloc(N * 4), *m = malloc(N * 4), *v = malloc(N * 4);
+    float *pw = malloc(N * 4), *mw = malloc(N * 4), *vw = malloc(N * 4);
+    for (int th = 1; th <= 2; th++) {
+        for (int i = 0; i < N; i++) {
+            p[i] = pw[i] = sinf(i * 0.37f);
+            g[i] = cosf(i * 1.3f) * (i % 7 ? 1.0f : 1e-4f);
+            m[i] = mw[i] = 0.01f * sinf(i * 0.11f);
+            v[i] = vw[i] = 1e-4f * (1.0f + cosf(i * 0.05f));
+        }
+        omp_set_num_threads(th);
+        adamw_update(p, g, m, v, N, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, 3);
+        // adamw_update's scalars, formed as it forms them (torch's doubles: 0.9 -> 0.1 exactly)
+        double bc1 = 1.0 - pow(0.9, 3), bc2 = 1.0 - pow(0.999, 3);
+        float decay = (float)(1.0 - 1e-3 * 0.01), step = (float)(-1e-3 / bc1), bc2s = (float)sqrt(bc2);
+        float a1 = (float)(1.0 - 0.9), a2 = (float)(1.0 - 0.999);
+        for (int i = 0; i < N; i++) {
+            float gi = g[i], pp = pw[i] * decay, mi = mw[i] * 0.9f + a1 * gi, vi = vw[i] * 0.999f + a2 * gi * gi;
+            float denom = sqrtf(vi) / bc2s + 1e-8f;
+            pw[i] = pp + step * (mi / denom);
+            mw[i] = mi;
+            vw[i] = vi;
+        }
+        int bad = -1;
+        for (int i = 0; i < N && bad < 0; i++)
+            if (memcmp(&p[i], &pw[i], 4) || memcmp(&m[i], &mw[i], 4) || memcmp(&v[i], &vw[i], 4)) bad = i;
+        CHECK(bad < 0, "%d threads: element %d: param %.9g want %.9g, m %.9g want %.9g, v %.9g want %.9g", th, bad,
+              p[bad], pw[bad], m[bad], mw[bad], v[bad], vw[bad]);
+    }
+    omp_set_num_threads(1);
+    free(p); free(g); free(m); free(v); free(pw); free(mw); free(vw);
+}
+
 static void clip_case(const char *tag, int clips) {
     SafeTensors st;
     LOAD_REF(st, REF);
@@ -133,6 +169,7 @@ int main(void) {
     RUN(adamw_with_weight_decay_matches_torch);
     RUN(adamw_without_decay_other_betas_matches_torch);
     RUN(adamw_first_step_is_sign_step);
+    RUN(adamw_vector_lanes_match_the_scalar_formula);
     RUN(clip_grad_norm_clips_like_torch);
     RUN(clip_grad_norm_leaves_small_norms_like_torch);
     RUN(scale_inplace_and_global_norm_edge_cases);

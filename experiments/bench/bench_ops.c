@@ -2,7 +2,9 @@
 // cblas_sgemm peak (issue 2's yardstick) and repae's own sgemm peak (gemm.h).
 //
 //   build/bench/bench_ops [threads (2)] [workspace MB (64)] [min seconds per timing (0.25)]
-//                         [sections: any of c(onv) l(inear) o(ther), default all] [cpu]
+//                         [sections: any of c(onv) l(inear) o(ther), default all] [cpu|wall] [bf16]
+// "bf16" runs the convs and linears with bf16 products (Workspace.bf16, linear_*_prec; issue 15)
+// and adds repae's bf16 sgemm peak; %own is then against that bf16 peak.
 // "cpu" times with the process CPU clock instead of the wall clock: with 1 thread on a busy
 // shared machine that still gives the op's own speed (time-slicing is not counted), which is
 // how the before/after ratios in README.md were measured.
@@ -27,6 +29,7 @@
 #include <time.h>
 
 static double g_min_time = 0.25;
+static int g_bf16; // the convs and linears in bf16
 static double g_peak = 0; // GFLOP/s, best cblas_sgemm shape
 static double g_own = 0;  // GFLOP/s, best repae sgemm shape
 static int g_cpu_clock = 0;
@@ -89,6 +92,12 @@ static double own_gflops(int M, int N, int K, const float *a, const float *b, fl
     return 2.0 * M * N * K / s * 1e-9;
 }
 
+static double own_bf16_gflops(int M, int N, int K, const float *a, const float *b, float *c) {
+    double s;
+    TIME(s, sgemm_prec(0, 0, M, N, K, 1.0f, a, K, b, N, 0.0f, c, N, 1));
+    return 2.0 * M * N * K / s * 1e-9;
+}
+
 // Big random pools the ops read from and write to; sized for the largest fm32-small tensor
 // (64 x 64ch x 32x32 = 4.2 M floats) with room to spare.
 #define POOL (8u << 20)
@@ -129,8 +138,8 @@ static void bench_conv(const char *name, int count, int Cin, int H, int Wd, int 
 static void bench_linear(const char *name, int count, int N, int nin, int nout) {
     char shape[64];
     double fl = 2.0 * N * nin * nout, fs, bs;
-    TIME(fs, linear_forward(Y, X, W, BI, N, nin, nout));
-    TIME(bs, linear_backward(DX, DW, DB, DY, X, W, N, nin, nout));
+    TIME(fs, linear_forward_prec(Y, X, W, BI, N, nin, nout, g_bf16));
+    TIME(bs, linear_backward_prec(DX, DW, DB, DY, X, W, N, nin, nout, g_bf16));
     snprintf(shape, sizeof shape, "N%d %d>%d", N, nin, nout);
     row(name, shape, count, 0, fl, fs, 2 * fl, bs);
 }
@@ -141,6 +150,11 @@ int main(int argc, char **argv) {
     if (argc > 3) g_min_time = atof(argv[3]);
     const char *sections = argc > 4 ? argv[4] : "clo";
     g_cpu_clock = argc > 5 && strcmp(argv[5], "cpu") == 0;
+    g_bf16 = argc > 6 && strcmp(argv[6], "bf16") == 0;
+    if (g_bf16 && !gemm_bf16_ok()) {
+        fprintf(stderr, "bench_ops: bf16 asked for, but this CPU has no AVX512-BF16 (or REPAE_GEMM=openblas)\n");
+        return 1;
+    }
     omp_set_num_threads(threads);
     openblas_set_num_threads(threads);
     X = buf_new(POOL, 1); Y = buf_new(POOL, 2); Z = buf_new(POOL, 3);
@@ -148,6 +162,7 @@ int main(int argc, char **argv) {
     W = buf_new(POOL, 7); DW = buf_new(POOL, 8); BI = buf_new(1 << 16, 9); DB = buf_new(1 << 16, 10);
     Workspace ws;
     workspace_init(&ws, ws_mb << 18);
+    ws.bf16 = g_bf16;
     printf("bench_ops: %d threads (OpenMP + OpenBLAS %s), workspace %zu MB, best of >= %.2f s per timing, %s clock\n",
            threads, openblas_get_config(), ws_mb, g_min_time, g_cpu_clock ? "process CPU" : "wall");
 
@@ -159,6 +174,11 @@ int main(int argc, char **argv) {
     printf("\nrepae sgemm (gemm.h, %s path, row-major NN, GFLOP/s)\n", sgemm_backend());
     g_own = peak_of(own_gflops);
     printf("  own peak (best of the above, %%own below)  %8.1f\n", g_own);
+    if (g_bf16) {
+        printf("\nrepae sgemm in bf16 (sgemm_prec, vdpbf16ps, fp32 sums, GFLOP/s)\n");
+        g_own = peak_of(own_bf16_gflops);
+        printf("  own bf16 peak (best of the above, %%own below) %8.1f\n", g_own);
+    }
 
     if (strchr(sections, 'c')) {
     header("VAE convs (B 64, fm32-small: ch 32/64/128, 1 res block, mid attn)");

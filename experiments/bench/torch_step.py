@@ -62,6 +62,25 @@ def load_config(path, sets):
     return cfg
 
 
+def blas_kernels():
+    """Which kernels this process runs: OpenBLAS's core (openblas_get_corename of the library
+    libtorch loaded; threadpoolctl is not installed here) and ATen's CPU capability."""
+    import ctypes
+    core = "?"
+    libs = sorted({ln.split()[-1] for ln in open("/proc/self/maps") if "openblas" in ln and ".so" in ln})
+    for p in libs:
+        try:
+            lib = ctypes.CDLL(p)
+            lib.openblas_get_corename.restype = ctypes.c_char_p
+            core = lib.openblas_get_corename().decode()
+            break
+        except (OSError, AttributeError):
+            continue
+    cap = torch.__config__.show().split("CPU capability usage:")[-1].split()[0] \
+        if "CPU capability usage:" in torch.__config__.show() else "?"
+    return core, cap
+
+
 def vae_flops_per_image(vae, channels, size):
     """model.c stages_flops: 2*Cout*Cin*k*k*Ho*Wo per conv, plus 2*(2*hw*hw*c) per AttnBlock."""
     total = [0.0]
@@ -169,9 +188,12 @@ def main():
         wall += time.perf_counter() - t0
         cpu += time.process_time() - c0
     dt = wall / a.steps
+    core, cap = blas_kernels()
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
     print(json.dumps({"impl": "pytorch " + torch.__version__, "config": a.config or "tiny (defaults)",
                       "batch": B, "steps": a.steps, "threads": torch.get_num_threads(),
+                      "openblas_core": core, "aten_cpu": cap,
+                      "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "(default)"),
                       "step_s": round(dt, 5), "img_per_s": round(B / dt, 2),
                       "gflop_per_step": round(gflop, 3), "gflops": round(gflop / dt, 2),
                       "cpu_s_per_step": round(cpu / a.steps, 4), "peak_rss_mb": round(rss_mb, 1)}))

@@ -43,6 +43,7 @@ static const char *const PREDICTIONS[] = {"velocity", "noise", "score", NULL};
 static const char *const TSAMPLING[] = {"uniform", "logit-normal", NULL};
 static const char *const RECONS[] = {"l1", "mse", NULL};
 static const char *const ALIGNS[] = {"none", "score", "repa", NULL};
+static const char *const PRECISIONS[] = {"fp32", "bf16", NULL};
 static const char *const SOLVERS[] = {"euler", "heun", "sde", NULL};
 static const char *const KL_REDUCES[] = {"sum", "mean", NULL};
 static const char *const VAE_BNS[] = {"running", "batch", NULL};
@@ -105,6 +106,7 @@ static const Key KEYS[] = {
     {"train.sit", "true", K_BOOL, O(train.train_sit), 0, 0, 0, 0, NULL, 0, NULL},
     {"train.seed", "0", K_INT, O(train.seed), 0, 0, 2147483647.0, 0, NULL, 0, NULL},
     {"train.threads", "0", K_INT, O(train.threads), 0, 0, 1024, 0, NULL, 0, NULL},
+    {"train.precision", "fp32", K_ENUM, O(train.precision), S(train.precision), 0, 0, 0, PRECISIONS, 2, "\"fp32\""},
     {"train.log_every", "10", K_INT, O(train.log_every), 0, 1, BIG, 0, NULL, 0, NULL},
     {"train.sample_every", "500", K_INT, O(train.sample_every), 0, 0, BIG, 0, NULL, 0, NULL},
     {"train.ckpt_every", "1000", K_INT, O(train.ckpt_every), 0, 0, BIG, 0, NULL, 0, NULL},

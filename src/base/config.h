@@ -72,6 +72,7 @@ typedef struct {
     int ema_warmup;          // bool: decay min(ema, (1+n)/(10+n)) after n updates
     int train_vae, train_sit;// "vae" / "sit" keys
     int seed, threads;       // threads 0 = all cores
+    char precision[8];       // "fp32" | "bf16": matrix products and convs in bf16 with fp32 sums (model_build)
     int log_every, sample_every, ckpt_every;
     int eval_every, eval_n;  // evaluation during training: every eval_every steps (0 = off), eval_n samples
 } TrainConfig;

@@ -77,6 +77,11 @@ BASELINE static int has(const char *f) {
     return 0;
 }
 
+BASELINE int cpu_has(const char *name) {
+    __builtin_cpu_init();
+    return has(name);
+}
+
 BASELINE int cpu_check(const char **missing) {
     __builtin_cpu_init();
     for (int i = 0; needed[i]; i++)

@@ -12,5 +12,9 @@ const char *cpu_build_target(void);
 // 0 when the CPU has every extension the binary was compiled for; else 1 with the first
 // missing one's name in *missing.
 int cpu_check(const char **missing);
+// 1 if the CPU has the extension named as __builtin_cpu_supports names it ("avx512bf16", ...;
+// the names of cpu.c's table), for code that picks kernels at run time. Honours
+// REPAE_CPU_PRETEND_MISSING=NAME (the test hook: that one reads as missing).
+int cpu_has(const char *name);
 
 #endif

@@ -2,6 +2,8 @@
 #include "model/model.h"
 #include "base/safetensors.h"
 #include "base/util.h"
+#include "ops/gemm.h"
+#include <stdio.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +29,22 @@ int model_build(Model *m, const Config *cfg, int max_batch, int mode, char *err)
         latent_bn_free(&m->bn);
         return -1;
     }
+    // train.precision: carried by the VAE's workspace (its convs) and the SiT (its linears),
+    // so that two models in one process may differ.
+    m->bf16 = model_precision_bf16(cfg, !(mode & ALLOC_COUNT));
+    m->vae.ws.bf16 = m->bf16;
+    m->sit.bf16 = m->bf16;
+    return 0;
+}
+
+int model_precision_bf16(const Config *cfg, int warn) {
+    if (strcmp(cfg->train.precision, "bf16") != 0) return 0;
+    if (gemm_bf16_ok()) return 1;
+    if (warn)
+        fprintf(stderr, "repae: train.precision is \"bf16\" but %s; training in fp32 instead "
+                        "(set train.precision=\"fp32\" to silence this)\n",
+                gemm_own() ? "this CPU has no AVX512-BF16 (vdpbf16ps)"
+                           : "the own AVX-512 kernel is off (REPAE_GEMM=openblas or no AVX-512)");
     return 0;
 }
 

@@ -38,6 +38,7 @@ typedef struct {
     int zc, zh, zw;     // latent shape
     size_t nx, nz;      // floats per image, per latent
     int num_classes;    // sit.num_classes (0 = unconditional)
+    int bf16;           // train.precision "bf16" in effect (the CPU can); see model_precision_bf16
 } Model;
 
 // Builds every part for batches up to max_batch; weights are zero until model_init or a load.
@@ -45,6 +46,10 @@ typedef struct {
 // (params.h; the latent BN's few floats are still allocated). Must not be moved once built.
 int model_build(Model *m, const Config *cfg, int max_batch, int mode, char *err);
 void model_free(Model *m);
+// 1 if cfg asks for train.precision "bf16" and this process can run it (gemm_bf16_ok). When it
+// asks but cannot (a CPU without AVX512-BF16, REPAE_GEMM=openblas), 0, after a message on
+// stderr when warn is set (model_build warns, except in its count-only pass).
+int model_precision_bf16(const Config *cfg, int warn);
 void model_init(Model *m, Rng *rng);
 
 // Reads <dir>/vae.safetensors (the VAE, and exactly the BN buffers when latent BN is on) and

@@ -196,13 +196,13 @@ static const float *forward(Sit *s, const float *x, const float *t, const int *l
     }
     // x_embedder: the stride-p conv as patchify + linear, then fixed positions
     patchify_forward(s->patches, x, B, s->zc, s->H, s->W, s->p);
-    linear_forward(s->x0, s->patches, s->xe_w, s->xe_b, (int)BT, P, D);
+    linear_forward_prec(s->x0, s->patches, s->xe_w, s->xe_b, (int)BT, P, D, s->bf16);
     for (int b = 0; b < B; b++) accumulate(s->x0 + (size_t)b * T * D, s->pos_embed, (size_t)T * D);
     // conditioning c = t_embedder(t) + y_embedder(y)
     timestep_embedding_forward(s->tfreq, s->tin, B, SIT_FREQ_DIM, MAX_PERIOD);
-    linear_forward(s->th, s->tfreq, s->t0_w, s->t0_b, B, SIT_FREQ_DIM, D);
+    linear_forward_prec(s->th, s->tfreq, s->t0_w, s->t0_b, B, SIT_FREQ_DIM, D, s->bf16);
     silu_forward(s->ths, s->th, (size_t)B * D);
-    linear_forward(s->temb, s->ths, s->t2_w, s->t2_b, B, D, D);
+    linear_forward_prec(s->temb, s->ths, s->t2_w, s->t2_b, B, D, D, s->bf16);
     if (nc > 0) {
         embedding_forward(s->c, s->y_table, s->labels, B, D);
         accumulate(s->c, s->temb, (size_t)B * D);
@@ -215,27 +215,27 @@ static const float *forward(Sit *s, const float *x, const float *t, const int *l
     for (int i = 0; i < nblocks; i++) {
         SitBlock *b = &s->blocks[i];
         b->in = h;
-        linear_forward(b->ada, s->sc, b->ada_w, b->ada_b, B, D, 6 * D);
+        linear_forward_prec(b->ada, s->sc, b->ada_w, b->ada_b, B, D, 6 * D, s->bf16);
         const float *ad = b->ada;
         layernorm_forward(b->ln1, b->m1, b->r1, h, NULL, NULL, (int)BT, D, LN_EPS);
         modulate_forward(b->mod1, b->ln1, ad + 0 * D, ad + 1 * D, B, T, D, 6 * D);
-        linear_forward(b->qkv, b->mod1, b->qkv_w, b->qkv_b, (int)BT, D, 3 * D);
+        linear_forward_prec(b->qkv, b->mod1, b->qkv_w, b->qkv_b, (int)BT, D, 3 * D, s->bf16);
         attention_forward(b->ao, b->att, b->qkv, B, T, D, NH);
-        linear_forward(b->proj, b->ao, b->proj_w, b->proj_b, (int)BT, D, D);
+        linear_forward_prec(b->proj, b->ao, b->proj_w, b->proj_b, (int)BT, D, D, s->bf16);
         gate_residual_forward(b->xmid, h, b->proj, ad + 2 * D, B, T, D, 6 * D);
         layernorm_forward(b->ln2, b->m2, b->r2, b->xmid, NULL, NULL, (int)BT, D, LN_EPS);
         modulate_forward(b->mod2, b->ln2, ad + 3 * D, ad + 4 * D, B, T, D, 6 * D);
-        linear_forward(b->fc1, b->mod2, b->fc1_w, b->fc1_b, (int)BT, D, M);
+        linear_forward_prec(b->fc1, b->mod2, b->fc1_w, b->fc1_b, (int)BT, D, M, s->bf16);
         gelu_forward(b->gelu, b->fc1, BT * M);
-        linear_forward(b->fc2, b->gelu, b->fc2_w, b->fc2_b, (int)BT, M, D);
+        linear_forward_prec(b->fc2, b->gelu, b->fc2_w, b->fc2_b, (int)BT, M, D, s->bf16);
         gate_residual_forward(b->out, b->xmid, b->fc2, ad + 5 * D, B, T, D, 6 * D);
         h = b->out;
     }
     if (nblocks < s->cfg.depth) return NULL;
-    linear_forward(s->fada, s->sc, s->fa_w, s->fa_b, B, D, 2 * D);
+    linear_forward_prec(s->fada, s->sc, s->fa_w, s->fa_b, B, D, 2 * D, s->bf16);
     layernorm_forward(s->lnf, s->mf, s->rf, h, NULL, NULL, (int)BT, D, LN_EPS);
     modulate_forward(s->modf, s->lnf, s->fada, s->fada + D, B, T, D, 2 * D);
-    linear_forward(s->lin, s->modf, s->fl_w, s->fl_b, (int)BT, D, P);
+    linear_forward_prec(s->lin, s->modf, s->fl_w, s->fl_b, (int)BT, D, P, s->bf16);
     unpatchify_forward(s->out, s->lin, B, s->zc, s->H, s->W, s->p);
     return s->out;
 }
@@ -277,11 +277,11 @@ static void block_backward(Sit *s, SitBlock *b) {
     float *dF2 = zeroed(s->s1, BTD);
     gate_residual_backward(dM, dF2, dgate, dO, b->fc2, ad + 5 * D, B, T, D, 6 * D);
     float *dG = zeroed(s->s2, BT * M);
-    linear_backward(dG, G(s, b->fc2_w), G(s, b->fc2_b), dF2, b->gelu, b->fc2_w, (int)BT, M, D);
+    linear_backward_prec(dG, G(s, b->fc2_w), G(s, b->fc2_b), dF2, b->gelu, b->fc2_w, (int)BT, M, D, s->bf16);
     float *dF1 = zeroed(s->s3, BT * M);
     gelu_backward(dF1, dG, b->fc1, BT * M);
     float *dMod2 = zeroed(s->s1, BTD);
-    linear_backward(dMod2, G(s, b->fc1_w), G(s, b->fc1_b), dF1, b->mod2, b->fc1_w, (int)BT, D, M);
+    linear_backward_prec(dMod2, G(s, b->fc1_w), G(s, b->fc1_b), dF1, b->mod2, b->fc1_w, (int)BT, D, M, s->bf16);
     float *dLn2 = zeroed(s->s2, BTD);
     dshift = ADA(3); dscale = ADA(4);
     modulate_backward(dLn2, dshift, dscale, dMod2, b->ln2, ad + 4 * D, B, T, D, 6 * D);
@@ -291,16 +291,16 @@ static void block_backward(Sit *s, SitBlock *b) {
     float *dP = zeroed(s->s1, BTD);
     gate_residual_backward(dI, dP, ADA(2), dM, b->proj, ad + 2 * D, B, T, D, 6 * D);
     float *dAo = zeroed(s->s2, BTD);
-    linear_backward(dAo, G(s, b->proj_w), G(s, b->proj_b), dP, b->ao, b->proj_w, (int)BT, D, D);
+    linear_backward_prec(dAo, G(s, b->proj_w), G(s, b->proj_b), dP, b->ao, b->proj_w, (int)BT, D, D, s->bf16);
     float *dQkv = zeroed(s->s3, 3 * BTD);
     attention_backward(dQkv, dAo, b->qkv, b->att, B, T, D, NH, s->scratch);
     float *dMod1 = zeroed(s->s1, BTD);
-    linear_backward(dMod1, G(s, b->qkv_w), G(s, b->qkv_b), dQkv, b->mod1, b->qkv_w, (int)BT, D, 3 * D);
+    linear_backward_prec(dMod1, G(s, b->qkv_w), G(s, b->qkv_b), dQkv, b->mod1, b->qkv_w, (int)BT, D, 3 * D, s->bf16);
     float *dLn1 = zeroed(s->s2, BTD);
     dshift = ADA(0); dscale = ADA(1);
     modulate_backward(dLn1, dshift, dscale, dMod1, b->ln1, ad + 1 * D, B, T, D, 6 * D);
     layernorm_backward(dI, NULL, NULL, dLn1, b->in, b->m1, b->r1, NULL, (int)BT, D);
-    if (dada) linear_backward(s->dsc, G(s, b->ada_w), G(s, b->ada_b), dada, s->sc, b->ada_w, B, D, 6 * D);
+    if (dada) linear_backward_prec(s->dsc, G(s, b->ada_w), G(s, b->ada_b), dada, s->sc, b->ada_w, B, D, 6 * D, s->bf16);
 #undef ADA
 }
 
@@ -314,13 +314,13 @@ void sit_backward(Sit *s, float *dx, const float *dout, const float *dtok, int k
         float *dlin = zeroed(s->dlin, BT * P);
         unpatchify_backward(dlin, dout, B, s->zc, s->H, s->W, s->p);
         float *dModf = zeroed(s->s1, BTD);
-        linear_backward(dModf, G(s, s->fl_w), G(s, s->fl_b), dlin, s->modf, s->fl_w, (int)BT, D, P);
+        linear_backward_prec(dModf, G(s, s->fl_w), G(s, s->fl_b), dlin, s->modf, s->fl_w, (int)BT, D, P, s->bf16);
         float *dfada = s->grads ? zeroed(s->dada, (size_t)B * 2 * D) : NULL;
         float *dLnf = zeroed(s->s2, BTD);
         modulate_backward(dLnf, dfada, dfada ? dfada + D : NULL, dModf, s->lnf, s->fada + D, B, T, D, 2 * D);
         layernorm_backward(zeroed(s->dX[0], BTD), NULL, NULL, dLnf, s->blocks[depth - 1].out, s->mf, s->rf,
                            NULL, (int)BT, D);
-        if (dfada) linear_backward(s->dsc, G(s, s->fa_w), G(s, s->fa_b), dfada, s->sc, s->fa_w, B, D, 2 * D);
+        if (dfada) linear_backward_prec(s->dsc, G(s, s->fa_w), G(s, s->fa_b), dfada, s->sc, s->fa_w, B, D, 2 * D, s->bf16);
     } else {
         if (!dtok || k < 1 || k > depth) return; // nothing flows back
         zeroed(s->dX[0], BTD);
@@ -333,10 +333,10 @@ void sit_backward(Sit *s, float *dx, const float *dout, const float *dtok, int k
     // x0 = linear(patchify(x)) + pos_embed; pos_embed is fixed
     if (dx) {
         float *dpatch = zeroed(s->dpatch, BT * P);
-        linear_backward(dpatch, G(s, s->xe_w), G(s, s->xe_b), s->dX[0], s->patches, s->xe_w, (int)BT, P, D);
+        linear_backward_prec(dpatch, G(s, s->xe_w), G(s, s->xe_b), s->dX[0], s->patches, s->xe_w, (int)BT, P, D, s->bf16);
         patchify_backward(dx, dpatch, B, s->zc, s->H, s->W, s->p);
     } else if (s->grads) {
-        linear_backward(NULL, G(s, s->xe_w), G(s, s->xe_b), s->dX[0], s->patches, s->xe_w, (int)BT, P, D);
+        linear_backward_prec(NULL, G(s, s->xe_w), G(s, s->xe_b), s->dX[0], s->patches, s->xe_w, (int)BT, P, D, s->bf16);
     }
     if (!s->grads) return;
     // c = t_embedder(t) + y_embedder(y); sc = silu(c). t takes no gradient.
@@ -344,8 +344,8 @@ void sit_backward(Sit *s, float *dx, const float *dout, const float *dtok, int k
     silu_backward(dc, s->dsc, s->c, (size_t)B * D);
     if (s->y_table) embedding_backward(G(s, s->y_table), dc, s->labels, B, D);
     float *dths = zeroed(s->dt1, (size_t)B * D);
-    linear_backward(dths, G(s, s->t2_w), G(s, s->t2_b), dc, s->ths, s->t2_w, B, D, D);
+    linear_backward_prec(dths, G(s, s->t2_w), G(s, s->t2_b), dc, s->ths, s->t2_w, B, D, D, s->bf16);
     float *dth = zeroed(s->dt2, (size_t)B * D);
     silu_backward(dth, dths, s->th, (size_t)B * D);
-    linear_backward(NULL, G(s, s->t0_w), G(s, s->t0_b), dth, s->tfreq, s->t0_w, B, SIT_FREQ_DIM, D);
+    linear_backward_prec(NULL, G(s, s->t0_w), G(s, s->t0_b), dth, s->tfreq, s->t0_w, B, SIT_FREQ_DIM, D, s->bf16);
 }

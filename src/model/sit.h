@@ -74,6 +74,7 @@ typedef struct {
     float *dlin, *dpatch;             // (B,T,p*p*zc) x2
     float *scratch;                   // attention backward
     int grads;                        // parameter gradients wanted in the current backward
+    int bf16;                         // linears in bf16 (train.precision, set by model_build)
 } Sit;
 
 // Builds the model for latents (max_batch, zc, H, W); parameters are zero (pos_embed filled)

@@ -33,6 +33,7 @@
 
 void workspace_init(Workspace *ws, size_t cap_floats) {
     ws->cap = cap_floats;
+    ws->bf16 = 0;
     // 64-byte alignment keeps sgemm's packed loads on cache-line boundaries.
     size_t bytes = (cap_floats * sizeof(float) + 63) / 64 * 64;
     ws->buf = bytes ? xaligned_alloc(64, bytes) : NULL;
@@ -203,7 +204,7 @@ static void col2im_add(float *restrict dinp, float *restrict dcol, const Conv2d 
 
 // Forward, 1x1 direct path: out_b (Cout, P) = W (Cout, Cin) @ inp_b (Cin, P).
 static void conv1x1_forward_direct(float *out, const float *inp, const float *weight, const float *bias,
-                                   const Conv2d *c) {
+                                   const Conv2d *c, int bf16) {
     const int P = c->Ho * c->Wo;
     for (int b = 0; b < c->B; b++) {
         float *o = out + (size_t)b * c->Cout * P;
@@ -214,15 +215,15 @@ static void conv1x1_forward_direct(float *out, const float *inp, const float *we
                 for (int p = 0; p < P; p++) o[(size_t)co * P + p] = bias[co];
             beta = 1.0f;
         }
-        sgemm(0, 0, c->Cout, P, c->Cin, 1.0f, weight, c->Cin,
-                    inp + (size_t)b * c->Cin * P, P, beta, o, P);
+        sgemm_prec(0, 0, c->Cout, P, c->Cin, 1.0f, weight, c->Cin, inp + (size_t)b * c->Cin * P, P, beta, o,
+                   P, bf16);
     }
 }
 
 void conv2d_forward(float *out, const float *inp, const float *weight, const float *bias,
                     const Conv2d *c, Workspace *ws) {
     if (conv_implicit_ok(c)) { conv_implicit_forward(out, inp, weight, bias, c, ws); return; }
-    if (conv_is_direct1x1(c)) { conv1x1_forward_direct(out, inp, weight, bias, c); return; }
+    if (conv_is_direct1x1(c)) { conv1x1_forward_direct(out, inp, weight, bias, c, ws->bf16); return; }
     const int nbmax = conv_chunk(c, ws, "conv2d_forward");
     const int K = c->Cin * c->k * c->k, Cout = c->Cout;
     const size_t P = (size_t)c->Ho * c->Wo;
@@ -231,8 +232,7 @@ void conv2d_forward(float *out, const float *inp, const float *weight, const flo
         size_t N = (size_t)nb * P;
         float *col = ws->buf, *stage = ws->buf + (size_t)K * N;
         im2col(col, inp, c, b0, nb);
-        sgemm(0, 0, Cout, (int)N, K, 1.0f, weight, K,
-                    col, (int)N, 0.0f, stage, (int)N);
+        sgemm_prec(0, 0, Cout, (int)N, K, 1.0f, weight, K, col, (int)N, 0.0f, stage, (int)N, ws->bf16);
         #pragma omp parallel for collapse(2) schedule(static)
         for (int n = 0; n < nb; n++) {
             for (int co = 0; co < Cout; co++) {
@@ -285,11 +285,10 @@ void conv2d_backward(float *dinp, float *dweight, float *dbias,
         for (int b = 0; b < c->B; b++) {
             const float *d = dout + (size_t)b * Cout * P, *x = inp + (size_t)b * c->Cin * P;
             if (dweight) // dW (Cout, Cin) += dout_b (Cout, P) @ inp_b^T (P, Cin)
-                sgemm(0, 1, Cout, c->Cin, (int)P, 1.0f, d, (int)P,
-                            x, (int)P, 1.0f, dweight, c->Cin);
+                sgemm_prec(0, 1, Cout, c->Cin, (int)P, 1.0f, d, (int)P, x, (int)P, 1.0f, dweight, c->Cin, ws->bf16);
             if (dinp) // dinp_b (Cin, P) += W^T (Cin, Cout) @ dout_b (Cout, P)
-                sgemm(1, 0, c->Cin, (int)P, Cout, 1.0f, weight, c->Cin,
-                            d, (int)P, 1.0f, dinp + (size_t)b * c->Cin * P, (int)P);
+                sgemm_prec(1, 0, c->Cin, (int)P, Cout, 1.0f, weight, c->Cin, d, (int)P, 1.0f,
+                           dinp + (size_t)b * c->Cin * P, (int)P, ws->bf16);
         }
         return;
     }
@@ -306,12 +305,10 @@ void conv2d_backward(float *dinp, float *dweight, float *dbias,
                        P * sizeof(float));
         if (dweight) { // dW (Cout, K) += dout (Cout, N) @ col^T (N, K)
             im2col(col, inp, c, b0, nb);
-            sgemm(0, 1, Cout, K, (int)N, 1.0f, stage, (int)N,
-                        col, (int)N, 1.0f, dweight, K);
+            sgemm_prec(0, 1, Cout, K, (int)N, 1.0f, stage, (int)N, col, (int)N, 1.0f, dweight, K, ws->bf16);
         }
         if (dinp) { // dcol (K, N) = W^T (K, Cout) @ dout (Cout, N), then scattered back
-            sgemm(1, 0, K, (int)N, Cout, 1.0f, weight, K,
-                        stage, (int)N, 0.0f, col, (int)N);
+            sgemm_prec(1, 0, K, (int)N, Cout, 1.0f, weight, K, stage, (int)N, 0.0f, col, (int)N, ws->bf16);
             col2im_add(dinp, col, c, b0, nb);
         }
     }

@@ -79,7 +79,7 @@ void upconv_forward(float *out, const float *inp, const float *weight, const flo
     check_ws(ws, B, Cin, H, W, Cout, "upconv_forward");
     size_t wk = (size_t)Cout * Cin * 4, plane = (size_t)H * W, n = (size_t)B * Cout * plane;
     float *w2 = ws->buf, *ph = ws->buf + 5 * wk;
-    Workspace sub = {ph + 4 * n, ws->cap - 5 * wk - 4 * n};
+    Workspace sub = {ph + 4 * n, ws->cap - 5 * wk - 4 * n, ws->bf16};
     phase_weights(w2, weight, Cout, Cin);
     for (int a = 0; a < 2; a++)
         for (int b = 0; b < 2; b++) {
@@ -105,7 +105,7 @@ void upconv_backward(float *dinp, float *dweight, float *dbias, const float *dou
     check_ws(ws, B, Cin, H, W, Cout, "upconv_backward");
     size_t wk = (size_t)Cout * Cin * 4, plane = (size_t)H * W, n = (size_t)B * Cout * plane;
     float *w2 = ws->buf, *dw2 = ws->buf + 4 * wk, *ph = ws->buf + 5 * wk;
-    Workspace sub = {ph + 4 * n, ws->cap - 5 * wk - 4 * n};
+    Workspace sub = {ph + 4 * n, ws->cap - 5 * wk - 4 * n, ws->bf16};
     phase_weights(w2, weight, Cout, Cin);
 #pragma omp parallel for schedule(static) if (n >= PAR_MIN)
     for (size_t r = 0; r < (size_t)B * Cout * H; r++) {

@@ -14,6 +14,7 @@
 // with few tiles and a long K (weight gradients) split K instead; their result depends on
 // the thread count (as OpenBLAS's may), never on the run.
 #include "ops/gemm.h"
+#include "ops/gemm_bf16.h"
 #include "ops/simd_transpose.h"
 #include "base/util.h"
 #include <cblas.h>
@@ -269,16 +270,22 @@ static inline float *c_at(const GemmC *out, int i, int j) {
 // (NC = 512, a B block that fits L2, measured the same as 2048: 0.92-1.01x, bench_step --ab.)
 __attribute__((target("avx512f")))
 static void gemm_block(int m, int n, int k0, int K, float alpha, const GemmOperand *a, const GemmOperand *b,
-                       float beta, const GemmC *out, int i0, int j0, float *abuf, float *bbuf) {
+                       float beta, const GemmC *out, int i0, int j0, float *abuf, float *bbuf, int bf16) {
+    // bf16: the fp32 panels are converted into k-pair panels after abuf and bbuf (thread_buf).
+    uint32_t *a16 = (uint32_t *)(bbuf + (size_t)KC * NC), *b16 = a16 + (size_t)MC * KC / 2;
     for (int pc = k0; pc < K; pc += KC) {
-        int kc = K - pc < KC ? K - pc : KC;
+        int kc = K - pc < KC ? K - pc : KC, kp = (kc + 1) / 2;
         float bt = pc == k0 ? beta : 1.0f; // later K slices add onto the first one's result
         for (int jc = 0; jc < n; jc += NC) {
             int nc = n - jc < NC ? n - jc : NC;
             b->pack(b->ctx, bbuf, j0 + jc, nc, pc, kc);
+            if (bf16) bf16_convert_b(b16, bbuf, nc, kc);
             for (int ic = 0; ic < m; ic += MC) {
                 int mc = m - ic < MC ? m - ic : MC;
-                if (jc == 0 || m > MC) a->pack(a->ctx, abuf, i0 + ic, mc, pc, kc);
+                if (jc == 0 || m > MC) {
+                    a->pack(a->ctx, abuf, i0 + ic, mc, pc, kc);
+                    if (bf16) bf16_convert_a(a16, abuf, mc, kc);
+                }
                 for (int jr = 0; jr < nc; jr += NR) {
                     int nr = nc - jr < NR ? nc - jr : NR;
                     const float *bp = bbuf + (size_t)jr * kc;
@@ -286,7 +293,8 @@ static void gemm_block(int m, int n, int k0, int K, float alpha, const GemmOpera
                         int mr = mc - ir < MR ? mc - ir : MR;
                         float *cp = c_at(out, i0 + ic + ir, j0 + jc + jr);
                         const float *ap = abuf + (size_t)ir * kc;
-                        if (mr == MR && nr == NR) kernel_14x32(kc, ap, bp, cp, out->ldc, alpha, bt);
+                        if (bf16) bf16_kernel(mr, nr, kc, a16 + (size_t)ir * kp, b16 + (size_t)jr * kp, cp, out->ldc, alpha, bt);
+                        else if (mr == MR && nr == NR) kernel_14x32(kc, ap, bp, cp, out->ldc, alpha, bt);
                         else kernel_edge(mr, nr, kc, ap, bp, cp, out->ldc, alpha, bt);
                     }
                 }
@@ -311,7 +319,8 @@ static float *thread_buf(void) {
     pthread_once(&buf_key_once, buf_key_init);
     float *p = pthread_getspecific(buf_key);
     if (!p) {
-        size_t bytes = ((size_t)MC * KC + (size_t)KC * NC) * sizeof(float);
+        // fp32 A and B panels, then their bf16 k-pair conversions (half the words each).
+        size_t bytes = ((size_t)MC * KC + (size_t)KC * NC) * sizeof(float) * 3 / 2;
         p = xaligned_alloc(64, bytes);
         pthread_setspecific(buf_key, p);
     }
@@ -320,6 +329,10 @@ static float *thread_buf(void) {
 
 
 int gemm_own(void) { return use_own(); }
+
+// Not cached: a getenv and three cpuid-table reads per bf16 product cost nothing next to the
+// product, and tests can then pretend the CPU lacks BF16 (REPAE_CPU_PRETEND_MISSING) at any time.
+int gemm_bf16_ok(void) { return use_own() && gemm_bf16_cpu(); }
 
 // Tiles of gemm_windows: B rows read in place (see kernel_tile).
 __attribute__((target("avx512f")))
@@ -341,7 +354,13 @@ static void kernel_win_rows(int mr, int kc, const float *a, const float *base, c
 }
 
 void gemm_windows(int M, int N, int K, float alpha, GemmOperand a, GemmWindows b, float beta, GemmC out) {
+    gemm_windows_prec(M, N, K, alpha, a, b, beta, out, 0);
+}
+
+void gemm_windows_prec(int M, int N, int K, float alpha, GemmOperand a, GemmWindows b, float beta, GemmC out,
+                       int bf16) {
     if (M <= 0 || N <= 0) return;
+    bf16 = bf16 && gemm_bf16_ok();
     if (N % NR || (out.group && out.group % NR) || K <= 0 || alpha == 0.0f) {
         fprintf(stderr, "gemm_windows: N %d and column groups %d must be multiples of %d, K %d > 0, alpha != 0\n",
                 N, out.group, NR, K);
@@ -356,14 +375,24 @@ void gemm_windows(int M, int N, int K, float alpha, GemmOperand a, GemmWindows b
         int id = omp_get_thread_num(), n = omp_get_num_threads();
         int t0 = (int)((long)tiles * id / n), t1 = (int)((long)tiles * (id + 1) / n);
         float *abuf = thread_buf();
+        // bf16: A's k-pair panels and one B tile's, after the fp32 buffers (see gemm_block).
+        uint32_t *a16 = (uint32_t *)(abuf + (size_t)MC * KC + (size_t)KC * NC), *b16 = a16 + (size_t)MC * KC / 2;
         for (int pc = 0; pc < K; pc += KC) {
-            int kc = K - pc < KC ? K - pc : KC;
+            int kc = K - pc < KC ? K - pc : KC, kp = (kc + 1) / 2;
             float bt = pc == 0 ? beta : 1.0f;
             for (int ic = 0; ic < M; ic += MC) {
                 int mc = M - ic < MC ? M - ic : MC;
                 a.pack(a.ctx, abuf, ic, mc, pc, kc);
+                if (bf16) bf16_convert_a(a16, abuf, mc, kc);
                 for (int t = t0; t < t1; t++) {
                     const float *base = b.base(b.ctx, t * NR);
+                    if (bf16) { // the windows once into a k-pair panel, then every row tile on it
+                        bf16_convert_windows(b16, base, b.off + pc, b.half, b.mask ? b.mask + pc : NULL, kc);
+                        for (int ir = 0; ir < mc; ir += MR)
+                            bf16_kernel(mc - ir < MR ? mc - ir : MR, NR, kc, a16 + (size_t)ir * kp, b16,
+                                        c_at(&out, ic + ir, t * NR), out.ldc, alpha, bt);
+                        continue;
+                    }
                     for (int ir = 0; ir < mc; ir += MR) {
                         int mr = mc - ir < MR ? mc - ir : MR;
                         float *cp = c_at(&out, ic + ir, t * NR);
@@ -378,7 +407,13 @@ void gemm_windows(int M, int N, int K, float alpha, GemmOperand a, GemmWindows b
 }
 
 void gemm_packed(int M, int N, int K, float alpha, GemmOperand a, GemmOperand b, float beta, GemmC out) {
+    gemm_packed_prec(M, N, K, alpha, a, b, beta, out, 0);
+}
+
+void gemm_packed_prec(int M, int N, int K, float alpha, GemmOperand a, GemmOperand b, float beta, GemmC out,
+                      int bf16) {
     if (M <= 0 || N <= 0) return;
+    bf16 = bf16 && gemm_bf16_ok();
     if (out.group && out.group % NR) {
         fprintf(stderr, "gemm_packed: column groups of %d are not a multiple of %d\n", out.group, NR);
         abort();
@@ -409,7 +444,7 @@ void gemm_packed(int M, int N, int K, float alpha, GemmOperand a, GemmOperand b,
             int k0 = s0 * KC, k1 = s1 * KC < K ? s1 * KC : K;
             float *abuf = thread_buf(), *bbuf = abuf + (size_t)MC * KC;
             GemmC mine = {part + (size_t)(id > 0 ? id - 1 : 0) * M * N, N, 0, 0};
-            if (k1 > k0) gemm_block(M, N, k0, k1, alpha, &a, &b, id ? 0.0f : beta, id ? &mine : &out, 0, 0, abuf, bbuf);
+            if (k1 > k0) gemm_block(M, N, k0, k1, alpha, &a, &b, id ? 0.0f : beta, id ? &mine : &out, 0, 0, abuf, bbuf, bf16);
             else if (id) memset(mine.c, 0, sizeof(float) * M * N);
         }
         for (int t = 0; t < nt - 1; t++)
@@ -420,8 +455,11 @@ void gemm_packed(int M, int N, int K, float alpha, GemmOperand a, GemmOperand b,
         free(part);
         return;
     }
-    // Split the longer side of C among the threads, in whole tiles.
-    int split_n = (N + NR - 1) / NR >= (M + MR - 1) / MR;
+    // Split C among the threads in whole tiles, along the side whose operand is the larger to
+    // pack: every thread packs all of the other operand. (By tile counts, a 256-token linear of
+    // 576 outputs split its rows, and both threads transposed the whole weight: 10% of a
+    // sampling run.) Each element of C is summed in the same order either way.
+    int split_n = tiles_n >= nt && (N >= M || tiles_m < nt);
     int tiles = split_n ? (N + NR - 1) / NR : (M + MR - 1) / MR;
     if (nt > tiles) nt = tiles;
     #pragma omp parallel num_threads(nt) if (nt > 1)
@@ -432,12 +470,17 @@ void gemm_packed(int M, int N, int K, float alpha, GemmOperand a, GemmOperand b,
         if (split_n) { j0 = t0 * NR; nn = t1 * NR < N ? t1 * NR - j0 : N - j0; }
         else { i0 = t0 * MR; m = t1 * MR < M ? t1 * MR - i0 : M - i0; }
         float *abuf = thread_buf(), *bbuf = abuf + (size_t)MC * KC;
-        if (m > 0 && nn > 0) gemm_block(m, nn, 0, K, alpha, &a, &b, beta, &out, i0, j0, abuf, bbuf);
+        if (m > 0 && nn > 0) gemm_block(m, nn, 0, K, alpha, &a, &b, beta, &out, i0, j0, abuf, bbuf, bf16);
     }
 }
 
 void sgemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
            const float *B, int ldb, float beta, float *C, int ldc) {
+    sgemm_prec(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, 0);
+}
+
+void sgemm_prec(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+                const float *B, int ldb, float beta, float *C, int ldc, int bf16) {
     if (M <= 0 || N <= 0) return;
     if (!use_own() || M < OWN_MIN_M || N < OWN_MIN_N || K < OWN_MIN_K) {
         cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
@@ -445,6 +488,6 @@ void sgemm(int transA, int transB, int M, int N, int K, float alpha, const float
         return;
     }
     GemmMat am = {A, lda, transA}, bm = {B, ldb, transB};
-    gemm_packed(M, N, K, alpha, (GemmOperand){gemm_pack_a, &am}, (GemmOperand){gemm_pack_b, &bm}, beta,
-                (GemmC){C, ldc, 0, 0});
+    gemm_packed_prec(M, N, K, alpha, (GemmOperand){gemm_pack_a, &am}, (GemmOperand){gemm_pack_b, &bm}, beta,
+                     (GemmC){C, ldc, 0, 0}, bf16);
 }

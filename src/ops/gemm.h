@@ -19,6 +19,15 @@
 void sgemm(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
            const float *B, int ldb, float beta, float *C, int ldc);
 
+// bf16 != 0: the same product with op(A) and op(B) rounded to bfloat16 (nearest even) and
+// summed in fp32 (vdpbf16ps, gemm_bf16.c), on CPUs with AVX512-BF16 when the own kernel is in
+// use (gemm_bf16_ok); otherwise, and for the thin shapes that go to OpenBLAS, in fp32. The
+// precision is the caller's (a flag on its op struct or workspace), never the process's.
+void sgemm_prec(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+                const float *B, int ldb, float beta, float *C, int ldc, int bf16);
+// 1 if bf16 products run in bf16 in this process (own kernel and a CPU with AVX512-BF16).
+int gemm_bf16_ok(void);
+
 // "avx512" or "openblas": which path large products take in this process.
 const char *sgemm_backend(void);
 
@@ -72,6 +81,11 @@ typedef struct {
 // As gemm_packed with B given as windows; N must be a multiple of GEMM_NR.
 void gemm_windows(int M, int N, int K, float alpha, GemmOperand a, GemmWindows b, float beta, GemmC out);
 void gemm_packed(int M, int N, int K, float alpha, GemmOperand a, GemmOperand b, float beta, GemmC out);
+// The two with a precision, as sgemm_prec.
+void gemm_windows_prec(int M, int N, int K, float alpha, GemmOperand a, GemmWindows b, float beta, GemmC out,
+                       int bf16);
+void gemm_packed_prec(int M, int N, int K, float alpha, GemmOperand a, GemmOperand b, float beta, GemmC out,
+                      int bf16);
 void gemm_pack_a(const void *ctx, float *dst, int x0, int xc, int k0, int kc);
 void gemm_pack_b(const void *ctx, float *dst, int x0, int xc, int k0, int kc);
 

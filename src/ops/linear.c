@@ -5,6 +5,17 @@
 
 void linear_forward(float *out, const float *inp, const float *weight, const float *bias,
                     int N, int nin, int nout) {
+    linear_forward_prec(out, inp, weight, bias, N, nin, nout, 0);
+}
+
+void linear_backward(float *dinp, float *dweight, float *dbias,
+                     const float *dout, const float *inp, const float *weight,
+                     int N, int nin, int nout) {
+    linear_backward_prec(dinp, dweight, dbias, dout, inp, weight, N, nin, nout, 0);
+}
+
+void linear_forward_prec(float *out, const float *inp, const float *weight, const float *bias,
+                         int N, int nin, int nout, int bf16) {
     if (N <= 0 || nout <= 0) return;
     if (nin <= 0) { // an empty product; sgemm would reject lda = 0
         for (size_t i = 0; i < (size_t)N * nout; i++) out[i] = bias ? bias[i % nout] : 0.0f;
@@ -18,18 +29,18 @@ void linear_forward(float *out, const float *inp, const float *weight, const flo
         beta = 1.0f;
     }
     // out (N, nout) = inp (N, nin) @ weight^T (nin, nout)
-    sgemm(0, 1, N, nout, nin, 1.0f, inp, nin, weight, nin, beta, out, nout);
+    sgemm_prec(0, 1, N, nout, nin, 1.0f, inp, nin, weight, nin, beta, out, nout, bf16);
 }
 
-void linear_backward(float *dinp, float *dweight, float *dbias,
-                     const float *dout, const float *inp, const float *weight,
-                     int N, int nin, int nout) {
+void linear_backward_prec(float *dinp, float *dweight, float *dbias,
+                          const float *dout, const float *inp, const float *weight,
+                          int N, int nin, int nout, int bf16) {
     if (N <= 0 || nout <= 0) return; // nothing flows back
     if (nin <= 0) dinp = dweight = NULL;
     if (dinp) // dinp (N, nin) += dout (N, nout) @ weight (nout, nin)
-        sgemm(0, 0, N, nin, nout, 1.0f, dout, nout, weight, nin, 1.0f, dinp, nin);
+        sgemm_prec(0, 0, N, nin, nout, 1.0f, dout, nout, weight, nin, 1.0f, dinp, nin, bf16);
     if (dweight) // dweight (nout, nin) += dout^T (nout, N) @ inp (N, nin)
-        sgemm(1, 0, nout, nin, N, 1.0f, dout, nout, inp, nin, 1.0f, dweight, nin);
+        sgemm_prec(1, 0, nout, nin, N, 1.0f, dout, nout, inp, nin, 1.0f, dweight, nin, bf16);
     if (dbias) {
         // Column sums of dout in double (N is B*T, about a thousand rows). Each thread owns a
         // block of columns and walks the rows in order, so reads stay sequential and the result

@@ -16,9 +16,13 @@
 
 // ---------------------------------------------------------------------------------------------
 // Bounded scratch memory shared by the ops of one model (one per training run).
+// bf16 != 0: the convolutions that use it (conv2d, upconv) multiply in bf16 with fp32 sums
+// (gemm.h's sgemm_prec) where the CPU can; norms, activations and the rest stay fp32. Set by
+// the model that owns the workspace (train.precision), so two models in one process may differ.
 typedef struct {
     float *buf;
     size_t cap; // floats
+    int bf16;   // 0 after workspace_init
 } Workspace;
 void workspace_init(Workspace *ws, size_t cap_floats);
 void workspace_free(Workspace *ws);
@@ -56,6 +60,12 @@ void linear_forward(float *out, const float *inp, const float *weight, const flo
 void linear_backward(float *dinp, float *dweight, float *dbias,
                      const float *dout, const float *inp, const float *weight,
                      int N, int In, int O);
+// The same with the products in bf16 (bf16 != 0; sgemm_prec) or fp32; bias sums stay fp32.
+void linear_forward_prec(float *out, const float *inp, const float *weight, const float *bias,
+                         int N, int In, int O, int bf16);
+void linear_backward_prec(float *dinp, float *dweight, float *dbias,
+                          const float *dout, const float *inp, const float *weight,
+                          int N, int In, int O, int bf16);
 
 // ---------------------------------------------------------------------------------------------
 // GroupNorm over (B, C, HW) with G groups (C % G == 0: the caller's contract, checked by the

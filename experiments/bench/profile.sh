@@ -1,0 +1,49 @@
+#!/bin/sh
+# profile.sh [BUILD] [STEPS] [PRECISION]: where one fm32-small training step's time goes (issue 15's
+# per-op profile): `perf record` of `repae bench` (2 threads, latent BN as bench_step runs it),
+# then every sampled symbol put into one class: matrix kernels, matrix packing (operand panels,
+# transposes, bf16 conversion), norms, activations, attention softmax, copies, zeroing (memset,
+# page clearing), optimiser (AdamW, EMA, clipping), data, OpenMP/kernel scheduling, other.
+# Prints each class's share of the samples and the top symbols of "other", so a change can be
+# checked against the table in experiments/bench/README.md. Setup (vae_build, page faults of
+# the first step) is in the samples too: the warm-up step is one of STEPS + 1.
+#
+#   experiments/bench/profile.sh build 8 fp32
+#   experiments/bench/profile.sh build 8 bf16
+build=${1:-build}
+steps=${2:-8}
+prec=${3:-fp32}
+out=${TMPDIR:-/tmp}/repae-profile.$$
+command -v perf >/dev/null || { echo "profile.sh: perf is not installed (apt-get install linux-perf)"; exit 1; }
+[ -x "$build/repae" ] || { echo "profile.sh: $build/repae not found; run make first"; exit 1; }
+echo "# profile.sh: $build/repae bench fm32-small, $steps steps, precision $prec, 2 threads, $(date -u +%Y-%m-%dT%H:%MZ), load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+OMP_NUM_THREADS=2 perf record -q -o "$out.data" -F 999 -- "$build/repae" bench --config configs/fm32-small.json \
+    --steps "$steps" --set vae.latent_bn=true --set train.threads=2 --set "train.precision=\"$prec\"" \
+    > "$out.json" 2>/dev/null || { echo "profile.sh: perf record failed (perf_event_paranoid?)"; rm -f "$out".*; exit 1; }
+tail -n 1 "$out.json"
+perf report -q -i "$out.data" --no-children --sort symbol -g none --percent-limit 0 2>/dev/null |
+awk '
+function cls(s) {
+    if (s ~ /kernel_14x32|kernel_edge|kernel_win|kernel_rows|kernel_tile|bf16_kernel|^tile|sgemm_kernel|gemm_block/) return "matrix kernels";
+    if (s ~ /pack|transpose|bf16_convert|sgemm_[a-z]*copy|window_base/) return "matrix packing";
+    if (s ~ /groupnorm|layernorm|batchnorm/) return "norms (+fused SiLU)";
+    if (s ~ /silu|gelu/) return "activations";
+    if (s ~ /softmax|attention/) return "attention softmax";
+    if (s ~ /memmove|memcpy|interleave|im2col|col2im|upconv|pad_copy|patchify/) return "copies";
+    if (s ~ /memset|clear_page/) return "zeroing";
+    if (s ~ /adamw|ema_|clip|grad_norm|optim/) return "optimiser";
+    if (s ~ /data_|shapes|fmnist|folder|rng_/) return "data";
+    if (s ~ /gomp|GOMP|futex|schedule|pvm_|irq|syscall|sched_|_raw_spin|finish_task|omp_/) return "scheduling (OpenMP, kernel)";
+    return "other";
+}
+{ p = $1; sub(/%/, "", p); sym = $0; sub(/^ *[0-9.]+% +\[[^]]*\] +/, "", sym); sub(/ +-? *-? *$/, "", sym);
+  c = cls(sym); share[c] += p; total += p;
+  if (c == "other") { other[sym] += p } }
+END {
+    for (c in share) printf "%6.1f%%  %s\n", share[c], c | "sort -rn";
+    close("sort -rn");
+    print "top of \"other\":";
+    for (s in other) if (other[s] >= 0.5) printf "  %5.1f%%  %s\n", other[s], s | "sort -rn";
+    close("sort -rn");
+}'
+rm -f "$out.data" "$out.json" "$out.data.old"

@@ -1,0 +1,115 @@
+// gemm_bf16.c: see gemm_bf16.h. The register tile is the fp32 kernel's (14 x 32 of C in 28 zmm
+// accumulators), with vdpbf16ps instead of vfmadd: per k pair, two vectors of B (32 columns x 2
+// k) and 14 broadcast words of A, so each instruction does two k steps and the tile runs at
+// twice the fp32 kernel's flops per instruction.
+#include "ops/gemm_bf16.h"
+#include "ops/gemm.h"
+#include "base/cpu.h"
+#include <immintrin.h>
+
+#define MR GEMM_MR
+#define NR GEMM_NR
+#define BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512bf16")))
+
+int gemm_bf16_cpu(void) { return cpu_has("avx512bf16") && cpu_has("avx512bw") && cpu_has("avx512f"); }
+
+
+// Interleaves two rows of 16 floats into 16 words (lo[j] low, hi[j] high), rounding to nearest even (vcvtne2ps2bf16).
+BF16_TARGET static inline __m512i pair16(__m512 lo, __m512 hi) {
+    const __m512i idx = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
+                                         23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    __m512i v = (__m512i)_mm512_cvtne2ps_pbh(hi, lo); // [bf16(lo) | bf16(hi)]
+    return _mm512_permutexvar_epi16(idx, v);
+}
+
+// Vectorised as the B side (vdpbf16ps reads bf16 denormals as zero, so the conversion's
+// flushing them changes nothing). Scalar on a row panel with fewer than 16 lanes would be
+// ~10x slower: the A panels of long-K weight gradients are converted once per column block.
+BF16_TARGET void bf16_convert_a(uint32_t *restrict dst, const float *restrict src, int mc, int kc) {
+    int kp = (kc + 1) / 2;
+    const __mmask16 m = (__mmask16)((1u << MR) - 1);
+    for (int ir = 0; ir < mc; ir += MR) {
+        const float *s = src + (size_t)ir * kc;
+        uint32_t *d = dst + (size_t)ir * kp;
+        for (int p = 0; p < kp; p++) {
+            const float *lo = s + (size_t)2 * p * MR;
+            __m512 l = _mm512_maskz_loadu_ps(m, lo), u = 2 * p + 1 < kc ? _mm512_maskz_loadu_ps(m, lo + MR) : _mm512_setzero_ps();
+            _mm512_mask_storeu_epi32(d + (size_t)p * MR, m, pair16(l, u));
+        }
+    }
+}
+
+BF16_TARGET void bf16_convert_b(uint32_t *restrict dst, const float *restrict src, int nc, int kc) {
+    int kp = (kc + 1) / 2;
+    for (int jr = 0; jr < nc; jr += NR) {
+        const float *s = src + (size_t)jr * kc;
+        uint32_t *d = dst + (size_t)jr * kp;
+        for (int p = 0; p < kp; p++) {
+            const float *lo = s + (size_t)2 * p * NR, *hi = lo + NR;
+            int has_hi = 2 * p + 1 < kc;
+            for (int h = 0; h < 2; h++) {
+                __m512 l = _mm512_load_ps(lo + 16 * h), u = has_hi ? _mm512_load_ps(hi + 16 * h) : _mm512_setzero_ps();
+                _mm512_store_si512((void *)(d + (size_t)p * NR + 16 * h), pair16(l, u));
+            }
+        }
+    }
+}
+
+BF16_TARGET void bf16_convert_windows(uint32_t *restrict dst, const float *base, const ptrdiff_t *off,
+                                      ptrdiff_t half, const uint16_t *mask, int kc) {
+    int kp = (kc + 1) / 2;
+    for (int p = 0; p < kp; p++) {
+        int k = 2 * p, has_hi = k + 1 < kc;
+        __mmask16 ml = mask ? mask[k] : 0xFFFF, mh = has_hi ? (mask ? mask[k + 1] : 0xFFFF) : 0;
+        const float *lo = base + off[k], *hi = has_hi ? base + off[k + 1] : base;
+        for (int h = 0; h < 2; h++) {
+            __m512 l = _mm512_maskz_loadu_ps(ml, lo + h * half), u = _mm512_maskz_loadu_ps(mh, hi + h * half);
+            _mm512_store_si512((void *)(dst + (size_t)p * NR + 16 * h), pair16(l, u));
+        }
+    }
+}
+
+// R rows (a constant in each instance: the loops unroll into registers); columns past nr are
+// computed on the panel's zero padding and not stored (masks m0, m1).
+__attribute__((target("avx512f,avx512bw,avx512bf16"), always_inline))
+static inline void tile(const int R, int kp, const uint32_t *restrict a, const uint32_t *restrict b, float *C,
+                        int ldc, float alpha, float beta, __mmask16 m0, __mmask16 m1) {
+    __m512 c0[MR], c1[MR];
+    #pragma GCC unroll 14
+    for (int r = 0; r < R; r++) c0[r] = c1[r] = _mm512_setzero_ps();
+    for (int p = 0; p < kp; p++) {
+        __m512bh b0 = (__m512bh)_mm512_load_si512((const void *)b), b1 = (__m512bh)_mm512_load_si512((const void *)(b + 16));
+        #pragma GCC unroll 14
+        for (int r = 0; r < R; r++) {
+            __m512bh av = (__m512bh)_mm512_set1_epi32((int)a[r]);
+            c0[r] = _mm512_dpbf16_ps(c0[r], av, b0);
+            c1[r] = _mm512_dpbf16_ps(c1[r], av, b1);
+        }
+        a += MR;
+        b += NR;
+    }
+    __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+    #pragma GCC unroll 14
+    for (int r = 0; r < R; r++) {
+        float *cr = C + (size_t)r * ldc;
+        __m512 x0 = _mm512_mul_ps(va, c0[r]), x1 = _mm512_mul_ps(va, c1[r]);
+        if (beta != 0.0f) {
+            x0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, cr), x0);
+            x1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, cr + 16), x1);
+        }
+        _mm512_mask_storeu_ps(cr, m0, x0);
+        _mm512_mask_storeu_ps(cr + 16, m1, x1);
+    }
+}
+
+BF16_TARGET void bf16_kernel(int mr, int nr, int kc, const uint32_t *a, const uint32_t *b, float *C, int ldc,
+                             float alpha, float beta) {
+    int kp = (kc + 1) / 2;
+    __mmask16 m0 = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1);
+    __mmask16 m1 = nr >= 32 ? 0xFFFF : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
+    switch (mr) {
+#define K_(R) case R: tile(R, kp, a, b, C, ldc, alpha, beta, m0, m1); break;
+    K_(1) K_(2) K_(3) K_(4) K_(5) K_(6) K_(7) K_(8) K_(9) K_(10) K_(11) K_(12) K_(13) K_(14)
+#undef K_
+    }
+}

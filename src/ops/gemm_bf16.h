@@ -1,0 +1,27 @@
+// gemm_bf16.h: the bf16 half of the own matrix kernel (gemm_bf16.c), used by gemm.c when a
+// product is asked for in bf16 (GEMM_BF16). Not an op interface: only gemm.c includes it.
+//
+// Operands are packed by the usual fp32 packers, then converted (round to nearest even) into
+// k-pair panels for vdpbf16ps: each 32-bit word holds op(X)[.][k] in its low and op(X)[.][k+1]
+// in its high half, an odd last k paired with 0. An A panel holds, per k pair, GEMM_MR words;
+// a B panel GEMM_NR. Products sum in fp32 (vdpbf16ps adds each pair's two products into an
+// fp32 lane), so only the inputs are rounded.
+#ifndef REPAE_GEMM_BF16_H
+#define REPAE_GEMM_BF16_H
+#include <stddef.h>
+#include <stdint.h>
+
+// 1 if this CPU can run the kernels (AVX512-BF16 and BW), honouring REPAE_CPU_PRETEND_MISSING.
+int gemm_bf16_cpu(void);
+// fp32 panels (gemm.c's layout: rows in panels of MR (A) or NR (B), kc values each) -> bf16
+// k-pair panels. Panel p of the result starts at dst + p * width * ((kc + 1) / 2).
+void bf16_convert_a(uint32_t *dst, const float *src, int mc, int kc);
+void bf16_convert_b(uint32_t *dst, const float *src, int nc, int kc);
+// One B tile of gemm_windows (32 columns: 16 at base + off[k], 16 at that + half, under mask[k]
+// when mask != NULL) -> one bf16 B panel.
+void bf16_convert_windows(uint32_t *dst, const float *base, const ptrdiff_t *off, ptrdiff_t half,
+                          const uint16_t *mask, int kc);
+// C[0..mr)[0..nr) = alpha * a @ b + beta * C (beta == 0: C not read); mr <= MR, nr <= NR.
+void bf16_kernel(int mr, int nr, int kc, const uint32_t *a, const uint32_t *b, float *C, int ldc,
+                 float alpha, float beta);
+#endif
