@@ -118,6 +118,14 @@ typedef struct {
 // writes it).
 int repa_target_open(RepaTarget *t, const char *path, const char *dataset, int channels, int size, int gh, int gw,
                      int max_batch, char *err);
+// The stage of e whose side pools evenly onto a gh x gw grid (the deepest such) and its pooling
+// factor; what repa_target_init and the self-supervised training (ssl.h) use.
+int repa_pick_stage(const Encoder *e, int gh, int gw, int *stage, int *factor, char *err);
+// Average-pools a stage map m (B,F,s,s) by f onto the token grid (T = (s/f)^2 tokens, gw per
+// row): out (B,T,F), token n = i*gw + j. The backward writes (=, not +=) every element of
+// dm (B,F,s,s) from dout (B,T,F); s must be gw*f.
+void repa_pool_grid(const float *m, int B, int F, int s, int f, int gw, int T, float *out);
+void repa_pool_grid_backward(float *dm, int B, int F, int s, int f, int gw, int T, const float *dout);
 // Picks the stage for an encoder already built in place in t->enc (tests build their own).
 int repa_target_init(RepaTarget *t, int gh, int gw, char *err);
 void repa_target_free(RepaTarget *t);
