@@ -1,6 +1,8 @@
 // test_repa.c: the REPA projector and alignment loss (src/model/repa.h) against PyTorch
 // (tests/gen_repa.py, REPA's loss.py formulation), finite differences, the target features of
 // the frozen encoder, and the VAE-side path through a frozen SiT (no SiT or projector grads).
+#include <stdlib.h>
+#include <unistd.h>
 #include "base/config.h"
 #include "model/encoder.h"
 #include "model/repa.h"
@@ -167,10 +169,59 @@ TEST(vae_side_path_through_frozen_sit) {
     sit_free(&s);
 }
 
+// align.target: the default file of each target kind, the refusal of a file of the other kind,
+// and missing-file messages that name the command writing the file.
+TEST(target_kinds_are_never_mistaken) {
+    char dir[] = "/tmp/repae_test_repa_XXXXXX";
+    CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+    char *old = getenv("REPAE_HOME") ? strdup(getenv("REPAE_HOME")) : NULL;
+    setenv("REPAE_HOME", dir, 1);
+    EncoderLayout L = {.channels = 3, .size = 8, .nlevels = 2, .ch = {4, 8}, .convs = 2, .groups = 2,
+                       .num_classes = 3};
+    Encoder e;
+    char err[ERRLEN], sup[1024], ssl[1024];
+    CHECK(encoder_build(&e, &L, 2, 0, err) == 0, "%s", err);
+    Rng r;
+    rng_seed(&r, 5);
+    encoder_init(&e, &r);
+    RepaTarget t;
+    CHECK(repa_target_open_for(&t, "ssl", "", "shapes", 3, 8, 2, 2, 2, err) != 0 &&
+              strstr(err, "ssl-encoder-shapes.safetensors") && strstr(err, "`repae encoder train --dataset shapes`"),
+          "missing ssl encoder message: %s", err);
+    CHECK(repa_target_open_for(&t, "supervised", "", "shapes", 3, 8, 2, 2, 2, err) != 0 &&
+              strstr(err, "/encoder-shapes.safetensors") &&
+              strstr(err, "`repae encoder train --dataset shapes --objective supervised`"),
+          "missing supervised encoder message: %s", err);
+    encoder_default_path("encoder", "shapes", sup, sizeof sup);
+    encoder_default_path("ssl-encoder", "shapes", ssl, sizeof ssl);
+    CHECK(encoder_save(&e, sup, "encoder", "shapes", -1, err) == 0, "%s", err);
+    // Only the supervised file exists: the ssl target does not fall back to it.
+    CHECK(repa_target_open_for(&t, "ssl", "", "shapes", 3, 8, 2, 2, 2, err) != 0 && strstr(err, "does not exist"),
+          "the ssl target found something: %s", err);
+    CHECK(repa_target_open_for(&t, "ssl", sup, "shapes", 3, 8, 2, 2, 2, err) != 0 && strstr(err, "align.target"),
+          "a supervised file accepted as the ssl target: %s", err);
+    CHECK(repa_target_open_for(&t, "supervised", "", "shapes", 3, 8, 2, 2, 2, err) == 0, "%s", err);
+    repa_target_free(&t);
+    CHECK(encoder_save(&e, ssl, "ssl-encoder", "shapes", -1, err) == 0, "%s", err);
+    CHECK(repa_target_open_for(&t, "ssl", "", "shapes", 3, 8, 2, 2, 2, err) == 0, "%s", err);
+    CHECK(t.stage == 1 && t.factor == 2, "stage %d factor %d", t.stage, t.factor);
+    repa_target_free(&t);
+    CHECK(repa_target_open_for(&t, "supervised", ssl, "shapes", 3, 8, 2, 2, 2, err) != 0 && strstr(err, "\"ssl\""),
+          "an ssl file accepted as the supervised target: %s", err);
+    encoder_free(&e);
+    unlink(sup);
+    unlink(ssl);
+    rmdir(dir);
+    if (old) setenv("REPAE_HOME", old, 1);
+    else unsetenv("REPAE_HOME");
+    free(old);
+}
+
 int main(void) {
     RUN(projector_and_loss_match_torch);
     RUN(repa_loss_gradients_match_finite_differences);
     RUN(targets_match_torch);
     RUN(vae_side_path_through_frozen_sit);
+    RUN(target_kinds_are_never_mistaken);
     return test_summary();
 }

@@ -124,21 +124,39 @@ int repa_target_init(RepaTarget *t, int gh, int gw, char *err) {
     return 0;
 }
 
-int repa_target_open(RepaTarget *t, const char *path, const char *dataset, int channels, int size, int gh, int gw,
-                     int max_batch, char *err) {
+int repa_target_open_for(RepaTarget *t, const char *target, const char *path, const char *dataset, int channels,
+                         int size, int gh, int gw, int max_batch, char *err) {
     memset(t, 0, sizeof *t);
+    int ssl = !target || strcmp(target, "supervised") != 0;
+    const char *want = ssl ? "ssl-encoder" : "encoder";
+    const char *how = ssl ? "" : " --objective supervised";
     char def[1024];
-    if (!path || !*path) path = encoder_default_path("encoder", dataset, def, sizeof def);
+    if (!path || !*path) path = encoder_default_path(want, dataset, def, sizeof def);
     struct stat sb;
     if (stat(path, &sb) != 0)
-        return seterr(err, "target encoder %s does not exist: run `repae encoder train --dataset %s` first, "
-                           "or name a trained encoder in align.encoder", path, dataset);
-    if (encoder_load(&t->enc, path, channels, size, max_batch, NULL, err)) return -1;
+        return seterr(err, "target encoder %s does not exist: run `repae encoder train --dataset %s%s` first "
+                           "(a few minutes), or name a trained encoder in align.encoder", path, dataset, how);
+    char kind[32];
+    if (encoder_load(&t->enc, path, channels, size, max_batch, kind, err)) return -1;
+    // A file that says what it is must be what align.target asks for: a supervised encoder
+    // silently standing in for the self-supervised one would make REPA class supervision again.
+    if (kind[0] && strcmp(kind, want) != 0) {
+        encoder_free(&t->enc);
+        return seterr(err, "%s is a \"%s\" file but align.target \"%s\" needs an \"%s\" one: set align.target to "
+                           "\"%s\", or train one with `repae encoder train --dataset %s%s`", path, kind,
+                      ssl ? "ssl" : "supervised", want, strcmp(kind, "ssl-encoder") == 0 ? "ssl" : "supervised",
+                      dataset, how);
+    }
     if (repa_target_init(t, gh, gw, err)) {
         encoder_free(&t->enc);
         return -1;
     }
     return 0;
+}
+
+int repa_target_open(RepaTarget *t, const char *path, const char *dataset, int channels, int size, int gh, int gw,
+                     int max_batch, char *err) {
+    return repa_target_open_for(t, "supervised", path, dataset, channels, size, gh, gw, max_batch, err);
 }
 
 void repa_target_free(RepaTarget *t) {

@@ -113,9 +113,14 @@ typedef struct {
     int gh, gw, T, F;
 } RepaTarget;
 
-// Loads the frozen encoder from path ("" = encoder_default_path("encoder", dataset)) for
-// images (channels, size) and picks the stage for the SiT token grid gh x gw. Returns 0 or -1 with err (a missing file names the command that
-// writes it).
+// Loads the frozen encoder for align.target `target` ("ssl" or "supervised") from path ("" =
+// encoder_default_path("ssl-encoder" or "encoder", dataset)) for images (channels, size) and
+// picks the stage for the SiT token grid gh x gw. A file recording another kind is refused (an
+// "encoder" file never stands in for "ssl-encoder"). Returns 0 or -1 with err (a missing file
+// names the command that writes it; nothing is trained on the fly, docs/encoder.md).
+int repa_target_open_for(RepaTarget *t, const char *target, const char *path, const char *dataset, int channels,
+                         int size, int gh, int gw, int max_batch, char *err);
+// repa_target_open_for(t, "supervised", ...): what the trainer called before align.target.
 int repa_target_open(RepaTarget *t, const char *path, const char *dataset, int channels, int size, int gh, int gw,
                      int max_batch, char *err);
 // The stage of e whose side pools evenly onto a gh x gw grid (the deepest such) and its pooling
