@@ -151,6 +151,7 @@ int repa_target_open_for(RepaTarget *t, const char *target, const char *path, co
         encoder_free(&t->enc);
         return -1;
     }
+    snprintf(t->path, sizeof t->path, "%s", path);
     return 0;
 }
 

@@ -111,6 +111,7 @@ typedef struct {
     Encoder enc;
     int stage, factor;   // pooled stage of the encoder and its pooling factor
     int gh, gw, T, F;
+    char path[1024];     // the file repa_target_open_for loaded ("" when built in place)
 } RepaTarget;
 
 // Loads the frozen encoder for align.target `target` ("ssl" or "supervised") from path ("" =
