@@ -64,6 +64,7 @@ static EncoderLayout small_layout(void) {
 
 typedef struct {
     Encoder *e;
+    Projector *ex;
     const float *xa, *xb;
     int pa[16], pb[16], M;
     float w_dense;
@@ -73,7 +74,7 @@ static double obj_fn(void *c) {
     ObjCtx *k = c;
     VicregWeights w = vicreg_default();
     char err[ERRLEN];
-    return ssl_pairs_loss(k->e, k->xa, k->xb, OB, OG, k->pa, k->pb, k->M, k->w_dense, &w, 0, NULL, err);
+    return ssl_pairs_loss(k->e, k->ex, k->xa, k->xb, OB, OG, k->pa, k->pb, k->M, k->w_dense, &w, 0, NULL, err);
 }
 
 TEST(objective_matches_torch_and_finite_differences) {
@@ -98,7 +99,7 @@ TEST(objective_matches_torch_and_finite_differences) {
     VicregWeights w = vicreg_default();
     params_zero_grad(&e.params);
     float parts[4];
-    float l = ssl_pairs_loss(&e, xa, xb, OB, OG, k.pa, k.pb, k.M, k.w_dense, &w, 1, parts, err);
+    float l = ssl_pairs_loss(&e, NULL, xa, xb, OB, OG, k.pa, k.pb, k.M, k.w_dense, &w, 1, parts, err);
     CHECK(fabsf(l - loss[0]) < 1e-4f * fabsf(loss[0]), "objective %.7g, torch %.7g (%s)", l, loss[0], err);
     char name[256];
     for (int i = 0; i < e.params.n; i++) {
@@ -113,6 +114,22 @@ TEST(objective_matches_torch_and_finite_differences) {
                c0->name);
     CHECK_GRAD(e.params.data + nl->offset, e.params.grad + nl->offset, nl->numel, obj_fn, &k, 1e-2f, 3e-2, 1e-3,
                nl->name);
+    // With an expander (VICReg on its outputs): finite differences on the encoder's first conv
+    // and on the expander's weights.
+    Projector ex;
+    CHECK(projector_build(&ex, 8, 6, 5, 2 * OB * OG * OG, ALLOC_GRAD, err) == 0, "%s", err);
+    Rng r;
+    rng_seed(&r, 12);
+    projector_init(&ex, &r);
+    k.ex = &ex;
+    params_zero_grad(&e.params);
+    params_zero_grad(&ex.params);
+    l = ssl_pairs_loss(&e, &ex, xa, xb, OB, OG, k.pa, k.pb, k.M, k.w_dense, &w, 1, parts, err);
+    CHECK(isfinite(l), "%s", err);
+    CHECK_GRAD(e.params.data + c0->offset, e.params.grad + c0->offset, c0->numel, obj_fn, &k, 1e-2f, 3e-2, 1e-3,
+               "first conv, through the expander");
+    CHECK_GRAD(ex.params.data, ex.params.grad, ex.params.ntrain, obj_fn, &k, 1e-2f, 3e-2, 1e-3, "expander");
+    projector_free(&ex);
     encoder_free(&e);
     st_free(&st);
 }

@@ -88,7 +88,7 @@ float vicreg_loss(const float *z1, const float *z2, int N, int D, const VicregWe
 
 // ---- the objective on a batch of two views ----------------------------------------------------
 
-float ssl_step_loss(Encoder *e, const float *xa, const float *xb, const SslView *va, const SslView *vb, int B,
+float ssl_step_loss(Encoder *e, Projector *ex, const float *xa, const float *xb, const SslView *va, const SslView *vb, int B,
                     int grid, float w_dense, const VicregWeights *w, int backward, float parts[4], char *err) {
     int T = grid * grid, M = 0;
     int *pa = xmalloc((size_t)B * T * sizeof(int)), *pb = xmalloc((size_t)B * T * sizeof(int));
@@ -100,13 +100,13 @@ float ssl_step_loss(Encoder *e, const float *xa, const float *xb, const SslView 
             pb[M] = b * T + m;
             M++;
         }
-    float l = ssl_pairs_loss(e, xa, xb, B, grid, pa, pb, M, w_dense, w, backward, parts, err);
+    float l = ssl_pairs_loss(e, ex, xa, xb, B, grid, pa, pb, M, w_dense, w, backward, parts, err);
     free(pa);
     free(pb);
     return l;
 }
 
-float ssl_pairs_loss(Encoder *e, const float *xa, const float *xb, int B, int grid, const int *pa_in,
+float ssl_pairs_loss(Encoder *e, Projector *ex, const float *xa, const float *xb, int B, int grid, const int *pa_in,
                      const int *pb_in, int M, float w_dense, const VicregWeights *w, int backward, float parts[4],
                      char *err) {
     int stage, f;
@@ -127,29 +127,32 @@ float ssl_pairs_loss(Encoder *e, const float *xa, const float *xb, int B, int gr
     // tok (2B,T,F): views a then b
     float *tok = xmalloc((size_t)2 * B * T * F * sizeof(float));
     repa_pool_grid(encoder_stage_out(e, stage), 2 * B, F, s, f, grid, T, tok);
+    // The VICReg rows: the tokens, or their expansion (width Z) when there is an expander.
+    int Z = ex ? ex->F : F;
+    const float *zt = ex ? projector_forward(ex, tok, 2 * B * T) : tok;
     // global rows: the token mean of each view
-    float *g = xcalloc((size_t)2 * B * F, sizeof(float));
+    float *g = xcalloc((size_t)2 * B * Z, sizeof(float));
     for (int b = 0; b < 2 * B; b++)
         for (int n = 0; n < T; n++)
-            for (int c = 0; c < F; c++) g[(size_t)b * F + c] += tok[((size_t)b * T + n) * F + c] / T;
+            for (int c = 0; c < Z; c++) g[(size_t)b * Z + c] += zt[((size_t)b * T + n) * Z + c] / T;
     // dense rows: token a of view a against token b of view b (views b follow the B views a)
     int *pa = xmalloc((size_t)(M ? M : 1) * sizeof(int)), *pb = xmalloc((size_t)(M ? M : 1) * sizeof(int));
     for (int k = 0; k < M; k++) {
         pa[k] = pa_in[k];
         pb[k] = B * T + pb_in[k];
     }
-    float *za = xmalloc((size_t)(M ? M : 1) * F * sizeof(float)), *zb = xmalloc((size_t)(M ? M : 1) * F * sizeof(float));
+    float *za = xmalloc((size_t)(M ? M : 1) * Z * sizeof(float)), *zb = xmalloc((size_t)(M ? M : 1) * Z * sizeof(float));
     for (int k = 0; k < M; k++) {
-        memcpy(za + (size_t)k * F, tok + (size_t)pa[k] * F, F * sizeof(float));
-        memcpy(zb + (size_t)k * F, tok + (size_t)pb[k] * F, F * sizeof(float));
+        memcpy(za + (size_t)k * Z, zt + (size_t)pa[k] * Z, Z * sizeof(float));
+        memcpy(zb + (size_t)k * Z, zt + (size_t)pb[k] * Z, Z * sizeof(float));
     }
     int bw = backward && e->params.grad;
-    float *dg = bw ? xmalloc((size_t)2 * B * F * sizeof(float)) : NULL;
-    float *dza = bw ? xmalloc((size_t)(M ? M : 1) * F * sizeof(float)) : NULL;
-    float *dzb = bw ? xmalloc((size_t)(M ? M : 1) * F * sizeof(float)) : NULL;
+    float *dg = bw ? xmalloc((size_t)2 * B * Z * sizeof(float)) : NULL;
+    float *dza = bw ? xmalloc((size_t)(M ? M : 1) * Z * sizeof(float)) : NULL;
+    float *dzb = bw ? xmalloc((size_t)(M ? M : 1) * Z * sizeof(float)) : NULL;
     float pg[3], pd[3] = {0};
-    float lg = vicreg_loss(g, g + (size_t)B * F, B, F, w, 1.0f, dg, dg ? dg + (size_t)B * F : NULL, pg);
-    float ld = M > 1 ? vicreg_loss(za, zb, M, F, w, w_dense, dza, dzb, pd) : 0.0f;
+    float lg = vicreg_loss(g, g + (size_t)B * Z, B, Z, w, 1.0f, dg, dg ? dg + (size_t)B * Z : NULL, pg);
+    float ld = M > 1 ? vicreg_loss(za, zb, M, Z, w, w_dense, dza, dzb, pd) : 0.0f;
     if (parts) {
         parts[0] = pg[0];
         parts[1] = pg[1];
@@ -157,23 +160,29 @@ float ssl_pairs_loss(Encoder *e, const float *xa, const float *xb, int B, int gr
         parts[3] = ld;
     }
     if (bw) {
-        float *dtok = xcalloc((size_t)2 * B * T * F, sizeof(float));
+        float *dz = xcalloc((size_t)2 * B * T * Z, sizeof(float));
         for (int b = 0; b < 2 * B; b++)
             for (int n = 0; n < T; n++)
-                for (int c = 0; c < F; c++) dtok[((size_t)b * T + n) * F + c] = dg[(size_t)b * F + c] / T;
+                for (int c = 0; c < Z; c++) dz[((size_t)b * T + n) * Z + c] = dg[(size_t)b * Z + c] / T;
         if (M > 1)
             for (int k = 0; k < M; k++)
-                for (int c = 0; c < F; c++) {
-                    dtok[(size_t)pa[k] * F + c] += dza[(size_t)k * F + c];
-                    dtok[(size_t)pb[k] * F + c] += dzb[(size_t)k * F + c];
+                for (int c = 0; c < Z; c++) {
+                    dz[(size_t)pa[k] * Z + c] += dza[(size_t)k * Z + c];
+                    dz[(size_t)pb[k] * Z + c] += dzb[(size_t)k * Z + c];
                 }
+        float *dtok = dz;
+        if (ex) { // through the expander (its weights get gradients too)
+            dtok = xcalloc((size_t)2 * B * T * F, sizeof(float));
+            projector_backward(ex, dtok, dz, 1);
+        }
         float *dm = xmalloc((size_t)2 * B * F * s * s * sizeof(float));
         repa_pool_grid_backward(dm, 2 * B, F, s, f, grid, T, dtok);
         const float *dstage[ENC_MAXLEVELS] = {0};
         dstage[stage] = dm;
         encoder_backward(e, dstage, NULL, NULL, 1);
         free(dm);
-        free(dtok);
+        if (dtok != dz) free(dtok);
+        free(dz);
     }
     free(dg); free(dza); free(dzb);
     free(za); free(zb); free(pa); free(pb); free(g); free(tok);
@@ -183,7 +192,7 @@ float ssl_pairs_loss(Encoder *e, const float *xa, const float *xb, int B, int gr
 // ---- training ---------------------------------------------------------------------------------
 
 SslTrainOpts ssl_train_default(int grid) {
-    return (SslTrainOpts){.steps = 1500, .batch = 64, .lr = 2e-3f, .w_dense = 1.0f, .grid = grid, .seed = 1,
+    return (SslTrainOpts){.steps = 1500, .batch = 64, .lr = 2e-3f, .w_dense = 1.0f, .grid = grid, .seed = 1, .expander = 128,
                           .log_every = 100, .aug = ssl_augment_default(), .vic = vicreg_default()};
 }
 
@@ -197,6 +206,21 @@ float ssl_train(Encoder *e, const Dataset *ds, const SslTrainOpts *o, char *err)
     if (repa_pick_stage(e, o->grid, o->grid, &stage, &f, err)) return NAN;
     size_t n = e->params.ntrain, per = (size_t)L->channels * L->size * L->size;
     float *m = xcalloc(2 * n, sizeof(float)), *v = m + n;
+    // The expander (VICReg's projector, discarded after training): REPA's targets are the
+    // encoder's tokens before it, as VICReg's representations are taken before its projector.
+    Projector ex;
+    Projector *exp = NULL;
+    float *em = NULL, *ev = NULL;
+    if (o->expander > 0) {
+        if (projector_build(&ex, L->ch[stage], o->expander, o->expander, 2 * B * o->grid * o->grid, ALLOC_GRAD, err))
+            return NAN;
+        Rng er;
+        rng_seed(&er, o->seed ^ 0xe4a2dULL);
+        projector_init(&ex, &er);
+        exp = &ex;
+        em = xcalloc(2 * ex.params.ntrain, sizeof(float));
+        ev = em + ex.params.ntrain;
+    }
     float *x = xmalloc(B * per * sizeof(float)), *xa = xmalloc(B * per * sizeof(float)),
           *xb = xmalloc(B * per * sizeof(float));
     SslView *va = xmalloc((size_t)B * sizeof(SslView)), *vb = xmalloc((size_t)B * sizeof(SslView));
@@ -218,8 +242,9 @@ float ssl_train(Encoder *e, const Dataset *ds, const SslTrainOpts *o, char *err)
             ssl_view_apply(&vb[b], x + b * per, L->channels, L->size, xb + b * per);
         }
         params_zero_grad(&e->params);
+        if (exp) params_zero_grad(&exp->params);
         float parts[4];
-        float l = ssl_step_loss(e, xa, xb, va, vb, B, o->grid, o->w_dense, &o->vic, 1, parts, err);
+        float l = ssl_step_loss(e, exp, xa, xb, va, vb, B, o->grid, o->w_dense, &o->vic, 1, parts, err);
         if (!isfinite(l)) {
             seterr(err, "ssl: the loss became %g at step %d; lower --lr", l, step + 1);
             loss = NAN;
@@ -227,6 +252,9 @@ float ssl_train(Encoder *e, const Dataset *ds, const SslTrainOpts *o, char *err)
         }
         float lr = o->lr * (0.1f + 0.9f * 0.5f * (1.0f + cosf((float)M_PI * step / (float)o->steps)));
         adamw_update(e->params.data, e->params.grad, m, v, n, lr, 0.9f, 0.999f, 1e-8f, 1e-4f, step + 1);
+        if (exp)
+            adamw_update(exp->params.data, exp->params.grad, em, ev, exp->params.ntrain, lr, 0.9f, 0.999f, 1e-8f,
+                         1e-4f, step + 1);
         run = 0.98 * run + 0.02 * l;
         for (int k = 0; k < 4; k++) rp[k] = 0.98 * rp[k] + 0.02 * parts[k];
         wsum = 0.98 * wsum + 0.02;
@@ -238,6 +266,8 @@ float ssl_train(Encoder *e, const Dataset *ds, const SslTrainOpts *o, char *err)
         }
     }
     loader_free(&ld);
+    if (exp) projector_free(exp);
+    free(em);
     free(m); free(x); free(xa); free(xb); free(va); free(vb);
     return loss;
 }

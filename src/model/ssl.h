@@ -10,7 +10,8 @@
 // dimension alive with no negatives and no teacher, and the same loss works row-wise on the
 // dense pairs.
 //
-// VICReg on rows z1, z2 (N, D) (the official vicreg/main.py, no expander):
+// VICReg on rows z1, z2 (N, D) (the official vicreg/main.py; the rows are the tokens passed
+// through an expander MLP, F -> 128 -> 128 -> 128, trained with the encoder and discarded):
 //   inv = mean_{n,d} (z1 - z2)^2
 //   var = (mean_d relu(1 - std_d(z1)) + mean_d relu(1 - std_d(z2))) / 2,  std = sqrt(Var_unbiased + eps)
 //   cov = sum_{i != j} C(z1)_ij^2 / D + sum_{i != j} C(z2)_ij^2 / D,  C = centred z^T z / (N - 1)
@@ -24,6 +25,7 @@
 #ifndef REPAE_SSL_H
 #define REPAE_SSL_H
 #include "model/encoder.h"
+#include "model/repa.h"
 
 typedef struct {
     float inv, var, cov, eps;
@@ -68,6 +70,7 @@ typedef struct {
     int steps, batch;       // batch images, 2*batch views per step (the encoder's max_batch >= 2*batch)
     float lr, w_dense;
     int grid;               // SiT token grid side
+    int expander;           // width of the expander MLP VICReg sees (0: VICReg on the tokens)
     uint64_t seed;
     int log_every;
     SslAugment aug;
@@ -77,15 +80,18 @@ typedef struct {
 } SslTrainOpts;
 SslTrainOpts ssl_train_default(int grid);
 
-// The whole objective on a batch already in views a, b (B,C,S,S each) with their SslView:
+// The whole objective on a batch already in views a, b. ex (may be NULL): the expander MLP
+// (repa.h's Projector shape: F -> E -> E -> E with SiLU) that VICReg's rows go through; its
+// parameter gradients are added too.
+// Views a, b (B,C,S,S each) with their SslView:
 // forward of both (one encoder pass of 2B images), the loss, and with backward != 0 the
 // parameter gradients added into e->params.grad. parts (may be NULL): global inv, var, cov and
 // the dense loss. Returns the total.
-float ssl_step_loss(Encoder *e, const float *xa, const float *xb, const SslView *va, const SslView *vb, int B,
+float ssl_step_loss(Encoder *e, Projector *ex, const float *xa, const float *xb, const SslView *va, const SslView *vb, int B,
                     int grid, float w_dense, const VicregWeights *w, int backward, float parts[4], char *err);
 // The same on explicit dense pairs: token pa[k] (b*T + n) of views a against token pb[k] of
 // views b, k < M (what ssl_step_loss builds from ssl_view_match; tests give their own).
-float ssl_pairs_loss(Encoder *e, const float *xa, const float *xb, int B, int grid, const int *pa, const int *pb,
+float ssl_pairs_loss(Encoder *e, Projector *ex, const float *xa, const float *xb, int B, int grid, const int *pa, const int *pb,
                      int M, float w_dense, const VicregWeights *w, int backward, float parts[4], char *err);
 // AdamW with cosine decay over o->steps batches of ds (labels unused). Returns the final running
 // loss, or NAN with err when the encoder's layout does not fit the grid or the batch.
