@@ -217,11 +217,36 @@ TEST(target_kinds_are_never_mistaken) {
     free(old);
 }
 
+// align.target (generation 2): "ssl" by default and for partial recipes; a stored run's full
+// dump from before the key resumes with the supervised target it trained with.
+TEST(align_target_default_and_legacy) {
+    Config a, b;
+    char err[ERRLEN];
+    config_defaults(&a);
+    CHECK(strcmp(a.align.target, "ssl") == 0, "default align.target %s", a.align.target);
+    char *json = config_to_json(&a);
+    char *at = strstr(json, "\"target\"");
+    CHECK(at != NULL, "the dump lacks align.target");
+    char *ls = at, *le = strchr(at, '\n');
+    while (ls > json && ls[-1] != '\n') ls--;
+    memmove(ls, le + 1, strlen(le + 1) + 1);
+    config_defaults(&b);
+    CHECK(config_parse(&b, json, "old dump", err) == 0, "%s", err);
+    CHECK(strcmp(b.align.target, "supervised") == 0, "an old stored run resumes with align.target %s", b.align.target);
+    free(json);
+    config_defaults(&b);
+    CHECK(config_parse(&b, "{\"align\": {\"kind\": \"repa\"}}", "partial", err) == 0, "%s", err);
+    CHECK(strcmp(b.align.target, "ssl") == 0, "a partial recipe gets align.target %s", b.align.target);
+    CHECK(config_set(&b, "align.target=dino", err) != 0 && strstr(err, "supervised"), "bad value: %s", err);
+    CHECK(config_set(&b, "align.target=supervised", err) == 0, "%s", err);
+}
+
 int main(void) {
     RUN(projector_and_loss_match_torch);
     RUN(repa_loss_gradients_match_finite_differences);
     RUN(targets_match_torch);
     RUN(vae_side_path_through_frozen_sit);
     RUN(target_kinds_are_never_mistaken);
+    RUN(align_target_default_and_legacy);
     return test_summary();
 }
