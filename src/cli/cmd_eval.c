@@ -1,4 +1,4 @@
-// cmd_eval.c: `repae encoder train`, `repae evaluator train` (the two small CNNs of encoder.h)
+// cmd_eval.c: `repae evaluator train` (the metric CNN of encoder.h; `repae encoder train` is cmd_encoder.c)
 // and `repae eval RUN` (generation metrics of a run's newest usable checkpoint, computed by
 // eval/evaluate.h, stored with the run). Option parsing and printing only: the training loop
 // of the two networks is encoder_train, the metrics eval_run.
