@@ -85,6 +85,7 @@ TEST(perceptual_from_a_file) {
     rng_fill_normal(&r, xr, N, 1.0f);
     float la = perceptual_forward(&a, x, xr, B), lb = perceptual_forward(&b, x, xr, B);
     CHECK(la == lb && la > 0, "from memory %g, from the file %g", la, lb);
+    perceptual_free(&b);
     CHECK(perceptual_open(&b, "/nonexistent/p.safetensors", 3, 8, B, err) != 0 && strstr(err, "/nonexistent"),
           "missing file: %s", err);
     perceptual_free(&a);
