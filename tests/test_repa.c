@@ -1,6 +1,8 @@
 // test_repa.c: the REPA projector and alignment loss (src/model/repa.h) against PyTorch
 // (tests/gen_repa.py, REPA's loss.py formulation), finite differences, the target features of
 // the frozen encoder, and the VAE-side path through a frozen SiT (no SiT or projector grads).
+#include <stdlib.h>
+#include <unistd.h>
 #include "base/config.h"
 #include "model/encoder.h"
 #include "model/repa.h"
@@ -167,10 +169,84 @@ TEST(vae_side_path_through_frozen_sit) {
     sit_free(&s);
 }
 
+// align.target: the default file of each target kind, the refusal of a file of the other kind,
+// and missing-file messages that name the command writing the file.
+TEST(target_kinds_are_never_mistaken) {
+    char dir[] = "/tmp/repae_test_repa_XXXXXX";
+    CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+    char *old = getenv("REPAE_HOME") ? strdup(getenv("REPAE_HOME")) : NULL;
+    setenv("REPAE_HOME", dir, 1);
+    EncoderLayout L = {.channels = 3, .size = 8, .nlevels = 2, .ch = {4, 8}, .convs = 2, .groups = 2,
+                       .num_classes = 3};
+    Encoder e;
+    char err[ERRLEN], sup[1024], ssl[1024];
+    CHECK(encoder_build(&e, &L, 2, 0, err) == 0, "%s", err);
+    Rng r;
+    rng_seed(&r, 5);
+    encoder_init(&e, &r);
+    RepaTarget t;
+    CHECK(repa_target_open_for(&t, "ssl", "", "shapes", 3, 8, 2, 2, 2, err) != 0 &&
+              strstr(err, "ssl-encoder-shapes.safetensors") && strstr(err, "`repae encoder train --dataset shapes`"),
+          "missing ssl encoder message: %s", err);
+    CHECK(repa_target_open_for(&t, "supervised", "", "shapes", 3, 8, 2, 2, 2, err) != 0 &&
+              strstr(err, "/encoder-shapes.safetensors") &&
+              strstr(err, "`repae encoder train --dataset shapes --objective supervised`"),
+          "missing supervised encoder message: %s", err);
+    encoder_default_path("encoder", "shapes", sup, sizeof sup);
+    encoder_default_path("ssl-encoder", "shapes", ssl, sizeof ssl);
+    CHECK(encoder_save(&e, sup, "encoder", "shapes", -1, err) == 0, "%s", err);
+    // Only the supervised file exists: the ssl target does not fall back to it.
+    CHECK(repa_target_open_for(&t, "ssl", "", "shapes", 3, 8, 2, 2, 2, err) != 0 && strstr(err, "does not exist"),
+          "the ssl target found something: %s", err);
+    CHECK(repa_target_open_for(&t, "ssl", sup, "shapes", 3, 8, 2, 2, 2, err) != 0 && strstr(err, "align.target"),
+          "a supervised file accepted as the ssl target: %s", err);
+    CHECK(repa_target_open_for(&t, "supervised", "", "shapes", 3, 8, 2, 2, 2, err) == 0, "%s", err);
+    repa_target_free(&t);
+    CHECK(encoder_save(&e, ssl, "ssl-encoder", "shapes", -1, err) == 0, "%s", err);
+    CHECK(repa_target_open_for(&t, "ssl", "", "shapes", 3, 8, 2, 2, 2, err) == 0, "%s", err);
+    CHECK(t.stage == 1 && t.factor == 2, "stage %d factor %d", t.stage, t.factor);
+    repa_target_free(&t);
+    CHECK(repa_target_open_for(&t, "supervised", ssl, "shapes", 3, 8, 2, 2, 2, err) != 0 && strstr(err, "\"ssl\""),
+          "an ssl file accepted as the supervised target: %s", err);
+    encoder_free(&e);
+    unlink(sup);
+    unlink(ssl);
+    rmdir(dir);
+    if (old) setenv("REPAE_HOME", old, 1);
+    else unsetenv("REPAE_HOME");
+    free(old);
+}
+
+// align.target (generation 2): "ssl" by default and for partial recipes; a stored run's full
+// dump from before the key resumes with the supervised target it trained with.
+TEST(align_target_default_and_legacy) {
+    Config a, b;
+    char err[ERRLEN];
+    config_defaults(&a);
+    CHECK(strcmp(a.align.target, "ssl") == 0, "default align.target %s", a.align.target);
+    char *json = config_to_json(&a);
+    char *at = strstr(json, "\"target\"");
+    CHECK(at != NULL, "the dump lacks align.target");
+    char *ls = at, *le = strchr(at, '\n');
+    while (ls > json && ls[-1] != '\n') ls--;
+    memmove(ls, le + 1, strlen(le + 1) + 1);
+    config_defaults(&b);
+    CHECK(config_parse(&b, json, "old dump", err) == 0, "%s", err);
+    CHECK(strcmp(b.align.target, "supervised") == 0, "an old stored run resumes with align.target %s", b.align.target);
+    free(json);
+    config_defaults(&b);
+    CHECK(config_parse(&b, "{\"align\": {\"kind\": \"repa\"}}", "partial", err) == 0, "%s", err);
+    CHECK(strcmp(b.align.target, "ssl") == 0, "a partial recipe gets align.target %s", b.align.target);
+    CHECK(config_set(&b, "align.target=dino", err) != 0 && strstr(err, "supervised"), "bad value: %s", err);
+    CHECK(config_set(&b, "align.target=supervised", err) == 0, "%s", err);
+}
+
 int main(void) {
     RUN(projector_and_loss_match_torch);
     RUN(repa_loss_gradients_match_finite_differences);
     RUN(targets_match_torch);
     RUN(vae_side_path_through_frozen_sit);
+    RUN(target_kinds_are_never_mistaken);
+    RUN(align_target_default_and_legacy);
     return test_summary();
 }

@@ -47,6 +47,7 @@ static const char *const PRECISIONS[] = {"fp32", "bf16", NULL};
 static const char *const SOLVERS[] = {"euler", "heun", "sde", NULL};
 static const char *const KL_REDUCES[] = {"sum", "mean", NULL};
 static const char *const VAE_BNS[] = {"running", "batch", NULL};
+static const char *const ALIGN_TARGETS[] = {"ssl", "supervised", NULL};
 
 #define O(f) offsetof(Config, f)
 #define S(f) sizeof(((Config *)0)->f)
@@ -92,6 +93,7 @@ static const Key KEYS[] = {
     {"align.w_sit", "0.5", K_FLOAT, O(align.w_sit), 0, 0, BIG, 0, NULL, 0, NULL},
     {"align.w_vae", "1.5", K_FLOAT, O(align.w_vae), 0, 0, BIG, 0, NULL, 0, NULL},
     {"align.encoder", "", K_STR, O(align.encoder), S(align.encoder), 0, 0, 0, NULL, 0, NULL},
+    {"align.target", "ssl", K_ENUM, O(align.target), S(align.target), 0, 0, 0, ALIGN_TARGETS, 2, "\"supervised\""},
     {"align.projector_dim", "64", K_INT, O(align.projector_dim), 0, 1, 65536, 0, NULL, 0, NULL},
     {"align.vae_bn", "running", K_ENUM, O(align.vae_bn), S(align.vae_bn), 0, 0, 0, VAE_BNS, 1, "\"running\""},
     {"train.steps", "1000", K_INT, O(train.steps), 0, 1, BIG, 0, NULL, 0, NULL},

@@ -58,7 +58,8 @@ typedef struct {
     char kind[8];            // "none" | "score" | "repa"
     int depth;               // SiT block after which tokens are aligned (1-based, REPA's encoder_depth)
     float w_sit, w_vae;      // repa weights (0.5 / 1.5)
-    char encoder[CFG_STRLEN];// safetensors of the frozen target encoder (repa)
+    char encoder[CFG_STRLEN];// safetensors of the frozen target encoder (repa); "": align.target's default file
+    char target[16];         // "ssl" (self-supervised, ssl-encoder-DATASET) | "supervised" (encoder-DATASET)
     int projector_dim;       // hidden width of the projector MLP
     char vae_bn[16];         // repa, the VAE-side pass's latent BN: "running" (eval mode, REPA-E) | "batch"
 } AlignConfig;

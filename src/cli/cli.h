@@ -37,9 +37,11 @@ int cmd_note(const Globals *g, int argc, char **argv);
 extern const ArgSpec rm_args, tag_args, note_args;
 // cmd_eval.c
 int cmd_eval(const Globals *g, int argc, char **argv);
-int cmd_encoder(const Globals *g, int argc, char **argv);
 int cmd_evaluator(const Globals *g, int argc, char **argv);
-extern const ArgSpec eval_args, encoder_args, evaluator_args;
+extern const ArgSpec eval_args, evaluator_args;
+// cmd_encoder.c
+int cmd_encoder(const Globals *g, int argc, char **argv);
+extern const ArgSpec encoder_args;
 // cmd_data.c
 int cmd_data(const Globals *g, int argc, char **argv);
 extern const ArgSpec data_args;

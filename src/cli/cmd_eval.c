@@ -1,4 +1,4 @@
-// cmd_eval.c: `repae encoder train`, `repae evaluator train` (the two small CNNs of encoder.h)
+// cmd_eval.c: `repae evaluator train` (the metric CNN of encoder.h; `repae encoder train` is cmd_encoder.c)
 // and `repae eval RUN` (generation metrics of a run's newest usable checkpoint, computed by
 // eval/evaluate.h, stored with the run). Option parsing and printing only: the training loop
 // of the two networks is encoder_train, the metrics eval_run.
@@ -89,7 +89,6 @@ const ArgSpec eval_args = {
             ARG_OPT_INT("--channels", 1, 3), ARG_OPT_NUM("--lr", 1e-8, 1.0), ARG_OPT_STR("--layout"),             \
             ARG_OPT_INT("--augment", 0, 8), ARG_OPT_END            \
     }
-const ArgSpec encoder_args = {.cmd = "encoder train", .opts = NET_TRAIN_OPTS};
 const ArgSpec evaluator_args = {.cmd = "evaluator train", .opts = NET_TRAIN_OPTS};
 
 static int net_train(const Globals *g, int argc, char **argv, const char *kind) {
@@ -115,7 +114,7 @@ static int net_train(const Globals *g, int argc, char **argv, const char *kind) 
              kind, kind);
     char who[32];
     snprintf(who, sizeof who, "%s train", kind);
-    ArgSpec spec = is_eval ? evaluator_args : encoder_args; // the table main.c's --db scan reads too
+    ArgSpec spec = evaluator_args; // the table main.c's --db scan reads too
     spec.usage = usage;
     Args a;
     if (args_parse(&a, &spec, argc, argv) != 0) return a.status;
@@ -198,7 +197,6 @@ done_data:
     return rc;
 }
 
-int cmd_encoder(const Globals *g, int argc, char **argv) { return net_train(g, argc, argv, "encoder"); }
 int cmd_evaluator(const Globals *g, int argc, char **argv) { return net_train(g, argc, argv, "evaluator"); }
 
 // ---- eval ----------------------------------------------------------------------------------------

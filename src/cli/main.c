@@ -24,7 +24,7 @@ static const Command commands[] = {
     {"sample", cmd_sample, &sample_args, "sample RUN [--n 16] [--steps 50] [--cfg W] [--class K] [--seed S] [--solver S] --out F.png"},
     {"reconstruct", cmd_reconstruct, &reconstruct_args, "reconstruct RUN IN.png OUT.png     VAE round trip (posterior mean)"},
     {"eval", cmd_eval, &eval_args, "eval RUN [--n 5000]                 generation metrics (fd, is, accuracy, PSNR) into the store"},
-    {"encoder", cmd_encoder, &encoder_args, "encoder train [--dataset D] [--out F]   train the frozen REPA target encoder"},
+    {"encoder", cmd_encoder, &encoder_args, "encoder train [--dataset D] [--objective ssl|supervised]   train the frozen REPA target encoder"},
     {"evaluator", cmd_evaluator, &evaluator_args, "evaluator train [--dataset D] [--out F] train the evaluation network"},
     {"data", cmd_data, &data_args, "data [CONFIG] [--dataset D] [--n 64] [--grid F.png] [--out DIR]  a dataset: its facts, or its images"},
     {"bench", cmd_bench, &bench_args, "bench [--config F] [--steps N]     training-step throughput, one JSON line"},

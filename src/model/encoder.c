@@ -204,41 +204,67 @@ float encoder_xent(Encoder *e, const int *labels, int backward) {
     for (int b = 0; b < B; b++)
         for (int k = 0; k < K; k++)
             e->dlogits[(size_t)b * K + k] = (e->probs[(size_t)b * K + k] - (k == labels[b] ? 1.0f : 0.0f)) / B;
-    EncUnit *last = &e->u[e->nu - 1];
-    int F = last->c.Cout, HW = last->c.Ho * last->c.Wo;
-    const ParamTable *t = &e->params;
+    int F = e->u[e->nu - 1].c.Cout;
     memset(e->dpool, 0, (size_t)B * F * sizeof(float));
-    linear_backward(e->dpool, param_grad(t, e->head_w), param_grad(t, e->head_b), e->dlogits, e->pool, e->head_w,
-                    B, F, K);
-    float *dout = e->g[0];
+    linear_backward(e->dpool, param_grad(&e->params, e->head_w), param_grad(&e->params, e->head_b), e->dlogits,
+                    e->pool, e->head_w, B, F, K);
+    encoder_backward(e, NULL, e->dpool, NULL, 1);
+    return (float)loss;
+}
+
+void encoder_backward(Encoder *e, const float *const *dstage, const float *dpool, float *dx, int param_grads) {
+    REPAE_ASSERT(e->g[0], "encoder_backward: the encoder was built without gradient scratch (ALLOC_GRAD)");
+    int B = e->B, convs = e->L.convs;
+    const ParamTable *t = &e->params;
+    float *dout = NULL; // gradient at the current unit's output; NULL while nothing has flowed in
+    EncUnit *last = &e->u[e->nu - 1];
+    if (dpool) {
+        int F = last->c.Cout, HW = last->c.Ho * last->c.Wo;
+        dout = e->g[0];
 #pragma omp parallel for
-    for (int i = 0; i < B * F; i++)
-        for (int p = 0; p < HW; p++) dout[(size_t)i * HW + p] = e->dpool[i] / HW;
+        for (int i = 0; i < B * F; i++)
+            for (int p = 0; p < HW; p++) dout[(size_t)i * HW + p] = dpool[i] / HW;
+    }
+#define G(w) (param_grads ? param_grad(t, (w)) : NULL)
     for (int k = e->nu - 1; k >= 0; k--) {
         EncUnit *u = &e->u[k];
         Conv2d c = u->c;
         c.B = B;
         size_t n = (size_t)B * c.Cout * c.Ho * c.Wo;
+        const float *ds = (dstage && (k + 1) % convs == 0) ? dstage[k / convs] : NULL;
+        if (ds) {
+            if (!dout) {
+                dout = e->g[0];
+                memcpy(dout, ds, n * sizeof(float));
+            } else
+                for (size_t i = 0; i < n; i++) dout[i] += ds[i];
+        }
+        if (!dout) continue; // no gradient above this unit yet: nothing to do
         // dout (g[0]) is consumed into dn before g[0] is reused for the input gradient.
         float *dn = e->gt, *dc = e->g[1];
         memset(dn, 0, n * sizeof(float));
         silu_backward(dn, dout, u->norm, n);
         memset(dc, 0, n * sizeof(float));
-        groupnorm_backward(dc, param_grad(t, u->gw), param_grad(t, u->gb), dn, u->conv, u->mean, u->rstd, u->gw, B,
-                           c.Cout, c.Ho * c.Wo, u->G);
-        // The first conv needs no input gradient (the images are data).
-        float *din = k > 0 ? e->g[0] : NULL;
-        if (din) memset(din, 0, (size_t)B * c.Cin * c.H * c.W * sizeof(float));
-        conv2d_backward(din, param_grad(t, u->w), param_grad(t, u->b), dc, u->in, u->w, &c, &e->ws);
+        groupnorm_backward(dc, G(u->gw), G(u->gb), dn, u->conv, u->mean, u->rstd, u->gw, B, c.Cout, c.Ho * c.Wo,
+                           u->G);
+        // The first conv's input gradient goes to dx (accumulated), or is skipped.
+        float *din = k > 0 ? e->g[0] : dx;
+        if (k > 0) memset(din, 0, (size_t)B * c.Cin * c.H * c.W * sizeof(float));
+        conv2d_backward(din, G(u->w), G(u->b), dc, u->in, u->w, &c, &e->ws);
         dout = din;
     }
-    return (float)loss;
+#undef G
 }
 
 // ---- files ---------------------------------------------------------------------------------
 
 int encoder_save(const Encoder *e, const char *path, const char *kind, const char *dataset, double accuracy,
                  char *err) {
+    return encoder_save_meta(e, path, kind, dataset, accuracy, NULL, 0, err);
+}
+
+int encoder_save_meta(const Encoder *e, const char *path, const char *kind, const char *dataset, double accuracy,
+                      const char *const *meta, int nmeta, char *err) {
     StWriter w;
     st_writer_init(&w);
     const ParamTable *t = &e->params;
@@ -254,6 +280,7 @@ int encoder_save(const Encoder *e, const char *path, const char *kind, const cha
         snprintf(buf, sizeof buf, "%.4f", accuracy);
         st_writer_meta(&w, "repae.test_accuracy", buf);
     }
+    for (int i = 0; i < nmeta; i++) st_writer_meta(&w, meta[2 * i], meta[2 * i + 1]);
     int rc = st_writer_save(&w, path, err);
     st_writer_free(&w);
     return rc;
@@ -291,6 +318,11 @@ static int layout_from_shapes(EncoderLayout *L, const SafeTensors *st, const cha
 }
 
 int encoder_load(Encoder *e, const char *path, int channels, int size, int max_batch, char *kind, char *err) {
+    return encoder_load_mode(e, path, channels, size, max_batch, 0, kind, err);
+}
+
+int encoder_load_mode(Encoder *e, const char *path, int channels, int size, int max_batch, int mode, char *kind,
+                      char *err) {
     SafeTensors st;
     char e2[ERRLEN];
     if (st_read(&st, path, e2)) return seterr(err, "%s", e2);
@@ -304,7 +336,7 @@ int encoder_load(Encoder *e, const char *path, int channels, int size, int max_b
         return seterr(err, "%s: the network takes %d-channel %dx%d images, but the data here are %d-channel %dx%d; "
                            "train one for this dataset", path, L.channels, L.size, L.size, channels, size, size);
     L.size = size;
-    if (encoder_build(e, &L, max_batch, 0, e2)) return seterr(err, "%s: %s", path, e2);
+    if (encoder_build(e, &L, max_batch, mode, e2)) return seterr(err, "%s: %s", path, e2);
     ParamGroup g = {&e->params, ""};
     if (params_load(&g, 1, path, 0, e2)) {
         encoder_free(e);

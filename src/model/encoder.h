@@ -83,16 +83,31 @@ int encoder_stage_size(const Encoder *e, int stage); // S / 2^stage
 // its parameter gradients (scaled by 1) into e->params.grad.
 float encoder_xent(Encoder *e, const int *labels, int backward);
 
+// Backward from features, no labels needed (the self-supervised objective, src/model/ssl.h, and
+// the perceptual term, src/model/perceptual.h): dstage[i] (may be NULL, or have NULL entries) is
+// d(loss)/d(stage i's output) (B, ch[i], S/2^i, S/2^i) of the latest forward, dpool (may be NULL)
+// d(loss)/d(e->pool). dx (may be NULL) += d(loss)/d(input images); with param_grads != 0 also
+// e->params.grad += the parameter gradients. Needs the gradient scratch (built with ALLOC_GRAD).
+void encoder_backward(Encoder *e, const float *const *dstage, const float *dpool, float *dx, int param_grads);
+
 // Files. meta_dataset is recorded (may be NULL); accuracy < 0 is not recorded.
 int encoder_save(const Encoder *e, const char *path, const char *kind, const char *dataset, double accuracy,
                  char *err);
+// The same with extra metadata: nmeta (key, value) pairs in meta[2*i], meta[2*i+1].
+int encoder_save_meta(const Encoder *e, const char *path, const char *kind, const char *dataset, double accuracy,
+                      const char *const *meta, int nmeta, char *err);
 // Builds e (without gradients) from a file: layout from its metadata or its shapes, checked
 // against the images it will see (channels, size). kind (32 bytes, may be NULL) gets the
-// recorded kind ("encoder", "evaluator", or "" when the file has none).
+// recorded kind ("encoder": supervised REPA target, "ssl-encoder": self-supervised REPA target,
+// "evaluator", or "" when the file has none).
 int encoder_load(Encoder *e, const char *path, int channels, int size, int max_batch, char *kind, char *err);
+// The same with a build mode (ALLOC_GRAD: the gradient scratch encoder_backward needs).
+int encoder_load_mode(Encoder *e, const char *path, int channels, int size, int max_batch, int mode, char *kind,
+                      char *err);
 
 // Default file of a trained network: $REPAE_HOME/<kind>-<dataset>.safetensors, else
-// $HOME/.cache/repae/<kind>-<dataset>.safetensors (kind "encoder" or "evaluator"). Returns buf.
+// $HOME/.cache/repae/<kind>-<dataset>.safetensors (kind "encoder", "ssl-encoder" or
+// "evaluator"). Returns buf.
 char *encoder_default_path(const char *kind, const char *dataset, char *buf, size_t n);
 
 // Classifier training with AdamW over a shuffled stream of the dataset. progress (may be NULL)

@@ -98,44 +98,66 @@ void repa_loss_backward(Projector *p, float *dtokens, float w, int param_grads) 
 
 // ---- targets ---------------------------------------------------------------------------------
 
-int repa_target_init(RepaTarget *t, int gh, int gw, char *err) {
-    const Encoder *e = &t->enc;
-    t->gh = gh; t->gw = gw; t->T = gh * gw;
-    t->stage = -1;
+int repa_pick_stage(const Encoder *e, int gh, int gw, int *stage, int *factor, char *err) {
+    *stage = -1;
     // The deepest stage whose grid pools evenly onto the tokens: the most semantic features
     // that still keep one vector per token position.
     for (int i = e->L.nlevels - 1; i >= 0; i--) {
         int s = encoder_stage_size(e, i);
         if (s >= gh && s >= gw && s % gh == 0 && s % gw == 0 && s / gh == s / gw) {
-            t->stage = i;
-            t->factor = s / gh;
-            break;
+            *stage = i;
+            *factor = s / gh;
+            return 0;
         }
     }
-    if (t->stage < 0)
-        return seterr(err, "the target encoder's feature maps (%dx%d down to %dx%d) do not pool evenly onto the "
-                           "SiT's %dx%d token grid; change sit.patch or the encoder's layout",
-                      e->L.size, e->L.size, encoder_stage_size(e, e->L.nlevels - 1),
-                      encoder_stage_size(e, e->L.nlevels - 1), gh, gw);
+    return seterr(err, "the target encoder's feature maps (%dx%d down to %dx%d) do not pool evenly onto the "
+                       "SiT's %dx%d token grid; change sit.patch or the encoder's layout",
+                  e->L.size, e->L.size, encoder_stage_size(e, e->L.nlevels - 1),
+                  encoder_stage_size(e, e->L.nlevels - 1), gh, gw);
+}
+
+int repa_target_init(RepaTarget *t, int gh, int gw, char *err) {
+    const Encoder *e = &t->enc;
+    t->gh = gh; t->gw = gw; t->T = gh * gw;
+    if (repa_pick_stage(e, gh, gw, &t->stage, &t->factor, err)) return -1;
     t->F = e->L.ch[t->stage];
+    return 0;
+}
+
+int repa_target_open_for(RepaTarget *t, const char *target, const char *path, const char *dataset, int channels,
+                         int size, int gh, int gw, int max_batch, char *err) {
+    memset(t, 0, sizeof *t);
+    int ssl = !target || strcmp(target, "supervised") != 0;
+    const char *want = ssl ? "ssl-encoder" : "encoder";
+    const char *how = ssl ? "" : " --objective supervised";
+    char def[1024];
+    if (!path || !*path) path = encoder_default_path(want, dataset, def, sizeof def);
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        return seterr(err, "target encoder %s does not exist: run `repae encoder train --dataset %s%s` first "
+                           "(a few minutes), or name a trained encoder in align.encoder", path, dataset, how);
+    char kind[32];
+    if (encoder_load(&t->enc, path, channels, size, max_batch, kind, err)) return -1;
+    // A file that says what it is must be what align.target asks for: a supervised encoder
+    // silently standing in for the self-supervised one would make REPA class supervision again.
+    if (kind[0] && strcmp(kind, want) != 0) {
+        encoder_free(&t->enc);
+        return seterr(err, "%s is a \"%s\" file but align.target \"%s\" needs an \"%s\" one: set align.target to "
+                           "\"%s\", or train one with `repae encoder train --dataset %s%s`", path, kind,
+                      ssl ? "ssl" : "supervised", want, strcmp(kind, "ssl-encoder") == 0 ? "ssl" : "supervised",
+                      dataset, how);
+    }
+    if (repa_target_init(t, gh, gw, err)) {
+        encoder_free(&t->enc);
+        return -1;
+    }
+    snprintf(t->path, sizeof t->path, "%s", path);
     return 0;
 }
 
 int repa_target_open(RepaTarget *t, const char *path, const char *dataset, int channels, int size, int gh, int gw,
                      int max_batch, char *err) {
-    memset(t, 0, sizeof *t);
-    char def[1024];
-    if (!path || !*path) path = encoder_default_path("encoder", dataset, def, sizeof def);
-    struct stat sb;
-    if (stat(path, &sb) != 0)
-        return seterr(err, "target encoder %s does not exist: run `repae encoder train --dataset %s` first, "
-                           "or name a trained encoder in align.encoder", path, dataset);
-    if (encoder_load(&t->enc, path, channels, size, max_batch, NULL, err)) return -1;
-    if (repa_target_init(t, gh, gw, err)) {
-        encoder_free(&t->enc);
-        return -1;
-    }
-    return 0;
+    return repa_target_open_for(t, "supervised", path, dataset, channels, size, gh, gw, max_batch, err);
 }
 
 void repa_target_free(RepaTarget *t) {
@@ -143,11 +165,7 @@ void repa_target_free(RepaTarget *t) {
     memset(t, 0, sizeof *t);
 }
 
-void repa_targets(RepaTarget *t, const float *x, int B, float *out) {
-    Encoder *e = &t->enc;
-    encoder_forward(e, x, B);
-    const float *m = encoder_stage_out(e, t->stage);
-    int s = encoder_stage_size(e, t->stage), f = t->factor, F = t->F, gw = t->gw, T = t->T;
+void repa_pool_grid(const float *m, int B, int F, int s, int f, int gw, int T, float *out) {
     float inv = 1.0f / (float)(f * f);
 #pragma omp parallel for collapse(2)
     for (int b = 0; b < B; b++)
@@ -162,4 +180,26 @@ void repa_targets(RepaTarget *t, const float *x, int B, float *out) {
                 o[c] = acc * inv;
             }
         }
+}
+
+void repa_pool_grid_backward(float *dm, int B, int F, int s, int f, int gw, int T, const float *dout) {
+    float inv = 1.0f / (float)(f * f);
+#pragma omp parallel for collapse(2)
+    for (int b = 0; b < B; b++)
+        for (int n = 0; n < T; n++) {
+            int i = n / gw, j = n % gw;
+            const float *o = dout + ((size_t)b * T + n) * F;
+            for (int c = 0; c < F; c++) {
+                float *p = dm + (((size_t)b * F + c) * s + (size_t)i * f) * s + (size_t)j * f;
+                for (int di = 0; di < f; di++)
+                    for (int dj = 0; dj < f; dj++) p[(size_t)di * s + dj] = o[c] * inv;
+            }
+        }
+}
+
+void repa_targets(RepaTarget *t, const float *x, int B, float *out) {
+    Encoder *e = &t->enc;
+    encoder_forward(e, x, B);
+    repa_pool_grid(encoder_stage_out(e, t->stage), B, t->F, encoder_stage_size(e, t->stage), t->factor, t->gw,
+                   t->T, out);
 }

@@ -111,13 +111,27 @@ typedef struct {
     Encoder enc;
     int stage, factor;   // pooled stage of the encoder and its pooling factor
     int gh, gw, T, F;
+    char path[1024];     // the file repa_target_open_for loaded ("" when built in place)
 } RepaTarget;
 
-// Loads the frozen encoder from path ("" = encoder_default_path("encoder", dataset)) for
-// images (channels, size) and picks the stage for the SiT token grid gh x gw. Returns 0 or -1 with err (a missing file names the command that
-// writes it).
+// Loads the frozen encoder for align.target `target` ("ssl" or "supervised") from path ("" =
+// encoder_default_path("ssl-encoder" or "encoder", dataset)) for images (channels, size) and
+// picks the stage for the SiT token grid gh x gw. A file recording another kind is refused (an
+// "encoder" file never stands in for "ssl-encoder"). Returns 0 or -1 with err (a missing file
+// names the command that writes it; nothing is trained on the fly, docs/encoder.md).
+int repa_target_open_for(RepaTarget *t, const char *target, const char *path, const char *dataset, int channels,
+                         int size, int gh, int gw, int max_batch, char *err);
+// repa_target_open_for(t, "supervised", ...): what the trainer called before align.target.
 int repa_target_open(RepaTarget *t, const char *path, const char *dataset, int channels, int size, int gh, int gw,
                      int max_batch, char *err);
+// The stage of e whose side pools evenly onto a gh x gw grid (the deepest such) and its pooling
+// factor; what repa_target_init and the self-supervised training (ssl.h) use.
+int repa_pick_stage(const Encoder *e, int gh, int gw, int *stage, int *factor, char *err);
+// Average-pools a stage map m (B,F,s,s) by f onto the token grid (T = (s/f)^2 tokens, gw per
+// row): out (B,T,F), token n = i*gw + j. The backward writes (=, not +=) every element of
+// dm (B,F,s,s) from dout (B,T,F); s must be gw*f.
+void repa_pool_grid(const float *m, int B, int F, int s, int f, int gw, int T, float *out);
+void repa_pool_grid_backward(float *dm, int B, int F, int s, int f, int gw, int T, const float *dout);
 // Picks the stage for an encoder already built in place in t->enc (tests build their own).
 int repa_target_init(RepaTarget *t, int gh, int gw, char *err);
 void repa_target_free(RepaTarget *t);
