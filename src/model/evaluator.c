@@ -7,6 +7,25 @@
 #include <string.h>
 #include <sys/stat.h>
 
+EvaluatorRecipe evaluator_recipe(const char *dataset, int channels, int size, int num_classes) {
+    // Shapes is learnt in a few hundred steps; elsewhere 1500 steps (1.6 epochs of
+    // fashion-mnist at batch 64) bring the small default net near its plateau.
+    EvaluatorRecipe r = {.layout = evaluator_layout_default(channels, size, num_classes),
+                         .steps = strcmp(dataset, "shapes") == 0 ? 600 : 1500, .batch = 64, .augment = 0, .lr = 2e-3f};
+    // fashion-mnist: the small net plateaus near 86-88%, below the 93% floor. Two convs per stage
+    // at 32/64/128 channels, 6000 steps (6.4 epochs) and flips + 1-pixel shifts (a light
+    // augmentation for a short schedule) reach it (docs/evaluator.md); size % 4 keeps the
+    // three stages whole.
+    if (strcmp(dataset, "fashion-mnist") == 0 && size % 4 == 0) {
+        EncoderLayout L = {.channels = channels, .size = size, .nlevels = 3, .ch = {32, 64, 128}, .convs = 2,
+                           .groups = 8, .num_classes = num_classes};
+        r.layout = L;
+        r.steps = 6000;
+        r.augment = 1;
+    }
+    return r;
+}
+
 double evaluator_accuracy_floor(const char *dataset) {
     if (strcmp(dataset, "fashion-mnist") == 0) return 0.93;
     if (strcmp(dataset, "shapes") == 0) return 0.90;
