@@ -64,16 +64,12 @@ int evaluator_open(Evaluator *ev, const char *path, const char *dataset, int cha
     if (!isnan(own) && own > ev->floor) ev->floor = own;
     if (!isnan(ev->accuracy) && ev->accuracy < ev->floor) {
         encoder_free(&ev->net);
-        // The default recipe reaches the shapes floor; on fashion-mnist it reaches ~86% and a
-        // recipe that reaches 93% in minutes on two cores is not found yet.
-        int fm = strcmp(dataset, "fashion-mnist") == 0;
+        // Every dataset with a floor has a default recipe that reaches it (evaluator_recipe),
+        // so the fix to name is retraining with the defaults.
         return seterr(err, "evaluation network %s reached only %.2f%% test accuracy on %s, below the %.0f%% floor its "
-                           "metrics need to be trusted: %s, or pass a better one with --evaluator", path,
-                      100 * ev->accuracy, dataset, 100 * ev->floor,
-                      fm ? "the default `repae evaluator train` recipe reaches about 86% there; train a wider one with "
-                           "augmentation and more steps (e.g. --layout 'C=1 S=32 ch=32,64,128 convs=2 groups=8 "
-                           "classes=10' --augment 2 --steps 15000)"
-                         : "retrain it (`repae evaluator train --dataset D`; the default recipe reaches the floor)");
+                           "metrics need to be trusted: retrain it with the default recipe (`repae evaluator train "
+                           "--dataset %s`; docs/evaluator.md), or pass a better one with --evaluator", path,
+                      100 * ev->accuracy, dataset, 100 * ev->floor, dataset);
     }
     ev->F = ev->net.L.ch[ev->net.L.nlevels - 1];
     ev->K = ev->net.L.num_classes;
