@@ -4,6 +4,7 @@
 #include "test.h"
 #include "eval/evaluate.h"
 #include "model/encoder.h"
+#include "model/evaluator.h"
 #include <unistd.h>
 
 static char tmp[256];
@@ -59,11 +60,46 @@ TEST(untrusted_evaluators_are_refused) {
     free(ev);
 }
 
+// The default recipes of `repae evaluator train`: fashion-mnist's is the wider, longer one
+// that reaches its 93% floor; shapes and simple-shapes keep the small fast net; all of them
+// differ from the REPA target encoder's layout and build.
+TEST(evaluator_recipes) {
+    char err[ERRLEN];
+    EncoderLayout small = evaluator_layout_default(1, 32, 10), target = encoder_layout_default(1, 32, 10);
+    EvaluatorRecipe fm = evaluator_recipe("fashion-mnist", 1, 32, 10);
+    CHECK(fm.layout.nlevels == 3 && fm.layout.convs == 2 && fm.layout.ch[0] == 32 && fm.layout.ch[1] == 64 &&
+          fm.layout.ch[2] == 128 && fm.layout.num_classes == 10 && fm.layout.channels == 1 && fm.layout.size == 32,
+          "fashion-mnist layout: %d stages, %d convs, ch %d,%d,%d", fm.layout.nlevels, fm.layout.convs,
+          fm.layout.ch[0], fm.layout.ch[1], fm.layout.ch[2]);
+    CHECK(fm.steps == 6000 && fm.batch == 64 && fm.augment == 1 && fabsf(fm.lr - 2e-3f) < 1e-9f,
+          "fashion-mnist recipe: %d steps of %d, augment %d, lr %g", fm.steps, fm.batch, fm.augment, fm.lr);
+    char a[256], b[256];
+    encoder_layout_str(&fm.layout, a, sizeof a);
+    encoder_layout_str(&target, b, sizeof b);
+    CHECK(strcmp(a, b) != 0, "the evaluator's layout is the target encoder's: %s", a);
+    Encoder e;
+    CHECK(encoder_build(&e, &fm.layout, 2, 0, err) == 0, "%s", err);
+    encoder_free(&e);
+    // An image size the three stages do not divide falls back to the small net.
+    EvaluatorRecipe odd = evaluator_recipe("fashion-mnist", 1, 30, 10);
+    CHECK(odd.layout.convs == evaluator_layout_default(1, 30, 10).convs && odd.steps == 1500,
+          "fashion-mnist at 30x30: %d convs, %d steps", odd.layout.convs, odd.steps);
+    // Shapes and simple-shapes stay fast: the small net, 600 / 1500 steps, no augmentation.
+    EvaluatorRecipe sh = evaluator_recipe("shapes", 3, 16, 5), ss = evaluator_recipe("simple-shapes", 3, 16, 4);
+    EncoderLayout sm = evaluator_layout_default(3, 16, 5);
+    CHECK(sh.steps == 600 && sh.augment == 0 && sh.layout.convs == sm.convs && sh.layout.nlevels == sm.nlevels &&
+          sh.layout.ch[0] == sm.ch[0] && ss.steps == 1500 && ss.augment == 0 && ss.layout.convs == sm.convs,
+          "shapes %d steps augment %d, simple-shapes %d steps augment %d", sh.steps, sh.augment, ss.steps,
+          ss.augment);
+    CHECK(small.convs == 1, "the small evaluator has %d convs per stage", small.convs);
+}
+
 int main(void) {
     snprintf(tmp, sizeof tmp, "/tmp/repae_test_eval_trust_%d", (int)getpid());
     char err[ERRLEN];
     if (mkdir_p(tmp, err)) { printf("FAIL setup: %s\n", err); return 1; }
     RUN(untrusted_evaluators_are_refused);
+    RUN(evaluator_recipes);
     char cmd[400];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmp);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmp);

@@ -105,6 +105,31 @@ TEST(metrics_of_a_checkpoint) {
     free(xr);
     CHECK(fabs(psnr - R.psnr) < 1e-9 * fabs(psnr), "psnr %.9g, by model_reconstruct %.9g", R.psnr, psnr);
 
+    // The FD reference is held out: the test split's images, none of them among the training
+    // images the evaluator and the model learnt from.
+    {
+        Dataset *te, *tr;
+        CHECK(dataset_open(&te, &c.data, DATA_TEST, err) == 0 && dataset_open(&tr, &c.data, DATA_TRAIN, err) == 0,
+              "%s", err);
+        float *a = xmalloc(nx * sizeof(float)), *b = xmalloc(nx * sizeof(float));
+        int same_as_test = 1, in_train = 0, ntr = dataset_len(tr) < 2000 ? dataset_len(tr) : 2000;
+        for (long i = 0; i < nh; i++) {
+            dataset_get(ev->te, (int)i, a, NULL);
+            dataset_get(te, (int)i, b, NULL);
+            same_as_test &= memcmp(a, b, nx * sizeof(float)) == 0;
+            for (int j = 0; j < ntr; j++) {
+                dataset_get(tr, j, b, NULL);
+                in_train += memcmp(a, b, nx * sizeof(float)) == 0;
+            }
+        }
+        CHECK(same_as_test && in_train == 0, "held-out images: test split %d, %d found among %d training images",
+              same_as_test, in_train, ntr);
+        free(a);
+        free(b);
+        dataset_close(te);
+        dataset_close(tr);
+    }
+
     // The same seed gives the same numbers.
     CHECK(eval_run(ev, &R2, err) == 0, "%s", err);
     CHECK(R2.fd == R.fd && R2.is == R.is && R2.acc == R.acc && R2.rfd == R.rfd && R2.psnr == R.psnr, "second run differs");
