@@ -118,8 +118,22 @@ void app_prompt(App *a, const char *label, const char *initial, PromptDone done)
     snprintf(a->ptext, sizeof a->ptext, "%s", initial ? initial : "");
     a->plen = (int)strlen(a->ptext);
     a->pdone = done;
+    a->pchange = NULL;
+    a->phint[0] = 0;
     a->powner = a->depth ? a->stack[a->depth - 1] : NULL;
     a->dirty = 1;
+}
+
+static void prompt_changed(App *a, const char *text) {
+    a->phint[0] = 0;
+    if (a->pchange) a->pchange(a->powner, a, text, a->phint, (int)sizeof a->phint);
+}
+
+void app_prompt_live(App *a, const char *label, const char *initial, PromptDone done, PromptChange change) {
+    app_prompt(a, label, initial, done);
+    a->pchange = change;
+    snprintf(a->pinit, sizeof a->pinit, "%s", a->ptext);
+    prompt_changed(a, a->ptext);
 }
 
 void app_confirm(App *a, const char *question, ConfirmYes yes) {
@@ -155,11 +169,16 @@ static int prompt_key(App *a, int key) {
         if ((key == 'y' || key == 'Y') && a->pyes) a->pyes(owner, a);
         return UI_HANDLED | UI_REDRAW;
     }
-    if (key == UI_KEY_ESC) { a->prompt = 0; return UI_HANDLED | UI_REDRAW; }
+    if (key == UI_KEY_ESC) {
+        a->prompt = 0;
+        if (a->pchange) { char init[256]; snprintf(init, sizeof init, "%s", a->pinit); prompt_changed(a, init); a->pchange = NULL; }
+        return UI_HANDLED | UI_REDRAW;
+    }
     if (key == 10 || key == 13 || key == KEY_ENTER) {
         a->prompt = 0;
         char text[256];
         snprintf(text, sizeof text, "%s", a->ptext);
+        a->pchange = NULL;
         if (a->pdone) a->pdone(owner, a, text);
         return UI_HANDLED | UI_REDRAW;
     }
@@ -179,6 +198,7 @@ static int prompt_key(App *a, int key) {
         else { u[n++] = (char)(0xE0 | (key >> 12)); u[n++] = (char)(0x80 | ((key >> 6) & 0x3F)); u[n++] = (char)(0x80 | (key & 0x3F)); }
         if (a->plen + n < (int)sizeof a->ptext - 1) { memcpy(a->ptext + a->plen, u, (size_t)n); a->plen += n; a->ptext[a->plen] = 0; }
     } else if (key >= KEY_MIN && key != KEY_RESIZE) return UI_HANDLED; // swallow arrows etc.
+    prompt_changed(a, a->ptext);
     return UI_HANDLED | UI_REDRAW;
 }
 
@@ -267,11 +287,16 @@ static void draw_status(App *a, CellBuf *b) {
         int n = cb_text(b, 0, 0, b->w, a->plabel, C_YELLOW, CB_BOLD);
         if (a->prompt == 1) {
             n += cb_text(b, n, 0, 2, ": ", CB_DEFAULT, 0);
-            int tw = utf8_width(a->ptext), avail = b->w - n - 1;
+            int hw = a->phint[0] ? utf8_width(a->phint) + 2 : 0;
+            if (hw > b->w / 2) hw = b->w / 2;
+            int tw = utf8_width(a->ptext), avail = b->w - n - 1 - hw;
             const char *t = a->ptext;
             while (tw > avail && *t) { utf8_next(&t); tw = utf8_width(t); } // keep the end in view
             n += cb_text(b, n, 0, avail, t, CB_DEFAULT, 0);
             cb_put(b, n, 0, ' ', CB_DEFAULT, CB_REVERSE); // the cursor
+            // a hint that starts with '!' is a problem (a name taken), others just inform (matches)
+            int bad = a->phint[0] == '!';
+            if (hw) cb_text(b, b->w - hw + 1, 0, hw - 1, a->phint + bad, bad ? C_RED : CB_DEFAULT, bad ? CB_BOLD : CB_DIM);
         }
         return;
     }

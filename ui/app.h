@@ -95,6 +95,12 @@ void app_message(App *a, int is_error, const char *fmt, ...) __attribute__((form
 // Line input on the bottom line; done(s, a, text) runs on enter, not on Esc.
 typedef void (*PromptDone)(Screen *s, App *a, const char *text);
 void app_prompt(App *a, const char *label, const char *initial, PromptDone done);
+// A prompt that reacts as you type: change(s, a, text, hint, n) runs on opening and after
+// every edit (a filter applied at once, a name checked against the runs) and may write a
+// short hint (n bytes) shown after the text (in red when it starts with '!'); Esc runs it once more with the initial text, so
+// whatever it applied is undone.
+typedef void (*PromptChange)(Screen *s, App *a, const char *text, char *hint, int n);
+void app_prompt_live(App *a, const char *label, const char *initial, PromptDone done, PromptChange change);
 // y/n question on the bottom line; yes(s, a) runs on y.
 typedef void (*ConfirmYes)(Screen *s, App *a);
 void app_confirm(App *a, const char *question, ConfirmYes yes);

@@ -34,6 +34,9 @@ struct App {
     char plabel[128], ptext[256];
     int plen;
     PromptDone pdone;
+    PromptChange pchange; // live prompts only (NULL otherwise)
+    char pinit[256];      // the text the prompt opened with (Esc gives it back to pchange)
+    char phint[160];      // pchange's hint for the text so far
     ConfirmYes pyes;
     Screen *powner;
     WINDOW *wmain, *wstatus, *whelp;

@@ -79,7 +79,22 @@ typedef struct {
     // a lasting problem with what is shown (the store file was deleted or replaced: the
     // screens show what the open connection still sees, which nobody else writes any more)
     int (*check)(UiBackend *m, char *msg, size_t n);
+    // The dashboard's layout, remembered per store (the charted metrics, the Runs columns,
+    // the baseline): pref_get gives 1 and the value (n bytes) of a key set before, else 0.
+    // NULL: nothing is remembered.
+    int (*pref_get)(UiBackend *m, const char *key, char *val, size_t n);
+    int (*pref_set)(UiBackend *m, const char *key, const char *val, char *err);
 } UiBackendOps;
+
+// Preferences held in memory, for backends with no place to keep them (the fake one).
+typedef struct { char (*kv)[2][256]; int n; } UiPrefs;
+int ui_prefs_get(const UiPrefs *p, const char *key, char *val, size_t n);
+void ui_prefs_set(UiPrefs *p, const char *key, const char *val);
+void ui_prefs_free(UiPrefs *p);
+
+// The backend's pref_get / pref_set, or nothing where it has none.
+int ui_pref_get(UiBackend *m, const char *key, char *val, size_t n);
+void ui_pref_set(UiBackend *m, const char *key, const char *val);
 
 struct UiBackend {
     const UiBackendOps *ops;

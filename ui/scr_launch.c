@@ -107,6 +107,27 @@ static void add_set(Screen *s, App *a, const char *text) {
     if (l->nsets < MAXSET) l->sets[l->nsets++] = xstrdup(text);
 }
 
+// The id of the run already named name, or 0: a name is the handle `repae show` and the
+// filters use, so the store refuses a second one; saying so as it is typed saves a round trip.
+static int64_t name_taken(App *a, const char *name) {
+    if (!*name) return 0;
+    UiBackend *m = app_model(a);
+    UiRun *runs = NULL;
+    int n = 0;
+    char err[ERRLEN];
+    int64_t id = 0;
+    if (m->ops->list_runs(m, &runs, &n, err)) return 0;
+    for (int i = 0; i < n && !id; i++) if (!strcmp(runs[i].name, name)) id = runs[i].id;
+    free(runs);
+    return id;
+}
+
+static void check_name(Screen *s, App *a, const char *text, char *hint, int n) {
+    (void)s;
+    int64_t id = name_taken(a, text);
+    if (id) snprintf(hint, (size_t)n, "!taken by run %lld", (long long)id);
+}
+
 static void set_name(Screen *s, App *a, const char *text) {
     (void)a;
     snprintf(((Launch *)s)->name, sizeof ((Launch *)s)->name, "%s", text);
@@ -120,10 +141,12 @@ static int action(Screen *s, App *a, int act, int key) {
     case LA_DOWN: if (l->cur < l->nfiles - 1) l->cur++; break;
     case LA_SET: app_prompt(a, "override key=value", "", add_set); break;
     case LA_UNSET: if (l->nsets) free(l->sets[--l->nsets]); break;
-    case LA_NAME: app_prompt(a, "run name (empty: run-<id>)", l->name, set_name); break;
+    case LA_NAME: app_prompt_live(a, "run name (empty: run-<id>)", l->name, set_name, check_name); break;
     case LA_RESCAN: scan(l); break;
     case LA_START: {
         if (!l->nfiles) { app_message(a, 1, "no configs/*.json here or beside repae: run the dashboard from the repae directory"); break; }
+        int64_t taken = name_taken(a, l->name);
+        if (taken) { app_message(a, 1, "a run named '%s' exists already (run %lld): N gives another name", l->name, (long long)taken); break; }
         UiBackend *m = app_model(a);
         int64_t id = 0;
         char err[ERRLEN];
@@ -160,7 +183,8 @@ static void draw(Screen *s, App *a, CellBuf *b) {
     ui_section(b, 0, oy, lw, "overrides (o adds)");
     for (int i = 0; i < l->nsets && oy + 1 + i < H - 2; i++) cb_text(b, 1, oy + 1 + i, lw - 2, l->sets[i], C_YELLOW, 0);
     if (!l->nsets) cb_text(b, 1, oy + 1, lw - 2, "none", CB_DEFAULT, CB_DIM);
-    cb_printf(b, 0, H - 1, lw, CB_DEFAULT, 0, "name: %s", l->name[0] ? l->name : "(auto)");
+    int nx = cb_printf(b, 0, H - 1, lw, CB_DEFAULT, 0, "name: %s", l->name[0] ? l->name : "(auto)");
+    if (l->name[0] && name_taken(a, l->name)) cb_text(b, nx + 1, H - 1, lw - nx - 1, "taken", C_RED, CB_BOLD);
     for (int y = 1; y < H; y++) cb_put(b, lw, y, 0x2502, CB_DEFAULT, CB_DIM);
     // preview
     if (!l->nfiles) return;

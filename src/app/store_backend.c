@@ -41,6 +41,7 @@ struct StoreModel {
     pthread_mutex_t mu;  // notice, written by training threads
     char notice[1024];   // warnings of training threads not yet shown ("" if none)
     struct stat at_open; // the store file as opened: a different inode later means replaced
+    UiPrefs prefs;       // the dashboard's layout (see pref_get)
 };
 
 // A training thread's warning (the core's TrainRunOpts.warn): stderr is the terminal the
@@ -277,6 +278,7 @@ static void close_(UiBackend *m) {
     store_close(sm->st);
     pthread_mutex_destroy(&sm->mu);
     free(sm->path);
+    ui_prefs_free(&sm->prefs);
     free(sm);
 }
 
@@ -313,8 +315,21 @@ static int check(UiBackend *m, char *msg, size_t n) {
     return store_backend_file_check(sm->path, &sm->at_open, msg, n);
 }
 
+// The dashboard's layout. Held for this session only until the store has its prefs table
+// (store_pref_get / store_pref_set); these two functions are the one place that changes then.
+static int pref_get(UiBackend *m, const char *key, char *val, size_t n) {
+    return ui_prefs_get(&((StoreModel *)m)->prefs, key, val, n);
+}
+
+static int pref_set(UiBackend *m, const char *key, const char *val, char *err) {
+    (void)err;
+    ui_prefs_set(&((StoreModel *)m)->prefs, key, val);
+    return 0;
+}
+
 static const UiBackendOps store_ops = {list_runs, config, series_append, sample_steps, sample, launch, stop, resume,
-                                   removerun, tag, note, local_active, stop_local, close_, where, take_notice, check};
+                                   removerun, tag, note, local_active, stop_local, close_, where, take_notice, check,
+                                   pref_get, pref_set};
 
 UiBackend *store_backend_open(const char *path, char *err) {
     StoreModel *sm = xcalloc(1, sizeof *sm);
