@@ -25,7 +25,7 @@ typedef struct {
 } Fake;
 
 // The losses, then the other metrics a run logs (the metric picker charts any of them); run 5's
-// latents collapse (latent_sstd falls 10x below its peak, collapse becomes 1 at step 1200).
+// latents collapse (latent_sstd falls 10x below its peak, collapse becomes 1 at step 600).
 static const char *keys[] = {"recon", "kl", "diffusion", "align", "smooth", "total", "latent_std",
                              "latent_sstd", "collapse", "grad_norm_vae", "lr_sit", "eval.fd"};
 #define NKEYS 12
@@ -48,8 +48,8 @@ static float value(const FakeRun *f, long step, int k) {
     case 5: return value(f, step, 0) + 1e-3f * value(f, step, 1) + value(f, step, 2) +
                    (f->align ? 0.5f * value(f, step, 3) : 0);
     case 6: return (float)(1.0 + 0.2 * d + 0.01 * z);
-    case 7: return f->r.id == 5 ? (float)(step < 1200 ? 0.8 : 0.05) : (float)(0.8 + 0.1 * d);
-    case 8: return f->r.id == 5 && step >= 1200 ? 1.0f : 0.0f;
+    case 7: return f->r.id == 5 ? (float)(step < 600 ? 0.8 : 0.05) : (float)(0.8 + 0.1 * d);
+    case 8: return f->r.id == 5 && step >= 600 ? 1.0f : 0.0f;
     case 9: return (float)(2.0 * d + 0.5 + 0.2 * z);
     case 10: return (float)(f->lr * fmin(1.0, step / 200.0));
     default: return (float)(20.0 + 100.0 * d + f->r.id);

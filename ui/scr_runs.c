@@ -397,9 +397,16 @@ static void draw(Screen *s, App *a, CellBuf *b) {
     cols[C_ELAPSED + 1] = (Col){"tags", 0, -1, 0};
     int fixed = 0;
     for (int i = 0; i < NC; i++) fixed += cols[i].w + (i > 0 && i < NC - 1);
+    // extra columns that would squeeze the names below 14 cells wait for a wider terminal
+    while (nx > 0 && W - fixed < 15) {
+        fixed -= cols[C_EXTRA + nx - 1].w + 1;
+        nx--;
+        memmove(&cols[C_EXTRA + nx], &cols[C_EXTRA + nx + 1], sizeof(Col) * 2);
+        C_ELAPSED--;
+        NC--;
+    }
     int rest = W - fixed;
     int namew = rest - 10 > 14 ? (rest - 10 < 32 ? rest - 10 : 32) : rest < 14 ? rest : 14;
-    if (namew < 8) namew = 8;
     cols[1].w = namew;
     cols[NC - 1].w = W - fixed - namew - 1;
     if (cols[NC - 1].w < 4) cols[NC - 1].w = 0;
