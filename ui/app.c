@@ -86,6 +86,37 @@ int app_depth(App *a) { return a->depth; }
 int app_quitting(App *a) { return a->quit; }
 void app_dirty(App *a) { a->dirty = 1; }
 void app_focus_run(App *a, int64_t id) { a->focus = id; }
+
+int app_mouse(App *a, int *x, int *y, int *button) {
+    if (!a->mouse_button) return 0;
+    *x = a->mouse_x; *y = a->mouse_y; *button = a->mouse_button;
+    return 1;
+}
+
+int app_feed_mouse(App *a, int x, int y, int button) {
+    a->mouse_x = x; a->mouse_y = y; a->mouse_button = button;
+    int r = app_feed_key(a, KEY_MOUSE);
+    a->mouse_button = 0;
+    return r;
+}
+
+int64_t app_baseline(App *a) {
+    if (!a->baseline_read) {
+        char v[32];
+        a->baseline_read = 1;
+        if (ui_pref_get(a->model, "baseline", v, sizeof v)) a->baseline = atoll(v);
+    }
+    return a->baseline;
+}
+
+void app_set_baseline(App *a, int64_t run) {
+    a->baseline = run;
+    a->baseline_read = 1;
+    char v[32];
+    snprintf(v, sizeof v, "%lld", (long long)run);
+    ui_pref_set(a->model, "baseline", v);
+    a->dirty = 1;
+}
 int64_t app_take_focus(App *a) { int64_t f = a->focus; a->focus = 0; return f; }
 
 void app_push(App *a, Screen *s) {
@@ -540,6 +571,11 @@ int app_run(UiBackend *m, Screen *home_unused) {
     keypad(stdscr, TRUE);
     curs_set(0);
     set_escdelay(25);
+    const char *mouse = getenv("REPAE_MOUSE");
+    if (!mouse || strcmp(mouse, "0")) { // clicks and the wheel; shift+drag still selects text in most terminals
+        mousemask(BUTTON1_PRESSED | BUTTON4_PRESSED | BUTTON5_PRESSED, NULL);
+        mouseinterval(0);
+    }
     init_colors(a);
     a->theme = pick_theme(&a->caps);
     a->imode = image_pick_mode(&a->caps, a->colors, a->colors == 0);
@@ -568,6 +604,15 @@ int app_run(UiBackend *m, Screen *home_unused) {
         }
         read_errors = 0;
         if (r == KEY_CODE_YES && (int)ch == KEY_RESIZE) { a->full_repaint = 1; }
+        if (r == KEY_CODE_YES && (int)ch == KEY_MOUSE) {
+            MEVENT ev;
+            if (getmouse(&ev) != OK) continue;
+            int button = ev.bstate & BUTTON4_PRESSED ? UI_MOUSE_WHEEL_UP
+                       : ev.bstate & BUTTON5_PRESSED ? UI_MOUSE_WHEEL_DOWN
+                       : ev.bstate & BUTTON1_PRESSED ? UI_MOUSE_CLICK : 0;
+            if (button) app_feed_mouse(a, ev.x, ev.y, button);
+            continue;
+        }
         app_feed_key(a, (int)ch);
         if (a->focus) app_tick(a); // a launched run: list it now, not at the next tick
         // drain keys already typed before drawing again (fast typing, pasted text)

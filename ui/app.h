@@ -85,6 +85,10 @@ int app_colors(App *a); // 0 (NO_COLOR or monochrome), 8 or 256
 void app_push(App *a, Screen *s);   // takes ownership
 void app_pop(App *a);
 void app_dirty(App *a);             // redraw at the next chance
+// The pinned baseline run (0: none): drawn faint in every chart of the Run and Compare screens
+// and kept across screens; remembered per store ("baseline" pref).
+int64_t app_baseline(App *a);
+void app_set_baseline(App *a, int64_t run);
 // Asks the Runs screen to select run id (a launch from the Launch screen); app_take_focus
 // returns it once (0 if none).
 void app_focus_run(App *a, int64_t id);
@@ -113,6 +117,13 @@ Screen *screen_runs_new(App *a);
 Screen *screen_launch_new(App *a);
 Screen *screen_run_new(App *a, int64_t run);
 Screen *screen_compare_new(App *a, const int64_t *runs, int n);
+
+// The mouse, where the terminal reports it (off with REPAE_MOUSE=0): screens get KEY_MOUSE as
+// a key and read the event here: 1 and the cell and what happened, or 0 if there is none.
+enum { UI_MOUSE_CLICK = 1, UI_MOUSE_WHEEL_UP, UI_MOUSE_WHEEL_DOWN };
+int app_mouse(App *a, int *x, int *y, int *button);
+// For tests (and the input loop): a mouse event at cell (x, y), handled as KEY_MOUSE.
+int app_feed_mouse(App *a, int x, int y, int button);
 
 // For tests: feeds key and draws one frame into b (w x h, status line included) with no
 // terminal. app_headless_new makes an App with no ncurses.
