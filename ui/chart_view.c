@@ -98,7 +98,7 @@ int chart_view_action(ChartView *v, App *a, int act) {
     case CV_ZOOM_OUT:
         if (!(v->zhi > v->zlo)) return UI_HANDLED;
         zoom(v, 2, v->cursor ? v->cx : (lo + hi) / 2);
-        if (v->zhi - v->zlo >= v->full) v->zlo = v->zhi = 0; // as wide as the data: everything again
+        if (v->full > 0 && v->zhi - v->zlo >= v->full) v->zlo = v->zhi = 0; // as wide as the data: everything again
         break;
     case CV_ZOOM_RESET: v->zlo = v->zhi = 0; break;
     case CV_ZOOM_SET: {

@@ -75,7 +75,7 @@ static void set_keys(RunScr *r, char keys[MAXCH][24], int n) {
         for (int j = 0; j < r->nch; j++)
             if (r->cache[j] && !strcmp(keys[i], r->key[j])) {
                 ser[i] = r->ser[j]; bser[i] = r->bser[j]; cache[i] = r->cache[j]; bcache[i] = r->bcache[j];
-                r->cache[j] = NULL;
+                r->cache[j] = r->bcache[j] = NULL;
                 memset(&r->ser[j], 0, sizeof r->ser[j]);
                 memset(&r->bser[j], 0, sizeof r->bser[j]);
             }
