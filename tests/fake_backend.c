@@ -285,8 +285,23 @@ static int pref_set(UiBackend *m, const char *key, const char *val, char *err) {
     return 0;
 }
 
+// Costs that follow the overrides: memory grows with the batch, a step takes 1 ms per image.
+static int estimate(UiBackend *m, const char *path, int nset, char *const *sets, int measure, UiEstimate *e, char *err) {
+    (void)m; (void)path; (void)err;
+    long steps = 2000, batch = 16;
+    for (int i = 0; i < nset; i++) {
+        if (!strncmp(sets[i], "train.steps=", 12)) steps = atol(sets[i] + 12);
+        if (!strncmp(sets[i], "train.batch_size=", 17)) batch = atol(sets[i] + 17);
+    }
+    memset(e, 0, sizeof *e);
+    e->steps = steps;
+    e->mem_bytes = 50e6 + batch * 2e6;
+    if (measure) { e->step_s = batch * 1e-3; e->gflop_per_step = batch * 0.5; }
+    return 0;
+}
+
 static const UiBackendOps fake_ops = {list_runs, config, series_append, sample_steps, sample, launch, stop, resume,
-                                  removerun, tag, note, local_active, stop_local, close_, where, NULL, NULL, pref_get, pref_set};
+                                  removerun, tag, note, local_active, stop_local, close_, where, NULL, NULL, pref_get, pref_set, estimate};
 
 UiBackend *fake_backend_new(int nruns, long steps) {
     Fake *fk = xcalloc(1, sizeof *fk);

@@ -209,6 +209,38 @@ TEST(launch_name_clash_as_you_type) {
     free_app(a);
 }
 
+TEST(launch_preview_effective_scrolls_estimates) {
+    App *a = fake_app(1);
+    app_feed_key(a, 'n');
+    const char *s = screen_text(a, 120, 30);
+    CHECK(strstr(s, "effective config") && strstr(s, "\"data\""), "no effective config:\n%s", s);
+    CHECK(strstr(s, "memory ~") && strstr(s, "b measures"), "no estimate:\n%s", s);
+    app_feed_key(a, 'o');
+    type(a, "train.batch_size=3");
+    app_feed_key(a, 10);
+    int seen = 0; // scrolled into view, page by page
+    for (int i = 0; i < 10 && !seen; i++, app_feed_key(a, KEY_NPAGE)) {
+        s = screen_text(a, 120, 30);
+        seen = strstr(s, "\"batch_size\": 3,") != NULL;
+    }
+    CHECK(seen, "override not applied in the preview:\n%s", s);
+    for (int i = 0; i < 10; i++) app_feed_key(a, KEY_PPAGE);
+    s = screen_text(a, 120, 30);
+    char mem[32];
+    snprintf(mem, sizeof mem, "memory ~%.0f MB", (50e6 + 3 * 2e6) / 1e6); // the fake's cost model
+    CHECK(strstr(s, mem), "estimate should follow the override ('%s'):\n%s", mem, s);
+    app_feed_key(a, 'b');
+    s = screen_text(a, 120, 30);
+    CHECK(strstr(s, "step 0.003 s") && strstr(s, "steps: ~"), "no measured step and total time:\n%s", s);
+    // the preview scrolls: its position counter moves
+    const char *pos = strstr(s, " 1/");
+    CHECK(pos, "no scroll position (the effective config is longer than the screen):\n%s", s);
+    app_feed_key(a, KEY_NPAGE);
+    s = screen_text(a, 120, 30);
+    CHECK(strstr(s, " 11/"), "page down should scroll 10 lines:\n%s", s);
+    free_app(a);
+}
+
 int main(void) {
     setlocale(LC_ALL, "C.UTF-8");
     RUN(filter_language_parses_and_rejects);
@@ -217,5 +249,6 @@ int main(void) {
     RUN(bulk_tag_and_delete_marked);
     RUN(latent_collapse_flagged);
     RUN(launch_name_clash_as_you_type);
+    RUN(launch_preview_effective_scrolls_estimates);
     return test_summary();
 }

@@ -52,6 +52,15 @@ void ui_series_free(UiSeries *s);
 // incrementally, so a redraw does not rebuild them.
 const double *ui_series_x(UiSeries *s, int xtime);
 
+// What a launch would cost: the memory estimate, and with a measurement (a few steps on
+// synthetic input, as `repae bench`) the step time and its work.
+typedef struct {
+    double mem_bytes;      // < 0 unknown
+    double step_s;         // 0 not measured
+    double gflop_per_step; // 0 not measured
+    long steps;            // the config's train.steps
+} UiEstimate;
+
 typedef struct UiBackend UiBackend;
 typedef struct {
     int (*list_runs)(UiBackend *m, UiRun **runs, int *n, char *err); // newest first; free()
@@ -84,6 +93,9 @@ typedef struct {
     // NULL: nothing is remembered.
     int (*pref_get)(UiBackend *m, const char *key, char *val, size_t n);
     int (*pref_set)(UiBackend *m, const char *key, const char *val, char *err);
+    // The cost of launching config_path with overrides (see UiEstimate); measure: also time a
+    // few steps (blocks for them). NULL: no estimates.
+    int (*estimate)(UiBackend *m, const char *config_path, int nset, char *const *sets, int measure, UiEstimate *e, char *err);
 } UiBackendOps;
 
 // Preferences held in memory, for backends with no place to keep them (the fake one).
