@@ -234,7 +234,9 @@ static void draw(Screen *s, App *a, CellBuf *b) {
         l->preview_for = l->cur;
         l->preview_nsets = l->nsets;
     }
-    ui_section(b, lw + 1, 1, W - lw - 1, l->nsets ? "effective config (overrides applied)" : "effective config");
+    char title[PATH_MAX + 64];
+    snprintf(title, sizeof title, "%s, effective%s", l->files[l->cur], l->nsets ? " (overrides applied)" : "");
+    ui_section(b, lw + 1, 1, W - lw - 1, title);
     int y = 2;
     // the estimate: memory from the builders' count, step and total time once measured (b)
     if (l->est_err[0]) cb_text(b, lw + 2, y++, W - lw - 3, l->est_err, C_RED, 0);
