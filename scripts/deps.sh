@@ -2,7 +2,7 @@
 # deps.sh: make sure the Debian packages repae builds and tests with are installed.
 # Installs what is missing when run as root (or through sudo without a password);
 # otherwise prints the exact command and fails.
-#   usage: scripts/deps.sh [build|test|bench|refs]
+#   usage: scripts/deps.sh [build|test|bench|refs|study]
 set -e
 need="build-essential pkg-config libncurses-dev libsqlite3-dev libcjson-dev libopenblas-openmp-dev libsixel-dev zlib1g-dev libpng-dev libopenmpi-dev openmpi-bin dataset-fashion-mnist"
 if [ "${1:-build}" = test ]; then
@@ -12,6 +12,10 @@ fi
 if [ "${1:-build}" = bench ] || [ "${1:-build}" = refs ]; then
   # The PyTorch side of the step benchmark and of the reference files; scipy for the FD reference.
   need="$need python3-torch python3-scipy"
+fi
+if [ "${1:-build}" = study ]; then
+  # The studies under experiments/: jq reads `repae runs --json`, matplotlib draws the plots.
+  need="$need jq python3-matplotlib"
 fi
 missing=""
 for p in $need; do

@@ -41,6 +41,8 @@ static void read_run_row(const Store *s, sqlite3_stmt *st, StoreRun *r, double n
     r->notes = col_strdup(st, 13);
     r->stop_requested = sqlite3_column_int(st, 14);
     r->active = sqlite3_column_double(st, 15);
+    r->world_size = sqlite3_column_int(st, 16); // NULL (not recorded) reads 0
+    r->ips_rank = NAN;                          // from the summary, if the run logged it
     r->state = r->stored_state;
     if (r->state == RUN_RUNNING && run_is_dead(s, r->heartbeat, r->pid, r->host, now)) r->state = RUN_INTERRUPTED;
     // The stored text as it is when it is a status we know; a newer repae's name stays readable.
@@ -86,6 +88,7 @@ static void read_summary(sqlite3_stmt *st, StoreRun *runs, int n) {
         l->min = col_real(st, 5);
         l->min_step = (long)sqlite3_column_int64(st, 6);
         l->max = col_real(st, 7);
+        if (strcmp(l->key, STORE_IPS_RANK_KEY) == 0) r->ips_rank = l->last;
     }
     sqlite3_reset(st);
 }
@@ -234,6 +237,15 @@ int store_reap_dead(Store *s, char *err) {
 }
 
 // ---- writing runs ---------------------------------------------------------------------------
+
+int store_set_world_size(Store *s, int64_t run, int n, char *err) {
+    if (n < 1) return seterr(err, "world size %d for run %lld: it counts processes, so it is at least 1", n, (long long)run);
+    if (tx_begin(s, err) != 0) return -1;
+    int ok = stmt_exec(s, S_WORLD_SET, "Ii", run, n) == SQLITE_DONE;
+    if (!ok) dberr(s, err, "cannot record the world size");
+    else if (sqlite3_changes(s->db) == 0) { ok = 0; seterr(err, "no run with id %lld in %s", (long long)run, s->path); }
+    return tx_end(s, ok, err);
+}
 
 // status running: this process's pid and host, heartbeat now (see S_STATUS_RUNNING).
 static int mark_running(Store *s, int64_t run) {

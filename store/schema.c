@@ -87,6 +87,16 @@ static const Migration migrations[] = {
     {4,
      "ALTER TABLE runs ADD COLUMN active REAL NOT NULL DEFAULT 0;"
      "UPDATE runs SET active = MAX(0, COALESCE(ended, heartbeat, started) - started) WHERE started IS NOT NULL;"},
+    // 5: data-parallel runs and the dashboard's preferences. world_size is the number of MPI
+    // processes of the run's latest stretch (a resume may change it); NULL for runs written
+    // before it was recorded, which then read 0 ("not recorded") rather than a guess of 1.
+    // Per-rank throughput is a metric (img_per_s_rank), not a column: it changes over a run
+    // and across resumes with another world size, and a metric keeps that history, charts and
+    // lists (summary) like every other figure. prefs: small key-value settings of the store
+    // as a whole (the dashboard's chart layout).
+    {5,
+     "ALTER TABLE runs ADD COLUMN world_size INTEGER;"
+     "CREATE TABLE prefs(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"},
 };
 #define NMIGRATIONS (int)(sizeof migrations / sizeof migrations[0])
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,

@@ -4,7 +4,7 @@
 #include "store/store_internal.h"
 
 #define RUN_COLS "id, name, status, created, started, ended, heartbeat, pid, host, step, total_steps, " \
-                 "error, parent, notes, stop_requested, active"
+                 "error, parent, notes, stop_requested, active, world_size"
 
 // Seconds from the stored heartbeat to `now`, when that is a live writer's gap (at most the
 // stale limit), else 0.
@@ -99,6 +99,10 @@ static const char *const text[S_COUNT] = {
     [S_INTEGRITY] = "PRAGMA integrity_check",
     [S_VERSION] = "PRAGMA user_version",
     [S_CKPT_UNDER] = "SELECT 1 FROM checkpoints WHERE substr(weights, 1, length(?1)) = ?1 LIMIT 1",
+    [S_WORLD_SET] = "UPDATE runs SET world_size = ?2 WHERE id = ?1",
+    [S_PREF_GET] = "SELECT value FROM prefs WHERE key = ?1",
+    [S_PREF_SET] = "INSERT INTO prefs(key, value) VALUES(?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+    [S_PREF_DEL] = "DELETE FROM prefs WHERE key = ?1",
 };
 
 const char *sql_text(int which) { return which >= 0 && which < S_COUNT ? text[which] : NULL; }

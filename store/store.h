@@ -24,7 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION 4   // PRAGMA user_version this code writes and understands
+#define STORE_SCHEMA_VERSION 5   // PRAGMA user_version this code writes and understands
 #define STORE_STALE_SECONDS 15.0 // a running run without a heartbeat for this long is dead
 
 #include "base/run_status.h"
@@ -77,6 +77,8 @@ typedef struct {
     char *notes;           // "" when none
     int64_t parent;        // 0 = none
     int stop_requested;
+    int world_size;        // MPI processes of the latest stretch; 0 = not recorded (before schema 5)
+    double ips_rank;       // images/s per process: the last img_per_s_rank metric, NaN if none
     char **tags; int ntags;
     StoreLatest *latest; int nlatest; // one per metric key, sorted by key
 } StoreRun;
@@ -138,6 +140,19 @@ int store_request_stop(Store *s, int64_t run, char *err);
 // Deletes the run's rows and its directory. Does not check whether it is still running:
 // callers refuse or stop it first (a live writer would keep adding rows for a missing run).
 int store_delete_run(Store *s, int64_t run, char *err);
+// The metric a training run logs as its images/s per process (StoreRun.ips_rank reads it).
+#define STORE_IPS_RANK_KEY "img_per_s_rank"
+
+// ---- preferences (the dashboard's layout, per store) ------------------------------------------
+// A small key-value table for settings of the store as a whole. Keys are 1..STORE_PREF_KEY_MAX
+// bytes of printable text; values are any text up to STORE_PREF_VALUE_MAX bytes.
+#define STORE_PREF_KEY_MAX 200
+#define STORE_PREF_VALUE_MAX 65536
+// *value: the malloc'd value, or NULL when key was never set (not an error).
+int store_pref_get(Store *s, const char *key, char **value, char *err);
+// Sets key to value (replacing it); value NULL removes the key.
+int store_pref_set(Store *s, const char *key, const char *value, char *err);
+
 // Writes "interrupted" over every dead "running" run. Returns how many, or -1.
 int store_reap_dead(Store *s, char *err);
 
@@ -152,6 +167,10 @@ int store_create_run(Store *s, const char *name, const char *config_json, long t
 // status "running": records this process's pid and host, heartbeat now, started (if not yet),
 // clears ended, error and stop_requested. Other statuses: sets ended = now and error (NULL = none).
 int store_set_status(Store *s, int64_t run, const char *status, const char *error, char *err);
+
+// The run's world size (MPI processes) for its current stretch: rank 0 writes it when it creates
+// or resumes the run. n >= 1.
+int store_set_world_size(Store *s, int64_t run, int n, char *err);
 
 typedef struct {
     const char *key;

@@ -4,6 +4,7 @@
 //   schema.c   the migrations
 //   runs.c     run rows, reads, liveness, status writes, the status names
 //   metrics.c  metrics, the summary and the metric key-id cache
+//   prefs.c    the prefs table (store-wide settings)
 //   files.c    samples, checkpoint rows, deleting a run and its directory, housekeeping
 #ifndef REPAE_STORE_INTERNAL_H
 #define REPAE_STORE_INTERNAL_H
@@ -36,6 +37,7 @@ enum {
     S_RUNNING_LIST, S_SET_INTERRUPTED,
     S_TRUNC_METRICS, S_TRUNC_SAMPLES, S_SUMMARY_REBUILD, S_RUN_STEP_CAP,
     S_INTEGRITY, S_VERSION, S_CKPT_UNDER,
+    S_WORLD_SET, S_PREF_GET, S_PREF_SET, S_PREF_DEL,
     S_COUNT
 };
 // The SQL text of statement which (one of S_*).

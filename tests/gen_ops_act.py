@@ -1,4 +1,4 @@
-"""Writes tests/ref/ops_act.safetensors: SiLU, tanh-GELU and softmax forward and input
+"""Writes tests/ref/ops_act.safetensors: SiLU, tanh-GELU, LeakyReLU(0.2) and softmax forward and input
 gradients from PyTorch autograd, for tests/test_ops_act.c."""
 import torch
 from gen.common import save, setup
@@ -8,7 +8,8 @@ T = {}
 
 # Elementwise: a spread of ordinary values plus the saturated tails and exact zeros.
 x = torch.cat([torch.randn(200) * 3, torch.linspace(-20, 20, 41), torch.tensor([0.0, -0.0, 1e-4, -1e-4])])
-for name, fn in [("silu", torch.nn.SiLU()), ("gelu", torch.nn.GELU(approximate="tanh"))]:
+for name, fn in [("silu", torch.nn.SiLU()), ("gelu", torch.nn.GELU(approximate="tanh")),
+                 ("leaky", torch.nn.LeakyReLU(0.2))]:
     xi = x.clone().requires_grad_(True)
     y = fn(xi)
     dy = torch.randn_like(y)

@@ -29,6 +29,14 @@ the file small). Its step is two passes sharing t and eps:
 The logged align is the SiT side's and the total uses w_sit. "repa_naive" adds grad_to_vae
 (only the diffusion gradient joins the VAE side) and "repa_batch" align.vae_bn "batch" (the
 VAE-side BN with batch statistics, running statistics untouched).
+
+The "repa_gan" recipe adds the GAN term of REPA-E's loss module (docs/losses.md, "The GAN term";
+src/train/gan_step.c) from step gan_start: the generator term w_gan * -mean(D(xr)) in the VAE's
+loss through a frozen PatchGAN D (gen/patchgan.py, BN in training mode), and after the VAE and
+SiT updates D's hinge loss on D(x) and D(xr.detach()), its own clip and AdamW. It stores D's
+initial weights "init.disc.*" (its own generator, larger than taming's init so that the term
+moves the VAE measurably), per step from gan_start "ref.gan.<k>" (gan_g, gan_d, logits_real,
+logits_fake, grad_norm_disc), and D's final state "final.disc.*".
 """
 import math
 
@@ -37,6 +45,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from gen.common import save, setup
+from gen.patchgan import PatchGAN, hinge_d, state_dict_f32
 from gen.repa_nets import Encoder, Projectors, repa_loss
 from gen_models import AutoencoderKL, SiT, randomise
 
@@ -82,6 +91,13 @@ RECIPES = {
                        lr=1e-4, lr_vae=2e-4, warmup=0, clip=1.0, ema=0.9, num_classes=NUM_CLASSES,
                        depth=1, w_sit=0.5, w_vae=1.5, proj_dim=16, kl="sum", ema_warmup=True,
                        vae_bn="batch"),
+    # "repa" with the GAN term from step 2 (steps 1-2 without it): w_gan 0.5, a 2-layer D of 8
+    # channels, D's lr 1e-3 (large enough that its 3 updates show).
+    "repa_gan": dict(path="linear", pred="velocity", bn=True, grad_to_vae=False, recon="l1",
+                     align="repa", w_recon=1.0, w_kl=1e-6, w_diff=1.0, w_align=0.5, w_smooth=0.0,
+                     lr=1e-4, lr_vae=2e-4, warmup=0, clip=1.0, ema=0.9, num_classes=NUM_CLASSES,
+                     depth=1, w_sit=0.5, w_vae=1.5, proj_dim=16, kl="sum", ema_warmup=True,
+                     gan=dict(w=0.5, start=2, layers=2, ch=8, lr=1e-3)),
 }
 
 
@@ -158,6 +174,23 @@ def run(name, r, init_vae, init_sit, gen):
         enc.double().requires_grad_(False)
         proj.double()
         sit_params += list(proj.parameters())  # one clip and one AdamW over SiT + projector (REPA)
+    gan = r.get("gan")
+    if gan:
+        dg = torch.Generator().manual_seed(77)  # its own stream, as the projector's
+        disc = PatchGAN(3, gan["ch"], gan["layers"])
+        with torch.no_grad():
+            for mod in disc.modules():
+                if isinstance(mod, nn.Conv2d):
+                    mod.weight.copy_(0.1 * torch.randn(mod.weight.shape, generator=dg))
+                    if mod.bias is not None:
+                        mod.bias.copy_(0.1 * torch.randn(mod.bias.shape, generator=dg))
+                elif isinstance(mod, nn.BatchNorm2d):
+                    mod.weight.copy_(1 + 0.1 * torch.randn(mod.weight.shape, generator=dg))
+                    mod.bias.copy_(0.1 * torch.randn(mod.bias.shape, generator=dg))
+        for n, v in state_dict_f32(disc).items():
+            io["init.disc." + n] = v.clone()
+        disc.double().train()
+        opt_disc = torch.optim.AdamW(disc.parameters(), lr=gan["lr"], betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
     lr_vae = r["lr_vae"] if r["lr_vae"] > 0 else r["lr"]
     opt_vae = torch.optim.AdamW(vae_params, lr=lr_vae, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
     opt_sit = torch.optim.AdamW(sit_params, lr=r["lr"], betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
@@ -230,6 +263,13 @@ def run(name, r, init_vae, init_sit, gen):
             align = pred_loss(r, sit, zn.detach(), eps2, t2, ydrop) if r["align"] == "score" else torch.zeros((), dtype=torch.float64)
         w_align = r["w_sit"] if repa else r["w_align"]
         total = r["w_recon"] * recon + r["w_kl"] * kl + r["w_diff"] * diffusion + w_align * align + r["w_smooth"] * smooth
+        gan_on = gan and k >= gan["start"]
+        if gan_on:  # the generator term through D, whose weights take no gradient from it
+            disc.requires_grad_(False)
+            logits_fake = disc(xr)
+            gan_g = -logits_fake.mean()
+            total = total + gan["w"] * gan_g
+            disc.requires_grad_(True)
 
         opt_vae.zero_grad()
         opt_sit.zero_grad()
@@ -244,6 +284,15 @@ def run(name, r, init_vae, init_sit, gen):
             g["lr"] = ls
         opt_vae.step()
         opt_sit.step()
+        if gan_on:  # D's step on the same (pre-update) reconstructions, real batch first
+            opt_disc.zero_grad()
+            logits_real = disc(x)
+            gan_d = hinge_d(logits_real, disc(xr.detach()))
+            gan_d.backward()
+            gn_d = torch.nn.utils.clip_grad_norm_(list(disc.parameters()), r["clip"])
+            opt_disc.step()
+            io[f"ref.gan.{k}"] = torch.tensor([float(gan_g), float(gan_d), float(logits_real.mean()),
+                                               float(logits_fake.mean()), float(gn_d)])
         # train.ema_warmup: decay min(ema, (1 + k) / (10 + k)) after k earlier updates (timm's
         # ModelEmaV2 warm-up), in float32 as the C side computes it.
         d = min(r["ema"], float(torch.tensor((1.0 + k) / (10.0 + k), dtype=torch.float32))) if r["ema_warmup"] else r["ema"]
@@ -274,6 +323,9 @@ def run(name, r, init_vae, init_sit, gen):
     if repa:
         for n, v in proj.state_dict().items():
             io["final.proj." + n] = v
+    if gan:
+        for n, v in state_dict_f32(disc).items():
+            io["final.disc." + n] = v
     io["final.bn.running_mean"] = bn.running_mean
     io["final.bn.running_var"] = bn.running_var
     save(f"train_{name}.safetensors", {k: v.detach() for k, v in io.items()})

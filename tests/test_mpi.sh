@@ -2,7 +2,8 @@
 # test_mpi.sh: data-parallel training over Open MPI reproduces the one-process run. 2 ranks
 # (mpirun over TCP on loopback, the transport used between machines) against one process, 20
 # steps of the tiny config with the latent BatchNorm (synchronised across ranks) and class
-# labels (class dropout drawn by global sample index): every logged loss within 1e-5 relative,
+# labels (class dropout drawn by global sample index) and the GAN term from step 5 (the
+# discriminator's SyncBatchNorm and gradients reduced too): every logged loss within 1e-5 relative,
 # and every weight of the final checkpoint within 1e-5 absolute + 1e-4 relative (the runs
 # differ only in the order the gradient sums are added). A plain `repae train` must not need
 # a launcher.
@@ -21,7 +22,8 @@ if ! command -v mpirun >/dev/null 2>&1; then
   exit 1
 fi
 S="--set train.steps=20 --set train.log_every=1 --set train.threads=1 --set vae.latent_bn=true
-   --set sit.num_classes=5 --set train.sample_every=0 --set train.ckpt_every=0 --set sample.n=1"
+   --set sit.num_classes=5 --set train.sample_every=0 --set train.ckpt_every=0 --set sample.n=1
+   --set loss.w_gan=0.1 --set loss.gan_start=5 --set disc.ch=8"
 MPIRUN="mpirun --oversubscribe --allow-run-as-root --mca btl tcp,self --mca btl_tcp_if_include lo"
 
 # No launcher: world size 1, no MPI at all (an MPI_Init here would start or look for a daemon).
@@ -44,8 +46,8 @@ check export_both $? "repae export --csv"
 awk -F, 'NR == FNR { if (FNR == 1) for (i = 1; i <= NF; i++) col[$i] = i; else row[$1] = $0; n1++; next }
   FNR == 1 { next }
   { split(row[$1], a, ","); n2++
-    split("recon kl diffusion align smooth total latent_std latent_sstd grad_norm_vae grad_norm_sit", ks, " ")
-    for (k in ks) { i = col[ks[k]]; x = a[i] + 0; y = $i + 0; d = x - y; if (d < 0) d = -d
+    split("recon kl diffusion align smooth total latent_std latent_sstd grad_norm_vae grad_norm_sit gan_g gan_d logits_real logits_fake grad_norm_disc", ks, " ")
+    for (k in ks) { i = col[ks[k]]; if (!i) { printf "no column %s\n", ks[k]; bad++; continue }; x = a[i] + 0; y = $i + 0; d = x - y; if (d < 0) d = -d
       m = (x < 0 ? -x : x); if ((y < 0 ? -y : y) > m) m = (y < 0 ? -y : y)
       if (d > 1e-5 * m + 1e-12) { printf "step %s %s: %s vs %s\n", $1, ks[k], x, y; bad++ } } }
   END { if (n2 != 20 || n1 != 21) { printf "rows: %d vs %d\n", n1 - 1, n2; exit 1 } exit bad > 0 }' \
@@ -62,7 +64,7 @@ def load(p):
     return {k: struct.unpack('<%df' % ((v['data_offsets'][1] - v['data_offsets'][0]) // 4),
             b[8 + n + v['data_offsets'][0]:8 + n + v['data_offsets'][1]]) for k, v in h.items() if v['dtype'] == 'F32'}
 worst = -1
-for f in ('vae', 'sit', 'sit_ema'):
+for f in ('vae', 'sit', 'sit_ema', 'disc'):
     a, b = load('%s/%s.safetensors' % (sys.argv[1], f)), load('%s/%s.safetensors' % (sys.argv[2], f))
     assert a.keys() == b.keys() and a, f + ': tensor names differ'
     worst = max(worst, max(abs(x - y) - 1e-4 * max(abs(x), abs(y)) for k in a for x, y in zip(a[k], b[k])))

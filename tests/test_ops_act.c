@@ -1,4 +1,4 @@
-// test_ops_act.c: SiLU, tanh-GELU and softmax against PyTorch (tests/gen_ops_act.py), plus
+// test_ops_act.c: SiLU, tanh-GELU, LeakyReLU and softmax against PyTorch (tests/gen_ops_act.py), plus
 // finite-difference gradient checks and the accumulate-into-gradient contract.
 #include "test.h"
 #include "testutil.h"
@@ -39,6 +39,33 @@ static void check_elementwise(const char *name, elem_fwd fwd, elem_bwd bwd) {
 
 TEST(silu_matches_torch) { check_elementwise("silu", silu_forward, silu_backward); }
 TEST(gelu_matches_torch) { check_elementwise("gelu", gelu_forward, gelu_backward); }
+// The PatchGAN's slope (model/disc.c); the reference is torch.nn.LeakyReLU(0.2).
+static void leaky_fwd(float *out, const float *inp, size_t n) { leaky_relu_forward(out, inp, n, 0.2f); }
+static void leaky_bwd(float *dinp, const float *dout, const float *inp, size_t n) {
+    leaky_relu_backward(dinp, dout, inp, n, 0.2f);
+}
+TEST(leaky_relu_matches_torch) { check_elementwise("leaky", leaky_fwd, leaky_bwd); }
+
+// In place (out == inp), and the backward given the output instead of the input: the same
+// gradient, which is what the discriminator relies on to keep one buffer per layer.
+TEST(leaky_relu_in_place_and_from_output) {
+    enum { N = 64 };
+    float x[N], y[N], dy[N], g1[N] = {0}, g2[N] = {0};
+    uint64_t s = 99;
+    for (int i = 0; i < N; i++) { x[i] = (test_unit64(&s) - 0.5f) * 6; dy[i] = test_unit64(&s) - 0.5f; }
+    x[0] = 0.0f; x[1] = -0.0f;
+    leaky_relu_forward(y, x, N, 0.2f);
+    leaky_relu_backward(g1, dy, x, N, 0.2f);
+    float z[N];
+    memcpy(z, x, sizeof z);
+    leaky_relu_forward(z, z, N, 0.2f);
+    leaky_relu_backward(g2, dy, z, N, 0.2f);
+    for (int i = 0; i < N; i++) {
+        CHECK(z[i] == y[i], "in-place leaky_relu(%g) = %g, want %g", x[i], z[i], y[i]);
+        CHECK(g1[i] == g2[i], "leaky_relu backward from the output at x = %g: %g, from the input %g", x[i], g2[i], g1[i]);
+    }
+    CHECK(g1[0] == 0.2f * dy[0], "leaky_relu gradient at 0 is %g, want slope * dout = %g", g1[0], 0.2f * dy[0]);
+}
 
 static void check_softmax(const char *name, int N, int C) {
     SafeTensors st;
@@ -75,7 +102,7 @@ TEST(softmax_stable_for_huge_logits) {
 
 // ---- finite differences: loss = sum(f(x) * probe) in double ------------------------------------
 typedef struct {
-    int kind; // 0 silu, 1 gelu, 2 softmax
+    int kind; // 0 silu, 1 gelu, 2 softmax, 3 leaky relu
     float *x, *y, *probe;
     int N, C;
 } ActCtx;
@@ -84,6 +111,7 @@ static void act_fwd(ActCtx *c) {
     size_t n = (size_t)c->N * c->C;
     if (c->kind == 0) silu_forward(c->y, c->x, n);
     else if (c->kind == 1) gelu_forward(c->y, c->x, n);
+    else if (c->kind == 3) leaky_relu_forward(c->y, c->x, n, 0.2f);
     else softmax_forward(c->y, c->x, c->N, c->C);
 }
 
@@ -100,12 +128,16 @@ static void gradcheck_act(int kind, const char *what) {
     uint64_t s = 12345 + kind;
     for (int i = 0; i < N * C; i++) {
         x[i] = (test_unit64(&s) - 0.5f) * 8; // [-4, 4)
+        // LeakyReLU's kink: keep every point further than h from 0 so that the central
+        // difference sees one side only.
+        if (kind == 3 && fabsf(x[i]) < 0.05f) x[i] = x[i] < 0 ? -0.5f : 0.5f;
         probe[i] = test_unit64(&s) - 0.5f;
     }
     ActCtx c = {kind, x, y, probe, N, C};
     act_fwd(&c);
     if (kind == 0) silu_backward(g, probe, x, N * C);
     else if (kind == 1) gelu_backward(g, probe, x, N * C);
+    else if (kind == 3) leaky_relu_backward(g, probe, x, N * C, 0.2f);
     else softmax_backward(g, probe, y, N, C);
     CHECK_GRAD(x, g, (size_t)N * C, act_loss, &c, 1e-2f, 1e-2, 1e-3, what);
 }
@@ -113,6 +145,7 @@ static void gradcheck_act(int kind, const char *what) {
 TEST(silu_gradcheck) { gradcheck_act(0, "silu dx"); }
 TEST(gelu_gradcheck) { gradcheck_act(1, "gelu dx"); }
 TEST(softmax_gradcheck) { gradcheck_act(2, "softmax dx"); }
+TEST(leaky_relu_gradcheck) { gradcheck_act(3, "leaky_relu dx"); }
 
 // ---- the vectorisable exp (src/ops/vecmath.h) and the activations over their whole range ----------
 TEST(fast_exp_accuracy) {
@@ -167,11 +200,14 @@ int main(void) {
     RUN(silu_gelu_whole_range);
     RUN(silu_matches_torch);
     RUN(gelu_matches_torch);
+    RUN(leaky_relu_matches_torch);
+    RUN(leaky_relu_in_place_and_from_output);
     RUN(softmax_matches_torch);
     RUN(softmax_single_column);
     RUN(softmax_stable_for_huge_logits);
     RUN(silu_gradcheck);
     RUN(gelu_gradcheck);
     RUN(softmax_gradcheck);
+    RUN(leaky_relu_gradcheck);
     return test_summary();
 }

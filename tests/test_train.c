@@ -1,11 +1,13 @@
 // test_train.c: the training run around the step (the step itself is checked against PyTorch in
 // test_train_step.c): exact resume, divergence, overfitting one batch, gradient routing
 // (train.vae / train.sit / grad_to_vae), init.vae and checkpoint errors, sampling with EMA,
-// guidance and latent BN, the logged keys, and the FLOP count.
+// guidance and latent BN, the logged keys, the FLOP count; and the GAN term's state (exact
+// resume, abort, checkpoints without the discriminator's file).
 #include "test.h"
 #include "testutil.h"
 #include "model/encoder.h"
 #include "model/model.h"
+#include "train/checkpoint.h"
 #include "train/train.h"
 #include "train/trainer.h"
 #include <omp.h>
@@ -50,8 +52,10 @@ static int write_encoder(const char *path, char *err) {
 }
 
 // ---- resume --------------------------------------------------------------------------------------
-// repa adds the projector's weights, moments and EMA and the frozen encoder's targets.
-static void check_resume(const char *name, int repa) {
+// repa adds the projector's weights, moments and EMA and the frozen encoder's targets; gan the
+// discriminator's weights, BN running statistics and moments, switched on at step 3 so that the
+// checkpoint of step 4 holds a discriminator that has trained and the split run resumes it.
+static void check_resume(const char *name, int repa, int gan) {
     Config c;
     base_cfg(&c);
     // Everything that carries state across steps: BN running statistics, class dropout draws,
@@ -59,7 +63,7 @@ static void check_resume(const char *name, int repa) {
     CHECK(!set(&c, "vae.latent_bn=true") && !set(&c, "sit.num_classes=5") && !set(&c, "train.ema=0.9") &&
           !set(&c, "train.warmup=3") && !set(&c, "train.steps=10") && !set(&c, "train.ckpt_every=4") &&
           !set(&c, "sit.class_dropout=0.3") && !set(&c, "train.threads=2"), "config");
-    char da[300], db[300], err[ERRLEN];
+    char da[300], db[300], p0[400], err[ERRLEN];
     if (repa) {
         char enc[300];
         snprintf(enc, sizeof enc, "%s/encoder.safetensors", tmp);
@@ -70,6 +74,9 @@ static void check_resume(const char *name, int repa) {
               !set(&c, "train.threads=1"), "config");
         snprintf(c.align.encoder, sizeof c.align.encoder, "%s", enc);
     }
+    if (gan)
+        CHECK(!set(&c, "loss.w_gan=0.1") && !set(&c, "loss.gan_start=3") && !set(&c, "disc.ch=8") &&
+              !set(&c, "train.threads=1"), "config");
     snprintf(da, sizeof da, "%s/%s_full", tmp, name);
     snprintf(db, sizeof db, "%s/%s_split", tmp, name);
     Rec a = {0}, b1 = {0}, b2 = {0};
@@ -92,15 +99,39 @@ static void check_resume(const char *name, int repa) {
                   train_metric_names[i], want[i], got[i]);
         }
     }
-    static const char *files[] = {"vae.safetensors", "sit.safetensors", "sit_ema.safetensors", "state.safetensors"};
-    for (int i = 0; i < 4; i++) {
+    static const char *files[] = {"vae.safetensors", "sit.safetensors", "sit_ema.safetensors", "state.safetensors",
+                                  "disc.safetensors"};
+    for (int i = 0; i < 4 + gan; i++) {
         char fa[400], fb[400];
         snprintf(fa, sizeof fa, "%s/ckpt/00000010/%s", da, files[i]);
         snprintf(fb, sizeof fb, "%s/ckpt/00000010/%s", db, files[i]);
         CHECK(same_file(fa, fb), "final %s differs between the uninterrupted and the resumed run", files[i]);
     }
-    // Every spec key is logged (diffusion too: the SiT trains).
-    for (int i = 0; i < TRAIN_NMETRICS; i++) CHECK(!isnan(a.v[9][i]), "%s not logged", train_metric_names[i]);
+    // Every spec key is logged (diffusion too: the SiT trains); the GAN's only with it, from
+    // loss.gan_start (step 3 is the first, after 3 steps done).
+    for (int i = 0; i < TRAIN_NMETRICS; i++) {
+        int g = i >= M_GAN_G && i <= M_GN_DISC;
+        CHECK(g && !gan ? isnan(a.v[9][i]) : !isnan(a.v[9][i]), "%s %slogged", train_metric_names[i], g && !gan ? "" : "not ");
+        if (g) CHECK(isnan(a.v[2][i]) && (!gan || !isnan(a.v[3][i])), "%s before/at loss.gan_start", train_metric_names[i]);
+    }
+    if (gan) {
+        // The discriminator's file loads into taming's names; the checkpoint without GAN has none.
+        SafeTensors st;
+        snprintf(p0, sizeof p0, "%s/ckpt/00000010/disc.safetensors", da);
+        LOAD_REF(st, p0);
+        CHECK(st_find(&st, "main.0.weight") && st_find(&st, "main.3.running_var") && !st_find(&st, "main.2.bias"),
+              "%s lacks taming's names", p0);
+        st_free(&st);
+        // `repae export --safetensors` (ckpt_merge_weights) takes it along as disc.*.
+        char dir[400], out[400];
+        snprintf(dir, sizeof dir, "%s/ckpt/00000010", da);
+        snprintf(out, sizeof out, "%s/gan_export.safetensors", tmp);
+        CHECK(ckpt_merge_weights(dir, out, NULL, err) == 0, "%s", err);
+        LOAD_REF(st, out);
+        CHECK(st_find(&st, "disc.main.0.weight") && st_find(&st, "vae.decoder.conv_out.weight"),
+              "the export lacks the discriminator or the VAE");
+        st_free(&st);
+    }
     CHECK(a.v[0][9] > 0 && fabsf(a.v[0][9] - 1e-4f / 3) < 1e-9f, "warmup lr_vae at step 1 is %g", a.v[0][9]);
     CHECK(a.v[5][10] == 1e-4f, "lr_sit after warmup is %g", a.v[5][10]);
     // Only the newest two checkpoints stay.
@@ -126,8 +157,9 @@ static void check_resume(const char *name, int repa) {
     model_free(&m);
 }
 
-TEST(resume_is_bit_exact) { check_resume("plain", 0); }
-TEST(resume_is_bit_exact_with_repa) { check_resume("repa", 1); }
+TEST(resume_is_bit_exact) { check_resume("plain", 0, 0); }
+TEST(resume_is_bit_exact_with_repa) { check_resume("repa", 1, 0); }
+TEST(resume_is_bit_exact_with_gan) { check_resume("gan", 0, 1); }
 
 // align "repa" without a trained target encoder: the error names the command that makes one.
 TEST(repa_without_encoder_names_the_command) {
@@ -178,6 +210,80 @@ TEST(nan_input_aborts_step_without_changes) {
     free(v0); free(s0); free(o0); free(e0);
     trainer_free(tr);
     free(tr);
+}
+
+// The GAN term: an aborted step leaves the discriminator as it was too (weights, BN running
+// statistics that its forwards had already moved, AdamW moments); its own non-finite loss is
+// named.
+TEST(gan_abort_leaves_discriminator_unchanged) {
+    Config c;
+    base_cfg(&c);
+    CHECK(!set(&c, "loss.w_gan=0.1") && !set(&c, "disc.ch=8"), "config");
+    char err[ERRLEN];
+    Trainer *tr = xcalloc(1, sizeof *tr);
+    CHECK(trainer_build(tr, &c, 1, err) == 0 && trainer_init_weights(tr, err) == 0, "%s", err);
+    CHECK(tr->gan, "loss.w_gan 0.1 built no discriminator");
+    float vals[TRAIN_NMETRICS];
+    trainer_draw_inputs(tr);
+    CHECK(trainer_step(tr, vals) == NULL, "first step failed");
+    CHECK(isfinite(vals[M_GAN_G]) && isfinite(vals[M_GAN_D]) && vals[M_GAN_G] == -vals[M_LOGITS_FAKE],
+          "gan_g %g gan_d %g logits_fake %g", vals[M_GAN_G], vals[M_GAN_D], vals[M_LOGITS_FAKE]);
+    ParamTable *dp = &tr->disc.params;
+    size_t nd = dp->total, no = 2 * dp->ntrain;
+    float *d0 = xmalloc(nd * 4), *o0 = xmalloc(no * 4);
+    for (int round = 0; round < 2; round++) {
+        trainer_draw_inputs(tr);
+        if (round == 0) tr->x[5] = NAN; // recon fails, after the discriminator's forwards ran
+        else tr->disc.L[tr->disc.n - 1].b[0] = INFINITY; // the logits' bias: the logits are infinite
+        memcpy(d0, dp->data, nd * 4);
+        memcpy(o0, tr->disc_opt, no * 4);
+        const char *bad = trainer_step(tr, vals), *want = round == 0 ? "recon" : "gan_g";
+        CHECK(bad && strcmp(bad, want) == 0, "round %d gave %s, want %s", round, bad ? bad : "no error", want);
+        CHECK(memcmp(d0, dp->data, nd * 4) == 0, "round %d: discriminator weights or BN statistics changed", round);
+        CHECK(memcmp(o0, tr->disc_opt, no * 4) == 0, "round %d: discriminator moments changed", round);
+        CHECK(tr->step == 1, "step counter moved to %ld", tr->step);
+    }
+    free(d0); free(o0);
+    trainer_free(tr);
+    free(tr);
+}
+
+// A GAN run's checkpoint without disc.safetensors: before loss.gan_start the discriminator
+// has not trained, and loads as its seeded init; after it, the load is refused with why.
+TEST(gan_checkpoint_without_discriminator_file) {
+    Config c;
+    base_cfg(&c);
+    CHECK(!set(&c, "loss.w_gan=0.1") && !set(&c, "loss.gan_start=3") && !set(&c, "disc.ch=8"), "config");
+    char err[ERRLEN], dir[400], f[500];
+    Trainer *a = xcalloc(1, sizeof *a), *b = xcalloc(1, sizeof *b);
+    CHECK(trainer_build(a, &c, 1, err) == 0 && trainer_init_weights(a, err) == 0, "%s", err);
+    CHECK(trainer_build(b, &c, 1, err) == 0, "%s", err);
+    size_t nd = a->disc.params.total;
+    float *d0 = test_copyf(a->disc.params.data, nd), vals[TRAIN_NMETRICS];
+    snprintf(dir, sizeof dir, "%s/gan_nodisc", tmp);
+    for (int k = 0; k < 5; k++) {
+        trainer_draw_inputs(a);
+        CHECK(trainer_step(a, vals) == NULL, "step %d failed", k + 1);
+        if (a->step != 2 && a->step != 5) continue;
+        CHECK(trainer_save(a, dir, NULL, err) == 0, "%s", err);
+        snprintf(f, sizeof f, "%s/ckpt/%08ld/disc.safetensors", dir, a->step);
+        CHECK(unlink(f) == 0, "%s was not written", f);
+        snprintf(f, sizeof f, "%s/ckpt/%08ld", dir, a->step);
+        memset(b->disc.params.data, 0, nd * sizeof(float));
+        int rc = trainer_load(b, f, err);
+        if (a->step == 2) {
+            CHECK(rc == 0, "step 2 (before loss.gan_start 3): %s", err);
+            CHECK(memcmp(b->disc.params.data, d0, nd * sizeof(float)) == 0, "the discriminator is not its seeded init");
+        } else {
+            CHECK(rc != 0 && strstr(err, "disc.safetensors") && strstr(err, "loss.gan_start"),
+                  "step 5 (after loss.gan_start 3) without the file: %s", rc ? err : "loaded");
+        }
+    }
+    free(d0);
+    trainer_free(a);
+    trainer_free(b);
+    free(a);
+    free(b);
 }
 
 TEST(diverged_run_stops_and_keeps_checkpoint) {
@@ -573,8 +679,11 @@ int main(void) {
 #define TIMED(t) do { RUN(t); printf("  (%.1f s)\n", now_seconds() - t0); t0 = now_seconds(); } while (0)
     TIMED(resume_is_bit_exact);
     TIMED(resume_is_bit_exact_with_repa);
+    TIMED(resume_is_bit_exact_with_gan);
     TIMED(repa_without_encoder_names_the_command);
     TIMED(nan_input_aborts_step_without_changes);
+    TIMED(gan_abort_leaves_discriminator_unchanged);
+    TIMED(gan_checkpoint_without_discriminator_file);
     TIMED(diverged_run_stops_and_keeps_checkpoint);
     TIMED(overfits_one_batch);
     TIMED(frozen_sides_do_not_move);

@@ -27,6 +27,10 @@ static double built_floats(const Trainer *tr) {
         a += tr->proj.params.total + np + tr->proj.acts.total + 3 * np;
         a += tr->tgt.enc.params.total + tr->tgt.enc.acts.total + tr->tgt.enc.ws.cap;
     }
+    if (tr->gan) { // the discriminator: weights, gradients, activations, scratch, AdamW moments
+        double nd = tr->disc.params.ntrain;
+        a += tr->disc.params.total + nd + tr->disc.acts.total + tr->disc.ws.cap + 2 * nd;
+    }
     return a;
 }
 
@@ -59,6 +63,7 @@ TEST(estimate_matches_built_trainers) {
         {"configs/tiny.json", "train.batch_size=64", "vae.mid_attn=true", "vae.latent_bn=true"},
         {"configs/tiny.json", "vae.num_res_blocks=2", "sit.num_classes=10", "data.image_size=32"},
         {"configs/tiny.json", "align.kind=repa", "align.projector_dim=32", "train.batch_size=16"},
+        {"configs/tiny.json", "loss.w_gan=0.1", "disc.ch=64", "data.image_size=32"},
         {"configs/fm32-small.json", "train.batch_size=8", NULL, NULL},
         {"configs/repa-e.json", "train.batch_size=4", NULL, NULL},
     };

@@ -2,9 +2,10 @@
 // for four recipes (REPA-E without REPA, the seed recipe, naive end-to-end through the BN, and
 // REPA-E with REPA: the VAE-side pass through the frozen SiT with eval-mode BN and the SiT-side
 // pass, the projector clipped and updated with the SiT; REPA-E on the naive route, where only
-// the diffusion gradient joins the VAE side; REPA-E with batch statistics in the VAE-side BN): the logged metrics of every step (the
-// five losses, total, latent_std, the gradient norms before clipping, the learning rates) and
-// the weights after the fifth step.
+// the diffusion gradient joins the VAE side; REPA-E with batch statistics in the VAE-side BN;
+// REPA-E with the GAN term from step 3: generator term, discriminator step, its clip and AdamW):
+// the logged metrics of every step (the five losses, total, latent_std, the gradient norms
+// before clipping, the learning rates; the GAN's five) and the weights after the fifth step.
 // Both sides start from the same weights (train_init.safetensors) and take the same inputs
 // (x, labels after dropout, posterior noise, t, eps, t2, eps2), injected through
 // train/trainer.h instead of trainer_draw_inputs.
@@ -62,6 +63,15 @@ static const char *recipe_repa_batch[] = {
     "align.vae_bn=batch", "align.projector_dim=16", "loss.w_recon=1", "loss.w_kl=1e-6", "loss.kl_reduce=sum",
     "loss.w_diff=1", "loss.w_align=0.5", "loss.w_smooth=0", "train.lr=1e-4", "train.lr_vae=2e-4", "train.warmup=0",
     "train.clip=1", "train.ema=0.9", "train.ema_warmup=true", "sit.num_classes=5", "train.batch_size=4", NULL};
+
+// "repa" with the GAN term (gen_train.py "repa_gan"): on from step index 2.
+static const char *recipe_repa_gan[] = {
+    "diffusion.path=linear", "diffusion.prediction=velocity", "vae.latent_bn=true", "diffusion.grad_to_vae=false",
+    "loss.recon=l1", "align.kind=repa", "align.depth=1", "align.w_sit=0.5", "align.w_vae=1.5",
+    "align.projector_dim=16", "loss.w_recon=1", "loss.w_kl=1e-6", "loss.kl_reduce=sum", "loss.w_diff=1",
+    "loss.w_align=0.5", "loss.w_smooth=0", "train.lr=1e-4", "train.lr_vae=2e-4", "train.warmup=0", "train.clip=1",
+    "train.ema=0.9", "train.ema_warmup=true", "sit.num_classes=5", "train.batch_size=4", "loss.w_gan=0.5",
+    "loss.gan_start=2", "disc.layers=2", "disc.ch=8", "disc.lr=1e-3", NULL};
 
 // gen_train.py's enc_weight: element i of tensor j (state_dict order) of the target encoder.
 static void fill_encoder(ParamTable *t) {
@@ -161,6 +171,10 @@ static void run_recipe(const char *name, const char *const *sets) {
         CHECK(params_load(&g, 1, path, 1, err) == 0, "%s", err);
         memcpy(tr->ema_proj, tr->proj.params.data, tr->proj.params.ntrain * sizeof(float));
     }
+    if (tr->gan) { // the discriminator's init (and BN buffers) is in the recipe's file too
+        ParamGroup g = {&tr->disc.params, "init.disc."};
+        CHECK(params_load(&g, 1, path, 1, err) == 0, "%s", err);
+    }
     size_t nx = (size_t)tr->B * m->nx, nz = (size_t)tr->B * m->nz;
     CHECK(tr->B == 4 && nx == 4 * 3 * 16 * 16 && nz == 4 * 4 * 8 * 8, "tiny shapes");
     for (int k = 0; k < STEPS; k++) {
@@ -196,6 +210,23 @@ static void run_recipe(const char *name, const char *const *sets) {
             }
             CHECK(e <= 2e-2, "%s step %d: %s is %.6g, PyTorch %.6g", name, k + 1, train_metric_names[i], vals[i], want[i]);
         }
+        if (tr->gan) { // from loss.gan_start: gan_g, gan_d, logits_real, logits_fake, grad_norm_disc
+            snprintf(n, sizeof n, "ref.gan.%d", k);
+            const StTensor *g = st_find(&ref, n);
+            for (int i = M_GAN_G; i <= M_GN_DISC; i++) {
+                if (!g) {
+                    CHECK(k < cfg.loss.gan_start && isnan(vals[i]), "%s step %d: %s is %g before loss.gan_start", name,
+                          k + 1, train_metric_names[i], vals[i]);
+                    continue;
+                }
+                double w = g->data[i - M_GAN_G], e = fabs((double)vals[i] - w) / (1e-6 + fabs(w));
+                if (!(e <= worst_metric)) {
+                    worst_metric = e;
+                    snprintf(worst_metric_name, sizeof worst_metric_name, "%s %s step %d", name, train_metric_names[i], k + 1);
+                }
+                CHECK(e <= 2e-2, "%s step %d: %s is %.6g, PyTorch %.6g", name, k + 1, train_metric_names[i], vals[i], w);
+            }
+        }
         snprintf(n, sizeof n, "ref.sstd.%d", k);
         REF_TENSOR(sstd, ref, n, 1);
         CHECK(fabs(vals[M_SSTD] - sstd[0]) <= 1e-4 * fabs(sstd[0]), "%s step %d: latent_sstd %.6g, PyTorch %.6g", name,
@@ -214,6 +245,9 @@ static void run_recipe(const char *name, const char *const *sets) {
         CHECK(check_table(&tr->proj.params, &ref, &ref, "ema_proj", "init.proj.", tr->ema_proj, 5e-2, err) == 0, "%s",
               err);
     }
+    if (tr->gan) // weights, BN running statistics, and the updates of the weights
+        CHECK(check_table(&tr->disc.params, &ref, &ref, "disc", "init.disc.", tr->disc.params.data, 5e-2, err) == 0,
+              "%s", err);
     if (m->use_bn) {
         REF_TENSOR(rm, ref, "final.bn.running_mean", m->zc);
         REF_TENSOR(rv, ref, "final.bn.running_var", m->zc);
@@ -232,6 +266,7 @@ TEST(five_steps_naive_bn_recipe_match_torch) { run_recipe("naive", recipe_naive)
 TEST(five_steps_repa_recipe_match_torch) { run_recipe("repa", recipe_repa); }
 TEST(five_steps_repa_naive_route_match_torch) { run_recipe("repa_naive", recipe_repa_naive); }
 TEST(five_steps_repa_batch_bn_match_torch) { run_recipe("repa_batch", recipe_repa_batch); }
+TEST(five_steps_repa_gan_match_torch) { run_recipe("repa_gan", recipe_repa_gan); }
 
 int main(void) {
     RUN(five_steps_repae_recipe_match_torch);
@@ -240,6 +275,7 @@ int main(void) {
     RUN(five_steps_repa_recipe_match_torch);
     RUN(five_steps_repa_naive_route_match_torch);
     RUN(five_steps_repa_batch_bn_match_torch);
+    RUN(five_steps_repa_gan_match_torch);
     printf("worst metric error %.3g (%s); worst update error %.3g (%s); worst weight error %.3g\n", worst_metric,
            worst_metric_name, worst_update, worst_update_name, worst_weight);
     return test_summary();

@@ -16,34 +16,17 @@
 # baseline sees STEPS VAE steps and then STEPS SiT steps).
 set -eu
 cd "$(dirname "$0")/../.."
+scripts/deps.sh study
 HERE=experiments/ablations
 WORK=$HERE/work
-mkdir -p "$WORK" "$HERE/results"
-export REPAE_HOME="$PWD/$WORK"
-DB="$PWD/$WORK/runs.db"
 STEPS=${STEPS:-800}
 EVAL_N=${EVAL_N:-1000}
 ENC_STEPS=${ENC_STEPS:-800}
 RECIPES=${RECIPES:-"repa-e no-align naive-e2e two-stage-vae two-stage no-bn seed no-smooth no-kl"}
 LONG=${LONG-repa-e}
-if [ -z "${REPAE:-}" ]; then
-    if [ -x "$WORK/repae" ]; then REPAE="$PWD/$WORK/repae"
-    else make -s build/repae && REPAE="$PWD/build/repae"; fi
-fi
-LOG=$HERE/results/run.log
-say() { echo "[$(date +%H:%M:%S)] $*" | tee -a "$LOG"; }
-
-# The study size: fm32-small shrunk to fit the whole study in about an hour on 2 shared cores
-# (README.md, "Size"). Same seeds for every recipe (train.seed and data.seed are the defaults).
-SIZE="--set vae.ch=[16,32,64] --set sit.hidden=96 --set sit.depth=4 --set sit.heads=4 --set sit.patch=2
- --set align.depth=2 --set align.projector_dim=256
- --set train.batch_size=32 --set train.lr=0.0002 --set train.ema=0.99
- --set train.log_every=10 --set train.sample_every=200 --set train.ckpt_every=200 --set sample.n=16"
-
-status() { # status of run $1 in the store, or "absent"
-    "$REPAE" --db "$DB" runs --json 2>/dev/null |
-        jq -r --arg n "$1" '[.[] | select(.name == $n)][0].status // "absent"'
-}
+# The study size (SIZE), REPAE, DB, say and status. Same seeds for every recipe (train.seed and
+# data.seed are the defaults).
+. experiments/study.sh
 
 # ---- the two small networks -----------------------------------------------------------------
 for kind in encoder evaluator; do

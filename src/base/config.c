@@ -80,6 +80,12 @@ static const Key KEYS[] = {
     {"loss.w_align", "0.5", K_FLOAT, O(loss.w_align), 0, 0, BIG, 0, NULL, 0, NULL},
     {"loss.w_smooth", "0", K_FLOAT, O(loss.w_smooth), 0, 0, BIG, 0, NULL, 0, NULL},
     {"loss.kl_reduce", "sum", K_ENUM, O(loss.kl_reduce), S(loss.kl_reduce), 0, 0, 0, KL_REDUCES, 1, "\"mean\""},
+    // The GAN term (generation 2; runs from before it have none: w_gan 0).
+    {"loss.w_gan", "0", K_FLOAT, O(loss.w_gan), 0, 0, BIG, 0, NULL, 2, "0"},
+    {"loss.gan_start", "0", K_INT, O(loss.gan_start), 0, 0, BIG, 0, NULL, 2, "0"},
+    {"disc.layers", "2", K_INT, O(disc.layers), 0, 1, 6, 0, NULL, 2, "2"},
+    {"disc.ch", "32", K_INT, O(disc.ch), 0, 1, 4096, 0, NULL, 2, "32"},
+    {"disc.lr", "1e-4", K_FLOAT, O(disc.lr), 0, 0, 10, LO_OPEN, NULL, 2, "1e-4"},
     {"align.kind", "none", K_ENUM, O(align.kind), S(align.kind), 0, 0, 0, ALIGNS, 0, NULL},
     {"align.depth", "1", K_INT, O(align.depth), 0, 1, 128, 0, NULL, 0, NULL},
     {"align.w_sit", "0.5", K_FLOAT, O(align.w_sit), 0, 0, BIG, 0, NULL, 0, NULL},
@@ -116,7 +122,7 @@ static const Key KEYS[] = {
 #undef S
 #define NKEYS ((int)(sizeof KEYS / sizeof KEYS[0]))
 
-static const char *const SECTIONS[] = {"data", "vae", "sit", "diffusion", "loss", "align", "train", "init", "sample"};
+static const char *const SECTIONS[] = {"data", "vae", "sit", "diffusion", "loss", "disc", "align", "train", "init", "sample"};
 #define NSECTIONS ((int)(sizeof SECTIONS / sizeof SECTIONS[0]))
 
 static void setstr(char *dst, size_t size, const char *src) {

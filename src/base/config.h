@@ -44,7 +44,15 @@ typedef struct {
     char recon[8];           // "l1" | "mse"
     float w_recon, w_kl, w_diff, w_align, w_smooth;
     char kl_reduce[8];       // "sum": over C,H,W, mean over the batch (REPA-E/LDM); "mean": over every element
+    float w_gan;             // weight of the hinge generator term -mean(D(xr)) (REPA-E 0.1; 0 = no GAN)
+    int gan_start;           // the step from which the generator term and the discriminator train
 } LossConfig;
+
+// The PatchGAN discriminator of the GAN term (model/disc.h), used when loss.w_gan > 0.
+typedef struct {
+    int layers, ch;          // taming's n_layers, ndf
+    float lr;                // its AdamW's (REPA-E's disc learning rate, 1e-4)
+} DiscConfig;
 
 typedef struct {
     char kind[8];            // "none" | "score" | "repa"
@@ -87,6 +95,7 @@ typedef struct {
     SitConfig sit;
     DiffusionConfig diffusion;
     LossConfig loss;
+    DiscConfig disc;
     AlignConfig align;
     TrainConfig train;
     InitConfig init;

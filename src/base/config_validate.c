@@ -55,6 +55,14 @@ int config_validate(const Config *c, char *err) {
     if (strcmp(c->align.kind, "none") != 0 && c->align.depth > s->depth)
         return seterr(err, "align.depth: %d exceeds sit.depth = %d; align after one of the SiT blocks 1..%d",
                       c->align.depth, s->depth, s->depth);
+    if (c->loss.w_gan > 0) {
+        // The PatchGAN (model/disc.h): each stride-2 conv halves the side, the last two take one off.
+        int side = d->image_size;
+        for (int i = 0; i < c->disc.layers; i++) side /= 2;
+        if (side - 2 < 1)
+            return seterr(err, "disc.layers: %d layers leave no logit of a %d px image (%d px after the stride-2 convs, "
+                          "minus 2): lower disc.layers, or set loss.w_gan to 0", c->disc.layers, d->image_size, side);
+    }
     if (!c->train.train_vae && !c->train.train_sit)
         return seterr(err, "train.vae and train.sit are both false: nothing would be trained");
     if (c->train.steps <= 0) return seterr(err, "train.steps: must be > 0");

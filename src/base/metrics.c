@@ -19,6 +19,14 @@ static const Metric TABLE[] = {
     {"lr_vae", BETTER_NEITHER, 0, "lr.vae"},
     {"lr_sit", BETTER_NEITHER, 0, "lr.sit"},
     {"img_per_s", BETTER_NEITHER, 0, "img/s"},
+    // The GAN term (loss.w_gan): adversarial losses have no better direction between runs (a
+    // lower gan_d is a discriminator winning, a lower gan_g one losing); not charted, so that
+    // the charts of runs without a GAN stay as they are (charting them is METRIC_NCHARTED's).
+    {"gan_g", BETTER_NEITHER, 0, "gan.g"},
+    {"gan_d", BETTER_NEITHER, 0, "gan.d"},
+    {"logits_real", BETTER_NEITHER, 0, "lg.re"},
+    {"logits_fake", BETTER_NEITHER, 0, "lg.fk"},
+    {"grad_norm_disc", BETTER_NEITHER, 0, "gn.dsc"},
     // `repae eval`: Frechet distances lower, scores higher
     {"eval.fd", BETTER_LOWER, 0, "FD"},
     {"eval.rfd", BETTER_LOWER, 0, "rFD"},

@@ -118,7 +118,8 @@ const ArgSpec export_args = {
     .cmd = "export",
     .usage = "usage: repae export RUN [--csv F] [--safetensors F] [--samples DIR]\n\n"
     "  --csv F          metrics as CSV: step, wall time, one column per metric (F '-' = stdout)\n"
-    "  --safetensors F  the weights of the latest checkpoint (VAE, SiT and EMA in one file)\n"
+    "  --safetensors F  the weights of the latest checkpoint (VAE, SiT and EMA in one file;\n"
+    "                   with the GAN term also the discriminator, as disc.main.*)\n"
     "  --samples DIR    every sample grid as DIR/step_NNNNNNNN.png\n",
     .opts = (const ArgOpt[]){ARG_OPT_STR("--csv"), ARG_OPT_STR("--safetensors"), ARG_OPT_STR("--samples"), ARG_OPT_END},
 };

@@ -1,4 +1,4 @@
-// ops_act.c: elementwise activations (SiLU, tanh-GELU) and the row softmax.
+// ops_act.c: elementwise activations (SiLU, tanh-GELU, LeakyReLU) and the row softmax.
 #include <math.h>
 #include "ops/ops.h"
 #include "ops/vecmath.h"
@@ -61,6 +61,25 @@ void gelu_backward(float *dinp, const float *dout, const float *inp, size_t n) {
         float g = s + 2.0f * x * (s * (e * s)) * du;
         dinp[i] += dout[i] * g;
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// LeakyReLU (torch.nn.LeakyReLU(slope)): x for x > 0, slope * x otherwise. The gradient at
+// exactly 0 is slope, as PyTorch's (its backward tests x > 0). In-place use (out == inp) is
+// fine for the forward; the backward needs the input, so an in-place caller keeps the output
+// instead: for slope > 0 the sign of out is the sign of inp, and either may be passed.
+void leaky_relu_forward(float *out, const float *inp, size_t n, float slope) {
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
+    for (size_t i = 0; i < n; i++) {
+        float x = inp[i];
+        out[i] = x > 0.0f ? x : slope * x;
+    }
+}
+
+void leaky_relu_backward(float *dinp, const float *dout, const float *inp, size_t n, float slope) {
+    if (!dinp) return;
+#pragma omp parallel for schedule(static) if (n >= PAR_MIN)
+    for (size_t i = 0; i < n; i++) dinp[i] += inp[i] > 0.0f ? dout[i] : slope * dout[i];
 }
 
 // ---------------------------------------------------------------------------------------------

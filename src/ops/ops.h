@@ -105,6 +105,10 @@ void silu_forward(float *out, const float *inp, size_t n);
 void silu_backward(float *dinp, const float *dout, const float *inp, size_t n);
 void gelu_forward(float *out, const float *inp, size_t n); // tanh approximation
 void gelu_backward(float *dinp, const float *dout, const float *inp, size_t n);
+// LeakyReLU with negative slope (0.2 in the PatchGAN discriminator); the backward may be given
+// the forward's output in place of its input when slope > 0 (same signs).
+void leaky_relu_forward(float *out, const float *inp, size_t n, float slope);
+void leaky_relu_backward(float *dinp, const float *dout, const float *inp, size_t n, float slope);
 // Softmax over the last dim C of (N, C).
 void softmax_forward(float *out, const float *inp, int N, int C);
 void softmax_backward(float *dinp, const float *dout, const float *out, int N, int C);

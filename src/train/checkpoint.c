@@ -46,12 +46,20 @@ static const CkptFile files[CKPT_NFILES] = {
 
 const CkptFile *ckpt_files(void) { return files; }
 
+// Runs with the GAN term (loss.w_gan > 0) add the discriminator, taming's state_dict names
+// ("main.*", loadable into NLayerDiscriminator), in a file of its own that the others lack: it
+// is checked and exported when it is there, and trainer_load asks for it when the run has one.
+#define DISC_FILE "disc.safetensors"
+
 int ckpt_check(const char *dir, char *why) {
     for (int i = 0; i < CKPT_NFILES; i++) {
         char path[4400];
         snprintf(path, sizeof path, "%s/%s", dir, files[i].name);
         if (st_check_file(path, files[i].name, why)) return -1;
     }
+    char path[4400];
+    snprintf(path, sizeof path, "%s/" DISC_FILE, dir);
+    if (access(path, F_OK) == 0 && st_check_file(path, DISC_FILE, why)) return -1;
     return 0;
 }
 
@@ -282,6 +290,11 @@ int trainer_save(Trainer *tr, const char *run_dir, const TrainHooks *h, char *er
     gs[1].t = &pema;
     snprintf(p, sizeof p, "%s/" MODEL_SIT_EMA_FILE, tmp);
     if (params_save(gs, ng, p, err)) return -1;
+    if (tr->gan) {
+        ParamGroup gd = {&tr->disc.params, ""};
+        snprintf(p, sizeof p, "%s/" DISC_FILE, tmp);
+        if (params_save(&gd, 1, p, err)) return -1;
+    }
 
     StWriter w;
     st_writer_init(&w);
@@ -294,6 +307,11 @@ int trainer_save(Trainer *tr, const char *run_dir, const TrainHooks *h, char *er
     if (tr->align == ALIGN_REPA) {
         st_writer_add(&w, "adam.proj.exp_avg", tr->m_proj, 1, &np);
         st_writer_add(&w, "adam.proj.exp_avg_sq", tr->v_proj, 1, &np);
+    }
+    int64_t nd = (int64_t)tr->disc.params.ntrain;
+    if (tr->gan) {
+        st_writer_add(&w, "adam.disc.exp_avg", tr->m_disc, 1, &nd);
+        st_writer_add(&w, "adam.disc.exp_avg_sq", tr->v_disc, 1, &nd);
     }
     char buf[256];
     st_writer_meta(&w, "format", STATE_FORMAT);
@@ -316,6 +334,37 @@ int trainer_save(Trainer *tr, const char *run_dir, const TrainHooks *h, char *er
     if (h && h->checkpoint) {
         snprintf(p, sizeof p, "%s/" CKPT_STATE_FILE, fin);
         h->checkpoint(h->ctx, tr->step, fin, p);
+    }
+    return 0;
+}
+
+// The discriminator and its moments (state st) of a run with the GAN term. A checkpoint without
+// them is one written before the discriminator first trained (loss.gan_start after its step):
+// the discriminator is then at its seeded init, which is what it gets.
+static int load_disc(Trainer *tr, const char *dir, const SafeTensors *st, char *err) {
+    char p[4400];
+    snprintf(p, sizeof p, "%s/" DISC_FILE, dir);
+    ParamTable *t = &tr->disc.params;
+    size_t n = t->ntrain;
+    if (access(p, F_OK) != 0) {
+        if (tr->step > tr->cfg.loss.gan_start)
+            return seterr(err, "%s: missing, but the run's discriminator has trained since loss.gan_start = %d (the "
+                          "checkpoint is of step %ld); resume from a checkpoint that has it", p, tr->cfg.loss.gan_start,
+                          tr->step);
+        gan_init_weights(tr);
+        memset(tr->disc_opt, 0, 2 * n * sizeof(float));
+        return 0;
+    }
+    ParamGroup g = {t, ""};
+    if (params_load(&g, 1, p, 0, err)) return -1;
+    const char *names[2] = {"adam.disc.exp_avg", "adam.disc.exp_avg_sq"};
+    float *dst[2] = {tr->m_disc, tr->v_disc};
+    for (int i = 0; i < 2; i++) {
+        const StTensor *x = st_find(st, names[i]);
+        if (!x || x->numel != n)
+            return seterr(err, "%s/" CKPT_STATE_FILE ": tensor %s is missing or has the wrong size (want %zu)", dir,
+                          names[i], n);
+        memcpy(dst[i], x->data, n * sizeof(float));
     }
     return 0;
 }
@@ -372,6 +421,7 @@ int trainer_load(Trainer *tr, const char *dir, char *err) {
         goto done;
     }
     if (tr->data) loader_restore(&tr->loader, ls);
+    if (tr->gan && load_disc(tr, dir, &st, err)) goto done;
     rc = 0;
 done:
     st_free(&st);
@@ -386,17 +436,19 @@ int ckpt_merge_weights(const char *dir, const char *out_path, const char *const 
     struct stat sb;
     if (stat(dir, &sb) != 0) return seterr(err, "cannot read checkpoint %s: %s", dir, strerror(errno));
     if (!S_ISDIR(sb.st_mode)) return seterr(err, "cannot read checkpoint %s: not a directory", dir);
-    // The weights files that are there, in name order (the tensor order exports always had).
-    const char *names[CKPT_NFILES];
+    // The weights files that are there, in name order (the tensor order exports always had);
+    // the discriminator's too when the run has one (small: ~1 MB at the default size).
+    const char *names[CKPT_NFILES + 1];
     int nf = 0;
-    for (int i = 0; i < CKPT_NFILES; i++) {
+    for (int i = 0; i < CKPT_NFILES + 1; i++) {
+        const char *name = i < CKPT_NFILES ? files[i].name : DISC_FILE;
         char fp[4400];
-        snprintf(fp, sizeof fp, "%s/%s", dir, files[i].name);
-        if (files[i].weights && access(fp, F_OK) == 0) names[nf++] = files[i].name;
+        snprintf(fp, sizeof fp, "%s/%s", dir, name);
+        if ((i == CKPT_NFILES || files[i].weights) && access(fp, F_OK) == 0) names[nf++] = name;
     }
     if (nf == 0) return seterr(err, "checkpoint %s holds no weights files", dir);
     qsort(names, nf, sizeof *names, cmp_str);
-    SafeTensors st[CKPT_NFILES];
+    SafeTensors st[CKPT_NFILES + 1];
     StWriter w;
     st_writer_init(&w);
     char **full = NULL;

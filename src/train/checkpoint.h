@@ -49,7 +49,8 @@ long ckpt_newest_usable(const char *run_dir, char *dir, size_t n);
 
 // The weights of checkpoint directory dir as one safetensors file at out_path: every tensor of
 // every weights file of ckpt_files() under the file's stem ("vae.decoder.conv_out.weight",
-// "sit.blocks.0.attn.qkv.weight", "sit_ema.pos_embed", ...), files in name order; the training
+// "sit.blocks.0.attn.qkv.weight", "sit_ema.pos_embed", ...; a GAN run's disc.safetensors too,
+// "disc.main.0.weight", ...), files in name order; the training
 // state is left out. meta is NULL or a NULL-terminated list of key, value strings written as
 // the file's metadata. A weights file that is missing is skipped; none at all is an error.
 // Returns 0 or -1 with err.

@@ -16,15 +16,18 @@
 static double trainer_floats(const Trainer *tr) {
     const Model *m = &tr->m;
     // Every table is zeroed when its part is absent (no repa: no projector, no target encoder).
-    const ParamTable *pt[] = {&m->vae.params, &m->sit.params, &m->bn.params, &tr->proj.params, &tr->tgt.enc.params};
-    const BufTable *bt[] = {&m->vae.acts, &m->sit.acts, &tr->bufs, &tr->proj.acts, &tr->tgt.enc.acts};
-    double f = (double)m->vae.ws.cap + (double)tr->tgt.enc.ws.cap;
+    // (no GAN term: no discriminator).
+    const ParamTable *pt[] = {&m->vae.params, &m->sit.params, &m->bn.params, &tr->proj.params, &tr->tgt.enc.params,
+                              &tr->disc.params};
+    const BufTable *bt[] = {&m->vae.acts, &m->sit.acts, &tr->bufs, &tr->proj.acts, &tr->tgt.enc.acts, &tr->disc.acts};
+    double f = (double)m->vae.ws.cap + (double)tr->tgt.enc.ws.cap + (double)tr->disc.ws.cap;
     for (size_t i = 0; i < sizeof pt / sizeof *pt; i++) f += (double)pt[i]->total + (double)pt[i]->ngrad;
     for (size_t i = 0; i < sizeof bt / sizeof *bt; i++) f += buf_floats(bt[i]);
     // trainer_build's own allocations: AdamW moments of both sides, the SiT EMA and its backup;
-    // the projector's moments and EMA; three int labels per image.
+    // the projector's moments and EMA; three int labels per image; the discriminator's moments.
     f += 2.0 * m->vae.params.ntrain + 2.0 * m->sit.params.ntrain + 2.0 * m->sit.params.total;
     f += 3.0 * tr->proj.params.ntrain + 3.0 * tr->B;
+    f += 2.0 * tr->disc.params.ntrain; // the discriminator's AdamW moments
     return f;
 }
 

@@ -1,6 +1,7 @@
 // trainer.c: one REPA-E style training step: the five losses routed as the spec's table says,
 // two AdamW optimisers with warmup and clipping, the SiT EMA; and building the Trainer that
-// holds its state. Checkpoints are checkpoint.c, the run loop run.c, the estimate memory.c.
+// holds its state. Checkpoints are checkpoint.c, the run loop run.c, the estimate memory.c,
+// the GAN term and the discriminator's step gan_step.c.
 // align "repa" follows the recipe in repa.h (REPA-E's train_repae.py): a VAE-side pass
 // (repa_vae_pass) before the BN's training forward, the SiT side inside diffusion_pass; the
 // projector is clipped with the SiT as one set, has its own AdamW moments and is covered by the
@@ -143,6 +144,10 @@ int trainer_build_dist(Trainer *tr, const Config *cfg, int mode, const Dist *dis
         buf_add(&tr->bufs, &tr->dtok, (size_t)B * m->sit.T * m->sit.D);
         buf_add(&tr->bufs, &tr->zv, nz);
     }
+    if (gan_build(tr, mode, err)) {
+        trainer_free(tr);
+        return -1;
+    }
     buf_alloc(&tr->bufs, alloc);
     if (count) return 0;
     tr->y = xcalloc(B, sizeof(int));
@@ -157,6 +162,7 @@ void trainer_free(Trainer *tr) {
     if (tr->data) { loader_free(&tr->loader); dataset_close(tr->data); }
     buf_free(&tr->bufs);
     free(tr->opt); free(tr->y); free(tr->ydrop); free(tr->ykeep);
+    gan_free(tr);
     if (tr->align == ALIGN_REPA) { // built (or counted) with the trainer
         projector_free(&tr->proj);
         repa_target_free(&tr->tgt);
@@ -172,6 +178,7 @@ int trainer_init_weights(Trainer *tr, char *err) {
     // The projector always starts fresh (init.sit holds the SiT only, or REPA's projectors,
     // which are then ignored).
     if (tr->align == ALIGN_REPA) projector_init(&tr->proj, &r);
+    gan_init_weights(tr);
     if (tr->cfg.init.vae[0] && model_load_vae(&tr->m, tr->cfg.init.vae, err)) return -1;
     if (tr->cfg.init.sit[0] && model_load_sit(&tr->m, tr->cfg.init.sit, err)) return -1;
     memcpy(tr->ema, tr->m.sit.params.data, tr->m.sit.params.total * sizeof(float));
@@ -188,7 +195,9 @@ static float lr_at(float lr, int warmup, long step) {
 _Static_assert(TRAIN_NMETRICS == M_COUNT, "metric table");
 const char *const train_metric_names[TRAIN_NMETRICS] = {"recon", "kl", "diffusion", "align", "smooth", "total",
                                                  "latent_std", "grad_norm_vae", "grad_norm_sit", "lr_vae",
-                                                 "lr_sit", "img_per_s", "latent_sstd", "collapse"};
+                                                 "lr_sit", "img_per_s", "latent_sstd", "collapse",
+                                                 "gan_g", "gan_d", "logits_real", "logits_fake",
+                                                 "grad_norm_disc"};
 
 // Where global sample j's k draws go: its row of buf when it is this process's, else scratch.
 static float *row(Trainer *tr, float *buf, int j, size_t k) {
@@ -241,6 +250,7 @@ static const char *step_abort(Trainer *tr, const char *what) {
         memcpy(bn->running_mean, tr->bn_save, bn->C * sizeof(float));
         memcpy(bn->running_var, tr->bn_save + bn->C, bn->C * sizeof(float));
     }
+    gan_abort(tr);
     return what;
 }
 
@@ -413,8 +423,8 @@ static void score_align_pass(Trainer *tr, float *vals) {
     sit_backward(s, NULL, tr->dout, NULL, 0, 1);
 }
 
-// VAE backward: reconstruction into the decoder; smoothness and whatever the SiT passes left
-// in v->dz onto z; KL on the posterior; then the encoder.
+// VAE backward: the image losses on xr into the decoder; smoothness and whatever the SiT
+// passes left in v->dz onto z; KL on the posterior; then the encoder.
 static void vae_backward_pass(Trainer *tr, const float *xr) {
     const Config *c = &tr->cfg;
     Model *m = &tr->m;
@@ -422,8 +432,12 @@ static void vae_backward_pass(Trainer *tr, const float *xr) {
     int B = tr->B;
     size_t nx = B * m->nx, nz = B * m->nz;
     memset(tr->dxr, 0, nx * sizeof(float));
+    // The image losses on xr, each adding its weighted gradient into dxr: reconstruction, then
+    // the GAN's generator term (computed by gan_pass with the forward). Further losses on the
+    // decoder output (a perceptual one) add theirs here.
     if (tr->recon_l1) l1_backward(tr->dxr, xr, tr->x, nx, c->loss.w_recon);
     else mse_backward(tr->dxr, xr, tr->x, nx, c->loss.w_recon);
+    if (gan_on(tr)) accumulate(tr->dxr, tr->dxr_gan, nx);
     smooth_backward(v->dz, v->z, B, m->zc, m->zh, m->zw, c->loss.w_smooth);
     vae_decode_backward(v, v->dz, tr->dxr);
     kl_backward_div(v->dmean, v->dlogvar, v->mean, v->logvar, nz, kl_div(tr), c->loss.w_kl);
@@ -481,7 +495,8 @@ static void update_pass(Trainer *tr, float *vals) {
 // Each share's losses are means over its B images: the global batch's are their average.
 static void reduce_metrics(Trainer *tr, float *vals) {
     if (!tr->dist) return;
-    static const int idx[] = {M_RECON, M_KL, M_DIFF, M_ALIGN, M_SMOOTH, M_LSTD, M_SSTD};
+    static const int idx[] = {M_RECON, M_KL, M_DIFF, M_ALIGN, M_SMOOTH, M_LSTD, M_SSTD,
+                              M_GAN_G, M_GAN_D, M_LOGITS_REAL, M_LOGITS_FAKE};
     enum { N = sizeof idx / sizeof idx[0] };
     double v[N];
     for (int i = 0; i < N; i++) v[i] = vals[idx[i]];
@@ -508,8 +523,11 @@ const char *trainer_step(Trainer *tr, float *vals) {
     if (repa) params_zero_grad(&tr->proj.params);
     vals[M_DIFF] = NAN; // not computed when no SiT pass is needed
     vals[M_ALIGN] = 0.0f;
+    int gan = gan_on(tr);
+    for (int i = M_GAN_G; i <= M_GN_DISC; i++) vals[i] = NAN; // before loss.gan_start, or no GAN
 
     const float *xr = vae_pass(tr, vals);
+    if (gan) gan_pass(tr, xr, vals);
     if (repa) {
         repa_targets(&tr->tgt, tr->x, tr->B, tr->targets);
         // Logged only when the SiT side does not run (it logs its own align below).
@@ -527,11 +545,13 @@ const char *trainer_step(Trainer *tr, float *vals) {
     float w_align = repa ? c->align.w_sit : c->loss.w_align;
     vals[M_TOTAL] = c->loss.w_recon * vals[M_RECON] + c->loss.w_kl * vals[M_KL] + c->loss.w_diff * diff +
                     w_align * vals[M_ALIGN] + c->loss.w_smooth * vals[M_SMOOTH];
-    static const int checked[] = {M_RECON, M_KL, M_DIFF, M_ALIGN, M_SMOOTH};
+    if (gan) vals[M_TOTAL] += c->loss.w_gan * vals[M_GAN_G];
+    static const int checked[] = {M_RECON, M_KL, M_DIFF, M_ALIGN, M_SMOOTH, M_GAN_G, M_GAN_D};
     for (size_t i = 0; i < sizeof checked / sizeof checked[0]; i++) {
-        float x = vals[checked[i]];
-        if (isinf(x) || (isnan(x) && !(checked[i] == M_DIFF && !trainer_sit_needed(tr))))
-            return step_abort(tr, train_metric_names[checked[i]]);
+        int k = checked[i];
+        float x = vals[k];
+        int absent = (k == M_DIFF && !trainer_sit_needed(tr)) || ((k == M_GAN_G || k == M_GAN_D) && !gan);
+        if (isinf(x) || (isnan(x) && !absent)) return step_abort(tr, train_metric_names[k]);
     }
     if (train_vae) vae_backward_pass(tr, xr);
     if (train_vae) reduce_grads(tr, &v->params);
@@ -546,10 +566,13 @@ const char *trainer_step(Trainer *tr, float *vals) {
         float gp = global_norm(tr->proj.params.grad, tr->proj.params.ntrain);
         vals[M_GN_SIT] = sqrtf(vals[M_GN_SIT] * vals[M_GN_SIT] + gp * gp);
     }
+    if (gan) gan_grad_norm(tr, vals);
     if (train_vae && !isfinite(vals[M_GN_VAE])) return step_abort(tr, train_metric_names[M_GN_VAE]);
     if (train_sit && !isfinite(vals[M_GN_SIT])) return step_abort(tr, train_metric_names[M_GN_SIT]);
+    if (gan && !isfinite(vals[M_GN_DISC])) return step_abort(tr, train_metric_names[M_GN_DISC]);
 
     update_pass(tr, vals);
+    if (gan) gan_update(tr, vals);
     tr->step++;
     return NULL;
 }

@@ -10,6 +10,7 @@
 #include "data/data.h"
 #include "model/model.h"
 #include "model/repa.h"
+#include "model/disc.h"
 #include "base/rng.h"
 #include "train/dist.h"
 
@@ -43,6 +44,13 @@ typedef struct Trainer {
     RepaTarget tgt;
     Projector proj;
     float *proj_opt, *m_proj, *v_proj, *ema_proj;
+    // loss.w_gan > 0 with the VAE training (gan_step.c): the PatchGAN discriminator, its AdamW
+    // moments (one allocation), and its step buffers: the logits' gradient, the generator
+    // term's gradient on xr, the BN running statistics before the step (put back on abort).
+    int gan;
+    Disc disc;
+    float *disc_opt, *m_disc, *v_disc;
+    float *dlog, *dxr_gan, *disc_save, *disc_stats;
     // step buffers: one allocation
     BufTable bufs;
     // The step's random inputs, drawn by trainer_draw_inputs (tests set them directly):
@@ -98,14 +106,18 @@ const char *trainer_step(Trainer *tr, float *vals);
 // Whether the step runs the SiT at all: it trains, or the VAE learns through it (grad_to_vae).
 int trainer_sit_needed(const Trainer *tr);
 
-#define TRAIN_NMETRICS 14
+#define TRAIN_NMETRICS 19
 extern const char *const train_metric_names[TRAIN_NMETRICS];
 // Indices into vals and train_metric_names.
 // M_SSTD "latent_sstd": the spatial std of the latents as the SiT sees them, std / sqrt(running_var
 // + eps) per channel (= latent_std without the BN), scale-free where latent_std behind a BN
 // says nothing about collapse; M_COLLAPSE "collapse": 1 once it has fallen 10x below its peak.
 enum { M_RECON, M_KL, M_DIFF, M_ALIGN, M_SMOOTH, M_TOTAL, M_LSTD, M_GN_VAE, M_GN_SIT, M_LR_VAE, M_LR_SIT, M_IPS,
-       M_SSTD, M_COLLAPSE, M_COUNT };
+       M_SSTD, M_COLLAPSE, M_GAN_G, M_GAN_D, M_LOGITS_REAL, M_LOGITS_FAKE, M_GN_DISC, M_COUNT };
+// The GAN term (gan_step.c; NaN before loss.gan_start and without it): M_GAN_G "gan_g" the
+// generator's hinge loss -mean(D(xr)) (weighted by loss.w_gan in total), M_GAN_D "gan_d" the
+// discriminator's, M_LOGITS_REAL / M_LOGITS_FAKE the mean logits on x and xr, M_GN_DISC its
+// gradient norm before clipping.
 // latent_sstd below its peak by this factor is a collapse (REPA-E's naive end-to-end failure:
 // spatial variance 17.06 -> 0.02).
 #define TRAIN_COLLAPSE_FACTOR 10.0f
@@ -121,6 +133,27 @@ int trainer_load(Trainer *tr, const char *ckpt_dir, char *err);
 // loads, setting aside those that cannot be used and warning through o->warn. *from gets its
 // step, or -1 when run_dir has no checkpoint at all.
 int trainer_resume(Trainer *tr, const char *run_dir, const TrainRunOpts *o, long *from, char *err);
+
+// ---- gan_step.c: the GAN term and the discriminator's step ------------------------------------
+// Builds (or counts) the discriminator, its moments and buffers when loss.w_gan > 0 and the
+// VAE trains (tr->gan); with data parallel its BatchNorms are synchronised.
+int gan_build(Trainer *tr, int mode, char *err);
+void gan_free(Trainer *tr);
+// Seeded init (its own stream: the other parts' init is as without the GAN).
+void gan_init_weights(Trainer *tr);
+// Whether this step runs the GAN: built, and step >= loss.gan_start.
+int gan_on(const Trainer *tr);
+// After the VAE forward, before the finiteness checks: the discriminator on x and xr (clears
+// and fills its gradients, the hinge loss's), the generator term's gradient w_gan * d gan_g/dxr
+// into tr->dxr_gan, and the four GAN metrics. Touches no weight (the BN running statistics
+// are saved first for gan_abort).
+void gan_pass(Trainer *tr, const float *xr, float *vals);
+// Data parallel: averages the discriminator's gradients; then its norm into vals[M_GN_DISC].
+void gan_grad_norm(Trainer *tr, float *vals);
+// Clip and AdamW update of the discriminator (after the VAE and SiT updates, as REPA-E's loop).
+void gan_update(Trainer *tr, const float *vals);
+// An aborted step: the BN running statistics go back to what they were.
+void gan_abort(Trainer *tr);
 
 // ---- run.c --------------------------------------------------------------------------------------
 // FLOPs of one step as trainer_step runs it for this config (forward + backward), in GFLOP.
