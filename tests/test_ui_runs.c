@@ -213,7 +213,7 @@ TEST(launch_preview_effective_scrolls_estimates) {
     App *a = fake_app(1);
     app_feed_key(a, 'n');
     const char *s = screen_text(a, 120, 30);
-    CHECK(strstr(s, "effective config") && strstr(s, "\"data\""), "no effective config:\n%s", s);
+    CHECK(strstr(s, ".json, effective") && strstr(s, "\"data\""), "no effective config:\n%s", s);
     CHECK(strstr(s, "memory ~") && strstr(s, "b measures"), "no estimate:\n%s", s);
     app_feed_key(a, 'o');
     type(a, "train.batch_size=3");

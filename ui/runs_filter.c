@@ -17,6 +17,9 @@ enum { RF_EQ, RF_NE, RF_LT, RF_LE, RF_GT, RF_GE };
 int ui_config_key(const char *name) {
     int k = config_key_find(name);
     if (k >= 0) return k;
+    char tr[96]; // train.* first: "lr" is the training's, not the discriminator's disc.lr
+    snprintf(tr, sizeof tr, "train.%s", name);
+    if ((k = config_key_find(tr)) >= 0) return k;
     for (int i = 0; i < config_nkeys(); i++) {
         const char *p = config_key_path(i), *dot = strrchr(p, '.');
         if (!strcmp(dot ? dot + 1 : p, name)) return i;

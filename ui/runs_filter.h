@@ -35,8 +35,8 @@ int runs_filter_parse(RunsFilter *f, const char *text, char *err, size_t n);
 // 1 if run r (with its parsed config, or NULL when not loaded) passes every term.
 int runs_filter_match(const RunsFilter *f, const UiRun *r, const Config *cfg);
 
-// The config key a typed name means: its dotted path, else the first key whose last part it is
-// in the table's order ("lr" is train.lr); -1 if none.
+// The config key a typed name means: its dotted path, else train.<name>, else the first key
+// whose last part it is in the table's order ("lr" is train.lr, not disc.lr); -1 if none.
 int ui_config_key(const char *name);
 // The metric a typed name means among r's logged metrics: the key itself, else eval.<name>,
 // else the metric whose short label it is ("FD"); NULL if none.

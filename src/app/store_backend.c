@@ -41,7 +41,6 @@ struct StoreModel {
     pthread_mutex_t mu;  // notice, written by training threads
     char notice[1024];   // warnings of training threads not yet shown ("" if none)
     struct stat at_open; // the store file as opened: a different inode later means replaced
-    UiPrefs prefs;       // the dashboard's layout (see pref_get)
 };
 
 // A training thread's warning (the core's TrainRunOpts.warn): stderr is the terminal the
@@ -278,7 +277,6 @@ static void close_(UiBackend *m) {
     store_close(sm->st);
     pthread_mutex_destroy(&sm->mu);
     free(sm->path);
-    ui_prefs_free(&sm->prefs);
     free(sm);
 }
 
@@ -315,16 +313,18 @@ static int check(UiBackend *m, char *msg, size_t n) {
     return store_backend_file_check(sm->path, &sm->at_open, msg, n);
 }
 
-// The dashboard's layout. Held for this session only until the store has its prefs table
-// (store_pref_get / store_pref_set); these two functions are the one place that changes then.
+// The dashboard's layout, in the store's prefs table: the next dashboard on this store (from any
+// directory) comes back with the same metrics, columns, smoothing and baseline.
 static int pref_get(UiBackend *m, const char *key, char *val, size_t n) {
-    return ui_prefs_get(&((StoreModel *)m)->prefs, key, val, n);
+    char *v = NULL, err[ERRLEN];
+    if (store_pref_get(((StoreModel *)m)->st, key, &v, err) || !v) return 0;
+    snprintf(val, n, "%s", v);
+    free(v);
+    return 1;
 }
 
 static int pref_set(UiBackend *m, const char *key, const char *val, char *err) {
-    (void)err;
-    ui_prefs_set(&((StoreModel *)m)->prefs, key, val);
-    return 0;
+    return store_pref_set(((StoreModel *)m)->st, key, val, err);
 }
 
 // train_memory_estimate is a count-only pass of the builders (instant); the measurement is
