@@ -84,7 +84,7 @@ int chart_view_action(ChartView *v, App *a, int act) {
     case CV_XAXIS: v->xtime = !v->xtime; v->zlo = v->zhi = 0; v->cursor = 0; break; // steps and seconds do not mix
     case CV_CURSOR:
         v->cursor = !v->cursor;
-        if (v->cursor && !(v->cx >= lo && v->cx <= hi)) v->cx = hi; // starts on the newest point
+        if (v->cursor) v->cx = hi; // starts on the newest point
         break;
     case CV_LEFT: case CV_RIGHT: case CV_LEFT_FAST: case CV_RIGHT_FAST: {
         if (!v->cursor) return 0;

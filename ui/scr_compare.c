@@ -281,9 +281,9 @@ static void draw_curves(Cmp *c, CellBuf *b, int top) {
                 long at;
                 if (!chart_view_at(&c->cv, s, cc, &raw, &sm, &at)) continue;
                 if (st < 0) { st = at; tx += cb_printf(b, tx + 1, y, x + cw - tx - 2, CB_DEFAULT, CB_DIM, "@%ld", at) + 1; }
-                char v1[16], v2[16];
-                chart_fmt(sm, v1, 7);
-                chart_fmt(raw, v2, 7);
+                char v1[16], v2[16]; // narrow: several runs share the title row
+                chart_fmt(sm, v1, 5);
+                chart_fmt(raw, v2, 5);
                 tx += cb_printf(b, tx + 1, y, x + cw - tx - 2, i < 0 ? CB_DEFAULT : c->color[i], i < 0 ? CB_DIM : CB_BOLD,
                                 "%s(%s)", v1, v2) + 1;
             }
