@@ -215,6 +215,21 @@ TEST(mouse_click_puts_the_cursor) {
     free_app(a);
 }
 
+TEST(baseline_from_the_runs_list) {
+    App *a = fake_app(3);
+    UiRun run;
+    newest(a, &run);
+    app_feed_key(a, 'B');
+    CHECK(app_baseline(a) == run.id, "B on Runs should pin the selected run");
+    const char *s = screen_text(a, 140, 30);
+    char want[96];
+    snprintf(want, sizeof want, "\xe2\x97\x87 %s", run.name); // ◇ before its name
+    CHECK(strstr(s, want), "the baseline row should be marked:\n%s", s);
+    app_feed_key(a, 'B');
+    CHECK(app_baseline(a) == 0, "B again should unpin");
+    free_app(a);
+}
+
 int main(void) {
     setlocale(LC_ALL, "C.UTF-8");
     RUN(cursor_reads_step_smoothed_and_raw);
@@ -223,5 +238,6 @@ int main(void) {
     RUN(metric_picker_globs_and_unused);
     RUN(baseline_pinned_across_screens_and_hide);
     RUN(mouse_click_puts_the_cursor);
+    RUN(baseline_from_the_runs_list);
     return test_summary();
 }

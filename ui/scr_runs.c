@@ -9,7 +9,7 @@
 #include "base/util.h"
 
 enum { RA_UP = 1, RA_DOWN, RA_PGUP, RA_PGDN, RA_HOME, RA_END, RA_OPEN, RA_MARK, RA_COMPARE, RA_NEW, RA_STOP, RA_RESUME,
-       RA_DELETE, RA_TAG, RA_NOTE, RA_SORT, RA_REVERSE, RA_FILTER, RA_UNMARK, RA_BEST, RA_COLUMNS };
+       RA_DELETE, RA_TAG, RA_NOTE, RA_SORT, RA_REVERSE, RA_FILTER, RA_UNMARK, RA_BEST, RA_COLUMNS, RA_BASELINE };
 
 static const KeyBinding keys[] = {
     {10, RA_OPEN, "open", "open the run: curves, samples, config"},
@@ -29,6 +29,7 @@ static const KeyBinding keys[] = {
     {'/', RA_FILTER, "filter", "filter as you type: lr>=1e-3 status:done tag:sweep fd<5 word !tag:x"},
     {'b', RA_BEST, "best", "metric columns: last value or best so far (in each metric's direction)"},
     {'C', RA_COLUMNS, NULL, "extra columns: metrics or config keys (lr eval.fd latent_sstd)"},
+    {'B', RA_BASELINE, NULL, "pin the selected run as the baseline of every chart (again: unpin)"},
     {'u', RA_UNMARK, NULL, "unmark all"},
     {KEY_UP, RA_UP, NULL, "previous run"}, {'k', RA_UP, NULL, "previous run"},
     {KEY_DOWN, RA_DOWN, NULL, "next run"}, {'j', RA_DOWN, NULL, "next run"},
@@ -343,6 +344,11 @@ static int action(Screen *s, App *a, int act, int key) {
         ui_pref_set(m, "runs.best", r->best ? "1" : "0");
         app_message(a, 0, "metric columns: %s", r->best ? "best so far (each in its own direction)" : "last value");
         break;
+    case RA_BASELINE:
+        if (!u) break;
+        if (app_baseline(a) == u->id) { app_set_baseline(a, 0); app_message(a, 0, "no baseline"); }
+        else { app_set_baseline(a, u->id); app_message(a, 0, "%s is the baseline: drawn faint in every chart", u->name); }
+        break;
     case RA_COLUMNS: app_prompt(a, "extra columns (metrics or config keys)", r->columns, set_columns); break;
     case RA_NOTE: if (u) app_prompt(a, "note", u->notes, do_note); break;
     case RA_SORT: r->sort = (r->sort + 1) % NSORT; rebuild(r); app_message(a, 0, "sorted by %s", sort_name(r->sort)); break;
@@ -456,6 +462,7 @@ static void draw(Screen *s, App *a, CellBuf *b) {
         x = 0;
         int mk = marked(r, u->id);
         if (mk) cb_put(b, x, y, 0x25CF, app_run_color(a, u->id), CB_BOLD); // ●
+        else if (u->id == app_baseline(a)) cb_put(b, x, y, 0x25C7, CB_DEFAULT, CB_BOLD); // ◇ the baseline
         x += cols[0].w + 1;
         cb_text(b, x, y, cols[1].w, u->name, CB_DEFAULT, sel ? CB_BOLD : 0);
         if (utf8_width(u->name) > cols[1].w) cb_put(b, x + cols[1].w - 1, y, 0x2026, CB_DEFAULT, 0);
