@@ -21,10 +21,14 @@ typedef struct {
     FakeRun *runs;
     int n;
     int64_t next_id;
+    UiPrefs prefs;
 } Fake;
 
-static const char *keys[] = {"recon", "kl", "diffusion", "align", "smooth", "total", "latent_std"};
-#define NKEYS 7
+// The losses, then the other metrics a run logs (the metric picker charts any of them); run 5's
+// latents collapse (latent_sstd falls 10x below its peak, collapse becomes 1 at step 600).
+static const char *keys[] = {"recon", "kl", "diffusion", "align", "smooth", "total", "latent_std",
+                             "latent_sstd", "collapse", "grad_norm_vae", "lr_sit", "eval.fd"};
+#define NKEYS 12
 
 static float noise(int64_t id, long step, int k) {
     uint64_t h = (uint64_t)id * 0x9E3779B97F4A7C15ull ^ (uint64_t)step * 0xBF58476D1CE4E5B9ull ^ (uint64_t)k * 0x94D049BB133111EBull;
@@ -43,7 +47,12 @@ static float value(const FakeRun *f, long step, int k) {
     case 4: return (float)(0.01 * d + 0.002 + 0.001 * z);
     case 5: return value(f, step, 0) + 1e-3f * value(f, step, 1) + value(f, step, 2) +
                    (f->align ? 0.5f * value(f, step, 3) : 0);
-    default: return (float)(1.0 + 0.2 * d + 0.01 * z);
+    case 6: return (float)(1.0 + 0.2 * d + 0.01 * z);
+    case 7: return f->r.id == 5 ? (float)(step < 600 ? 0.8 : 0.05) : (float)(0.8 + 0.1 * d);
+    case 8: return f->r.id == 5 && step >= 600 ? 1.0f : 0.0f;
+    case 9: return (float)(2.0 * d + 0.5 + 0.2 * z);
+    case 10: return (float)(f->lr * fmin(1.0, step / 200.0));
+    default: return (float)(20.0 + 100.0 * d + f->r.id);
     }
 }
 
@@ -64,9 +73,15 @@ static void fill_latest(FakeRun *f) {
         snprintf(l->key, sizeof l->key, "%s", keys[k]);
         l->last = value(f, s, k);
         l->last_step = s;
-        l->min = l->last; // good enough for a fake: the curves fall
+        // the true best so far over the logged points (every 10 steps), as the store keeps it
+        l->min = l->max = l->last;
         l->min_step = s;
-        l->max = value(f, 0, k);
+        for (long st = 0; st <= s; st += 10) {
+            float v = value(f, st, k);
+            if (!isfinite(v)) continue;
+            if (v < l->min) { l->min = v; l->min_step = st; }
+            if (v > l->max) l->max = v;
+        }
     }
     UiLatest *l = &f->r.latest[f->r.nlatest++];
     snprintf(l->key, sizeof l->key, "img_per_s");
@@ -257,13 +272,36 @@ static void stop_local(UiBackend *m) {
 static void close_(UiBackend *m) {
     Fake *fk = (Fake *)m;
     free(fk->runs);
+    ui_prefs_free(&fk->prefs);
     free(fk);
 }
 
 static const char *where(UiBackend *m) { (void)m; return "(generated runs)"; }
 
+static int pref_get(UiBackend *m, const char *key, char *val, size_t n) { return ui_prefs_get(&((Fake *)m)->prefs, key, val, n); }
+static int pref_set(UiBackend *m, const char *key, const char *val, char *err) {
+    (void)err;
+    ui_prefs_set(&((Fake *)m)->prefs, key, val);
+    return 0;
+}
+
+// Costs that follow the overrides: memory grows with the batch, a step takes 1 ms per image.
+static int estimate(UiBackend *m, const char *path, int nset, char *const *sets, int measure, UiEstimate *e, char *err) {
+    (void)m; (void)path; (void)err;
+    long steps = 2000, batch = 16;
+    for (int i = 0; i < nset; i++) {
+        if (!strncmp(sets[i], "train.steps=", 12)) steps = atol(sets[i] + 12);
+        if (!strncmp(sets[i], "train.batch_size=", 17)) batch = atol(sets[i] + 17);
+    }
+    memset(e, 0, sizeof *e);
+    e->steps = steps;
+    e->mem_bytes = 50e6 + batch * 2e6;
+    if (measure) { e->step_s = batch * 1e-3; e->gflop_per_step = batch * 0.5; }
+    return 0;
+}
+
 static const UiBackendOps fake_ops = {list_runs, config, series_append, sample_steps, sample, launch, stop, resume,
-                                  removerun, tag, note, local_active, stop_local, close_, where, NULL, NULL};
+                                  removerun, tag, note, local_active, stop_local, close_, where, NULL, NULL, pref_get, pref_set, estimate};
 
 UiBackend *fake_backend_new(int nruns, long steps) {
     Fake *fk = xcalloc(1, sizeof *fk);

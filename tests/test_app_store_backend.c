@@ -76,11 +76,38 @@ TEST(stop_while_runs_finish) {
     CHECK(ok, "run closed with the backend ended '%s'", st);
 }
 
+// The dashboard's layout lives in the store: a second backend on the same file (the next
+// dashboard) reads what the first one set, and the estimate reads the config with overrides.
+TEST(layout_kept_in_the_store_and_estimates) {
+    char db[300], err[ERRLEN], v[256];
+    snprintf(db, sizeof db, "%s/prefs.db", tmp);
+    UiBackend *m = store_backend_open(db, err);
+    CHECK(m, "%s", err);
+    CHECK(!ui_pref_get(m, "run.metrics", v, sizeof v) && !v[0], "a pref never set should be absent");
+    ui_pref_set(m, "run.metrics", "total eval.*");
+    ui_pref_set(m, "baseline", "7");
+    m->ops->close(m);
+    m = store_backend_open(db, err);
+    CHECK(m, "%s", err);
+    CHECK(ui_pref_get(m, "run.metrics", v, sizeof v) && !strcmp(v, "total eval.*"), "run.metrics '%s' after reopening", v);
+    CHECK(ui_pref_get(m, "baseline", v, sizeof v) && !strcmp(v, "7"), "baseline '%s' after reopening", v);
+    UiEstimate e1, e2;
+    char *sets[] = {"train.batch_size=2", "train.steps=17"}, *more[] = {"train.batch_size=8"};
+    CHECK(m->ops->estimate(m, "configs/tiny.json", 2, sets, 0, &e1, err) == 0, "%s", err);
+    CHECK(m->ops->estimate(m, "configs/tiny.json", 1, more, 0, &e2, err) == 0, "%s", err);
+    CHECK(e1.steps == 17 && e1.mem_bytes > 0 && e2.mem_bytes > e1.mem_bytes, "estimates %g (batch 2), %g (batch 8), %ld steps",
+          e1.mem_bytes, e2.mem_bytes, e1.steps);
+    char *bad[] = {"train.batch_size=0"};
+    CHECK(m->ops->estimate(m, "configs/tiny.json", 1, bad, 0, &e1, err) && strstr(err, "batch_size"), "a bad override: '%s'", err);
+    m->ops->close(m);
+}
+
 int main(void) {
     snprintf(tmp, sizeof tmp, "/tmp/repae_test_app_backend_%d", (int)getpid());
     char err[ERRLEN];
     if (mkdir_p(tmp, err)) { printf("FAIL setup: %s\n", err); return 1; }
     RUN(stop_while_runs_finish);
+    RUN(layout_kept_in_the_store_and_estimates);
     test_rm_rf(tmp);
     return test_summary();
 }

@@ -20,7 +20,7 @@ TEST(diagonal_renders_expected_braille) {
     cb_init(&b, 4, 1);
     double x[] = {0, 1, 2, 3};
     float y[] = {0, 1, 2, 3};
-    ChartSeries s = {x, y, 4, 2, NULL};
+    ChartSeries s = {x, y, 4, 2, NULL, NULL, 0};
     ChartOpts o = {.no_xlabels = 1};
     chart_render(&b, 0, 0, 4, 1, &s, 1, &o);
     int a = axis_col(&b, 0);
@@ -37,7 +37,7 @@ TEST(log_axis_straightens_exponential) {
     cb_init(&b, 8, 1);
     double x[] = {0, 1, 2, 3};
     float y[] = {1, 10, 100, 1000};
-    ChartSeries s = {x, y, 4, 1, NULL};
+    ChartSeries s = {x, y, 4, 1, NULL, NULL, 0};
     ChartOpts o = {.no_xlabels = 1, .logy = 1};
     chart_render(&b, 0, 0, 8, 1, &s, 1, &o);
     int a = axis_col(&b, 0);
@@ -65,7 +65,7 @@ TEST(nan_is_a_gap) {
     float y[8];
     for (int i = 0; i < 8; i++) { x[i] = i; y[i] = 1; }
     y[4] = NAN;
-    ChartSeries s = {x, y, 8, 3, NULL};
+    ChartSeries s = {x, y, 8, 3, NULL, NULL, 0};
     ChartOpts o = {.no_xlabels = 1};
     chart_render(&b, 0, 0, 6, 1, &s, 1, &o);
     int a = axis_col(&b, 0);
@@ -93,7 +93,7 @@ TEST(bucketing_keeps_a_spike) {
     y[12345] = 5; // one step out of 20000, far below one dot column
     CellBuf b;
     cb_init(&b, 30, 4);
-    ChartSeries s = {x, y, N, 1, NULL};
+    ChartSeries s = {x, y, N, 1, NULL, NULL, 0};
     ChartOpts o = {.no_xlabels = 1};
     chart_render(&b, 0, 0, 30, 4, &s, 1, &o);
     int a = axis_col(&b, 0), pw = 30 - a - 1;
@@ -120,7 +120,7 @@ TEST(ema_smooths_and_raw_is_faint) {
     for (int i = 0; i < N; i++) { x[i] = i; v[i] = 1.0f + ((i * 7919) % 13) * 0.3f; }
     CellBuf b;
     cb_init(&b, 40, 8);
-    ChartSeries s = {x, v, N, 4, NULL};
+    ChartSeries s = {x, v, N, 4, NULL, NULL, 0};
     ChartOpts o = {.ema = 0.95};
     chart_render(&b, 0, 0, 40, 8, &s, 1, &o);
     int dim = 0, bright = 0;
@@ -156,7 +156,7 @@ TEST(axes_are_labelled) {
     for (int i = 0; i < N; i++) { x[i] = i * 100; y[i] = 1.0f / (1 + i); }
     CellBuf b;
     cb_init(&b, 50, 10);
-    ChartSeries s = {x, y, N, 1, NULL};
+    ChartSeries s = {x, y, N, 1, NULL, NULL, 0};
     ChartOpts o = {.title = "recon 0.005"};
     chart_render(&b, 0, 0, 50, 10, &s, 1, &o);
     char row[512], all[8192] = "";
@@ -196,8 +196,8 @@ TEST(cache_draws_the_same_as_no_cache) {
         for (int e = 0; e < 5; e++)
             for (int lg = 0; lg < 2; lg++)
                 for (int w = 20; w <= 90; w += 35) {
-                    ChartSeries plain[2] = {{x, y1, ns[t], 3, NULL}, {x, y2, ns[t], 5, NULL}};
-                    ChartSeries cached[2] = {{x, y1, ns[t], 3, c1}, {x, y2, ns[t], 5, c2}};
+                    ChartSeries plain[2] = {{x, y1, ns[t], 3, NULL, NULL, 0}, {x, y2, ns[t], 5, NULL, NULL, 0}};
+                    ChartSeries cached[2] = {{x, y1, ns[t], 3, c1, NULL, 0}, {x, y2, ns[t], 5, c2, NULL, 0}};
                     ChartOpts o = {.title = "t", .ema = emas[e], .logy = lg};
                     cb_clear(&a);
                     cb_clear(&b);
@@ -208,7 +208,7 @@ TEST(cache_draws_the_same_as_no_cache) {
                           ns[t], emas[e], lg, w, at % 90, at / 90, a.c[at].ch, b.c[at].ch);
                 }
     // a replaced (shorter) series resets the cache by itself
-    ChartSeries cached = {x, y2, 100, 5, c1}, plain = {x, y2, 100, 5, NULL};
+    ChartSeries cached = {x, y2, 100, 5, c1, NULL, 0}, plain = {x, y2, 100, 5, NULL, NULL, 0};
     ChartOpts o = {.ema = 0.9};
     cb_clear(&a); cb_clear(&b);
     chart_render(&a, 0, 0, 60, 10, &plain, 1, &o);

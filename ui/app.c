@@ -86,7 +86,6 @@ int app_depth(App *a) { return a->depth; }
 int app_quitting(App *a) { return a->quit; }
 void app_dirty(App *a) { a->dirty = 1; }
 void app_focus_run(App *a, int64_t id) { a->focus = id; }
-int64_t app_take_focus(App *a) { int64_t f = a->focus; a->focus = 0; return f; }
 
 void app_push(App *a, Screen *s) {
     if (!s) return;
@@ -118,8 +117,22 @@ void app_prompt(App *a, const char *label, const char *initial, PromptDone done)
     snprintf(a->ptext, sizeof a->ptext, "%s", initial ? initial : "");
     a->plen = (int)strlen(a->ptext);
     a->pdone = done;
+    a->pchange = NULL;
+    a->phint[0] = 0;
     a->powner = a->depth ? a->stack[a->depth - 1] : NULL;
     a->dirty = 1;
+}
+
+static void prompt_changed(App *a, const char *text) {
+    a->phint[0] = 0;
+    if (a->pchange) a->pchange(a->powner, a, text, a->phint, (int)sizeof a->phint);
+}
+
+void app_prompt_live(App *a, const char *label, const char *initial, PromptDone done, PromptChange change) {
+    app_prompt(a, label, initial, done);
+    a->pchange = change;
+    snprintf(a->pinit, sizeof a->pinit, "%s", a->ptext);
+    prompt_changed(a, a->ptext);
 }
 
 void app_confirm(App *a, const char *question, ConfirmYes yes) {
@@ -155,11 +168,16 @@ static int prompt_key(App *a, int key) {
         if ((key == 'y' || key == 'Y') && a->pyes) a->pyes(owner, a);
         return UI_HANDLED | UI_REDRAW;
     }
-    if (key == UI_KEY_ESC) { a->prompt = 0; return UI_HANDLED | UI_REDRAW; }
+    if (key == UI_KEY_ESC) {
+        a->prompt = 0;
+        if (a->pchange) { char init[256]; snprintf(init, sizeof init, "%s", a->pinit); prompt_changed(a, init); a->pchange = NULL; }
+        return UI_HANDLED | UI_REDRAW;
+    }
     if (key == 10 || key == 13 || key == KEY_ENTER) {
         a->prompt = 0;
         char text[256];
         snprintf(text, sizeof text, "%s", a->ptext);
+        a->pchange = NULL;
         if (a->pdone) a->pdone(owner, a, text);
         return UI_HANDLED | UI_REDRAW;
     }
@@ -179,6 +197,7 @@ static int prompt_key(App *a, int key) {
         else { u[n++] = (char)(0xE0 | (key >> 12)); u[n++] = (char)(0x80 | ((key >> 6) & 0x3F)); u[n++] = (char)(0x80 | (key & 0x3F)); }
         if (a->plen + n < (int)sizeof a->ptext - 1) { memcpy(a->ptext + a->plen, u, (size_t)n); a->plen += n; a->ptext[a->plen] = 0; }
     } else if (key >= KEY_MIN && key != KEY_RESIZE) return UI_HANDLED; // swallow arrows etc.
+    prompt_changed(a, a->ptext);
     return UI_HANDLED | UI_REDRAW;
 }
 
@@ -267,11 +286,16 @@ static void draw_status(App *a, CellBuf *b) {
         int n = cb_text(b, 0, 0, b->w, a->plabel, C_YELLOW, CB_BOLD);
         if (a->prompt == 1) {
             n += cb_text(b, n, 0, 2, ": ", CB_DEFAULT, 0);
-            int tw = utf8_width(a->ptext), avail = b->w - n - 1;
+            int hw = a->phint[0] ? utf8_width(a->phint) + 2 : 0;
+            if (hw > b->w / 2) hw = b->w / 2;
+            int tw = utf8_width(a->ptext), avail = b->w - n - 1 - hw;
             const char *t = a->ptext;
             while (tw > avail && *t) { utf8_next(&t); tw = utf8_width(t); } // keep the end in view
             n += cb_text(b, n, 0, avail, t, CB_DEFAULT, 0);
             cb_put(b, n, 0, ' ', CB_DEFAULT, CB_REVERSE); // the cursor
+            // a hint that starts with '!' is a problem (a name taken), others just inform (matches)
+            int bad = a->phint[0] == '!';
+            if (hw) cb_text(b, b->w - hw + 1, 0, hw - 1, a->phint + bad, bad ? C_RED : CB_DEFAULT, bad ? CB_BOLD : CB_DIM);
         }
         return;
     }
@@ -515,6 +539,11 @@ int app_run(UiBackend *m, Screen *home_unused) {
     keypad(stdscr, TRUE);
     curs_set(0);
     set_escdelay(25);
+    const char *mouse = getenv("REPAE_MOUSE");
+    if (!mouse || strcmp(mouse, "0")) { // clicks and the wheel; shift+drag still selects text in most terminals
+        mousemask(BUTTON1_PRESSED | BUTTON4_PRESSED | BUTTON5_PRESSED, NULL);
+        mouseinterval(0);
+    }
     init_colors(a);
     a->theme = pick_theme(&a->caps);
     a->imode = image_pick_mode(&a->caps, a->colors, a->colors == 0);
@@ -543,6 +572,15 @@ int app_run(UiBackend *m, Screen *home_unused) {
         }
         read_errors = 0;
         if (r == KEY_CODE_YES && (int)ch == KEY_RESIZE) { a->full_repaint = 1; }
+        if (r == KEY_CODE_YES && (int)ch == KEY_MOUSE) {
+            MEVENT ev;
+            if (getmouse(&ev) != OK) continue;
+            int button = ev.bstate & BUTTON4_PRESSED ? UI_MOUSE_WHEEL_UP
+                       : ev.bstate & BUTTON5_PRESSED ? UI_MOUSE_WHEEL_DOWN
+                       : ev.bstate & BUTTON1_PRESSED ? UI_MOUSE_CLICK : 0;
+            if (button) app_feed_mouse(a, ev.x, ev.y, button);
+            continue;
+        }
         app_feed_key(a, (int)ch);
         if (a->focus) app_tick(a); // a launched run: list it now, not at the next tick
         // drain keys already typed before drawing again (fast typing, pasted text)

@@ -85,6 +85,10 @@ int app_colors(App *a); // 0 (NO_COLOR or monochrome), 8 or 256
 void app_push(App *a, Screen *s);   // takes ownership
 void app_pop(App *a);
 void app_dirty(App *a);             // redraw at the next chance
+// The pinned baseline run (0: none): drawn faint in every chart of the Run and Compare screens
+// and kept across screens; remembered per store ("baseline" pref).
+int64_t app_baseline(App *a);
+void app_set_baseline(App *a, int64_t run);
 // Asks the Runs screen to select run id (a launch from the Launch screen); app_take_focus
 // returns it once (0 if none).
 void app_focus_run(App *a, int64_t id);
@@ -95,6 +99,12 @@ void app_message(App *a, int is_error, const char *fmt, ...) __attribute__((form
 // Line input on the bottom line; done(s, a, text) runs on enter, not on Esc.
 typedef void (*PromptDone)(Screen *s, App *a, const char *text);
 void app_prompt(App *a, const char *label, const char *initial, PromptDone done);
+// A prompt that reacts as you type: change(s, a, text, hint, n) runs on opening and after
+// every edit (a filter applied at once, a name checked against the runs) and may write a
+// short hint (n bytes) shown after the text (in red when it starts with '!'); Esc runs it once more with the initial text, so
+// whatever it applied is undone.
+typedef void (*PromptChange)(Screen *s, App *a, const char *text, char *hint, int n);
+void app_prompt_live(App *a, const char *label, const char *initial, PromptDone done, PromptChange change);
 // y/n question on the bottom line; yes(s, a) runs on y.
 typedef void (*ConfirmYes)(Screen *s, App *a);
 void app_confirm(App *a, const char *question, ConfirmYes yes);
@@ -107,6 +117,13 @@ Screen *screen_runs_new(App *a);
 Screen *screen_launch_new(App *a);
 Screen *screen_run_new(App *a, int64_t run);
 Screen *screen_compare_new(App *a, const int64_t *runs, int n);
+
+// The mouse, where the terminal reports it (off with REPAE_MOUSE=0): screens get KEY_MOUSE as
+// a key and read the event here: 1 and the cell and what happened, or 0 if there is none.
+enum { UI_MOUSE_CLICK = 1, UI_MOUSE_WHEEL_UP, UI_MOUSE_WHEEL_DOWN };
+int app_mouse(App *a, int *x, int *y, int *button);
+// For tests (and the input loop): a mouse event at cell (x, y), handled as KEY_MOUSE.
+int app_feed_mouse(App *a, int x, int y, int button);
 
 // For tests: feeds key and draws one frame into b (w x h, status line included) with no
 // terminal. app_headless_new makes an App with no ncurses.

@@ -34,12 +34,18 @@ struct App {
     char plabel[128], ptext[256];
     int plen;
     PromptDone pdone;
+    PromptChange pchange; // live prompts only (NULL otherwise)
+    char pinit[256];      // the text the prompt opened with (Esc gives it back to pchange)
+    char phint[160];      // pchange's hint for the text so far
     ConfirmYes pyes;
     Screen *powner;
     WINDOW *wmain, *wstatus, *whelp;
     CellBuf bmain, bstatus, bhelp;
     short cmap[256];    // colour index -> what the terminal has (8-colour fold)
     int64_t focus;      // run the Runs screen should select next
+    int64_t baseline;   // the pinned baseline run, 0 if none
+    int mouse_x, mouse_y, mouse_button; // the mouse event being handled (button 0: none)
+    int baseline_read;  // the pref was read
     int theme;          // 1 light background, 0 dark, -1 unknown
     int help_top;       // first row of the help overlay's scrolling part
     int64_t color_run[NRUNCOLORS]; // the run holding each run colour (0: free)

@@ -52,6 +52,15 @@ void ui_series_free(UiSeries *s);
 // incrementally, so a redraw does not rebuild them.
 const double *ui_series_x(UiSeries *s, int xtime);
 
+// What a launch would cost: the memory estimate, and with a measurement (a few steps on
+// synthetic input, as `repae bench`) the step time and its work.
+typedef struct {
+    double mem_bytes;      // < 0 unknown
+    double step_s;         // 0 not measured
+    double gflop_per_step; // 0 not measured
+    long steps;            // the config's train.steps
+} UiEstimate;
+
 typedef struct UiBackend UiBackend;
 typedef struct {
     int (*list_runs)(UiBackend *m, UiRun **runs, int *n, char *err); // newest first; free()
@@ -79,7 +88,25 @@ typedef struct {
     // a lasting problem with what is shown (the store file was deleted or replaced: the
     // screens show what the open connection still sees, which nobody else writes any more)
     int (*check)(UiBackend *m, char *msg, size_t n);
+    // The dashboard's layout, remembered per store (the charted metrics, the Runs columns,
+    // the baseline): pref_get gives 1 and the value (n bytes) of a key set before, else 0.
+    // NULL: nothing is remembered.
+    int (*pref_get)(UiBackend *m, const char *key, char *val, size_t n);
+    int (*pref_set)(UiBackend *m, const char *key, const char *val, char *err);
+    // The cost of launching config_path with overrides (see UiEstimate); measure: also time a
+    // few steps (blocks for them). NULL: no estimates.
+    int (*estimate)(UiBackend *m, const char *config_path, int nset, char *const *sets, int measure, UiEstimate *e, char *err);
 } UiBackendOps;
+
+// Preferences held in memory, for backends with no place to keep them (the fake one).
+typedef struct { char (*kv)[2][256]; int n; } UiPrefs;
+int ui_prefs_get(const UiPrefs *p, const char *key, char *val, size_t n);
+void ui_prefs_set(UiPrefs *p, const char *key, const char *val);
+void ui_prefs_free(UiPrefs *p);
+
+// The backend's pref_get / pref_set, or nothing where it has none.
+int ui_pref_get(UiBackend *m, const char *key, char *val, size_t n);
+void ui_pref_set(UiBackend *m, const char *key, const char *val);
 
 struct UiBackend {
     const UiBackendOps *ops;

@@ -1,5 +1,6 @@
 // backend_common.c: helpers shared by the model backends.
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "ui/backend.h"
@@ -44,3 +45,29 @@ void ui_series_free(UiSeries *s) {
     free(s->step); free(s->value); free(s->wall); free(s->x);
     memset(s, 0, sizeof *s);
 }
+
+int ui_pref_get(UiBackend *m, const char *key, char *val, size_t n) {
+    if (!m->ops->pref_get || !m->ops->pref_get(m, key, val, n)) { if (n) val[0] = 0; return 0; }
+    return 1;
+}
+
+void ui_pref_set(UiBackend *m, const char *key, const char *val) {
+    char err[ERRLEN];
+    if (m->ops->pref_set) m->ops->pref_set(m, key, val, err); // a layout not remembered is no reason to stop
+}
+
+int ui_prefs_get(const UiPrefs *p, const char *key, char *val, size_t n) {
+    for (int i = 0; i < p->n; i++)
+        if (!strcmp(p->kv[i][0], key)) { snprintf(val, n, "%s", p->kv[i][1]); return 1; }
+    return 0;
+}
+
+void ui_prefs_set(UiPrefs *p, const char *key, const char *val) {
+    int i = 0;
+    while (i < p->n && strcmp(p->kv[i][0], key)) i++;
+    if (i == p->n) p->kv = xrealloc(p->kv, sizeof *p->kv * (size_t)++p->n);
+    snprintf(p->kv[i][0], sizeof p->kv[i][0], "%s", key);
+    snprintf(p->kv[i][1], sizeof p->kv[i][1], "%s", val);
+}
+
+void ui_prefs_free(UiPrefs *p) { free(p->kv); p->kv = NULL; p->n = 0; }

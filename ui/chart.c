@@ -9,6 +9,8 @@
 #include "base/fmt.h"
 #include "base/util.h"
 
+#define C_CURSOR 3 // yellow (the app's C_YELLOW; a light theme darkens it)
+
 void chart_ema(const float *y, float *out, int n, double alpha) {
     if (alpha <= 0) { if (out != y) memmove(out, y, sizeof(float) * (size_t)n); return; }
     if (alpha >= 1) alpha = 0.999;
@@ -131,7 +133,8 @@ static int round_toward(double v, double own) {
 // Joins (x0, y0) to (x1, y1), x0 < x1, filling each column between so steep lines stay solid.
 static void join(Canvas *c, int layer, int color, int x0, double y0, int x1, double y1) {
     double dx = x1 - x0;
-    for (int x = x0; x <= x1; x++) {
+    // a zoomed chart joins to points beyond its edges: only the columns on the plot matter
+    for (int x = x0 < -1 ? -1 : x0; x <= x1 && x <= c->PW; x++) {
         double fa = (x - 0.5 - x0) / dx, fb = (x + 0.5 - x0) / dx;
         if (fa < 0) fa = 0;
         if (fb > 1) fb = 1;
@@ -304,6 +307,25 @@ static void cache_extend(ChartCache *c, const ChartSeries *s, double alpha) {
     c->en = s->n;
 }
 
+const float *chart_cache_smoothed(ChartCache *c, const ChartSeries *s, double alpha) {
+    cache_extend(c, s, alpha);
+    return alpha > 0 ? c->ema : s->y;
+}
+
+long chart_index_at(const double *x, long n, double xv) {
+    long lo = 0, hi = n; // first index with x > xv
+    while (lo < hi) { long m = (lo + hi) / 2; if (x[m] <= xv) lo = m + 1; else hi = m; }
+    return lo - 1;
+}
+
+long chart_index_near(const double *x, long n, double xv) {
+    if (n <= 0) return -1;
+    long i = chart_index_at(x, n, xv);
+    if (i < 0) return 0;
+    if (i + 1 < n && x[i + 1] - xv < xv - x[i]) return i + 1;
+    return i;
+}
+
 // ---- the chart -------------------------------------------------------------------------------
 static void data_range(const ChartSeries *s, int ns, int logy, Frame *f) {
     f->xlo = INFINITY; f->xhi = -INFINITY; f->ylo = INFINITY; f->yhi = -INFINITY;
@@ -372,7 +394,50 @@ static int y_ticks(const Frame *f, int maxn, double *t, char lab[][16], int lw) 
     return n;
 }
 
+static void render(CellBuf *b, int x0, int y0, int w, int h, const ChartSeries *s, int ns, const ChartOpts *o, const Frame *zf);
+
+// A zoomed chart draws the points in [xmin, xmax] (and one beyond each edge, so the lines run
+// to the edges) without the caches' decimation, which is for the whole series; the smoothed
+// values still come from the whole series, so zooming does not change them.
 void chart_render(CellBuf *b, int x0, int y0, int w, int h, const ChartSeries *s, int ns, const ChartOpts *o) {
+    if (!o || !(o->xmax > o->xmin)) { render(b, x0, y0, w, h, s, ns, o, NULL); return; }
+    ChartSeries *z = xcalloc((size_t)(ns ? ns : 1), sizeof *z);
+    float **own = xcalloc((size_t)(ns ? ns : 1), sizeof *own);
+    Frame f = {o->xmin, o->xmax, INFINITY, -INFINITY, o->logy};
+    for (int k = 0; k < ns; k++) {
+        const float *sm = NULL;
+        if (o->ema > 0) {
+            if (s[k].ys) sm = s[k].ys;
+            else if (s[k].cache) sm = chart_cache_smoothed(s[k].cache, &s[k], o->ema >= 1 ? 0.999 : o->ema);
+            else { own[k] = xmalloc(sizeof(float) * (size_t)(s[k].n ? s[k].n : 1)); chart_ema(s[k].y, own[k], s[k].n, o->ema); sm = own[k]; }
+        }
+        long i0 = chart_index_at(s[k].x, s[k].n, o->xmin), i1 = chart_index_at(s[k].x, s[k].n, o->xmax) + 1;
+        if (i0 < 0) i0 = 0;
+        if (i1 >= s[k].n) i1 = s[k].n - 1;
+        z[k] = s[k];
+        z[k].cache = NULL;
+        if (s[k].n <= 0 || i1 < i0) { z[k].n = 0; continue; }
+        z[k].x = s[k].x + i0;
+        z[k].y = s[k].y + i0;
+        z[k].ys = sm ? sm + i0 : NULL;
+        z[k].n = (int)(i1 - i0 + 1);
+        for (long i = i0; i <= i1; i++) { // the y range of the points inside the window
+            double v = s[k].y[i];
+            if (s[k].x[i] < o->xmin || s[k].x[i] > o->xmax || !isfinite(v) || (o->logy && v <= 0)) continue;
+            if (o->logy) v = log10(v);
+            if (v < f.ylo) f.ylo = v;
+            if (v > f.yhi) f.yhi = v;
+        }
+    }
+    if (!(f.ylo <= f.yhi)) { f.ylo = 0; f.yhi = 1; }
+    if (f.yhi == f.ylo) { double d = fabs(f.ylo) * 0.1; if (d == 0) d = 1; f.ylo -= d; f.yhi += d; }
+    render(b, x0, y0, w, h, z, ns, o, &f);
+    for (int k = 0; k < ns; k++) free(own[k]);
+    free(own);
+    free(z);
+}
+
+static void render(CellBuf *b, int x0, int y0, int w, int h, const ChartSeries *s, int ns, const ChartOpts *o, const Frame *zf) {
     ChartOpts dflt = {0};
     if (!o) o = &dflt;
     int row = y0;
@@ -383,7 +448,8 @@ void chart_render(CellBuf *b, int x0, int y0, int w, int h, const ChartSeries *s
 
     for (int k = 0; k < ns; k++) if (s[k].cache) cache_extend(s[k].cache, &s[k], o->ema);
     Frame f;
-    data_range(s, ns, o->logy, &f);
+    if (zf) f = *zf;
+    else data_range(s, ns, o->logy, &f);
     f.logy = o->logy;
 
     // Y labels first: their width decides the plot width.
@@ -404,35 +470,43 @@ void chart_render(CellBuf *b, int x0, int y0, int w, int h, const ChartSeries *s
     }
     for (int k = 0; k < ns; k++) {
         if (s[k].n <= 0) continue;
+        int dl = s[k].dim ? 0 : 1; // a dim series stays on the faint layer
         if (s[k].cache) {
             ChartCache *cc = s[k].cache;
             double alpha = o->ema >= 1 ? 0.999 : o->ema;
             const Reduced *raw = cached_points(cc, &s[k], &c, &f, 0, 0);
             if (o->ema > 0) {
                 const Reduced *sm = cached_points(cc, &s[k], &c, &f, 1, alpha);
-                draw_curve(&c, &f, 0, s[k].color, raw->x, raw->y, raw->rn);
-                draw_curve(&c, &f, 1, s[k].color, sm->x, sm->y, sm->rn);
-            } else draw_curve(&c, &f, 1, s[k].color, raw->x, raw->y, raw->rn);
+                if (!s[k].dim) draw_curve(&c, &f, 0, s[k].color, raw->x, raw->y, raw->rn);
+                draw_curve(&c, &f, dl, s[k].color, sm->x, sm->y, sm->rn);
+            } else draw_curve(&c, &f, dl, s[k].color, raw->x, raw->y, raw->rn);
             continue;
         }
         if (o->ema > 0) {
-            float *sm = xmalloc(sizeof(float) * (size_t)s[k].n);
-            chart_ema(s[k].y, sm, s[k].n, o->ema);
-            draw_curve(&c, &f, 0, s[k].color, s[k].x, s[k].y, s[k].n);
-            draw_curve(&c, &f, 1, s[k].color, s[k].x, sm, s[k].n);
+            float *sm = NULL;
+            if (!s[k].ys) { sm = xmalloc(sizeof(float) * (size_t)s[k].n); chart_ema(s[k].y, sm, s[k].n, o->ema); }
+            if (!s[k].dim) draw_curve(&c, &f, 0, s[k].color, s[k].x, s[k].y, s[k].n);
+            draw_curve(&c, &f, dl, s[k].color, s[k].x, s[k].ys ? s[k].ys : sm, s[k].n);
             free(sm);
         } else {
-            draw_curve(&c, &f, 1, s[k].color, s[k].x, s[k].y, s[k].n);
+            draw_curve(&c, &f, dl, s[k].color, s[k].x, s[k].y, s[k].n);
         }
     }
+    if (o->out_xlo) *o->out_xlo = f.xlo;
+    if (o->out_xhi) *o->out_xhi = f.xhi;
+    if (o->out_pw) *o->out_pw = c.PW;
+    int curcol = -1; // the cursor's cell column, drawn where no curve is
+    if (o->cursor && o->cursor_x >= f.xlo && o->cursor_x <= f.xhi)
+        curcol = (int)lround((o->cursor_x - f.xlo) / (f.xhi - f.xlo) * (c.PW - 1)) / 2;
     for (int r = 0; r < ph; r++) {
         cb_put(b, axis, row + r, 0x2502, CB_DEFAULT, CB_DIM); // │
+        if (curcol >= 0) cb_put(b, px0 + curcol, row + r, 0x2502, C_CURSOR, 0);
         for (int i = 0; i < pw; i++) {
             long k = (long)r * pw + i;
             Cell *cell = cb_at(b, px0 + i, row + r);
             if (!cell) continue;
-            if (c.dots[1][k]) { cell->ch = 0x2800u + c.dots[1][k]; cell->fg = c.color[1][k]; cell->attr = 0; }
-            else if (c.dots[0][k]) { cell->ch = 0x2800u + c.dots[0][k]; cell->fg = c.color[0][k]; cell->attr = CB_DIM; }
+            if (c.dots[1][k]) { cell->ch = 0x2800u + c.dots[1][k]; cell->fg = c.color[1][k]; cell->attr = i == curcol ? CB_REVERSE : 0; }
+            else if (c.dots[0][k]) { cell->ch = 0x2800u + c.dots[0][k]; cell->fg = c.color[0][k]; cell->attr = i == curcol ? CB_REVERSE : CB_DIM; }
         }
     }
     for (int i = 0; i < nyt; i++) {

@@ -23,6 +23,8 @@ typedef struct {
     int n;
     int color;        // colour index for the curve
     ChartCache *cache;// NULL: everything is computed from the points on every call
+    const float *ys;  // the smoothed values, when the caller has them (NULL: computed here)
+    int dim;          // drawn faint (a baseline behind the runs)
 } ChartSeries;
 
 typedef struct {
@@ -31,11 +33,24 @@ typedef struct {
     int logy;          // log10 y axis; values <= 0 become gaps
     int xtime;         // x values are seconds: label the axis as durations
     int no_xlabels;    // skip the x label row (tiny charts)
+    double xmin, xmax; // zoom: only this x range (and the y range of its points); off when xmax <= xmin
+    int cursor;        // draw a vertical cursor at x = cursor_x
+    double cursor_x;
+    double *out_xlo, *out_xhi; // where to write the x range drawn (NULL: nowhere)
+    int *out_pw;       // and the plot's width in dot columns
 } ChartOpts;
 
 // Renders into the w x h rectangle at (x0, y0) of b: title row, plot rows with y labels on the
 // left, and x labels on the last row.
 void chart_render(CellBuf *b, int x0, int y0, int w, int h, const ChartSeries *s, int ns, const ChartOpts *o);
+
+// The index of the last point with x <= xv in non-decreasing x (-1 if none), and of the point
+// nearest xv (-1 if n == 0).
+long chart_index_at(const double *x, long n, double xv);
+long chart_index_near(const double *x, long n, double xv);
+// The cache's smoothed values of s with alpha (extended as points are appended): the same
+// numbers the chart draws, for a readout.
+const float *chart_cache_smoothed(ChartCache *c, const ChartSeries *s, double alpha);
 
 // Debiased exponential moving average (as TensorBoard/W&B): out[i] smooths y[0..i]; NaN/Inf
 // inputs give NaN outputs and do not disturb the average. out may alias y.

@@ -4,19 +4,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fnmatch.h>
 #include "ui/chart.h"
+#include "ui/chart_view.h"
 #include "ui/screens.h"
 #include "base/util.h"
 
-enum { RA_SMOOTH_UP = 1, RA_SMOOTH_DOWN, RA_LOGY, RA_XAXIS, RA_PREV, RA_NEXT, RA_LATEST, RA_FIRST, RA_PANE, RA_STOP,
-       RA_RESUME, RA_CFG_UP, RA_CFG_DOWN };
+enum { RA_PREV = 1, RA_NEXT, RA_LATEST, RA_FIRST, RA_PANE, RA_STOP, RA_RESUME, RA_CFG_UP, RA_CFG_DOWN, RA_PICK,
+       RA_BASELINE };
 
 static const KeyBinding keys[] = {
-    {'+', RA_SMOOTH_UP, "smooth", "more EMA smoothing (raw curve stays faint behind)"},
-    {'=', RA_SMOOTH_UP, NULL, "more smoothing"},
-    {'-', RA_SMOOTH_DOWN, NULL, "less smoothing"},
-    {'l', RA_LOGY, "log-y", "toggle log y axis"},
-    {'t', RA_XAXIS, "x:step/time", "x axis: step or wall time"},
+    {'m', RA_PICK, "metrics", "chart metrics by name or glob (total grad_norm_* eval.*); empty: the defaults"},
+    CHART_VIEW_KEYS,
+    {'B', RA_BASELINE, "baseline", "pin this run as the baseline drawn in every chart (again: unpin)"},
     {'[', RA_PREV, "sample<", "previous sample step"}, {',', RA_PREV, NULL, "previous sample step"},
     {']', RA_NEXT, "sample>", "next sample step"}, {'.', RA_NEXT, NULL, "next sample step"},
     {KEY_END, RA_LATEST, NULL, "latest sample (follow the run)"}, {'$', RA_LATEST, NULL, "latest sample"},
@@ -29,26 +29,71 @@ static const KeyBinding keys[] = {
     {0, 0, NULL, NULL},
 };
 
-static const double ema_levels[] = {0, 0.6, 0.8, 0.9, 0.95, 0.98, 0.99};
-#define NEMA 7
+#define MAXCH 12
+enum { I_TOTAL, I_LSTD, I_SSTD, NINFO }; // series for the header: the rate, the latent statistics
+static const char *const info_key[NINFO] = {"total", "latent_std", "latent_sstd"};
 
 typedef struct {
     Screen base;
+    ChartView cv;                  // second: see ChartViewScreen
     int64_t id;
     UiRun run;
     int have_run;
-    UiSeries ser[UI_NMETRICS + 1]; // + latent_std
-    ChartCache *cache[UI_NMETRICS];
+    char pick[256];                // the metric picker as typed ("": the defaults)
+    char key[MAXCH][24];           // the charted metrics
+    int nch;
+    char unused[128];              // default charts left out: losses this run does not use
+    UiSeries ser[MAXCH];
+    ChartCache *cache[MAXCH];
+    int64_t bid;                   // the baseline whose curves bser holds (0 none)
+    char bname[64];
+    UiSeries bser[MAXCH];
+    ChartCache *bcache[MAXCH];
+    UiSeries info[NINFO];
     char *config;
     long *steps;                   // sample steps
     int nsteps;
     int sidx;                      // slider position; -1 follows the latest
     Image img;
     long img_step;                 // step of img (-1 none)
-    int ema, logy, xtime, pane, cfg_top;
+    int pane, cfg_top;
+    int chart_x0, chart_y0, chart_w, chart_h, chart_cols; // the grid, for the mouse
     double last_poll;
     char err[ERRLEN];
 } RunScr;
+
+static int choose(const UiRun *u, const char *pick, char out[MAXCH][24], char *unused_out, int un) {
+    return ui_pick_metrics(u, 1, pick, out, MAXCH, unused_out, un);
+}
+
+// Moves the series of metrics still charted to their new places and starts the others afresh.
+static void set_keys(RunScr *r, char keys[MAXCH][24], int n) {
+    if (n == r->nch && !memcmp(keys, r->key, sizeof(r->key[0]) * (size_t)n)) return;
+    UiSeries ser[MAXCH] = {{0}}, bser[MAXCH] = {{0}};
+    ChartCache *cache[MAXCH] = {0}, *bcache[MAXCH] = {0};
+    for (int i = 0; i < n; i++)
+        for (int j = 0; j < r->nch; j++)
+            if (r->cache[j] && !strcmp(keys[i], r->key[j])) {
+                ser[i] = r->ser[j]; bser[i] = r->bser[j]; cache[i] = r->cache[j]; bcache[i] = r->bcache[j];
+                r->cache[j] = r->bcache[j] = NULL;
+                memset(&r->ser[j], 0, sizeof r->ser[j]);
+                memset(&r->bser[j], 0, sizeof r->bser[j]);
+            }
+    for (int j = 0; j < r->nch; j++) {
+        ui_series_free(&r->ser[j]); ui_series_free(&r->bser[j]);
+        chart_cache_free(r->cache[j]); chart_cache_free(r->bcache[j]);
+    }
+    for (int i = 0; i < n; i++) {
+        if (!cache[i]) { cache[i] = chart_cache_new(); bcache[i] = chart_cache_new(); }
+        r->ser[i] = ser[i]; r->bser[i] = bser[i]; r->cache[i] = cache[i]; r->bcache[i] = bcache[i];
+        memcpy(r->key[i], keys[i], sizeof r->key[i]);
+    }
+    r->nch = n;
+}
+
+static void forget(UiSeries *s, ChartCache **c, int n) {
+    for (int j = 0; j < n; j++) { ui_series_free(&s[j]); chart_cache_reset(c[j]); }
+}
 
 static int poll_data(RunScr *r, App *a) {
     UiBackend *m = app_model(a);
@@ -56,31 +101,46 @@ static int poll_data(RunScr *r, App *a) {
     UiRun *runs = NULL;
     int n = 0, changed = 0;
     r->last_poll = now_seconds();
+    int64_t bid = app_baseline(a);
+    if (bid == r->id) bid = 0;
+    int bfound = 0;
     if (m->ops->list_runs(m, &runs, &n, err) == 0) {
         int found = 0;
-        for (int i = 0; i < n; i++)
+        for (int i = 0; i < n; i++) {
             if (runs[i].id == r->id) {
                 if (!r->have_run || memcmp(&runs[i], &r->run, sizeof r->run)) changed = 1;
                 r->run = runs[i];
                 found = 1;
             }
+            if (bid && runs[i].id == bid) { bfound = 1; snprintf(r->bname, sizeof r->bname, "%s", runs[i].name); }
+        }
         r->have_run = found;
         free(runs);
     }
     if (!r->have_run) { snprintf(r->err, sizeof r->err, "run %lld is gone (deleted?)", (long long)r->id); return 1; }
+    char keys[MAXCH][24];
+    int nk = choose(&r->run, r->pick, keys, r->unused, (int)sizeof r->unused);
+    if (nk != r->nch || memcmp(keys, r->key, sizeof keys[0] * (size_t)nk)) { set_keys(r, keys, nk); changed = 1; }
+    if (!bfound) bid = 0;
+    if (bid != r->bid) { forget(r->bser, r->bcache, r->nch); r->bid = bid; changed = 1; }
     // Points beyond the run's step were forgotten by a resume from an earlier checkpoint:
     // start the curves again rather than mix the two continuations.
-    for (int k = 0; k <= UI_NMETRICS; k++)
-        if (r->ser[k].n && r->ser[k].step[r->ser[k].n - 1] > r->run.step) {
-            for (int j = 0; j <= UI_NMETRICS; j++) ui_series_free(&r->ser[j]);
-            for (int j = 0; j < UI_NMETRICS; j++) chart_cache_reset(r->cache[j]);
-            changed = 1;
-            break;
-        }
-    for (int k = 0; k <= UI_NMETRICS; k++) {
-        long before = r->ser[k].n;
-        const char *key = k < UI_NMETRICS ? ui_metric(k) : "latent_std";
-        if (m->ops->series_append(m, r->id, key, &r->ser[k], err) == 0 && r->ser[k].n != before) changed = 1;
+    int stale = 0;
+    for (int k = 0; k < r->nch; k++) stale |= r->ser[k].n && r->ser[k].step[r->ser[k].n - 1] > r->run.step;
+    for (int k = 0; k < NINFO; k++) stale |= r->info[k].n && r->info[k].step[r->info[k].n - 1] > r->run.step;
+    if (stale) {
+        forget(r->ser, r->cache, r->nch);
+        for (int k = 0; k < NINFO; k++) ui_series_free(&r->info[k]);
+        changed = 1;
+    }
+    for (int k = 0; k < r->nch; k++) {
+        long before = r->ser[k].n, bb = r->bser[k].n;
+        if (m->ops->series_append(m, r->id, r->key[k], &r->ser[k], err) == 0 && r->ser[k].n != before) changed = 1;
+        if (bid && m->ops->series_append(m, bid, r->key[k], &r->bser[k], err) == 0 && r->bser[k].n != bb) changed = 1;
+    }
+    for (int k = 0; k < NINFO; k++) {
+        long before = r->info[k].n;
+        if (m->ops->series_append(m, r->id, info_key[k], &r->info[k], err) == 0 && r->info[k].n != before) changed = 1;
     }
     long *steps = NULL;
     int ns = 0;
@@ -116,16 +176,30 @@ static int tick(Screen *s, App *a) {
     return poll_data(r, a) ? UI_REDRAW : 0;
 }
 
+static void set_pick(Screen *s, App *a, const char *text) {
+    RunScr *r = (RunScr *)s;
+    snprintf(r->pick, sizeof r->pick, "%s", text);
+    ui_pref_set(app_model(a), "run.metrics", r->pick);
+    poll_data(r, a);
+}
+
+// As the picker is typed: which metrics it would chart.
+static void live_pick(Screen *s, App *a, const char *text, char *hint, int n) {
+    (void)a;
+    RunScr *r = (RunScr *)s;
+    char keys[MAXCH][24];
+    int k = choose(&r->run, text, keys, NULL, 0), l = 0;
+    if (!k) { snprintf(hint, (size_t)n, "!matches no metric of this run"); return; }
+    for (int i = 0; i < k && l < n - 24; i++) l += snprintf(hint + l, (size_t)(n - l), "%s%s", i ? " " : "", keys[i]);
+}
+
 static int action(Screen *s, App *a, int act, int key) {
     (void)key;
     RunScr *r = (RunScr *)s;
     UiBackend *m = app_model(a);
     char err[ERRLEN];
+    if (act >= CV_SMOOTH_UP) return chart_view_action(&r->cv, a, act);
     switch (act) {
-    case RA_SMOOTH_UP: if (r->ema < NEMA - 1) r->ema++; break;
-    case RA_SMOOTH_DOWN: if (r->ema > 0) r->ema--; break;
-    case RA_LOGY: r->logy = !r->logy; break;
-    case RA_XAXIS: r->xtime = !r->xtime; break;
     case RA_PREV:
         if (r->nsteps) r->sidx = (r->sidx < 0 ? r->nsteps - 1 : r->sidx) - 1;
         if (r->sidx < 0) r->sidx = 0;
@@ -138,6 +212,18 @@ static int action(Screen *s, App *a, int act, int key) {
     case RA_PANE: r->pane = !r->pane; break;
     case RA_CFG_DOWN: if (r->pane) r->cfg_top++; else return 0; break;
     case RA_CFG_UP: if (r->pane && r->cfg_top > 0) r->cfg_top--; else return 0; break;
+    case RA_PICK: {
+        char avail[512];
+        int l = snprintf(avail, sizeof avail, "metrics");
+        (void)l;
+        app_prompt_live(a, avail, r->pick, set_pick, live_pick);
+        break;
+    }
+    case RA_BASELINE:
+        if (app_baseline(a) == r->id) { app_set_baseline(a, 0); app_message(a, 0, "no baseline"); }
+        else { app_set_baseline(a, r->id); app_message(a, 0, "%s is the baseline: drawn faint in every chart", r->run.name); }
+        poll_data(r, a);
+        break;
     case RA_STOP:
         if (m->ops->stop(m, r->id, err)) app_message(a, 1, "stop: %s", err);
         else app_message(a, 0, "asked %s to stop; it checkpoints first", r->run.name);
@@ -153,19 +239,49 @@ static int action(Screen *s, App *a, int act, int key) {
     return UI_HANDLED | UI_REDRAW;
 }
 
-static void draw_chart(CellBuf *b, int x, int y, int w, int h, UiSeries *s, ChartCache *cache, const char *name,
-                       int color, const RunScr *r) {
-    char title[96], v[16] = "-";
+// The mouse: a click on a chart puts the cursor there, the wheel zooms around it.
+static int keyfn(Screen *s, App *a, int key) {
+    RunScr *r = (RunScr *)s;
+    if (key == UI_KEY_ESC && r->cv.cursor) { r->cv.cursor = 0; return UI_HANDLED | UI_REDRAW; }
+    int mx, my, button;
+    if (key != KEY_MOUSE || !app_mouse(a, &mx, &my, &button) || !r->chart_w || !r->chart_cols) return 0;
+    if (my < r->chart_y0 || mx < r->chart_x0 || mx >= r->chart_x0 + r->chart_w * r->chart_cols) return 0;
+    double frac = (double)((mx - r->chart_x0) % r->chart_w - 7) / (r->chart_w - 8); // past the y labels
+    if (button == UI_MOUSE_WHEEL_UP || button == UI_MOUSE_WHEEL_DOWN) chart_view_wheel(&r->cv, button == UI_MOUSE_WHEEL_UP, frac);
+    else { double lo = r->cv.dlo, hi = r->cv.dhi; r->cv.cursor = 1; r->cv.cx = lo + (hi - lo) * (frac < 0 ? 0 : frac > 1 ? 1 : frac); }
+    return UI_HANDLED | UI_REDRAW;
+}
+
+static void draw_chart(CellBuf *b, int x, int y, int w, int h, int k, int color, RunScr *r) {
+    UiSeries *s = &r->ser[k];
+    char title[160], v[16] = "-";
     if (s->n) chart_fmt(s->value[s->n - 1], v, 8);
-    snprintf(title, sizeof title, "%s %s", name, v);
-    if (!s->n) {
+    snprintf(title, sizeof title, "%s %s", r->key[k], v);
+    float raw, sm;
+    long st;
+    if (r->cv.cursor && chart_view_at(&r->cv, s, r->cache[k], &raw, &sm, &st)) { // the readout replaces the last value
+        char a1[16], a2[16];
+        chart_fmt(raw, a1, 8);
+        chart_fmt(sm, a2, 8);
+        int l = snprintf(title, sizeof title, "%s @%ld  %s  raw %s", r->key[k], st, a2, a1);
+        if (r->bid && chart_view_at(&r->cv, &r->bser[k], r->bcache[k], &raw, &sm, &st)) {
+            chart_fmt(sm, a2, 8);
+            snprintf(title + l, sizeof title - (size_t)l, "  base %s", a2);
+        }
+    }
+    if (!s->n && !r->bser[k].n) {
         cb_text(b, x, y, w, title, CB_DEFAULT, CB_BOLD);
         cb_text(b, x + 2, y + h / 2, w - 2, "no data yet", CB_DEFAULT, CB_DIM);
         return;
     }
-    ChartSeries cs = {ui_series_x(s, r->xtime), s->value, (int)s->n, color, cache};
-    ChartOpts o = {.title = title, .ema = ema_levels[r->ema], .logy = r->logy, .xtime = r->xtime};
-    chart_render(b, x, y, w, h, &cs, 1, &o);
+    ChartSeries cs[2];
+    int ns = 0;
+    if (r->bid && r->bser[k].n) // the baseline behind, in the terminal's own colour
+        cs[ns++] = (ChartSeries){ui_series_x(&r->bser[k], r->cv.xtime), r->bser[k].value, (int)r->bser[k].n, CB_DEFAULT, r->bcache[k], NULL, 1};
+    if (s->n) cs[ns++] = (ChartSeries){ui_series_x(s, r->cv.xtime), s->value, (int)s->n, color, r->cache[k], NULL, 0};
+    ChartOpts o = {.title = title};
+    chart_view_opts(&r->cv, &o);
+    chart_render(b, x, y, w, h, cs, ns, &o);
 }
 
 static void draw_config(CellBuf *b, int x, int y, int w, int h, RunScr *r) {
@@ -173,7 +289,7 @@ static void draw_config(CellBuf *b, int x, int y, int w, int h, RunScr *r) {
     const char *p = r->config;
     int line = 0;
     if (r->cfg_top < 0) r->cfg_top = 0;
-    while (*p && y < y + h) {
+    while (*p) {
         const char *e = strchr(p, '\n');
         int len = e ? (int)(e - p) : (int)strlen(p);
         if (line >= r->cfg_top) {
@@ -188,19 +304,16 @@ static void draw_config(CellBuf *b, int x, int y, int w, int h, RunScr *r) {
     }
 }
 
-static void draw(Screen *s, App *a, CellBuf *b) {
-    RunScr *r = (RunScr *)s;
-    int W = b->w, H = b->h;
-    if (!r->have_run) { cb_text(b, 2, 2, W - 4, r->err[0] ? r->err : "loading...", C_RED, CB_BOLD); return; }
+static void draw_header(RunScr *r, CellBuf *b) {
+    int W = b->w;
     const UiRun *u = &r->run;
-    // header: name, status, progress
     int x = cb_text(b, 1, 1, W / 2, u->name, CB_DEFAULT, CB_BOLD);
     x += 2;
     x += cb_text(b, x, 1, 14, u->status, ui_status_color(u->status), CB_BOLD);
     char prog[128];
     ui_progress_text(u, prog, sizeof prog);
     // Logged wall times give the rate of this stretch of training (resumes, pauses excluded).
-    const UiSeries *ts = &r->ser[UI_NMETRICS - 1];
+    const UiSeries *ts = &r->info[I_TOTAL];
     if (ts->n >= 2 && ts->wall[ts->n - 1] > ts->wall[0]) {
         long a0 = ts->n > 50 ? ts->n - 50 : 0;
         double its = (ts->step[ts->n - 1] - ts->step[a0]) / (ts->wall[ts->n - 1] - ts->wall[a0] + 1e-9);
@@ -210,27 +323,50 @@ static void draw(Screen *s, App *a, CellBuf *b) {
     }
     x += 2;
     x += cb_text(b, x, 1, W - x, prog, CB_DEFAULT, 0);
-    const UiSeries *ls = &r->ser[UI_NMETRICS];
-    if (ls->n && x + 20 < W) cb_printf(b, x + 2, 1, W - x - 2, CB_DEFAULT, 0, "latent_std %.3g", ls->value[ls->n - 1]);
+    // The latent statistics, and the collapse flag the trainer raises (latent_sstd 10x below its
+    // peak): the failure of this method no loss curve shows.
+    const UiSeries *ls = &r->info[I_LSTD], *ss = &r->info[I_SSTD];
+    const UiLatest *cl = ui_run_latest(u, "collapse");
+    if (ls->n && x + 18 < W) x += 2 + cb_printf(b, x + 2, 1, W - x - 2, CB_DEFAULT, 0, "latent_std %.3g", ls->value[ls->n - 1]);
+    if (ss->n && x + 18 < W) x += 2 + cb_printf(b, x + 2, 1, W - x - 2, cl && cl->last >= 1 ? C_RED : CB_DEFAULT, 0, "sstd %.3g", ss->value[ss->n - 1]);
+    if (cl && cl->last >= 1) cb_text(b, x + 2, 1, W - x - 2, "LATENT COLLAPSE", C_RED, CB_BOLD | CB_REVERSE);
     double frac = u->total_steps > 0 ? (double)u->step / u->total_steps : 0;
     ui_progress_bar(b, 1, 2, W - 2, frac, ui_status_color(u->status));
-    char opts[128];
-    snprintf(opts, sizeof opts, "smoothing %.2f  %s  x: %s", ema_levels[r->ema], r->logy ? "log-y" : "linear-y",
-             r->xtime ? "time" : "step");
+    char opts[256];
+    chart_view_status(&r->cv, opts, sizeof opts);
+    size_t l = strlen(opts);
+    if (r->bid) l += (size_t)snprintf(opts + l, sizeof opts - l, "  baseline %s (B)", r->bname);
+    if (r->unused[0] && l < sizeof opts) snprintf(opts + l, sizeof opts - l, "  not charted, unused: %s (m picks)", r->unused);
     if (u->error[0]) cb_printf(b, 1, 3, W - 2, C_RED, 0, "error: %s", u->error);
     else cb_text(b, 1, 3, W - 2, opts, CB_DEFAULT, CB_DIM);
+}
 
-    // body: 2x3 charts left, samples/config right
+static void draw(Screen *s, App *a, CellBuf *b) {
+    RunScr *r = (RunScr *)s;
+    int W = b->w, H = b->h;
+    if (!r->have_run) { cb_text(b, 2, 2, W - 4, r->err[0] ? r->err : "loading...", C_RED, CB_BOLD); return; }
+    draw_header(r, b);
+    // body: the charts in a grid on the left, samples/config on the right
     int top = 4, bh = H - top;
     int rw = W * 36 / 100;
     if (rw < 26) rw = 26;
     int lw = W - rw - 1;
-    int cw = lw / 2, chh = bh / 3;
-    for (int k = 0; k < UI_NMETRICS; k++) {
-        int cx = (k % 2) * cw, cy = top + (k / 2) * chh;
-        // total in the terminal's own foreground: white vanished on light backgrounds
-        static const int colors[] = {C_CYAN, C_YELLOW, C_MAGENTA, C_GREEN, C_BLUE, CB_DEFAULT};
-        draw_chart(b, cx, cy, cw - 1, chh, &r->ser[k], r->cache[k], ui_metric(k), colors[k], r);
+    int ncols = r->nch <= 1 ? 1 : 2, nrows = (r->nch + ncols - 1) / ncols;
+    if (nrows && bh / nrows < 5 && r->nch > 2) { ncols = 3; nrows = (r->nch + 2) / 3; }
+    if (!nrows) nrows = 1;
+    int cw = lw / ncols, chh = bh / nrows;
+    r->chart_x0 = 0; r->chart_y0 = top; r->chart_w = cw; r->chart_h = chh; r->chart_cols = ncols;
+    if (!r->nch) cb_text(b, 2, top + 1, lw - 2, "no metric to chart: m picks them (names or globs)", CB_DEFAULT, CB_DIM);
+    // each metric keeps its colour; total in the terminal's own foreground (white vanished on
+    // light backgrounds), or blue when the baseline takes the foreground
+    static const int colors[] = {C_CYAN, C_YELLOW, C_MAGENTA, C_GREEN, C_BLUE, CB_DEFAULT};
+    for (int k = 0; k < r->nch; k++) {
+        int cx = (k % ncols) * cw, cy = top + (k / ncols) * chh;
+        const Metric *mt = metric_find(r->key[k]);
+        int ci = mt ? (int)(mt - metric_at(0)) : k;
+        int color = ci < UI_NMETRICS ? colors[ci] : colors[k % 5];
+        if (color == CB_DEFAULT && r->bid) color = C_BLUE;
+        draw_chart(b, cx, cy, cw - 1, chh, k, color, r);
     }
     for (int y = top; y < H; y++) cb_put(b, lw, y, 0x2502, CB_DEFAULT, CB_DIM);
     int px = lw + 2, pw = W - px - 1;
@@ -265,15 +401,18 @@ static void draw(Screen *s, App *a, CellBuf *b) {
 
 static void fr(Screen *s) {
     RunScr *r = (RunScr *)s;
-    for (int k = 0; k <= UI_NMETRICS; k++) ui_series_free(&r->ser[k]);
-    for (int k = 0; k < UI_NMETRICS; k++) chart_cache_free(r->cache[k]);
+    for (int k = 0; k < r->nch; k++) {
+        ui_series_free(&r->ser[k]); ui_series_free(&r->bser[k]);
+        chart_cache_free(r->cache[k]); chart_cache_free(r->bcache[k]);
+    }
+    for (int k = 0; k < NINFO; k++) ui_series_free(&r->info[k]);
     free(r->config);
     free(r->steps);
     image_free(&r->img);
     free(r);
 }
 
-static const ScreenVt vt = {"Run", keys, draw, action, NULL, tick, fr};
+static const ScreenVt vt = {"Run", keys, draw, action, keyfn, tick, fr};
 
 Screen *screen_run_new(App *a, int64_t run) {
     RunScr *r = xcalloc(1, sizeof *r);
@@ -281,8 +420,8 @@ Screen *screen_run_new(App *a, int64_t run) {
     r->id = run;
     r->sidx = -1;
     r->img_step = -1;
-    r->ema = 3;
-    for (int k = 0; k < UI_NMETRICS; k++) r->cache[k] = chart_cache_new();
+    chart_view_init(&r->cv, app_model(a));
+    ui_pref_get(app_model(a), "run.metrics", r->pick, sizeof r->pick);
     poll_data(r, a);
     return &r->base;
 }

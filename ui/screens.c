@@ -1,6 +1,7 @@
 // screens.c: see screens.h.
 #include "ui/screens.h"
 #include <ctype.h>
+#include <fnmatch.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -56,3 +57,50 @@ int ui_contains(const char *hay, const char *needle) {
     }
     return 0;
 }
+
+// A default chart a run does not use: a loss it never logged, or logged only as NaN or 0
+// (weight 0, align with kind none).
+static int unused(const UiRun *runs, int nr, const char *key) {
+    for (int i = 0; i < nr; i++) {
+        const UiLatest *l = ui_run_latest(&runs[i], key);
+        if (l && (isfinite(l->min) || isfinite(l->max) || isfinite(l->last)) && !(l->min == 0 && l->max == 0)) return 0;
+    }
+    return 1;
+}
+
+int ui_pick_metrics(const UiRun *runs, int nr, const char *pick, char out[][24], int max, char *unused_out, int un) {
+    int n = 0;
+    if (unused_out) unused_out[0] = 0;
+    if (!pick[0]) {
+        for (int k = 0; k < UI_NMETRICS; k++) {
+            if (unused(runs, nr, ui_metric(k))) {
+                if (unused_out) { size_t l = strlen(unused_out); snprintf(unused_out + l, (size_t)un - l, "%s%s", l ? " " : "", ui_metric(k)); }
+                continue;
+            }
+            snprintf(out[n++], 24, "%s", ui_metric(k));
+        }
+        return n;
+    }
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", pick);
+    for (char *sv = NULL, *t = strtok_r(buf, " ,", &sv); t && n < max; t = strtok_r(NULL, " ,", &sv)) {
+        int matched = 0;
+        for (int r = 0; r < nr; r++) {
+            const UiRun *u = &runs[r];
+            for (int i = 0; i < u->nlatest && n < max; i++) {
+                if (fnmatch(t, u->latest[i].key, 0)) continue;
+                matched = 1;
+                int dup = 0;
+                for (int j = 0; j < n; j++) dup |= !strcmp(out[j], u->latest[i].key);
+                if (!dup) snprintf(out[n++], 24, "%s", u->latest[i].key);
+            }
+        }
+        if (!matched && !strpbrk(t, "*?[")) { // a name not logged yet: its chart waits for data
+            int dup = 0;
+            for (int j = 0; j < n; j++) dup |= !strcmp(out[j], t);
+            if (!dup) snprintf(out[n++], 24, "%s", t);
+        }
+    }
+    return n;
+}
+

@@ -26,6 +26,11 @@ void ui_progress_bar(CellBuf *b, int x, int y, int w, double frac, int color);
 void ui_fmt_metric(const UiRun *r, const char *key, char *out, int w);
 // Draws a boxed section title: "── title ──────".
 void ui_section(CellBuf *b, int x, int y, int w, const char *title);
+// The metrics to chart for runs: the picker's names and globs (total grad_norm_* eval.*) over
+// what the runs logged, in the order typed (a plain name not logged yet too: its chart waits);
+// or, for an empty pick, the charted defaults less those no run uses (never logged, or only
+// NaN or 0: weight 0, align with kind none), named in unused (un bytes; NULL: not wanted).
+int ui_pick_metrics(const UiRun *runs, int nr, const char *pick, char out[][24], int max, char *unused, int un);
 // Case-insensitive substring.
 int ui_contains(const char *hay, const char *needle);
 

@@ -313,8 +313,43 @@ static int check(UiBackend *m, char *msg, size_t n) {
     return store_backend_file_check(sm->path, &sm->at_open, msg, n);
 }
 
+// The dashboard's layout, in the store's prefs table: the next dashboard on this store (from any
+// directory) comes back with the same metrics, columns, smoothing and baseline.
+static int pref_get(UiBackend *m, const char *key, char *val, size_t n) {
+    char *v = NULL, err[ERRLEN];
+    if (store_pref_get(((StoreModel *)m)->st, key, &v, err) || !v) return 0;
+    snprintf(val, n, "%s", v);
+    free(v);
+    return 1;
+}
+
+static int pref_set(UiBackend *m, const char *key, const char *val, char *err) {
+    return store_pref_set(((StoreModel *)m)->st, key, val, err);
+}
+
+// train_memory_estimate is a count-only pass of the builders (instant); the measurement is
+// train_bench's few steps, what `repae bench` times.
+static int estimate(UiBackend *m, const char *path, int nset, char *const *sets, int measure, UiEstimate *e, char *err) {
+    (void)m;
+    Config cfg;
+    config_defaults(&cfg);
+    if (config_load(&cfg, path, err)) return -1;
+    for (int i = 0; i < nset; i++) if (config_set(&cfg, sets[i], err)) return -1;
+    if (config_validate(&cfg, err)) return -1;
+    memset(e, 0, sizeof *e);
+    e->steps = cfg.train.steps;
+    e->mem_bytes = train_memory_estimate(&cfg, NULL);
+    if (!measure) return 0;
+    TrainBench tb;
+    if (train_bench(&cfg, 2, &tb, err)) return -1;
+    e->step_s = tb.step_s;
+    e->gflop_per_step = tb.gflop_per_step;
+    return 0;
+}
+
 static const UiBackendOps store_ops = {list_runs, config, series_append, sample_steps, sample, launch, stop, resume,
-                                   removerun, tag, note, local_active, stop_local, close_, where, take_notice, check};
+                                   removerun, tag, note, local_active, stop_local, close_, where, take_notice, check,
+                                   pref_get, pref_set, estimate};
 
 UiBackend *store_backend_open(const char *path, char *err) {
     StoreModel *sm = xcalloc(1, sizeof *sm);

@@ -1,0 +1,243 @@
+// test_ui_charts.c: reading charts by scripted keys on generated runs: the cursor's readout
+// (checked against the series the backend gives and chart_ema), zoom and back, continuous
+// smoothing, the metric picker with globs and its memory, unused losses, the pinned baseline
+// across screens, hiding a run in Compare, and mouse clicks.
+#include <locale.h>
+#define _XOPEN_SOURCE_EXTENDED 1
+#include <ncurses.h>
+#include "test.h"
+#include "ui/app.h"
+#include "ui/chart.h"
+#include "fake_backend.h"
+
+static char screen_[64 * 1024];
+static const char *screen_text(App *a, int w, int h) {
+    CellBuf b;
+    cb_init(&b, w, h);
+    app_render(a, &b);
+    char row[4096];
+    screen_[0] = 0;
+    for (int y = 0; y < h; y++) { cb_row_text(&b, y, row); strcat(screen_, row); strcat(screen_, "\n"); }
+    cb_free(&b);
+    return screen_;
+}
+
+static void type(App *a, const char *s) { for (; *s; s++) app_feed_key(a, (unsigned char)*s); }
+
+static App *fake_app(int nruns) {
+    App *a = app_headless_new(fake_backend_new(nruns, 2000));
+    app_push(a, screen_runs_new(a));
+    return a;
+}
+
+static void free_app(App *a) {
+    UiBackend *m = app_model(a);
+    app_headless_free(a);
+    m->ops->close(m);
+}
+
+// The run the Runs screen selects first (the newest) and its series of key.
+static int64_t newest(App *a, UiRun *out) {
+    UiRun *r = NULL;
+    int n;
+    char err[ERRLEN];
+    app_model(a)->ops->list_runs(app_model(a), &r, &n, err);
+    *out = r[0];
+    free(r);
+    return out->id;
+}
+
+TEST(cursor_reads_step_smoothed_and_raw) {
+    App *a = fake_app(2);
+    UiRun run;
+    int64_t id = newest(a, &run);
+    app_feed_key(a, 10); // open it
+    app_feed_key(a, 'm');
+    app_feed_key(a, 21);
+    type(a, "recon");
+    app_feed_key(a, 10);
+    app_feed_key(a, 'v');
+    for (int i = 0; i < 30; i++) app_feed_key(a, KEY_LEFT); // 30 dot columns back from the newest point
+    const char *s = screen_text(a, 160, 40);
+    CHECK(app_depth(a) == 2, "left with a cursor should move it, not go back");
+    // the readout "recon @STEP SMOOTH raw RAW": recompute both from the backend's series
+    const char *p = strstr(s, "recon @");
+    CHECK(p, "no readout:\n%s", s);
+    long step = atol(p + 7);
+    UiSeries ser = {0};
+    char err[ERRLEN];
+    app_model(a)->ops->series_append(app_model(a), id, "recon", &ser, err);
+    long i = 0;
+    while (i < ser.n && ser.step[i] != step) i++;
+    CHECK(i < ser.n && step < ser.step[ser.n - 1], "step %ld not a logged step before the last:\n%s", step, s);
+    float *e = xmalloc(sizeof(float) * (size_t)ser.n);
+    chart_ema(ser.value, e, (int)ser.n, 0.9);
+    char want[128], v1[16], v2[16];
+    chart_fmt(e[i], v1, 8);
+    chart_fmt(ser.value[i], v2, 8);
+    snprintf(want, sizeof want, "recon @%ld  %s  raw %s", step, v1, v2);
+    CHECK(strstr(s, want), "want '%s':\n%s", want, s);
+    free(e);
+    ui_series_free(&ser);
+    app_feed_key(a, UI_KEY_ESC); // the cursor goes first
+    CHECK(app_depth(a) == 2, "Esc should hide the cursor, not go back");
+    app_feed_key(a, KEY_LEFT);
+    CHECK(app_depth(a) == 1, "left without a cursor goes back");
+    free_app(a);
+}
+
+TEST(zoom_and_back) {
+    App *a = fake_app(2);
+    app_feed_key(a, 10);
+    app_feed_key(a, '/');
+    type(a, "500-900");
+    app_feed_key(a, 10);
+    const char *s = screen_text(a, 160, 40);
+    CHECK(strstr(s, "zoom 500..900"), "zoom not in the status:\n%s", s);
+    CHECK(strstr(s, "600") && strstr(s, "800") && !strstr(s, "1.5k"), "x labels should span 500..900:\n%s", s);
+    app_feed_key(a, 'Z');
+    s = screen_text(a, 160, 40);
+    CHECK(strstr(s, "zoom 300..1.1k"), "zoom out doubles around the middle:\n%s", s);
+    app_feed_key(a, '0');
+    s = screen_text(a, 160, 40);
+    CHECK(!strstr(s, "(0: all)"), "0 should show everything:\n%s", s);
+    app_feed_key(a, 'z');
+    s = screen_text(a, 160, 40);
+    CHECK(strstr(s, "zoom 500..1.5k"), "z halves the range around the middle:\n%s", s);
+    free_app(a);
+}
+
+TEST(smoothing_is_continuous_and_remembered) {
+    App *a = fake_app(2);
+    app_feed_key(a, 10);
+    const char *s = screen_text(a, 160, 40);
+    CHECK(strstr(s, "smoothing 0.90"), "default smoothing:\n%s", s);
+    app_feed_key(a, '+');
+    s = screen_text(a, 160, 40);
+    CHECK(strstr(s, "smoothing 0.91"), "+ is a small step near 1:\n%s", s);
+    app_feed_key(a, 'S');
+    app_feed_key(a, 21);
+    type(a, "0.37");
+    app_feed_key(a, 10);
+    s = screen_text(a, 160, 40);
+    CHECK(strstr(s, "smoothing 0.37"), "S sets any value:\n%s", s);
+    app_feed_key(a, 'S');
+    app_feed_key(a, 21);
+    type(a, "2");
+    app_feed_key(a, 10);
+    s = screen_text(a, 160, 40);
+    CHECK(strstr(s, "smoothing '2'") && strstr(s, "0.99"), "out of range should say the range:\n%s", s);
+    app_feed_key(a, 'q');
+    app_feed_key(a, 10);
+    s = screen_text(a, 160, 40);
+    CHECK(strstr(s, "smoothing 0.37"), "smoothing not remembered:\n%s", s);
+    free_app(a);
+}
+
+TEST(metric_picker_globs_and_unused) {
+    App *a = fake_app(2);
+    UiRun run;
+    newest(a, &run); // run 2: a repa run; run 1 has align kind none
+    app_feed_key(a, KEY_DOWN);
+    app_feed_key(a, 10);
+    const char *s = screen_text(a, 160, 40);
+    CHECK(strstr(s, "not charted, unused: align"), "align with kind none should be left out and said:\n%s", s);
+    app_feed_key(a, 'm');
+    type(a, "grad_*");
+    s = screen_text(a, 160, 40);
+    CHECK(strstr(s, "grad_norm_vae"), "the picker should say what it matches as typed:\n%s", s);
+    app_feed_key(a, 21);
+    type(a, "eval.* lat*");
+    app_feed_key(a, 10);
+    s = screen_text(a, 160, 40);
+    CHECK(strstr(s, "eval.fd ") && strstr(s, "latent_std ") && strstr(s, "latent_sstd ") && !strstr(s, "recon "),
+          "charts should be eval.fd latent_std latent_sstd:\n%s", s);
+    app_feed_key(a, 'q');
+    app_feed_key(a, 10);
+    s = screen_text(a, 160, 40);
+    CHECK(strstr(s, "eval.fd ") && !strstr(s, "recon "), "the pick should be remembered:\n%s", s);
+    free_app(a);
+}
+
+TEST(baseline_pinned_across_screens_and_hide) {
+    App *a = fake_app(4);
+    UiRun run;
+    newest(a, &run);
+    app_feed_key(a, KEY_END); // the oldest run
+    app_feed_key(a, 10);
+    app_feed_key(a, 'B');
+    app_feed_key(a, 'q');
+    CHECK(app_baseline(a) != 0 && app_baseline(a) != run.id, "B should pin the oldest run");
+    int64_t base = app_baseline(a);
+    app_feed_key(a, KEY_HOME);
+    app_feed_key(a, ' ');
+    app_feed_key(a, ' ');
+    app_feed_key(a, 'c');
+    const char *s = screen_text(a, 160, 40);
+    char want[96];
+    snprintf(want, sizeof want, "base-lr3e-4-1 (baseline)"); // run 1 is the oldest
+    CHECK(base == 1 && strstr(s, want), "the baseline should be in Compare's legend:\n%s", s);
+    app_feed_key(a, 'v');
+    s = screen_text(a, 160, 40);
+    // with the cursor, each chart's title gives the values of the two runs and the baseline
+    const char *t = strstr(s, "total @");
+    CHECK(t, "no readout:\n%s", s);
+    int nvals = 0;
+    for (const char *q = t; *q && *q != '\n'; q++) nvals += *q == '(';
+    CHECK(nvals == 3, "%d values in the total readout, want 3 (2 runs + baseline):\n%s", nvals, s);
+    app_feed_key(a, 'h'); // hide the first run
+    s = screen_text(a, 160, 40);
+    CHECK(strstr(s, "(hidden)"), "no hidden mark:\n%s", s);
+    t = strstr(s, "total @");
+    nvals = 0;
+    for (const char *q = t; t && *q && *q != '\n'; q++) nvals += *q == '(';
+    CHECK(nvals == 2, "%d values after hiding one, want 2:\n%s", nvals, s);
+    app_feed_key(a, 'h');
+    s = screen_text(a, 160, 40);
+    CHECK(!strstr(s, "(hidden)"), "h again should show it:\n%s", s);
+    // the table has the eval metrics and full names
+    app_feed_key(a, '2');
+    s = screen_text(a, 160, 40);
+    CHECK(strstr(s, "eval.fd") && strstr(s, "repa-lr3e-4-4") && strstr(s, "base-lr1e-4-3"), "table:\n%s", s);
+    free_app(a);
+}
+
+TEST(mouse_click_puts_the_cursor) {
+    App *a = fake_app(2);
+    app_feed_key(a, 10);
+    screen_text(a, 160, 40);
+    app_feed_mouse(a, 30, 10, UI_MOUSE_CLICK);
+    const char *s = screen_text(a, 160, 40);
+    CHECK(strstr(s, " @"), "a click on a chart should show the cursor's readout:\n%s", s);
+    app_feed_mouse(a, 30, 10, UI_MOUSE_WHEEL_UP);
+    s = screen_text(a, 160, 40);
+    CHECK(strstr(s, "(0: all)"), "the wheel should zoom:\n%s", s);
+    free_app(a);
+}
+
+TEST(baseline_from_the_runs_list) {
+    App *a = fake_app(3);
+    UiRun run;
+    newest(a, &run);
+    app_feed_key(a, 'B');
+    CHECK(app_baseline(a) == run.id, "B on Runs should pin the selected run");
+    const char *s = screen_text(a, 140, 30);
+    char want[96];
+    snprintf(want, sizeof want, "\xe2\x97\x87 %s", run.name); // ◇ before its name
+    CHECK(strstr(s, want), "the baseline row should be marked:\n%s", s);
+    app_feed_key(a, 'B');
+    CHECK(app_baseline(a) == 0, "B again should unpin");
+    free_app(a);
+}
+
+int main(void) {
+    setlocale(LC_ALL, "C.UTF-8");
+    RUN(cursor_reads_step_smoothed_and_raw);
+    RUN(zoom_and_back);
+    RUN(smoothing_is_continuous_and_remembered);
+    RUN(metric_picker_globs_and_unused);
+    RUN(baseline_pinned_across_screens_and_hide);
+    RUN(mouse_click_puts_the_cursor);
+    RUN(baseline_from_the_runs_list);
+    return test_summary();
+}
