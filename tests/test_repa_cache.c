@@ -63,8 +63,8 @@ TEST(cached_targets_equal_computed_and_are_checked) {
     RepaTarget t;
     CHECK(repa_target_open_for(&t, "ssl", enc, "folder", 3, 8, 2, 2, 4, err) == 0, "%s", err);
     RepaCache c;
-    CHECK(repa_cache_open(&c, &t, &dc, ds, 0, err) != 0 && strstr(err, "does not exist"), "absent: %s", err);
-    CHECK(repa_cache_open(&c, &t, &dc, ds, 1, err) == 0, "%s", err);
+    CHECK(repa_cache_open(&c, &t, &dc, ds, 0, NULL, NULL, err) != 0 && strstr(err, "does not exist"), "absent: %s", err);
+    CHECK(repa_cache_open(&c, &t, &dc, ds, 1, NULL, NULL, err) == 0, "%s", err);
     CHECK(c.n == n && c.T == 4 && c.F == 8, "cache of %d x %d x %d", c.n, c.T, c.F);
     snprintf(cpath, sizeof cpath, "%s", c.path);
     CHECK(strncmp(cpath, g_dir, strlen(g_dir)) == 0 && strstr(cpath, "ssl-encoder-folder.targets-"),
@@ -83,7 +83,7 @@ TEST(cached_targets_equal_computed_and_are_checked) {
     // Found again, not rebuilt.
     struct stat s0, s1;
     CHECK(stat(cpath, &s0) == 0, "stat");
-    CHECK(repa_cache_open(&c, &t, &dc, ds, 0, err) == 0, "%s", err);
+    CHECK(repa_cache_open(&c, &t, &dc, ds, 0, NULL, NULL, err) == 0, "%s", err);
     repa_cache_close(&c);
     // A flipped data byte: refused without build, rebuilt with it.
     FILE *f = fopen(cpath, "r+b");
@@ -93,14 +93,14 @@ TEST(cached_targets_equal_computed_and_are_checked) {
     fseek(f, 64 + 37, SEEK_SET);
     fputc(ch ^ 0x10, f);
     fclose(f);
-    CHECK(repa_cache_open(&c, &t, &dc, ds, 0, err) != 0 && strstr(err, "corrupt"), "corrupt cache: %s", err);
-    CHECK(repa_cache_open(&c, &t, &dc, ds, 1, err) == 0, "%s", err);
+    CHECK(repa_cache_open(&c, &t, &dc, ds, 0, NULL, NULL, err) != 0 && strstr(err, "corrupt"), "corrupt cache: %s", err);
+    CHECK(repa_cache_open(&c, &t, &dc, ds, 1, NULL, NULL, err) == 0, "%s", err);
     repa_cache_lookup(&c, idx, 3, got);
     CHECK_CLOSE(got, want, 96, 1e-5, 1e-6, "rebuilt targets");
     repa_cache_close(&c);
     // Truncated: refused.
     CHECK(stat(cpath, &s1) == 0 && truncate(cpath, s1.st_size - 4) == 0, "truncate");
-    CHECK(repa_cache_open(&c, &t, &dc, ds, 0, err) != 0 && strstr(err, "truncated"), "truncated: %s", err);
+    CHECK(repa_cache_open(&c, &t, &dc, ds, 0, NULL, NULL, err) != 0 && strstr(err, "truncated"), "truncated: %s", err);
     // Another encoder in the same file: another cache (the key is the file's content).
     repa_target_free(&t);
     CHECK(save_encoder(enc, 2) == 0, "saving the second encoder");
@@ -108,7 +108,7 @@ TEST(cached_targets_equal_computed_and_are_checked) {
     char p2[1100];
     CHECK(repa_cache_path(&t, &dc, ds, p2, sizeof p2, err) == 0 && strcmp(p2, cpath) != 0,
           "a changed encoder keeps the cache %s", p2);
-    CHECK(repa_cache_open(&c, &t, &dc, ds, 0, err) != 0, "the old cache served a new encoder");
+    CHECK(repa_cache_open(&c, &t, &dc, ds, 0, NULL, NULL, err) != 0, "the old cache served a new encoder");
     // A 4x4 grid: another cache too.
     RepaTarget t4;
     CHECK(repa_target_open_for(&t4, "ssl", enc, "folder", 3, 8, 4, 4, 4, err) == 0, "%s", err);

@@ -66,7 +66,7 @@ static void *job_main(void *arg) {
     Job *j = arg;
     char err[ERRLEN] = "";
     TrainHooks h = run_hooks_get(j->rh);
-    TrainRunOpts o = {.ctx = j, .warn = job_warn, .start = job_start};
+    TrainRunOpts o = {.ctx = j, .warn = job_warn, .note = job_warn, .start = job_start};
     TrainStatus st = train_run_opts(&j->cfg, run_hooks_dir(j->rh), j->resume, &h, &o, err);
     run_hooks_end(j->rh, train_status_name(st), st == TRAIN_DONE || st == TRAIN_STOPPED ? NULL : err);
     atomic_store(&j->finished, 1);

@@ -84,6 +84,8 @@ static const Key KEYS[] = {
     {"loss.kl_reduce", "sum", K_ENUM, O(loss.kl_reduce), S(loss.kl_reduce), 0, 0, 0, KL_REDUCES, 1, "\"mean\""},
     // The GAN term (generation 2; runs from before it have none: w_gan 0).
     {"loss.w_gan", "0", K_FLOAT, O(loss.w_gan), 0, 0, BIG, 0, NULL, 2, "0"},
+    // The perceptual term on the frozen target encoder (generation 2; runs from before: none).
+    {"loss.w_perc", "0", K_FLOAT, O(loss.w_perc), 0, 0, BIG, 0, NULL, 2, "0"},
     {"loss.gan_start", "0", K_INT, O(loss.gan_start), 0, 0, BIG, 0, NULL, 2, "0"},
     {"disc.layers", "2", K_INT, O(disc.layers), 0, 1, 6, 0, NULL, 2, "2"},
     {"disc.ch", "32", K_INT, O(disc.ch), 0, 1, 4096, 0, NULL, 2, "32"},

@@ -44,6 +44,7 @@ typedef struct {
     char recon[8];           // "l1" | "mse"
     float w_recon, w_kl, w_diff, w_align, w_smooth;
     char kl_reduce[8];       // "sum": over C,H,W, mean over the batch (REPA-E/LDM); "mean": over every element
+    float w_perc;            // weight of the perceptual term on the target encoder (LPIPS stand-in; 0 = off)
     float w_gan;             // weight of the hinge generator term -mean(D(xr)) (REPA-E 0.1; 0 = no GAN)
     int gan_start;           // the step from which the generator term and the discriminator train
 } LossConfig;

@@ -27,6 +27,8 @@ static const Metric TABLE[] = {
     {"logits_real", BETTER_NEITHER, 0, "lg.re"},
     {"logits_fake", BETTER_NEITHER, 0, "lg.fk"},
     {"grad_norm_disc", BETTER_NEITHER, 0, "gn.dsc"},
+    // loss.w_perc: the perceptual distance of the reconstructions (LPIPS's stand-in), lower
+    {"perc", BETTER_LOWER, 0, "perc"},
     // `repae eval`: Frechet distances lower, scores higher
     {"eval.fd", BETTER_LOWER, 0, "FD"},
     {"eval.rfd", BETTER_LOWER, 0, "rFD"},

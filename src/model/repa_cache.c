@@ -100,7 +100,8 @@ static int try_map(RepaCache *c, const char *path, const CacheHeader *want, char
     return 0;
 }
 
-static int build_file(RepaTarget *t, const Dataset *ds, const char *path, CacheHeader *h, char *err) {
+static int build_file(RepaTarget *t, const Dataset *ds, const char *path, CacheHeader *h, RepaCacheLog log, void *ctx,
+                      char *err) {
     char tmp[1200];
     snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid());
     FILE *f = fopen(tmp, "wb");
@@ -120,9 +121,11 @@ static int build_file(RepaTarget *t, const Dataset *ds, const char *path, CacheH
         repa_targets(t, x, nb, out);
         h->checksum = fnv(h->checksum, out, (size_t)nb * TF * sizeof(float));
         if (fwrite(out, sizeof(float), (size_t)nb * TF, f) != (size_t)nb * TF) rc = -1;
-        if (now_seconds() - last > 10 || i0 + nb == n) {
+        if (log && (now_seconds() - last > 10 || i0 + nb == n)) {
             last = now_seconds();
-            fprintf(stderr, "repa targets: %d/%d images cached (%.0f s) -> %s\n", i0 + nb, n, last - t0, path);
+            char line[1400];
+            snprintf(line, sizeof line, "repa targets: %d/%d images cached (%.0f s) -> %s", i0 + nb, n, last - t0, path);
+            log(ctx, line);
         }
     }
     free(x);
@@ -137,7 +140,8 @@ static int build_file(RepaTarget *t, const Dataset *ds, const char *path, CacheH
     return 0;
 }
 
-int repa_cache_open(RepaCache *c, RepaTarget *t, const DataConfig *dc, const Dataset *ds, int build, char *err) {
+int repa_cache_open(RepaCache *c, RepaTarget *t, const DataConfig *dc, const Dataset *ds, int build, RepaCacheLog log,
+                    void *ctx, char *err) {
     memset(c, 0, sizeof *c);
     char path[1100];
     uint64_t eh;
@@ -157,8 +161,12 @@ int repa_cache_open(RepaCache *c, RepaTarget *t, const DataConfig *dc, const Dat
     if (!build)
         return r > 0 ? seterr(err, "target cache %s does not exist", path)
                      : seterr(err, "target cache %s; delete it to rebuild", why);
-    if (r < 0) fprintf(stderr, "repa targets: rebuilding the cache: %s\n", why);
-    if (build_file(t, ds, path, &h, err)) return -1;
+    if (r < 0 && log) {
+        char line[ERRLEN + 64];
+        snprintf(line, sizeof line, "repa targets: rebuilding the cache: %s", why);
+        log(ctx, line);
+    }
+    if (build_file(t, ds, path, &h, log, ctx, err)) return -1;
     r = try_map(c, path, &h, why);
     return r == 0 ? 0 : seterr(err, "target cache just written does not read back: %s", why);
 }

@@ -12,7 +12,7 @@
 //
 // ---- Wiring into the trainer (src/train/trainer.c, align.kind = "repa", a dataset) ---------------
 //   after repa_target_open_for(&tr->tgt, ...):
-//     repa_cache_open(&tr->tcache, &tr->tgt, &c->data, tr->train_ds, 1, err)   (0, or -1 + err)
+//     repa_cache_open(&tr->tcache, &tr->tgt, &c->data, tr->data, 1, log, ctx, err)   (0, or -1 + err)
 //   in trainer_draw_inputs, around the loader:
 //     LoaderState before = loader_state(&tr->loader);
 //     loader_next_part(&tr->loader, tr->Bg, tr->off, B, tr->x, tr->y);
@@ -35,8 +35,12 @@ typedef struct {
 
 // Opens (or, with build != 0, builds when absent, stale or corrupt) the cache of the first
 // dataset_len(ds) images of ds for target t (opened with repa_target_open_for, which records
-// its file in t->path). progress lines go to stderr while it builds. Returns 0, or -1 with err.
-int repa_cache_open(RepaCache *c, RepaTarget *t, const DataConfig *dc, const Dataset *ds, int build, char *err);
+// its file in t->path). While it builds, log (may be NULL: silent) gets progress lines; the
+// caller decides where they go (stderr in the CLI, the notice line in the dashboard). Returns
+// 0, or -1 with err.
+typedef void (*RepaCacheLog)(void *ctx, const char *line);
+int repa_cache_open(RepaCache *c, RepaTarget *t, const DataConfig *dc, const Dataset *ds, int build, RepaCacheLog log,
+                    void *ctx, char *err);
 // The cache file for these settings (what repa_cache_open reads or writes).
 int repa_cache_path(const RepaTarget *t, const DataConfig *dc, const Dataset *ds, char *buf, size_t n, char *err);
 void repa_cache_close(RepaCache *c);

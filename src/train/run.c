@@ -52,6 +52,23 @@ static int emit_samples(Trainer *tr, const TrainHooks *h, char *err) {
 
 #define EVAL_SEED 0x6e7a1c
 
+static void note_run(void *ctx, const char *msg) {
+    const TrainRunOpts *o = ctx;
+    if (o && o->note) o->note(o->ctx, msg);
+    else fprintf(stderr, "repae: %s\n", msg);
+}
+
+// The REPA target cache: rank 0 builds it first (processes on one machine then map its file;
+// another machine's processes build their own), and a failure there fails every process.
+static int open_cache(Trainer *tr, const TrainRunOpts *o, char *err) {
+    int writer = dist_rank(tr->dist) == 0, rc = 0;
+    if (writer) rc = trainer_open_cache(tr, note_run, (void *)o, err);
+    dist_bcast(tr->dist, &rc, sizeof rc, 0);
+    if (rc && !writer) return seterr(err, "the REPA target cache failed on rank 0");
+    if (!rc && !writer) rc = trainer_open_cache(tr, NULL, NULL, err);
+    return rc;
+}
+
 static void warn_run(const TrainRunOpts *o, const char *msg) {
     if (o && o->warn) o->warn(o->ctx, msg);
     else fprintf(stderr, "repae: warning: %s\n", msg);
@@ -209,6 +226,7 @@ TrainStatus train_run_opts(const Config *cfg, const char *run_dir, int resume, c
     if (writer && resume && trainer_resume(tr, run_dir, o, &from, err)) goto done;
     if (writer && from < 0 && trainer_init_weights(tr, err)) goto done;
     share_state(tr);
+    if (open_cache(tr, o, err)) goto done;
     if (o && o->start && o->start(o->ctx, from, err)) goto done;
     if (writer && mkdir_p(run_dir, err)) goto done;
 

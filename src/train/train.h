@@ -63,6 +63,9 @@ typedef struct {
     // an older one is tried, or the latents are collapsing (latent_sstd 10x below its peak).
     // NULL: printed on stderr ("repae: warning: ...").
     void (*warn)(void *ctx, const char *msg);
+    // Progress of work before the first step that takes a while (building the REPA target
+    // cache). NULL: printed on stderr ("repae: ...").
+    void (*note)(void *ctx, const char *msg);
     // Called once the starting point is settled, before the first step and before any hook:
     // from is the step of the checkpoint resumed from (after falling back past unusable ones),
     // or -1 for a fresh start. The place to forget what was logged after it. Non-zero, with

@@ -42,7 +42,8 @@ static int repa_build(Trainer *tr, int mode, char *err) {
             encoder_init(&tr->tgt.enc, &r);
         }
         if (repa_target_init(&tr->tgt, s->gh, s->gw, err)) { encoder_free(&tr->tgt.enc); return -1; }
-    } else if (repa_target_open(&tr->tgt, c->align.encoder, c->data.dataset, m->C, m->S, s->gh, s->gw, tr->B, err)) {
+    } else if (repa_target_open_for(&tr->tgt, c->align.target, c->align.encoder, c->data.dataset, m->C, m->S, s->gh, s->gw,
+                                    tr->B, err)) {
         char e2[ERRLEN];
         snprintf(e2, sizeof e2, "%s", err);
         return seterr(err, "align.kind \"repa\": %s", e2);
@@ -52,6 +53,7 @@ static int repa_build(Trainer *tr, int mode, char *err) {
         return -1;
     }
     if (count) return 0; // the moments and EMA: 3 * ntrain floats (memory.c)
+    tr->idx = xcalloc(tr->B, sizeof(int));
     size_t np = tr->proj.params.ntrain;
     tr->proj_opt = xcalloc(3 * np, sizeof(float));
     tr->m_proj = tr->proj_opt;
@@ -144,7 +146,7 @@ int trainer_build_dist(Trainer *tr, const Config *cfg, int mode, const Dist *dis
         buf_add(&tr->bufs, &tr->dtok, (size_t)B * m->sit.T * m->sit.D);
         buf_add(&tr->bufs, &tr->zv, nz);
     }
-    if (gan_build(tr, mode, err)) {
+    if (gan_build(tr, mode, err) || perc_build(tr, mode, err)) {
         trainer_free(tr);
         return -1;
     }
@@ -166,8 +168,10 @@ void trainer_free(Trainer *tr) {
     if (tr->align == ALIGN_REPA) { // built (or counted) with the trainer
         projector_free(&tr->proj);
         repa_target_free(&tr->tgt);
+        trainer_targets_free(tr);
         free(tr->proj_opt);
     }
+    perc_free(tr);
 }
 
 // Fresh weights: init from the seed, then init.vae / init.sit if given.
@@ -197,7 +201,7 @@ const char *const train_metric_names[TRAIN_NMETRICS] = {"recon", "kl", "diffusio
                                                  "latent_std", "grad_norm_vae", "grad_norm_sit", "lr_vae",
                                                  "lr_sit", "img_per_s", "latent_sstd", "collapse",
                                                  "gan_g", "gan_d", "logits_real", "logits_fake",
-                                                 "grad_norm_disc"};
+                                                 "grad_norm_disc", "perc"};
 
 // Where global sample j's k draws go: its row of buf when it is this process's, else scratch.
 static float *row(Trainer *tr, float *buf, int j, size_t k) {
@@ -221,8 +225,11 @@ void trainer_draw_inputs(Trainer *tr) {
     const Config *c = &tr->cfg;
     Model *m = &tr->m;
     int B = tr->B, K = m->num_classes;
-    if (tr->data) loader_next_part(&tr->loader, tr->Bg, tr->off, B, tr->x, tr->y);
-    else {
+    if (tr->data) {
+        LoaderState before = loader_state(&tr->loader);
+        loader_next_part(&tr->loader, tr->Bg, tr->off, B, tr->x, tr->y);
+        trainer_note_batch(tr, before);
+    } else {
         if (!tr->dist) rng_fill_uniform(&tr->rng, tr->x, B * m->nx, -1.0f, 1.0f);
         else
             for (int j = 0; j < tr->Bg; j++) rng_fill_uniform(&tr->rng, row(tr, tr->x, j, m->nx), m->nx, -1.0f, 1.0f);
@@ -434,10 +441,11 @@ static void vae_backward_pass(Trainer *tr, const float *xr) {
     memset(tr->dxr, 0, nx * sizeof(float));
     // The image losses on xr, each adding its weighted gradient into dxr: reconstruction, then
     // the GAN's generator term (computed by gan_pass with the forward). Further losses on the
-    // decoder output (a perceptual one) add theirs here.
+    // decoder output add theirs here: the perceptual term (targets.c).
     if (tr->recon_l1) l1_backward(tr->dxr, xr, tr->x, nx, c->loss.w_recon);
     else mse_backward(tr->dxr, xr, tr->x, nx, c->loss.w_recon);
     if (gan_on(tr)) accumulate(tr->dxr, tr->dxr_gan, nx);
+    perc_backward_pass(tr, tr->dxr);
     smooth_backward(v->dz, v->z, B, m->zc, m->zh, m->zw, c->loss.w_smooth);
     vae_decode_backward(v, v->dz, tr->dxr);
     kl_backward_div(v->dmean, v->dlogvar, v->mean, v->logvar, nz, kl_div(tr), c->loss.w_kl);
@@ -496,7 +504,7 @@ static void update_pass(Trainer *tr, float *vals) {
 static void reduce_metrics(Trainer *tr, float *vals) {
     if (!tr->dist) return;
     static const int idx[] = {M_RECON, M_KL, M_DIFF, M_ALIGN, M_SMOOTH, M_LSTD, M_SSTD,
-                              M_GAN_G, M_GAN_D, M_LOGITS_REAL, M_LOGITS_FAKE};
+                              M_GAN_G, M_GAN_D, M_LOGITS_REAL, M_LOGITS_FAKE, M_PERC};
     enum { N = sizeof idx / sizeof idx[0] };
     double v[N];
     for (int i = 0; i < N; i++) v[i] = vals[idx[i]];
@@ -531,8 +539,9 @@ const char *trainer_step(Trainer *tr, float *vals) {
 
     const float *xr = vae_pass(tr, vals);
     if (gan) gan_pass(tr, xr, vals);
+    perc_forward_pass(tr, xr, vals);
     if (repa) {
-        repa_targets(&tr->tgt, tr->x, tr->B, tr->targets);
+        trainer_targets(tr);
         // Logged only when the SiT side does not run (it logs its own align below).
         if (train_vae) vals[M_ALIGN] = repa_vae_pass(tr);
     }
@@ -549,11 +558,13 @@ const char *trainer_step(Trainer *tr, float *vals) {
     vals[M_TOTAL] = c->loss.w_recon * vals[M_RECON] + c->loss.w_kl * vals[M_KL] + c->loss.w_diff * diff +
                     w_align * vals[M_ALIGN] + c->loss.w_smooth * vals[M_SMOOTH];
     if (gan) vals[M_TOTAL] += c->loss.w_gan * vals[M_GAN_G];
-    static const int checked[] = {M_RECON, M_KL, M_DIFF, M_ALIGN, M_SMOOTH, M_GAN_G, M_GAN_D};
+    if (tr->perc_on) vals[M_TOTAL] += c->loss.w_perc * vals[M_PERC];
+    static const int checked[] = {M_RECON, M_KL, M_DIFF, M_ALIGN, M_SMOOTH, M_GAN_G, M_GAN_D, M_PERC};
     for (size_t i = 0; i < sizeof checked / sizeof checked[0]; i++) {
         int k = checked[i];
         float x = vals[k];
-        int absent = (k == M_DIFF && !trainer_sit_needed(tr)) || ((k == M_GAN_G || k == M_GAN_D) && !gan);
+        int absent = (k == M_DIFF && !trainer_sit_needed(tr)) || ((k == M_GAN_G || k == M_GAN_D) && !gan) ||
+                     (k == M_PERC && !tr->perc_on);
         if (isinf(x) || (isnan(x) && !absent)) return step_abort(tr, train_metric_names[k]);
     }
     if (train_sit) reduce_grads(tr, &s->params);

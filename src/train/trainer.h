@@ -11,6 +11,8 @@
 #include "model/model.h"
 #include "model/repa.h"
 #include "model/disc.h"
+#include "model/perceptual.h"
+#include "model/repa_cache.h"
 #include "base/rng.h"
 #include "train/dist.h"
 
@@ -42,6 +44,14 @@ typedef struct Trainer {
     // EMA live in one allocation of their own (the projector is part of REPA's SiT module: one
     // clip over SiT + projector, one EMA over both).
     RepaTarget tgt;
+    // The targets of the training split, cached once (targets.c); idx: the dataset indices of
+    // this process's share of the latest batch, have_idx when they are known (not across an
+    // epoch boundary), so that the step looks its targets up instead of running the encoder.
+    RepaCache tcache;
+    int *idx, have_idx;
+    // loss.w_perc > 0 with the VAE training: the perceptual term on the frozen target encoder.
+    Perceptual perc;
+    int perc_on;
     Projector proj;
     float *proj_opt, *m_proj, *v_proj, *ema_proj;
     // loss.w_gan > 0 with the VAE training (gan_step.c): the PatchGAN discriminator, its AdamW
@@ -106,14 +116,14 @@ const char *trainer_step(Trainer *tr, float *vals);
 // Whether the step runs the SiT at all: it trains, or the VAE learns through it (grad_to_vae).
 int trainer_sit_needed(const Trainer *tr);
 
-#define TRAIN_NMETRICS 19
+#define TRAIN_NMETRICS 20
 extern const char *const train_metric_names[TRAIN_NMETRICS];
 // Indices into vals and train_metric_names.
 // M_SSTD "latent_sstd": the spatial std of the latents as the SiT sees them, std / sqrt(running_var
 // + eps) per channel (= latent_std without the BN), scale-free where latent_std behind a BN
 // says nothing about collapse; M_COLLAPSE "collapse": 1 once it has fallen 10x below its peak.
 enum { M_RECON, M_KL, M_DIFF, M_ALIGN, M_SMOOTH, M_TOTAL, M_LSTD, M_GN_VAE, M_GN_SIT, M_LR_VAE, M_LR_SIT, M_IPS,
-       M_SSTD, M_COLLAPSE, M_GAN_G, M_GAN_D, M_LOGITS_REAL, M_LOGITS_FAKE, M_GN_DISC, M_COUNT };
+       M_SSTD, M_COLLAPSE, M_GAN_G, M_GAN_D, M_LOGITS_REAL, M_LOGITS_FAKE, M_GN_DISC, M_PERC, M_COUNT };
 // The GAN term (gan_step.c; NaN before loss.gan_start and without it): M_GAN_G "gan_g" the
 // generator's hinge loss -mean(D(xr)) (weighted by loss.w_gan in total), M_GAN_D "gan_d" the
 // discriminator's, M_LOGITS_REAL / M_LOGITS_FAKE the mean logits on x and xr, M_GN_DISC its
@@ -154,6 +164,25 @@ void gan_grad_norm(Trainer *tr, float *vals);
 void gan_update(Trainer *tr, const float *vals);
 // An aborted step: the BN running statistics go back to what they were.
 void gan_abort(Trainer *tr);
+
+// ---- targets.c: the REPA target cache and the perceptual term ----------------------------------
+// Opens (building it when absent or stale, log getting its progress) the cache of the REPA
+// targets of the training split; nothing to do without align "repa", a dataset or an encoder
+// file. After trainer_build, before the first step; every process of a world calls it.
+int trainer_open_cache(Trainer *tr, RepaCacheLog log, void *ctx, char *err);
+// After the loader drew the batch (before: its state before that draw): records the batch's
+// dataset indices for the cache lookup.
+void trainer_note_batch(Trainer *tr, LoaderState before);
+// tr->targets for tr->x: the cached rows when known, else computed by the encoder.
+void trainer_targets(Trainer *tr);
+void trainer_targets_free(Trainer *tr);
+// loss.w_perc: builds the term on the REPA target encoder (or, without align "repa", on the file
+// align.target / align.encoder name); perc_forward_pass sets vals[M_PERC] (NaN when off),
+// perc_backward_pass adds w_perc times its gradient into dxr.
+int perc_build(Trainer *tr, int mode, char *err);
+void perc_free(Trainer *tr);
+void perc_forward_pass(Trainer *tr, const float *xr, float *vals);
+void perc_backward_pass(Trainer *tr, float *dxr);
 
 // ---- run.c --------------------------------------------------------------------------------------
 // FLOPs of one step as trainer_step runs it for this config (forward + backward), in GFLOP.
