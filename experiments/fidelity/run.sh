@@ -11,7 +11,8 @@
 # Environment: STEPS (default 800), SEEDS (default "0 1 2"), MODES (default "running batch"),
 # EVAL_N (samples for `repae eval` after each run when an evaluator of the study exists; 0: no
 # eval, the default), ENC_STEPS (target encoder training steps; default: the command's),
-# REPAE (binary).
+# EXTRA (more --set options for every run, e.g. "--set train.threads=1" to run the two MODES
+# as two processes side by side), REPAE (binary).
 set -eu
 cd "$(dirname "$0")/../.."
 scripts/deps.sh study
@@ -21,6 +22,7 @@ STEPS=${STEPS:-800}
 SEEDS=${SEEDS:-"0 1 2"}
 MODES=${MODES:-"running batch"}
 EVAL_N=${EVAL_N:-0}
+EXTRA=${EXTRA:-}
 . experiments/study.sh
 
 # The REPA target encoder of the recipe (align.encoder "" = the default file in $REPAE_HOME).
@@ -37,7 +39,7 @@ for mode in $MODES; do
         RUNS="$RUNS $n"
         # shellcheck disable=SC2086
         train_or_resume "$n" configs/repa-e.json $SIZE --set align.vae_bn="$mode" --set align.encoder="$PWD/$ENC" \
-            --set train.seed="$seed" --set data.seed="$seed" --set train.steps="$STEPS"
+            --set train.seed="$seed" --set data.seed="$seed" --set train.steps="$STEPS" $EXTRA
         [ "$(status "$n")" = done ] || continue
         "$REPAE" --db "$DB" export "$n" --csv "$HERE/results/$n.csv" >/dev/null
         if [ "$EVAL_N" -gt 0 ] && [ ! -f "$WORK/$n.eval" ]; then
