@@ -78,6 +78,31 @@ TEST(stop_while_runs_finish) {
 
 // The dashboard's layout lives in the store: a second backend on the same file (the next
 // dashboard) reads what the first one set, and the estimate reads the config with overrides.
+// A run trained by `mpirun -np 2` (rank 0 records the world size) lists as 2 processes, and one
+// from before schema 5 as 0 (not recorded): what the Run screen's header reads.
+TEST(world_size_reaches_the_dashboard) {
+    char db[300], err[ERRLEN];
+    snprintf(db, sizeof db, "%s/world.db", tmp);
+    Store *s = NULL;
+    CHECK(store_open(&s, db, STORE_CREATE, err) == 0, "%s", err);
+    int64_t a = 0, b = 0;
+    CHECK(store_create_run(s, "mpi", "{}", 10, 0, "done", &a, err) == 0 && store_set_world_size(s, a, 2, err) == 0, "%s", err);
+    CHECK(store_create_run(s, "old", "{}", 10, 0, "done", &b, err) == 0, "%s", err);
+    store_close(s);
+    UiBackend *m = store_backend_open(db, err);
+    CHECK(m, "%s", err);
+    UiRun *rs = NULL;
+    int k = 0, wa = -1, wb = -1;
+    CHECK(m->ops->list_runs(m, &rs, &k, err) == 0, "%s", err);
+    for (int i = 0; i < k; i++) {
+        if (rs[i].id == a) wa = rs[i].world_size;
+        if (rs[i].id == b) wb = rs[i].world_size;
+    }
+    free(rs);
+    m->ops->close(m);
+    CHECK(wa == 2 && wb == 0, "world sizes %d (mpi run) and %d (unrecorded)", wa, wb);
+}
+
 TEST(layout_kept_in_the_store_and_estimates) {
     char db[300], err[ERRLEN], v[256];
     snprintf(db, sizeof db, "%s/prefs.db", tmp);
@@ -107,6 +132,7 @@ int main(void) {
     char err[ERRLEN];
     if (mkdir_p(tmp, err)) { printf("FAIL setup: %s\n", err); return 1; }
     RUN(stop_while_runs_finish);
+    RUN(world_size_reaches_the_dashboard);
     RUN(layout_kept_in_the_store_and_estimates);
     test_rm_rf(tmp);
     return test_summary();

@@ -29,6 +29,7 @@ typedef struct {
     char notes[256];
     char error[160];
     int local;            // training in a thread of this process
+    int world_size;       // MPI processes of its latest stretch (0: not recorded, 1: one process)
     UiLatest latest[UI_MAXLATEST];
     int nlatest;
 } UiRun;

@@ -321,6 +321,11 @@ static void draw_header(RunScr *r, CellBuf *b) {
         if (its > 0 && ui_run_live(u) && u->total_steps > u->step) ui_fmt_elapsed((u->total_steps - u->step) / its, eta, sizeof eta);
         snprintf(prog, sizeof prog, "step %ld/%ld  %.1f it/s  ETA %s", u->step, u->total_steps, its, eta);
     }
+    // A data-parallel run (mpirun -np N) says so: its it/s is the whole world's.
+    if (u->world_size > 1) {
+        size_t l = strlen(prog);
+        snprintf(prog + l, sizeof prog - l, "  %d processes", u->world_size);
+    }
     x += 2;
     x += cb_text(b, x, 1, W - x, prog, CB_DEFAULT, 0);
     // The latent statistics, and the collapse flag the trainer raises (latent_sstd 10x below its

@@ -103,6 +103,7 @@ static void to_ui(StoreModel *sm, const StoreRun *r, UiRun *u) {
     u->total_steps = r->total_steps;
     u->created = r->created; u->started = r->started; u->ended = r->ended; u->heartbeat = r->heartbeat;
     u->active = r->active;
+    u->world_size = r->world_size;
     size_t l = 0;
     for (int i = 0; i < r->ntags && l < sizeof u->tags - 1; i++)
         l += (size_t)snprintf(u->tags + l, sizeof u->tags - l, "%s%s", i ? "," : "", r->tags[i]);
