@@ -5,6 +5,7 @@
 #include <ncurses.h>
 #include "test.h"
 #include "ui/app.h"
+#include "ui/app_priv.h"
 #include "fake_backend.h"
 
 static char screen_[64 * 1024];
@@ -46,6 +47,24 @@ static void free_app(App *a) {
     UiBackend *m = app_model(a);
     app_headless_free(a);
     m->ops->close(m);
+}
+
+// Without 256 colours the selected row is reverse video; a progress bar's coloured full blocks
+// must not be reversed with it (they then drew in the background colour: an empty bar on the
+// selected row of the Runs list in a light 8-colour xterm), while the text around them is.
+TEST(selected_row_keeps_progress_blocks) {
+    App *a = fake_app(1);
+    a->colors = 8; // an 8-colour terminal with a light background
+    a->theme = 1;
+    CellBuf b;
+    cb_init(&b, 4, 1);
+    cb_put(&b, 0, 0, 0x2588, C_CYAN, 0);
+    cb_put(&b, 1, 0, 'x', CB_DEFAULT, 0);
+    app_select_row(a, &b, 0, 0, 4);
+    CHECK(!(b.c[0].attr & CB_REVERSE) && b.c[0].fg == C_CYAN, "the full block was reversed (attr %d)", b.c[0].attr);
+    CHECK(b.c[1].attr & CB_REVERSE, "the row's text is not reversed");
+    cb_free(&b);
+    free_app(a);
 }
 
 TEST(runs_screen_lists_and_filters) {
@@ -133,6 +152,7 @@ TEST(delete_asks_first) {
 int main(void) {
     setlocale(LC_ALL, "C.UTF-8");
     RUN(key_table);
+    RUN(selected_row_keeps_progress_blocks);
     RUN(runs_screen_lists_and_filters);
     RUN(help_overlay_and_too_small);
     RUN(open_run_compare_and_back);

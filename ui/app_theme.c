@@ -46,7 +46,15 @@ void app_set_theme(App *a, int theme) { a->theme = theme; a->dirty = 1; }
 
 void app_select_row(App *a, CellBuf *b, int x, int y, int w) {
     if (a->colors == 256 && a->theme >= 0) cb_set_bg(b, x, y, w, a->theme ? 254 : 236, 0);
-    else cb_set_bg(b, x, y, w, CB_DEFAULT, CB_REVERSE);
+    else {
+        cb_set_bg(b, x, y, w, CB_DEFAULT, CB_REVERSE);
+        // A coloured full block (a progress bar's filled cells) is its colour already; reversed,
+        // the terminal draws it in the default background and the bar vanishes from the row.
+        for (int i = x; i < x + w && i < b->w; i++) {
+            Cell *c = &b->c[(long)y * b->w + i];
+            if (c->ch == 0x2588 && c->fg != CB_DEFAULT) c->attr &= (uint16_t)~CB_REVERSE;
+        }
+    }
 }
 
 // Light backgrounds: yellow and white text on the default background become a dark yellow
