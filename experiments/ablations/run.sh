@@ -30,7 +30,11 @@ LONG=${LONG-repa-e}
 
 # ---- the two small networks -----------------------------------------------------------------
 for kind in encoder evaluator; do
-    f=$WORK/$kind-fashion-mnist.safetensors
+    # The REPA target (align.target "ssl", the default) is the self-supervised encoder, whose
+    # default file is ssl-encoder-DATASET (src/model/repa.h).
+    file=$kind
+    [ "$kind" = encoder ] && file=ssl-encoder
+    f=$WORK/$file-fashion-mnist.safetensors
     if [ ! -f "$f" ]; then
         say "$kind: training ($ENC_STEPS steps)"
         "$REPAE" $kind train --dataset fashion-mnist --steps "$ENC_STEPS" --out "$f" 2>&1 | tail -3 | tee -a "$LOG"
