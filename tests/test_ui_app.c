@@ -7,18 +7,7 @@
 #include "ui/app.h"
 #include "ui/app_priv.h"
 #include "fake_backend.h"
-
-static char screen_[64 * 1024];
-static const char *screen_text(App *a, int w, int h) {
-    CellBuf b;
-    cb_init(&b, w, h);
-    app_render(a, &b);
-    char row[4096];
-    screen_[0] = 0;
-    for (int y = 0; y < h; y++) { cb_row_text(&b, y, row); strcat(screen_, row); strcat(screen_, "\n"); }
-    cb_free(&b);
-    return screen_;
-}
+#include "fake_app.h"
 
 enum { X_ONE = 1, X_TWO };
 static const KeyBinding table[] = {{'a', X_ONE, "alpha", "first"}, {KEY_UP, X_TWO, NULL, "hidden"},
@@ -35,18 +24,6 @@ TEST(key_table) {
     CHECK(!strcmp(out, "a alpha  b bravo"), "cut status line '%s' (a pair must not be split)", out);
     char kb[16];
     CHECK(!strcmp(ui_key_name(10, kb), "enter") && !strcmp(ui_key_name(12, kb), "^L") && !strcmp(ui_key_name('x', kb), "x"), "key names");
-}
-
-static App *fake_app(int nruns) {
-    App *a = app_headless_new(fake_backend_new(nruns, 2000));
-    app_push(a, screen_runs_new(a));
-    return a;
-}
-
-static void free_app(App *a) {
-    UiBackend *m = app_model(a);
-    app_headless_free(a);
-    m->ops->close(m);
 }
 
 // Without 256 colours the selected row is reverse video; a progress bar's coloured full blocks

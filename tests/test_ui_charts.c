@@ -9,32 +9,7 @@
 #include "ui/app.h"
 #include "ui/chart.h"
 #include "fake_backend.h"
-
-static char screen_[64 * 1024];
-static const char *screen_text(App *a, int w, int h) {
-    CellBuf b;
-    cb_init(&b, w, h);
-    app_render(a, &b);
-    char row[4096];
-    screen_[0] = 0;
-    for (int y = 0; y < h; y++) { cb_row_text(&b, y, row); strcat(screen_, row); strcat(screen_, "\n"); }
-    cb_free(&b);
-    return screen_;
-}
-
-static void type(App *a, const char *s) { for (; *s; s++) app_feed_key(a, (unsigned char)*s); }
-
-static App *fake_app(int nruns) {
-    App *a = app_headless_new(fake_backend_new(nruns, 2000));
-    app_push(a, screen_runs_new(a));
-    return a;
-}
-
-static void free_app(App *a) {
-    UiBackend *m = app_model(a);
-    app_headless_free(a);
-    m->ops->close(m);
-}
+#include "fake_app.h"
 
 // The run the Runs screen selects first (the newest) and its series of key.
 static int64_t newest(App *a, UiRun *out) {
