@@ -100,9 +100,10 @@ const ArgSpec eval_args = {
     }
 const ArgSpec evaluator_args = {.cmd = "evaluator train", .opts = NET_TRAIN_OPTS};
 
-static int net_train(const Globals *g, int argc, char **argv, const char *kind) {
+// `repae evaluator train`. (The target encoder's training is src/cli/cmd_encoder.c.)
+int cmd_evaluator(const Globals *g, int argc, char **argv) {
     (void)g;
-    int is_eval = strcmp(kind, "evaluator") == 0;
+    const char *kind = "evaluator";
     char usage[2048];
     snprintf(usage, sizeof usage,
              "usage: repae %s train [--dataset shapes|simple-shapes|fashion-mnist|folder] [--data-path DIR]\n"
@@ -115,17 +116,13 @@ static int net_train(const Globals *g, int argc, char **argv, const char *kind) 
              "$REPAE_HOME/%s-DATASET.safetensors, else ~/.cache/repae/%s-DATASET.safetensors.\n"
              "%s",
              kind,
-             is_eval ? "Trains the evaluation network of `repae eval` (a classifier CNN with another layout\n"
-                       "and seed than the REPA target encoder): its penultimate features give the Frechet\n"
-                       "distance, its class probabilities the Inception-style score and class accuracy.\n"
-                     : "Trains the frozen target encoder of align.kind \"repa\": a small classifier CNN on the\n"
-                       "training labels; its feature map pooled to the SiT's token grid gives one target\n"
-                       "vector per token.\n",
+             "Trains the evaluation network of `repae eval` (a classifier CNN with another layout\n"
+             "and seed than the REPA target encoder): its penultimate features give the Frechet\n"
+             "distance, its class probabilities the Inception-style score and class accuracy.\n",
              kind, kind,
-             is_eval ? "The evaluator's defaults on fashion-mnist are its own recipe (docs/evaluator.md):\n"
-                       "--layout 'C=1 S=32 ch=32,64,128 convs=2 groups=8 classes=10' --steps 6000 --augment 1,\n"
-                       "aimed at the 93% floor `repae eval` asks for (it measured 91.45%); elsewhere the small net.\n"
-                     : "");
+             "The evaluator's defaults on fashion-mnist are its own recipe (docs/evaluator.md):\n"
+             "--layout 'C=1 S=32 ch=32,64,128 convs=2 groups=8 classes=10' --steps 6000 --augment 1,\n"
+             "aimed at the 93% floor `repae eval` asks for (it measured 91.45%); elsewhere the small net.\n");
     char who[32];
     snprintf(who, sizeof who, "%s train", kind);
     ArgSpec spec = evaluator_args; // the table main.c's --db scan reads too
@@ -140,7 +137,7 @@ static int net_train(const Globals *g, int argc, char **argv, const char *kind) 
     const char *dataset = args_str(&a, "--dataset", NULL), *path = args_str(&a, "--data-path", NULL);
     const char *out = args_str(&a, "--out", NULL), *config = args_str(&a, "--config", NULL);
     const char *layout_s = args_str(&a, "--layout", NULL);
-    long seed = args_long(&a, "--seed", is_eval ? 2 : 1), size = args_long(&a, "--image-size", -1);
+    long seed = args_long(&a, "--seed", 2), size = args_long(&a, "--image-size", -1);
     long channels = args_long(&a, "--channels", -1);
     if (config && config_load(&cfg, config, err) != 0) { fprintf(stderr, "repae %s: %s\n", who, err); return 1; }
     if (dataset) dataset_select(&cfg.data, dataset, config != NULL);
@@ -154,16 +151,8 @@ static int net_train(const Globals *g, int argc, char **argv, const char *kind) 
         return 1;
     }
     int K = dataset_num_classes(tr);
-    // The dataset's recipe (evaluator.h) gives the defaults the options override; the target
-    // encoder keeps the small net's.
+    // The dataset's recipe (evaluator.h) gives the defaults the options override.
     EvaluatorRecipe rec = evaluator_recipe(cfg.data.dataset, cfg.data.channels, cfg.data.image_size, K);
-    if (!is_eval) {
-        rec.layout = encoder_layout_default(cfg.data.channels, cfg.data.image_size, K);
-        rec.steps = strcmp(cfg.data.dataset, "shapes") == 0 ? 600 : 1500;
-        rec.augment = 0;
-        rec.batch = 64;
-        rec.lr = 2e-3f;
-    }
     EncoderLayout L = rec.layout;
     long augment = args_long(&a, "--augment", rec.augment);
     long steps = args_long(&a, "--steps", rec.steps), batch = args_long(&a, "--batch", rec.batch);
@@ -209,7 +198,7 @@ static int net_train(const Globals *g, int argc, char **argv, const char *kind) 
     if (encoder_save(&e, out, kind, cfg.data.dataset, acc, err)) { fprintf(stderr, "repae %s: %s\n", who, err); goto done_net; }
     printf("%s: test accuracy %.4f (chance %.2f) after %ld steps in %.0f s -> %s\n", kind, acc, 1.0 / K, steps, dt, out);
     rc = 0;
-    if (is_eval) rc = report_trust(&e, tr, te, cfg.data.dataset, acc);
+    rc = report_trust(&e, tr, te, cfg.data.dataset, acc);
 done_net:
     encoder_free(&e);
 done_data:
@@ -218,7 +207,6 @@ done_data:
     return rc;
 }
 
-int cmd_evaluator(const Globals *g, int argc, char **argv) { return net_train(g, argc, argv, "evaluator"); }
 
 // ---- eval ----------------------------------------------------------------------------------------
 
