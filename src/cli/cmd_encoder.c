@@ -152,7 +152,7 @@ int cmd_encoder(const Globals *g, int argc, char **argv) {
     } else {
         EncoderTrainOpts o = {.steps = (int)steps, .batch = (int)batch, .lr = (float)lr, .seed = (uint64_t)seed + 1000,
                               .log_every = steps >= 20 ? (int)(steps / 10) : 1, .progress = sup_progress,
-                              .augment = (int)augment};
+                              .augment = (int)augment, .lr_end = 0.1f, .weight_decay = 1e-4f};
         encoder_train(&e, tr, &o);
     }
     double dt = now_seconds() - t0;

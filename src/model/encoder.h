@@ -124,6 +124,9 @@ typedef struct {
     // Random horizontal flips and translations by up to `augment` pixels (the edge pixels fill
     // in); 0: the images as they are. Lets a wider net train longer without memorising.
     int augment;
+    // The cosine schedule ends at lr * lr_end (0: decays to zero); AdamW's decoupled weight
+    // decay (applied as lr * weight_decay * w per step; 0: none).
+    float lr_end, weight_decay;
 } EncoderTrainOpts;
 // The augmentation of encoder_train on B images (B,C,S,S), in place.
 void encoder_augment(float *x, int B, int C, int S, int shift, Rng *r);

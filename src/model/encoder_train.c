@@ -57,9 +57,9 @@ float encoder_train(Encoder *e, const Dataset *ds, const EncoderTrainOpts *o) {
             for (int k = 1; k < L->num_classes; k++) if (p[k] > p[arg]) arg = k;
             hit += arg == y[b];
         }
-        // Cosine decay to 10% keeps the last steps from bouncing around the optimum.
-        float lr = o->lr * (0.1f + 0.9f * 0.5f * (1.0f + cosf((float)M_PI * step / (float)o->steps)));
-        adamw_update(e->params.data, e->params.grad, m, v, n, lr, 0.9f, 0.999f, 1e-8f, 1e-4f, step + 1);
+        // Cosine decay from lr to lr * lr_end.
+        float lr = o->lr * (o->lr_end + (1.0f - o->lr_end) * 0.5f * (1.0f + cosf((float)M_PI * step / (float)o->steps)));
+        adamw_update(e->params.data, e->params.grad, m, v, n, lr, 0.9f, 0.999f, 1e-8f, o->weight_decay, step + 1);
         // Exponential running averages, bias-corrected, over roughly the last 50 steps.
         run_loss = 0.98 * run_loss + 0.02 * loss;
         run_acc = 0.98 * run_acc + 0.02 * (double)hit / B;

@@ -26,7 +26,7 @@ typedef struct {
 typedef struct {
     EncoderLayout layout;
     int steps, batch, augment; // augment: encoder_augment's shift (0: none)
-    float lr;
+    float lr, lr_end, weight_decay; // EncoderTrainOpts' schedule and decay
 } EvaluatorRecipe;
 EvaluatorRecipe evaluator_recipe(const char *dataset, int channels, int size, int num_classes);
 
