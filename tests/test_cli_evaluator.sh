@@ -17,7 +17,7 @@ check() { if [ "$2" -eq 0 ]; then pass "$1"; else fail "$1" "$3"; fi; }
 # 20 steps are far below the shapes floor, so the command exits 1 and says eval would refuse it.
 "$BIN" evaluator train --dataset shapes --steps 20 >"$tmp/out" 2>"$tmp/err"; rc=$?
 check short_run_below_floor_exits_1 $([ $rc -eq 1 ]; echo $?) "exit status $rc, not 1"
-grep -q "layout C=3 S=16 ch=24,48,96,128 convs=1 groups=4 classes=5, 20 steps of 64, lr 0.002, augment 0" "$tmp/err"
+grep -q "layout C=3 S=16 ch=24,48,96,128 convs=1 groups=4 classes=5, 20 steps of 64, lr 0.002 (cosine to 0.0002), weight decay 0.0001, augment 0" "$tmp/err"
 check shapes_keeps_small_recipe $? "header line is not the small shapes recipe"
 n=$(grep -c "step [0-9]*/20 .*\[[0-9]* s, ETA [0-9]* min [0-9][0-9] s\]" "$tmp/err")
 check progress_lines_with_eta $([ "$n" -eq 10 ]; echo $?) "$n progress lines with an ETA, not 10"
@@ -29,13 +29,13 @@ grep -q "below the 90% accuracy floor" "$tmp/out"
 check floor_reported $? "no word of the 90% floor"
 
 # Options override the recipe's parts.
-"$BIN" evaluator train --dataset shapes --steps 2 --augment 1 --lr 0.001 --batch 8 --out "$tmp/o.safetensors" \
+"$BIN" evaluator train --dataset shapes --steps 2 --augment 1 --lr 0.001 --lr-end 0.5 --weight-decay 0.01 --batch 8 --out "$tmp/o.safetensors" \
     >"$tmp/out" 2>"$tmp/err"
-grep -q "2 steps of 8, lr 0.001, augment 1" "$tmp/err" && [ -s "$tmp/o.safetensors" ]
+grep -q "2 steps of 8, lr 0.001 (cosine to 0.0005), weight decay 0.01, augment 1" "$tmp/err" && [ -s "$tmp/o.safetensors" ]
 check options_override_recipe $? "header line does not show the options"
 
 "$BIN" evaluator train --help >"$tmp/out" 2>"$tmp/err"
-grep -q "ch=32,64,128 convs=2 groups=8 classes=10' --steps 6000 --augment 1" "$tmp/out"
+grep -q "ch=32,64,128 convs=2 groups=8 classes=10' --steps 15000 --augment 2" "$tmp/out"
 check usage_names_fmnist_recipe $? "the usage text does not name the fashion-mnist recipe"
 
 [ "$fails" -eq 0 ]

@@ -71,8 +71,10 @@ TEST(evaluator_recipes) {
           fm.layout.ch[2] == 128 && fm.layout.num_classes == 10 && fm.layout.channels == 1 && fm.layout.size == 32,
           "fashion-mnist layout: %d stages, %d convs, ch %d,%d,%d", fm.layout.nlevels, fm.layout.convs,
           fm.layout.ch[0], fm.layout.ch[1], fm.layout.ch[2]);
-    CHECK(fm.steps == 6000 && fm.batch == 64 && fm.augment == 1 && fabsf(fm.lr - 2e-3f) < 1e-9f,
-          "fashion-mnist recipe: %d steps of %d, augment %d, lr %g", fm.steps, fm.batch, fm.augment, fm.lr);
+    CHECK(fm.steps == 15000 && fm.batch == 64 && fm.augment == 2 && fabsf(fm.lr - 2e-3f) < 1e-9f &&
+              fm.lr_end == 0 && fabsf(fm.weight_decay - 0.05f) < 1e-9f,
+          "fashion-mnist recipe: %d steps of %d, augment %d, lr %g to x%g, decay %g", fm.steps, fm.batch, fm.augment,
+          fm.lr, fm.lr_end, fm.weight_decay);
     char a[256], b[256];
     encoder_layout_str(&fm.layout, a, sizeof a);
     encoder_layout_str(&target, b, sizeof b);
@@ -87,7 +89,7 @@ TEST(evaluator_recipes) {
     // Shapes and simple-shapes stay fast: the small net, 600 / 1500 steps, no augmentation.
     EvaluatorRecipe sh = evaluator_recipe("shapes", 3, 16, 5), ss = evaluator_recipe("simple-shapes", 3, 16, 4);
     EncoderLayout sm = evaluator_layout_default(3, 16, 5);
-    CHECK(sh.steps == 600 && sh.augment == 0 && sh.layout.convs == sm.convs && sh.layout.nlevels == sm.nlevels &&
+    CHECK(sh.steps == 600 && sh.augment == 0 && fabsf(sh.lr_end - 0.1f) < 1e-9f && fabsf(sh.weight_decay - 1e-4f) < 1e-9f && sh.layout.convs == sm.convs && sh.layout.nlevels == sm.nlevels &&
           sh.layout.ch[0] == sm.ch[0] && ss.steps == 1500 && ss.augment == 0 && ss.layout.convs == sm.convs,
           "shapes %d steps augment %d, simple-shapes %d steps augment %d", sh.steps, sh.augment, ss.steps,
           ss.augment);

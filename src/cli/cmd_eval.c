@@ -186,8 +186,8 @@ int cmd_evaluator(const Globals *g, int argc, char **argv) {
         }
     }
     fprintf(stderr, "repae %s: %s on %s (%d train / %d test images), layout %s, %ld steps of %ld, lr %g (cosine to "
-                    "%g x), weight decay %g, augment %ld, seed %ld\n", who, kind, cfg.data.dataset, dataset_len(tr),
-            dataset_len(te), layout, steps, batch, lr, lr_end, wd, augment, seed);
+                    "%g), weight decay %g, augment %ld, seed %ld\n", who, kind, cfg.data.dataset, dataset_len(tr),
+            dataset_len(te), layout, steps, batch, lr, lr * lr_end, wd, augment, seed);
     NetProgress pr = {who, now_seconds()};
     Rng r;
     rng_seed(&r, (uint64_t)seed * 0x9e3779b97f4a7c15ULL + 17);
