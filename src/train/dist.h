@@ -39,8 +39,10 @@ void dist_allreduce_sum_d(const Dist *d, double *x, size_t n);
 // run is reproducible for a given world size (sums in rank order, as dist_allreduce_sum_f).
 // Begins can follow one another; dist_grads_wait completes all of them and multiplies each
 // buffer by the scale given with it (1/world for a mean). The buffers must not be touched in
-// between. The transfer proceeds while the caller computes (the wire moves what the transport
-// sends eagerly; the rest goes at the wait). No-ops with one process.
+// between. The transfer proceeds while the caller computes: each begin also tests the requests
+// in flight, which moves the earlier ones on (Open MPI progresses only inside MPI calls), so a
+// trainer that begins each piece as its backward finishes it keeps the wire busy; what is left
+// goes at the wait. No-ops with one process.
 #define DIST_BUCKET_FLOATS (1 << 18) // 1 MiB: few collectives per step, and under INT_MAX
 void dist_grads_begin(const Dist *d, float *const *bufs, const size_t *lens, int nbufs, float scale);
 void dist_grads_wait(const Dist *d);
