@@ -4,7 +4,9 @@
 # PAIRS times (default 2) so that a change in the machine's load hits both sides alike.
 # Each trial trains STEPS steps (default 6) and reports the median img/s over its steps after
 # the first (start-up excluded); the 2-process trials also the share of wall time in
-# collectives and the MB handed to them per step (comm_share, comm_mb_per_step). Results:
+# collectives and the MB handed to them per step (comm_share, comm_mb_per_step). With
+# BIN_BEFORE=path/to/an/older/repae, each pair also runs that binary's 2-process trial (to
+# compare two versions of the communication in the same minutes). Results:
 # experiments/scaling/README.md.
 set -e
 cd "$(dirname "$0")/../.."
@@ -38,5 +40,12 @@ for i in $(seq 1 "$PAIRS"); do
     mb=$(median "$tmp/two$i.csv" comm_mb_per_step)
     echo "pair $i: 1x2 threads $a img/s, 2x1 thread $b img/s, ratio 2p/1p $(echo "scale=3; $b / $a" | bc)," \
          "comm share $cs, $mb MB/step handed to collectives"
+    if [ -n "$BIN_BEFORE" ]; then
+        $MPIRUN -np 2 "$BIN_BEFORE" --db "$tmp/b.db" train configs/fm32-small.json --name before$i $S \
+            --set train.threads=1 >"$tmp/err" 2>&1 || { cat "$tmp/err"; exit 1; }
+        "$BIN_BEFORE" --db "$tmp/b.db" export before$i --csv "$tmp/before$i.csv" 2>/dev/null
+        echo "pair $i, BIN_BEFORE: 2x1 thread $(median "$tmp/before$i.csv" img_per_s) img/s," \
+             "comm share $(median "$tmp/before$i.csv" comm_share), $(median "$tmp/before$i.csv" comm_mb_per_step) MB/step"
+    fi
 done
 echo "# uptime after: $(uptime | sed 's/.*load/load/')"

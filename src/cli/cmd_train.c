@@ -23,6 +23,8 @@
 
 // The one run of this process, for the SIGINT handler (run_hooks_stop is async-signal-safe).
 static RunHooks *sigint_run;
+// Stop requests (SIGINT, SIGTERM) received so far; the ranks of a data-parallel run read it at
+// every step (agree_stop).
 static volatile sig_atomic_t sigint_count;
 
 static void on_sigint(int sig) {
@@ -34,9 +36,35 @@ static void on_sigint(int sig) {
     (void)r;
 }
 
+// The other ranks of a data-parallel run: the same, without a message of their own (rank 0's
+// says it for the job).
+static void on_sigint_quiet(int sig) {
+    (void)sig;
+    if (++sigint_count > 1) _exit(130);
+}
+
+static void catch_stop_signals(void (*handler)(int)) {
+    struct sigaction sa = {0};
+    sa.sa_handler = handler;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+// Whether the run stops before this step, the same answer on every rank: a launcher signals
+// the ranks one by one (Open MPI's mpirun, Slurm's srun and scancel send SIGTERM to each), so
+// some may have it at this step boundary and others not yet; a stop asked of any rank stops
+// them all here. A collective: the core polls should_stop once per step on every rank (train.h).
+static int agree_stop(const Dist *d, int local) {
+    if (dist_size(d) <= 1) return local;
+    double any = local ? 1.0 : 0.0;
+    dist_allreduce_sum_d(d, &any, 1);
+    return any > 0;
+}
+
 // Wraps the store's hooks with a progress line.
 typedef struct {
     TrainHooks inner;
+    const Dist *dist;
     long total;
     long first_step;
     double t0, last_print;
@@ -77,7 +105,7 @@ static void progress_checkpoint(void *ctx, long step, const char *weights, const
 }
 static int progress_should_stop(void *ctx) {
     Progress *p = ctx;
-    return p->inner.should_stop ? p->inner.should_stop(p->inner.ctx) : 0;
+    return agree_stop(p->dist, p->inner.should_stop ? p->inner.should_stop(p->inner.ctx) : 0);
 }
 
 // Out of memory (a model or batch too large for this machine) aborts the process; record it as
@@ -96,14 +124,11 @@ static void on_oom(const char *msg) {
 // Runs one training run on already-open hooks and records how it ended. Returns the exit code.
 static int run_training(RunHooks *rh, const Config *cfg, int resume, const TrainRunOpts *opts, const Dist *d) {
     char err[ERRLEN] = "";
-    Progress p = {.inner = run_hooks_get(rh), .total = cfg->train.steps, .first_step = -1,
+    Progress p = {.inner = run_hooks_get(rh), .dist = d, .total = cfg->train.steps, .first_step = -1,
                   .tty = isatty(2)};
     TrainHooks h = {&p, progress_metrics, progress_sample, progress_checkpoint, progress_should_stop};
     sigint_run = rh;
-    struct sigaction sa = {0};
-    sa.sa_handler = on_sigint;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    catch_stop_signals(on_sigint);
     fprintf(stderr, "repae: run %lld '%s' (%s)\n", (long long)run_hooks_id(rh), run_hooks_name(rh), run_hooks_dir(rh));
     oom_run = run_hooks_id(rh);
     util_set_oom_hook(on_oom);
@@ -145,8 +170,14 @@ static int share_run(const Dist *d, RunHooks *rh, const char *json) {
     return sh.ok ? 0 : -1;
 }
 
+// The other ranks' hooks: no records, only their share of the stop decision.
+static int follower_should_stop(void *ctx) { return agree_stop(ctx, sigint_count > 0); }
+
 // On the other ranks: trains rank 0's run. Returns the exit code.
 static int follow_run(const Dist *d, const char *what, int resume) {
+    // A stop signal must not kill this rank while rank 0 writes the checkpoint of the step
+    // they agree on; it is counted from now on.
+    catch_stop_signals(on_sigint_quiet);
     Shared sh;
     dist_bcast(d, &sh, sizeof sh, 0);
     if (!sh.ok) return 1; // rank 0 said why
@@ -158,9 +189,11 @@ static int follow_run(const Dist *d, const char *what, int resume) {
     free(json);
     if (rc != 0) { fprintf(stderr, "repae %s (rank %d): %s\n", what, dist_rank(d), err); dist_abort(d, 1); }
     TrainRunOpts o = {.dist = d};
-    TrainStatus st = train_run_opts(&cfg, sh.dir, resume, NULL, &o, err);
+    TrainHooks h = {.ctx = (void *)d, .should_stop = follower_should_stop};
+    TrainStatus st = train_run_opts(&cfg, sh.dir, resume, &h, &o, err);
     int ok = st == TRAIN_DONE || st == TRAIN_STOPPED;
     if (!ok) fprintf(stderr, "repae %s (rank %d): run %s: %s\n", what, dist_rank(d), train_status_name(st), err);
+    if (st == TRAIN_STOPPED) fprintf(stderr, "repae %s (rank %d): run stopped\n", what, dist_rank(d));
     if (!ok && st != TRAIN_DIVERGED) dist_abort(d, 1);
     return ok ? 0 : 1;
 }

@@ -304,10 +304,20 @@ static void block_backward(Sit *s, SitBlock *b) {
 #undef ADA
 }
 
+// grad_ready: the gradients from weight w (NULL: the table's start) up to the previous piece
+// are final; *done is where the previous piece began.
+static void grads_final(Sit *s, const float *w, size_t *done) {
+    size_t from = w ? (size_t)(w - s->params.data) : 0;
+    if (!s->grads || !s->grad_ready || from >= *done) return;
+    s->grad_ready(s->grad_ready_ctx, s->params.grad + from, *done - from);
+    *done = from;
+}
+
 void sit_backward(Sit *s, float *dx, const float *dout, const float *dtok, int k, int param_grads) {
     int B = s->B, D = s->D, T = s->T, P = s->zc * s->p * s->p, depth = s->cfg.depth;
     size_t BT = (size_t)B * T, BTD = BT * D;
     s->grads = param_grads && s->params.grad;
+    size_t done = s->params.ntrain; // grad_ready: what is reported (none yet)
     if (s->grads) zeroed(s->dsc, (size_t)B * D);
     int top = depth; // blocks [0, top) are walked
     if (dout) {
@@ -326,9 +336,12 @@ void sit_backward(Sit *s, float *dx, const float *dout, const float *dtok, int k
         zeroed(s->dX[0], BTD);
         top = k;
     }
+    grads_final(s, s->fl_w, &done);
+    for (int i = depth - 1; i >= top; i--) grads_final(s, s->blocks[i].qkv_w, &done);
     for (int i = top - 1; i >= 0; i--) {
         if (dtok && i == k - 1) accumulate(s->dX[0], dtok, BTD);
         block_backward(s, &s->blocks[i]);
+        grads_final(s, s->blocks[i].qkv_w, &done);
     }
     // x0 = linear(patchify(x)) + pos_embed; pos_embed is fixed
     if (dx) {
@@ -348,4 +361,5 @@ void sit_backward(Sit *s, float *dx, const float *dout, const float *dtok, int k
     float *dth = zeroed(s->dt2, (size_t)B * D);
     silu_backward(dth, dths, s->th, (size_t)B * D);
     linear_backward_prec(NULL, G(s, s->t0_w), G(s, s->t0_b), dth, s->tfreq, s->t0_w, B, SIT_FREQ_DIM, D, s->bf16);
+    grads_final(s, NULL, &done);
 }

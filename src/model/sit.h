@@ -74,6 +74,14 @@ typedef struct {
     float *dlin, *dpatch;             // (B,T,p*p*zc) x2
     float *scratch;                   // attention backward
     int grads;                        // parameter gradients wanted in the current backward
+    // When set, sit_backward (with parameter gradients) reports each piece of params.grad it
+    // has finished, so that a data-parallel trainer can start reducing it while the backward
+    // goes on (train/trainer.c). The pieces, each once per backward, in this order whatever
+    // the call: the final layer, block depth-1 down to block 0, then the embedders (the front
+    // of the table); a piece the call does not reach (dout NULL leaves the final layer and
+    // the blocks after k) is reported first, as it is final too.
+    void (*grad_ready)(void *ctx, float *grad, size_t n);
+    void *grad_ready_ctx;
     int bf16;                         // linears in bf16 (train.precision, set by model_build)
 } Sit;
 

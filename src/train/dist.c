@@ -7,8 +7,28 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+// A positive count from the environment, or 0.
+static long env_count(const char *name) {
+    const char *s = getenv(name);
+    long v = s ? strtol(s, NULL, 10) : 0;
+    return v > 0 ? v : 0;
+}
+
+// Slurm sets SLURM_PROCID in a batch script too, where repae runs as one plain process: only a
+// job step srun started with several tasks is a world.
+static int srun_world(void) { return getenv("SLURM_PROCID") && env_count("SLURM_STEP_NUM_TASKS") > 1; }
+
 int dist_launched(void) {
-    return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMIX_RANK") || getenv("PMI_RANK") || getenv("SLURM_PROCID");
+    return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMIX_RANK") || getenv("PMI_RANK") || srun_world();
+}
+
+// The world size the launcher announced (0: it did not say). Open MPI's variables first: under
+// mpirun inside a Slurm allocation the ranks also inherit the Slurm step of mpirun's daemons.
+static long launcher_size(void) {
+    if (getenv("OMPI_COMM_WORLD_SIZE")) return env_count("OMPI_COMM_WORLD_SIZE");
+    if (getenv("PMI_RANK")) return env_count("PMI_SIZE");
+    if (getenv("SLURM_PROCID")) return env_count("SLURM_STEP_NUM_TASKS");
+    return 0;
 }
 
 // What a world of more than one process keeps between calls.
@@ -31,6 +51,12 @@ int dist_init(Dist *d, char *err) {
     d->mpi = 0;
     d->comm = NULL;
     if (!dist_launched()) return 0;
+    // srun without a process-management interface Open MPI can use: each task would start as a
+    // world of its own, N separate runs writing one store.
+    if (srun_world() && !getenv("PMIX_RANK") && !getenv("PMI_RANK") && !getenv("OMPI_COMM_WORLD_SIZE"))
+        return seterr(err, "srun started %ld tasks but gave them no PMIx, so they cannot form one MPI world: "
+                           "launch with `srun --mpi=pmix` (`srun --mpi=list` shows what this Slurm offers), or "
+                           "run mpirun inside the allocation", env_count("SLURM_STEP_NUM_TASKS"));
     int provided;
     // The training loop calls MPI from one thread only; OpenMP threads never do.
     if (MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided) != MPI_SUCCESS)
@@ -41,6 +67,17 @@ int dist_init(Dist *d, char *err) {
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_ARE_FATAL);
     MPI_Comm_rank(MPI_COMM_WORLD, &d->rank);
     MPI_Comm_size(MPI_COMM_WORLD, &d->size);
+    long want = launcher_size();
+    if (want > 0 && want != d->size) {
+        seterr(err, "the launcher started %ld processes but MPI sees a world of %d: this Open MPI cannot use its "
+                    "process-management interface (Debian's Open MPI 4.1 speaks PMIx only: `srun --mpi=pmix`, or mpirun)",
+               want, d->size);
+        MPI_Finalize();
+        d->mpi = 0;
+        d->size = 1;
+        d->rank = 0;
+        return -1;
+    }
     d->comm = xcalloc(1, sizeof *d->comm);
     MPI_Op_create(sum_f, 0, &d->comm->sum_f);
     return 0;
@@ -141,6 +178,11 @@ void dist_grads_begin(const Dist *d, float *const *bufs, const size_t *lens, int
             c->collectives++;
         }
     }
+    // Open MPI moves a non-blocking collective only inside MPI calls (no progress thread by
+    // default): testing the requests in flight lets those posted earlier in the backward go on
+    // to their next rounds now rather than all at the wait.
+    int done;
+    MPI_Testall(c->nreq, c->req, &done, MPI_STATUSES_IGNORE);
     c->seconds += MPI_Wtime() - t0;
 }
 

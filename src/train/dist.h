@@ -1,10 +1,11 @@
 // dist.h: the data-parallel world a training run belongs to, over MPI (Open MPI), behind the
 // few calls the trainer needs. The rest of the trainer calls dist_* only, never MPI.
 //
-// A process that was not started by a launcher (no OMPI_COMM_WORLD_SIZE / PMIX_RANK from
-// Open MPI's mpirun, no SLURM_PROCID from Slurm's srun) never touches MPI: it is world size 1,
-// every collective is a no-op, and no MPI daemon is started, so `repae train` and `make run`
-// need no launcher.
+// A process that was not started by a launcher (no OMPI_COMM_WORLD_SIZE from Open MPI's mpirun,
+// no PMIX_RANK / PMI_RANK from a PMIx or PMI server such as `srun --mpi=pmix`, not one of
+// several tasks of a Slurm job step: SLURM_PROCID with SLURM_STEP_NUM_TASKS > 1) never touches
+// MPI: it is world size 1, every collective is a no-op, and no MPI daemon is started, so
+// `repae train`, `make run` and a plain run in a Slurm batch script need no launcher.
 #ifndef REPAE_DIST_H
 #define REPAE_DIST_H
 #include <stddef.h>
@@ -22,7 +23,8 @@ typedef struct Dist {
 // Whether the environment says a launcher started this process.
 int dist_launched(void);
 // Joins the launcher's world (MPI_Init) when launched, otherwise world size 1. 0, or -1 with
-// err (ERRLEN).
+// err (ERRLEN), also when the launcher announced more processes than MPI can join (srun tasks
+// without PMIx would each be a world of one: separate runs on one store).
 int dist_init(Dist *d, char *err);
 void dist_finalize(Dist *d);
 static inline int dist_rank(const Dist *d) { return d ? d->rank : 0; }
@@ -39,8 +41,10 @@ void dist_allreduce_sum_d(const Dist *d, double *x, size_t n);
 // run is reproducible for a given world size (sums in rank order, as dist_allreduce_sum_f).
 // Begins can follow one another; dist_grads_wait completes all of them and multiplies each
 // buffer by the scale given with it (1/world for a mean). The buffers must not be touched in
-// between. The transfer proceeds while the caller computes (the wire moves what the transport
-// sends eagerly; the rest goes at the wait). No-ops with one process.
+// between. The transfer proceeds while the caller computes: each begin also tests the requests
+// in flight, which moves the earlier ones on (Open MPI progresses only inside MPI calls), so a
+// trainer that begins each piece as its backward finishes it keeps the wire busy; what is left
+// goes at the wait. No-ops with one process.
 #define DIST_BUCKET_FLOATS (1 << 18) // 1 MiB: few collectives per step, and under INT_MAX
 void dist_grads_begin(const Dist *d, float *const *bufs, const size_t *lens, int nbufs, float scale);
 void dist_grads_wait(const Dist *d);

@@ -7,6 +7,7 @@
 // projector is clipped with the SiT as one set, has its own AdamW moments and is covered by the
 // EMA; see configs/README.md ("REPA's target encoder").
 #include "train/trainer.h"
+#include "train/trainer_dist.h"
 #include "data/data.h"
 #include "model/encoder.h"
 #include "model/model.h"
@@ -258,6 +259,7 @@ static const char *step_abort(Trainer *tr, const char *what) {
         memcpy(bn->running_var, tr->bn_save + bn->C, bn->C * sizeof(float));
     }
     gan_abort(tr);
+    dist_grads_wait(tr->dist); // the SiT's pieces already on the wire
     return what;
 }
 
@@ -339,7 +341,8 @@ static void collapse_watch(Trainer *tr, float *vals) {
 // diffusion.grad_to_vae (the naive end-to-end training REPA-E shows collapsing), through x_t,
 // the target (velocity) and the BatchNorm, into v->dz. The SiT side's w_sit * align never
 // reaches the VAE (its VAE side is repa_vae_pass, with its own weight w_vae).
-static void diffusion_pass(Trainer *tr, float *vals) {
+// last: this pass's SiT backward is the step's last (no score alignment pass follows).
+static void diffusion_pass(Trainer *tr, float *vals, int last) {
     const Config *c = &tr->cfg;
     Model *m = &tr->m;
     Sit *s = &m->sit;
@@ -365,10 +368,13 @@ static void diffusion_pass(Trainer *tr, float *vals) {
         // REPA-E): a backward of the diffusion loss alone gives dx_t, then one of w_sit * align
         // (blocks 1..k) adds the rest of the SiT's parameter gradients.
         sit_backward(s, tr->dxt, tr->dout, NULL, 0, c->train.train_sit);
+        trainer_sit_reduce_during(tr, last && c->train.train_sit);
         if (c->train.train_sit) sit_backward(s, NULL, NULL, tr->dtok, k, 1);
     } else {
+        trainer_sit_reduce_during(tr, last && c->train.train_sit);
         sit_backward(s, to_vae ? tr->dxt : NULL, tr->dout, k ? tr->dtok : NULL, k, c->train.train_sit);
     }
+    trainer_sit_reduce_during(tr, 0);
     if (!to_vae) return;
     memset(tr->dzn, 0, nz * sizeof(float));
     diffusion_loss_backward(&m->diff, NULL, tr->dzn, tr->dxt, out, tr->zn, tr->eps, tr->t, B, m->nz, c->loss.w_diff);
@@ -427,7 +433,9 @@ static void score_align_pass(Trainer *tr, float *vals) {
     vals[M_ALIGN] = diffusion_loss_forward(&m->diff, out, tr->zn, tr->eps2, tr->t2, B, m->nz);
     memset(tr->dout, 0, B * m->nz * sizeof(float));
     diffusion_loss_backward(&m->diff, tr->dout, NULL, NULL, out, tr->zn, tr->eps2, tr->t2, B, m->nz, c->loss.w_align);
+    trainer_sit_reduce_during(tr, 1);
     sit_backward(s, NULL, tr->dout, NULL, 0, 1);
+    trainer_sit_reduce_during(tr, 0);
 }
 
 // VAE backward: the image losses on xr into the decoder; smoothness and whatever the SiT
@@ -448,9 +456,11 @@ static void vae_backward_pass(Trainer *tr, const float *xr) {
     perc_backward_pass(tr, tr->dxr);
     smooth_backward(v->dz, v->z, B, m->zc, m->zh, m->zw, c->loss.w_smooth);
     vae_decode_backward(v, v->dz, tr->dxr);
+    trainer_reduce_vae_half(tr, 1);
     kl_backward_div(v->dmean, v->dlogvar, v->mean, v->logvar, nz, kl_div(tr), c->loss.w_kl);
     vae_sample_backward(v, v->dmean, v->dlogvar, v->dz, tr->eps_vae, B);
     vae_encode_backward(v, v->dmean, v->dlogvar);
+    trainer_reduce_vae_half(tr, 0);
 }
 
 // The EMA decay of the update after n earlier ones. With train.ema_warmup, min(ema, (1+n)/(10+n))
@@ -499,30 +509,6 @@ static void update_pass(Trainer *tr, float *vals) {
     vals[M_LR_SIT] = c->train.train_sit ? lr_sit : 0.0f;
 }
 
-// ---- data parallel: what the processes combine ------------------------------------------------
-// Each share's losses are means over its B images: the global batch's are their average.
-static void reduce_metrics(Trainer *tr, float *vals) {
-    if (!tr->dist) return;
-    static const int idx[] = {M_RECON, M_KL, M_DIFF, M_ALIGN, M_SMOOTH, M_LSTD, M_SSTD,
-                              M_GAN_G, M_GAN_D, M_LOGITS_REAL, M_LOGITS_FAKE, M_PERC};
-    enum { N = sizeof idx / sizeof idx[0] };
-    double v[N];
-    for (int i = 0; i < N; i++) v[i] = vals[idx[i]];
-    dist_allreduce_sum_d(tr->dist, v, N);
-    for (int i = 0; i < N; i++) vals[idx[i]] = (float)(v[i] / tr->world);
-}
-
-// The gradients of the global batch's mean loss: the average of the shares' gradients, before
-// any norm or clipping (every process then takes the same update). Started without waiting
-// (bucketed, in a fixed order), so the SiT's and projector's, final once the SiT passes are
-// done, travel while the VAE backward runs; dist_grads_wait completes them all.
-static void reduce_grads(Trainer *tr, ParamTable *p) {
-    if (!tr->dist) return;
-    float *buf = p->grad;
-    size_t n = p->ntrain;
-    dist_grads_begin(tr->dist, &buf, &n, 1, 1.0f / (float)tr->world);
-}
-
 const char *trainer_step(Trainer *tr, float *vals) {
     const Config *c = &tr->cfg;
     Vae *v = &tr->m.vae;
@@ -548,10 +534,11 @@ const char *trainer_step(Trainer *tr, float *vals) {
     latents_for_sit(tr);
     latent_sstd(tr, vals);
     if (trainer_sit_needed(tr)) {
-        diffusion_pass(tr, vals);
-        if (tr->align == ALIGN_SCORE && train_sit) score_align_pass(tr, vals);
+        int score = tr->align == ALIGN_SCORE && train_sit;
+        diffusion_pass(tr, vals, !score);
+        if (score) score_align_pass(tr, vals);
     }
-    reduce_metrics(tr, vals);
+    trainer_reduce_metrics(tr, vals);
     collapse_watch(tr, vals);
     float diff = isnan(vals[M_DIFF]) ? 0.0f : vals[M_DIFF];
     float w_align = repa ? c->align.w_sit : c->loss.w_align;
@@ -567,10 +554,11 @@ const char *trainer_step(Trainer *tr, float *vals) {
                      (k == M_PERC && !tr->perc_on);
         if (isinf(x) || (isnan(x) && !absent)) return step_abort(tr, train_metric_names[k]);
     }
-    if (train_sit) reduce_grads(tr, &s->params);
-    if (train_sit && repa) reduce_grads(tr, &tr->proj.params);
+    // The gradients of the global batch's mean loss: the average of the shares' gradients,
+    // before any norm or clipping (every process then takes the same update). The SiT's left
+    // during its backward, the VAE's leave during its own.
+    if (train_sit && repa) trainer_reduce_grads(tr, tr->proj.params.grad, tr->proj.params.ntrain);
     if (train_vae) vae_backward_pass(tr, xr);
-    if (train_vae) reduce_grads(tr, &v->params);
     dist_grads_wait(tr->dist);
 
     // Gradient norms of both sides before any update: finite losses can still overflow a
