@@ -65,6 +65,11 @@ void groupnorm_silu_forward(float *out, float *mean, float *rstd,
 
 // Backward processes a channel in tiles of this many values: dn for one tile lives on the stack.
 #define GN_TILE 256
+// With SiLU, a group of at most this many values keeps its dn and xhat (two float arrays on the
+// thread's stack, 64 KB) between the sums pass and the input-gradient pass, so SiLU's expf and
+// division are computed once per value instead of twice (they were most of the backward).
+// fm32-small's groups hold 1024-4096 values; larger ones recompute tile by tile as before.
+#define GN_CACHE 8192
 
 // dn = dL/d(normalised) for one tile and xh = xhat. With silu, n = xhat * w + b is recomputed
 // and dn = dy * silu'(n); without, dn = dy.
@@ -82,10 +87,27 @@ gn_tile_dn(float *restrict dn, float *restrict xh, const float *restrict x, cons
     }
 }
 
-// sum(dn) and sum(dn * xhat) over one channel plane, eight double partial sums each.
+// Adds one tile's sum(dn) and sum(dn * xhat) into eight double partial sums each.
+static inline __attribute__((always_inline)) void
+gn_tile_sums(double *restrict a1, double *restrict a2, const float *restrict dn, const float *restrict xh, int len) {
+    int i = 0;
+    for (; i + 8 <= len; i += 8)
+        for (int j = 0; j < 8; j++) {
+            a1[j] += dn[i + j];
+            a2[j] += (double)dn[i + j] * xh[i + j];
+        }
+    for (; i < len; i++) {
+        a1[0] += dn[i];
+        a2[0] += (double)dn[i] * xh[i];
+    }
+}
+
+// sum(dn) and sum(dn * xhat) over one channel plane, eight double partial sums each. With
+// silu and a cache (dnc, xhc: HW floats each), the tiles' dn and xhat are left there for the
+// caller's second pass; the sums are the same either way (same tiles, same order).
 static inline __attribute__((always_inline)) void
 gn_channel_sums(const float *x, const float *dy, int HW, float m, float r, float w, float b, double *sdy,
-                double *sdyx, const int silu) {
+                double *sdyx, float *restrict dnc, float *restrict xhc, const int silu) {
     double a1[8] = {0}, a2[8] = {0};
     if (!silu) { // dn = dy: read straight from the planes (staging tiles made this 2x slower)
         int i = 0;
@@ -102,17 +124,9 @@ gn_channel_sums(const float *x, const float *dy, int HW, float m, float r, float
     float dn[GN_TILE], xh[GN_TILE];
     for (int i0 = 0; silu && i0 < HW; i0 += GN_TILE) {
         int len = HW - i0 < GN_TILE ? HW - i0 : GN_TILE;
-        gn_tile_dn(dn, xh, x + i0, dy + i0, len, m, r, w, b, silu);
-        int i = 0;
-        for (; i + 8 <= len; i += 8)
-            for (int j = 0; j < 8; j++) {
-                a1[j] += dn[i + j];
-                a2[j] += (double)dn[i + j] * xh[i + j];
-            }
-        for (; i < len; i++) {
-            a1[0] += dn[i];
-            a2[0] += (double)dn[i] * xh[i];
-        }
+        float *d = dnc ? dnc + i0 : dn, *h = xhc ? xhc + i0 : xh;
+        gn_tile_dn(d, h, x + i0, dy + i0, len, m, r, w, b, silu);
+        gn_tile_sums(a1, a2, d, h, len);
     }
     double s1 = 0, s2 = 0;
     for (int j = 0; j < 8; j++) { s1 += a1[j]; s2 += a2[j]; }
@@ -140,6 +154,9 @@ groupnorm_backward_impl(float *dinp, float *dweight, float *dbias, const float *
 #pragma omp parallel if ((size_t)B * C * HW >= PAR_MIN)
         {
             int tid = omp_get_thread_num();
+            // One group's dn and xhat (silu only; see GN_CACHE).
+            const int cache = silu && gsize <= GN_CACHE;
+            float dnc[cache ? gsize : 1], xhc[cache ? gsize : 1];
 #pragma omp for schedule(static)
             for (int bg = 0; bg < B * G; bg++) {
                 const float *x = inp + (size_t)bg * gsize, *dy = dout + (size_t)bg * gsize;
@@ -151,7 +168,9 @@ groupnorm_backward_impl(float *dinp, float *dweight, float *dbias, const float *
                     int c = g * cpg + cc;
                     float w = weight ? weight[c] : 1.0f, b = bias ? bias[c] : 0.0f;
                     double sdy, sdyx;
-                    gn_channel_sums(x + (size_t)cc * HW, dy + (size_t)cc * HW, HW, m, r, w, b, &sdy, &sdyx, silu);
+                    gn_channel_sums(x + (size_t)cc * HW, dy + (size_t)cc * HW, HW, m, r, w, b, &sdy, &sdyx,
+                                    cache ? dnc + (size_t)cc * HW : NULL, cache ? xhc + (size_t)cc * HW : NULL,
+                                    silu);
                     s1 += w * sdy;
                     s2 += w * sdyx;
                     if (fuse) {
@@ -168,6 +187,11 @@ groupnorm_backward_impl(float *dinp, float *dweight, float *dbias, const float *
                     float *dxc = dx + (size_t)cc * HW;
                     if (!silu)
                         for (int i = 0; i < HW; i++) dxc[i] += r * (dyc[i] * w - a - (xc[i] - m) * r * bb);
+                    if (silu && cache) {
+                        const float *restrict dnp = dnc + (size_t)cc * HW, *restrict xhp = xhc + (size_t)cc * HW;
+                        for (int i = 0; i < HW; i++) dxc[i] += r * (dnp[i] * w - a - xhp[i] * bb);
+                        continue;
+                    }
                     for (int i0 = 0; silu && i0 < HW; i0 += GN_TILE) {
                         int len = HW - i0 < GN_TILE ? HW - i0 : GN_TILE;
                         gn_tile_dn(dn, xh, xc + i0, dyc + i0, len, m, r, w, b, silu);
@@ -198,7 +222,7 @@ groupnorm_backward_impl(float *dinp, float *dweight, float *dbias, const float *
                 size_t off = ((size_t)bb * C + c) * HW;
                 double sdy, sdyx;
                 gn_channel_sums(inp + off, dout + off, HW, mean[bb * G + g], rstd[bb * G + g], w, b, &sdy, &sdyx,
-                                silu);
+                                NULL, NULL, silu);
                 sw += sdyx;
                 sb += sdy;
             }
