@@ -84,6 +84,29 @@ TEST(groupnorm_silu_equals_the_two_ops) {
     CHECK_CLOSE(db2, db1, C, 1e-5, 1e-6, "dbias vs groupnorm + silu");
 }
 
+// Groups of more than 8192 values (norm.c's GN_CACHE) recompute dn tile by tile instead of
+// keeping it between the backward's two passes: that path against the two ops too, with a
+// plane that is not a multiple of the tile (4200 = 16 x 256 + 104).
+TEST(groupnorm_silu_groups_larger_than_the_dn_cache) {
+    enum { B = 2, C = 4, HW = 4200, G = 2, n = B * C * HW };
+    static float x[n], y1[n], y2[n], nrm[n], dy[n], dn[n], dx1[n], dx2[n];
+    float w[C], b[C], m1[B * G], r1[B * G], m2[B * G], r2[B * G];
+    float dw1[C] = {0}, db1[C] = {0}, dw2[C] = {0}, db2[C] = {0};
+    test_fill(x, n, &lcg_state, 3, 1); test_fill(w, C, &lcg_state, 2, 0.5f);
+    test_fill(b, C, &lcg_state, 1, 0); test_fill(dy, n, &lcg_state, 1, 0);
+    groupnorm_forward(nrm, m1, r1, x, w, b, B, C, HW, G, 1e-6f);
+    silu_forward(y1, nrm, n);
+    memset(dn, 0, sizeof dn); memset(dx1, 0, sizeof dx1); memset(dx2, 0, sizeof dx2);
+    silu_backward(dn, dy, nrm, n);
+    groupnorm_backward(dx1, dw1, db1, dn, x, m1, r1, w, B, C, HW, G);
+    groupnorm_silu_forward(y2, m2, r2, x, w, b, B, C, HW, G, 1e-6f);
+    groupnorm_silu_backward(dx2, dw2, db2, dy, x, m2, r2, w, b, B, C, HW, G);
+    CHECK_CLOSE(y2, y1, n, 1e-6, 1e-7, "out vs groupnorm + silu");
+    CHECK_CLOSE(dx2, dx1, n, 1e-5, 1e-6, "dx vs groupnorm + silu");
+    CHECK_CLOSE(dw2, dw1, C, 1e-5, 1e-6, "dweight vs groupnorm + silu");
+    CHECK_CLOSE(db2, db1, C, 1e-5, 1e-6, "dbias vs groupnorm + silu");
+}
+
 // A NaN input spreads to its group as in PyTorch rather than being clamped into a number.
 TEST(groupnorm_silu_nan_propagates) {
     float x[8] = {1, 2, 3, NAN, 5, 6, 7, 8}, y[8], mean[2], rstd[2], w[2] = {1, 1}, b[2] = {0, 0};
@@ -238,6 +261,7 @@ int main(void) {
     RUN(groupnorm_silu_1x1_image);
     RUN(groupnorm_silu_planes_longer_than_a_tile);
     RUN(groupnorm_silu_equals_the_two_ops);
+    RUN(groupnorm_silu_groups_larger_than_the_dn_cache);
     RUN(groupnorm_silu_nan_propagates);
     RUN(groupnorm_silu_gradcheck);
     RUN(upconv_matches_torch);

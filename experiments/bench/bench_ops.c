@@ -234,6 +234,15 @@ int main(int argc, char **argv) {
             snprintf(sh, sizeof sh, "%d@%d G8", C, HW);
             row("groupnorm", sh, cnt[i], 8, 8 * n, fs, 12 * n, bs);
         }
+        // The VAE's norm1/norm2/norm_out: GroupNorm then SiLU, fused (most of its GroupNorms).
+        for (int i = 0; i < 3; i++) {
+            int C = CH[i][0], HW = CH[i][1];
+            double n = 64.0 * C * HW;
+            TIME(fs, groupnorm_silu_forward(Y, Z, DZ, X, W, BI, 64, C, HW, 8, 1e-6f));
+            TIME(bs, groupnorm_silu_backward(DX, DW, DB, DY, X, Z, DZ, W, BI, 64, C, HW, 8));
+            snprintf(sh, sizeof sh, "%d@%d G8", C, HW);
+            row("groupnorm_silu", sh, cnt[i], 12, 12 * n, fs, 20 * n, bs);
+        }
     }
     {
         double n = 1024.0 * 192;

@@ -3,6 +3,7 @@
 // used by residual paths.
 #include <math.h>
 #include "ops/ops.h"
+#include "ops/par.h"
 
 // Below this many elements a loop runs on one thread: forking costs more than it saves.
 #define PAR_MIN 16384
@@ -14,7 +15,7 @@
 void modulate_forward(float *out, const float *x, const float *shift, const float *scale,
                       int B, int T, int C, int ld) {
     // out, x (B,T,C); shift, scale (B, C) rows ld apart
-    #pragma omp parallel for collapse(2) if ((size_t)B * T * C >= PAR_MIN)
+    #pragma omp parallel for collapse(2) if ((size_t)B * T * C >= OPS_PAR_STREAM)
     for (int b = 0; b < B; b++) {
         for (int t = 0; t < T; t++) {
             const float *sh = shift + (size_t)b * ld, *sc = scale + (size_t)b * ld;
@@ -28,7 +29,7 @@ void modulate_forward(float *out, const float *x, const float *shift, const floa
 void modulate_backward(float *dx, float *dshift, float *dscale, const float *dout,
                        const float *x, const float *scale, int B, int T, int C, int ld) {
     int nch = (C + COLS - 1) / COLS;
-    #pragma omp parallel for collapse(2) if ((size_t)B * T * C >= PAR_MIN)
+    #pragma omp parallel for collapse(2) if ((size_t)B * T * C >= OPS_PAR_SUMS)
     for (int b = 0; b < B; b++) {
         for (int ch = 0; ch < nch; ch++) {
             int c0 = ch * COLS, c1 = c0 + COLS < C ? c0 + COLS : C;
@@ -55,7 +56,7 @@ void modulate_backward(float *dx, float *dshift, float *dscale, const float *dou
 void gate_residual_forward(float *out, const float *x, const float *y, const float *gate,
                            int B, int T, int C, int ld) {
     // out, x, y (B,T,C); gate (B, C) rows ld apart. out may alias x.
-    #pragma omp parallel for collapse(2) if ((size_t)B * T * C >= PAR_MIN)
+    #pragma omp parallel for collapse(2) if ((size_t)B * T * C >= OPS_PAR_STREAM)
     for (int b = 0; b < B; b++) {
         for (int t = 0; t < T; t++) {
             const float *g = gate + (size_t)b * ld;
@@ -68,7 +69,7 @@ void gate_residual_forward(float *out, const float *x, const float *y, const flo
 void gate_residual_backward(float *dx, float *dy, float *dgate, const float *dout,
                             const float *y, const float *gate, int B, int T, int C, int ld) {
     int nch = (C + COLS - 1) / COLS;
-    #pragma omp parallel for collapse(2) if ((size_t)B * T * C >= PAR_MIN)
+    #pragma omp parallel for collapse(2) if ((size_t)B * T * C >= OPS_PAR_SUMS)
     for (int b = 0; b < B; b++) {
         for (int ch = 0; ch < nch; ch++) {
             int c0 = ch * COLS, c1 = c0 + COLS < C ? c0 + COLS : C;
@@ -151,11 +152,11 @@ void timestep_embedding_backward(float *dt, const float *dout, const float *t, i
 
 // ---------------------------------------------------------------------------------------------
 void add_forward(float *out, const float *a, const float *b, size_t n) {
-    #pragma omp parallel for if (n >= PAR_MIN)
+    #pragma omp parallel for if (n >= OPS_PAR_STREAM)
     for (size_t i = 0; i < n; i++) out[i] = a[i] + b[i];
 }
 
 void accumulate(float *dst, const float *src, size_t n) {
-    #pragma omp parallel for if (n >= PAR_MIN)
+    #pragma omp parallel for if (n >= OPS_PAR_STREAM)
     for (size_t i = 0; i < n; i++) dst[i] += src[i];
 }

@@ -9,6 +9,7 @@
 // O(Cout*K*P) flops. 1x1 stride-1 unpadded convs with large images skip both copies and call
 // sgemm on the NCHW planes directly.
 #include "ops/ops.h"
+#include "ops/par.h"
 #include "ops/conv_implicit.h"
 #include "base/util.h"
 #include "ops/gemm.h"
@@ -247,7 +248,8 @@ void conv2d_forward(float *out, const float *inp, const float *weight, const flo
 
 static void conv_dbias(float *dbias, const float *dout, const Conv2d *c) {
     const size_t P = (size_t)c->Ho * c->Wo;
-    #pragma omp parallel for schedule(static)
+    // Each channel's sum is one thread's, so the split does not change values (par.h).
+    #pragma omp parallel for schedule(static) if ((size_t)c->B * c->Cout * P >= OPS_PAR_SUMS)
     for (int co = 0; co < c->Cout; co++) {
         // Eight independent partial sums per plane (a plain running sum is one serial chain
         // of adds that the compiler may not reorder), then double across images.

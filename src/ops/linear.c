@@ -1,5 +1,6 @@
 // ops_linear.c: linear layers as one sgemm (gemm.h) per product (PyTorch [out, in] weights).
 #include "ops/ops.h"
+#include "ops/par.h"
 #include "ops/gemm.h"
 #include <omp.h>
 
@@ -23,7 +24,7 @@ void linear_forward_prec(float *out, const float *inp, const float *weight, cons
     }
     float beta = 0.0f;
     if (bias) { // seed out with the bias and let sgemm accumulate onto it (beta = 1)
-        #pragma omp parallel for schedule(static)
+        #pragma omp parallel for schedule(static) if ((size_t)N * nout >= OPS_PAR_STREAM)
         for (int n = 0; n < N; n++)
             for (int o = 0; o < nout; o++) out[(size_t)n * nout + o] = bias[o];
         beta = 1.0f;
@@ -45,7 +46,7 @@ void linear_backward_prec(float *dinp, float *dweight, float *dbias,
         // Column sums of dout in double (N is B*T, about a thousand rows). Each thread owns a
         // block of columns and walks the rows in order, so reads stay sequential and the result
         // does not depend on the thread count.
-        #pragma omp parallel
+        #pragma omp parallel if ((size_t)N * nout >= OPS_PAR_SUMS)
         {
             int nt = omp_get_num_threads(), id = omp_get_thread_num();
             int o0 = (int)((long)nout * id / nt), o1 = (int)((long)nout * (id + 1) / nt);

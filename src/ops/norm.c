@@ -9,6 +9,9 @@
 #include <string.h>
 #include "ops/ops.h"
 #include "ops/vecmath.h"
+#ifdef __AVX__
+#include <immintrin.h>
+#endif
 
 // Below this many elements a parallel region costs more than it saves.
 #define PAR_MIN 16384
@@ -22,31 +25,31 @@
 // the channel count and rejects configs whose channels are not divisible by it, at build time.
 // weight/bias may be NULL (treated as 1 and 0), although the VAE always uses the affine form.
 // GroupNorm forward, optionally followed by SiLU in the same pass (groupnorm_silu_forward, the
-// VAE's norm+SiLU; why fused: ops_fused.c): `silu` is a constant at both call sites, so each
-// keeps its own vectorised loop. The same holds for groupnorm_backward_impl below.
+// VAE's norm+SiLU; why fused: ops_fused.c). The group bodies are always_inline with `silu` a
+// constant, and each public function has its own parallel loop: GCC outlines an OpenMP region
+// before it inlines, so one region inside a shared always_inline function was compiled once
+// with silu as a run-time value, and the vectoriser's if-conversion made plain GroupNorm
+// compute SiLU's expf and division for every value and then select them away.
 static inline __attribute__((always_inline)) void
-groupnorm_forward_impl(float *out, float *mean, float *rstd, const float *inp, const float *weight,
-                       const float *bias, int B, int C, int HW, int G, float eps, const int silu) {
+gn_forward_group(float *out, float *mean, float *rstd, const float *inp, const float *weight, const float *bias,
+                 int bg, int C, int HW, int G, float eps, const int silu) {
     int cpg = C / G;
     size_t gsize = (size_t)cpg * HW;
-#pragma omp parallel for schedule(static) if ((size_t)B * C * HW >= PAR_MIN)
-    for (int bg = 0; bg < B * G; bg++) {
-        const float *x = inp + (size_t)bg * gsize;
-        float *y = out + (size_t)bg * gsize;
-        float m, r;
-        ops_mean_rstd(x, gsize, eps, &m, &r);
-        mean[bg] = m;
-        rstd[bg] = r;
-        int g = bg % G;
-        for (int cc = 0; cc < cpg; cc++) {
-            int c = g * cpg + cc;
-            float w = weight ? weight[c] : 1.0f, b = bias ? bias[c] : 0.0f;
-            const float *xc = x + (size_t)cc * HW;
-            float *yc = y + (size_t)cc * HW;
-            for (int i = 0; i < HW; i++) {
-                float v = (xc[i] - m) * r * w + b;
-                yc[i] = silu ? v / (1.0f + ops_expf(-v)) : v;
-            }
+    const float *x = inp + (size_t)bg * gsize;
+    float *y = out + (size_t)bg * gsize;
+    float m, r;
+    ops_mean_rstd(x, gsize, eps, &m, &r);
+    mean[bg] = m;
+    rstd[bg] = r;
+    int g = bg % G;
+    for (int cc = 0; cc < cpg; cc++) {
+        int c = g * cpg + cc;
+        float w = weight ? weight[c] : 1.0f, b = bias ? bias[c] : 0.0f;
+        const float *xc = x + (size_t)cc * HW;
+        float *yc = y + (size_t)cc * HW;
+        for (int i = 0; i < HW; i++) {
+            float v = (xc[i] - m) * r * w + b;
+            yc[i] = silu ? v / (1.0f + ops_expf(-v)) : v;
         }
     }
 }
@@ -54,17 +57,24 @@ groupnorm_forward_impl(float *out, float *mean, float *rstd, const float *inp, c
 void groupnorm_forward(float *out, float *mean, float *rstd,
                        const float *inp, const float *weight, const float *bias,
                        int B, int C, int HW, int G, float eps) {
-    groupnorm_forward_impl(out, mean, rstd, inp, weight, bias, B, C, HW, G, eps, 0);
+#pragma omp parallel for schedule(static) if ((size_t)B * C * HW >= PAR_MIN)
+    for (int bg = 0; bg < B * G; bg++) gn_forward_group(out, mean, rstd, inp, weight, bias, bg, C, HW, G, eps, 0);
 }
 
 void groupnorm_silu_forward(float *out, float *mean, float *rstd,
                             const float *inp, const float *weight, const float *bias,
                             int B, int C, int HW, int G, float eps) {
-    groupnorm_forward_impl(out, mean, rstd, inp, weight, bias, B, C, HW, G, eps, 1);
+#pragma omp parallel for schedule(static) if ((size_t)B * C * HW >= PAR_MIN)
+    for (int bg = 0; bg < B * G; bg++) gn_forward_group(out, mean, rstd, inp, weight, bias, bg, C, HW, G, eps, 1);
 }
 
 // Backward processes a channel in tiles of this many values: dn for one tile lives on the stack.
 #define GN_TILE 256
+// With SiLU, a group of at most this many values keeps its dn and xhat (two float arrays on the
+// thread's stack, 64 KB) between the sums pass and the input-gradient pass, so SiLU's expf and
+// division are computed once per value instead of twice (they were most of the backward).
+// fm32-small's groups hold 1024-4096 values; larger ones recompute tile by tile as before.
+#define GN_CACHE 8192
 
 // dn = dL/d(normalised) for one tile and xh = xhat. With silu, n = xhat * w + b is recomputed
 // and dn = dy * silu'(n); without, dn = dy.
@@ -82,37 +92,62 @@ gn_tile_dn(float *restrict dn, float *restrict xh, const float *restrict x, cons
     }
 }
 
-// sum(dn) and sum(dn * xhat) over one channel plane, eight double partial sums each.
+// Adds one tile's sum(dn) and sum(dn * xhat) into eight double partial sums each.
+static inline __attribute__((always_inline)) void
+gn_tile_sums(double *restrict a1, double *restrict a2, const float *restrict dn, const float *restrict xh, int len) {
+    int i = 0;
+#ifdef __AVX__
+    // GCC keeps the loop below scalar (cvtss2sd, accumulators spilled to the stack); this is the
+    // same arithmetic lane for lane (each product of two floats is exact in double, then one
+    // add into partial sum j), so the bits are the loop's.
+    __m256d s1l = _mm256_loadu_pd(a1), s1h = _mm256_loadu_pd(a1 + 4);
+    __m256d s2l = _mm256_loadu_pd(a2), s2h = _mm256_loadu_pd(a2 + 4);
+    for (; i + 8 <= len; i += 8) {
+        __m256 d = _mm256_loadu_ps(dn + i), h = _mm256_loadu_ps(xh + i);
+        __m256d dl = _mm256_cvtps_pd(_mm256_castps256_ps128(d)), dh = _mm256_cvtps_pd(_mm256_extractf128_ps(d, 1));
+        __m256d hl = _mm256_cvtps_pd(_mm256_castps256_ps128(h)), hh = _mm256_cvtps_pd(_mm256_extractf128_ps(h, 1));
+        s1l = _mm256_add_pd(s1l, dl);
+        s1h = _mm256_add_pd(s1h, dh);
+        s2l = _mm256_add_pd(s2l, _mm256_mul_pd(dl, hl));
+        s2h = _mm256_add_pd(s2h, _mm256_mul_pd(dh, hh));
+    }
+    _mm256_storeu_pd(a1, s1l);
+    _mm256_storeu_pd(a1 + 4, s1h);
+    _mm256_storeu_pd(a2, s2l);
+    _mm256_storeu_pd(a2 + 4, s2h);
+#endif
+    for (; i + 8 <= len; i += 8)
+        for (int j = 0; j < 8; j++) {
+            a1[j] += dn[i + j];
+            a2[j] += (double)dn[i + j] * xh[i + j];
+        }
+    for (; i < len; i++) {
+        a1[0] += dn[i];
+        a2[0] += (double)dn[i] * xh[i];
+    }
+}
+
+// sum(dn) and sum(dn * xhat) over one channel plane, eight double partial sums each. With
+// silu and a cache (dnc, xhc: HW floats each), the tiles' dn and xhat are left there for the
+// caller's second pass; the sums are the same either way (same tiles, same order).
 static inline __attribute__((always_inline)) void
 gn_channel_sums(const float *x, const float *dy, int HW, float m, float r, float w, float b, double *sdy,
-                double *sdyx, const int silu) {
+                double *sdyx, float *restrict dnc, float *restrict xhc, const int silu) {
     double a1[8] = {0}, a2[8] = {0};
-    if (!silu) { // dn = dy: read straight from the planes (staging tiles made this 2x slower)
-        int i = 0;
-        for (; i + 8 <= HW; i += 8)
-            for (int j = 0; j < 8; j++) {
-                a1[j] += dy[i + j];
-                a2[j] += (double)dy[i + j] * ((x[i + j] - m) * r);
-            }
-        for (; i < HW; i++) {
-            a1[0] += dy[i];
-            a2[0] += (double)dy[i] * ((x[i] - m) * r);
-        }
-    }
     float dn[GN_TILE], xh[GN_TILE];
+    // dn = dy: only xhat is staged, a tile at a time. Written as one loop over the plane, GCC
+    // left the double sums scalar (cvtss2sd, accumulators on the stack): 3x slower. Tiles are
+    // a multiple of 8 long, so the partial sums see the values in the same order as that loop.
+    for (int i0 = 0; !silu && i0 < HW; i0 += GN_TILE) {
+        int len = HW - i0 < GN_TILE ? HW - i0 : GN_TILE;
+        for (int i = 0; i < len; i++) xh[i] = (x[i0 + i] - m) * r;
+        gn_tile_sums(a1, a2, dy + i0, xh, len);
+    }
     for (int i0 = 0; silu && i0 < HW; i0 += GN_TILE) {
         int len = HW - i0 < GN_TILE ? HW - i0 : GN_TILE;
-        gn_tile_dn(dn, xh, x + i0, dy + i0, len, m, r, w, b, silu);
-        int i = 0;
-        for (; i + 8 <= len; i += 8)
-            for (int j = 0; j < 8; j++) {
-                a1[j] += dn[i + j];
-                a2[j] += (double)dn[i + j] * xh[i + j];
-            }
-        for (; i < len; i++) {
-            a1[0] += dn[i];
-            a2[0] += (double)dn[i] * xh[i];
-        }
+        float *d = dnc ? dnc + i0 : dn, *h = xhc ? xhc + i0 : xh;
+        gn_tile_dn(d, h, x + i0, dy + i0, len, m, r, w, b, silu);
+        gn_tile_sums(a1, a2, d, h, len);
     }
     double s1 = 0, s2 = 0;
     for (int j = 0; j < 8; j++) { s1 += a1[j]; s2 += a2[j]; }
@@ -126,98 +161,135 @@ gn_channel_sums(const float *x, const float *dy, int HW, float m, float r, float
 // sum(dn * xhat), are also the bias and weight gradients: each thread adds them into its own
 // row of part (static schedule, rows summed in thread order, so results depend only on the
 // thread count), which saves a separate pass over dout and inp.
-static inline __attribute__((always_inline)) void
-groupnorm_backward_impl(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
-                        const float *mean, const float *rstd, const float *weight, const float *bias, int B,
-                        int C, int HW, int G, const int silu) {
-    int cpg = C / G;
+typedef struct {
+    float *dinp, *dweight, *dbias;
+    const float *dout, *inp, *mean, *rstd, *weight, *bias;
+    int B, C, HW, G;
+} GnBack;
+
+// This thread's share of the groups (an orphaned `omp for` inside the caller's region), their
+// weight/bias sums added into part (nt x 2 x C, this thread's row; NULL: not fused).
+static inline __attribute__((always_inline)) void gn_backward_groups(const GnBack *a, double *part, const int silu) {
+    const float *inp = a->inp, *dout = a->dout, *mean = a->mean, *rstd = a->rstd, *weight = a->weight,
+                *bias = a->bias;
+    int C = a->C, HW = a->HW, G = a->G, cpg = C / G;
     size_t gsize = (size_t)cpg * HW;
-    int nt = omp_get_max_threads();
-    int fuse = dinp && (dweight || dbias) && (size_t)nt * C <= GN_FUSE_MAX;
-    double part[fuse ? nt : 1][2][fuse ? C : 1];
-    if (fuse) memset(part, 0, sizeof part);
-    if (dinp) {
-#pragma omp parallel if ((size_t)B * C * HW >= PAR_MIN)
-        {
-            int tid = omp_get_thread_num();
+    double *pw = part ? part + (size_t)omp_get_thread_num() * 2 * C : NULL, *pb = pw ? pw + C : NULL;
+    // One group's dn and xhat (silu only; see GN_CACHE).
+    const int cache = silu && gsize <= GN_CACHE;
+    float dnc[cache ? gsize : 1], xhc[cache ? gsize : 1];
 #pragma omp for schedule(static)
-            for (int bg = 0; bg < B * G; bg++) {
-                const float *x = inp + (size_t)bg * gsize, *dy = dout + (size_t)bg * gsize;
-                float *dx = dinp + (size_t)bg * gsize;
-                float m = mean[bg], r = rstd[bg];
-                int g = bg % G;
-                double s1 = 0, s2 = 0;
-                for (int cc = 0; cc < cpg; cc++) {
-                    int c = g * cpg + cc;
-                    float w = weight ? weight[c] : 1.0f, b = bias ? bias[c] : 0.0f;
-                    double sdy, sdyx;
-                    gn_channel_sums(x + (size_t)cc * HW, dy + (size_t)cc * HW, HW, m, r, w, b, &sdy, &sdyx, silu);
-                    s1 += w * sdy;
-                    s2 += w * sdyx;
-                    if (fuse) {
-                        part[tid][0][c] += sdyx;
-                        part[tid][1][c] += sdy;
-                    }
-                }
-                float a = (float)(s1 / (double)gsize), bb = (float)(s2 / (double)gsize);
-                float dn[GN_TILE], xh[GN_TILE];
-                for (int cc = 0; cc < cpg; cc++) {
-                    int c = g * cpg + cc;
-                    float w = weight ? weight[c] : 1.0f, b = bias ? bias[c] : 0.0f;
-                    const float *xc = x + (size_t)cc * HW, *dyc = dy + (size_t)cc * HW;
-                    float *dxc = dx + (size_t)cc * HW;
-                    if (!silu)
-                        for (int i = 0; i < HW; i++) dxc[i] += r * (dyc[i] * w - a - (xc[i] - m) * r * bb);
-                    for (int i0 = 0; silu && i0 < HW; i0 += GN_TILE) {
-                        int len = HW - i0 < GN_TILE ? HW - i0 : GN_TILE;
-                        gn_tile_dn(dn, xh, xc + i0, dyc + i0, len, m, r, w, b, silu);
-                        float *restrict d = dxc + i0;
-                        for (int i = 0; i < len; i++) d[i] += r * (dn[i] * w - a - xh[i] * bb);
-                    }
-                }
+    for (int bg = 0; bg < a->B * G; bg++) {
+        const float *x = inp + (size_t)bg * gsize, *dy = dout + (size_t)bg * gsize;
+        float *dx = a->dinp + (size_t)bg * gsize;
+        float m = mean[bg], r = rstd[bg];
+        int g = bg % G;
+        double s1 = 0, s2 = 0;
+        for (int cc = 0; cc < cpg; cc++) {
+            int c = g * cpg + cc;
+            float w = weight ? weight[c] : 1.0f, b = bias ? bias[c] : 0.0f;
+            double sdy, sdyx;
+            gn_channel_sums(x + (size_t)cc * HW, dy + (size_t)cc * HW, HW, m, r, w, b, &sdy, &sdyx,
+                            cache ? dnc + (size_t)cc * HW : NULL, cache ? xhc + (size_t)cc * HW : NULL, silu);
+            s1 += w * sdy;
+            s2 += w * sdyx;
+            if (pw) {
+                pw[c] += sdyx;
+                pb[c] += sdy;
             }
         }
+        float ma = (float)(s1 / (double)gsize), bb = (float)(s2 / (double)gsize);
+        float dn[GN_TILE], xh[GN_TILE];
+        for (int cc = 0; cc < cpg; cc++) {
+            int c = g * cpg + cc;
+            float w = weight ? weight[c] : 1.0f, b = bias ? bias[c] : 0.0f;
+            const float *xc = x + (size_t)cc * HW, *dyc = dy + (size_t)cc * HW;
+            float *dxc = dx + (size_t)cc * HW;
+            if (!silu)
+                for (int i = 0; i < HW; i++) dxc[i] += r * (dyc[i] * w - ma - (xc[i] - m) * r * bb);
+            if (silu && cache) {
+                const float *restrict dnp = dnc + (size_t)cc * HW, *restrict xhp = xhc + (size_t)cc * HW;
+                for (int i = 0; i < HW; i++) dxc[i] += r * (dnp[i] * w - ma - xhp[i] * bb);
+                continue;
+            }
+            for (int i0 = 0; silu && i0 < HW; i0 += GN_TILE) {
+                int len = HW - i0 < GN_TILE ? HW - i0 : GN_TILE;
+                gn_tile_dn(dn, xh, xc + i0, dyc + i0, len, m, r, w, b, silu);
+                float *restrict d = dxc + i0;
+                for (int i = 0; i < len; i++) d[i] += r * (dn[i] * w - ma - xh[i] * bb);
+            }
+        }
+    }
+}
+
+// Weight/bias gradients of channel c alone, over the batch (no two threads write one entry).
+static inline __attribute__((always_inline)) void gn_backward_channel(const GnBack *a, int c, const int silu) {
+    int C = a->C, HW = a->HW, G = a->G, g = c / (C / G);
+    double sw = 0, sb = 0;
+    float w = a->weight ? a->weight[c] : 1.0f, b = a->bias ? a->bias[c] : 0.0f;
+    for (int bb = 0; bb < a->B; bb++) {
+        size_t off = ((size_t)bb * C + c) * HW;
+        double sdy, sdyx;
+        gn_channel_sums(a->inp + off, a->dout + off, HW, a->mean[bb * G + g], a->rstd[bb * G + g], w, b, &sdy,
+                        &sdyx, NULL, NULL, silu);
+        sw += sdyx;
+        sb += sdy;
+    }
+    if (a->dweight) a->dweight[c] += (float)sw;
+    if (a->dbias) a->dbias[c] += (float)sb;
+}
+
+// The parallel regions, one copy per variant (see gn_forward_group for why).
+#define GN_PAR(a) ((size_t)(a)->B * (a)->C * (a)->HW >= PAR_MIN)
+static void gn_groups_plain(const GnBack *a, double *part) {
+#pragma omp parallel if (GN_PAR(a))
+    gn_backward_groups(a, part, 0);
+}
+static void gn_groups_silu(const GnBack *a, double *part) {
+#pragma omp parallel if (GN_PAR(a))
+    gn_backward_groups(a, part, 1);
+}
+static void gn_channels_plain(const GnBack *a) {
+#pragma omp parallel for schedule(static) if (GN_PAR(a))
+    for (int c = 0; c < a->C; c++) gn_backward_channel(a, c, 0);
+}
+static void gn_channels_silu(const GnBack *a) {
+#pragma omp parallel for schedule(static) if (GN_PAR(a))
+    for (int c = 0; c < a->C; c++) gn_backward_channel(a, c, 1);
+}
+
+static void groupnorm_backward_impl(const GnBack *a, const int silu) {
+    int nt = omp_get_max_threads(), C = a->C;
+    int fuse = a->dinp && (a->dweight || a->dbias) && (size_t)nt * C <= GN_FUSE_MAX;
+    double part[fuse ? nt : 1][2][fuse ? C : 1];
+    if (fuse) memset(part, 0, sizeof part);
+    if (a->dinp) {
+        (silu ? gn_groups_silu : gn_groups_plain)(a, fuse ? &part[0][0][0] : NULL);
         if (fuse) {
             for (int c = 0; c < C; c++) {
                 double sw = 0, sb = 0;
                 for (int t = 0; t < nt; t++) { sw += part[t][0][c]; sb += part[t][1][c]; }
-                if (dweight) dweight[c] += (float)sw;
-                if (dbias) dbias[c] += (float)sb;
+                if (a->dweight) a->dweight[c] += (float)sw;
+                if (a->dbias) a->dbias[c] += (float)sb;
             }
             return;
         }
     }
-    if (dweight || dbias) {
-        // Per channel over the batch, so no two threads write the same gradient entry.
-#pragma omp parallel for schedule(static) if ((size_t)B * C * HW >= PAR_MIN)
-        for (int c = 0; c < C; c++) {
-            double sw = 0, sb = 0;
-            int g = c / cpg;
-            float w = weight ? weight[c] : 1.0f, b = bias ? bias[c] : 0.0f;
-            for (int bb = 0; bb < B; bb++) {
-                size_t off = ((size_t)bb * C + c) * HW;
-                double sdy, sdyx;
-                gn_channel_sums(inp + off, dout + off, HW, mean[bb * G + g], rstd[bb * G + g], w, b, &sdy, &sdyx,
-                                silu);
-                sw += sdyx;
-                sb += sdy;
-            }
-            if (dweight) dweight[c] += (float)sw;
-            if (dbias) dbias[c] += (float)sb;
-        }
-    }
+    if (a->dweight || a->dbias) (silu ? gn_channels_silu : gn_channels_plain)(a);
 }
 
 void groupnorm_backward(float *dinp, float *dweight, float *dbias,
                         const float *dout, const float *inp, const float *mean, const float *rstd,
                         const float *weight, int B, int C, int HW, int G) {
-    groupnorm_backward_impl(dinp, dweight, dbias, dout, inp, mean, rstd, weight, NULL, B, C, HW, G, 0);
+    GnBack a = {dinp, dweight, dbias, dout, inp, mean, rstd, weight, NULL, B, C, HW, G};
+    groupnorm_backward_impl(&a, 0);
 }
 
 void groupnorm_silu_backward(float *dinp, float *dweight, float *dbias,
                              const float *dout, const float *inp, const float *mean, const float *rstd,
                              const float *weight, const float *bias, int B, int C, int HW, int G) {
-    groupnorm_backward_impl(dinp, dweight, dbias, dout, inp, mean, rstd, weight, bias, B, C, HW, G, 1);
+    GnBack a = {dinp, dweight, dbias, dout, inp, mean, rstd, weight, bias, B, C, HW, G};
+    groupnorm_backward_impl(&a, 1);
 }
 
 // ---------------------------------------------------------------------------------------------

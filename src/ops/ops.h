@@ -8,7 +8,8 @@
 //   cleared once per step by the caller. Any gradient pointer may be NULL: that gradient
 //   is then not computed (frozen weights, inputs that need no gradient).
 // - Ops never allocate on the hot path; scratch comes from a Workspace sized by the caller.
-// - Loops are OpenMP-parallel; BLAS calls are never made inside an omp parallel region.
+// - Loops are OpenMP-parallel; BLAS calls are never made inside an omp parallel region. A loop
+//   forks only when its work pays for waking a thread (ops/par.h: the thresholds and why).
 #ifndef REPAE_OPS_H
 #define REPAE_OPS_H
 #include <stddef.h>

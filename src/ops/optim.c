@@ -1,10 +1,12 @@
 // optim.c: AdamW, global-norm clipping and EMA, each one flat loop over a parameter family.
-// The norm sums in double over a fixed split into NBLK blocks added in block order, so it is
-// bit-identical whatever the thread count (resumed training must reproduce its steps exactly).
+// The norm sums in double over a fixed split into NBLK blocks added in block order (eight
+// partial sums within a block), so it is bit-identical whatever the thread count (resumed
+// training must reproduce its steps exactly).
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include "ops/ops.h"
+#include "ops/vecmath.h"
 #ifdef __AVX__
 #include <immintrin.h>
 #endif
@@ -81,9 +83,10 @@ float global_norm(const float *grads, size_t n) {
     double part[NBLK];
     #pragma omp parallel for schedule(static) if (n >= PAR_MIN)
     for (int k = 0; k < NBLK; k++) {
-        double s = 0;
-        for (size_t i = blk_lo(n, k), e = blk_lo(n, k + 1); i < e; i++) s += (double)grads[i] * grads[i];
-        part[k] = s;
+        // Eight partial sums (ops_dot): one running double sum was a serial chain of adds,
+        // 4.6 ms for fm32-small's 6.87 M gradients on one thread, called twice a step.
+        const float *g = grads + blk_lo(n, k);
+        part[k] = ops_dot(g, g, blk_lo(n, k + 1) - blk_lo(n, k));
     }
     double s = 0;
     for (int k = 0; k < NBLK; k++) s += part[k];

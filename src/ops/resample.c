@@ -1,9 +1,10 @@
 // ops_resample.c: nearest x2 upsampling and SiT's patchify / unpatchify (pure index shuffles).
 #include "ops/ops.h"
+#include "ops/par.h"
 
 void upsample2x_forward(float *out, const float *inp, int B, int C, int H, int W) {
     const int W2 = 2 * W;
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if ((size_t)B * C * H * W >= OPS_PAR_STREAM)
     for (int plane = 0; plane < B * C; plane++) {
         const float *src = inp + (size_t)plane * H * W;
         float *dst = out + (size_t)plane * 4 * H * W;
@@ -20,7 +21,7 @@ void upsample2x_forward(float *out, const float *inp, int B, int C, int H, int W
 
 void upsample2x_backward(float *dinp, const float *dout, int B, int C, int H, int W) {
     const int W2 = 2 * W;
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if ((size_t)B * C * H * W >= OPS_PAR_STREAM)
     for (int plane = 0; plane < B * C; plane++) {
         const float *src = dout + (size_t)plane * 4 * H * W;
         float *dst = dinp + (size_t)plane * H * W;
@@ -35,7 +36,7 @@ void upsample2x_backward(float *dinp, const float *dout, int B, int C, int H, in
 // Token (b, gi, gj) element (c, i, j) <-> pixel (b, c, gi*p+i, gj*p+j); Gw = W/p tokens per row.
 void patchify_forward(float *out, const float *inp, int B, int C, int H, int W, int p) {
     const int Gh = H / p, Gw = W / p, D = C * p * p;
-    #pragma omp parallel for collapse(2) schedule(static)
+    #pragma omp parallel for collapse(2) schedule(static) if ((size_t)B * C * H * W >= OPS_PAR_STREAM)
     for (int b = 0; b < B; b++) {
         for (int t = 0; t < Gh * Gw; t++) {
             int gi = t / Gw, gj = t % Gw;
@@ -51,7 +52,7 @@ void patchify_forward(float *out, const float *inp, int B, int C, int H, int W, 
 void patchify_backward(float *dinp, const float *dout, int B, int C, int H, int W, int p) {
     const int Gh = H / p, Gw = W / p, D = C * p * p;
     // Patches do not overlap, so each thread's tokens touch disjoint pixels.
-    #pragma omp parallel for collapse(2) schedule(static)
+    #pragma omp parallel for collapse(2) schedule(static) if ((size_t)B * C * H * W >= OPS_PAR_STREAM)
     for (int b = 0; b < B; b++) {
         for (int t = 0; t < Gh * Gw; t++) {
             int gi = t / Gw, gj = t % Gw;
@@ -67,7 +68,7 @@ void patchify_backward(float *dinp, const float *dout, int B, int C, int H, int 
 // Token element order [i, j, c] (DiT's unpatchify: 'nhwpqc->nchpwq').
 void unpatchify_forward(float *out, const float *inp, int B, int C, int H, int W, int p) {
     const int Gh = H / p, Gw = W / p, D = C * p * p;
-    #pragma omp parallel for collapse(2) schedule(static)
+    #pragma omp parallel for collapse(2) schedule(static) if ((size_t)B * C * H * W >= OPS_PAR_STREAM)
     for (int b = 0; b < B; b++) {
         for (int t = 0; t < Gh * Gw; t++) {
             int gi = t / Gw, gj = t % Gw;
@@ -82,7 +83,7 @@ void unpatchify_forward(float *out, const float *inp, int B, int C, int H, int W
 
 void unpatchify_backward(float *dinp, const float *dout, int B, int C, int H, int W, int p) {
     const int Gh = H / p, Gw = W / p, D = C * p * p;
-    #pragma omp parallel for collapse(2) schedule(static)
+    #pragma omp parallel for collapse(2) schedule(static) if ((size_t)B * C * H * W >= OPS_PAR_STREAM)
     for (int b = 0; b < B; b++) {
         for (int t = 0; t < Gh * Gw; t++) {
             int gi = t / Gw, gj = t % Gw;
