@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sqlite3.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include "test.h"
 #include "testutil.h"
@@ -78,11 +79,17 @@ TEST(proc_stats_of_this_process) {
     char err[ERRLEN];
     ProcStats a, b;
     CHECK(proc_stats_read((int)getpid(), &a, err) == 0, "%s", err);
+    // 0.3 s of this process' CPU time (by its own clock: the machine may be shared), then
+    // /proc must have seen about as much.
     volatile double x = 0;
-    double t0 = now_seconds();
-    while (now_seconds() - t0 < 0.3) x += 1e-9; // 0.3 s of CPU
+    struct timespec t0, t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);
+    do {
+        for (int i = 0; i < 100000; i++) x += 1e-9;
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    } while ((t.tv_sec - t0.tv_sec) + (t.tv_nsec - t0.tv_nsec) * 1e-9 < 0.3);
     CHECK(proc_stats_read((int)getpid(), &b, err) == 0, "%s", err);
-    CHECK(b.cpu_s - a.cpu_s > 0.15 && b.cpu_s - a.cpu_s < 0.6, "0.3 s busy read as %.3f s of CPU", b.cpu_s - a.cpu_s);
+    CHECK(b.cpu_s - a.cpu_s > 0.2 && b.cpu_s - a.cpu_s < 0.6, "0.3 s of CPU read as %.3f s", b.cpu_s - a.cpu_s);
     CHECK(a.rss_bytes > 1e6 && a.rss_bytes < 1e11 && a.threads >= 1 && a.state == 'R', "rss %g threads %d state %c",
           a.rss_bytes, a.threads, a.state);
     // A child that exited and was reaped is gone.
@@ -182,7 +189,7 @@ TEST(mpirun_command_line) {
         char want[128];
         snprintf(want, sizeof want, "/usr/bin/mpirun -np %d ", np);
         CHECK(strstr(line, want) == line, "'%s'", line);
-        CHECK(!strstr(line, "--oversubscribe") == !(np > cpus), "np %d on %ld cpus: '%s'", np, cpus, line);
+        CHECK(strstr(line, "--oversubscribe"), "np %d on %ld cpus: '%s'", np, cpus, line);
         CHECK(!strstr(line, "--allow-run-as-root") == !(geteuid() == 0), "root flag: '%s'", line);
         CHECK(strstr(line, "--mca btl tcp,self --mca btl_tcp_if_include lo /x/repae --db /d/runs.db train "
                            "/c/tiny.json --name n1 --set train.steps=5 --set train.threads=1 "), "'%s'", line);

@@ -45,8 +45,10 @@ char **mpi_argv(const char *mpirun, int np, const char *bin, const char *db, con
     v[k++] = xstrdup(mpirun);
     v[k++] = xstrdup("-np");
     v[k++] = xstrdup(npbuf);
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    if (cpus > 0 && np > cpus) v[k++] = xstrdup("--oversubscribe");
+    // Always: Open MPI counts one slot per core it sees (hwloc's view, which a container's CPU
+    // limit or hyperthreads can make smaller than expected) and refuses more ranks than slots;
+    // oversubscribed ranks also yield when idle, which a machine shared with the dashboard wants.
+    v[k++] = xstrdup("--oversubscribe");
     if (geteuid() == 0) v[k++] = xstrdup("--allow-run-as-root");
     const char *mca[] = {"--mca", "btl", "tcp,self", "--mca", "btl_tcp_if_include", "lo"};
     for (int i = 0; i < 6; i++) v[k++] = xstrdup(mca[i]);

@@ -9,11 +9,11 @@
 // saying how to install it.
 int mpi_launcher_find(char *out, size_t n, char *err);
 
-// The command line: mpirun -np np [--oversubscribe] [--allow-run-as-root] --mca btl tcp,self
+// The command line: mpirun -np np --oversubscribe [--allow-run-as-root] --mca btl tcp,self
 // --mca btl_tcp_if_include lo BIN --db DB train CONFIG --name NAME [--set S]... argv is
-// malloc'd (each string too), NULL-terminated; free with mpi_argv_free. --oversubscribe when
-// np exceeds the CPUs online, --allow-run-as-root when running as root (Open MPI refuses root
-// otherwise); TCP over loopback, the transport used between machines, as the tests use it.
+// malloc'd (each string too), NULL-terminated; free with mpi_argv_free. --oversubscribe always
+// (Open MPI refuses more ranks than the cores it counts), --allow-run-as-root when running as
+// root (Open MPI refuses root otherwise); TCP over loopback, the transport used between machines, as the tests use it.
 char **mpi_argv(const char *mpirun, int np, const char *bin, const char *db, const char *config, const char *name,
                 int nset, char *const *sets);
 void mpi_argv_free(char **argv);
