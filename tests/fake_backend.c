@@ -310,10 +310,12 @@ static int console(UiBackend *m, int64_t id, int64_t after, UiConsoleLine **out,
     #define LINE(lv, at, ...) do { if (k < 64) { v[k].id = k + 1; v[k].wall = f->t0 + (at) / f->rate; \
         snprintf(v[k].level, sizeof v[k].level, "%s", lv); snprintf(v[k].text, sizeof v[k].text, __VA_ARGS__); k++; } } while (0)
     if (f->align) LINE("note", 0, "building the REPA target cache of shapes (2000 images)...");
-    for (long st = 500; st <= f->r.step && k < 40; st += 500) LINE("note", st, "checkpoint at step %ld", st);
-    if (f->r.id == 5 && f->r.step >= 600)
-        LINE("warn", 600, "latent collapse: latent_sstd 0.05 is 10x below its peak 0.8 (step 600); the latents carry "
-                          "little spatial information");
+    for (long st = 500; st <= f->r.step && k < 40; st += 500) {
+        LINE("note", st, "checkpoint at step %ld", st);
+        if (f->r.id == 5 && st == 500 && f->r.step >= 600)
+            LINE("warn", 600, "latent collapse: latent_sstd 0.05 is 10x below its peak 0.8 (step 600); the latents "
+                              "carry little spatial information");
+    }
     if (f->r.error[0]) LINE("error", f->r.step, "%s", f->r.error);
     #undef LINE
     int from = 0;

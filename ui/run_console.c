@@ -64,12 +64,25 @@ static int level_color(const char *lv) {
     return !strcmp(lv, "error") ? C_RED : !strcmp(lv, "warn") ? C_YELLOW : CB_DEFAULT;
 }
 
-// Rows line i takes at width w (its prefix "HH:MM:SS warn " then the text, wrapped).
+// The length of the next row of text p (len bytes left) at tw columns: up to the last space
+// that fits, else tw bytes (a long path), never splitting a UTF-8 sequence.
+static int seg_len(const char *p, int len, int tw) {
+    if (len <= tw) return len;
+    int k = tw;
+    while (k > tw / 2 && p[k] != ' ') k--;
+    if (p[k] == ' ') return k + 1;
+    k = tw;
+    while (k > 1 && ((unsigned char)p[k] & 0xC0) == 0x80) k--;
+    return k;
+}
+
+static int text_w(int w) { return w - 15 < 10 ? 10 : w - 15; }
+
+// Rows a line takes at pane width w (its prefix "HH:MM:SS warn " then the text, wrapped).
 static int rows_of(const UiConsoleLine *l, int w) {
-    int tw = w - 15;
-    if (tw < 10) tw = 10;
-    int len = (int)strlen(l->text);
-    return len <= tw ? 1 : 1 + (len - tw + tw - 1) / tw;
+    int tw = text_w(w), len = (int)strlen(l->text), rows = 0;
+    for (int off = 0; off < len || !rows; rows++) off += len ? seg_len(l->text + off, len - off, tw) : 1;
+    return rows;
 }
 
 void run_console_draw(RunConsole *c, CellBuf *b, int x, int y, int w, int h) {
@@ -86,7 +99,7 @@ void run_console_draw(RunConsole *c, CellBuf *b, int x, int y, int w, int h) {
     while (first >= 0 && used + rows_of(&c->lines[first], w) <= h) used += rows_of(&c->lines[first--], w);
     first++;
     if (first > last) first = last; // one line taller than the pane: its start
-    int tw = w - 15 < 10 ? 10 : w - 15;
+    int tw = text_w(w);
     for (int i = first; i <= last && h > 0; i++) {
         const UiConsoleLine *l = &c->lines[i];
         time_t t = (time_t)l->wall;
@@ -98,14 +111,15 @@ void run_console_draw(RunConsole *c, CellBuf *b, int x, int y, int w, int h) {
         int col = level_color(l->level);
         cb_text(b, x + 9, y, 6, l->level, col, CB_BOLD);
         const char *p = l->text;
-        int len = (int)strlen(p);
-        for (int off = 0; (off < len || off == 0) && h > 0; off += tw) {
+        int len = (int)strlen(p), off = 0;
+        do {
+            int k = len ? seg_len(p + off, len - off, tw) : 0;
             char seg[256];
-            snprintf(seg, sizeof seg, "%.*s", tw < 255 ? tw : 255, p + off);
+            snprintf(seg, sizeof seg, "%.*s", k < 255 ? k : 255, p + off);
             cb_text(b, x + 15, y++, w - 15, seg, col == C_RED ? C_RED : CB_DEFAULT, 0);
             h--;
-            if (off + tw >= len) break;
-        }
+            off += k;
+        } while (off < len && h > 0);
     }
 }
 

@@ -135,7 +135,7 @@ int mpi_launch_settle(Store *s, const char *name, const char *log, const char *c
     snprintf(dst, sizeof dst, "%s/mpirun.log", dir);
     // The launcher keeps writing to the open file: a rename moves it without a gap.
     const char *where = rename(log, dst) == 0 ? dst : log;
-    snprintf(note, sizeof note, "started by the dashboard: %s; its output goes to %s", cmd, where);
+    snprintf(note, sizeof note, "started by the dashboard: %s; its output (the command first) in %s", cmd, where);
     StoreConsoleLine l = {.level = "note", .text = note};
     if (store_console_add(s, got, &l, 1, err) != 0) return -1;
     return 1;

@@ -26,7 +26,7 @@ int mpi_spawn_detached(char *const *argv, const char *log, char *err);
 #include "store/store.h"
 // After the spawn: whether the run named name shows in the store yet. 1 with *id once it does
 // (the log moved into the run's directory as mpirun.log, and a console note saying how it
-// was started, cmd), 0 not yet, -1 with err.
+// was started: cmd, short, e.g. "mpirun -np 2"), 0 not yet, -1 with err.
 int mpi_launch_settle(Store *s, const char *name, const char *log, const char *cmd, int64_t *id, char *err);
 // The last non-empty line of the log (what mpirun or repae said before giving up), in out.
 void mpi_log_tail(const char *log, char *out, size_t n);

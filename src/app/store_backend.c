@@ -507,9 +507,15 @@ static int launch_np(UiBackend *m, int np, const char *path, const char *name, i
     if (mkdir_p(dir, err)) { free(p); return -1; }
     snprintf(p->log, sizeof p->log, "%s/launch-%d-%ld.log", dir, (int)getpid(), (long)wall_seconds());
     char **argv = mpi_argv(mpirun, np, bin, store_path(sm->st), cfgabs, nm, nset, sets);
-    size_t l = 0;
-    for (char **a = argv; *a && l < sizeof p->cmd - 2; a++)
-        l += (size_t)snprintf(p->cmd + l, sizeof p->cmd - l, "%s%s", l ? " " : "", *a);
+    snprintf(p->cmd, sizeof p->cmd, "mpirun -np %d", np);
+    // The whole command heads the log, for whoever wonders how the run was started.
+    FILE *lf = fopen(p->log, "w");
+    if (lf) {
+        fprintf(lf, "repae dashboard: starting");
+        for (char **a = argv; *a; a++) fprintf(lf, " %s", *a);
+        fprintf(lf, "\n");
+        fclose(lf);
+    }
     int rc = mpi_spawn_detached(argv, p->log, err);
     mpi_argv_free(argv);
     if (rc) { free(p); return -1; }
