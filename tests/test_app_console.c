@@ -5,6 +5,7 @@
 // processes clearly when mpirun is missing. mpi_argv carries the flags this machine needs.
 #include <signal.h>
 #include <sqlite3.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -149,6 +150,41 @@ TEST(backend_reads_the_training_process) {
     store_close(s);
 }
 
+// A launcher named mpirun (PR_SET_NAME) with two children, as a 2-rank job on this machine:
+// seen from either child, both are its ranks and their figures add up.
+TEST(ranks_of_a_local_mpi_job) {
+    int pfd[2];
+    CHECK(pipe(pfd) == 0, "pipe");
+    pid_t launcher = fork();
+    if (launcher == 0) {
+        prctl(PR_SET_NAME, "mpirun");
+        pid_t kids[2];
+        for (int k = 0; k < 2; k++) {
+            kids[k] = fork();
+            if (kids[k] == 0) { close(pfd[0]); close(pfd[1]); for (;;) pause(); } // until the test kills it
+        }
+        if (write(pfd[1], kids, sizeof kids) < 0) _exit(1);
+        close(pfd[1]);
+        while (wait(NULL) > 0) {}
+        _exit(0);
+    }
+    close(pfd[1]);
+    pid_t kids[2] = {0, 0};
+    ssize_t got = read(pfd[0], kids, sizeof kids);
+    ProcStats sum = {0}, one;
+    char err[ERRLEN];
+    int n = got == (ssize_t)sizeof kids ? proc_stats_ranks((int)kids[1], &sum) : -1;
+    int ok1 = proc_stats_read((int)kids[0], &one, err) == 0;
+    int mine = proc_stats_ranks((int)getpid(), &one); // this test's parent is no launcher
+    close(pfd[0]);
+    for (int k = 0; k < 2; k++) if (kids[k] > 0) kill(kids[k], SIGKILL); // the two this test started
+    waitpid(launcher, NULL, 0);
+    CHECK(got == (ssize_t)sizeof kids, "the launcher did not report its children");
+    CHECK(n == 2 && ok1 && sum.threads == 2 && sum.rss_bytes >= one.rss_bytes && one.ppid > 0,
+          "ranks %d (want 2), threads %d", n, sum.threads);
+    CHECK(mine == 0, "a process without a launcher has %d ranks", mine);
+}
+
 TEST(launch_on_several_processes_without_mpirun) {
     char db[300], err[ERRLEN];
     snprintf(db, sizeof db, "%s/np.db", tmp);
@@ -203,6 +239,7 @@ int main(void) {
     RUN(run_hooks_write_the_console);
     RUN(proc_stats_of_this_process);
     RUN(backend_reads_the_training_process);
+    RUN(ranks_of_a_local_mpi_job);
     RUN(launch_on_several_processes_without_mpirun);
     RUN(mpirun_command_line);
     test_rm_rf(tmp);

@@ -1,9 +1,9 @@
 #!/bin/sh
 # test_ui_mpi_launch.sh: the Launch screen starts a run on 2 processes through mpirun, as a
 # person does it in tmux (keys in with send-keys, the screen out with capture-pane): the run
-# shows live with its 2 processes, its console says how it was started, and quitting the
-# dashboard leaves it training to the end (it runs in a session of its own). Without mpirun
-# the Launch screen says how to install it. Needs tmux, mpirun and $BUILD/repae.
+# shows live with its 2 processes (their CPU and memory summed on the Run screen), its console
+# says how it was started, and quitting the dashboard leaves it training to the end (it runs in
+# a session of its own). Without mpirun the Launch screen says how to install it. Needs tmux, mpirun and $BUILD/repae.
 BUILD=${BUILD:-build}
 BIN=$(cd "$(dirname "$BUILD/repae")" 2>/dev/null && pwd)/repae
 SOCK=repae-mpi-test-$$
@@ -66,7 +66,7 @@ T send-keys -t dash Enter
 expect dash run_screen_says_2_processes "2 processes" 20
 T send-keys -t dash o
 expect dash console_says_how_it_started "started by the dashboard" 10
-expect dash process_line_names_rank_0 "(rank 0 of 2)" 10
+expect dash process_line_sums_the_2_ranks "(rank 0 of 2), 2 ranks here summed" 10
 T send-keys -t dash Escape
 T send-keys -t dash q
 expect dash quits_without_asking "EXITED 0" 5

@@ -458,6 +458,12 @@ static int proc(UiBackend *m, const UiRun *r, UiProc *p, char *err) {
         snprintf(p->what, sizeof p->what, "pid %d: its process is gone", pid);
         return 0;
     }
+    // A run on several processes: its ranks on this machine together (mpirun's children).
+    int nr = p->kind == UI_PROC_PID && r->world_size > 1 ? proc_stats_ranks(pid, &ps) : 0;
+    if (nr > 1) {
+        size_t l = strlen(p->what);
+        snprintf(p->what + l, sizeof p->what - l, ", %d ranks here summed", nr);
+    }
     p->cpu_s = ps.cpu_s;
     p->rss_bytes = ps.rss_bytes;
     p->threads = ps.threads;
