@@ -178,7 +178,8 @@ int store_delete_runs(Store *s, const int64_t *runs, int n, int refuse_live, cha
             ok = 0, seterr(err, "run %lld '%s' is training; stop it first; nothing was deleted", (long long)runs[k], name);
         free(name);
     }
-    static const int dels[] = {S_DEL_METRICS, S_DEL_SUMMARY, S_DEL_SAMPLES, S_DEL_CKPT, S_DEL_TAGS, S_DEL_RUN};
+    static const int dels[] = {S_DEL_METRICS, S_DEL_SUMMARY, S_DEL_SAMPLES, S_DEL_CKPT, S_DEL_TAGS, S_DEL_CONSOLE,
+                               S_DEL_RUN};
     for (int k = 0; ok && k < n; k++)
         for (size_t i = 0; ok && i < sizeof dels / sizeof dels[0]; i++)
             if (stmt_exec(s, dels[i], "I", runs[k]) != SQLITE_DONE) { ok = 0; dberr(s, err, "cannot delete the run"); }

@@ -97,6 +97,13 @@ static const Migration migrations[] = {
     {5,
      "ALTER TABLE runs ADD COLUMN world_size INTEGER;"
      "CREATE TABLE prefs(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"},
+    // 6: a run's console: the warnings, notes and final error its trainer reported, so that the
+    // dashboard shows them for runs in other processes (headless `repae train`, MPI rank 0)
+    // as for its own. One row per line, capped per run by the writer (store_console_add).
+    {6,
+     "CREATE TABLE console(id INTEGER PRIMARY KEY, run INTEGER NOT NULL, wall REAL NOT NULL,"
+     "  level TEXT NOT NULL, text TEXT NOT NULL);"
+     "CREATE INDEX console_run ON console(run, id);"},
 };
 #define NMIGRATIONS (int)(sizeof migrations / sizeof migrations[0])
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,

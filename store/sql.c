@@ -103,6 +103,12 @@ static const char *const text[S_COUNT] = {
     [S_PREF_GET] = "SELECT value FROM prefs WHERE key = ?1",
     [S_PREF_SET] = "INSERT INTO prefs(key, value) VALUES(?1, ?2) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
     [S_PREF_DEL] = "DELETE FROM prefs WHERE key = ?1",
+    [S_CONSOLE_INSERT] = "INSERT INTO console(run, wall, level, text) VALUES(?1, ?2, ?3, ?4)",
+    // Keeps the newest ?2 lines of the run: everything at or below the id of the (?2+1)-th newest goes.
+    [S_CONSOLE_CAP] = "DELETE FROM console WHERE run = ?1 AND id <= (SELECT id FROM console WHERE run = ?1"
+                      " ORDER BY id DESC LIMIT 1 OFFSET ?2)",
+    [S_CONSOLE_GET] = "SELECT id, wall, level, text FROM console WHERE run = ?1 AND id > ?2 ORDER BY id",
+    [S_DEL_CONSOLE] = "DELETE FROM console WHERE run = ?1",
 };
 
 const char *sql_text(int which) { return which >= 0 && which < S_COUNT ? text[which] : NULL; }

@@ -24,7 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STORE_SCHEMA_VERSION 5   // PRAGMA user_version this code writes and understands
+#define STORE_SCHEMA_VERSION 6   // PRAGMA user_version this code writes and understands
 #define STORE_STALE_SECONDS 15.0 // a running run without a heartbeat for this long is dead
 
 #include "base/run_status.h"
@@ -161,6 +161,26 @@ int store_delete_runs(Store *s, const int64_t *runs, int n, int refuse_live, cha
 int store_pref_get(Store *s, const char *key, char **value, char *err);
 // Sets key to value (replacing it); value NULL removes the key.
 int store_pref_set(Store *s, const char *key, const char *value, char *err);
+
+// ---- a run's console (warnings, notes, the final error) ---------------------------------------
+// What the trainer told the person running it, kept with the run so that the dashboard shows it
+// for runs in other processes too. Levels: "error", "warn", "note". A run keeps its newest
+// STORE_CONSOLE_MAX lines (older ones go as new ones come, so a chatty run cannot grow the
+// store without bound); a line longer than STORE_CONSOLE_LINE_MAX bytes is cut there.
+#define STORE_CONSOLE_MAX 500
+#define STORE_CONSOLE_LINE_MAX 1000
+typedef struct {
+    int64_t id;     // increasing in the order the lines were written
+    double wall;
+    char level[8];
+    char *text;
+} StoreConsoleLine;
+// Appends n lines (wall 0: now) in one transaction, then drops the run's lines beyond the cap.
+// A level other than the three is refused (nothing written).
+int store_console_add(Store *s, int64_t run, const StoreConsoleLine *lines, int n, char *err);
+// The run's lines with id > after_id (0: all kept), oldest first. Free with store_console_free.
+int store_console_lines(Store *s, int64_t run, int64_t after_id, StoreConsoleLine **lines, int *n, char *err);
+void store_console_free(StoreConsoleLine *lines, int n);
 
 // Writes "interrupted" over every dead "running" run. Returns how many, or -1.
 int store_reap_dead(Store *s, char *err);

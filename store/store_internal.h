@@ -5,6 +5,7 @@
 //   runs.c     run rows, reads, liveness, status writes, the status names
 //   metrics.c  metrics, the summary and the metric key-id cache
 //   prefs.c    the prefs table (store-wide settings)
+//   console.c  a run's console lines (warnings, notes, the final error)
 //   files.c    samples, checkpoint rows, deleting a run and its directory, housekeeping
 #ifndef REPAE_STORE_INTERNAL_H
 #define REPAE_STORE_INTERNAL_H
@@ -38,6 +39,7 @@ enum {
     S_TRUNC_METRICS, S_TRUNC_SAMPLES, S_SUMMARY_REBUILD, S_RUN_STEP_CAP,
     S_INTEGRITY, S_VERSION, S_CKPT_UNDER,
     S_WORLD_SET, S_PREF_GET, S_PREF_SET, S_PREF_DEL,
+    S_CONSOLE_INSERT, S_CONSOLE_CAP, S_CONSOLE_GET, S_DEL_CONSOLE,
     S_COUNT
 };
 // The SQL text of statement which (one of S_*).

@@ -300,8 +300,55 @@ static int estimate(UiBackend *m, const char *path, int nset, char *const *sets,
     return 0;
 }
 
+// Console lines a run's trainer would have reported: the REPA cache being built (align runs),
+// the collapse warning (run 5), the final error (failed runs), and a note per 500 steps.
+static int console(UiBackend *m, int64_t id, int64_t after, UiConsoleLine **out, int *n, char *err) {
+    FakeRun *f = find((Fake *)m, id, err);
+    if (!f) return -1;
+    UiConsoleLine v[64];
+    int k = 0;
+    #define LINE(lv, at, ...) do { if (k < 64) { v[k].id = k + 1; v[k].wall = f->t0 + (at) / f->rate; \
+        snprintf(v[k].level, sizeof v[k].level, "%s", lv); snprintf(v[k].text, sizeof v[k].text, __VA_ARGS__); k++; } } while (0)
+    if (f->align) LINE("note", 0, "building the REPA target cache of shapes (2000 images)...");
+    for (long st = 500; st <= f->r.step && k < 40; st += 500) {
+        LINE("note", st, "checkpoint at step %ld", st);
+        if (f->r.id == 5 && st == 500 && f->r.step >= 600)
+            LINE("warn", 600, "latent collapse: latent_sstd 0.05 is 10x below its peak 0.8 (step 600); the latents "
+                              "carry little spatial information");
+    }
+    if (f->r.error[0]) LINE("error", f->r.step, "%s", f->r.error);
+    #undef LINE
+    int from = 0;
+    while (from < k && v[from].id <= after) from++;
+    *n = k - from;
+    *out = xmalloc(sizeof **out * (size_t)(*n + 1));
+    memcpy(*out, v + from, sizeof *v * (size_t)*n);
+    return 0;
+}
+
+// A running run's process: this dashboard's for one launched here, else a pid of its own; its CPU
+// time grows at 1.9 cores.
+static int proc(UiBackend *m, const UiRun *r, UiProc *p, char *err) {
+    FakeRun *f = find((Fake *)m, r->id, err);
+    if (!f) return -1;
+    memset(p, 0, sizeof *p);
+    p->wall = now_seconds();
+    if (strcmp(f->r.status, "running")) {
+        p->kind = UI_PROC_NONE;
+        snprintf(p->what, sizeof p->what, "not training (%s)", f->r.status);
+        return 0;
+    }
+    p->kind = f->r.local ? UI_PROC_SHARED : UI_PROC_PID;
+    if (f->r.local) snprintf(p->what, sizeof p->what, "dashboard process (1 run)");
+    else snprintf(p->what, sizeof p->what, "pid %d", 4000 + (int)f->r.id);
+    p->cpu_s = 1.9 * p->wall;
+    p->rss_bytes = 312e6 + 1e6 * (double)f->r.id;
+    p->threads = 5;
+    return 0;
+}
+
 static const UiBackendOps fake_ops = {list_runs, config, series_append, sample_steps, sample, launch, stop, resume,
-                                  removerun, tag, note, local_active, stop_local, close_, where, NULL, NULL, pref_get, pref_set, estimate};
+                                  removerun, tag, note, local_active, stop_local, close_, where, NULL, NULL, pref_get, pref_set, estimate, console, proc, NULL};
 
 UiBackend *fake_backend_new(int nruns, long steps) {
     Fake *fk = xcalloc(1, sizeof *fk);

@@ -4,7 +4,8 @@
 # generated runs of tests/fake_dashboard:
 # - the selected row of the Runs list and of the Launch screen's config list is a bar of its
 #   own colour whose text stands out, on a light and a dark background, in 256 and 8 colours
-#   (the bar was colour 236 behind the default foreground: a black bar on white);
+#   (the bar was colour 236 behind the default foreground: a black bar on white), and a run's
+#   coloured status inside it reads like the rest of the bar (reversed, it was white on cyan);
 # - a sixel image is gone once its pane or view changes (the Run screen's config pane,
 #   Compare's curves after its samples): it stayed under the text until ^L.
 # Needs xvfb xterm xdotool imagemagick (make test installs them); missing ones are a FAIL.
@@ -51,6 +52,20 @@ bar() {
   fi
 }
 
+# flat NAME PNG TEXTCOL NCOLS BARCOL ROW: as bar, and the darkest and lightest pixels of those
+# cells are the bar's and its text's: no coloured patch inside the bar (reversed coloured text
+# drew white on cyan in light 8-colour terminals).
+flat() {
+  b=$(gray "$2" "$5" "$6")
+  set -- "$1" "$2" $(span "$2" "$3" "$4" "$6")
+  if awk -v b="$b" -v lo="$3" -v hi="$4" 'BEGIN {
+       near = (b < 0.5) ? lo - b : b - hi; if (near < 0) near = -near
+       far = (b < 0.5) ? hi - b : b - lo
+       exit !(near < 0.12 && far >= 0.45) }'; then pass "$1"
+  else fail "$1" "in a bar of luma $b those cells span $3..$4 (want one end at the bar's, the other 0.45 from it)"
+  fi
+}
+
 # The row of the Launch screen's preselected config (scr_launch.c: first-run.json, else tiny).
 pre=first-run; [ -f configs/first-run.json ] || pre=tiny
 sel_row=$(( 1 + $(ls configs/*.json | sort | grep -n "/$pre.json\$" | cut -d: -f1) ))
@@ -65,6 +80,16 @@ for case in "xterm-256color light" "xterm-256color dark" "xterm light" "xterm da
     bar "runs_selection_$name" "$tmp/$name-runs.png" 2 12 98 3
     bar "launch_selection_$name" "$tmp/$name-launch.png" 1 8 26 "$sel_row"
   else fail "shots_$name" "$(tail -3 "$tmp/$name.log")"
+  fi
+done
+
+# The selection on a run whose status has a colour (done: cyan), in 8 and 256 colours on a
+# light background: the status cells read like the rest of the bar (columns 20..22 of row 4, inside "done").
+for term in xterm xterm-256color; do
+  if bash "$SHOT" -T none -t light -r "XTerm*termName: $term" -g ${COLS}x$ROWS -w 2 -a key:Down -a sleep:0.7 \
+       -o "$tmp/$term-light-done.png" -- "$FAKE" 12 > "$tmp/$term-done.log" 2>&1 && [ -s "$tmp/$term-light-done.png" ]; then
+    flat "runs_selected_status_readable_${term}_light" "$tmp/$term-light-done.png" 20 3 98 4
+  else fail "shots_${term}_done" "$(tail -3 "$tmp/$term-done.log")"
   fi
 done
 

@@ -72,7 +72,9 @@ int app_run_color(App *a, int64_t run);
 int app_theme(App *a);
 void app_set_theme(App *a, int theme);
 // Marks row y (w cells from x) as the selection: a grey bar chosen for the background when it
-// is known (256 colours), else reverse video, which reads on any background.
+// is known (256 colours), else reverse video, which reads on any background. The row's text
+// takes the bar's own foreground (a cyan status read badly on either); a progress bar's
+// block characters keep their colour.
 void app_select_row(App *a, CellBuf *b, int x, int y, int w);
 // The colour of a status word.
 int ui_status_color(const char *status);

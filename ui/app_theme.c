@@ -45,14 +45,25 @@ int app_theme(App *a) { return a->theme; }
 void app_set_theme(App *a, int theme) { a->theme = theme; a->dirty = 1; }
 
 void app_select_row(App *a, CellBuf *b, int x, int y, int w) {
-    if (a->colors == 256 && a->theme >= 0) cb_set_bg(b, x, y, w, a->theme ? 254 : 236, 0);
-    else {
+    if (a->colors == 256 && a->theme >= 0) {
+        cb_set_bg(b, x, y, w, a->theme ? 254 : 236, 0);
+        // The bar and the default foreground are the pair chosen for contrast; a coloured word
+        // (a status in cyan) on the light bar was not: the row's text takes the foreground.
+        for (int i = x; i < x + w && i < b->w; i++) {
+            Cell *c = &b->c[(long)y * b->w + i];
+            if (c->fg != CB_DEFAULT && !(c->ch >= 0x2580 && c->ch <= 0x259F)) c->fg = CB_DEFAULT;
+        }
+    } else {
         cb_set_bg(b, x, y, w, CB_DEFAULT, CB_REVERSE);
         // A coloured full block (a progress bar's filled cells) is its colour already; reversed,
         // the terminal draws it in the default background and the bar vanishes from the row.
+        // Coloured text, reversed, becomes the default background on a coloured patch: white on
+        // cyan or yellow in a light terminal, hard to read; the row's text takes the bar's colours
+        // instead (the other block elements of the bar keep theirs).
         for (int i = x; i < x + w && i < b->w; i++) {
             Cell *c = &b->c[(long)y * b->w + i];
             if (c->ch == 0x2588 && c->fg != CB_DEFAULT) c->attr &= (uint16_t)~CB_REVERSE;
+            else if (c->fg != CB_DEFAULT && !(c->ch >= 0x2580 && c->ch <= 0x259F)) c->fg = CB_DEFAULT;
         }
     }
 }

@@ -30,6 +30,8 @@ typedef struct {
     char error[160];
     int local;            // training in a thread of this process
     int world_size;       // MPI processes of its latest stretch (0: not recorded, 1: one process)
+    int pid;              // of the process that trains (or trained) it, 0 if unknown
+    char host[64];        // the machine of that process ("" if unknown)
     UiLatest latest[UI_MAXLATEST];
     int nlatest;
 } UiRun;
@@ -61,6 +63,31 @@ typedef struct {
     double gflop_per_step; // 0 not measured
     long steps;            // the config's train.steps
 } UiEstimate;
+
+// A line of a run's console: what its trainer told the person running it.
+typedef struct {
+    int64_t id;           // increasing; console() returns the lines after a given one
+    double wall;
+    char level[8];        // error warn note
+    char text[240];
+} UiConsoleLine;
+
+// The process training a run, read from the system (Linux /proc) where the backend can.
+enum {
+    UI_PROC_NONE,   // not training (what says why)
+    UI_PROC_PID,    // the run's own process on this machine: the figures are its own
+    UI_PROC_SHARED, // trains in this dashboard's process: the figures are the whole process'
+    UI_PROC_REMOTE, // on another machine (what names it): no figures
+    UI_PROC_GONE,   // should be training here but its process cannot be read
+};
+typedef struct {
+    int kind;             // UI_PROC_*
+    char what[96];        // "pid 4242", "dashboard process (2 runs)", "on host gpu7 (pid 17)", ...
+    double cpu_s;         // user + system CPU seconds of the process so far
+    double wall;          // when cpu_s was read (monotonic seconds)
+    double rss_bytes;     // resident memory
+    int threads;
+} UiProc;
 
 typedef struct UiBackend UiBackend;
 typedef struct {
@@ -97,6 +124,14 @@ typedef struct {
     // The cost of launching config_path with overrides (see UiEstimate); measure: also time a
     // few steps (blocks for them). NULL: no estimates.
     int (*estimate)(UiBackend *m, const char *config_path, int nset, char *const *sets, int measure, UiEstimate *e, char *err);
+    // The run's console lines with id > after (0: all kept), oldest first; free(). NULL: none.
+    int (*console)(UiBackend *m, int64_t run, int64_t after, UiConsoleLine **out, int *n, char *err);
+    // The process training r now (a screen turns two readings into a CPU share). NULL: unknown.
+    int (*proc)(UiBackend *m, const UiRun *r, UiProc *p, char *err);
+    // launch on np > 1 local processes (mpirun), detached: the run outlives the dashboard.
+    // *id: the run once it shows in the store (0 if not yet). NULL: one process only.
+    int (*launch_np)(UiBackend *m, int np, const char *config_path, const char *name, int nset, char *const *sets,
+                     int64_t *id, char *err);
 } UiBackendOps;
 
 // Preferences held in memory, for backends with no place to keep them (the fake one).

@@ -62,6 +62,7 @@ typedef struct {
     long img_step[MAXR];
     long img_got[MAXR];  // the step of the sample shown (a run without one at img_step shows its nearest before)
     int pane;
+    int table_kw, table_vw;  // the table's key column and run columns (the mouse)
     int legend_x[MAXR + 1], chart_w; // where the legend names and the charts were drawn (the mouse)
     double last_poll;
 } Cmp;
@@ -239,6 +240,12 @@ static int keyfn(Screen *s, App *a, int key) {
         for (int i = 0; i < c->n; i++) if (mx >= c->legend_x[i] && mx < c->legend_x[i + 1]) c->sel = i;
         return UI_HANDLED | UI_REDRAW;
     }
+    if (c->pane == 1 && my >= 3 && c->table_vw > 0 && mx > c->table_kw) { // a run's column of the table
+        int i = (mx - c->table_kw - 1) / c->table_vw;
+        if (i >= c->n) return 0;
+        c->sel = i;
+        return UI_HANDLED | UI_REDRAW;
+    }
     if (c->pane != 0 || my < 3) return 0;
     int cw = s ? c->chart_w : 0;
     if (cw <= 8) return 0;
@@ -302,6 +309,8 @@ static void draw_table(Cmp *c, CellBuf *b, int top) {
     for (int i = 0; i < c->n; i++) { int l = utf8_width(c->runs[i].name) + 2; if (l > vw) vw = l; }
     if (vw > 40) vw = 40;
     if (c->n && kw + 1 + vw * c->n > W) vw = (W - kw - 1) / c->n;
+    c->table_kw = kw;
+    c->table_vw = vw;
     // the rows: the charted metrics, then every eval.* metric and the latent statistics a run logged
     char rows[32][24];
     int nrows = 0;
@@ -317,7 +326,9 @@ static void draw_table(Cmp *c, CellBuf *b, int top) {
     int y = top;
     ui_section(b, 0, y++, W, "final / best; the best run in bold");
     cb_text(b, 0, y, kw, "metric", CB_DEFAULT, CB_UNDERLINE);
-    for (int i = 0; i < c->n; i++) cb_text(b, kw + 1 + i * vw, y, vw - 1, c->runs[i].name, c->color[i], CB_BOLD | CB_UNDERLINE);
+    for (int i = 0; i < c->n; i++) // the selected run (legend, clicks) in reverse, as in the legend
+        cb_text(b, kw + 1 + i * vw, y, vw - 1, c->runs[i].name, c->color[i],
+                CB_BOLD | CB_UNDERLINE | (i == c->sel && c->n > 1 ? CB_REVERSE : 0));
     y++;
     for (int k = 0; k < nrows && y < H; k++) {
         const char *key = rows[k];

@@ -1,5 +1,6 @@
 // scr_launch.c: a new run: pick a config from configs/*.json (with a preview), add
-// key=value overrides and a name, start it as a background training thread.
+// key=value overrides, a name and a process count, start it as a background training thread
+// (one process) or under mpirun on N local processes, detached from the dashboard.
 #include <dirent.h>
 #include <limits.h>
 #include <sys/stat.h>
@@ -11,13 +12,14 @@
 #include "ui/screens.h"
 #include "base/util.h"
 
-enum { LA_UP = 1, LA_DOWN, LA_START, LA_SET, LA_UNSET, LA_NAME, LA_RESCAN, LA_PGUP, LA_PGDN, LA_MEASURE };
+enum { LA_UP = 1, LA_DOWN, LA_START, LA_SET, LA_UNSET, LA_NAME, LA_RESCAN, LA_PGUP, LA_PGDN, LA_MEASURE, LA_PROCS };
 static const KeyBinding keys[] = {
     {10, LA_START, "start", "start training in the background"}, {13, LA_START, NULL, "start"},
     {KEY_ENTER, LA_START, NULL, "start"},
     {'o', LA_SET, "override", "add a key=value override (e.g. train.steps=500)"},
     {'O', LA_UNSET, "drop", "drop the last override"},
     {'N', LA_NAME, "name", "name the run"},
+    {'p', LA_PROCS, "procs", "processes: 1 trains in the dashboard; N > 1 starts mpirun -np N, which outlives the dashboard"},
     {KEY_UP, LA_UP, NULL, "previous config"}, {'k', LA_UP, NULL, "previous config"},
     {KEY_DOWN, LA_DOWN, NULL, "next config"}, {'j', LA_DOWN, NULL, "next config"},
     {'R', LA_RESCAN, NULL, "re-read configs/"},
@@ -40,6 +42,7 @@ typedef struct {
     char *sets[MAXSET];
     int nsets;
     char name[64];
+    int np;             // processes (1: a thread of the dashboard)
     char dir[PATH_MAX]; // where the configs were found
 } Launch;
 
@@ -139,6 +142,22 @@ static void set_name(Screen *s, App *a, const char *text) {
     snprintf(((Launch *)s)->name, sizeof ((Launch *)s)->name, "%s", text);
 }
 
+#define MAXPROCS 256
+static void set_procs(Screen *s, App *a, const char *text) {
+    Launch *l = (Launch *)s;
+    char *end;
+    long n = strtol(text, &end, 10);
+    if (!*text || *end || n < 1 || n > MAXPROCS) {
+        app_message(a, 1, "processes: a whole number from 1 to %d, not '%s'", MAXPROCS, text);
+        return;
+    }
+    if (n > 1 && !app_model(a)->ops->launch_np) {
+        app_message(a, 1, "this backend trains on one process only");
+        return;
+    }
+    l->np = (int)n;
+}
+
 static int action(Screen *s, App *a, int act, int key) {
     (void)key;
     Launch *l = (Launch *)s;
@@ -149,6 +168,12 @@ static int action(Screen *s, App *a, int act, int key) {
     case LA_UNSET: if (l->nsets) free(l->sets[--l->nsets]); break;
     case LA_NAME: app_prompt_live(a, "run name (empty: run-<id>)", l->name, set_name, check_name); break;
     case LA_RESCAN: scan(l); break;
+    case LA_PROCS: {
+        char cur[16];
+        snprintf(cur, sizeof cur, "%d", l->np);
+        app_prompt(a, "processes (1 here; N > 1 through mpirun, detached)", cur, set_procs);
+        break;
+    }
     case LA_PGDN: l->preview_top += 10; break;
     case LA_PGUP: l->preview_top = l->preview_top > 10 ? l->preview_top - 10 : 0; break;
     case LA_MEASURE: {
@@ -170,11 +195,17 @@ static int action(Screen *s, App *a, int act, int key) {
         UiBackend *m = app_model(a);
         int64_t id = 0;
         char err[ERRLEN];
-        if (m->ops->launch(m, l->files[l->cur], l->name, l->nsets, l->sets, &id, err)) {
+        if (l->np > 1) {
+            if (m->ops->launch_np(m, l->np, l->files[l->cur], l->name, l->nsets, l->sets, &id, err)) {
+                app_message(a, 1, "launch on %d processes: %s", l->np, err);
+                break;
+            }
+            if (id) app_message(a, 0, "started run %lld on %d processes (mpirun; it goes on if you quit)", (long long)id, l->np);
+            else app_message(a, 0, "mpirun is starting %d processes: the run shows here once they are up", l->np);
+        } else if (m->ops->launch(m, l->files[l->cur], l->name, l->nsets, l->sets, &id, err)) {
             app_message(a, 1, "launch: %s", err);
             break;
-        }
-        app_message(a, 0, "started run %lld from %s", (long long)id, l->files[l->cur]);
+        } else app_message(a, 0, "started run %lld from %s", (long long)id, l->files[l->cur]);
         app_focus_run(a, id);
         app_pop(a); // back to Runs, where the run shows at once, selected
         return UI_HANDLED | UI_REDRAW;
@@ -224,6 +255,8 @@ static void draw(Screen *s, App *a, CellBuf *b) {
     if (!l->nsets) cb_text(b, 1, oy + 1, lw - 2, "none", CB_DEFAULT, CB_DIM);
     int nx = cb_printf(b, 0, H - 1, lw, CB_DEFAULT, 0, "name: %s", l->name[0] ? l->name : "(auto)");
     if (l->name[0] && name_taken(a, l->name)) cb_text(b, nx + 1, H - 1, lw - nx - 1, "taken", C_RED, CB_BOLD);
+    if (l->np > 1) cb_printf(b, 0, H - 2, lw, C_CYAN, CB_BOLD, "processes: %d (mpirun)", l->np);
+    else cb_text(b, 0, H - 2, lw, "processes: 1 (p: more)", CB_DEFAULT, CB_DIM);
     for (int y = 1; y < H; y++) cb_put(b, lw, y, 0x2502, CB_DEFAULT, CB_DIM);
     // preview
     if (!l->nfiles) return;
@@ -287,6 +320,7 @@ Screen *screen_launch_new(App *a) {
     Launch *l = xcalloc(1, sizeof *l);
     l->base.vt = &vt;
     l->est_for = -1;
+    l->np = 1;
     scan(l);
     return &l->base;
 }

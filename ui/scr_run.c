@@ -1,5 +1,6 @@
 // scr_run.c: one run: small multiples of the five losses and the total (braille charts),
-// progress with it/s and ETA, latent_std, the sample grid with a step slider, and the config.
+// progress with it/s and ETA, latent_std, and on the right the sample grid with a step slider,
+// the config, or the run's console with its process' CPU and memory (ui/run_console.c).
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,11 +8,12 @@
 #include <fnmatch.h>
 #include "ui/chart.h"
 #include "ui/chart_view.h"
+#include "ui/run_console.h"
 #include "ui/screens.h"
 #include "base/util.h"
 
 enum { RA_PREV = 1, RA_NEXT, RA_LATEST, RA_FIRST, RA_PANE, RA_STOP, RA_RESUME, RA_CFG_UP, RA_CFG_DOWN, RA_PICK,
-       RA_BASELINE };
+       RA_BASELINE, RA_CONSOLE };
 
 static const KeyBinding keys[] = {
     {'m', RA_PICK, "metrics", "chart metrics by name or glob (total grad_norm_* eval.*); empty: the defaults"},
@@ -22,10 +24,11 @@ static const KeyBinding keys[] = {
     {KEY_END, RA_LATEST, NULL, "latest sample (follow the run)"}, {'$', RA_LATEST, NULL, "latest sample"},
     {KEY_HOME, RA_FIRST, NULL, "first sample"},
     {'c', RA_PANE, "config", "right pane: samples or config"},
+    {'o', RA_CONSOLE, "console", "right pane: the run's console (warnings, errors, notes) and its process' CPU and memory"},
     {'x', RA_STOP, "stop", "stop the run (checkpoint first)"},
     {'r', RA_RESUME, "resume", "resume the run"},
-    {'j', RA_CFG_DOWN, NULL, "scroll the config"}, {KEY_DOWN, RA_CFG_DOWN, NULL, "scroll the config"},
-    {'k', RA_CFG_UP, NULL, "scroll the config"}, {KEY_UP, RA_CFG_UP, NULL, "scroll the config"},
+    {'j', RA_CFG_DOWN, NULL, "scroll the config or console"}, {KEY_DOWN, RA_CFG_DOWN, NULL, "scroll the config or console"},
+    {'k', RA_CFG_UP, NULL, "scroll the config or console"}, {KEY_UP, RA_CFG_UP, NULL, "scroll the config or console"},
     {0, 0, NULL, NULL},
 };
 
@@ -56,7 +59,8 @@ typedef struct {
     int sidx;                      // slider position; -1 follows the latest
     Image img;
     long img_step;                 // step of img (-1 none)
-    int pane, cfg_top;
+    int pane, cfg_top;             // pane: 0 samples, 1 config, 2 console
+    RunConsole con;
     int chart_x0, chart_y0, chart_w, chart_h, chart_cols; // the grid, for the mouse
     double last_poll;
     char err[ERRLEN];
@@ -152,6 +156,7 @@ static int poll_data(RunScr *r, App *a) {
     }
     if (r->sidx >= r->nsteps) r->sidx = r->nsteps - 1;
     if (!r->config && m->ops->config(m, r->id, &r->config, err) == 0) changed = 1;
+    changed |= run_console_poll(&r->con, m, &r->run);
     return changed;
 }
 
@@ -209,9 +214,18 @@ static int action(Screen *s, App *a, int act, int key) {
         break;
     case RA_LATEST: r->sidx = -1; break;
     case RA_FIRST: if (r->nsteps) r->sidx = 0; break;
-    case RA_PANE: r->pane = !r->pane; break;
-    case RA_CFG_DOWN: if (r->pane) r->cfg_top++; else return 0; break;
-    case RA_CFG_UP: if (r->pane && r->cfg_top > 0) r->cfg_top--; else return 0; break;
+    case RA_PANE: r->pane = r->pane == 1 ? 0 : 1; break;
+    case RA_CONSOLE: r->pane = r->pane == 2 ? 0 : 2; break;
+    case RA_CFG_DOWN:
+        if (r->pane == 1) r->cfg_top++;
+        else if (r->pane == 2 && r->con.scroll > 0) r->con.scroll--;
+        else return 0;
+        break;
+    case RA_CFG_UP:
+        if (r->pane == 1 && r->cfg_top > 0) r->cfg_top--;
+        else if (r->pane == 2) r->con.scroll++;
+        else return 0;
+        break;
     case RA_PICK: {
         char avail[512];
         int l = snprintf(avail, sizeof avail, "metrics");
@@ -342,8 +356,19 @@ static void draw_header(RunScr *r, CellBuf *b) {
     size_t l = strlen(opts);
     if (r->bid) l += (size_t)snprintf(opts + l, sizeof opts - l, "  baseline %s (B)", r->bname);
     if (r->unused[0] && l < sizeof opts) snprintf(opts + l, sizeof opts - l, "  not charted, unused: %s (m picks)", r->unused);
-    if (u->error[0]) cb_printf(b, 1, 3, W - 2, C_RED, 0, "error: %s", u->error);
-    else cb_text(b, 1, 3, W - 2, opts, CB_DEFAULT, CB_DIM);
+    // The process beside it, right-aligned: what it costs the machine while it trains, and
+    // the console's warnings when the console is not shown.
+    char pt[200] = "";
+    run_console_proc_text(&r->con, pt, sizeof pt);
+    if (r->pane != 2 && r->con.nwarn + r->con.nerr) {
+        size_t pl = strlen(pt);
+        snprintf(pt + pl, sizeof pt - pl, "%s%d warning%s (o)", pl ? "  " : "", r->con.nwarn + r->con.nerr,
+                 r->con.nwarn + r->con.nerr == 1 ? "" : "s");
+    }
+    int pw = utf8_width(pt), ow = pt[0] && pw < W * 2 / 3 ? W - 4 - pw : W - 2;
+    if (u->error[0]) cb_printf(b, 1, 3, ow, C_RED, 0, "error: %s", u->error);
+    else cb_text(b, 1, 3, ow, opts, CB_DEFAULT, CB_DIM);
+    if (ow < W - 2) cb_text(b, W - 1 - pw, 3, pw, pt, r->con.nerr && r->pane != 2 ? C_RED : CB_DEFAULT, 0);
 }
 
 static void draw(Screen *s, App *a, CellBuf *b) {
@@ -375,6 +400,11 @@ static void draw(Screen *s, App *a, CellBuf *b) {
     }
     for (int y = top; y < H; y++) cb_put(b, lw, y, 0x2502, CB_DEFAULT, CB_DIM);
     int px = lw + 2, pw = W - px - 1;
+    if (r->pane == 2) {
+        ui_section(b, px - 1, top, pw + 1, "console");
+        run_console_draw(&r->con, b, px, top + 1, pw, H - top - 1);
+        return;
+    }
     if (r->pane) {
         ui_section(b, px - 1, top, pw + 1, "config");
         draw_config(b, px, top + 1, pw, H - top - 1, r);
@@ -412,6 +442,7 @@ static void fr(Screen *s) {
     }
     for (int k = 0; k < NINFO; k++) ui_series_free(&r->info[k]);
     free(r->config);
+    run_console_free(&r->con);
     free(r->steps);
     image_free(&r->img);
     free(r);

@@ -359,11 +359,23 @@ static int action(Screen *s, App *a, int act, int key) {
     return UI_HANDLED | UI_REDRAW;
 }
 
+#define LIST_Y0 3 // the first row of the list (below the summary and the header)
+
 static int keyfn(Screen *s, App *a, int key) {
     Runs *r = (Runs *)s;
     // Esc clears an active filter before it would mean "back"
     if (key == UI_KEY_ESC && r->filter[0]) { set_filter(s, a, ""); return UI_HANDLED | UI_REDRAW; }
-    return 0;
+    // The mouse: a click selects the row under it, the wheel moves the selection by 3.
+    int mx, my, button;
+    if (key != KEY_MOUSE || !app_mouse(a, &mx, &my, &button)) return 0;
+    if (button == UI_MOUSE_WHEEL_UP || button == UI_MOUSE_WHEEL_DOWN) {
+        move_cur(r, r->cur + (button == UI_MOUSE_WHEEL_UP ? -3 : 3));
+        return UI_HANDLED | UI_REDRAW;
+    }
+    int row = my - LIST_Y0;
+    if (row < 0 || row >= r->page || r->top + row >= r->nview) return 0;
+    move_cur(r, r->top + row);
+    return UI_HANDLED | UI_REDRAW;
 }
 
 typedef struct { const char *title; int w; int sort; int right; } Col;
@@ -440,7 +452,7 @@ static void draw(Screen *s, App *a, CellBuf *b) {
         cb_text(b, tx, 2, cols[i].w, t, CB_DEFAULT, CB_BOLD | CB_UNDERLINE);
         x += cols[i].w + 1;
     }
-    int y0 = 3, rows = H - y0 - 1; // the last row: the selected run's note or error
+    int y0 = LIST_Y0, rows = H - y0 - 1; // the last row: the selected run's note or error
     r->page = rows;
     if (r->n == 0 || r->nview == 0) {
         const char *m1 = r->n ? "No run matches the filter (Esc clears it)." : "No runs yet.";

@@ -29,8 +29,14 @@ typedef struct {
     int nsmp;
     QCkpt *ck;
     int nck;
+    StoreConsoleLine *con; // console lines (text malloc'd)
+    int ncon;
     long max_step;
 } Queue;
+
+// Console lines held in memory while the store cannot take them: beyond the store's own cap
+// they would be dropped there anyway.
+#define QUEUE_CONSOLE_MAX STORE_CONSOLE_MAX
 
 struct RunHooks {
     Store *store; // used by the writer thread only while it runs
@@ -62,6 +68,36 @@ struct RunHooks {
     atomic_int stop_local;         // run_hooks_stop (signal handlers and other threads; lock-free)
 };
 
+// Queues a console line for the writer (the mutex only: the training thread never waits on the
+// store). Once the writer is gone (run_hooks_end), lines are written by end itself.
+void run_hooks_console(RunHooks *rh, const char *level, const char *msg) {
+    if (!rh || !msg) return;
+    pthread_mutex_lock(&rh->mu);
+    Queue *q = &rh->q;
+    if (q->ncon >= QUEUE_CONSOLE_MAX) { // the oldest go first, as in the store
+        free(q->con[0].text);
+        memmove(q->con, q->con + 1, (size_t)(q->ncon - 1) * sizeof *q->con);
+        q->ncon--;
+    }
+    q->con = xrealloc(q->con, (size_t)(q->ncon + 1) * sizeof *q->con);
+    StoreConsoleLine *l = &q->con[q->ncon++];
+    memset(l, 0, sizeof *l);
+    snprintf(l->level, sizeof l->level, "%s", level);
+    l->wall = wall_seconds();
+    l->text = xstrdup(msg);
+    pthread_mutex_unlock(&rh->mu);
+}
+
+void run_hooks_warn_hook(void *ctx, const char *msg) {
+    run_hooks_console(ctx, "warn", msg);
+    fprintf(stderr, "repae: warning: %s\n", msg);
+}
+
+void run_hooks_note_hook(void *ctx, const char *msg) {
+    run_hooks_console(ctx, "note", msg);
+    fprintf(stderr, "repae: %s\n", msg);
+}
+
 static void warn_stderr(void *ctx, const char *msg) {
     (void)ctx;
     fprintf(stderr, "repae: %s\n", msg);
@@ -74,6 +110,7 @@ static void rh_warn(RunHooks *rh, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    run_hooks_console(rh, "warn", msg);
     rh->warn(rh->warn_ctx, msg);
 }
 
@@ -104,6 +141,7 @@ static void queue_free(Queue *q) {
     free(q->smp);
     for (int i = 0; i < q->nck; i++) { free(q->ck[i].weights); free(q->ck[i].state); }
     free(q->ck);
+    store_console_free(q->con, q->ncon);
     memset(q, 0, sizeof *q);
     q->max_step = -1;
 }
@@ -131,8 +169,14 @@ static void queue_requeue(Queue *q, Queue *b) {
         memcpy(q->ck, b->ck, b->nck * sizeof *q->ck);
         q->nck += b->nck;
     }
+    if (b->ncon) {
+        q->con = xrealloc(q->con, (size_t)(q->ncon + b->ncon) * sizeof *q->con);
+        memmove(q->con + b->ncon, q->con, q->ncon * sizeof *q->con);
+        memcpy(q->con, b->con, b->ncon * sizeof *q->con);
+        q->ncon += b->ncon;
+    }
     if (b->max_step > q->max_step) q->max_step = b->max_step;
-    free(b->m); free(b->smp); free(b->ck);
+    free(b->m); free(b->smp); free(b->ck); free(b->con);
     memset(b, 0, sizeof *b);
 }
 
@@ -164,6 +208,12 @@ static int commit_batch(RunHooks *rh, Queue *b, char *err) {
         free(c->weights);
         free(c->state);
         memmove(b->ck, b->ck + 1, --b->nck * sizeof *b->ck);
+    }
+    if (b->ncon) {
+        if (store_console_add(rh->store, rh->id, b->con, b->ncon, err) != 0) return -1;
+        store_console_free(b->con, b->ncon);
+        b->con = NULL;
+        b->ncon = 0;
     }
     if (b->nm) {
         if (store_log_metrics(rh->store, rh->id, b->m, b->nm, err) != 0) return -1;
@@ -201,7 +251,7 @@ static void *writer_main(void *arg) {
         pthread_mutex_lock(&rh->mu);
         if (rc == 0) {
             if (b.max_step > rh->committed) rh->committed = b.max_step;
-            free(b.m); free(b.smp); free(b.ck);
+            free(b.m); free(b.smp); free(b.ck); free(b.con);
             failures = 0;
             rh->last_err[0] = 0;
         } else {
@@ -497,6 +547,16 @@ int run_hooks_end(RunHooks *rh, const char *status, const char *error) {
         else store_delete_run(rh->store, rh->id, err);
         rc = -1;
         goto out;
+    }
+    // The final error belongs in the console too (with what was still queued), so that the
+    // dashboard shows why a run in another process ended.
+    if (error && *error) run_hooks_console(rh, "error", error);
+    if (rh->q.ncon) {
+        if (store_console_add(rh->store, rh->id, rh->q.con, rh->q.ncon, err) == 0) {
+            store_console_free(rh->q.con, rh->q.ncon);
+            rh->q.con = NULL;
+            rh->q.ncon = 0;
+        } else fprintf(stderr, "repae: run %lld: console lines not stored: %s\n", (long long)rh->id, err);
     }
     if (rh->q.nm || rh->q.nsmp || rh->q.nck) {
         rh_warn(rh, "run %lld: %d metric points could not be written to the store: %s", (long long)rh->id, rh->q.nm,

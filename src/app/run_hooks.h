@@ -58,6 +58,17 @@ int run_hooks_truncate(RunHooks *rh, long after_step, char *err);
 // 1-process one. Written at once (not queued). 0 or -1 with err.
 int run_hooks_set_world_size(RunHooks *rh, int n, char *err);
 
+// The run's console (store_console_add): warnings, notes and the final error, for the
+// dashboard to show whichever process trains the run. run_hooks_console queues a line (level
+// "error", "warn" or "note") for the writer thread, like a metric; any thread, not from signal
+// handlers. The problems run_hooks itself tells (run_hooks_set_warn) and the error given to
+// run_hooks_finish/end go there too.
+void run_hooks_console(RunHooks *rh, const char *level, const char *msg);
+// TrainRunOpts.warn and .note with ctx = the RunHooks: the line goes to the run's console and,
+// as the core's defaults do, to stderr ("repae: warning: MSG", "repae: MSG").
+void run_hooks_warn_hook(void *rh, const char *msg);
+void run_hooks_note_hook(void *rh, const char *msg);
+
 // Commit interval of the writer thread in seconds (default 1.0; tests use less).
 void run_hooks_set_interval(RunHooks *rh, double seconds);
 // Commits everything queued so far and waits for it. Returns 0 or -1 with err.

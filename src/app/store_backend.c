@@ -8,8 +8,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include "app/memory_policy.h"
+#include "app/mpi_launch.h"
+#include "app/proc_stats.h"
 #include "base/config.h"
 #include "app/store_backend.h"
 #include "app/run_hooks.h"
@@ -41,11 +45,25 @@ struct StoreModel {
     pthread_mutex_t mu;  // notice, written by training threads
     char notice[1024];   // warnings of training threads not yet shown ("" if none)
     struct stat at_open; // the store file as opened: a different inode later means replaced
+    char host[256];      // this machine, as the store records a run's host
+    struct Pending *pending; // runs launched through mpirun that have not shown up yet
 };
 
-// A training thread's warning (the core's TrainRunOpts.warn): stderr is the terminal the
-// dashboard draws on, so it waits here for the app's next tick.
-static void job_warn(void *ctx, const char *msg) {
+// A run started on several processes (launch_np): its launcher writes to a log beside the run
+// directories until the run exists, then the log moves into the run's directory.
+typedef struct Pending {
+    char name[STORE_NAME_MAX + 1];
+    char log[PATH_MAX];
+    char cmd[512];
+    double deadline;
+    struct Pending *next;
+} Pending;
+
+// What a training thread has to say: stderr is the terminal the dashboard draws on, so it waits
+// here for the app's next tick. job_show only shows (run_hooks' own warnings, which it puts in
+// the run's console itself); job_warn and job_note (the core's TrainRunOpts.warn and .note)
+// also go to the run's console, where they stay for later and for other dashboards.
+static void job_show(void *ctx, const char *msg) {
     Job *j = ctx;
     StoreModel *sm = j->sm;
     pthread_mutex_lock(&sm->mu);
@@ -53,6 +71,18 @@ static void job_warn(void *ctx, const char *msg) {
     if (l + 8 < sizeof sm->notice)
         snprintf(sm->notice + l, sizeof sm->notice - l, "%srun %lld: %s", l ? "; " : "", (long long)j->id, msg);
     pthread_mutex_unlock(&sm->mu);
+}
+
+static void job_warn(void *ctx, const char *msg) {
+    Job *j = ctx;
+    run_hooks_console(j->rh, "warn", msg);
+    job_show(ctx, msg);
+}
+
+static void job_note(void *ctx, const char *msg) {
+    Job *j = ctx;
+    run_hooks_console(j->rh, "note", msg);
+    job_show(ctx, msg);
 }
 
 // Resume: once the core knows which checkpoint loaded (after setting aside unusable newer
@@ -66,7 +96,7 @@ static void *job_main(void *arg) {
     Job *j = arg;
     char err[ERRLEN] = "";
     TrainHooks h = run_hooks_get(j->rh);
-    TrainRunOpts o = {.ctx = j, .warn = job_warn, .note = job_warn, .start = job_start};
+    TrainRunOpts o = {.ctx = j, .warn = job_warn, .note = job_note, .start = job_start};
     TrainStatus st = train_run_opts(&j->cfg, run_hooks_dir(j->rh), j->resume, &h, &o, err);
     run_hooks_end(j->rh, train_status_name(st), st == TRAIN_DONE || st == TRAIN_STOPPED ? NULL : err);
     atomic_store(&j->finished, 1);
@@ -104,6 +134,8 @@ static void to_ui(StoreModel *sm, const StoreRun *r, UiRun *u) {
     u->created = r->created; u->started = r->started; u->ended = r->ended; u->heartbeat = r->heartbeat;
     u->active = r->active;
     u->world_size = r->world_size;
+    u->pid = r->pid;
+    snprintf(u->host, sizeof u->host, "%s", r->host ? r->host : "");
     size_t l = 0;
     for (int i = 0; i < r->ntags && l < sizeof u->tags - 1; i++)
         l += (size_t)snprintf(u->tags + l, sizeof u->tags - l, "%s%s", i ? "," : "", r->tags[i]);
@@ -171,7 +203,7 @@ static int start_job(StoreModel *sm, RunHooks *rh, const Config *cfg, int resume
     j->id = run_hooks_id(rh);
     j->cfg = *cfg;
     j->resume = resume;
-    run_hooks_set_warn(rh, job_warn, j);
+    run_hooks_set_warn(rh, job_show, j);
     if (pthread_create(&j->th, NULL, job_main, j)) {
         run_hooks_finish(rh, run_status_name(RUN_FAILED), "could not start the training thread");
         free(j);
@@ -275,6 +307,7 @@ static void stop_local(UiBackend *m) {
 static void close_(UiBackend *m) {
     StoreModel *sm = (StoreModel *)m;
     stop_local(m);
+    while (sm->pending) { Pending *p = sm->pending->next; free(sm->pending); sm->pending = p; }
     store_close(sm->st);
     pthread_mutex_destroy(&sm->mu);
     free(sm->path);
@@ -283,8 +316,36 @@ static void close_(UiBackend *m) {
 
 static const char *where(UiBackend *m) { return ((StoreModel *)m)->path; }
 
+// Runs launched on several processes: each settles once it shows in the store, or is given up
+// (with the launcher's last words) when it has not shown by its deadline.
+static void settle_pending(StoreModel *sm) {
+    for (Pending **pp = &sm->pending; *pp;) {
+        Pending *p = *pp;
+        int64_t id = 0;
+        char err[ERRLEN], note[PATH_MAX + STORE_NAME_MAX + 600];
+        int rc = mpi_launch_settle(sm->st, p->name, p->log, p->cmd, &id, err);
+        if (rc == 0 && now_seconds() < p->deadline) { pp = &p->next; continue; }
+        if (rc == 0) {
+            char tail[400];
+            mpi_log_tail(p->log, tail, sizeof tail);
+            snprintf(note, sizeof note, "run '%s' on several processes did not start: %s (log %s)", p->name,
+                     tail[0] ? tail : "no output", p->log);
+        } else if (rc < 0) snprintf(note, sizeof note, "run '%s': %s", p->name, err);
+        if (rc <= 0) {
+            pthread_mutex_lock(&sm->mu);
+            size_t l = strlen(sm->notice);
+            if (l + 8 < sizeof sm->notice)
+                snprintf(sm->notice + l, sizeof sm->notice - l, "%s%.*s", l ? "; " : "", (int)(sizeof sm->notice - l - 3), note);
+            pthread_mutex_unlock(&sm->mu);
+        }
+        *pp = p->next;
+        free(p);
+    }
+}
+
 static int take_notice(UiBackend *m, char *msg, size_t n) {
     StoreModel *sm = (StoreModel *)m;
+    settle_pending(sm);
     pthread_mutex_lock(&sm->mu);
     int has = sm->notice[0] != 0;
     if (has) snprintf(msg, n, "%s", sm->notice);
@@ -348,9 +409,139 @@ static int estimate(UiBackend *m, const char *path, int nset, char *const *sets,
     return 0;
 }
 
+static int console(UiBackend *m, int64_t run, int64_t after, UiConsoleLine **out, int *n, char *err) {
+    StoreConsoleLine *l;
+    int k;
+    if (store_console_lines(((StoreModel *)m)->st, run, after, &l, &k, err)) return -1;
+    *out = xmalloc(sizeof **out * (size_t)(k + 1));
+    for (int i = 0; i < k; i++) {
+        UiConsoleLine *u = &(*out)[i];
+        u->id = l[i].id;
+        u->wall = l[i].wall;
+        snprintf(u->level, sizeof u->level, "%s", l[i].level);
+        snprintf(u->text, sizeof u->text, "%s", l[i].text);
+    }
+    *n = k;
+    store_console_free(l, k);
+    return 0;
+}
+
+// The process of a run: this one for a run training in its threads (its figures are the whole
+// dashboard's, which says so), the run's pid when it trains on this machine, else where it is.
+static int proc(UiBackend *m, const UiRun *r, UiProc *p, char *err) {
+    StoreModel *sm = (StoreModel *)m;
+    memset(p, 0, sizeof *p);
+    p->wall = now_seconds();
+    int pid = 0;
+    if (job_of(sm, r->id)) {
+        int n = local_active(m);
+        p->kind = UI_PROC_SHARED;
+        snprintf(p->what, sizeof p->what, "dashboard process (%d run%s)", n, n == 1 ? "" : "s");
+        pid = (int)getpid();
+    } else if (strcmp(r->status, "running")) {
+        p->kind = UI_PROC_NONE;
+        snprintf(p->what, sizeof p->what, "not training (%s)", r->status);
+        return 0;
+    } else if (r->host[0] && strcmp(r->host, sm->host)) {
+        p->kind = UI_PROC_REMOTE;
+        snprintf(p->what, sizeof p->what, "on host %s (pid %d)", r->host, r->pid);
+        return 0;
+    } else {
+        p->kind = UI_PROC_PID;
+        pid = r->pid;
+        if (r->world_size > 1) snprintf(p->what, sizeof p->what, "pid %d (rank 0 of %d)", pid, r->world_size);
+        else snprintf(p->what, sizeof p->what, "pid %d", pid);
+    }
+    ProcStats ps;
+    if (pid <= 0 || proc_stats_read(pid, &ps, err) != 0 || ps.state == 'Z') {
+        p->kind = UI_PROC_GONE;
+        snprintf(p->what, sizeof p->what, "pid %d: its process is gone", pid);
+        return 0;
+    }
+    // A run on several processes: its ranks on this machine together (mpirun's children).
+    int nr = p->kind == UI_PROC_PID && r->world_size > 1 ? proc_stats_ranks(pid, &ps) : 0;
+    if (nr > 1) {
+        size_t l = strlen(p->what);
+        snprintf(p->what + l, sizeof p->what - l, ", %d ranks here summed", nr);
+    }
+    p->cpu_s = ps.cpu_s;
+    p->rss_bytes = ps.rss_bytes;
+    p->threads = ps.threads;
+    return 0;
+}
+
+// A run on np local processes: checked as launch checks it (so a bad override is said here, not
+// in a log), then `repae train` under mpirun, detached. The run's id is known once its rank 0
+// has created it, usually within a second or two: wait that long, then leave it to
+// settle_pending.
+static int launch_np(UiBackend *m, int np, const char *path, const char *name, int nset, char *const *sets, int64_t *id,
+                     char *err) {
+    StoreModel *sm = (StoreModel *)m;
+    *id = 0;
+    if (np <= 1) return launch(m, path, name, nset, sets, id, err);
+    Config cfg;
+    config_defaults(&cfg);
+    if (config_load(&cfg, path, err)) return -1;
+    for (int i = 0; i < nset; i++) if (config_set(&cfg, sets[i], err)) return -1;
+    if (config_validate(&cfg, err)) return -1;
+    char mpirun[PATH_MAX], bin[PATH_MAX], cfgabs[PATH_MAX];
+    if (mpi_launcher_find(mpirun, sizeof mpirun, err)) return -1;
+    ssize_t bl = readlink("/proc/self/exe", bin, sizeof bin - 1);
+    if (bl <= 0) return seterr(err, "cannot find this program's own path (/proc/self/exe): %s", strerror(errno));
+    bin[bl] = 0;
+    if (!realpath(path, cfgabs)) return seterr(err, "%s: %s", path, strerror(errno));
+    // The run must be found by its name: give it one when none was typed.
+    char nm[STORE_NAME_MAX + 1];
+    if (name && *name) snprintf(nm, sizeof nm, "%s", name);
+    else {
+        const char *b = strrchr(path, '/');
+        b = b ? b + 1 : path;
+        int bn = (int)strcspn(b, ".");
+        snprintf(nm, sizeof nm, "%.*s-np%d-%ld", bn > 60 ? 60 : bn, b, np, (long)wall_seconds());
+    }
+    int64_t taken;
+    char e2[ERRLEN];
+    if (store_resolve(sm->st, nm, &taken, e2) == 0)
+        return seterr(err, "a run named '%s' exists already (run %lld): pick another name", nm, (long long)taken);
+    if (store_check_name(nm, err)) return -1;
+    Pending *p = xcalloc(1, sizeof *p);
+    snprintf(p->name, sizeof p->name, "%s", nm);
+    char dir[PATH_MAX - 64];
+    store_run_dir(sm->st, 0, dir, sizeof dir); // <runs>/0: its parent holds every run's directory
+    char *slash = strrchr(dir, '/');
+    if (slash) *slash = 0;
+    if (mkdir_p(dir, err)) { free(p); return -1; }
+    snprintf(p->log, sizeof p->log, "%s/launch-%d-%ld.log", dir, (int)getpid(), (long)wall_seconds());
+    char **argv = mpi_argv(mpirun, np, bin, store_path(sm->st), cfgabs, nm, nset, sets);
+    snprintf(p->cmd, sizeof p->cmd, "mpirun -np %d", np);
+    // The whole command heads the log, for whoever wonders how the run was started.
+    FILE *lf = fopen(p->log, "w");
+    if (lf) {
+        fprintf(lf, "repae dashboard: starting");
+        for (char **a = argv; *a; a++) fprintf(lf, " %s", *a);
+        fprintf(lf, "\n");
+        fclose(lf);
+    }
+    int rc = mpi_spawn_detached(argv, p->log, err);
+    mpi_argv_free(argv);
+    if (rc) { free(p); return -1; }
+    p->deadline = now_seconds() + 60; // Open MPI's start-up on a loaded machine can take a while
+    p->next = sm->pending;
+    sm->pending = p;
+    for (int t = 0; t < 60 && !*id; t++) { // up to 3 s
+        if (mpi_launch_settle(sm->st, nm, p->log, p->cmd, id, e2) == 1) {
+            sm->pending = p->next;
+            free(p);
+            break;
+        }
+        usleep(50000);
+    }
+    return 0;
+}
+
 static const UiBackendOps store_ops = {list_runs, config, series_append, sample_steps, sample, launch, stop, resume,
                                    removerun, tag, note, local_active, stop_local, close_, where, take_notice, check,
-                                   pref_get, pref_set, estimate};
+                                   pref_get, pref_set, estimate, console, proc, launch_np};
 
 UiBackend *store_backend_open(const char *path, char *err) {
     StoreModel *sm = xcalloc(1, sizeof *sm);
@@ -364,5 +555,6 @@ UiBackend *store_backend_open(const char *path, char *err) {
     }
     pthread_mutex_init(&sm->mu, NULL);
     sm->path = xstrdup(path);
+    if (gethostname(sm->host, sizeof sm->host - 1) != 0) strcpy(sm->host, "localhost");
     return &sm->base;
 }
