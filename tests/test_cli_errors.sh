@@ -50,6 +50,9 @@ if [ -n "$newest" ] && [ "$newest" != "$older" ]; then
   "$BIN" --db "$db" show r >"$tmp/show" 2>&1
   grep -q "^status  *stopped" "$tmp/show"
   check resumed_run_stops_cleanly $? "$(head -3 "$tmp/show")"
+  # A headless run's warnings reach its console in the store (the dashboard's console pane).
+  grep -q "^  .* warn  *checkpoint .*/ckpt/$newest cannot be used" "$tmp/show"
+  check headless_warning_in_console $? "$(grep -A3 '^console' "$tmp/show")"
 else
   cp "$tmp/train.err" "$tmp/err"
   fail stopped_run_has_two_checkpoints "checkpoints: $(ckpts 1 | tr '\n' ' ')"

@@ -219,6 +219,30 @@ const ArgSpec show_args = {
     .opts = NULL,
 };
 
+// The newest lines of the run's console (warnings, notes, the final error), as the dashboard's
+// console pane shows them; the dashboard keeps all STORE_CONSOLE_MAX.
+#define SHOW_CONSOLE_LINES 10
+static void show_console(Store *s, int64_t run) {
+    StoreConsoleLine *l;
+    int n;
+    char err[ERRLEN];
+    if (store_console_lines(s, run, 0, &l, &n, err) != 0) {
+        printf("\nconsole      unreadable: %s\n", err);
+        return;
+    }
+    if (n == 0) printf("\nconsole      empty (no warnings or notes)\n");
+    else if (n > SHOW_CONSOLE_LINES) printf("\nconsole      %d lines, the newest %d:\n", n, SHOW_CONSOLE_LINES);
+    else printf("\nconsole      %d line%s\n", n, n == 1 ? "" : "s");
+    for (int i = n > SHOW_CONSOLE_LINES ? n - SHOW_CONSOLE_LINES : 0; i < n; i++) {
+        char t[64];
+        fmt_time(t, sizeof t, l[i].wall);
+        printf("  %s %-5s ", t, l[i].level);
+        table_text(l[i].text);
+        printf("\n");
+    }
+    store_console_free(l, n);
+}
+
 int cmd_show(const Globals *g, int argc, char **argv) {
     Args args;
     if (args_parse(&args, &show_args, argc, argv) != 0) return args.status;
@@ -275,6 +299,7 @@ int cmd_show(const Globals *g, int argc, char **argv) {
         else printf("\nsamples      %d grids, steps %ld..%ld (repae export RUN --samples DIR)\n", ns, steps[0], steps[ns - 1]);
         free(steps);
     }
+    show_console(s, r.id);
     show_config(&r);
     store_run_free(&r);
     store_close(s);

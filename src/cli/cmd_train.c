@@ -134,6 +134,13 @@ static int run_training(RunHooks *rh, const Config *cfg, int resume, const Train
     util_set_oom_hook(on_oom);
     TrainRunOpts o = opts ? *opts : (TrainRunOpts){0};
     o.dist = d;
+    // The trainer's warnings and notes go to the run's console in the store too (and, as its
+    // defaults do, to stderr), so the dashboard shows them for a headless run as well.
+    if (!o.warn && !o.note && (!o.ctx || o.ctx == rh)) {
+        o.ctx = rh;
+        o.warn = run_hooks_warn_hook;
+        o.note = run_hooks_note_hook;
+    }
     if (dist_size(d) > 1) fprintf(stderr, "repae: data parallel over %d processes\n", dist_size(d));
     if (run_hooks_set_world_size(rh, dist_size(d), err) != 0) fprintf(stderr, "repae: %s\n", err);
     TrainStatus st = train_run_opts(cfg, run_hooks_dir(rh), resume, &h, &o, err);
