@@ -24,13 +24,16 @@
 # Environment: SEEDS ("0 1 2"), ARMS ("A B C D E"; D means Dv and Dr), BUDGET (the largest
 # step, default 4000), EVAL_N (2000), FINAL_N (5000), STAGE1_STEPS (2000), E_STEPS (1000),
 # EVAL_SEED (0: the same sampling noise and labels for every cell), REPORT (1: run report.py
-# at the end), CELLS (the cells' folder; the pilot's: results/pilot/cells), REPAE (binary). Work (store, checkpoints, the evaluator and target encoder) is
+# at the end), CELLS (the cells' folder; the pilot's: results/pilot/cells), EVAL_ONLY (1: train
+# nothing, evaluate the missing cells of finished runs: beside a pass that trains), EXTRA (more
+# --set options for every run), WORK and RUNLOG (work folder and log, for a trial apart from the
+# study), EVALUATOR and ENC (the networks' files), REPAE. Work (store, checkpoints, the evaluator and target encoder) is
 # in experiments/convergence/work/ (git-ignored), which is $REPAE_HOME.
 set -eu
 cd "$(dirname "$0")/../.."
 scripts/deps.sh study
 HERE=experiments/convergence
-WORK=$HERE/work
+WORK=${WORK:-$HERE/work}
 SEEDS=${SEEDS:-"0 1 2"}
 ARMS=${ARMS:-"A B C D E"}
 BUDGET=${BUDGET:-4000}
@@ -40,15 +43,18 @@ STAGE1_STEPS=${STAGE1_STEPS:-2000}
 E_STEPS=${E_STEPS:-1000}
 EVAL_SEED=${EVAL_SEED:-0}
 REPORT=${REPORT:-1}
+EVAL_ONLY=${EVAL_ONLY:-0}
+EXTRA=${EXTRA:-}
 . experiments/study.sh
+LOG=${RUNLOG:-$LOG} # a trial apart from the study logs apart too
 CELLS=${CELLS:-$HERE/results/cells}   # the pilot's go to results/pilot/cells
 GRIDS=$(dirname "$CELLS")/grids
 mkdir -p "$CELLS" "$GRIDS"
 
 # The networks: the evaluator must pass `repae eval`'s floor; the REPA target encoder is the
 # fidelity study's (copied there by hand, see README.md) or trained here.
-EVALUATOR=$WORK/evaluator-fashion-mnist.safetensors
-ENC=$WORK/ssl-encoder-fashion-mnist.safetensors
+EVALUATOR=${EVALUATOR:-$WORK/evaluator-fashion-mnist.safetensors}
+ENC=${ENC:-$WORK/ssl-encoder-fashion-mnist.safetensors}
 
 # The kept steps of a run of $1 steps: 250 x 2^k below it, and its last step.
 kept_steps() {
@@ -72,7 +78,7 @@ missing() {
 # grids at each kept step (250 divides them all).
 common() { # ARM SEED STEPS
     echo "$SIZE --set train.sample_every=250 --set train.ckpt_keep=$(keep_json "$3")
-          --set train.seed=$2 --set data.seed=$2 --set train.steps=$3 --set align.encoder=$PWD/$ENC"
+          --set train.seed=$2 --set data.seed=$2 --set train.steps=$3 --set align.encoder=$PWD/$ENC $EXTRA"
 }
 
 # Stage 1 of seed $1: the VAE alone, its weights (with the latent BN statistics) as a file.
@@ -102,6 +108,10 @@ run_dir() {
 # Trains arm $1 of seed $2 (to done), then evaluates its missing cells. (sh has no local
 # variables: the VAE it starts from is made first, since that may run arm C through here.)
 run_arm() {
+    if [ "$EVAL_ONLY" = 1 ]; then # another pass trains: evaluate what is done, train nothing
+        [ "$(status "$1-s$2")" = "done" ] && eval_cells "$1" "$2" "$(arm_steps "$1")"
+        return 0
+    fi
     case $1 in Dv|Dr) c_vae "$2" || return 1 ;; *) stage1 "$2" || return 1 ;; esac
     a=$1 s=$2 n=$1-s$2 steps=$(arm_steps "$1")
     case $a in Dv|Dr) init=$WORK/vae-C-s$s.safetensors ;; *) init=$WORK/vae-s$s.safetensors ;; esac
@@ -174,5 +184,6 @@ for seed_ in $SEEDS; do
         done
     done
 done
-[ "$REPORT" = 1 ] && /usr/bin/python3 "$HERE/report.py" report "$HERE/results" | tee -a "$LOG"
+# The report beside the cells: results/ (the pilot's: results/pilot/).
+if [ "$REPORT" = 1 ]; then /usr/bin/python3 "$HERE/report.py" report "$(dirname "$CELLS")" | tee -a "$LOG"; fi
 say "convergence: finished this pass ($(find "$CELLS" -name '*.json' | wc -l) cells in $CELLS)"
