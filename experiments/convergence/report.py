@@ -5,8 +5,8 @@
       one cell from `repae eval` output (at EVAL_N; --final: the run's last step at FINAL_N) and
       the run's metrics (`repae export --csv`): training time to the step, s/step, latent_sstd.
   report.py report RESULTS [--cells DIR]
-      from RESULTS/cells/*.json: table.md / table.csv (arm x seed x step), fd_steps.png and
-      fd_wall.png (mean over seeds, band = min..max), speedup.md (steps, and seconds, for A and B
+      from RESULTS/cells/*.json: table.md / table.csv (arm x seed x step), fd_steps.png, fd_wall.png
+      and fd_flops.png (mean over seeds, band = min..max), speedup.md (steps, and seconds, for A and B
       to reach an FD level every arm reaches, over C's; log-interpolated; bootstrap over seeds).
 
 Only the standard library is needed for cells; plots need matplotlib (scripts/deps.sh study).
@@ -74,6 +74,10 @@ def train_time(rows, step):
 
 
 BATCH = 32  # the study size's train.batch_size (experiments/study.sh)
+
+# GFLOP of one training step at the study size (`repae bench`'s model count, README.md
+# "Timings"): the SiT-only arms are a third of an end-to-end step.
+GFLOP = {"A": 7.152, "B": 7.152, "Dv": 7.152, "Dr": 7.152, "C": 19.024, "E": 18.538}
 
 
 def cmd_cell(a):
@@ -147,8 +151,9 @@ def curves(cells, xkey="step"):
     """{arm: {seed: [(x, fd), ...] by step}}"""
     out = {}
     for c in cells:
-        x = c["step"] if xkey == "step" else c.get("train_seconds")
-        if x is None or x <= 0:
+        x = {"step": c["step"], "wall": c.get("train_seconds"),
+             "flops": c["step"] * GFLOP.get(c["arm"], float("nan"))}[xkey]
+        if x is None or not x > 0:
             continue
         out.setdefault(c["arm"], {}).setdefault(c["seed"], []).append((c["step"], x, c["fd"]))
     for arm in out:
@@ -217,7 +222,7 @@ def bootstrap(cv, arms, seeds, ref="C", n=2000, rng=None):
 
 def speedup_text(cells):
     lines = []
-    for xkey, unit in (("step", "SiT steps"), ("wall", "training seconds")):
+    for xkey, unit in (("step", "SiT steps"), ("wall", "training seconds"), ("flops", "training GFLOP")):
         cv = curves(cells, xkey)
         arms = [a for a in ("A", "B", "C") if a in cv]
         if "C" not in arms or len(arms) < 2:
@@ -255,7 +260,8 @@ def plot(cells, res):
         import matplotlib.pyplot as plt
     except ImportError:
         return "plots skipped: no matplotlib (scripts/deps.sh study)"
-    for xkey, name, label in (("step", "fd_steps.png", "SiT steps"), ("wall", "fd_wall.png", "training seconds")):
+    for xkey, name, label in (("step", "fd_steps.png", "SiT steps"), ("wall", "fd_wall.png", "training seconds"),
+                              ("flops", "fd_flops.png", "training GFLOP")):
         cv = curves(cells, xkey)
         fig, ax = plt.subplots(figsize=(7, 4.5))
         for arm in [a for a in ARMS if a in cv]:
@@ -278,7 +284,7 @@ def plot(cells, res):
         fig.tight_layout()
         fig.savefig(os.path.join(res, name), dpi=110)
         plt.close(fig)
-    return "plots: fd_steps.png, fd_wall.png"
+    return "plots: fd_steps.png, fd_wall.png, fd_flops.png"
 
 
 def cmd_report(a):
