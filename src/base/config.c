@@ -12,7 +12,7 @@
 #include "base/suggest.h"
 #include "base/util.h"
 
-typedef enum { K_INT, K_FLOAT, K_BOOL, K_STR, K_ENUM, K_INTARR, K_FLOAT2 } KeyType;
+typedef enum { K_INT, K_FLOAT, K_BOOL, K_STR, K_ENUM, K_INTARR, K_FLOAT2, K_STEPS } KeyType;
 
 // Range flags: which bounds are exclusive.
 enum { LO_OPEN = 1, HI_OPEN = 2 };
@@ -114,6 +114,8 @@ static const Key KEYS[] = {
     {"train.log_every", "10", K_INT, O(train.log_every), 0, 1, BIG, 0, NULL, 0, NULL},
     {"train.sample_every", "500", K_INT, O(train.sample_every), 0, 0, BIG, 0, NULL, 0, NULL},
     {"train.ckpt_every", "1000", K_INT, O(train.ckpt_every), 0, 0, BIG, 0, NULL, 0, NULL},
+    // Checkpoints kept for later evaluation (generation 2; runs from before keep only the newest).
+    {"train.ckpt_keep", "[]", K_STEPS, O(train.ckpt_keep), 0, 1, BIG, 0, NULL, 2, "[]"},
     {"train.eval_every", "0", K_INT, O(train.eval_every), 0, 0, BIG, 0, NULL, 1, "0"},
     {"train.eval_n", "500", K_INT, O(train.eval_n), 0, 2, 100000, 0, NULL, 1, "500"},
     {"init.vae", "", K_STR, O(init.vae), S(init.vae), 0, 0, 0, NULL, 0, NULL},
@@ -186,7 +188,7 @@ static const char *nearest_section(const char *name) {
 // ---- setting one key from a JSON value ------------------------------------------------------
 
 static void range_text(const Key *k, char *buf, size_t n) {
-    int isint = k->type == K_INT || k->type == K_INTARR;
+    int isint = k->type == K_INT || k->type == K_INTARR || k->type == K_STEPS;
     char lo[32], hi[32];
     if (isint) {
         snprintf(lo, sizeof lo, "%.0f", k->lo);
@@ -278,6 +280,23 @@ static int set_key(Config *c, const Key *k, const cJSON *v, const char *where, c
         int *arr = (int *)base;
         for (int i = 0; i < CFG_MAXLEVELS; i++) arr[i] = i < n ? vals[i] : 0;
         c->vae.nlevels = n;
+        return 0;
+    }
+    case K_STEPS: {
+        // A list of steps, possibly empty; config_validate asks for ascending order.
+        range_text(k, allowed, sizeof allowed);
+        int n = cJSON_IsArray(v) ? cJSON_GetArraySize(v) : -1;
+        if (n < 0 || n > CFG_MAXSTEPS)
+            return seterr(err, "%s%s: must be an array of at most %d steps %s, e.g. [250, 500, 1000] ([] = none)",
+                          where, k->path, CFG_MAXSTEPS, allowed);
+        CfgSteps st = {n, {0}};
+        for (int i = 0; i < n; i++) {
+            const cJSON *e = cJSON_GetArrayItem(v, i);
+            if (!cJSON_IsNumber(e) || !is_integral(e->valuedouble) || !in_range(k, e->valuedouble))
+                return seterr(err, "%s%s[%d]: must be an integer step %s", where, k->path, i, allowed);
+            st.step[i] = (int)e->valuedouble;
+        }
+        memcpy(base, &st, sizeof st);
         return 0;
     }
     case K_FLOAT2: {
@@ -513,6 +532,13 @@ static cJSON *key_json(const Config *c, const Key *k) {
         cJSON *a = cJSON_CreateArray();
         int n = c->vae.nlevels < 0 ? 0 : c->vae.nlevels > CFG_MAXLEVELS ? CFG_MAXLEVELS : c->vae.nlevels;
         for (int i = 0; i < n; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber(((const int *)base)[i]));
+        return a;
+    }
+    case K_STEPS: {
+        const CfgSteps *st = (const CfgSteps *)base;
+        cJSON *a = cJSON_CreateArray();
+        int n = st->n < 0 ? 0 : st->n > CFG_MAXSTEPS ? CFG_MAXSTEPS : st->n;
+        for (int i = 0; i < n; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber(st->step[i]));
         return a;
     }
     case K_FLOAT2: {

@@ -7,6 +7,13 @@
 
 #define CFG_MAXLEVELS 8
 #define CFG_STRLEN 512
+#define CFG_MAXSTEPS 32
+
+// A list of training steps (train.ckpt_keep): n of them in step[], ascending.
+typedef struct {
+    int n;
+    int step[CFG_MAXSTEPS];
+} CfgSteps;
 
 typedef struct {
     char dataset[32];        // "shapes" | "fashion-mnist" | "folder"
@@ -76,6 +83,7 @@ typedef struct {
     int seed, threads;       // threads 0 = all cores
     char precision[8];       // "fp32" | "bf16": matrix products and convs in bf16 with fp32 sums (model_build)
     int log_every, sample_every, ckpt_every;
+    CfgSteps ckpt_keep;      // steps whose checkpoints are written and kept besides the newest ([] = none)
     int eval_every, eval_n;  // evaluation during training: every eval_every steps (0 = off), eval_n samples
 } TrainConfig;
 

@@ -66,6 +66,11 @@ int config_validate(const Config *c, char *err) {
     if (!c->train.train_vae && !c->train.train_sit)
         return seterr(err, "train.vae and train.sit are both false: nothing would be trained");
     if (c->train.steps <= 0) return seterr(err, "train.steps: must be > 0");
+    const CfgSteps *keep = &c->train.ckpt_keep;
+    for (int i = 1; i < keep->n; i++)
+        if (keep->step[i] <= keep->step[i - 1])
+            return seterr(err, "train.ckpt_keep: %d follows %d: list the steps in ascending order, each once",
+                          keep->step[i], keep->step[i - 1]);
     if (c->train.warmup > c->train.steps)
         return seterr(err, "train.warmup: %d exceeds train.steps = %d", c->train.warmup, c->train.steps);
     return 0;

@@ -1,5 +1,6 @@
 // cmd_eval.c: `repae evaluator train` (the metric CNN of encoder.h; `repae encoder train` is cmd_encoder.c)
-// and `repae eval RUN` (generation metrics of a run's newest usable checkpoint, computed by
+// and `repae eval RUN` (generation metrics of a run's newest usable checkpoint or of a chosen one,
+// --step; --list lists them; computed by
 // eval/evaluate.h, stored with the run). Option parsing and printing only: the training loop
 // of the two networks is encoder_train, the metrics eval_run.
 #include <inttypes.h>
@@ -7,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include "cli/cli.h"
 #include "base/config.h"
@@ -86,6 +88,8 @@ const ArgSpec eval_args = {
                      ARG_OPT_NUM("--cfg", 0, 100),
                      ARG_OPT_STR("--evaluator"),
                      ARG_OPT_FLAG("--no-store"),
+                     ARG_OPT_INT("--step", 0, 2147483647),
+                     ARG_OPT_FLAG("--list"),
                      ARG_OPT_END},
 };
 
@@ -213,6 +217,63 @@ done_data:
 
 // ---- eval ----------------------------------------------------------------------------------------
 
+// The steps of run_dir's checkpoints, ascending, as "250, 500, 1000" into buf ("none" if none).
+static void steps_text(const char *run_dir, char *buf, size_t n) {
+    long *steps;
+    int k = ckpt_list(run_dir, &steps, NULL);
+    size_t used = 0;
+    buf[0] = 0;
+    for (int i = k - 1; i >= 0 && used < n; i--)
+        used += (size_t)snprintf(buf + used, n - used, i == k - 1 ? "%ld" : ", %ld", steps[i]);
+    if (k == 0) snprintf(buf, n, "none");
+    free(steps);
+}
+
+// `repae eval RUN --list`: one line per checkpoint, oldest first: its step and whether it is
+// whole ("ok") or why not. Scripts read the first column.
+static int list_checkpoints(const char *run_dir) {
+    long *steps;
+    int corrupt, k = ckpt_list(run_dir, &steps, &corrupt);
+    for (int i = k - 1; i >= 0; i--) {
+        char dir[4200], why[ERRLEN];
+        ckpt_dir(dir, sizeof dir, run_dir, steps[i]);
+        if (ckpt_check(dir, why) == 0) printf("%ld\tok\n", steps[i]);
+        else printf("%ld\tdamaged: %s\n", steps[i], why);
+    }
+    if (k == 0) fprintf(stderr, "repae eval: the run has no checkpoint in %s/ckpt\n", run_dir);
+    if (corrupt) fprintf(stderr, "repae eval: %s/ckpt also holds checkpoints set aside as *.corrupt\n", run_dir);
+    free(steps);
+    return 0;
+}
+
+// The checkpoint to evaluate: the newest usable one, or that of step want (>= 0). Returns its
+// step and writes its directory into ck, or -1 with err naming the steps there are.
+static long pick_checkpoint(const char *run_dir, long want, char *ck, size_t n, char *err) {
+    char have[1024];
+    if (want < 0) {
+        long step = ckpt_newest_usable(run_dir, ck, n);
+        if (step < 0)
+            seterr(err, "the run has no usable checkpoint in %s/ckpt (it writes one every train.ckpt_every steps, at "
+                        "the steps of train.ckpt_keep and at its end)", run_dir);
+        return step;
+    }
+    char why[ERRLEN];
+    ckpt_dir(ck, n, run_dir, want);
+    struct stat sb;
+    if (stat(ck, &sb) != 0) {
+        steps_text(run_dir, have, sizeof have);
+        seterr(err, "--step %ld: the run has no checkpoint of that step in %s/ckpt; its checkpoints are of steps: %s "
+                    "(checkpoints of the steps in train.ckpt_keep are kept; others are pruned as training goes on)",
+               want, run_dir, have);
+        return -1;
+    }
+    if (ckpt_check(ck, why) != 0) {
+        seterr(err, "--step %ld: the checkpoint %s cannot be used: %s", want, ck, why);
+        return -1;
+    }
+    return want;
+}
+
 typedef struct {
     int tty;
     long chunk; // samples per progress report
@@ -228,9 +289,12 @@ static void eval_progress(void *ctx, long done, long total, double seconds) {
 int cmd_eval(const Globals *g, int argc, char **argv) {
     const char *usage =
         "usage: repae eval RUN [--n 5000] [--steps N] [--cfg W] [--seed S] [--batch B]\n"
-        "                      [--evaluator F.safetensors] [--no-store]\n\n"
-        "Generation metrics of the run's newest checkpoint (EMA weights when the run keeps an EMA),\n"
-        "printed and stored with the run as eval.* metrics at the checkpoint's step:\n"
+        "                      [--step S] [--evaluator F.safetensors] [--no-store]\n"
+        "       repae eval RUN --list\n\n"
+        "Generation metrics of the run's newest checkpoint, or of the checkpoint of step S (--step;\n"
+        "train.ckpt_keep keeps chosen steps), with the EMA weights when the run keeps an EMA,\n"
+        "printed and stored with the run as eval.* metrics at the checkpoint's step. --list prints\n"
+        "the run's checkpoints, one line each: the step and \"ok\" or why it cannot be used.\n"
         "  eval.fd          Frechet distance between the evaluation network's penultimate features\n"
         "                   of N samples and of N held-out images (the test split)\n"
         "  eval.is          Inception-style score of the samples' class probabilities (10 splits)\n"
@@ -246,7 +310,11 @@ int cmd_eval(const Globals *g, int argc, char **argv) {
         "  eval.fd_floor    FD (and eval.kid_floor KID) of N other real images (training split)\n"
         "                   against the held-out ones: what a perfect generator scores at this N\n"
         "Read a difference of FD only well above the floor; final numbers need N >= 5000.\n"
-        "Sampling uses the run's sample.* settings unless --steps / --cfg say otherwise.\n"
+        "Sampling uses the run's sample.* settings unless --steps / --cfg say otherwise. The noise\n"
+        "and the labels (class k % num_classes for sample k) depend only on --seed, --n and --batch,\n"
+        "never on the run's train.seed: runs of one latent shape and sampler evaluated with the same\n"
+        "--seed, --n and --batch see the same noise and labels (common random numbers), and the\n"
+        "held-out images are the first N of the test split.\n"
         "The evaluation network comes from `repae evaluator train --dataset D` (or --evaluator);\n"
         "eval refuses one below its dataset's accuracy floor, one without a recorded accuracy,\n"
         "and one whose FD does not rise with blur and noise or scores grey/noise images near the data.\n";
@@ -278,12 +346,12 @@ int cmd_eval(const Globals *g, int argc, char **argv) {
     if (config_parse(&cfg, run.config, "the run's stored config", err) || config_validate(&cfg, err)) goto fail;
     char run_dir[2048], ck[4096];
     store_run_dir(s, id, run_dir, sizeof run_dir);
-    long step = ckpt_newest_usable(run_dir, ck, sizeof ck);
-    if (step < 0) {
-        seterr(err, "the run has no usable checkpoint in %s/ckpt (it writes one every train.ckpt_every steps "
-                    "and at its end)", run_dir);
-        goto fail;
+    if (args_has(&a, "--list")) {
+        rc = list_checkpoints(run_dir);
+        goto done;
     }
+    long step = pick_checkpoint(run_dir, args_long(&a, "--step", -1), ck, sizeof ck, err);
+    if (step < 0) goto fail;
     EvalProgress pr = {isatty(2), batch * EVAL_CHUNK_BATCHES};
     EvalOpts o = {.n = n, .batch = (int)batch, .steps = (int)steps, .cfg_scale = cfgw, .seed = (uint64_t)seed,
                   .evaluator = evpath, .progress = eval_progress, .ctx = &pr};

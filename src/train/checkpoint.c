@@ -106,6 +106,12 @@ long ckpt_newest_usable(const char *run_dir, char *out, size_t n) {
     return best;
 }
 
+int ckpt_is_kept(const CfgSteps *keep, long step) {
+    for (int i = 0; keep && i < keep->n; i++)
+        if (keep->step[i] == step) return 1;
+    return 0;
+}
+
 long train_latest_checkpoint(const char *run_dir) { return ckpt_newest_usable(run_dir, NULL, 0); }
 
 // Renames a checkpoint that cannot be used to <step>.corrupt (.corrupt.2, ... when an earlier
@@ -241,9 +247,9 @@ static int is_tmp_leftover(const char *name) {
 }
 
 // Keeps the newest CKPT_KEEP checkpoints (an fm32-small checkpoint with optimiser
-// state is ~100 MB) and removes leftovers of interrupted writes. Set-aside <step>.corrupt
-// directories are neither counted nor removed.
-static void prune_checkpoints(const char *run_dir, long newest) {
+// state is ~100 MB) and those of the steps in keep (train.ckpt_keep), and removes leftovers of
+// interrupted writes. Set-aside <step>.corrupt directories are neither counted nor removed.
+static void prune_checkpoints(const char *run_dir, long newest, const CfgSteps *keep) {
     char dir[4096], p[8192];
     snprintf(dir, sizeof dir, "%s/ckpt", run_dir);
     DIR *d = opendir(dir);
@@ -258,7 +264,7 @@ static void prune_checkpoints(const char *run_dir, long newest) {
     long *steps;
     int n = ckpt_list(run_dir, &steps, NULL); // newest first
     for (int i = CKPT_KEEP; i < n; i++) {
-        if (steps[i] == newest) continue;
+        if (steps[i] == newest || ckpt_is_kept(keep, steps[i])) continue;
         ckpt_path(p, sizeof p, run_dir, steps[i], "");
         remove_tree(p);
     }
@@ -330,7 +336,7 @@ int trainer_save(Trainer *tr, const char *run_dir, const TrainHooks *h, char *er
     if (rc) return -1;
     remove_tree(fin);
     if (rename(tmp, fin) != 0) return seterr(err, "%s: cannot rename checkpoint into place: %s", fin, strerror(errno));
-    prune_checkpoints(run_dir, tr->step);
+    prune_checkpoints(run_dir, tr->step, &tr->cfg.train.ckpt_keep);
     if (h && h->checkpoint) {
         snprintf(p, sizeof p, "%s/" CKPT_STATE_FILE, fin);
         h->checkpoint(h->ctx, tr->step, fin, p);

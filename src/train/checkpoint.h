@@ -7,10 +7,13 @@
 // digits), each holding the files of ckpt_files(). A checkpoint is written as NNNNNNNN.tmp and
 // renamed when complete, so only plain-digit names count; one that turned out unusable when a
 // run resumed is renamed NNNNNNNN.corrupt (.corrupt.2, ...) and kept for inspection. Training
-// keeps the newest CKPT_KEEP checkpoints, and always the one it has just written.
+// keeps the newest CKPT_KEEP checkpoints, always the one it has just written, and those of the
+// steps train.ckpt_keep lists (written at those steps whatever train.ckpt_every says), so that
+// a study can evaluate a run at log-spaced steps after it has finished.
 #ifndef REPAE_CHECKPOINT_H
 #define REPAE_CHECKPOINT_H
 #include <stddef.h>
+#include "base/config.h"
 
 #define CKPT_KEEP 2
 #define CKPT_STATE_FILE "state.safetensors"
@@ -41,6 +44,9 @@ int ckpt_check(const char *dir, char *why);
 // when there are none). Returns how many. Temporary and set-aside directories do not count;
 // *has_corrupt (may be NULL) tells whether set-aside ones exist.
 int ckpt_list(const char *run_dir, long **steps, int *has_corrupt);
+
+// 1 if step is one of keep's (train.ckpt_keep): its checkpoint is written and never pruned.
+int ckpt_is_kept(const CfgSteps *keep, long step);
 
 // The newest usable checkpoint of a run: the highest step whose directory passes ckpt_check.
 // Returns that step and writes its directory into dir (n bytes; dir may be NULL), or returns -1

@@ -283,7 +283,9 @@ TrainStatus train_run_opts(const Config *cfg, const char *run_dir, int resume, c
         if (cfg->train.sample_every > 0 && tr->step % cfg->train.sample_every == 0 && tr->step != total)
             if (emit_samples(tr, h, err)) { status = TRAIN_FAILED; goto done; }
         if (evaluating && tr->step % eval_every == 0 && tr->step != total) eval_step(tr, &live, h, o);
-        if (cfg->train.ckpt_every > 0 && tr->step % cfg->train.ckpt_every == 0 && tr->step != total)
+        // Every ckpt_every steps, and at the steps train.ckpt_keep lists (kept for evaluation).
+        int every = cfg->train.ckpt_every > 0 && tr->step % cfg->train.ckpt_every == 0;
+        if ((every || ckpt_is_kept(&cfg->train.ckpt_keep, tr->step)) && tr->step != total)
             if (writer && trainer_save(tr, run_dir, h, err)) { status = TRAIN_FAILED; goto done; }
     }
     // Done or stopped: the last step's metrics (so the run's step matches its checkpoint), the

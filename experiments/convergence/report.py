@@ -1,0 +1,327 @@
+#!/usr/bin/python3
+"""experiments/convergence/report.py: the cells and the report of the convergence study.
+
+  report.py cell --arm A --seed 0 --step 500 --eval E.eval [--final F.eval] --csv RUN.csv --out CELL.json
+      one cell from `repae eval` output (at EVAL_N; --final: the run's last step at FINAL_N) and
+      the run's metrics (`repae export --csv`): training time to the step, s/step, latent_sstd.
+  report.py report RESULTS [--cells DIR]
+      from RESULTS/cells/*.json: table.md / table.csv (arm x seed x step), fd_steps.png, fd_wall.png
+      and fd_flops.png (mean over seeds, band = min..max), speedup.md (steps, and seconds, for A and B
+      to reach an FD level every arm reaches, over C's; log-interpolated; bootstrap over seeds).
+
+Only the standard library is needed for cells; plots need matplotlib (scripts/deps.sh study).
+"""
+import argparse
+import csv
+import glob
+import json
+import math
+import os
+import random
+import re
+import sys
+
+ARMS = ["A", "B", "C", "Dv", "Dr", "E"]
+ARM_TEXT = {"A": "A vanilla, frozen VAE", "B": "B REPA, frozen VAE", "C": "C REPA-E (end to end)",
+            "Dv": "Dv vanilla on C's VAE", "Dr": "Dr REPA on C's VAE", "E": "E naive end to end"}
+
+
+# ---- one cell ------------------------------------------------------------------------------------
+
+def parse_eval(path):
+    """The numbers of one `repae eval` printout (cmd_eval.c's format)."""
+    text = open(path).read()
+    out = {}
+    m = re.search(r"step (\d+): (\d+) samples and (\d+) reconstructions", text)
+    if not m:
+        sys.exit(f"report.py: {path}: not a `repae eval` printout (no 'step N: N samples' line)")
+    out["step"], out["n"], out["nheld"] = int(m.group(1)), int(m.group(2)), int(m.group(3))
+    for key in ("fd", "kid", "precision", "recall"):
+        m = re.search(rf"^\s+{key}\s+(\S+)\s+(\S+)\s+(\S+)\s*$", text, re.M)
+        if not m:
+            sys.exit(f"report.py: {path}: no '{key}' row")
+        out[key], out[key + "_floor"], out["r" + key] = (float(m.group(i)) for i in (1, 2, 3))
+    m = re.search(r"is (\S+) \(\+- (\S+)\)\s+acc (\S+).*psnr (\S+) dB\s+latent_std (\S+)\s+\[(\d+) s\]", text)
+    if not m:
+        sys.exit(f"report.py: {path}: no 'is ... psnr ... latent_std' line")
+    out["is"], out["is_std"] = float(m.group(1)), float(m.group(2))
+    out["acc"] = float(m.group(3)) if m.group(3) != "n/a" else None
+    out["psnr"], out["latent_std"], out["eval_seconds"] = float(m.group(4)), float(m.group(5)), int(m.group(6))
+    return out
+
+
+def read_csv(path):
+    with open(path) as f:
+        return list(csv.DictReader(f))
+
+
+def train_time(rows, step):
+    """Seconds of training to `step`, summed from each logged interval's images/s (so pauses
+    between a stop and a resume do not count), the s/step over that span, and the last logged
+    latent_sstd at or before the step."""
+    secs, prev, sstd = 0.0, 0, None
+    for r in rows:
+        s = int(r["step"])
+        if s > step:
+            break
+        ips = float(r["img_per_s"]) if r.get("img_per_s") else 0.0
+        if ips > 0:
+            secs += (s - prev) * BATCH / ips
+        if r.get("latent_sstd"):
+            sstd = float(r["latent_sstd"])
+        prev = s
+    return secs, (secs / step if step else None), sstd
+
+
+BATCH = 32  # the study size's train.batch_size (experiments/study.sh)
+
+# GFLOP of one training step at the study size (`repae bench`'s model count, README.md
+# "Timings"): the SiT-only arms are a third of an end-to-end step.
+GFLOP = {"A": 7.152, "B": 7.152, "Dv": 7.152, "Dr": 7.152, "C": 19.024, "E": 18.538}
+
+
+def cmd_cell(a):
+    ev = parse_eval(a.eval)
+    if ev["step"] != a.step:
+        sys.exit(f"report.py: {a.eval} is of step {ev['step']}, not {a.step}")
+    rows = read_csv(a.csv)
+    secs, sps, sstd = train_time(rows, a.step)
+    cell = {"arm": a.arm, "seed": a.seed, "step": a.step, **{k: v for k, v in ev.items() if k != "step"},
+            "train_seconds": round(secs, 1), "s_per_step": sps, "latent_sstd": sstd}
+    if a.final:
+        fin = parse_eval(a.final)
+        cell["final"] = {k: v for k, v in fin.items() if k != "step"}
+    tmp = a.out + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(cell, f, indent=1, sort_keys=True)
+        f.write("\n")
+    os.replace(tmp, a.out)
+
+
+# ---- the report ----------------------------------------------------------------------------------
+
+def load_cells(d):
+    cells = []
+    for p in sorted(glob.glob(os.path.join(d, "*.json"))):
+        with open(p) as f:
+            cells.append(json.load(f))
+    return cells
+
+
+def fmt(v, nd=3):
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "—"
+    return f"{v:.{nd}f}"
+
+
+def write_table(cells, res):
+    key = lambda c: (ARMS.index(c["arm"]) if c["arm"] in ARMS else 99, c["seed"], c["step"])
+    cells = sorted(cells, key=key)
+    cols = ["arm", "seed", "step", "n", "fd", "kid", "is", "precision", "recall", "rfd", "psnr", "latent_std",
+            "latent_sstd", "train_seconds", "fd_floor"]
+    with open(os.path.join(res, "table.csv"), "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(cols + ["final_n", "final_fd", "final_kid", "final_is", "final_precision", "final_recall"])
+        for c in cells:
+            fin = c.get("final") or {}
+            w.writerow([c.get(k) for k in cols] + [fin.get(k) for k in ("n", "fd", "kid", "is", "precision", "recall")])
+    lines = ["| arm | seed | step | n | FD ↓ | KID ↓ | IS ↑ | precision | recall | rFD ↓ | PSNR dB | latent_std | "
+             "latent_sstd | train s | FD floor |", "|" + "---|" * 15]
+    for c in cells:
+        lines.append("| " + " | ".join([c["arm"], str(c["seed"]), str(c["step"]), str(c["n"]), fmt(c["fd"]),
+                                        fmt(c["kid"], 5), fmt(c["is"]), fmt(c["precision"]), fmt(c["recall"]),
+                                        fmt(c["rfd"]), fmt(c["psnr"], 2), fmt(c["latent_std"]),
+                                        fmt(c.get("latent_sstd")), fmt(c.get("train_seconds"), 0),
+                                        fmt(c["fd_floor"])]) + " |")
+    finals = [c for c in cells if c.get("final")]
+    if finals:
+        lines += ["", "Finals (the last step of each run) at the larger N:", "",
+                  "| arm | seed | step | n | FD ↓ | KID ↓ | IS ↑ | precision | recall | FD floor |", "|" + "---|" * 10]
+        for c in finals:
+            f = c["final"]
+            lines.append("| " + " | ".join([c["arm"], str(c["seed"]), str(c["step"]), str(f["n"]), fmt(f["fd"]),
+                                            fmt(f["kid"], 5), fmt(f["is"]), fmt(f["precision"]),
+                                            fmt(f["recall"]), fmt(f["fd_floor"])]) + " |")
+    with open(os.path.join(res, "table.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+    return "\n".join(lines)
+
+
+def curves(cells, xkey="step"):
+    """{arm: {seed: [(x, fd), ...] by step}}"""
+    out = {}
+    for c in cells:
+        x = {"step": c["step"], "wall": c.get("train_seconds"),
+             "flops": c["step"] * GFLOP.get(c["arm"], float("nan"))}[xkey]
+        if x is None or not x > 0:
+            continue
+        out.setdefault(c["arm"], {}).setdefault(c["seed"], []).append((c["step"], x, c["fd"]))
+    for arm in out:
+        for s in out[arm]:
+            out[arm][s].sort()
+    return out
+
+
+def mean_curve(per_seed, seeds):
+    """Mean FD (and x) over seeds at the steps every one of them has."""
+    steps = None
+    for s in seeds:
+        st = {p[0] for p in per_seed[s]}
+        steps = st if steps is None else steps & st
+    pts = []
+    for step in sorted(steps or []):
+        xs = [next(p[1] for p in per_seed[s] if p[0] == step) for s in seeds]
+        fds = [next(p[2] for p in per_seed[s] if p[0] == step) for s in seeds]
+        pts.append((sum(xs) / len(xs), sum(fds) / len(fds)))
+    return pts
+
+
+def reach(pts, level):
+    """x at which the curve first reaches FD <= level, interpolated in log(x); None if never."""
+    if not pts:
+        return None
+    if pts[0][1] <= level:
+        return pts[0][0]
+    for (x0, f0), (x1, f1) in zip(pts, pts[1:]):
+        if f1 <= level < f0:
+            t = (f0 - level) / (f0 - f1)
+            return math.exp(math.log(x0) + t * (math.log(x1) - math.log(x0)))
+    return None
+
+
+def speedup(cv, arms, seeds, ref="C"):
+    """The FD level every arm reaches (the worst arm's best mean FD), the x each arm needs for it,
+    and x(arm) / x(ref)."""
+    means = {a: mean_curve(cv[a], seeds) for a in arms}
+    if any(not means[a] for a in arms):
+        return None
+    level = max(min(f for _, f in means[a]) for a in arms)
+    xs = {a: reach(means[a], level) for a in arms}
+    ratios = {a: xs[a] / xs[ref] for a in arms if a != ref and xs[a] and xs[ref]}
+    return level, xs, ratios
+
+
+def bootstrap(cv, arms, seeds, ref="C", n=2000, rng=None):
+    rng = rng or random.Random(12)
+    got = {a: [] for a in arms if a != ref}
+    for _ in range(n):
+        pick = [rng.choice(seeds) for _ in seeds]
+        # resampling with replacement: the same seed may come twice (keys must stay distinct)
+        sub = {a: {i: cv[a][s] for i, s in enumerate(pick)} for a in arms}
+        r = speedup(sub, arms, list(range(len(pick))), ref)
+        if not r:
+            continue
+        for a, v in r[2].items():
+            got[a].append(v)
+    out = {}
+    for a, v in got.items():
+        v.sort()
+        out[a] = (v[int(0.025 * (len(v) - 1))], v[int(0.975 * (len(v) - 1))]) if v else None
+    return out
+
+
+def speedup_text(cells):
+    lines = []
+    for xkey, unit in (("step", "SiT steps"), ("wall", "training seconds"), ("flops", "training GFLOP")):
+        cv = curves(cells, xkey)
+        arms = [a for a in ("A", "B", "C") if a in cv]
+        if "C" not in arms or len(arms) < 2:
+            lines.append(f"Speed-up in {unit}: needs arm C and A or B (have {', '.join(sorted(cv)) or 'none'}).")
+            continue
+        seeds = sorted(set.intersection(*(set(cv[a]) for a in arms)))
+        if not seeds:
+            lines.append(f"Speed-up in {unit}: no seed with all of {', '.join(arms)}.")
+            continue
+        r = speedup(cv, arms, seeds)
+        if not r:
+            lines.append(f"Speed-up in {unit}: no common steps.")
+            continue
+        level, xs, ratios = r
+        ci = bootstrap(cv, arms, seeds) if len(seeds) > 1 else {}
+        lines.append(f"Speed-up in {unit} (seeds {', '.join(map(str, seeds))}; FD level {level:.3f}, the worst "
+                     f"arm's best mean FD):")
+        lines.append("")
+        lines.append(f"| arm | {unit} to FD {level:.3f} | ratio to C | 95% bootstrap over seeds |")
+        lines.append("|---|---|---|---|")
+        for a in arms:
+            x = xs[a]
+            rt = ratios.get(a)
+            c = ci.get(a)
+            lines.append(f"| {a} | {fmt(x, 0) if x else 'not reached'} | {fmt(rt, 2) if rt else '—'} | "
+                         f"{(fmt(c[0], 2) + '–' + fmt(c[1], 2)) if c else ('— (one seed)' if a != 'C' else '')} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def plot(cells, res):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return "plots skipped: no matplotlib (scripts/deps.sh study)"
+    for xkey, name, label in (("step", "fd_steps.png", "SiT steps"), ("wall", "fd_wall.png", "training seconds"),
+                              ("flops", "fd_flops.png", "training GFLOP")):
+        cv = curves(cells, xkey)
+        fig, ax = plt.subplots(figsize=(7, 4.5))
+        for arm in [a for a in ARMS if a in cv]:
+            by_step = {}
+            for s, pts in cv[arm].items():
+                for step, x, fd in pts:
+                    by_step.setdefault(step, []).append((x, fd))
+            steps = sorted(by_step)
+            x = [sum(p[0] for p in by_step[s]) / len(by_step[s]) for s in steps]
+            fd = [[p[1] for p in by_step[s]] for s in steps]
+            mean = [sum(v) / len(v) for v in fd]
+            line, = ax.plot(x, mean, marker="o", label=f"{ARM_TEXT.get(arm, arm)} ({len(cv[arm])} seeds)")
+            ax.fill_between(x, [min(v) for v in fd], [max(v) for v in fd], color=line.get_color(), alpha=0.2)
+        ax.set_xscale("log")
+        ax.set_xlabel(label)
+        ax.set_ylabel("FD (evaluator features) ↓")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+        ax.set_title("FD vs " + label + " (mean over seeds, band min–max)")
+        fig.tight_layout()
+        fig.savefig(os.path.join(res, name), dpi=110)
+        plt.close(fig)
+    return "plots: fd_steps.png, fd_wall.png, fd_flops.png"
+
+
+def cmd_report(a):
+    res = a.results
+    cells = load_cells(a.cells or os.path.join(res, "cells"))
+    if not cells:
+        print(f"report.py: no cells in {a.cells or os.path.join(res, 'cells')} yet")
+        return
+    print(write_table(cells, res))
+    sp = speedup_text(cells)
+    with open(os.path.join(res, "speedup.md"), "w") as f:
+        f.write(sp + "\n")
+    print()
+    print(sp)
+    print(plot(cells, res))
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    c = sub.add_parser("cell")
+    c.add_argument("--arm", required=True)
+    c.add_argument("--seed", type=int, required=True)
+    c.add_argument("--step", type=int, required=True)
+    c.add_argument("--eval", required=True)
+    c.add_argument("--final")
+    c.add_argument("--csv", required=True)
+    c.add_argument("--out", required=True)
+    r = sub.add_parser("report")
+    r.add_argument("results")
+    r.add_argument("--cells")
+    a = p.parse_args()
+    if a.cmd == "cell":
+        cmd_cell(a)
+    else:
+        cmd_report(a)
+
+
+if __name__ == "__main__":
+    main()
