@@ -9,18 +9,13 @@
 #include "app/run_hooks.h"
 #include "store/store.h"
 #include "store/store_internal.h"
+#include "store_fixture.h"
 #include "test.h"
 #include "testutil.h"
 
 static char tmpdir[256];
 
-static const char *tpath(const char *name) {
-    static char buf[4][512];
-    static int k;
-    char *b = buf[k++ % 4];
-    snprintf(b, 512, "%s/%s", tmpdir, name);
-    return b;
-}
+#define tpath(name) fixture_path(tmpdir, name)
 
 static int file_equals(const char *path, const char *data, size_t n) {
     size_t len;
@@ -298,15 +293,6 @@ TEST(migrates_v1) {
 }
 
 // Opens path with plain SQLite and runs sql (frozen old schemas, hand edits).
-static int raw_exec(const char *path, const char *sql, char *err) {
-    sqlite3 *db;
-    int rc = sqlite3_open(path, &db);
-    if (rc == SQLITE_OK) rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
-    if (rc != SQLITE_OK) seterr(err, "%s: %s", path, sqlite3_errmsg(db));
-    sqlite3_close(db);
-    return rc == SQLITE_OK ? 0 : -1;
-}
-
 // A version-2 store as repae wrote it before ids were kept from reuse: runs 1 and 2 (2 a child
 // of 1), and rows for run 3 that a deleted run's writer left behind (a metric, a sample).
 static const char *v2_sql =
@@ -343,7 +329,7 @@ static const char *v2_sql =
 TEST(migrates_v2_ids_stay) {
     char err[ERRLEN];
     const char *path = tpath("v2.db");
-    CHECK(raw_exec(path, v2_sql, err) == 0, "%s", err);
+    CHECK(fixture_exec(path, v2_sql, err) == 0, "%s", err);
     Store *s;
     CHECK(store_open(&s, path, 0, err) == 0, "%s", err);
     CHECK(store_schema_version(s) == STORE_SCHEMA_VERSION, "migrated to %d", store_schema_version(s));
@@ -434,7 +420,7 @@ TEST(status_names) {
     CHECK(store_create_run(s, "c", "{}", 1, 0, "paused", &b, err) != 0 && strstr(err, "'paused'"), "%s", err);
     char sql[128];
     snprintf(sql, sizeof sql, "UPDATE runs SET status = 'paused' WHERE id = %lld", (long long)b);
-    CHECK(raw_exec(path, sql, err) == 0, "%s", err); // as a newer repae might write
+    CHECK(fixture_exec(path, sql, err) == 0, "%s", err); // as a newer repae might write
     StoreRun *runs;
     int n;
     CHECK(store_list_runs(s, &runs, &n, err) == 0 && n == 2, "%s", err);

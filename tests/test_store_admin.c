@@ -4,18 +4,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "store/store.h"
+#include "store_fixture.h"
 #include "test.h"
 #include "testutil.h"
 
 static char tmpdir[256];
 
-static const char *tpath(const char *name) {
-    static char buf[4][512];
-    static int k;
-    char *b = buf[k++ % 4];
-    snprintf(b, 512, "%s/%s", tmpdir, name);
-    return b;
-}
+#define tpath(name) fixture_path(tmpdir, name)
 
 static int nruns(Store *s) {
     char err[ERRLEN];

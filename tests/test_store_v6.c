@@ -5,27 +5,13 @@
 #include <sqlite3.h>
 #include <unistd.h>
 #include "store/store.h"
+#include "store_fixture.h"
 #include "test.h"
 #include "testutil.h"
 
 static char tmpdir[256];
 
-static const char *tpath(const char *name) {
-    static char buf[4][512];
-    static int k;
-    char *b = buf[k++ % 4];
-    snprintf(b, 512, "%s/%s", tmpdir, name);
-    return b;
-}
-
-static int raw_exec(const char *path, const char *sql, char *err) {
-    sqlite3 *db;
-    int rc = sqlite3_open(path, &db);
-    if (rc == SQLITE_OK) rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
-    if (rc != SQLITE_OK) seterr(err, "%s: %s", path, sqlite3_errmsg(db));
-    sqlite3_close(db);
-    return rc == SQLITE_OK ? 0 : -1;
-}
+#define tpath(name) fixture_path(tmpdir, name)
 
 // A version-5 store as repae wrote it (the schema after migrations 1-5, frozen here): a done
 // run with a world size, a metric, a pref; the AUTOINCREMENT counter at 9.
@@ -69,7 +55,7 @@ static StoreConsoleLine line(const char *level, const char *text) {
 TEST(migrates_v5_in_place) {
     char err[ERRLEN];
     const char *path = tpath("v5.db");
-    CHECK(raw_exec(path, v5_sql, err) == 0, "%s", err);
+    CHECK(fixture_exec(path, v5_sql, err) == 0, "%s", err);
     Store *s;
     CHECK(store_open(&s, path, 0, err) == 0, "%s", err);
     CHECK(store_schema_version(s) == STORE_SCHEMA_VERSION && STORE_SCHEMA_VERSION >= 6, "migrated to %d",
