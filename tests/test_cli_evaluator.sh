@@ -35,7 +35,7 @@ grep -q "2 steps of 8, lr 0.001 (cosine to 0.0005), weight decay 0.01, augment 1
 check options_override_recipe $? "header line does not show the options"
 
 "$BIN" evaluator train --help >"$tmp/out" 2>"$tmp/err"
-grep -q "ch=32,64,128 convs=2 groups=8 classes=10' --steps 15000 --augment 2" "$tmp/out"
+grep -q "ch=32,64,128,256 convs=2 groups=8 classes=10' --steps 15000 --augment 1" "$tmp/out"
 check usage_names_fmnist_recipe $? "the usage text does not name the fashion-mnist recipe"
 
 [ "$fails" -eq 0 ]

@@ -67,11 +67,12 @@ TEST(evaluator_recipes) {
     char err[ERRLEN];
     EncoderLayout small = evaluator_layout_default(1, 32, 10), target = encoder_layout_default(1, 32, 10);
     EvaluatorRecipe fm = evaluator_recipe("fashion-mnist", 1, 32, 10);
-    CHECK(fm.layout.nlevels == 3 && fm.layout.convs == 2 && fm.layout.ch[0] == 32 && fm.layout.ch[1] == 64 &&
-          fm.layout.ch[2] == 128 && fm.layout.num_classes == 10 && fm.layout.channels == 1 && fm.layout.size == 32,
-          "fashion-mnist layout: %d stages, %d convs, ch %d,%d,%d", fm.layout.nlevels, fm.layout.convs,
-          fm.layout.ch[0], fm.layout.ch[1], fm.layout.ch[2]);
-    CHECK(fm.steps == 15000 && fm.batch == 64 && fm.augment == 2 && fabsf(fm.lr - 2e-3f) < 1e-9f &&
+    CHECK(fm.layout.nlevels == 4 && fm.layout.convs == 2 && fm.layout.ch[0] == 32 && fm.layout.ch[1] == 64 &&
+          fm.layout.ch[2] == 128 && fm.layout.ch[3] == 256 && fm.layout.num_classes == 10 && fm.layout.channels == 1 &&
+          fm.layout.size == 32,
+          "fashion-mnist layout: %d stages, %d convs, ch %d,%d,%d,%d", fm.layout.nlevels, fm.layout.convs,
+          fm.layout.ch[0], fm.layout.ch[1], fm.layout.ch[2], fm.layout.ch[3]);
+    CHECK(fm.steps == 15000 && fm.batch == 64 && fm.augment == 1 && fabsf(fm.lr - 2e-3f) < 1e-9f &&
               fm.lr_end == 0 && fabsf(fm.weight_decay - 0.05f) < 1e-9f,
           "fashion-mnist recipe: %d steps of %d, augment %d, lr %g to x%g, decay %g", fm.steps, fm.batch, fm.augment,
           fm.lr, fm.lr_end, fm.weight_decay);
