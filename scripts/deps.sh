@@ -31,4 +31,10 @@ else
   exit 1
 fi
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get install -y -q $missing >&2 || { $SUDO apt-get update -q >&2 && $SUDO apt-get install -y -q $missing >&2; }
+# Another apt (a second make, the system's updates) may hold dpkg's lock: wait for it, up to
+# 10 minutes, instead of failing.
+APT="$SUDO apt-get -o DPkg::Lock::Timeout=600"
+$APT install -y -q $missing >&2 || { $APT update -q >&2 && $APT install -y -q $missing >&2; } || {
+  echo "repae: could not install:$missing (see apt-get's messages above)" >&2
+  exit 1
+}

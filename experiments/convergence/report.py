@@ -12,6 +12,7 @@
 Only the standard library is needed for cells; plots need matplotlib (scripts/deps.sh study).
 """
 import argparse
+import hashlib
 import csv
 import glob
 import json
@@ -21,8 +22,9 @@ import random
 import re
 import sys
 
-ARMS = ["A", "B", "C", "Dv", "Dr", "E"]
-ARM_TEXT = {"A": "A vanilla, frozen VAE", "B": "B REPA, frozen VAE", "C": "C REPA-E (end to end)",
+ARMS = ["A", "B", "C", "Cb", "Dv", "Dr", "E"]
+ARM_TEXT = {"A": "A vanilla, frozen VAE", "B": "B REPA, frozen VAE", "C": "C REPA-E (end to end, running BN)",
+            "Cb": "C' REPA-E (end to end, batch BN)",
             "Dv": "Dv vanilla on C's VAE", "Dr": "Dr REPA on C's VAE", "E": "E naive end to end"}
 
 
@@ -77,7 +79,15 @@ BATCH = 32  # the study size's train.batch_size (experiments/study.sh)
 
 # GFLOP of one training step at the study size (`repae bench`'s model count, README.md
 # "Timings"): the SiT-only arms are a third of an end-to-end step.
-GFLOP = {"A": 7.152, "B": 7.152, "Dv": 7.152, "Dr": 7.152, "C": 19.024, "E": 18.538}
+GFLOP = {"A": 7.152, "B": 7.152, "Dv": 7.152, "Dr": 7.152, "C": 19.024, "Cb": 19.024, "E": 18.538}
+
+
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for b in iter(lambda: f.read(1 << 20), b""):
+            h.update(b)
+    return h.hexdigest()
 
 
 def cmd_cell(a):
@@ -88,6 +98,14 @@ def cmd_cell(a):
     secs, sps, sstd = train_time(rows, a.step)
     cell = {"arm": a.arm, "seed": a.seed, "step": a.step, **{k: v for k, v in ev.items() if k != "step"},
             "train_seconds": round(secs, 1), "s_per_step": sps, "latent_sstd": sstd}
+    # The networks the cell was measured with and the VAE it started from (sha256): cells
+    # measured with another evaluator are not comparable (load_cells checks).
+    nets = {}
+    for kv in a.net or []:
+        k, _, path = kv.partition("=")
+        nets[k] = sha256(path)
+    if nets:
+        cell["networks"] = nets
     if a.final:
         fin = parse_eval(a.final)
         cell["final"] = {k: v for k, v in fin.items() if k != "step"}
@@ -104,7 +122,19 @@ def load_cells(d):
     cells = []
     for p in sorted(glob.glob(os.path.join(d, "*.json"))):
         with open(p) as f:
-            cells.append(json.load(f))
+            c = json.load(f)
+            c["_file"] = os.path.basename(p)
+            cells.append(c)
+    # One evaluator for every cell, or the FDs are not on one scale. Cells from before the
+    # hashes were recorded count as the first evaluator (README.md, "Networks").
+    evs = {c.get("networks", {}).get("evaluator") for c in cells} - {None}
+    if len(evs) > 1:
+        by = {}
+        for c in cells:
+            by.setdefault(c.get("networks", {}).get("evaluator", "unrecorded"), []).append(c["_file"])
+        msg = "; ".join(f"{k[:12]}: {len(v)} cells ({', '.join(v[:3])}...)" for k, v in by.items())
+        sys.exit(f"report.py: cells in {d} were measured with {len(evs)} different evaluators ({msg}): "
+                 "re-evaluate them with one network")
     return cells
 
 
@@ -222,35 +252,46 @@ def bootstrap(cv, arms, seeds, ref="C", n=2000, rng=None):
 
 def speedup_text(cells):
     lines = []
+    for ref in ("C", "Cb"):
+        if ref == "Cb" and not any(c["arm"] == "Cb" for c in cells):
+            continue
+        lines.append(f"### Against {ARM_TEXT[ref]}")
+        lines.append("")
+        lines += speedup_lines(cells, ref)
+    return "\n".join(lines)
+
+
+def speedup_lines(cells, ref):
+    lines = []
     for xkey, unit in (("step", "SiT steps"), ("wall", "training seconds"), ("flops", "training GFLOP")):
         cv = curves(cells, xkey)
-        arms = [a for a in ("A", "B", "C") if a in cv]
-        if "C" not in arms or len(arms) < 2:
-            lines.append(f"Speed-up in {unit}: needs arm C and A or B (have {', '.join(sorted(cv)) or 'none'}).")
+        arms = [a for a in ("A", "B", ref) if a in cv]
+        if ref not in arms or len(arms) < 2:
+            lines.append(f"Speed-up in {unit}: needs arm {ref} and A or B (have {', '.join(sorted(cv)) or 'none'}).")
             continue
         seeds = sorted(set.intersection(*(set(cv[a]) for a in arms)))
         if not seeds:
             lines.append(f"Speed-up in {unit}: no seed with all of {', '.join(arms)}.")
             continue
-        r = speedup(cv, arms, seeds)
+        r = speedup(cv, arms, seeds, ref)
         if not r:
             lines.append(f"Speed-up in {unit}: no common steps.")
             continue
         level, xs, ratios = r
-        ci = bootstrap(cv, arms, seeds) if len(seeds) > 1 else {}
+        ci = bootstrap(cv, arms, seeds, ref) if len(seeds) > 1 else {}
         lines.append(f"Speed-up in {unit} (seeds {', '.join(map(str, seeds))}; FD level {level:.3f}, the worst "
                      f"arm's best mean FD):")
         lines.append("")
-        lines.append(f"| arm | {unit} to FD {level:.3f} | ratio to C | 95% bootstrap over seeds |")
+        lines.append(f"| arm | {unit} to FD {level:.3f} | ratio to {ref} | 95% bootstrap over seeds |")
         lines.append("|---|---|---|---|")
         for a in arms:
             x = xs[a]
             rt = ratios.get(a)
             c = ci.get(a)
             lines.append(f"| {a} | {fmt(x, 0) if x else 'not reached'} | {fmt(rt, 2) if rt else '—'} | "
-                         f"{(fmt(c[0], 2) + '–' + fmt(c[1], 2)) if c else ('— (one seed)' if a != 'C' else '')} |")
+                         f"{(fmt(c[0], 2) + '–' + fmt(c[1], 2)) if c else ('— (one seed)' if a != ref else '')} |")
         lines.append("")
-    return "\n".join(lines)
+    return lines
 
 
 def plot(cells, res):
@@ -313,6 +354,7 @@ def main():
     c.add_argument("--final")
     c.add_argument("--csv", required=True)
     c.add_argument("--out", required=True)
+    c.add_argument("--net", action="append", metavar="NAME=PATH", help="a network to record by sha256")
     r = sub.add_parser("report")
     r.add_argument("results")
     r.add_argument("--cells")

@@ -9,9 +9,10 @@
 # that VAE, one training at a time:
 #   A   vanilla SiT on the frozen VAE        (two-stage.json, align.kind none)
 #   B   REPA SiT on the frozen VAE           (two-stage.json)
-#   C   REPA-E, the VAE tuned end to end     (repa-e.json, align.vae_bn running)
-#   Dv  a fresh vanilla SiT on C's final frozen VAE (its latent BN statistics with it)
-#   Dr  a fresh REPA SiT on C's final frozen VAE
+#   C   REPA-E, the VAE tuned end to end     (repa-e.json, align.vae_bn running: the official)
+#   Cb  C', the same with align.vae_bn batch (the VAE-side pass on batch statistics)
+#   Dv  a fresh vanilla SiT on $D_FROM's final frozen VAE (its latent BN statistics with it)
+#   Dr  a fresh REPA SiT on $D_FROM's final frozen VAE
 #   E   naive end to end: the diffusion gradient into the VAE, nothing else (naive-e2e.json
 #       with align.kind none), E_STEPS steps
 # Every run keeps the checkpoints of the log-spaced steps 250, 500, 1000, ... up to BUDGET
@@ -21,21 +22,25 @@
 # trains a run (or the stage-1 VAE, or C's VAE for D) only when a cell that needs it is missing,
 # so a clone without work/ continues from the committed cells.
 #
-# Environment: SEEDS ("0 1 2"), ARMS ("A B C D E"; D means Dv and Dr), BUDGET (the largest
+# Environment: SEEDS ("0 1 2"), ARMS ("A B C Cb D E"; D means Dv and Dr), D_FROM (C: the
+# end-to-end arm whose VAE D trains on), BUDGET (the largest
 # step, default 4000), EVAL_N (2000), FINAL_N (5000), STAGE1_STEPS (2000), E_STEPS (1000),
 # EVAL_SEED (0: the same sampling noise and labels for every cell), REPORT (1: run report.py
 # at the end), CELLS (the cells' folder; the pilot's: results/pilot/cells), EVAL_ONLY (1: train
 # nothing, evaluate the missing cells of finished runs: beside a pass that trains), EXTRA (more
 # --set options for every run), WORK and RUNLOG (work folder and log, for a trial apart from the
-# study), EVALUATOR and ENC (the networks' files), REPAE. Work (store, checkpoints, the evaluator and target encoder) is
-# in experiments/convergence/work/ (git-ignored), which is $REPAE_HOME.
+# study), EVALUATOR and ENC (the networks' files), REPAE. Work (store, checkpoints) is in
+# experiments/convergence/work/ (git-ignored), which is $REPAE_HOME. What a clone needs to go on
+# is committed: the evaluator and target encoder in experiments/networks/, the stage-1 VAEs and
+# the end-to-end arms' final VAEs in results/vae/ (each cell records their sha256).
 set -eu
 cd "$(dirname "$0")/../.."
 scripts/deps.sh study
 HERE=experiments/convergence
 WORK=${WORK:-$HERE/work}
 SEEDS=${SEEDS:-"0 1 2"}
-ARMS=${ARMS:-"A B C D E"}
+ARMS=${ARMS:-"A B C Cb D E"}
+D_FROM=${D_FROM:-C}
 BUDGET=${BUDGET:-4000}
 EVAL_N=${EVAL_N:-2000}
 FINAL_N=${FINAL_N:-5000}
@@ -49,12 +54,14 @@ EXTRA=${EXTRA:-}
 LOG=${RUNLOG:-$LOG} # a trial apart from the study logs apart too
 CELLS=${CELLS:-$HERE/results/cells}   # the pilot's go to results/pilot/cells
 GRIDS=$(dirname "$CELLS")/grids
-mkdir -p "$CELLS" "$GRIDS"
+VAES=$HERE/results/vae
+mkdir -p "$CELLS" "$GRIDS" "$VAES"
 
-# The networks: the evaluator must pass `repae eval`'s floor; the REPA target encoder is the
-# fidelity study's (copied there by hand, see README.md) or trained here.
-EVALUATOR=${EVALUATOR:-$WORK/evaluator-fashion-mnist.safetensors}
-ENC=${ENC:-$WORK/ssl-encoder-fashion-mnist.safetensors}
+# The networks (committed, shared with experiments/fidelity): the evaluator must pass `repae
+# eval`'s floor; the REPA target encoder is trained here when it is missing.
+NETS=experiments/networks
+EVALUATOR=${EVALUATOR:-$NETS/evaluator-fashion-mnist.safetensors}
+ENC=${ENC:-$NETS/ssl-encoder-fashion-mnist.safetensors}
 
 # The kept steps of a run of $1 steps: 250 x 2^k below it, and its last step.
 kept_steps() {
@@ -83,7 +90,7 @@ common() { # ARM SEED STEPS
 
 # Stage 1 of seed $1: the VAE alone, its weights (with the latent BN statistics) as a file.
 stage1() {
-    sf=$WORK/vae-s$1.safetensors sn=vae-s$1
+    sf=$VAES/vae-s$1.safetensors sn=vae-s$1
     [ -f "$sf" ] && return 0
     # shellcheck disable=SC2046
     train_or_resume "$sn" configs/two-stage-vae.json $(common V "$1" "$STAGE1_STEPS") --set train.ckpt_keep=[]
@@ -91,13 +98,16 @@ stage1() {
     cp "$(run_dir "$sn")/ckpt/$(printf %08d "$STAGE1_STEPS")/vae.safetensors" "$sf"
 }
 
-# C's final VAE of seed $1 (trains C when it is not there: D needs it).
+# $D_FROM's final VAE of seed $1 (trains that arm when it is not there: D needs it).
 c_vae() {
-    cf=$WORK/vae-C-s$1.safetensors
+    cf=$VAES/vae-$D_FROM-s$1.safetensors
     [ -f "$cf" ] && return 0
-    run_arm C "$1" || return 1
-    cp "$(run_dir "C-s$1")/ckpt/$(printf %08d "$BUDGET")/vae.safetensors" "$cf"
+    run_arm "$D_FROM" "$1" || return 1
+    cp "$(run_dir "$D_FROM-s$1")/ckpt/$(printf %08d "$BUDGET")/vae.safetensors" "$cf"
 }
+
+# The VAE file arm $1 of seed $2 starts from.
+init_vae() { case $1 in Dv|Dr) echo "$VAES/vae-$D_FROM-s$2.safetensors" ;; *) echo "$VAES/vae-s$2.safetensors" ;; esac; }
 
 # A run's directory: a store named runs.db keeps run ID's files in runs/ID beside it.
 run_dir() {
@@ -114,13 +124,15 @@ run_arm() {
     fi
     case $1 in Dv|Dr) c_vae "$2" || return 1 ;; *) stage1 "$2" || return 1 ;; esac
     a=$1 s=$2 n=$1-s$2 steps=$(arm_steps "$1")
-    case $a in Dv|Dr) init=$WORK/vae-C-s$s.safetensors ;; *) init=$WORK/vae-s$s.safetensors ;; esac
+    init=$(init_vae "$a" "$s")
     # shellcheck disable=SC2046
     case $a in
     A|Dv) train_or_resume "$n" configs/two-stage.json $(common "$a" "$s" "$steps") --set align.kind=none \
               --set init.vae="$PWD/$init" ;;
     B|Dr) train_or_resume "$n" configs/two-stage.json $(common "$a" "$s" "$steps") --set init.vae="$PWD/$init" ;;
     C)    train_or_resume "$n" configs/repa-e.json $(common "$a" "$s" "$steps") --set align.vae_bn=running \
+              --set init.vae="$PWD/$init" ;;
+    Cb)   train_or_resume "$n" configs/repa-e.json $(common "$a" "$s" "$steps") --set align.vae_bn=batch \
               --set init.vae="$PWD/$init" ;;
     E)    train_or_resume "$n" configs/naive-e2e.json $(common "$a" "$s" "$steps") --set align.kind=none \
               --set init.vae="$PWD/$init" ;;
@@ -159,7 +171,8 @@ eval_cells() { # ARM SEED STEPS
         # curve stays at one N).
         if [ "$st" = "$3" ]; then eval_at "$n" "$st" "$FINAL_N" --no-store || continue; final=$WORK/$n-$st-$FINAL_N.eval; fi
         /usr/bin/python3 "$HERE/report.py" cell --arm "$1" --seed "$2" --step "$st" --eval "$WORK/$n-$st-$EVAL_N.eval" \
-            ${final:+--final "$final"} --csv "$WORK/$n.csv" --out "$c"
+            ${final:+--final "$final"} --csv "$WORK/$n.csv" --out "$c" \
+            --net evaluator="$EVALUATOR" --net encoder="$ENC" --net vae="$(init_vae "$1" "$2")"
         g=$WORK/samples/$n/step_$(printf %08d "$st").png
         [ -f "$g" ] && cp "$g" "$GRIDS/$1-s$2-$st.png"
         say "$n step $st: cell written"
@@ -168,10 +181,10 @@ eval_cells() { # ARM SEED STEPS
 
 # ---- the networks ----------------------------------------------------------------------------
 if [ ! -f "$ENC" ]; then
-    say "target encoder: training (or copy experiments/fidelity/work/ssl-encoder-fashion-mnist.safetensors here)"
+    say "target encoder: training into $ENC (commit it: every arm's REPA target)"
     "$REPAE" encoder train --dataset fashion-mnist --out "$ENC" 2>&1 | tail -3 | tee -a "$LOG"
 fi
-[ -f "$EVALUATOR" ] || say "no evaluation network at $EVALUATOR: training goes on, cells wait (README.md, Networks)"
+[ -f "$EVALUATOR" ] || say "no evaluation network at $EVALUATOR: training goes on, cells wait (README.md, Networks: \`repae evaluator train --dataset fashion-mnist --seed 3 --out $EVALUATOR\`)"
 
 # ---- the study -------------------------------------------------------------------------------
 say "convergence: seeds $SEEDS, arms $ARMS, budget $BUDGET (kept steps$(kept_steps "$BUDGET")), eval n $EVAL_N / final $FINAL_N"

@@ -26,7 +26,11 @@ EXTRA=${EXTRA:-}
 . experiments/study.sh
 
 # The REPA target encoder of the recipe (align.encoder "" = the default file in $REPAE_HOME).
-ENC=$WORK/ssl-encoder-fashion-mnist.safetensors
+# The committed network (experiments/networks/, shared with experiments/convergence) unless
+# ENC_STEPS asks for another.
+if [ -n "${ENC_STEPS:-}" ]; then ENC=$WORK/ssl-encoder-fashion-mnist-$ENC_STEPS.safetensors
+else ENC=experiments/networks/ssl-encoder-fashion-mnist.safetensors; fi
+EVALUATOR=${EVALUATOR:-experiments/networks/evaluator-fashion-mnist.safetensors}
 if [ ! -f "$ENC" ]; then
     say "target encoder: training"
     "$REPAE" encoder train --dataset fashion-mnist ${ENC_STEPS:+--steps "$ENC_STEPS"} --out "$ENC" 2>&1 | tail -5 | tee -a "$LOG"
@@ -43,7 +47,7 @@ for mode in $MODES; do
         [ "$(status "$n")" = done ] || continue
         "$REPAE" --db "$DB" export "$n" --csv "$HERE/results/$n.csv" >/dev/null
         if [ "$EVAL_N" -gt 0 ] && [ ! -f "$WORK/$n.eval" ]; then
-            "$REPAE" --db "$DB" eval "$n" --n "$EVAL_N" >"$WORK/$n.eval.tmp" 2>>"$WORK/$n.err" &&
+            "$REPAE" --db "$DB" eval "$n" --n "$EVAL_N" --evaluator "$PWD/$EVALUATOR" >"$WORK/$n.eval.tmp" 2>>"$WORK/$n.err" &&
                 mv "$WORK/$n.eval.tmp" "$WORK/$n.eval" || say "$n: eval failed (see $WORK/$n.err)"
         fi
     done
