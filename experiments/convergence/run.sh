@@ -27,7 +27,8 @@
 # step, default 4000), EVAL_N (2000), FINAL_N (5000), STAGE1_STEPS (2000), E_STEPS (1000),
 # EVAL_SEED (0: the same sampling noise and labels for every cell), REPORT (1: run report.py
 # at the end), CELLS (the cells' folder; the pilot's: results/pilot/cells), EVAL_ONLY (1: train
-# nothing, evaluate the missing cells of finished runs: beside a pass that trains), EXTRA (more
+# nothing, evaluate the missing cells of the checkpoints runs have reached: beside a pass that
+# trains), EXTRA (more
 # --set options for every run), WORK and RUNLOG (work folder and log, for a trial apart from the
 # study), EVALUATOR and ENC (the networks' files), REPAE. Work (store, checkpoints) is in
 # experiments/convergence/work/ (git-ignored), which is $REPAE_HOME. What a clone needs to go on
@@ -118,8 +119,9 @@ run_dir() {
 # Trains arm $1 of seed $2 (to done), then evaluates its missing cells. (sh has no local
 # variables: the VAE it starts from is made first, since that may run arm C through here.)
 run_arm() {
-    if [ "$EVAL_ONLY" = 1 ]; then # another pass trains: evaluate what is done, train nothing
-        [ "$(status "$1-s$2")" = "done" ] && eval_cells "$1" "$2" "$(arm_steps "$1")"
+    if [ "$EVAL_ONLY" = 1 ]; then # another pass trains: evaluate what is there, train nothing
+        # (a run still training has the cells of the kept checkpoints it has reached)
+        case $(status "$1-s$2") in done|running|stopped|interrupted) eval_cells "$1" "$2" "$(arm_steps "$1")" ;; esac
         return 0
     fi
     case $1 in Dv|Dr) c_vae "$2" || return 1 ;; *) stage1 "$2" || return 1 ;; esac
@@ -162,9 +164,12 @@ eval_cells() { # ARM SEED STEPS
     "$REPAE" --db "$DB" export "$n" --csv "$WORK/$n.csv" >/dev/null
     mkdir -p "$WORK/samples/$n"
     "$REPAE" --db "$DB" export "$n" --samples "$WORK/samples/$n" >/dev/null 2>&1 || true
+    "$REPAE" --db "$DB" eval "$n" --list >"$WORK/$n.kept" 2>/dev/null || : >"$WORK/$n.kept"
     for st in $(kept_steps "$3"); do
         c=$(cell "$1" "$2" "$st")
         [ -f "$c" ] && continue
+        # not reached yet (a run still training): a later pass makes it
+        grep -q "^$st	.*ok\$" "$WORK/$n.kept" || continue
         eval_at "$n" "$st" "$EVAL_N" || continue
         final=""
         # The last step: the full metric set at FINAL_N too (not stored: the store's eval.fd
