@@ -1,6 +1,6 @@
 #!/bin/sh
 # test_mpi_launch_env.sh: how repae reads a launcher from its environment (train/dist.h), without
-# one: Slurm cannot be run here, so its variables are set by hand.
+# one: its variables are set by hand (tests/test_mpi_srun.sh runs a real Slurm where installed).
 #   - a Slurm batch script (SLURM_PROCID=0, SLURM_NTASKS=4, no job step) and `srun -n 1` are one
 #     plain process: no MPI at all (MPI_Init would leave its session directory, ompi.*, in
 #     TMPDIR);

@@ -491,6 +491,7 @@ static void stages_backward(Vae *v, VaeStage *s, int n, float *dinp0, const floa
         float *dinp = dinp0;
         if (i > 0) dinp = zeroed(v->g[cur], (size_t)B * s[i].cin * s[i].Hin * s[i].Win);
         stage_backward(v, &s[i], dinp, dout, B);
+        if (v->progress) v->progress(v->progress_ctx);
         dout = dinp;
         cur ^= 1;
     }

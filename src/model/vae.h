@@ -70,6 +70,11 @@ typedef struct {
     float *tmp;                // forward scratch (nin shortcut)
     Workspace ws;
     int encB, decB;            // batch of the latest encode / decode
+    // When set, the backwards call it after each stage, from the calling thread and outside any
+    // parallel region, so that a data-parallel trainer can move the gradient reductions in
+    // flight on while the VAE computes (train/trainer_dist.c). It must not touch the model.
+    void (*progress)(void *ctx);
+    void *progress_ctx;
 } Vae;
 
 // Builds the model for images (max_batch, channels, image_size, image_size); parameters are

@@ -186,6 +186,15 @@ void dist_grads_begin(const Dist *d, float *const *bufs, const size_t *lens, int
     c->seconds += MPI_Wtime() - t0;
 }
 
+void dist_progress(const Dist *d) {
+    if (!d || d->size <= 1 || !d->comm || !d->comm->nreq) return;
+    DistComm *c = d->comm;
+    double t0 = MPI_Wtime();
+    int done;
+    MPI_Testall(c->nreq, c->req, &done, MPI_STATUSES_IGNORE);
+    c->seconds += MPI_Wtime() - t0;
+}
+
 void dist_grads_wait(const Dist *d) {
     if (!d || d->size <= 1 || !d->comm) return;
     DistComm *c = d->comm;

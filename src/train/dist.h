@@ -48,6 +48,12 @@ void dist_allreduce_sum_d(const Dist *d, double *x, size_t n);
 #define DIST_BUCKET_FLOATS (1 << 18) // 1 MiB: few collectives per step, and under INT_MAX
 void dist_grads_begin(const Dist *d, float *const *bufs, const size_t *lens, int nbufs, float scale);
 void dist_grads_wait(const Dist *d);
+// Tests the reductions in flight (no waiting), which moves them on: Open MPI progresses a
+// non-blocking collective only inside MPI calls, so a caller computing for long between two
+// begins calls this between its pieces of work. Completes nothing the wait would not; the
+// results are the same whenever and however often it is called. No-op with one process or
+// nothing in flight.
+void dist_progress(const Dist *d);
 
 // Time this process spent inside collectives (posting, waiting, blocking ones) and the bytes
 // it handed to them, since the previous call (which resets them). The share of a step in

@@ -558,7 +558,9 @@ const char *trainer_step(Trainer *tr, float *vals) {
     // before any norm or clipping (every process then takes the same update). The SiT's left
     // during its backward, the VAE's leave during its own.
     if (train_sit && repa) trainer_reduce_grads(tr, tr->proj.params.grad, tr->proj.params.ntrain);
+    trainer_vae_progress_during(tr, 1);
     if (train_vae) vae_backward_pass(tr, xr);
+    trainer_vae_progress_during(tr, 0);
     dist_grads_wait(tr->dist);
 
     // Gradient norms of both sides before any update: finite losses can still overflow a

@@ -25,6 +25,13 @@ void trainer_sit_reduce_during(Trainer *tr, int on) {
     tr->m.sit.grad_ready_ctx = tr;
 }
 
+static void vae_progress(void *ctx) { dist_progress(((Trainer *)ctx)->dist); }
+
+void trainer_vae_progress_during(Trainer *tr, int on) {
+    tr->m.vae.progress = on && tr->dist ? vae_progress : NULL;
+    tr->m.vae.progress_ctx = tr;
+}
+
 // LDM's table order is encoder.* | decoder.* | quant_conv | post_quant_conv (vae.c); a table
 // not laid out so goes whole with the encoder's half.
 void trainer_reduce_vae_half(Trainer *tr, int decoder) {

@@ -21,5 +21,9 @@ void trainer_sit_reduce_during(Trainer *tr, int on);
 // decoder: the VAE's half its backward finishes first (decoder.*, post_quant_conv); else the
 // rest (encoder.*, quant_conv).
 void trainer_reduce_vae_half(Trainer *tr, int decoder);
+// on: the VAE's backwards, stage by stage, move the reductions in flight on (dist_progress):
+// the SiT's and the decoder's pieces travel while the decoder and the encoder compute, not
+// only at the wait. 0: disarms that.
+void trainer_vae_progress_during(Trainer *tr, int on);
 
 #endif
