@@ -32,15 +32,20 @@
 // compute SiLU's expf and division for every value and then select them away.
 static inline __attribute__((always_inline)) void
 gn_forward_group(float *out, float *mean, float *rstd, const float *inp, const float *weight, const float *bias,
-                 int bg, int C, int HW, int G, float eps, const int silu) {
+                 int bg, int C, int HW, int G, float eps, const int silu, const int stats) {
     int cpg = C / G;
     size_t gsize = (size_t)cpg * HW;
     const float *x = inp + (size_t)bg * gsize;
     float *y = out + (size_t)bg * gsize;
     float m, r;
-    ops_mean_rstd(x, gsize, eps, &m, &r);
-    mean[bg] = m;
-    rstd[bg] = r;
+    if (stats) {
+        ops_mean_rstd(x, gsize, eps, &m, &r);
+        mean[bg] = m;
+        rstd[bg] = r;
+    } else { // groupnorm_silu_apply: the statistics of an earlier forward, never written
+        m = mean[bg];
+        r = rstd[bg];
+    }
     int g = bg % G;
     for (int cc = 0; cc < cpg; cc++) {
         int c = g * cpg + cc;
@@ -58,14 +63,23 @@ void groupnorm_forward(float *out, float *mean, float *rstd,
                        const float *inp, const float *weight, const float *bias,
                        int B, int C, int HW, int G, float eps) {
 #pragma omp parallel for schedule(static) if ((size_t)B * C * HW >= PAR_MIN)
-    for (int bg = 0; bg < B * G; bg++) gn_forward_group(out, mean, rstd, inp, weight, bias, bg, C, HW, G, eps, 0);
+    for (int bg = 0; bg < B * G; bg++) gn_forward_group(out, mean, rstd, inp, weight, bias, bg, C, HW, G, eps, 0, 1);
 }
 
 void groupnorm_silu_forward(float *out, float *mean, float *rstd,
                             const float *inp, const float *weight, const float *bias,
                             int B, int C, int HW, int G, float eps) {
 #pragma omp parallel for schedule(static) if ((size_t)B * C * HW >= PAR_MIN)
-    for (int bg = 0; bg < B * G; bg++) gn_forward_group(out, mean, rstd, inp, weight, bias, bg, C, HW, G, eps, 1);
+    for (int bg = 0; bg < B * G; bg++) gn_forward_group(out, mean, rstd, inp, weight, bias, bg, C, HW, G, eps, 1, 1);
+}
+
+void groupnorm_silu_apply(float *out, const float *mean, const float *rstd,
+                          const float *inp, const float *weight, const float *bias,
+                          int B, int C, int HW, int G) {
+    // With stats 0 the group body reads mean/rstd and never writes them, so the casts are safe.
+#pragma omp parallel for schedule(static) if ((size_t)B * C * HW >= PAR_MIN)
+    for (int bg = 0; bg < B * G; bg++)
+        gn_forward_group(out, (float *)mean, (float *)rstd, inp, weight, bias, bg, C, HW, G, 0.0f, 1, 0);
 }
 
 // Backward processes a channel in tiles of this many values: dn for one tile lives on the stack.

@@ -87,6 +87,11 @@ void groupnorm_silu_forward(float *out, float *mean, float *rstd,
 void groupnorm_silu_backward(float *dinp, float *dweight, float *dbias,
                              const float *dout, const float *inp, const float *mean, const float *rstd,
                              const float *weight, const float *bias, int B, int C, int HW, int G);
+// groupnorm_silu_forward's output again from the mean and rstd it cached, bit for bit the same
+// values: the VAE recomputes silu(norm(x)) in backward instead of keeping it.
+void groupnorm_silu_apply(float *out, const float *mean, const float *rstd,
+                          const float *inp, const float *weight, const float *bias,
+                          int B, int C, int HW, int G);
 
 // LayerNorm over the last dim C of (N, C); weight/bias (C) or NULL (no affine).
 // mean, rstd: (N).
