@@ -69,6 +69,13 @@ void linear_backward_prec(float *dinp, float *dweight, float *dbias,
                           int N, int In, int O, int bf16);
 
 // ---------------------------------------------------------------------------------------------
+// 1 when the elementwise loops run their AVX-512 builds (act.c: the CPU has AVX-512 F/VL/DQ and
+// REPAE_CPU_PRETEND_MISSING does not name avx512f); the values are the same either way.
+// ops_vec512_force(0 / 1) picks one for tests (1 only where the CPU can), -1 decides again.
+int ops_vec512(void);
+void ops_vec512_force(int on);
+
+// ---------------------------------------------------------------------------------------------
 // GroupNorm over (B, C, HW) with G groups (C % G == 0: the caller's contract, checked by the
 // VAE at build time), affine weight/bias (C) or NULL (1 and 0).
 // mean, rstd: (B*G) cached for backward.
