@@ -1,5 +1,5 @@
 // test_train_recompute.c: the activations the VAE and the SiT no longer keep (silu(norm(.)) of
-// every RES block, the SiT's modulate and GELU outputs) are recomputed in backward, and the
+// every RES block and of the norm_out stages, the SiT's modulate and GELU outputs) are recomputed in backward, and the
 // forward leaves them only in the backward scratch. Backward must not read what forward left
 // there: with every scratch buffer overwritten by NaN between forward and backward, every
 // gradient is the same, bit for bit, as without. (If backward read a stale scratch value, NaN
@@ -100,11 +100,18 @@ TEST(vae_keeps_no_norm_outputs) {
                     if ((char *)sl >= (char *)&ss[i] && (char *)sl < (char *)(&ss[i] + 1)) all++;
                 }
                 if (e != 6 || all != 6) bad = i;
+            } else if (ss[i].kind == VST_NORMSILU) { // norm_out: only its statistics
+                int all = 0;
+                for (int j = 0; j < v.acts.n; j++) {
+                    float **sl = v.acts.e[j].slot;
+                    if ((char *)sl >= (char *)&ss[i] && (char *)sl < (char *)(&ss[i] + 1)) all++;
+                }
+                if (all != 2) bad = i;
             }
     }
     vae_free(&v);
     CHECK(res > 0, "no RES blocks in the test model");
-    CHECK(bad < 0, "RES stage %d registers buffers beyond m1 r1 h1 m2 r2 out", bad);
+    CHECK(bad < 0, "stage %d registers buffers beyond m1 r1 h1 m2 r2 out (RES) or m1 r1 (NORMSILU)", bad);
 }
 
 static SitConfig sit_cfg(void) {

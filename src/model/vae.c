@@ -170,7 +170,10 @@ static void reg_stage_acts(BufTable *bt, VaeStage *s, int B) {
         break;
     }
     }
-    buf_add(bt, &s->out, out);
+    // A NORMSILU stage's output (norm_out: silu(norm(x)), only the next conv's input) is not
+    // kept either: it lives in t[0] (vae_build points it there), and stages_backward recomputes
+    // it before that conv's backward.
+    if (s->kind != VST_NORMSILU) buf_add(bt, &s->out, out);
 }
 
 static size_t conv_ws(const VaeConv *L, int B) {
@@ -318,6 +321,9 @@ int vae_build(Vae *v, const VaeConfig *cfg, int channels, int image_size, int ma
     // without faulting in ~0.5 GB at fm32-small); the latent-sized buffers the caller may
     // accumulate into are zeroed here.
     buf_alloc(&v->acts, (mode & ALLOC_COUNT) | ALLOC_HUGE);
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < (k ? v->ndec : v->nenc); i++)
+            if ((k ? v->dec : v->enc)[i].kind == VST_NORMSILU) (k ? v->dec : v->enc)[i].out = v->t[0];
     if (mode & ALLOC_COUNT) {
         v->ws.cap = ws;
         return 0;
@@ -502,6 +508,9 @@ static void stage_backward(Vae *v, VaeStage *s, float *dinp, const float *dout, 
 static void stages_backward(Vae *v, VaeStage *s, int n, float *dinp0, const float *dout, int B) {
     int cur = 0;
     for (int i = n - 1; i >= 0; i--) {
+        // The input of stage i, if a NORMSILU stage made it, is recomputed (into t[0], its home).
+        if (i > 0 && s[i - 1].kind == VST_NORMSILU)
+            normsilu_again(&s[i - 1].norm1, s[i - 1].out, s[i - 1].in, s[i - 1].m1, s[i - 1].r1, B);
         float *dinp = dinp0;
         if (i > 0) dinp = zeroed(v->g[cur], (size_t)B * s[i].cin * s[i].Hin * s[i].Win);
         stage_backward(v, &s[i], dinp, dout, B);
