@@ -195,6 +195,40 @@ TEST(silu_gelu_whole_range) {
     free(x); free(y); free(g); free(one);
 }
 
+// The AVX-512 builds of the loops (ops_vec512) give the AVX2 build's bits: every value of a
+// sweep over the range with the special values, odd lengths (masked tails), one and two threads
+// alike. Fails if either build computes differently (contraction, another order, a fast path).
+static int same_both_builds(elem_fwd fwd, elem_bwd bwd, const float *x, const float *dy, size_t n, float *a, float *b) {
+    ops_vec512_force(0);
+    fwd(a, x, n);
+    memset(a + n, 0, n * sizeof *a);
+    bwd(a + n, dy, x, n);
+    ops_vec512_force(1);
+    fwd(b, x, n);
+    memset(b + n, 0, n * sizeof *b);
+    bwd(b + n, dy, x, n);
+    ops_vec512_force(-1);
+    return memcmp(a, b, 2 * n * sizeof *a) == 0;
+}
+
+TEST(avx512_builds_give_the_same_bits) {
+    if (!(ops_vec512_force(1), ops_vec512())) { ops_vec512_force(-1); printf("  (no AVX-512 here: skipped)\n"); return; }
+    ops_vec512_force(-1);
+    size_t n = 100003;
+    float *x = xmalloc(n * sizeof *x), *dy = xmalloc(n * sizeof *dy);
+    float *a = xmalloc(2 * n * sizeof *a), *b = xmalloc(2 * n * sizeof *b);
+    uint64_t s = 99;
+    for (size_t i = 0; i < n; i++) { x[i] = 24.0f * test_urand(&s); dy[i] = test_urand(&s); }
+    const float special[] = {0.0f, -0.0f, NAN, INFINITY, -INFINITY, 88.5f, -88.5f, 1e-40f, -1e-40f, 3e38f, -3e38f};
+    for (size_t i = 0; i < sizeof special / sizeof *special; i++) x[17 + 31 * i] = special[i];
+    size_t lens[] = {n, 7, 15, 16, 17, 40000};
+    for (size_t k = 0; k < sizeof lens / sizeof *lens; k++) {
+        CHECK(same_both_builds(silu_forward, silu_backward, x, dy, lens[k], a, b), "silu differs, n = %zu", lens[k]);
+        CHECK(same_both_builds(gelu_forward, gelu_backward, x, dy, lens[k], a, b), "gelu differs, n = %zu", lens[k]);
+    }
+    free(x); free(dy); free(a); free(b);
+}
+
 int main(void) {
     RUN(fast_exp_accuracy);
     RUN(silu_gelu_whole_range);
@@ -209,5 +243,6 @@ int main(void) {
     RUN(gelu_gradcheck);
     RUN(softmax_gradcheck);
     RUN(leaky_relu_gradcheck);
+    RUN(avx512_builds_give_the_same_bits);
     return test_summary();
 }

@@ -39,6 +39,11 @@ static void check_torch(const char *name, int B, int C, int HW, int G) {
     CHECK_CLOSE(dx, dx_ref, n, RTOL, ATOL, "groupnorm_silu dx");
     CHECK_CLOSE(dw, dw_ref, C, RTOL, ATOL, "groupnorm_silu dweight");
     CHECK_CLOSE(db, db_ref, C, RTOL, ATOL, "groupnorm_silu dbias");
+    // The VAE recomputes the output in backward from the cached statistics: the same bits.
+    static float y_again[MAXN];
+    for (size_t i = 0; i < n; i++) y_again[i] = NAN;
+    groupnorm_silu_apply(y_again, mean, rstd, x, w, b, B, C, HW, G);
+    CHECK(memcmp(y_again, y, n * sizeof *y) == 0, "groupnorm_silu_apply differs from the forward's output");
     groupnorm_silu_backward(NULL, NULL, NULL, dy, x, mean, rstd, w, b, B, C, HW, G); // all skipped
     groupnorm_silu_backward(dx_only, NULL, NULL, dy, x, mean, rstd, w, b, B, C, HW, G);
     CHECK(memcmp(dx_only, dx, n * sizeof *dx) == 0, "dx differs when dweight/dbias are NULL");
@@ -254,6 +259,45 @@ TEST(upconv_gradcheck) {
     workspace_free(&ws);
 }
 
+// The AVX-512 builds (ops_vec512) of groupnorm_silu's forward, apply and backward (groups that
+// keep dn and those that recompute it tile by tile, and the weight-only channel pass) give the
+// AVX2 build's bits.
+static void gns_all(int vec512, int B, int C, int HW, int G, const float *x, const float *w, const float *b,
+                    const float *dy, float *y, float *ya, float *dx, float *dw, float *db, float *dw_only, float *mr) {
+    ops_vec512_force(vec512);
+    size_t n = (size_t)B * C * HW;
+    groupnorm_silu_forward(y, mr, mr + B * G, x, w, b, B, C, HW, G, 1e-6f);
+    groupnorm_silu_apply(ya, mr, mr + B * G, x, w, b, B, C, HW, G);
+    memset(dx, 0, n * sizeof *dx); memset(dw, 0, C * sizeof *dw); memset(db, 0, C * sizeof *db);
+    memset(dw_only, 0, 2 * C * sizeof *dw_only);
+    groupnorm_silu_backward(dx, dw, db, dy, x, mr, mr + B * G, w, b, B, C, HW, G);
+    groupnorm_silu_backward(NULL, dw_only, dw_only + C, dy, x, mr, mr + B * G, w, b, B, C, HW, G);
+    ops_vec512_force(-1);
+}
+
+TEST(groupnorm_silu_avx512_builds_give_the_same_bits) {
+    if (!(ops_vec512_force(1), ops_vec512())) { ops_vec512_force(-1); printf("  (no AVX-512 here: skipped)\n"); return; }
+    enum { MAXV = 2 * 4 * 4200 };
+    static float x[MAXV], dy[MAXV], y[2][MAXV], ya[2][MAXV], dx[2][MAXV];
+    float w[16], b[16], dw[2][16], db[2][16], dwo[2][32], mr[2][64];
+    const int shapes[][4] = {{4, 16, 400, 4}, {2, 4, 4200, 2}, {3, 6, 9, 3}, {1, 8, 1, 8}};
+    for (int k = 0; k < 4; k++) {
+        int B = shapes[k][0], C = shapes[k][1], HW = shapes[k][2], G = shapes[k][3];
+        size_t n = (size_t)B * C * HW;
+        test_fill(x, n, &lcg_state, 3, 1); test_fill(w, C, &lcg_state, 2, 0.5f);
+        test_fill(b, C, &lcg_state, 1, 0); test_fill(dy, n, &lcg_state, 1, 0);
+        for (int v = 0; v < 2; v++) gns_all(v, B, C, HW, G, x, w, b, dy, y[v], ya[v], dx[v], dw[v], db[v], dwo[v], mr[v]);
+        CHECK(memcmp(y[0], y[1], n * sizeof(float)) == 0, "forward differs, shape %d", k);
+        CHECK(memcmp(ya[0], ya[1], n * sizeof(float)) == 0 && memcmp(ya[0], y[0], n * sizeof(float)) == 0,
+              "apply differs, shape %d", k);
+        CHECK(memcmp(mr[0], mr[1], 2 * B * G * sizeof(float)) == 0, "statistics differ, shape %d", k);
+        CHECK(memcmp(dx[0], dx[1], n * sizeof(float)) == 0, "dx differs, shape %d", k);
+        CHECK(memcmp(dw[0], dw[1], C * sizeof(float)) == 0 && memcmp(db[0], db[1], C * sizeof(float)) == 0,
+              "dweight/dbias differ, shape %d", k);
+        CHECK(memcmp(dwo[0], dwo[1], 2 * C * sizeof(float)) == 0, "the channel pass differs, shape %d", k);
+    }
+}
+
 int main(void) {
     RUN(groupnorm_silu_matches_torch);
     RUN(groupnorm_silu_channels_equal_groups_batch1);
@@ -264,6 +308,7 @@ int main(void) {
     RUN(groupnorm_silu_groups_larger_than_the_dn_cache);
     RUN(groupnorm_silu_nan_propagates);
     RUN(groupnorm_silu_gradcheck);
+    RUN(groupnorm_silu_avx512_builds_give_the_same_bits);
     RUN(upconv_matches_torch);
     RUN(upconv_1x1_input_matches_torch);
     RUN(upconv_larger_matches_torch);

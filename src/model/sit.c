@@ -100,7 +100,6 @@ int sit_build(Sit *s, const SitConfig *cfg, int zc, int H, int W, int max_batch,
         buf_add(a, &b->ln1, BTD);
         buf_add(a, &b->m1, BT);
         buf_add(a, &b->r1, BT);
-        buf_add(a, &b->mod1, BTD);
         buf_add(a, &b->qkv, 3 * BTD);
         buf_add(a, &b->att, (size_t)B * NH * T * T);
         buf_add(a, &b->ao, BTD);
@@ -109,9 +108,7 @@ int sit_build(Sit *s, const SitConfig *cfg, int zc, int H, int W, int max_batch,
         buf_add(a, &b->ln2, BTD);
         buf_add(a, &b->m2, BT);
         buf_add(a, &b->r2, BT);
-        buf_add(a, &b->mod2, BTD);
         buf_add(a, &b->fc1, BT * M);
-        buf_add(a, &b->gelu, BT * M);
         buf_add(a, &b->fc2, BTD);
         buf_add(a, &b->out, BTD);
     }
@@ -218,16 +215,18 @@ static const float *forward(Sit *s, const float *x, const float *t, const int *l
         linear_forward_prec(b->ada, s->sc, b->ada_w, b->ada_b, B, D, 6 * D, s->bf16);
         const float *ad = b->ada;
         layernorm_forward(b->ln1, b->m1, b->r1, h, NULL, NULL, (int)BT, D, LN_EPS);
-        modulate_forward(b->mod1, b->ln1, ad + 0 * D, ad + 1 * D, B, T, D, 6 * D);
-        linear_forward_prec(b->qkv, b->mod1, b->qkv_w, b->qkv_b, (int)BT, D, 3 * D, s->bf16);
+        // The linears' inputs mod1, mod2 and gelu live in the backward scratch s1 / s3 only until
+        // their linear has read them: block_backward recomputes them (the same ops, the same bits).
+        modulate_forward(s->s1, b->ln1, ad + 0 * D, ad + 1 * D, B, T, D, 6 * D);
+        linear_forward_prec(b->qkv, s->s1, b->qkv_w, b->qkv_b, (int)BT, D, 3 * D, s->bf16);
         attention_forward(b->ao, b->att, b->qkv, B, T, D, NH);
         linear_forward_prec(b->proj, b->ao, b->proj_w, b->proj_b, (int)BT, D, D, s->bf16);
         gate_residual_forward(b->xmid, h, b->proj, ad + 2 * D, B, T, D, 6 * D);
         layernorm_forward(b->ln2, b->m2, b->r2, b->xmid, NULL, NULL, (int)BT, D, LN_EPS);
-        modulate_forward(b->mod2, b->ln2, ad + 3 * D, ad + 4 * D, B, T, D, 6 * D);
-        linear_forward_prec(b->fc1, b->mod2, b->fc1_w, b->fc1_b, (int)BT, D, M, s->bf16);
-        gelu_forward(b->gelu, b->fc1, BT * M);
-        linear_forward_prec(b->fc2, b->gelu, b->fc2_w, b->fc2_b, (int)BT, M, D, s->bf16);
+        modulate_forward(s->s1, b->ln2, ad + 3 * D, ad + 4 * D, B, T, D, 6 * D);
+        linear_forward_prec(b->fc1, s->s1, b->fc1_w, b->fc1_b, (int)BT, D, M, s->bf16);
+        gelu_forward(s->s3, b->fc1, BT * M);
+        linear_forward_prec(b->fc2, s->s3, b->fc2_w, b->fc2_b, (int)BT, M, D, s->bf16);
         gate_residual_forward(b->out, b->xmid, b->fc2, ad + 5 * D, B, T, D, 6 * D);
         h = b->out;
     }
@@ -276,13 +275,17 @@ static void block_backward(Sit *s, SitBlock *b) {
     dgate = ADA(5);
     float *dF2 = zeroed(s->s1, BTD);
     gate_residual_backward(dM, dF2, dgate, dO, b->fc2, ad + 5 * D, B, T, D, 6 * D);
+    float *gl = s->s3; // gelu(fc1) again
+    gelu_forward(gl, b->fc1, BT * M);
     float *dG = zeroed(s->s2, BT * M);
-    linear_backward_prec(dG, G(s, b->fc2_w), G(s, b->fc2_b), dF2, b->gelu, b->fc2_w, (int)BT, M, D, s->bf16);
-    float *dF1 = zeroed(s->s3, BT * M);
+    linear_backward_prec(dG, G(s, b->fc2_w), G(s, b->fc2_b), dF2, gl, b->fc2_w, (int)BT, M, D, s->bf16);
+    float *dF1 = zeroed(s->s3, BT * M); // gl is dead
     gelu_backward(dF1, dG, b->fc1, BT * M);
+    float *mod2 = s->s2; // dG is dead: modulate(ln2) again
+    modulate_forward(mod2, b->ln2, ad + 3 * D, ad + 4 * D, B, T, D, 6 * D);
     float *dMod2 = zeroed(s->s1, BTD);
-    linear_backward_prec(dMod2, G(s, b->fc1_w), G(s, b->fc1_b), dF1, b->mod2, b->fc1_w, (int)BT, D, M, s->bf16);
-    float *dLn2 = zeroed(s->s2, BTD);
+    linear_backward_prec(dMod2, G(s, b->fc1_w), G(s, b->fc1_b), dF1, mod2, b->fc1_w, (int)BT, D, M, s->bf16);
+    float *dLn2 = zeroed(s->s2, BTD); // mod2 is dead
     dshift = ADA(3); dscale = ADA(4);
     modulate_backward(dLn2, dshift, dscale, dMod2, b->ln2, ad + 4 * D, B, T, D, 6 * D);
     layernorm_backward(dM, NULL, NULL, dLn2, b->xmid, b->m2, b->r2, NULL, (int)BT, D);
@@ -294,9 +297,11 @@ static void block_backward(Sit *s, SitBlock *b) {
     linear_backward_prec(dAo, G(s, b->proj_w), G(s, b->proj_b), dP, b->ao, b->proj_w, (int)BT, D, D, s->bf16);
     float *dQkv = zeroed(s->s3, 3 * BTD);
     attention_backward(dQkv, dAo, b->qkv, b->att, B, T, D, NH, s->scratch);
+    float *mod1 = s->s2; // dAo is dead: modulate(ln1) again
+    modulate_forward(mod1, b->ln1, ad + 0 * D, ad + 1 * D, B, T, D, 6 * D);
     float *dMod1 = zeroed(s->s1, BTD);
-    linear_backward_prec(dMod1, G(s, b->qkv_w), G(s, b->qkv_b), dQkv, b->mod1, b->qkv_w, (int)BT, D, 3 * D, s->bf16);
-    float *dLn1 = zeroed(s->s2, BTD);
+    linear_backward_prec(dMod1, G(s, b->qkv_w), G(s, b->qkv_b), dQkv, mod1, b->qkv_w, (int)BT, D, 3 * D, s->bf16);
+    float *dLn1 = zeroed(s->s2, BTD); // mod1 is dead
     dshift = ADA(0); dscale = ADA(1);
     modulate_backward(dLn1, dshift, dscale, dMod1, b->ln1, ad + 1 * D, B, T, D, 6 * D);
     layernorm_backward(dI, NULL, NULL, dLn1, b->in, b->m1, b->r1, NULL, (int)BT, D);

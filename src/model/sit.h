@@ -33,13 +33,14 @@ typedef struct {
     const float *in;          // (B,T,D) block input (the previous output)
     float *ada;               // (B,6D)
     float *ln1, *m1, *r1;     // (B,T,D), (B*T), (B*T)
-    float *mod1;              // (B,T,D)
     float *qkv;               // (B,T,3D)
     float *att;               // (B,NH,T,T)
     float *ao, *proj;         // (B,T,D)
     float *xmid;              // (B,T,D) after the attention residual
-    float *ln2, *m2, *r2, *mod2;
-    float *fc1, *gelu;        // (B,T,M)
+    float *ln2, *m2, *r2;
+    float *fc1;               // (B,T,M)
+    // modulate(ln1), modulate(ln2) and gelu(fc1), the inputs of qkv, fc1 and fc2, are not kept:
+    // backward recomputes them into its scratch.
     float *fc2;               // (B,T,D)
     float *out;               // (B,T,D)
 } SitBlock;

@@ -148,13 +148,14 @@ static void reg_stage_acts(BufTable *bt, VaeStage *s, int B) {
         buf_add(bt, &s->r1, (size_t)B * s->norm1.G);
         break;
     case VST_RES:
+        // a1 = silu(norm1(in)) and a2 = silu(norm2(h1)) are not kept: forward writes them into
+        // the backward scratch t[0], backward recomputes them from in / h1 and mean/rstd
+        // (groupnorm_silu_apply, the same values bit for bit) just before their conv needs them.
         buf_add(bt, &s->m1, (size_t)B * s->norm1.G);
         buf_add(bt, &s->r1, (size_t)B * s->norm1.G);
-        buf_add(bt, &s->a1, in);
         buf_add(bt, &s->h1, mid);
         buf_add(bt, &s->m2, (size_t)B * s->norm2.G);
         buf_add(bt, &s->r2, (size_t)B * s->norm2.G);
-        buf_add(bt, &s->a2, mid);
         break;
     case VST_ATTN: {
         size_t hw = (size_t)s->Hin * s->Win;
@@ -169,7 +170,10 @@ static void reg_stage_acts(BufTable *bt, VaeStage *s, int B) {
         break;
     }
     }
-    buf_add(bt, &s->out, out);
+    // A NORMSILU stage's output (norm_out: silu(norm(x)), only the next conv's input) is not
+    // kept either: it lives in t[0] (vae_build points it there), and stages_backward recomputes
+    // it before that conv's backward.
+    if (s->kind != VST_NORMSILU) buf_add(bt, &s->out, out);
 }
 
 static size_t conv_ws(const VaeConv *L, int B) {
@@ -285,7 +289,7 @@ int vae_build(Vae *v, const VaeConfig *cfg, int channels, int image_size, int ma
     params_alloc(&v->params, mode);
 
     // Activations and scratch: one allocation.
-    size_t maxact = 0, ws = 0, x;
+    size_t maxact = 0, maxattn = 0, ws = 0, x;
     buf_init(&v->acts);
     for (int k = 0; k < 2; k++) {
         VaeStage *ss = k ? v->dec : v->enc;
@@ -293,6 +297,7 @@ int vae_build(Vae *v, const VaeConfig *cfg, int channels, int image_size, int ma
         for (int i = 0; i < ns; i++) {
             reg_stage_acts(&v->acts, &ss[i], B);
             if ((x = stage_max_floats(&ss[i]) * B) > maxact) maxact = x;
+            if (ss[i].kind == VST_ATTN && (x = (size_t)B * ss[i].cin * ss[i].Hin * ss[i].Win) > maxattn) maxattn = x;
             if ((x = stage_ws(&ss[i], B)) > ws) ws = x;
         }
     }
@@ -307,13 +312,18 @@ int vae_build(Vae *v, const VaeConfig *cfg, int channels, int image_size, int ma
     buf_add(&v->acts, &v->dz, lat);
     buf_add(&v->acts, &v->dmom, 2 * lat);
     for (int i = 0; i < 2; i++) buf_add(&v->acts, &v->g[i], maxact);
-    for (int i = 0; i < 4; i++) buf_add(&v->acts, &v->t[i], maxact);
-    buf_add(&v->acts, &v->tmp, maxact);
+    // t[0..2]: a RES block's backward holds a recomputed activation and two gradients at once;
+    // t[3] only the attention's dv.
+    for (int i = 0; i < 3; i++) buf_add(&v->acts, &v->t[i], maxact);
+    buf_add(&v->acts, &v->t[3], maxattn);
     // Every activation and scratch buffer is written before it is read (forward outputs, and
     // backward's zeroed() temporaries), so the block is left unzeroed (ALLOC_HUGE: start-up
     // without faulting in ~0.5 GB at fm32-small); the latent-sized buffers the caller may
     // accumulate into are zeroed here.
     buf_alloc(&v->acts, (mode & ALLOC_COUNT) | ALLOC_HUGE);
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i < (k ? v->ndec : v->nenc); i++)
+            if ((k ? v->dec : v->enc)[i].kind == VST_NORMSILU) (k ? v->dec : v->enc)[i].out = v->t[0];
     if (mode & ALLOC_COUNT) {
         v->ws.cap = ws;
         return 0;
@@ -401,6 +411,12 @@ static void normsilu_bwd(const VaeNorm *N, const ParamTable *t, float *dinp, con
                             B, N->C, N->HW, N->G);
 }
 
+// silu(norm(in)) of the latest forward again, into buf (groupnorm_silu_apply: the same bits).
+static float *normsilu_again(const VaeNorm *N, float *buf, const float *in, const float *m, const float *r, int B) {
+    groupnorm_silu_apply(buf, m, r, in, N->w, N->b, B, N->C, N->HW, N->G);
+    return buf;
+}
+
 static void stage_forward(Vae *v, VaeStage *s, const float *in, int B) {
     s->in = in;
     size_t nin = (size_t)B * s->cin * s->Hin * s->Win, nmid = (size_t)B * s->cout * s->Hin * s->Win;
@@ -413,13 +429,15 @@ static void stage_forward(Vae *v, VaeStage *s, const float *in, int B) {
         normsilu_fwd(&s->norm1, s->out, s->m1, s->r1, in, B);
         break;
     case VST_RES:
-        normsilu_fwd(&s->norm1, s->a1, s->m1, s->r1, in, B);
-        conv_fwd(&s->conv1, s->h1, s->a1, B, &v->ws);
-        normsilu_fwd(&s->norm2, s->a2, s->m2, s->r2, s->h1, B);
-        conv_fwd(&s->conv2, s->out, s->a2, B, &v->ws);
+        // a1 and a2 live in the backward scratch t[0] only as long as their conv reads them
+        // (stage_backward recomputes them); t[1] holds the nin shortcut's output.
+        normsilu_fwd(&s->norm1, v->t[0], s->m1, s->r1, in, B);
+        conv_fwd(&s->conv1, s->h1, v->t[0], B, &v->ws);
+        normsilu_fwd(&s->norm2, v->t[0], s->m2, s->r2, s->h1, B);
+        conv_fwd(&s->conv2, s->out, v->t[0], B, &v->ws);
         if (s->has_nin) {
-            conv_fwd(&s->nin, v->tmp, in, B, &v->ws);
-            accumulate(s->out, v->tmp, nmid);
+            conv_fwd(&s->nin, v->t[1], in, B, &v->ws);
+            accumulate(s->out, v->t[1], nmid);
         } else {
             accumulate(s->out, in, nmid);
         }
@@ -455,12 +473,14 @@ static void stage_backward(Vae *v, VaeStage *s, float *dinp, const float *dout, 
         normsilu_bwd(&s->norm1, t, dinp, dout, s->in, s->m1, s->r1, B);
         break;
     case VST_RES: {
+        float *a2 = normsilu_again(&s->norm2, v->t[1], s->h1, s->m2, s->r2, B);
         float *da2 = zeroed(v->t[0], nmid);
-        conv_bwd(&s->conv2, t, da2, dout, s->a2, B, &v->ws);
-        float *dh1 = zeroed(v->t[1], nmid);
+        conv_bwd(&s->conv2, t, da2, dout, a2, B, &v->ws);
+        float *dh1 = zeroed(v->t[1], nmid); // a2 is dead
         normsilu_bwd(&s->norm2, t, dh1, da2, s->h1, s->m2, s->r2, B);
-        float *da1 = zeroed(v->t[0], nin);
-        conv_bwd(&s->conv1, t, da1, dh1, s->a1, B, &v->ws);
+        float *a1 = normsilu_again(&s->norm1, v->t[0], s->in, s->m1, s->r1, B); // da2 is dead
+        float *da1 = zeroed(v->t[2], nin);
+        conv_bwd(&s->conv1, t, da1, dh1, a1, B, &v->ws);
         normsilu_bwd(&s->norm1, t, dinp, da1, s->in, s->m1, s->r1, B);
         if (s->has_nin) conv_bwd(&s->nin, t, dinp, dout, s->in, B, &v->ws);
         else if (dinp) accumulate(dinp, dout, nin);
@@ -488,6 +508,9 @@ static void stage_backward(Vae *v, VaeStage *s, float *dinp, const float *dout, 
 static void stages_backward(Vae *v, VaeStage *s, int n, float *dinp0, const float *dout, int B) {
     int cur = 0;
     for (int i = n - 1; i >= 0; i--) {
+        // The input of stage i, if a NORMSILU stage made it, is recomputed (into t[0], its home).
+        if (i > 0 && s[i - 1].kind == VST_NORMSILU)
+            normsilu_again(&s[i - 1].norm1, s[i - 1].out, s[i - 1].in, s[i - 1].m1, s[i - 1].r1, B);
         float *dinp = dinp0;
         if (i > 0) dinp = zeroed(v->g[cur], (size_t)B * s[i].cin * s[i].Hin * s[i].Win);
         stage_backward(v, &s[i], dinp, dout, B);

@@ -48,7 +48,8 @@ typedef struct {
     int has_nin;
     // activations, (B, ., H, W) at max batch
     const float *in;          // set by forward
-    float *n1, *m1, *r1, *a1, *h1, *m2, *r2, *a2; // RES: a = silu(norm(.)) (ATTN: n1/m1/r1; NORMSILU: m1/r1)
+    float *n1, *m1, *r1, *h1, *m2, *r2; // RES: m/r of norm1/norm2, h1 = conv1(silu(norm1(in)));
+                                        // silu(norm(.)) is recomputed in backward (ATTN: n1/m1/r1; NORMSILU: m1/r1)
     float *qa, *ka, *va, *att, *o;                     // ATTN
     float *out;
 } VaeStage;
@@ -66,8 +67,8 @@ typedef struct {
     float *mean, *logvar, *z;  // (B,zc,zh,zw); logvar clamped to [-30, 20]
     float *dmean, *dlogvar, *dz; // (B,zc,zh,zw) gradient accumulators for the caller's losses
     float *dmom;               // (B,2zc,zh,zw)
-    float *g[2], *t[4];        // gradient ping-pong and temporaries, max activation size each
-    float *tmp;                // forward scratch (nin shortcut)
+    float *g[2], *t[4];        // gradient ping-pong and backward temporaries (t[0], t[1] also
+                               // forward scratch), max activation size each; t[3] attention-sized
     Workspace ws;
     int encB, decB;            // batch of the latest encode / decode
     // When set, the backwards call it after each stage, from the calling thread and outside any

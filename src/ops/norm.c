@@ -32,15 +32,20 @@
 // compute SiLU's expf and division for every value and then select them away.
 static inline __attribute__((always_inline)) void
 gn_forward_group(float *out, float *mean, float *rstd, const float *inp, const float *weight, const float *bias,
-                 int bg, int C, int HW, int G, float eps, const int silu) {
+                 int bg, int C, int HW, int G, float eps, const int silu, const int stats) {
     int cpg = C / G;
     size_t gsize = (size_t)cpg * HW;
     const float *x = inp + (size_t)bg * gsize;
     float *y = out + (size_t)bg * gsize;
     float m, r;
-    ops_mean_rstd(x, gsize, eps, &m, &r);
-    mean[bg] = m;
-    rstd[bg] = r;
+    if (stats) {
+        ops_mean_rstd(x, gsize, eps, &m, &r);
+        mean[bg] = m;
+        rstd[bg] = r;
+    } else { // groupnorm_silu_apply: the statistics of an earlier forward, never written
+        m = mean[bg];
+        r = rstd[bg];
+    }
     int g = bg % G;
     for (int cc = 0; cc < cpg; cc++) {
         int c = g * cpg + cc;
@@ -58,14 +63,34 @@ void groupnorm_forward(float *out, float *mean, float *rstd,
                        const float *inp, const float *weight, const float *bias,
                        int B, int C, int HW, int G, float eps) {
 #pragma omp parallel for schedule(static) if ((size_t)B * C * HW >= PAR_MIN)
-    for (int bg = 0; bg < B * G; bg++) gn_forward_group(out, mean, rstd, inp, weight, bias, bg, C, HW, G, eps, 0);
+    for (int bg = 0; bg < B * G; bg++) gn_forward_group(out, mean, rstd, inp, weight, bias, bg, C, HW, G, eps, 0, 1);
 }
+
+// With SiLU the loops are bound by its division: an AVX-512 build of each (vecmath.h,
+// OPS_VEC_PAIR; the same bits) where the CPU has it. stats 0 (groupnorm_silu_apply) reads
+// mean/rstd and never writes them.
+OPS_VEC_PAIR(gns_fwd, (float *out, float *mean, float *rstd, const float *inp, const float *weight, const float *bias,
+                       int B, int C, int HW, int G, float eps, int stats), {
+    if (stats) {
+        _Pragma("omp parallel for schedule(static) if ((size_t)B * C * HW >= PAR_MIN)")
+        for (int bg = 0; bg < B * G; bg++) gn_forward_group(out, mean, rstd, inp, weight, bias, bg, C, HW, G, eps, 1, 1);
+    } else {
+        _Pragma("omp parallel for schedule(static) if ((size_t)B * C * HW >= PAR_MIN)")
+        for (int bg = 0; bg < B * G; bg++) gn_forward_group(out, mean, rstd, inp, weight, bias, bg, C, HW, G, eps, 1, 0);
+    }
+})
 
 void groupnorm_silu_forward(float *out, float *mean, float *rstd,
                             const float *inp, const float *weight, const float *bias,
                             int B, int C, int HW, int G, float eps) {
-#pragma omp parallel for schedule(static) if ((size_t)B * C * HW >= PAR_MIN)
-    for (int bg = 0; bg < B * G; bg++) gn_forward_group(out, mean, rstd, inp, weight, bias, bg, C, HW, G, eps, 1);
+    (ops_vec512() ? gns_fwd_512 : gns_fwd_256)(out, mean, rstd, inp, weight, bias, B, C, HW, G, eps, 1);
+}
+
+void groupnorm_silu_apply(float *out, const float *mean, const float *rstd,
+                          const float *inp, const float *weight, const float *bias,
+                          int B, int C, int HW, int G) {
+    // With stats 0 the group body reads mean/rstd and never writes them, so the casts are safe.
+    (ops_vec512() ? gns_fwd_512 : gns_fwd_256)(out, (float *)mean, (float *)rstd, inp, weight, bias, B, C, HW, G, 0.0f, 0);
 }
 
 // Backward processes a channel in tiles of this many values: dn for one tile lives on the stack.
@@ -245,17 +270,23 @@ static void gn_groups_plain(const GnBack *a, double *part) {
 #pragma omp parallel if (GN_PAR(a))
     gn_backward_groups(a, part, 0);
 }
-static void gn_groups_silu(const GnBack *a, double *part) {
-#pragma omp parallel if (GN_PAR(a))
+OPS_VEC_PAIR(gn_groups_silu, (const GnBack *a, double *part), {
+    _Pragma("omp parallel if (GN_PAR(a))")
     gn_backward_groups(a, part, 1);
+})
+static void gn_groups_silu(const GnBack *a, double *part) {
+    (ops_vec512() ? gn_groups_silu_512 : gn_groups_silu_256)(a, part);
 }
 static void gn_channels_plain(const GnBack *a) {
 #pragma omp parallel for schedule(static) if (GN_PAR(a))
     for (int c = 0; c < a->C; c++) gn_backward_channel(a, c, 0);
 }
-static void gn_channels_silu(const GnBack *a) {
-#pragma omp parallel for schedule(static) if (GN_PAR(a))
+OPS_VEC_PAIR(gn_channels_silu, (const GnBack *a), {
+    _Pragma("omp parallel for schedule(static) if (GN_PAR(a))")
     for (int c = 0; c < a->C; c++) gn_backward_channel(a, c, 1);
+})
+static void gn_channels_silu(const GnBack *a) {
+    (ops_vec512() ? gn_channels_silu_512 : gn_channels_silu_256)(a);
 }
 
 static void groupnorm_backward_impl(const GnBack *a, const int silu) {

@@ -69,6 +69,13 @@ void linear_backward_prec(float *dinp, float *dweight, float *dbias,
                           int N, int In, int O, int bf16);
 
 // ---------------------------------------------------------------------------------------------
+// 1 when the elementwise loops run their AVX-512 builds (act.c: the CPU has AVX-512 F/VL/DQ and
+// REPAE_CPU_PRETEND_MISSING does not name avx512f); the values are the same either way.
+// ops_vec512_force(0 / 1) picks one for tests (1 only where the CPU can), -1 decides again.
+int ops_vec512(void);
+void ops_vec512_force(int on);
+
+// ---------------------------------------------------------------------------------------------
 // GroupNorm over (B, C, HW) with G groups (C % G == 0: the caller's contract, checked by the
 // VAE at build time), affine weight/bias (C) or NULL (1 and 0).
 // mean, rstd: (B*G) cached for backward.
@@ -87,6 +94,11 @@ void groupnorm_silu_forward(float *out, float *mean, float *rstd,
 void groupnorm_silu_backward(float *dinp, float *dweight, float *dbias,
                              const float *dout, const float *inp, const float *mean, const float *rstd,
                              const float *weight, const float *bias, int B, int C, int HW, int G);
+// groupnorm_silu_forward's output again from the mean and rstd it cached, bit for bit the same
+// values: the VAE recomputes silu(norm(x)) in backward instead of keeping it.
+void groupnorm_silu_apply(float *out, const float *mean, const float *rstd,
+                          const float *inp, const float *weight, const float *bias,
+                          int B, int C, int HW, int G);
 
 // LayerNorm over the last dim C of (N, C); weight/bias (C) or NULL (no affine).
 // mean, rstd: (N).

@@ -11,10 +11,19 @@
 #ifndef REPAE_OPS_PAR_H
 #define REPAE_OPS_PAR_H
 
+// The thresholds were chosen on a loaded machine (session 5); whether they cost wall time on a
+// quiet one (loops that ran on two threads now run on one) is for a quiet A/B:
+// `make BUILD=build-par SAN="-DOPS_PAR_STREAM=16384 -DOPS_PAR_SUMS=16384"` builds the old
+// thresholds (experiments/bench/README.md, session 6). Values do not depend on them.
+//
 // One or two flops and a store per element, streaming (add, accumulate, modulate, gated
 // residual, a bias broadcast, patch shuffles): ~0.1 ns an element on one thread.
+#ifndef OPS_PAR_STREAM
 #define OPS_PAR_STREAM ((size_t)1 << 19)
+#endif
 // A few flops per element plus per-column sums (the adaLN backwards, bias gradients).
+#ifndef OPS_PAR_SUMS
 #define OPS_PAR_SUMS ((size_t)1 << 17)
+#endif
 
 #endif

@@ -17,6 +17,15 @@
 #include <stdint.h>
 #include <string.h>
 
+// OPS_VEC_PAIR(name, (params), { body }) defines name_256 (the build's target, x86-64-v3) and
+// name_512 (AVX-512 F/VL/DQ, 512-bit vectors) with the same body; the caller picks one with
+// ops_vec512() (ops.h). The OpenMP pragma (as _Pragma) belongs inside the body, so that the
+// region GCC outlines from each function is compiled for that function's target.
+#define OPS_VEC512_TARGET __attribute__((target("avx512f,avx512vl,avx512dq,prefer-vector-width=512")))
+#define OPS_VEC_PAIR(name, params, body) \
+    static void name##_256 params body \
+    OPS_VEC512_TARGET static void name##_512 params body
+
 static inline float ops_expf(float x0) {
     // Written as selects, not fminf/fmaxf (GCC calls libm for those unless finite-math is on,
     // which stops vectorisation). A NaN fails "x0 > -87" and becomes -87 here.
