@@ -51,7 +51,7 @@ static void softmax_backward_inplace(float *d, const float *att, int n) {
 // while the other waited: half of a sampling run). The sums are the register kernel's: each
 // from 0, one fma per k in order, then times alpha; so the bits are the same as through
 // sgemm's own kernel.
-static void head_direct(float *out, int ldo, float *a, const float *q, const float *k, const float *v, int ld,
+static inline __attribute__((always_inline)) void head_direct(float *out, int ldo, float *a, const float *q, const float *k, const float *v, int ld,
                         int T, int hs, float scale) {
     float kt[ATTN_DIRECT_HS * ATTN_DIRECT_T], acc[ATTN_DIRECT_HS > ATTN_DIRECT_T ? ATTN_DIRECT_HS : ATTN_DIRECT_T];
     for (int j = 0; j < T; j++)
@@ -89,8 +89,12 @@ void attention_forward(float *out, float *att, const float *qkv, int B, int T, i
         for (long bh = 0; bh < (long)B * NH; bh++) {
             int b = (int)(bh / NH), h = (int)(bh % NH);
             const float *base = qkv + (size_t)b * T * C3;
-            head_direct(out + (size_t)b * T * C + h * hs, C, att + (size_t)bh * TT, base + h * hs, base + C + h * hs,
-                        base + 2 * C + h * hs, C3, T, hs, scale);
+            float *o = out + (size_t)b * T * C + h * hs, *a = att + (size_t)bh * TT;
+            const float *q = base + h * hs, *k = base + C + h * hs, *v = base + 2 * C + h * hs;
+            // fm32-small's heads with constant sizes: the loops unroll and the sums stay in
+            // registers (0.9-1.85 -> 0.67-1.03 ms CPU a call at load 5; the same operations).
+            if (T == 16 && hs == 32) head_direct(o, C, a, q, k, v, C3, 16, 32, scale);
+            else head_direct(o, C, a, q, k, v, C3, T, hs, scale);
         }
         return;
     }
