@@ -1,9 +1,13 @@
 // test_ops_attn.c: multi-head token attention and spatial attention against PyTorch
 // (tests/gen_ops_attn.py), finite-difference gradient checks, the backward-accumulates and
-// NULL-gradient contracts, and exact scratch sizes (run under `make asan` to catch overruns).
+// NULL-gradient contracts, exact scratch sizes, and the forward's direct path for small heads
+// bit-equal to the sgemm path at any thread count (run under `make asan` to catch overruns).
 #include "test.h"
 #include "testutil.h"
 #include "ops/ops.h"
+#include "ops/gemm.h"
+#include "ops/vecmath.h"
+#include <omp.h>
 
 #define REF "tests/ref/ops_attn.safetensors"
 #define RTOL 1e-5
@@ -150,12 +154,64 @@ TEST(spatial_attention_gradcheck) {
     CHECK_GRAD(v, dv, n, sp_loss, &c, FD_H, FD_RTOL, FD_ATOL, "spatial attention dv");
 }
 
+// The forward's direct loops (small heads, own kernel) against the products through sgemm and
+// the same softmax, at SiT fm32-small's shape (T = 16, hs = 32): the same bits, at 1 and 2
+// threads (a sampling run must not change when attention is split among threads).
+static void mha_via_sgemm(float *out, float *att, const float *qkv, int B, int T, int C, int NH) {
+    int hs = C / NH, C3 = 3 * C;
+    float scale = (float)(1.0 / sqrt((double)hs));
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++) {
+            const float *base = qkv + (size_t)b * T * C3;
+            float *a = att + ((size_t)b * NH + h) * T * T;
+            sgemm(0, 1, T, T, hs, scale, base + h * hs, C3, base + C + h * hs, C3, 0.0f, a, T);
+            for (int i = 0; i < T; i++) {
+                float *x = a + (size_t)i * T, mx = -INFINITY;
+                for (int j = 0; j < T; j++) mx = x[j] > mx ? x[j] : mx;
+                for (int j = 0; j < T; j++) x[j] = ops_expf(x[j] - mx);
+                float inv = (float)(1.0 / ops_sum(x, (size_t)T));
+                for (int j = 0; j < T; j++) x[j] *= inv;
+            }
+            sgemm(0, 0, T, hs, T, 1.0f, a, T, base + 2 * C + h * hs, C3, 0.0f, out + (size_t)b * T * C + h * hs, C);
+        }
+}
+
+static void check_direct_bits(int B, int T, int C, int NH) {
+    size_t nq = (size_t)B * T * 3 * C, no = (size_t)B * T * C, na = (size_t)B * NH * T * T;
+    float *qkv = xmalloc(nq * sizeof(float)), *y0 = xmalloc(no * sizeof(float)), *a0 = xmalloc(na * sizeof(float));
+    float *y = xmalloc(no * sizeof(float)), *a = xmalloc(na * sizeof(float));
+    uint64_t st = 12345;
+    test_fill(qkv, nq, &st, 1.0f, 0.0f);
+    mha_via_sgemm(y0, a0, qkv, B, T, C, NH);
+    int nt0 = omp_get_max_threads(), bad = 0;
+    for (int nt = 1; nt <= 2 && !bad; nt++) {
+        omp_set_num_threads(nt);
+        attention_forward(y, a, qkv, B, T, C, NH);
+        bad = memcmp(y, y0, no * sizeof(float)) ? 1 : memcmp(a, a0, na * sizeof(float)) ? 2 : 0;
+        if (bad) {
+            omp_set_num_threads(nt0);
+            free(qkv); free(y0); free(a0); free(y); free(a);
+            CHECK(0, "T %d C %d NH %d, %d thread(s): %s differs from the sgemm path", T, C, NH, nt, bad == 1 ? "output" : "att");
+        }
+    }
+    omp_set_num_threads(nt0);
+    free(qkv); free(y0); free(a0); free(y); free(a);
+}
+
+// fm32-small's heads (the constant-size instance) and an odd size (the general loops).
+TEST(attention_direct_bits) {
+    if (!gemm_own()) return; // the direct path only runs with the own kernel
+    check_direct_bits(8, 16, 192, 6);
+    if (!test_failed_) check_direct_bits(8, 24, 96, 2);
+}
+
 int main(void) {
     RUN(attention_matches_torch);
     RUN(attention_t7_batch1);
     RUN(attention_one_head);
     RUN(attention_single_token);
     RUN(attention_72_tokens);
+    RUN(attention_direct_bits);
     RUN(spatial_attention_matches_torch);
     RUN(spatial_attention_1x1_image);
     RUN(spatial_attention_hw7_batch1);

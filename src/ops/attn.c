@@ -1,7 +1,9 @@
 // ops_attn.c: SiT's multi-head token attention and the VAE AttnBlock's spatial attention.
 //
 // The T x T (HW x HW) score and mixing products go through sgemm (gemm.h) one (batch, head) at a
-// time, reading q/k/v straight out of the packed qkv with leading dimension 3C (no copies).
+// time, reading q/k/v straight out of the packed qkv with leading dimension 3C (no copies);
+// except the SiT forward's small heads (T <= 64, hs <= 128) with the own kernel: direct loops
+// with the kernel's summation order, one (sample, head) per thread at a time (head_direct).
 // The softmax passes between the products are OpenMP loops; they are separate from the sgemm
 // calls because a threaded sgemm must never run inside an omp parallel region.
 #include <math.h>
@@ -12,16 +14,17 @@
 // Below this many scores an omp region costs more than the row loop it would split.
 #define ATTN_PAR_MIN 4096
 
+static inline void softmax_row(float *x, int n) {
+    float mx = -INFINITY;
+    for (int j = 0; j < n; j++) mx = x[j] > mx ? x[j] : mx;
+    for (int j = 0; j < n; j++) x[j] = ops_expf(x[j] - mx);
+    float inv = (float)(1.0 / ops_sum(x, (size_t)n));
+    for (int j = 0; j < n; j++) x[j] *= inv;
+}
+
 static void softmax_rows_inplace(float *s, long rows, int n) {
 #pragma omp parallel for schedule(static) if ((long)rows * n >= ATTN_PAR_MIN)
-    for (long r = 0; r < rows; r++) {
-        float *x = s + (size_t)r * n;
-        float mx = -INFINITY;
-        for (int j = 0; j < n; j++) mx = x[j] > mx ? x[j] : mx;
-        for (int j = 0; j < n; j++) x[j] = ops_expf(x[j] - mx);
-        float inv = (float)(1.0 / ops_sum(x, (size_t)n));
-        for (int j = 0; j < n; j++) x[j] *= inv;
-    }
+    for (long r = 0; r < rows; r++) softmax_row(s + (size_t)r * n, n);
 }
 
 // d (in place, n x n): datt -> dscores, d[i,j] = att[i,j] * (d[i,j] - sum_k d[i,k] att[i,k]).
@@ -38,10 +41,63 @@ static void softmax_backward_inplace(float *d, const float *att, int n) {
 // ---------------------------------------------------------------------------------------------
 // Multi-head attention. Head h of token t: q = qkv[t, h*hs ..], k = qkv[t, C + h*hs ..],
 // v = qkv[t, 2C + h*hs ..]; out[t, h*hs ..] = sum_s att[h, t, s] v_s.
+// Heads small enough for the direct loops below (every SiT here: T = 16..256 tokens, hs = 32..64).
+#define ATTN_DIRECT_T 64
+#define ATTN_DIRECT_HS 128
+
+// One head of one sample without sgemm: its products (16 x 16 x 32 at fm32-small) are far
+// below sgemm's threading threshold, and packing them for the register kernel cost more
+// than the arithmetic (768 calls a block, 3.7 ms wall of a 64-sample block on one thread
+// while the other waited: half of a sampling run). The sums are the register kernel's: each
+// from 0, one fma per k in order, then times alpha; so the bits are the same as through
+// sgemm's own kernel.
+static inline __attribute__((always_inline)) void head_direct(float *out, int ldo, float *a, const float *q, const float *k, const float *v, int ld,
+                        int T, int hs, float scale) {
+    float kt[ATTN_DIRECT_HS * ATTN_DIRECT_T], acc[ATTN_DIRECT_HS > ATTN_DIRECT_T ? ATTN_DIRECT_HS : ATTN_DIRECT_T];
+    for (int j = 0; j < T; j++)
+        for (int d = 0; d < hs; d++) kt[d * T + j] = k[(size_t)j * ld + d];
+    for (int i = 0; i < T; i++) {
+        const float *qi = q + (size_t)i * ld;
+        for (int j = 0; j < T; j++) acc[j] = 0.0f;
+        for (int d = 0; d < hs; d++) {
+            float x = qi[d];
+            const float *kd = kt + d * T;
+            for (int j = 0; j < T; j++) acc[j] = fmaf(x, kd[j], acc[j]);
+        }
+        for (int j = 0; j < T; j++) a[(size_t)i * T + j] = scale * acc[j];
+    }
+    for (int i = 0; i < T; i++) softmax_row(a + (size_t)i * T, T); // no nested omp region
+    for (int i = 0; i < T; i++) {
+        const float *ai = a + (size_t)i * T;
+        for (int d = 0; d < hs; d++) acc[d] = 0.0f;
+        for (int s = 0; s < T; s++) {
+            float x = ai[s];
+            const float *vs = v + (size_t)s * ld;
+            for (int d = 0; d < hs; d++) acc[d] = fmaf(x, vs[d], acc[d]);
+        }
+        for (int d = 0; d < hs; d++) out[(size_t)i * ldo + d] = acc[d];
+    }
+}
+
 void attention_forward(float *out, float *att, const float *qkv, int B, int T, int C, int NH) {
     int hs = C / NH, C3 = 3 * C;
     float scale = (float)(1.0 / sqrt((double)hs));
     size_t TT = (size_t)T * T;
+    if (gemm_own() && T <= ATTN_DIRECT_T && hs <= ATTN_DIRECT_HS) {
+        // Samples and heads split among the threads.
+        #pragma omp parallel for schedule(static) if ((long)B * NH * TT >= ATTN_PAR_MIN)
+        for (long bh = 0; bh < (long)B * NH; bh++) {
+            int b = (int)(bh / NH), h = (int)(bh % NH);
+            const float *base = qkv + (size_t)b * T * C3;
+            float *o = out + (size_t)b * T * C + h * hs, *a = att + (size_t)bh * TT;
+            const float *q = base + h * hs, *k = base + C + h * hs, *v = base + 2 * C + h * hs;
+            // fm32-small's heads with constant sizes: the loops unroll and the sums stay in
+            // registers (0.9-1.85 -> 0.67-1.03 ms CPU a call at load 5; the same operations).
+            if (T == 16 && hs == 32) head_direct(o, C, a, q, k, v, C3, 16, 32, scale);
+            else head_direct(o, C, a, q, k, v, C3, T, hs, scale);
+        }
+        return;
+    }
     for (int b = 0; b < B; b++) {
         const float *base = qkv + (size_t)b * T * C3;
         for (int h = 0; h < NH; h++) {
