@@ -263,7 +263,7 @@ static void draw_curves(Cmp *c, CellBuf *b, int top) {
     if (!nrows) nrows = 1;
     int cw = W / ncols, chh = bh / nrows;
     c->chart_w = cw;
-    if (!c->nch) cb_text(b, 2, top + 1, W - 4, "no metric to chart: m picks them (names or globs)", CB_DEFAULT, CB_DIM);
+    if (!c->nch) cb_wrap(b, 2, top + 1, W - 4, 3, "no metric to chart: m picks them (names or globs)", CB_DEFAULT, CB_DIM);
     for (int k = 0; k < c->nch; k++) {
         ChartSeries cs[MAXR + 1];
         int ns = 0;
