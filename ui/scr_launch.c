@@ -200,8 +200,8 @@ static int action(Screen *s, App *a, int act, int key) {
                 app_message(a, 1, "launch on %d processes: %s", l->np, err);
                 break;
             }
+            // Not up yet: the status line says what is starting until it is (app.c, launch_poll).
             if (id) app_message(a, 0, "started run %lld on %d processes (mpirun; it goes on if you quit)", (long long)id, l->np);
-            else app_message(a, 0, "mpirun is starting %d processes: the run shows here once they are up", l->np);
         } else if (m->ops->launch(m, l->files[l->cur], l->name, l->nsets, l->sets, &id, err)) {
             app_message(a, 1, "launch: %s", err);
             break;
