@@ -237,6 +237,50 @@ TEST(compare_readout_titles_not_cut_at_110) {
     free_app(a);
 }
 
+// The Run screen's readout titles ("recon @STEP  v  raw r  base b") at 110 columns: whole, or
+// a prefix of the whole (300 columns) ending in an ellipsis, never cut silently.
+TEST(run_readout_titles_marked_when_shortened) {
+    App *a = fake_app(4);
+    app_feed_key(a, KEY_END);
+    app_feed_key(a, 'B');
+    app_feed_key(a, KEY_HOME);
+    app_feed_key(a, 10);
+    app_feed_key(a, 'v');
+    for (int i = 0; i < 5; i++) app_feed_key(a, KEY_LEFT);
+    char wide[8][512], row[4096];
+    int nw = 0, shortened = 0;
+    const char *s = screen_text(a, 300, 40);
+    for (const char *p = strstr(s, " @"); p && nw < 8; p = strstr(p + 2, " @")) {
+        const char *st = p;
+        while (st > s && st[-1] != ' ' && st[-1] != '\n') st--; // the metric's name
+        const char *nl = strchr(p, '\n'), *e = strstr(p, "  base ");
+        if (!e || (nl && e > nl) || (unsigned char)*st >= 0x80) continue; // this row's, after a chart's edge
+        // the next readout on the row comes after this one's baseline value
+        const char *nx = strstr(p + 2, " @");
+        if (nx && nx < e) continue;
+        e += 7;
+        while (*e && *e != ' ' && *e != '\n') e++;
+        snprintf(wide[nw++], sizeof wide[0], "%.*s", (int)(e - st), st);
+    }
+    CHECK(nw >= 2, "no readouts with a baseline at 300 columns:\n%s", s);
+    s = screen_text(a, 110, 24);
+    for (int k = 0; k < nw; k++) {
+        char key[64];
+        snprintf(key, sizeof key, "%.*s @", (int)strcspn(wide[k], " "), wide[k]);
+        const char *p = strstr(s, key);
+        if (!p) continue; // not shown in 24 rows
+        int n = (int)strcspn(p, "\n");
+        snprintf(row, sizeof row, "%.*s", n, p);
+        size_t wl = strlen(wide[k]);
+        if (!strncmp(row, wide[k], wl)) continue; // whole
+        char *ell = strstr(row, "…");
+        CHECK(ell && !strncmp(row, wide[k], (size_t)(ell - row)), "'%s' shortened without a mark: '%s'", wide[k], row);
+        shortened++;
+    }
+    CHECK(shortened, "fixture: every title fits at 110 columns, nothing tested:\n%s", s);
+    free_app(a);
+}
+
 TEST(mouse_click_puts_the_cursor) {
     App *a = fake_app(2);
     app_feed_key(a, 10);
@@ -273,6 +317,7 @@ int main(void) {
     RUN(metric_picker_globs_and_unused);
     RUN(baseline_pinned_across_screens_and_hide);
     RUN(compare_readout_titles_not_cut_at_110);
+    RUN(run_readout_titles_marked_when_shortened);
     RUN(mouse_click_puts_the_cursor);
     RUN(baseline_from_the_runs_list);
     return test_summary();
