@@ -348,7 +348,7 @@ static int proc(UiBackend *m, const UiRun *r, UiProc *p, char *err) {
 }
 
 static const UiBackendOps fake_ops = {list_runs, config, series_append, sample_steps, sample, launch, stop, resume,
-                                  removerun, tag, note, local_active, stop_local, close_, where, NULL, NULL, pref_get, pref_set, estimate, console, proc, NULL};
+                                  removerun, tag, note, local_active, stop_local, close_, where, NULL, NULL, pref_get, pref_set, estimate, console, proc, NULL, NULL};
 
 UiBackend *fake_backend_new(int nruns, long steps) {
     Fake *fk = xcalloc(1, sizeof *fk);

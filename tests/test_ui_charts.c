@@ -2,6 +2,7 @@
 // (checked against the series the backend gives and chart_ema), zoom and back, continuous
 // smoothing, the metric picker with globs and its memory, unused losses, the pinned baseline
 // across screens, hiding a run in Compare, and mouse clicks.
+#include <ctype.h>
 #include <locale.h>
 #define _XOPEN_SOURCE_EXTENDED 1
 #include <ncurses.h>
@@ -177,6 +178,109 @@ TEST(baseline_pinned_across_screens_and_hide) {
     free_app(a);
 }
 
+// The readouts of a Compare frame's chart titles ("key @STEP v(r) v(r) ..."), in order: how
+// many values each shows, whether it ends in an ellipsis, and whether a value was cut short
+// (a "v(r" without its ')'). Returns the number of titles.
+static char seen[32][512]; // the readouts' text, for the messages
+static int readouts(const char *s, int *vals, int *ell, int *cut, int max) {
+    int n = 0;
+    for (const char *line = s; *line;) {
+        int len = (int)strcspn(line, "\n");
+        char row[2048];
+        snprintf(row, sizeof row, "%.*s", len, line);
+        line += len + (line[len] == '\n');
+        for (char *at = strstr(row, " @"); at && n < max;) { // each "@STEP" starts a readout
+            char *next = strstr(at + 2, " @");
+            char seg[512];
+            snprintf(seg, sizeof seg, "%.*s", next ? (int)(next - at) : (int)strlen(at), at);
+            snprintf(seen[n], sizeof seen[n], "%s", seg);
+            vals[n] = 0; ell[n] = strstr(seg, "…") != NULL; cut[n] = 0;
+            char *tok = strtok(seg + 2, " ");
+            tok = tok ? strtok(NULL, " ") : NULL; // past the step
+            for (; tok; tok = strtok(NULL, " ")) {
+                if (!(isdigit((unsigned char)tok[0]) || tok[0] == '-' || tok[0] == '.')) continue;
+                vals[n]++;
+                size_t tl = strlen(tok);
+                if (tl >= 3 && !strcmp(tok + tl - 3, "…")) tok[tl - 3] = 0; // the mark, glued at the edge
+                if (strchr(tok, '(') && tok[strlen(tok) - 1] != ')') cut[n] = 1;
+            }
+            n++;
+            at = next;
+        }
+    }
+    return n;
+}
+
+// At 110x24, with three runs and a baseline, Compare's chart titles cannot hold every value
+// of the readout: each shows whole values, and an ellipsis where some were left out (the
+// values a title holds at 300 columns are the truth), never a number cut short.
+TEST(compare_readout_titles_not_cut_at_110) {
+    App *a = fake_app(4);
+    app_feed_key(a, KEY_END);
+    app_feed_key(a, 'B'); // the oldest run is the baseline
+    app_feed_key(a, KEY_HOME);
+    for (int i = 0; i < 3; i++) app_feed_key(a, ' ');
+    app_feed_key(a, 'c');
+    app_feed_key(a, 'v');
+    int wv[32], we[32], wc[32], v[32], e[32], c[32];
+    int nw = readouts(screen_text(a, 300, 24), wv, we, wc, 32);
+    const char *s = screen_text(a, 110, 24);
+    int n = readouts(s, v, e, c, 32);
+    CHECK(n >= 2 && n == nw, "%d readouts at 110 columns, %d at 300:\n%s", n, nw, s);
+    int left_out = 0;
+    for (int k = 0; k < n && k < nw; k++) {
+        CHECK(!c[k], "title %d has a value cut short: '%s'", k, seen[k]);
+        CHECK(v[k] == wv[k] || e[k], "title %d shows %d of %d values and no ellipsis: '%s'", k, v[k], wv[k], seen[k]);
+        left_out += v[k] < wv[k];
+    }
+    CHECK(left_out, "fixture: every value fits at 110 columns, nothing tested:\n%s", s);
+    free_app(a);
+}
+
+// The Run screen's readout titles ("recon @STEP  v  raw r  base b") at 110 columns: whole, or
+// a prefix of the whole (300 columns) ending in an ellipsis, never cut silently.
+TEST(run_readout_titles_marked_when_shortened) {
+    App *a = fake_app(4);
+    app_feed_key(a, KEY_END);
+    app_feed_key(a, 'B');
+    app_feed_key(a, KEY_HOME);
+    app_feed_key(a, 10);
+    app_feed_key(a, 'v');
+    for (int i = 0; i < 5; i++) app_feed_key(a, KEY_LEFT);
+    char wide[8][512], row[4096];
+    int nw = 0, shortened = 0;
+    const char *s = screen_text(a, 300, 40);
+    for (const char *p = strstr(s, " @"); p && nw < 8; p = strstr(p + 2, " @")) {
+        const char *st = p;
+        while (st > s && st[-1] != ' ' && st[-1] != '\n') st--; // the metric's name
+        const char *nl = strchr(p, '\n'), *e = strstr(p, "  base ");
+        if (!e || (nl && e > nl) || (unsigned char)*st >= 0x80) continue; // this row's, after a chart's edge
+        // the next readout on the row comes after this one's baseline value
+        const char *nx = strstr(p + 2, " @");
+        if (nx && nx < e) continue;
+        e += 7;
+        while (*e && *e != ' ' && *e != '\n') e++;
+        snprintf(wide[nw++], sizeof wide[0], "%.*s", (int)(e - st), st);
+    }
+    CHECK(nw >= 2, "no readouts with a baseline at 300 columns:\n%s", s);
+    s = screen_text(a, 110, 24);
+    for (int k = 0; k < nw; k++) {
+        char key[64];
+        snprintf(key, sizeof key, "%.*s @", (int)strcspn(wide[k], " "), wide[k]);
+        const char *p = strstr(s, key);
+        if (!p) continue; // not shown in 24 rows
+        int n = (int)strcspn(p, "\n");
+        snprintf(row, sizeof row, "%.*s", n, p);
+        size_t wl = strlen(wide[k]);
+        if (!strncmp(row, wide[k], wl)) continue; // whole
+        char *ell = strstr(row, "…");
+        CHECK(ell && !strncmp(row, wide[k], (size_t)(ell - row)), "'%s' shortened without a mark: '%s'", wide[k], row);
+        shortened++;
+    }
+    CHECK(shortened, "fixture: every title fits at 110 columns, nothing tested:\n%s", s);
+    free_app(a);
+}
+
 TEST(mouse_click_puts_the_cursor) {
     App *a = fake_app(2);
     app_feed_key(a, 10);
@@ -212,6 +316,8 @@ int main(void) {
     RUN(smoothing_is_continuous_and_remembered);
     RUN(metric_picker_globs_and_unused);
     RUN(baseline_pinned_across_screens_and_hide);
+    RUN(compare_readout_titles_not_cut_at_110);
+    RUN(run_readout_titles_marked_when_shortened);
     RUN(mouse_click_puts_the_cursor);
     RUN(baseline_from_the_runs_list);
     return test_summary();

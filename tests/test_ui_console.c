@@ -77,8 +77,61 @@ TEST(process_line_gives_cpu_share_and_memory) {
     free_app(a);
 }
 
+// Whether the words of msg appear in s in their order (a message wrapped over rows still
+// matches; one cut short misses its last words).
+static int words_in_order(const char *s, const char *msg) {
+    char w[64];
+    const char *p = s;
+    for (const char *m = msg; *m;) {
+        while (*m == ' ') m++;
+        int n = (int)strcspn(m, " ");
+        if (!n) break;
+        snprintf(w, sizeof w, "%.*s", n < 63 ? n : 63, m);
+        p = strstr(p, w);
+        if (!p) return 0;
+        p += n;
+        m += n;
+    }
+    return 1;
+}
+
+// Row y of a screen_text frame.
+static void row_of(const char *s, int y, char *out, size_t n) {
+    for (int i = 0; i < y && s; i++) { s = strchr(s, '\n'); if (s) s++; }
+    int l = s ? (int)strcspn(s, "\n") : 0;
+    snprintf(out, n, "%.*s", l, s ? s : "");
+}
+
+// At 80 and 110 columns the console pane of a run with no lines yet says so in full (wrapped
+// to the pane), its process line is not cut, and the header row of options and process either
+// fits or shows where it was shortened.
+TEST(console_pane_messages_fit_at_80_and_110_columns) {
+    static const int widths[] = {80, 110};
+    for (int k = 0; k < 2; k++) {
+        App *a = fake_app(6);
+        UiBackend *m = app_model(a);
+        int64_t id;
+        char err[ERRLEN], row[2048];
+        CHECK(m->ops->launch(m, "configs/tiny.json", "fresh", 0, NULL, &id, err) == 0, "%s", err);
+        app_push(a, screen_run_new(a, id));
+        app_feed_key(a, 'o');
+        const char *s = screen_text(a, widths[k], 24);
+        CHECK(strstr(s, "─ console ─"), "no console pane at %d columns:\n%s", widths[k], s);
+        CHECK(words_in_order(s, "no console lines: nothing to report so far"),
+              "the empty console's message is cut at %dx24:\n%s", widths[k], s);
+        CHECK(words_in_order(s, "dashboard process (1 run) cpu - mem MB 5 threads"),
+              "the pane's process line is cut at %dx24:\n%s", widths[k], s);
+        row_of(s, 3, row, sizeof row);
+        CHECK(strstr(row, "smoothing") && (strstr(row, "…") || strstr(row, "linear-y  x: step  ")),
+              "the header's options are cut without a mark at %d columns: '%s'", widths[k], row);
+        CHECK(strstr(row, "5 threads") || strstr(row, "MB"), "the header's process figures are gone at %d: '%s'", widths[k], row);
+        free_app(a);
+    }
+}
+
 int main(void) {
     RUN(console_pane_shows_the_runs_lines);
     RUN(process_line_gives_cpu_share_and_memory);
+    RUN(console_pane_messages_fit_at_80_and_110_columns);
     return test_summary();
 }

@@ -118,6 +118,64 @@ TEST(help_fits_80x24_and_scrolls) {
     free_app(a, &sh);
 }
 
+// The help overlay's entries of a frame: the text between the box's sides, trimmed.
+static int help_entries(const char *s, char out[][256], int max) {
+    int n = 0;
+    const char *bar = "\xe2\x94\x82 "; // "│ "
+    for (const char *line = s; *line && n < max;) {
+        int len = (int)strcspn(line, "\n");
+        const char *p = strstr(line, bar);
+        if (p && p < line + len) {
+            p += 4;
+            const char *e = line + len;
+            const char *q = NULL;
+            for (const char *t = p; t + 3 <= e; t++) if (!memcmp(t, "\xe2\x94\x82", 3)) q = t; // the right side
+            if (q) {
+                while (q > p && q[-1] == ' ') q--;
+                if (q > p && p[0] != ' ') snprintf(out[n++], 256, "%.*s", (int)(q - p), p);
+            }
+        }
+        line += len + (line[len] == '\n');
+    }
+    return n;
+}
+
+// Help entries were cut silently at 80 and 110 columns (the box was 76 wide at most): from 104
+// columns each is whole; narrower, one cut short ends in an ellipsis. The entries of a 200x60
+// frame are the truth.
+TEST(help_entries_whole_or_marked) {
+    App *a = fake_app(5);
+    Shot sh = {0};
+    app_feed_key(a, '?');
+    static char all[64][256], got[64][256];
+    int n = help_entries(shoot(a, &sh, 200, 60), all, 64);
+    CHECK(n >= 15, "fixture: %d help entries at 200x60", n);
+    static const int widths[] = {110, 80};
+    for (int k = 0; k < 2; k++) {
+        int cut = 0, seen = 0;
+        for (int top = 0; top < 3; top++) { // the first screenful and two scrolled down
+            const char *s = shoot(a, &sh, widths[k], 24);
+            int m = help_entries(s, got, 64);
+            for (int i = 0; i < m; i++) {
+                int j = 0;
+                while (j < n && strncmp(all[j], got[i], 9)) j++; // by the key column
+                if (j == n) continue;
+                seen++;
+                if (!strcmp(all[j], got[i])) continue;
+                const char *e = strstr(got[i], "…");
+                CHECK(widths[k] < 104 && e && !strncmp(all[j], got[i], (size_t)(e - got[i])),
+                      "at %d columns '%s' is shown as '%s'", widths[k], all[j], got[i]);
+                cut++;
+            }
+            for (int i = 0; i < 10; i++) app_feed_key(a, 'j');
+        }
+        for (int i = 0; i < 30; i++) app_feed_key(a, 'k');
+        CHECK(seen >= 10, "only %d entries found at %d columns", seen, widths[k]);
+        if (widths[k] == 80) CHECK(cut, "fixture: nothing is cut at 80 columns");
+    }
+    free_app(a, &sh);
+}
+
 // H2: the selected row was background 236 with the default foreground: a black bar on a
 // light terminal. Light: a light grey bar; dark: 236 as before; unknown: reverse video.
 TEST(selection_reads_on_light_and_dark) {
@@ -237,6 +295,7 @@ int main(void) {
     RUN(sort_arrow_apart_from_title);
     RUN(footer_shows_q_and_help_at_80);
     RUN(help_fits_80x24_and_scrolls);
+    RUN(help_entries_whole_or_marked);
     RUN(selection_reads_on_light_and_dark);
     RUN(light_theme_has_no_white_or_yellow_text);
     RUN(compare_colours_distinct_and_stable);

@@ -82,7 +82,41 @@ if [ -n "$log" ] && grep -q "data parallel over 2 processes" "$log"; then pass l
 else fail launcher_log_in_the_run_dir "no mpirun.log with the run's output: $(ls -R "$tmp" | head -20)"; fi
 pid=
 
-# 2. no mpirun: the Launch screen says how to get it, and starts nothing.
+# 2. a slow start (mpirun's start-up on a loaded machine): the dashboard does not wait for it
+# frozen; the status line says what is starting, keys work meanwhile, and the run is selected
+# once it shows. The launcher here sleeps 6 s before it becomes mpirun.
+cat > "$tmp/slow-mpirun" <<EOF2
+#!/bin/sh
+sleep 6
+exec $(command -v mpirun) "\$@"
+EOF2
+chmod +x "$tmp/slow-mpirun"
+start slow "REPAE_DB=$tmp/slow.db" "REPAE_MPIRUN=$tmp/slow-mpirun" TERM=xterm-256color "$BIN"
+expect slow slow_opens "No runs yet."
+to_tiny slow
+T send-keys -t slow o; T send-keys -t slow "train.steps=30" Enter
+T send-keys -t slow o; T send-keys -t slow "train.threads=1" Enter
+T send-keys -t slow N; T send-keys -t slow "slow2" Enter
+T send-keys -t slow p; T send-keys -t slow C-u "2" Enter
+expect slow slow_takes_2_processes "processes: 2 (mpirun)"
+T send-keys -t slow Enter '?'
+# a frozen UI (the old 3 s wait after the spawn) shows neither within 2 s
+expect slow keys_work_while_it_starts "everywhere" 2
+T send-keys -t slow Escape
+expect slow starting_said_at_once "mpirun is starting 'slow2' on 2 processes" 2
+expect slow run_selected_once_up "is up on its processes" 40
+snap slow
+if grep -q "slow2.*running\|slow2.*done" "$tmp/screen" && ! grep -q "mpirun is starting" "$tmp/screen"; then pass starting_line_gone_run_listed
+else fail starting_line_gone_run_listed "the run is not listed, or the status line stays"; fi
+pid=$("$BIN" --db "$tmp/slow.db" show slow2 2>/dev/null | awk '/^pid/ {print $2}')
+n=0; while [ $n -lt 60 ]; do
+  st=$("$BIN" --db "$tmp/slow.db" runs 2>/dev/null | awk '$2 == "slow2" {print $3}')
+  [ "$st" = running ] || break; sleep 1; n=$((n + 1))
+done
+pid=
+T send-keys -t slow q
+
+# 3. no mpirun: the Launch screen says how to get it, and starts nothing.
 mkdir -p "$tmp/empty-path"
 start nompi "REPAE_DB=$tmp/nompi.db" TERM=xterm-256color "PATH=$tmp/empty-path" "$BIN"
 expect nompi opens_without_mpirun "No runs yet."

@@ -240,6 +240,19 @@ static void poll_model(App *a) {
     const UiBackendOps *o = a->model->ops;
     char m[1024];
     if (o->take_notice && o->take_notice(a->model, m, sizeof m)) app_message(a, 1, "%s", m);
+    if (o->launch_poll) {
+        char what[200], line[sizeof a->starting];
+        double el = 0;
+        int64_t settled = 0;
+        int k = o->launch_poll(a->model, what, sizeof what, &el, &settled);
+        if (settled) {
+            app_message(a, 0, "run %lld is up on its processes (mpirun; it goes on if you quit)", (long long)settled);
+            app_focus_run(a, settled);
+        }
+        line[0] = 0;
+        if (k) snprintf(line, sizeof line, "mpirun is starting %s: %.0f s%s", what, el, k > 1 ? " (and more)" : "");
+        if (strcmp(line, a->starting)) { snprintf(a->starting, sizeof a->starting, "%s", line); a->dirty = 1; }
+    }
     if (!o->check) return;
     if (!o->check(a->model, m, sizeof m)) m[0] = 0;
     if (strcmp(m, a->stale) != 0) {
@@ -305,6 +318,10 @@ static void draw_status(App *a, CellBuf *b) {
     }
     if (a->stale[0]) { // in place of the keys until it is over: everything above may be wrong
         cb_text(b, 0, 0, b->w, a->stale, a->colors ? C_YELLOW : CB_DEFAULT, CB_BOLD | (a->colors ? 0 : CB_REVERSE));
+        return;
+    }
+    if (a->starting[0]) { // in place of the keys while mpirun starts a run: the screen stays live
+        cb_text_fit(b, 0, 0, b->w, a->starting, a->colors ? C_CYAN : CB_DEFAULT, CB_BOLD);
         return;
     }
     char line[512], all[512];

@@ -47,7 +47,7 @@ static const HelpRow help_global[] = {
 
 static void help_line(App *a, CellBuf *b, int y, int kw, const HelpRow *r) {
     cb_text(b, 2, y, kw, r->keys, a->colors ? C_CYAN : CB_DEFAULT, CB_BOLD);
-    cb_text(b, 3 + kw, y, b->w - kw - 5, r->help, CB_DEFAULT, 0);
+    cb_text_fit(b, 3 + kw, y, b->w - kw - 5, r->help, CB_DEFAULT, 0); // '…' where cut: wider shows all
 }
 
 void app_draw_help(App *a, CellBuf *b, int sw, int sh, int *ox, int *oy) {
@@ -56,7 +56,7 @@ void app_draw_help(App *a, CellBuf *b, int sw, int sh, int *ox, int *oy) {
     int n = help_rows(s->vt->keys, rows), kw = 8;
     for (int i = 0; i < n; i++) if ((int)strlen(rows[i].keys) > kw) kw = (int)strlen(rows[i].keys);
     if (kw > 14) kw = 14;
-    int w = sw - 4 < 76 ? sw - 4 : 76;
+    int w = sw - 4 < 100 ? sw - 4 : 100; // 100: the longest entry whole from 104 columns
     int fixed = 2 + 2 + NGLOBAL; // the frame, a blank and "everywhere", the global keys
     int h = fixed + n;
     if (h > sh - 2) h = sh - 2;

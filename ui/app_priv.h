@@ -27,6 +27,7 @@ struct App {
     TermCaps caps;
     char msg[1024];
     int msg_error;
+    char starting[300]; // runs launched on several processes still starting, "" if none
     char stale[512];    // the model's lasting warning (store file deleted or replaced), "" if none
     double msg_until;
     // bottom-line prompt / confirmation

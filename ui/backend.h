@@ -130,8 +130,14 @@ typedef struct {
     int (*proc)(UiBackend *m, const UiRun *r, UiProc *p, char *err);
     // launch on np > 1 local processes (mpirun), detached: the run outlives the dashboard.
     // *id: the run once it shows in the store (0 if not yet). NULL: one process only.
+    // Returns at once: the start-up is followed by launch_poll.
     int (*launch_np)(UiBackend *m, int np, const char *config_path, const char *name, int nset, char *const *sets,
                      int64_t *id, char *err);
+    // Polled by the app on every tick: how many launch_np runs are still starting, the oldest
+    // one described in what (n bytes) with the seconds since its launch in *elapsed; *settled
+    // is a run that showed in the store since the last call (0: none), for the app to select.
+    // A launch that never shows is given up through take_notice. NULL: none to follow.
+    int (*launch_poll)(UiBackend *m, char *what, size_t n, double *elapsed, int64_t *settled);
 } UiBackendOps;
 
 // Preferences held in memory, for backends with no place to keep them (the fake one).

@@ -60,6 +60,56 @@ int cb_text(CellBuf *b, int x, int y, int maxw, const char *s, int fg, int attr)
     return col;
 }
 
+int cb_text_fit(CellBuf *b, int x, int y, int maxw, const char *s, int fg, int attr) {
+    if (maxw <= 0) return 0;
+    if (utf8_width(s) <= maxw) return cb_text(b, x, y, maxw, s, fg, attr);
+    int n = cb_text(b, x, y, maxw - 1, s, fg, attr);
+    cb_put(b, x + n, y, 0x2026, fg, attr);
+    return n + 1;
+}
+
+// The bytes of the next row of s at w columns: up to the last space that fits (the space
+// consumed), else as many characters as fit; *adv is how far the text moves on.
+static int wrap_row(const char *s, int w, int *adv) {
+    const char *p = s, *brk = NULL;
+    int col = 0;
+    while (*p) {
+        const char *q = p;
+        uint32_t c = utf8_visible(utf8_next(&q));
+        int cw = utf8_cp_width(c);
+        if (col + cw > w) break;
+        if (c == ' ') brk = p;
+        col += cw;
+        p = q;
+    }
+    if (!*p) { *adv = (int)(p - s); return *adv; }
+    if (*p == ' ') { *adv = (int)(p - s) + 1; return (int)(p - s); }
+    if (brk && brk > s) { *adv = (int)(brk - s) + 1; return (int)(brk - s); }
+    if (p == s) { const char *q = p; utf8_next(&q); p = q; } // w narrower than one character
+    *adv = (int)(p - s);
+    return *adv;
+}
+
+int cb_wrap(CellBuf *b, int x, int y, int w, int h, const char *s, int fg, int attr) {
+    int rows = 0;
+    if (w <= 0) return 0;
+    while (*s == ' ') s++;
+    while (*s && rows < h) {
+        int adv, len = wrap_row(s, w, &adv);
+        char row[1024];
+        snprintf(row, sizeof row, "%.*s", len < 1023 ? len : 1023, s);
+        s += adv;
+        while (*s == ' ') s++;
+        if (*s && rows == h - 1) { // the last row and more to say
+            char rest[2048];
+            snprintf(rest, sizeof rest, "%s %s", row, s);
+            cb_text_fit(b, x, y + rows, w, rest, fg, attr);
+        } else cb_text(b, x, y + rows, w, row, fg, attr);
+        rows++;
+    }
+    return rows;
+}
+
 int cb_printf(CellBuf *b, int x, int y, int maxw, int fg, int attr, const char *fmt, ...) {
     char buf[1024];
     va_list ap;

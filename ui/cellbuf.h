@@ -36,6 +36,11 @@ void cb_fill(CellBuf *b, int x, int y, int w, int h, uint32_t ch, int fg, int bg
 int cb_text(CellBuf *b, int x, int y, int maxw, const char *utf8, int fg, int attr);
 int cb_printf(CellBuf *b, int x, int y, int maxw, int fg, int attr, const char *fmt, ...)
     __attribute__((format(printf, 7, 8)));
+// cb_text that shows when it cut: text wider than maxw ends in '…' at the last column.
+int cb_text_fit(CellBuf *b, int x, int y, int maxw, const char *utf8, int fg, int attr);
+// Word-wraps text into the box (x, y, w columns, at most h rows), breaking at spaces (a word
+// wider than w is split); text that needs more than h rows ends in '…'. Returns the rows used.
+int cb_wrap(CellBuf *b, int x, int y, int w, int h, const char *utf8, int fg, int attr);
 // Sets the background of a range of cells (a selection bar) without changing their text.
 void cb_set_bg(CellBuf *b, int x, int y, int w, int bg, int attr_or);
 

@@ -441,7 +441,7 @@ static void render(CellBuf *b, int x0, int y0, int w, int h, const ChartSeries *
     ChartOpts dflt = {0};
     if (!o) o = &dflt;
     int row = y0;
-    if (o->title && h > 0) { cb_text(b, x0, row++, w, o->title, CB_DEFAULT, CB_BOLD); h--; }
+    if (o->title && h > 0) { cb_text_fit(b, x0, row++, w, o->title, CB_DEFAULT, CB_BOLD); h--; }
     int xl = !o->no_xlabels && h >= 3;
     int ph = h - xl;
     if (ph < 1 || w < 3) return;

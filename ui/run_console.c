@@ -49,15 +49,16 @@ int run_console_poll(RunConsole *c, UiBackend *m, const UiRun *r) {
     return changed;
 }
 
-void run_console_proc_text(const RunConsole *c, char *out, int n) {
+void run_console_proc_text(const RunConsole *c, char *out, int n, int compact) {
     out[0] = 0;
     if (!c->have_cur) return;
     const UiProc *p = &c->cur;
     int l = snprintf(out, (size_t)n, "%s", p->what);
     if (p->kind != UI_PROC_PID && p->kind != UI_PROC_SHARED) return;
     char cpu[16] = "cpu -";
-    if (c->cpu_pct >= 0) snprintf(cpu, sizeof cpu, "cpu %.0f%%", c->cpu_pct);
-    if (l < n) snprintf(out + l, (size_t)(n - l), "  %s  mem %.0f MB  %d threads", cpu, p->rss_bytes / 1e6, p->threads);
+    if (c->cpu_pct >= 0) snprintf(cpu, sizeof cpu, compact ? "%.0f%%" : "cpu %.0f%%", c->cpu_pct);
+    if (compact && l < n) snprintf(out + l, (size_t)(n - l), " %s %.0fMB", cpu, p->rss_bytes / 1e6);
+    else if (l < n) snprintf(out + l, (size_t)(n - l), "  %s  mem %.0f MB  %d threads", cpu, p->rss_bytes / 1e6, p->threads);
 }
 
 static int level_color(const char *lv) {
@@ -87,13 +88,14 @@ static int rows_of(const UiConsoleLine *l, int w) {
 
 void run_console_draw(RunConsole *c, CellBuf *b, int x, int y, int w, int h) {
     char pt[200];
-    run_console_proc_text(c, pt, sizeof pt);
+    run_console_proc_text(c, pt, sizeof pt, 0);
     if (c->scroll > c->n - 1) c->scroll = c->n - 1;
     if (c->scroll < 0) c->scroll = 0;
     if (c->scroll) { size_t l = strlen(pt); snprintf(pt + l, sizeof pt - l, "%s%d newer (j)", l ? "  " : "", c->scroll); }
-    if (pt[0]) { cb_text(b, x, y, w, pt, CB_DEFAULT, 0); y++; h--; }
+    // A narrow pane wraps the process line (three rows at most) rather than cutting it.
+    if (pt[0]) { int k = cb_wrap(b, x, y, w, h < 3 ? h : 3, pt, CB_DEFAULT, 0); y += k; h -= k; }
     if (h <= 0) return;
-    if (!c->n) { cb_text(b, x, y + 1, w, "no console lines: nothing to report so far", CB_DEFAULT, CB_DIM); return; }
+    if (!c->n) { cb_wrap(b, x, y + 1, w, h - 1, "no console lines: nothing to report so far", CB_DEFAULT, CB_DIM); return; }
     // From the newest line shown upwards, as many lines as fit.
     int last = c->n - 1 - c->scroll, first = last, used = 0;
     while (first >= 0 && used + rows_of(&c->lines[first], w) <= h) used += rows_of(&c->lines[first--], w);

@@ -19,8 +19,9 @@ typedef struct {
 // Fetches the lines after those held and reads the process (at most every poll). Returns 1
 // when something shown changed.
 int run_console_poll(RunConsole *c, UiBackend *m, const UiRun *r);
-// "pid 4242  cpu 97%  mem 312 MB  9 threads" (or where the run is / why nothing is known).
-void run_console_proc_text(const RunConsole *c, char *out, int n);
+// "pid 4242  cpu 97%  mem 312 MB  9 threads" (or where the run is / why nothing is known);
+// compact: "pid 4242 97% 312MB", for a narrow header.
+void run_console_proc_text(const RunConsole *c, char *out, int n, int compact);
 // The pane: the process line, then the console lines, newest at the bottom, wrapped to w.
 void run_console_draw(RunConsole *c, CellBuf *b, int x, int y, int w, int h);
 void run_console_free(RunConsole *c);

@@ -263,7 +263,7 @@ static void draw_curves(Cmp *c, CellBuf *b, int top) {
     if (!nrows) nrows = 1;
     int cw = W / ncols, chh = bh / nrows;
     c->chart_w = cw;
-    if (!c->nch) cb_text(b, 2, top + 1, W - 4, "no metric to chart: m picks them (names or globs)", CB_DEFAULT, CB_DIM);
+    if (!c->nch) cb_wrap(b, 2, top + 1, W - 4, 3, "no metric to chart: m picks them (names or globs)", CB_DEFAULT, CB_DIM);
     for (int k = 0; k < c->nch; k++) {
         ChartSeries cs[MAXR + 1];
         int ns = 0;
@@ -280,7 +280,7 @@ static void draw_curves(Cmp *c, CellBuf *b, int top) {
         int tx = x + cb_text(b, x, y, cw - 1, c->key[k], CB_DEFAULT, CB_BOLD);
         if (c->cv.cursor) {
             long st = -1;
-            for (int i = -1; i < c->n && tx < x + cw - 4; i++) {
+            for (int i = -1; i < c->n; i++) {
                 UiSeries *s = i < 0 ? &c->bser[k] : &c->ser[i][k];
                 ChartCache *cc = i < 0 ? c->bcache[k] : c->cache[i][k];
                 if ((i < 0 && !c->bid) || (i >= 0 && c->hidden[i])) continue;
@@ -291,8 +291,17 @@ static void draw_curves(Cmp *c, CellBuf *b, int top) {
                 char v1[16], v2[16]; // narrow: several runs share the title row
                 chart_fmt(sm, v1, 5);
                 chart_fmt(raw, v2, 5);
-                tx += cb_printf(b, tx + 1, y, x + cw - tx - 2, i < 0 ? CB_DEFAULT : c->color[i], i < 0 ? CB_DIM : CB_BOLD,
-                                "%s(%s)", v1, v2) + 1;
+                // where the pair does not fit, the smoothed value alone; where not even that, an
+                // ellipsis says values were left out (readable in the Run screen, or wider)
+                char val[40];
+                int avail = x + cw - tx - 4; // two columns kept for the ellipsis
+                snprintf(val, sizeof val, "%s(%s)", v1, v2);
+                if (utf8_width(val) > avail) snprintf(val, sizeof val, "%s", v1);
+                if (utf8_width(val) > avail) {
+                    if (tx + 1 < x + cw - 1) cb_put(b, tx + 1, y, 0x2026, CB_DEFAULT, CB_DIM);
+                    break;
+                }
+                tx += cb_text(b, tx + 1, y, avail, val, i < 0 ? CB_DEFAULT : c->color[i], i < 0 ? CB_DIM : CB_BOLD) + 1;
             }
         }
         ChartOpts o = {.title = NULL};

@@ -200,8 +200,8 @@ static int action(Screen *s, App *a, int act, int key) {
                 app_message(a, 1, "launch on %d processes: %s", l->np, err);
                 break;
             }
+            // Not up yet: the status line says what is starting until it is (app.c, launch_poll).
             if (id) app_message(a, 0, "started run %lld on %d processes (mpirun; it goes on if you quit)", (long long)id, l->np);
-            else app_message(a, 0, "mpirun is starting %d processes: the run shows here once they are up", l->np);
         } else if (m->ops->launch(m, l->files[l->cur], l->name, l->nsets, l->sets, &id, err)) {
             app_message(a, 1, "launch: %s", err);
             break;
@@ -283,7 +283,9 @@ static void draw(Screen *s, App *a, CellBuf *b) {
             snprintf(line, sizeof line, "memory ~%s   step %.3g s (%.3g GFLOP)   %ld steps: ~%s", mem, l->est.step_s,
                      l->est.gflop_per_step, l->est.steps, tot);
         } else snprintf(line, sizeof line, "memory ~%s   %ld steps   (b measures the step and total time)", mem, l->est.steps);
-        cb_text(b, lw + 2, y++, W - lw - 3, line, CB_DEFAULT, CB_BOLD);
+        if (!measured && utf8_width(line) > W - lw - 3) // the short form in a narrow terminal
+            snprintf(line, sizeof line, "memory ~%s  %ld steps  (b: time it)", mem, l->est.steps);
+        cb_text_fit(b, lw + 2, y++, W - lw - 3, line, CB_DEFAULT, CB_BOLD);
     }
     const char *p = l->preview;
     int line = 0, rows = H - y;

@@ -310,7 +310,7 @@ static void draw_config(CellBuf *b, int x, int y, int w, int h, RunScr *r) {
             if (h-- <= 0) break;
             char buf[256];
             snprintf(buf, sizeof buf, "%.*s", len < 255 ? len : 255, p);
-            cb_text(b, x, y++, w, buf, CB_DEFAULT, 0);
+            cb_text_fit(b, x, y++, w, buf, CB_DEFAULT, 0);
         }
         line++;
         if (!e) break;
@@ -353,21 +353,31 @@ static void draw_header(RunScr *r, CellBuf *b) {
     ui_progress_bar(b, 1, 2, W - 2, frac, ui_status_color(u->status));
     char opts[256];
     chart_view_status(&r->cv, opts, sizeof opts);
-    size_t l = strlen(opts);
+    size_t l = strlen(opts), base_l;
     if (r->bid) l += (size_t)snprintf(opts + l, sizeof opts - l, "  baseline %s (B)", r->bname);
+    base_l = l < sizeof opts ? l : sizeof opts - 1;
     if (r->unused[0] && l < sizeof opts) snprintf(opts + l, sizeof opts - l, "  not charted, unused: %s (m picks)", r->unused);
     // The process beside it, right-aligned: what it costs the machine while it trains, and
     // the console's warnings when the console is not shown.
-    char pt[200] = "";
-    run_console_proc_text(&r->con, pt, sizeof pt);
-    if (r->pane != 2 && r->con.nwarn + r->con.nerr) {
-        size_t pl = strlen(pt);
-        snprintf(pt + pl, sizeof pt - pl, "%s%d warning%s (o)", pl ? "  " : "", r->con.nwarn + r->con.nerr,
-                 r->con.nwarn + r->con.nerr == 1 ? "" : "s");
+    char pt[200] = "", warn[32] = "";
+    if (r->pane != 2 && r->con.nwarn + r->con.nerr)
+        snprintf(warn, sizeof warn, "%d warning%s (o)", r->con.nwarn + r->con.nerr, r->con.nwarn + r->con.nerr == 1 ? "" : "s");
+    // Both in one row: the long forms where they fit, else the short ones, and what still
+    // does not fit ends in an ellipsis rather than being cut silently.
+    int avail = W - 2;
+    for (int compact = 0; compact < 2; compact++) {
+        run_console_proc_text(&r->con, pt, sizeof pt, compact);
+        if (warn[0]) { size_t pl = strlen(pt); snprintf(pt + pl, sizeof pt - pl, "%s%s", pl ? "  " : "", warn); }
+        if (utf8_width(pt) + 2 + utf8_width(opts) <= avail) break;
+        if (compact && r->unused[0] && base_l < sizeof opts) // the short form of the note
+            snprintf(opts + base_l, sizeof opts - base_l, "  unused: %s", r->unused);
     }
     int pw = utf8_width(pt), ow = pt[0] && pw < W * 2 / 3 ? W - 4 - pw : W - 2;
-    if (u->error[0]) cb_printf(b, 1, 3, ow, C_RED, 0, "error: %s", u->error);
-    else cb_text(b, 1, 3, ow, opts, CB_DEFAULT, CB_DIM);
+    if (u->error[0]) {
+        char e[256];
+        snprintf(e, sizeof e, "error: %s", u->error);
+        cb_text_fit(b, 1, 3, ow, e, C_RED, 0);
+    } else cb_text_fit(b, 1, 3, ow, opts, CB_DEFAULT, CB_DIM);
     if (ow < W - 2) cb_text(b, W - 1 - pw, 3, pw, pt, r->con.nerr && r->pane != 2 ? C_RED : CB_DEFAULT, 0);
 }
 
@@ -386,7 +396,7 @@ static void draw(Screen *s, App *a, CellBuf *b) {
     if (!nrows) nrows = 1;
     int cw = lw / ncols, chh = bh / nrows;
     r->chart_x0 = 0; r->chart_y0 = top; r->chart_w = cw; r->chart_h = chh; r->chart_cols = ncols;
-    if (!r->nch) cb_text(b, 2, top + 1, lw - 2, "no metric to chart: m picks them (names or globs)", CB_DEFAULT, CB_DIM);
+    if (!r->nch) cb_wrap(b, 2, top + 1, lw - 2, bh - 1, "no metric to chart: m picks them (names or globs)", CB_DEFAULT, CB_DIM);
     // each metric keeps its colour; total in the terminal's own foreground (white vanished on
     // light backgrounds), or blue when the baseline takes the foreground
     static const int colors[] = {C_CYAN, C_YELLOW, C_MAGENTA, C_GREEN, C_BLUE, CB_DEFAULT};

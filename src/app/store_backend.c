@@ -47,6 +47,7 @@ struct StoreModel {
     struct stat at_open; // the store file as opened: a different inode later means replaced
     char host[256];      // this machine, as the store records a run's host
     struct Pending *pending; // runs launched through mpirun that have not shown up yet
+    int64_t settled;         // a pending run that has shown since the last launch_poll (0: none)
 };
 
 // A run started on several processes (launch_np): its launcher writes to a log beside the run
@@ -55,7 +56,8 @@ typedef struct Pending {
     char name[STORE_NAME_MAX + 1];
     char log[PATH_MAX];
     char cmd[512];
-    double deadline;
+    double started, deadline;
+    int np;
     struct Pending *next;
 } Pending;
 
@@ -331,6 +333,7 @@ static void settle_pending(StoreModel *sm) {
             snprintf(note, sizeof note, "run '%s' on several processes did not start: %s (log %s)", p->name,
                      tail[0] ? tail : "no output", p->log);
         } else if (rc < 0) snprintf(note, sizeof note, "run '%s': %s", p->name, err);
+        if (rc == 1) sm->settled = id;
         if (rc <= 0) {
             pthread_mutex_lock(&sm->mu);
             size_t l = strlen(sm->notice);
@@ -525,23 +528,35 @@ static int launch_np(UiBackend *m, int np, const char *path, const char *name, i
     int rc = mpi_spawn_detached(argv, p->log, err);
     mpi_argv_free(argv);
     if (rc) { free(p); return -1; }
-    p->deadline = now_seconds() + 60; // Open MPI's start-up on a loaded machine can take a while
+    // The UI does not wait here: launch_poll, from its main loop, follows the start-up (a few
+    // seconds of Open MPI's on a loaded machine) and selects the run once it shows.
+    p->started = now_seconds();
+    p->deadline = p->started + 60; // Open MPI's start-up on a loaded machine can take a while
+    p->np = np;
     p->next = sm->pending;
     sm->pending = p;
-    for (int t = 0; t < 60 && !*id; t++) { // up to 3 s
-        if (mpi_launch_settle(sm->st, nm, p->log, p->cmd, id, e2) == 1) {
-            sm->pending = p->next;
-            free(p);
-            break;
-        }
-        usleep(50000);
-    }
     return 0;
+}
+
+static int launch_poll(UiBackend *m, char *what, size_t n, double *elapsed, int64_t *settled) {
+    StoreModel *sm = (StoreModel *)m;
+    settle_pending(sm);
+    *settled = sm->settled;
+    sm->settled = 0;
+    int k = 0;
+    const Pending *oldest = NULL;
+    for (const Pending *p = sm->pending; p; p = p->next, k++) oldest = p; // the list is newest first
+    if (oldest) {
+        snprintf(what, n, "'%s' on %d processes", oldest->name, oldest->np);
+        *elapsed = now_seconds() - oldest->started;
+    }
+    return k;
 }
 
 static const UiBackendOps store_ops = {list_runs, config, series_append, sample_steps, sample, launch, stop, resume,
                                    removerun, tag, note, local_active, stop_local, close_, where, take_notice, check,
-                                   pref_get, pref_set, estimate, console, proc, launch_np};
+                                   pref_get, pref_set, estimate, console, proc, launch_np,
+                                   launch_poll};
 
 UiBackend *store_backend_open(const char *path, char *err) {
     StoreModel *sm = xcalloc(1, sizeof *sm);
