@@ -24,10 +24,11 @@ S="--set train.steps=100000 --set train.log_every=1 --set train.threads=1 --set 
 MPIRUN="mpirun --oversubscribe --allow-run-as-root --mca btl tcp,self --mca btl_tcp_if_include lo"
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" # Open MPI's own leaks (see test_mpi.sh)
 
-# The pid of rank R of the job writing to DB (0 if none).
+# The pid of rank R of the job writing to DB (0 if none); VAR (third argument) is the
+# launcher's rank variable, OMPI_COMM_WORLD_RANK for mpirun, SLURM_PROCID for srun.
 rank_pid() {
     for p in $(pgrep -f "repae --db $1 " 2>/dev/null); do
-        if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$2"; then echo "$p"; return; fi
+        if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "${3:-OMPI_COMM_WORLD_RANK}=$2"; then echo "$p"; return; fi
     done
     echo 0
 }

@@ -35,13 +35,6 @@ export SLURM_CONF=$slurm/slurm.conf
 unset SLURM_JOB_ID SLURM_PROCID SLURM_STEP_NUM_TASKS SLURM_NTASKS
 # job_of NAME: the job id of the job named NAME (empty when it is gone)
 job_of() { squeue -h -n "$1" -o %i 2>/dev/null | head -1; }
-# task_pid DB R: the pid of srun task R of the job writing to DB (0 if none)
-task_pid() {
-    for p in $(pgrep -f "repae --db $1 " 2>/dev/null); do
-        if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "SLURM_PROCID=$2"; then echo "$p"; return; fi
-    done
-    echo 0
-}
 # gone DB SECONDS: waits until no process writes to DB
 gone() {
     i=0
@@ -75,7 +68,7 @@ srun_pid=$!
 wait_step "$tmp/k9.db" k9 5
 check k9_run_started $? "$(tail -3 "$tmp/k9.log")"
 t0=$(date +%s)
-kill -9 "$(task_pid "$tmp/k9.db" 1)"
+kill -9 "$(rank_pid "$tmp/k9.db" 1 SLURM_PROCID)"
 gone "$tmp/k9.db" 20 && [ -z "$(job_of repae-k9)" ]
 check k9_job_down_within_20s $? "after $(($(date +%s) - t0)) s: $(pgrep -af "repae --db $tmp/k9.db" | head -2)"
 kill_all "$tmp/k9.db"; wait $srun_pid 2>/dev/null
