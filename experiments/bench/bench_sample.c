@@ -75,7 +75,8 @@ int main(int argc, char **argv) {
     if (k <= 0) { perror("bench_sample: /proc/self/exe"); return 1; }
     self[k] = 0;
     setenv("OMP_NUM_THREADS", "2", 1);
-    static Side sides[4];
+    enum { NS = 5 }; // repae fp32, repae bf16, three PyTorch configurations
+    static Side sides[NS];
     char *rc[] = {self, "--child", (char *)config, (char *)n, "fp32", NULL};
     memcpy(sides[0].argv, rc, sizeof rc);
     sides[0].label = "repae";
@@ -86,7 +87,7 @@ int main(int argc, char **argv) {
     for (int q = 0; q < 2; q++) { sides[q].setk[0] = "OMP_WAIT_POLICY"; sides[q].setv[0] = "passive"; }
     char *rp[] = {"/usr/bin/python3", "experiments/bench/torch_sample.py", "--config", (char *)config, "--n", (char *)n,
                   "--threads", "2", NULL};
-    for (int q = 2; q < 4; q++) {
+    for (int q = 2; q < NS; q++) {
         memcpy(sides[q].argv, rp, sizeof rp);
         sides[q].unset[0] = "OPENBLAS_CORETYPE";
         sides[q].unset[1] = "OPENBLAS_L2_SIZE";
@@ -96,21 +97,28 @@ int main(int argc, char **argv) {
     sides[3].label = "pt-pasv";
     sides[3].setk[0] = "OMP_WAIT_POLICY";
     sides[3].setv[0] = "passive";
+    // ATen's AVX-512 kernels (PyTorch 1.13 picks AVX2 on this CPU by default), as in bench_step.
+    sides[4].label = "pt-av512";
+    sides[4].unset[2] = "OMP_WAIT_POLICY";
+    sides[4].setk[0] = "ATEN_CPU_CAPABILITY";
+    sides[4].setv[0] = "avx512";
     printf("bench_sample: %s, %s images, 50 Euler steps, CFG 4 (two SiT passes a step), VAE decode, 2 threads, %d rounds\n",
            config, n, rounds);
     print_load("load before: ");
     for (int i = 0; i < rounds; i++) {
         printf("round %d\n", i + 1);
-        for (int q = 0; q < 4; q++)
-            if (run_one(&sides[(i + q) % 4], i)) return 1;
+        for (int q = 0; q < NS; q++)
+            if (run_one(&sides[(i + q) % NS], i)) return 1;
     }
-    double med[4], v[MAXROUNDS];
-    for (int q = 0; q < 4; q++) {
+    double med[NS], v[MAXROUNDS];
+    for (int q = 0; q < NS; q++) {
         summary(&sides[q], rounds);
         for (int i = 0; i < rounds; i++) v[i] = sides[q].r[i].step_s;
         med[q] = median(v, rounds);
     }
-    int best = med[3] < med[2] ? 3 : 2;
+    int best = 2;
+    for (int q = 3; q < NS; q++)
+        if (med[q] < med[best]) best = q;
     printf("strongest PyTorch: %s (median %.3f s for %s images)\n", sides[best].label, med[best], n);
     for (int q = 0; q < 2; q++) {
         for (int i = 0; i < rounds; i++) v[i] = sides[best].r[i].step_s / sides[q].r[i].step_s;

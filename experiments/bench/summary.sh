@@ -28,12 +28,12 @@ echo "| peak memory repae / PyTorch best | $(grab $s '^peak RSS' | sed 's/peak R
 s=sample
 echo "| sampling fp32 vs PyTorch at its best | $(grab $s '^repae/pytorch-best sampling' | sed 's/.*throughput: //') | >= 1.5x | \`build/bench/bench_sample\` | $(mark $s) |"
 echo "| sampling bf16 vs PyTorch at its best | $(grab $s '^repae-bf/pytorch-best sampling' | sed 's/.*throughput: //') | | \`build/bench/bench_sample\` | $(mark $s) |"
-for p in repae repae-bf pt-spin pt-pasv; do
+for p in repae repae-bf pt-spin pt-pasv pt-av512; do
   echo "| sampling $p (median of the runs) | $(grab $s "^$p *median" | sed 's/.*median of [0-9]*: //') | | \`build/bench/bench_sample\` | $(mark $s) |"
 done
 s=eval
 echo "| evaluation (FD on 5000 samples) vs PyTorch at its best | $(grab $s '^repae/pytorch-best evaluation' | sed 's/.*throughput: //') | | \`build/bench/bench_eval\` | $(mark $s) |"
-for p in repae pt-spin pt-pasv; do
+for p in repae pt-spin pt-pasv pt-av512; do
   echo "| evaluation $p (median: features of 2 x 5000 images + FD) | $(grab $s "^$p *median" | sed 's/.*median of [0-9]*: //') | | \`build/bench/bench_eval\` | $(mark $s) |"
 done
 for s in ops ops-bf16 ops-1thread-cpu ops-1thread-cpu-bf16; do
