@@ -7,7 +7,8 @@
   report.py report RESULTS [--cells DIR]
       from RESULTS/cells/*.json: table.md / table.csv (arm x seed x step), fd_steps.png, fd_wall.png
       and fd_flops.png (mean over seeds, band = min..max), speedup.md (steps, and seconds, for A and B
-      to reach an FD level every arm reaches, over C's; log-interpolated; bootstrap over seeds).
+      to reach an FD level every arm reaches, over C's; log-interpolated; bootstrap over seeds),
+      effects.md (FD mean +- sd over seeds, and the README's contrasts as paired differences).
 
 Only the standard library is needed for cells; plots need matplotlib (scripts/deps.sh study).
 """
@@ -25,7 +26,7 @@ import sys
 ARMS = ["A", "B", "C", "Cb", "Dv", "Dr", "E"]
 ARM_TEXT = {"A": "A vanilla, frozen VAE", "B": "B REPA, frozen VAE", "C": "C REPA-E (end to end, running BN)",
             "Cb": "C' REPA-E (end to end, batch BN)",
-            "Dv": "Dv vanilla on C's VAE", "Dr": "Dr REPA on C's VAE", "E": "E naive end to end"}
+            "Dv": "Dv vanilla on C''s final VAE", "Dr": "Dr REPA on C''s final VAE", "E": "E naive end to end"}
 
 
 # ---- one cell ------------------------------------------------------------------------------------
@@ -294,6 +295,61 @@ def speedup_lines(cells, ref):
     return lines
 
 
+# The contrasts the README reads, each paired by seed (same stage-1 VAE, data order and sampling
+# noise): (name, arm, baseline arm).
+CONTRASTS = [("REPA over vanilla", "B", "A"), ("REPA-E (running BN) over vanilla", "C", "A"),
+             ("REPA-E (running BN) over REPA", "C", "B"), ("REPA-E (batch BN) over REPA", "Cb", "B"),
+             ("batch BN over running BN (C' - C)", "Cb", "C"),
+             ("drop-in, vanilla: Dv over A", "Dv", "A"), ("drop-in, REPA: Dr over B", "Dr", "B")]
+
+
+def mean_sd(v):
+    m = sum(v) / len(v)
+    sd = math.sqrt(sum((x - m) ** 2 for x in v) / (len(v) - 1)) if len(v) > 1 else float("nan")
+    return m, sd
+
+
+def effects_text(cells):
+    """FD mean +- sd over seeds per arm and step, and each contrast's paired FD difference
+    (arm - baseline, negative = the arm is better) at every step both have, per seed and as
+    mean +- sd, with how many seeds agree in sign."""
+    fd = {}  # (arm, step) -> {seed: fd}; ("final", arm) -> {seed: final fd}
+    for c in cells:
+        fd.setdefault((c["arm"], c["step"]), {})[c["seed"]] = c["fd"]
+        if c.get("final"):
+            fd.setdefault(("final", c["arm"]), {})[c["seed"]] = c["final"]["fd"]
+    steps = sorted({c["step"] for c in cells})
+    arms = [a for a in ARMS if any(c["arm"] == a for c in cells)]
+    lines = ["FD over seeds (mean ± sd, number of seeds), at the cells' N:", "",
+             "| arm | " + " | ".join(str(s) for s in steps) + " | final (N 5000) |", "|" + "---|" * (len(steps) + 2)]
+    for a in arms:
+        row = []
+        for key in [(a, s) for s in steps] + [("final", a)]:
+            v = list(fd.get(key, {}).values())
+            if not v:
+                row.append("")
+                continue
+            m, sd = mean_sd(v)
+            row.append(f"{m:.2f} ± {sd:.2f} ({len(v)})" if len(v) > 1 else f"{m:.2f} (1)")
+        lines.append(f"| {ARM_TEXT.get(a, a)} | " + " | ".join(row) + " |")
+    lines += ["", "Paired differences, FD(arm) - FD(baseline) of the same seed (negative: the arm is better); "
+              "per seed, mean ± sd, and the seeds whose sign agrees with the mean:", "",
+              "| contrast | step | per seed | mean ± sd | agree |", "|---|---|---|---|---|"]
+    for name, a, b in CONTRASTS:
+        for key_a, key_b, label in [((a, s), (b, s), str(s)) for s in steps] + [(("final", a), ("final", b), "final N 5000")]:
+            fa, fb = fd.get(key_a, {}), fd.get(key_b, {})
+            seeds = sorted(set(fa) & set(fb))
+            if not seeds:
+                continue
+            d = [fa[s] - fb[s] for s in seeds]
+            m, sd = mean_sd(d)
+            agree = sum(1 for x in d if (x < 0) == (m < 0))
+            per = ", ".join(f"s{s} {x:+.2f}" for s, x in zip(seeds, d))
+            lines.append(f"| {name} | {label} | {per} | {m:+.2f}" + (f" ± {sd:.2f}" if len(d) > 1 else "") +
+                         f" | {agree} of {len(d)} |")
+    return "\n".join(lines)
+
+
 def plot(cells, res):
     try:
         import matplotlib
@@ -338,8 +394,13 @@ def cmd_report(a):
     sp = speedup_text(cells)
     with open(os.path.join(res, "speedup.md"), "w") as f:
         f.write(sp + "\n")
+    ef = effects_text(cells)
+    with open(os.path.join(res, "effects.md"), "w") as f:
+        f.write(ef + "\n")
     print()
     print(sp)
+    print()
+    print(ef)
     print(plot(cells, res))
 
 
