@@ -22,7 +22,7 @@
 # trains a run (or the stage-1 VAE, or C's VAE for D) only when a cell that needs it is missing,
 # so a clone without work/ continues from the committed cells.
 #
-# Environment: SEEDS ("0 1 2"), ARMS ("A B C Cb D E"; D means Dv and Dr), D_FROM (C: the
+# Environment: SEEDS ("0 1 2"), ARMS ("A B C Cb D E"; D means Dv and Dr), D_FROM (Cb: the
 # end-to-end arm whose VAE D trains on), BUDGET (the largest
 # step, default 4000), EVAL_N (2000), FINAL_N (5000), STAGE1_STEPS (2000), E_STEPS (1000),
 # EVAL_SEED (0: the same sampling noise and labels for every cell), REPORT (1: run report.py
@@ -41,7 +41,7 @@ HERE=experiments/convergence
 WORK=${WORK:-$HERE/work}
 SEEDS=${SEEDS:-"0 1 2"}
 ARMS=${ARMS:-"A B C Cb D E"}
-D_FROM=${D_FROM:-C}
+D_FROM=${D_FROM:-Cb}
 BUDGET=${BUDGET:-4000}
 EVAL_N=${EVAL_N:-2000}
 FINAL_N=${FINAL_N:-5000}
