@@ -114,9 +114,10 @@ static void check_resume(const char *name, int repa, int gan) {
     }
     // Every spec key is logged (diffusion too: the SiT trains); the GAN's only with it, from
     // loss.gan_start (step 3 is the first, after 3 steps done); perc only with loss.w_perc (on
-    // in the repa case, which also reads its targets from the cache built beside the encoder).
+    // in the repa case, which also reads its targets from the cache built beside the encoder);
+    // align only with an alignment (the base config has align.kind none).
     for (int i = 0; i < TRAIN_NMETRICS; i++) {
-        int g = i >= M_GAN_G && i <= M_GN_DISC, off = (g && !gan) || (i == M_PERC && !repa);
+        int g = i >= M_GAN_G && i <= M_GN_DISC, off = (g && !gan) || ((i == M_PERC || i == M_ALIGN) && !repa);
         CHECK(off ? isnan(a.v[9][i]) : !isnan(a.v[9][i]), "%s %slogged", train_metric_names[i], off ? "" : "not ");
         if (g) CHECK(isnan(a.v[2][i]) && (!gan || !isnan(a.v[3][i])), "%s before/at loss.gan_start", train_metric_names[i]);
     }

@@ -519,7 +519,9 @@ const char *trainer_step(Trainer *tr, float *vals) {
     int repa = tr->align == ALIGN_REPA;
     if (repa) params_zero_grad(&tr->proj.params);
     vals[M_DIFF] = NAN; // not computed when no SiT pass is needed
-    vals[M_ALIGN] = 0.0f;
+    // No alignment configured: align is not a loss of this run, so it is not logged (NaN is
+    // "absent" to the log, the dashboard and the exports) rather than logged as a 0.
+    vals[M_ALIGN] = tr->align == ALIGN_NONE ? NAN : 0.0f;
     int gan = gan_on(tr);
     for (int i = M_GAN_G; i <= M_GN_DISC; i++) vals[i] = NAN; // before loss.gan_start, or no GAN
 
@@ -541,9 +543,10 @@ const char *trainer_step(Trainer *tr, float *vals) {
     trainer_reduce_metrics(tr, vals);
     collapse_watch(tr, vals);
     float diff = isnan(vals[M_DIFF]) ? 0.0f : vals[M_DIFF];
+    float align = tr->align == ALIGN_NONE ? 0.0f : vals[M_ALIGN];
     float w_align = repa ? c->align.w_sit : c->loss.w_align;
     vals[M_TOTAL] = c->loss.w_recon * vals[M_RECON] + c->loss.w_kl * vals[M_KL] + c->loss.w_diff * diff +
-                    w_align * vals[M_ALIGN] + c->loss.w_smooth * vals[M_SMOOTH];
+                    w_align * align + c->loss.w_smooth * vals[M_SMOOTH];
     if (gan) vals[M_TOTAL] += c->loss.w_gan * vals[M_GAN_G];
     if (tr->perc_on) vals[M_TOTAL] += c->loss.w_perc * vals[M_PERC];
     static const int checked[] = {M_RECON, M_KL, M_DIFF, M_ALIGN, M_SMOOTH, M_GAN_G, M_GAN_D, M_PERC};
@@ -551,7 +554,7 @@ const char *trainer_step(Trainer *tr, float *vals) {
         int k = checked[i];
         float x = vals[k];
         int absent = (k == M_DIFF && !trainer_sit_needed(tr)) || ((k == M_GAN_G || k == M_GAN_D) && !gan) ||
-                     (k == M_PERC && !tr->perc_on);
+                     (k == M_PERC && !tr->perc_on) || (k == M_ALIGN && tr->align == ALIGN_NONE);
         if (isinf(x) || (isnan(x) && !absent)) return step_abort(tr, train_metric_names[k]);
     }
     // The gradients of the global batch's mean loss: the average of the shares' gradients,
