@@ -8,7 +8,8 @@
       from RESULTS/cells/*.json: table.md / table.csv (arm x seed x step), fd_steps.png, fd_wall.png
       and fd_flops.png (mean over seeds, band = min..max), speedup.md (steps, and seconds, for A and B
       to reach an FD level every arm reaches, over C's; log-interpolated; bootstrap over seeds),
-      effects.md (FD mean +- sd over seeds, and the README's contrasts as paired differences).
+      effects.md (FD mean +- sd over seeds, and the README's contrasts as paired differences),
+      grids-sS.png (each seed's sample grids, arm x checkpoint).
 
 Only the standard library is needed for cells; plots need matplotlib (scripts/deps.sh study).
 """
@@ -384,6 +385,49 @@ def plot(cells, res):
     return "plots: fd_steps.png, fd_wall.png, fd_flops.png"
 
 
+def montage(cells, res):
+    """grids-sS.png: the sample grids of one seed, an arm per row and a checkpoint per column (the
+    same noise and labels in every tile: common random numbers)."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        import matplotlib.image as mpimg
+    except ImportError:
+        return "montages skipped: no matplotlib (scripts/deps.sh study)"
+    gdir = os.path.join(res, "grids")
+    steps = sorted({c["step"] for c in cells})
+    made = []
+    for seed in sorted({c["seed"] for c in cells}):
+        arms = [a for a in ARMS if any(c["arm"] == a and c["seed"] == seed for c in cells)]
+        if not arms or not steps:
+            continue
+        fig, axes = plt.subplots(len(arms), len(steps), figsize=(1.5 * len(steps) + 1.4, 1.5 * len(arms) + 0.4),
+                                 squeeze=False)
+        for i, arm in enumerate(arms):
+            for j, step in enumerate(steps):
+                ax = axes[i][j]
+                ax.set_xticks([])
+                ax.set_yticks([])
+                for sp in ax.spines.values():
+                    sp.set_visible(False)
+                path = os.path.join(gdir, f"{arm}-s{seed}-{step}.png")
+                if os.path.exists(path):
+                    ax.imshow(mpimg.imread(path), interpolation="nearest")
+                if i == 0:
+                    ax.set_title(f"step {step}", fontsize=8)
+                if j == 0:
+                    ax.set_ylabel(ARM_TEXT.get(arm, arm).split(" ")[0], fontsize=9, rotation=0, labelpad=14)
+        fig.suptitle(f"samples, seed {seed} (EMA, 50 Euler steps, the same noise and labels in every tile)",
+                     fontsize=8)
+        fig.tight_layout()
+        name = f"grids-s{seed}.png"
+        fig.savefig(os.path.join(res, name), dpi=110)
+        plt.close(fig)
+        made.append(name)
+    return "montages: " + ", ".join(made) if made else "montages: no grids"
+
+
 def cmd_report(a):
     res = a.results
     cells = load_cells(a.cells or os.path.join(res, "cells"))
@@ -402,6 +446,7 @@ def cmd_report(a):
     print()
     print(ef)
     print(plot(cells, res))
+    print(montage(cells, res))
 
 
 def main():
