@@ -24,7 +24,7 @@ static void base_cfg(Config *c) {
     c->sample.n = 4;
     c->sample.steps = 4;
     // One thread: tiny models on a loaded 2-core machine spend most of their time in OpenMP
-    // barriers otherwise. The resume test runs on two (determinism across threads matters).
+    // barriers otherwise. The resume test runs on two (determinism with threads matters).
     c->train.threads = 1;
 }
 
@@ -68,7 +68,7 @@ static void check_resume(const char *name, int repa, int gan) {
         char enc[300];
         snprintf(enc, sizeof enc, "%s/encoder.safetensors", tmp);
         CHECK(write_encoder(enc, err) == 0, "%s", err);
-        // One thread: the plain case covers determinism across threads (and costs ~30 s on a
+        // One thread: the plain case covers determinism with threads (and costs ~30 s on a
         // loaded 2-core machine in OpenMP barriers).
         CHECK(!set(&c, "align.kind=repa") && !set(&c, "align.depth=1") && !set(&c, "align.projector_dim=16") &&
               !set(&c, "train.threads=1") && !set(&c, "loss.w_perc=0.5"), "config");
