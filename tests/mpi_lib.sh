@@ -77,7 +77,8 @@ status_of() {
         sleep 0.1
     done
 }
-# compare A.csv B.csv exact|TOL FROM UPTO: the loss columns (by name in each file) at every
+# compare A.csv B.csv exact|TOL FROM UPTO: the loss columns (by name in each file; one neither logs
+# is skipped, one only one logs is a failure) at every
 # step up to UPTO logged in both (a kill -9 loses the points of the last second before it),
 # and at least 8 of them after FROM (the checkpoint the resume continued from).
 compare() {
@@ -87,7 +88,9 @@ compare() {
       $1 <= upto && ($1 in row) { n++; if ($1 > from) after++
         split(row[$1], a, ",")
         split("recon kl diffusion align smooth total latent_std latent_sstd grad_norm_vae grad_norm_sit", ks, " ")
-        for (k in ks) { x = a[c1[ks[k]]]; y = $(c2[ks[k]])
+        for (k in ks) { if (!(ks[k] in c1) && !(ks[k] in c2)) continue # not logged by the recipe
+          if (!(ks[k] in c1) || !(ks[k] in c2)) { printf "column %s in one file only\n", ks[k]; bad++; continue }
+          x = a[c1[ks[k]]]; y = $(c2[ks[k]])
           if (tol == "exact") { if (x != y) { printf "step %s %s: %s vs %s\n", $1, ks[k], x, y; bad++ } continue }
           d = x - y; if (d < 0) d = -d; m = (x < 0 ? -x : x); if ((y < 0 ? -y : y) > m) m = (y < 0 ? -y : y)
           if (d > tol * m + 1e-12) { printf "step %s %s: %s vs %s\n", $1, ks[k], x, y; bad++ } } }
