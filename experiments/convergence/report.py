@@ -10,6 +10,10 @@
       to reach an FD level every arm reaches, over C's; log-interpolated; bootstrap over seeds),
       effects.md (FD mean +- sd over seeds, and the README's contrasts as paired differences),
       grids-sS.png (each seed's sample grids, arm x checkpoint).
+  report.py precision DIR
+      bf16 against fp32 (issue 15): DIR/cells (bf16) and DIR/fp32-cells (fp32) paired by seed, and
+      the logged metrics DIR/curves/ARM-sS-{fp32,bf16}.csv by window of steps: DIR/precision.md,
+      DIR/curves.png.
 
 Only the standard library is needed for cells; plots need matplotlib (scripts/deps.sh study).
 """
@@ -482,6 +486,118 @@ def cmd_report(a):
     print(montage(cells, res))
 
 
+# ---- bf16 against fp32 (issue 15) -------------------------------------------------------------
+
+CURVE_KEYS = ["total", "recon", "kl", "diffusion", "align", "smooth", "latent_std", "grad_norm_vae", "grad_norm_sit"]
+WINDOWS = [(1, 250), (251, 500), (501, 1000), (1001, 2000)]
+
+
+def window_means(rows, key):
+    out = []
+    for lo, hi in WINDOWS:
+        v = [float(r[key]) for r in rows if r.get(key) not in (None, "") and lo <= int(r["step"]) <= hi]
+        out.append(sum(v) / len(v) if v else float("nan"))
+    return out
+
+
+def cmd_precision(a):
+    """DIR/cells (bf16) against DIR/fp32-cells (fp32, the same arm, seeds, steps, binary and threads),
+    and the loss curves DIR/curves/ARM-sS-{fp32,bf16}.csv: DIR/precision.md and DIR/curves.png."""
+    d = a.dir
+    b16, f32 = load_cells(os.path.join(d, "cells")), load_cells(os.path.join(d, "fp32-cells"))
+    key = lambda c: (c["arm"], c["seed"], c["step"])
+    fb = {key(c): c for c in b16}
+    ff = {key(c): c for c in f32}
+    both = sorted(set(fb) & set(ff))
+    if not both:
+        sys.exit(f"report.py: no (arm, seed, step) in both {d}/cells and {d}/fp32-cells")
+    seeds = sorted({k[1] for k in both})
+    steps = sorted({k[2] for k in both})
+    arm = both[0][0]
+    lines = [f"# bf16 against fp32: arm {arm}, seeds {', '.join(map(str, seeds))}", "",
+             "FD at n 2000 (the last step also at n 5000), per seed, and bf16 - fp32 paired by seed against "
+             "the fp32 seed spread (sd over seeds):", "",
+             "| step | fp32 per seed | bf16 per seed | fp32 mean ± sd | bf16 mean ± sd | bf16 - fp32 (mean ± sd) |",
+             "|---|---|---|---|---|---|"]
+
+    def row(label, get):
+        x = [get(ff[(arm, s, st)]) for s in seeds]
+        y = [get(fb[(arm, s, st)]) for s in seeds]
+        dlt = [b - f for b, f in zip(y, x)]
+        mf, sf = mean_sd(x)
+        mb, sb = mean_sd(y)
+        md, sdd = mean_sd(dlt)
+        g = lambda v: f"{v:.4g}"
+        pm = lambda m, sd: f"{g(m)} ± {sd:.2g}" if len(seeds) > 1 else g(m)
+        lines.append(f"| {label} | {', '.join(g(v) for v in x)} | {', '.join(g(v) for v in y)} | "
+                     f"{pm(mf, sf)} | {pm(mb, sb)} | {pm(md, sdd)} |")
+
+    for st in steps:
+        if all((arm, s, st) in fb and (arm, s, st) in ff for s in seeds):
+            row(str(st), lambda c: c["fd"])
+    last = steps[-1]
+    if all(ff[(arm, s, last)].get("final") and fb[(arm, s, last)].get("final") for s in seeds):
+        for m in ("fd", "kid", "precision", "recall"):
+            row(f"{last}, n 5000: {m}", lambda c, m=m: c["final"][m])
+        for m in ("rfd", "psnr", "latent_std"):
+            row(f"{last}: {m}", lambda c, m=m: c[m])
+    # loss curves
+    cdir = os.path.join(d, "curves")
+    curves_ = {}
+    for s in seeds:
+        for prec in ("fp32", "bf16"):
+            pth = os.path.join(cdir, f"{arm}-s{s}-{prec}.csv")
+            if os.path.exists(pth):
+                curves_[(s, prec)] = read_csv(pth)
+    cs = [s for s in seeds if (s, "fp32") in curves_ and (s, "bf16") in curves_]
+    if cs:
+        lines += ["", "Logged metrics (every 10 steps), mean over each window of steps; fp32's seed sd beside "
+                  "bf16 - fp32 paired by seed (mean over seeds):", "",
+                  "| metric | steps | fp32 mean | bf16 mean | bf16 - fp32 | fp32 sd over seeds |", "|---|---|---|---|---|---|"]
+        for k in CURVE_KEYS:
+            if k not in curves_[(cs[0], "fp32")][0]:
+                continue
+            wf = [window_means(curves_[(s, "fp32")], k) for s in cs]
+            wb = [window_means(curves_[(s, "bf16")], k) for s in cs]
+            for i, (lo, hi) in enumerate(WINDOWS):
+                x = [w[i] for w in wf]
+                y = [w[i] for w in wb]
+                mf, sf = mean_sd(x)
+                mb, _ = mean_sd(y)
+                md, _ = mean_sd([b - f for b, f in zip(y, x)])
+                lines.append(f"| {k} | {lo}-{hi} | {mf:.5g} | {mb:.5g} | {md:+.3g} | {sf:.3g} |")
+    text = "\n".join(lines) + "\n"
+    with open(os.path.join(d, "precision.md"), "w") as f:
+        f.write(text)
+    print(text)
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("plot skipped: no matplotlib")
+        return
+    keys = [k for k in ("total", "diffusion", "recon", "align", "smooth", "latent_std") if cs and k in curves_[(cs[0], "fp32")][0]]
+    fig, axes = plt.subplots(2, 3, figsize=(11, 6))
+    for ax, k in zip(axes.flat, keys):
+        for s in cs:
+            for prec, ls in (("fp32", "-"), ("bf16", "--")):
+                rows = curves_[(s, prec)]
+                xs = [int(r["step"]) for r in rows if r.get(k) not in (None, "")]
+                ys = [float(r[k]) for r in rows if r.get(k) not in (None, "")]
+                # a running mean of 10 points (100 steps): the per-10-step values are noisy
+                sm = [sum(ys[max(0, i - 9):i + 1]) / len(ys[max(0, i - 9):i + 1]) for i in range(len(ys))]
+                ax.plot(xs, sm, ls, lw=1, color=f"C{s}", label=f"s{s} {prec}")
+        ax.set_title(k, fontsize=9)
+        ax.grid(alpha=0.3)
+    axes.flat[0].legend(fontsize=7)
+    fig.suptitle(f"arm {arm}: fp32 (solid) and bf16 (dashed), running mean over 100 steps", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(os.path.join(d, "curves.png"), dpi=100)
+    plt.close(fig)
+    print("plot: curves.png")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -497,9 +613,13 @@ def main():
     r = sub.add_parser("report")
     r.add_argument("results")
     r.add_argument("--cells")
+    q = sub.add_parser("precision")
+    q.add_argument("dir")
     a = p.parse_args()
     if a.cmd == "cell":
         cmd_cell(a)
+    elif a.cmd == "precision":
+        cmd_precision(a)
     else:
         cmd_report(a)
 
