@@ -527,10 +527,10 @@ def cmd_precision(a):
         mf, sf = mean_sd(x)
         mb, sb = mean_sd(y)
         md, sdd = mean_sd(dlt)
-        g = lambda v: f"{v:.4g}"
-        pm = lambda m, sd: f"{g(m)} ± {sd:.2g}" if len(seeds) > 1 else g(m)
+        g = lambda v, sign="": f"{v:{sign}.2f}" if abs(v) >= 1 else f"{v:{sign}.3g}"
+        pm = lambda m, sd, sign="": f"{g(m, sign)} ± {g(sd)}" if len(seeds) > 1 else g(m, sign)
         lines.append(f"| {label} | {', '.join(g(v) for v in x)} | {', '.join(g(v) for v in y)} | "
-                     f"{pm(mf, sf)} | {pm(mb, sb)} | {pm(md, sdd)} |")
+                     f"{pm(mf, sf)} | {pm(mb, sb)} | {pm(md, sdd, '+')} |")
 
     for st in steps:
         if all((arm, s, st) in fb and (arm, s, st) in ff for s in seeds):

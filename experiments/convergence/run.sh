@@ -54,7 +54,9 @@ EXTRA=${EXTRA:-}
 . experiments/study.sh
 LOG=${RUNLOG:-$LOG} # a trial apart from the study logs apart too
 CELLS=${CELLS:-$HERE/results/cells}   # the pilot's go to results/pilot/cells
-GRIDS=$(dirname "$CELLS")/grids
+# grids beside the cells, named after them (cells -> grids, fp32-cells -> fp32-grids): two
+# studies sharing a results folder keep their own
+GRIDS=${GRIDS:-$(dirname "$CELLS")/$(basename "$CELLS" | sed 's/cells$/grids/')}
 VAES=$HERE/results/vae
 mkdir -p "$CELLS" "$GRIDS" "$VAES"
 
