@@ -134,6 +134,28 @@ TEST(sgemm_bf16_falls_back_to_fp32_without_the_extension) {
     CHECK(same, "the fallback did not give the fp32 product bit for bit");
 }
 
+// The bf16 packers that skip the fp32 panel (GemmOperand.pack16) must give the panels of fp32
+// packing plus conversion bit for bit, so the products are identical with them on and off.
+TEST(sgemm_bf16_pack16_is_bit_exact) {
+    if (!gemm_bf16_ok()) { printf("  (no AVX512-BF16 here)\n"); return; }
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++)
+        for (int t = 0; t < 4; t++) {
+            int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2], ta = t & 1, tb = t >> 1;
+            Rng r;
+            rng_seed(&r, (uint64_t)(300 + s * 4 + t));
+            int lda = ta ? M : K, ldb = tb ? K : N;
+            float *A = randv((size_t)M * K, &r), *B = randv((size_t)K * N, &r);
+            float *C = malloc((size_t)M * N * 4), *F = malloc((size_t)M * N * 4);
+            sgemm_prec(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, N, 1);
+            gemm_pack16_enable(0);
+            sgemm_prec(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, F, N, 1);
+            gemm_pack16_enable(1);
+            int same = memcmp(C, F, (size_t)M * N * 4) == 0;
+            free(A); free(B); free(C); free(F);
+            CHECK(same, "M %d N %d K %d ta %d tb %d: pack16 changed the product", M, N, K, ta, tb);
+        }
+}
+
 // ---------------------------------------------------------------------------------------------
 // conv2d in bf16: a naive double conv of the rounded operands, and the bound against fp32.
 typedef struct {
@@ -231,6 +253,17 @@ TEST(conv2d_bf16_matches_rounded_reference_and_fp32_bound) {
         for (size_t i = 0; i < no; i++) oa[i] = oa[i] / 128 + 1e-5f;
         for (size_t i = 0; i < nx; i++) dxa[i] = dxa[i] / 128 + 1e-5f;
         for (size_t i = 0; i < nw; i++) dwa[i] = dwa[i] / 128 + 1e-5f;
+        if (have) { // (3) the bf16 packers that skip the fp32 panel change nothing
+            float *po = malloc(no * 4), *px = calloc(nx, 4), *pw = calloc(nw, 4);
+            gemm_pack16_enable(0);
+            conv2d_forward(po, x, w, NULL, &c, &ws);
+            conv2d_backward(px, pw, NULL, d, x, w, &c, &ws);
+            gemm_pack16_enable(1);
+            CHECK(!memcmp(po, go, no * 4) && !memcmp(px, gx, nx * 4) && !memcmp(pw, gw, nw * 4),
+                  "shape %zu: pack16 changed the forward %d, dinp %d, dweight %d", s, !!memcmp(po, go, no * 4),
+                  !!memcmp(px, gx, nx * 4), !!memcmp(pw, gw, nw * 4));
+            free(po); free(px); free(pw);
+        }
         double qo = worst_over(go, o, oa, no), qx = worst_over(gx, dx, dxa, nx), qw = worst_over(gw, dw, dwa, nw);
         workspace_free(&ws);
         free(x); free(w); free(d); free(xr); free(wr); free(dr); free(o); free(oa); free(dx); free(dxa);
@@ -310,6 +343,7 @@ int main(void) {
     RUN(sgemm_bf16_is_the_product_of_rounded_operands);
     RUN(sgemm_bf16_within_tolerance_of_fp32);
     RUN(sgemm_bf16_falls_back_to_fp32_without_the_extension);
+    RUN(sgemm_bf16_pack16_is_bit_exact);
     RUN(conv2d_bf16_matches_rounded_reference_and_fp32_bound);
     RUN(conv2d_bf16_matches_torch_on_rounded_operands);
     RUN(linear_bf16_within_tolerance_and_not_fp32);

@@ -2,9 +2,11 @@
 // cblas_sgemm peak (issue 2's yardstick) and repae's own sgemm peak (gemm.h).
 //
 //   build/bench/bench_ops [threads (2)] [workspace MB (64)] [min seconds per timing (0.25)]
-//                         [sections: any of c(onv) l(inear) o(ther), default all] [cpu|wall] [bf16]
+//                         [sections: any of c(onv) l(inear) o(ther), default all] [cpu|wall] [bf16|bf16-fp32pack]
 // "bf16" runs the convs and linears with bf16 products (Workspace.bf16, linear_*_prec; issue 15)
-// and adds repae's bf16 sgemm peak; %own is then against that bf16 peak.
+// and adds repae's bf16 sgemm peak; %own is then against that bf16 peak. "bf16-fp32pack" is the
+// same with the operands packed in fp32 and then converted (gemm_pack16_enable(0)), the path
+// before the bf16 packers, for an A/B of them.
 // "cpu" times with the process CPU clock instead of the wall clock: with 1 thread on a busy
 // shared machine that still gives the op's own speed (time-slicing is not counted), which is
 // how the before/after ratios in README.md were measured.
@@ -150,7 +152,8 @@ int main(int argc, char **argv) {
     if (argc > 3) g_min_time = atof(argv[3]);
     const char *sections = argc > 4 ? argv[4] : "clo";
     g_cpu_clock = argc > 5 && strcmp(argv[5], "cpu") == 0;
-    g_bf16 = argc > 6 && strcmp(argv[6], "bf16") == 0;
+    g_bf16 = argc > 6 && (strcmp(argv[6], "bf16") == 0 || strcmp(argv[6], "bf16-fp32pack") == 0);
+    if (argc > 6 && strcmp(argv[6], "bf16-fp32pack") == 0) gemm_pack16_enable(0);
     if (g_bf16 && !gemm_bf16_ok()) {
         fprintf(stderr, "bench_ops: bf16 asked for, but this CPU has no AVX512-BF16 (or REPAE_GEMM=openblas)\n");
         return 1;

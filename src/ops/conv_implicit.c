@@ -227,6 +227,24 @@ static void pack_grouped(const void *ctx, float *dst, int i0, int mc, int n0, in
     }
 }
 
+// pack_grouped straight into bf16 k-pair panels (GemmOperand.pack16): each row's pixels are
+// contiguous within an image, so 32 of them are two runs of 16 (P a multiple of 16).
+static void pack_grouped16(const void *ctx, uint32_t *dst, int i0, int mc, int n0, int nc) {
+    const GroupedRows *g = ctx;
+    const int kp = (nc + 1) / 2;
+    for (int ir = 0; ir < mc; ir += GEMM_MR) {
+        int mr = mc - ir < GEMM_MR ? mc - ir : GEMM_MR;
+        const float *src[16] = {0};
+        for (int n = 0; n < nc; n += 32) {
+            int j = n0 + n, nk = nc - n < 32 ? nc - n : 32;
+            const float *lo = g->d + ((size_t)(j / g->P) * g->Cout + i0 + ir) * g->P + j % g->P, *hi = lo;
+            if (nk > 16) hi = g->d + ((size_t)((j + 16) / g->P) * g->Cout + i0 + ir) * g->P + (j + 16) % g->P;
+            for (int q = 0; q < mr; q++) src[q] = lo + (size_t)q * g->P;
+            gemm_pack16_rows(dst + (size_t)ir * kp + (size_t)(n / 2) * GEMM_MR, GEMM_MR, GEMM_MR, src, hi - lo, NULL, nk);
+        }
+    }
+}
+
 // A = W' for the input gradient: row ci, column r' = (co, ki, kj) -> W[co][ci][k-1-ki][k-1-kj].
 typedef struct { const float *w; int Cout, Cin, k; } FlippedW;
 
@@ -290,6 +308,28 @@ static void pack_winT(const void *ctx, float *dst, int rr0, int rrc, int n0, int
                     rows[q] = t->mask ? _mm512_maskz_loadu_ps(t->mask[rb + q], p) : _mm512_loadu_ps(p);
                 }
                 transpose16_store(rows, d + (size_t)n * GEMM_NR + h, GEMM_NR);
+            }
+        }
+    }
+}
+
+// pack_winT straight into bf16 k-pair panels (GemmOperand.pack16): a tap's 32 pixels are two
+// 16-pixel windows, whose distance is the same for every tap.
+static void pack_winT16(const void *ctx, uint32_t *dst, int rr0, int rrc, int n0, int nc) {
+    const WindowsT *t = ctx;
+    const int kp = (nc + 1) / 2;
+    for (int j = 0; j < rrc; j += GEMM_NR) {
+        uint32_t *d = dst + (size_t)j * kp;
+        for (int h = 0; h < GEMM_NR; h += 16) {
+            int rb = rr0 + j + h, nv = rr0 + rrc - rb; // rows [rb, rb + nv) exist
+            const float *src[16] = {0};
+            for (int n = 0; n < nc; n += 32) { // nc and n0 are multiples of 16 (P is)
+                int nk = nc - n < 32 ? nc - n : 32;
+                const float *base = window_base(&t->w, n0 + n);
+                ptrdiff_t half = nk > 16 ? window_base(&t->w, n0 + n + 16) - base : 0;
+                for (int q = 0; q < 16 && q < nv; q++) src[q] = base + t->off[rb + q];
+                gemm_pack16_rows(d + (size_t)(n / 2) * GEMM_NR + h, GEMM_NR, 16, src, half,
+                                 t->mask ? t->mask + rb : NULL, nk);
             }
         }
     }
@@ -359,7 +399,8 @@ static int conv_windows(float *out, int M, float beta, GemmOperand a, const floa
         if (dw) {
             WindowsT t = {w, off, mask};
             GroupedRows g = {dout + (size_t)b0 * M * P, M, P};
-            gemm_packed_prec(M, K, nb * P, 1.0f, (GemmOperand){pack_grouped, &g}, (GemmOperand){pack_winT, &t}, 1.0f,
+            gemm_packed_prec(M, K, nb * P, 1.0f, (GemmOperand){pack_grouped, &g, pack_grouped16},
+                             (GemmOperand){pack_winT, &t, pack_winT16}, 1.0f,
                         (GemmC){dw, K, 0, 0}, ws->bf16);
             continue;
         }
@@ -444,8 +485,8 @@ static int conv_phase_dinp(float *dinp, const float *dout, const float *weight, 
                 int nb = c->B - b0 < nbmax ? c->B - b0 : nbmax;
                 pcol.v.x = dout + (size_t)b0 * c->Cout * c->Ho * c->Wo;
                 float *stage = ws->buf;
-                gemm_packed_prec(c->Cin, nb * Pa, c->Cout * f.ntap, 1.0f, (GemmOperand){pack_phase_w, &f},
-                            (GemmOperand){pack_phase_col, &pcol}, 0.0f, (GemmC){stage, Pa, Pa, per}, ws->bf16);
+                gemm_packed_prec(c->Cin, nb * Pa, c->Cout * f.ntap, 1.0f, (GemmOperand){pack_phase_w, &f, NULL},
+                            (GemmOperand){pack_phase_col, &pcol, NULL}, 0.0f, (GemmC){stage, Pa, Pa, per}, ws->bf16);
                 #pragma omp parallel for collapse(2) schedule(static)
                 for (int n = 0; n < nb; n++)
                     for (int ci = 0; ci < c->Cin; ci++) {
@@ -472,11 +513,11 @@ void conv_implicit_forward(float *out, const float *inp, const float *weight, co
     }
     GemmMat w = {weight, K, 0};
     if (c->stride == 1 && conv_windows_ok(c->Ho, c->Wo) &&
-        conv_windows(out, c->Cout, bias ? 1.0f : 0.0f, (GemmOperand){gemm_pack_a, &w}, inp, c->B, c->Cin, c->H,
+        conv_windows(out, c->Cout, bias ? 1.0f : 0.0f, (GemmOperand){gemm_pack_a, &w, gemm_pack_a16(&w)}, inp, c->B, c->Cin, c->H,
                      c->W, c->k, c->pad_t, c->pad_l, c->Ho, c->Wo, ws, NULL, NULL) == 0)
         return;
     ColView v = {inp, c->Cin, c->H, c->W, c->k, c->pad_t, c->pad_l, c->Ho, c->Wo, P, c->stride};
-    gemm_packed_prec(c->Cout, c->B * P, K, 1.0f, (GemmOperand){gemm_pack_a, &w}, (GemmOperand){pack_col, &v},
+    gemm_packed_prec(c->Cout, c->B * P, K, 1.0f, (GemmOperand){gemm_pack_a, &w, gemm_pack_a16(&w)}, (GemmOperand){pack_col, &v, NULL},
                 bias ? 1.0f : 0.0f, (GemmC){out, P, P, (size_t)c->Cout * P}, ws->bf16);
 }
 
@@ -491,7 +532,8 @@ void conv_implicit_backward(float *dinp, float *dweight, const float *dout, cons
         if (!done) {
             ColView v = {inp, c->Cin, c->H, c->W, c->k, c->pad_t, c->pad_l, c->Ho, c->Wo, P, c->stride};
             GroupedRows g = {dout, c->Cout, P};
-            gemm_packed_prec(c->Cout, K, N, 1.0f, (GemmOperand){pack_grouped, &g}, (GemmOperand){pack_colT, &v},
+            gemm_packed_prec(c->Cout, K, N, 1.0f, (GemmOperand){pack_grouped, &g, P % 16 ? NULL : pack_grouped16},
+                             (GemmOperand){pack_colT, &v, NULL},
                         1.0f, (GemmC){dweight, K, 0, 0}, ws->bf16);
         }
     }
@@ -505,12 +547,12 @@ void conv_implicit_backward(float *dinp, float *dweight, const float *dout, cons
         const int HW = c->H * c->W;
         FlippedW f = {weight, c->Cout, c->Cin, c->k};
         if (conv_windows_ok(c->H, c->W) &&
-            conv_windows(dinp, c->Cin, 1.0f, (GemmOperand){pack_flipped, &f}, dout, c->B, c->Cout, c->Ho, c->Wo,
+            conv_windows(dinp, c->Cin, 1.0f, (GemmOperand){pack_flipped, &f, NULL}, dout, c->B, c->Cout, c->Ho, c->Wo,
                          c->k, c->k - 1 - c->pad_t, c->k - 1 - c->pad_l, c->H, c->W, ws, NULL, NULL) == 0)
             return;
         ColView v = {dout, c->Cout, c->Ho, c->Wo, c->k, c->k - 1 - c->pad_t, c->k - 1 - c->pad_l,
                      c->H, c->W, HW, 1};
-        gemm_packed_prec(c->Cin, c->B * HW, c->Cout * c->k * c->k, 1.0f, (GemmOperand){pack_flipped, &f},
-                    (GemmOperand){pack_col, &v}, 1.0f, (GemmC){dinp, HW, HW, (size_t)c->Cin * HW}, ws->bf16);
+        gemm_packed_prec(c->Cin, c->B * HW, c->Cout * c->k * c->k, 1.0f, (GemmOperand){pack_flipped, &f, NULL},
+                    (GemmOperand){pack_col, &v, NULL}, 1.0f, (GemmC){dinp, HW, HW, (size_t)c->Cin * HW}, ws->bf16);
     }
 }

@@ -38,6 +38,8 @@
 // Products with fewer flops than this run on one thread: waking a sleeping OpenMP thread
 // costs more than it saves.
 #define PAR_MIN_FLOPS (2.0 * 96 * 96 * 96)
+// gemm_pack16_enable: a test switch, like sgemm_force (set before work starts).
+static int pack16_on = 1;
 
 static pthread_once_t backend_once = PTHREAD_ONCE_INIT;
 static int backend_default; // 1: own kernel; set once per process from the CPU and REPAE_GEMM
@@ -139,6 +141,59 @@ void gemm_pack_b(const void *ctx, float *restrict dst, int j0, int nc, int k0, i
             for (int k = kfull; k < kc; k++) d[(size_t)k * NR + c] = 0.0f;
     }
 }
+
+// bf16 panels straight from rows contiguous in k (gemm.h): A not transposed, B transposed.
+// Each k pair of a row is two adjacent floats, so 32 k of a row convert into one vector of 16
+// pair words, and a 16 x 16 word transpose makes panel rows of them: half the transposes of
+// the fp32 panel and no second pass over it (bf16_convert_a/b).
+static void pack_a16_rows(const void *ctx, uint32_t *dst, int i0, int mc, int k0, int kc) {
+    const GemmMat *m = ctx;
+    int kp = (kc + 1) / 2;
+    for (int ir = 0; ir < mc; ir += MR) {
+        int mr = mc - ir < MR ? mc - ir : MR;
+        const float *src[16] = {0};
+        for (int k = 0; k < kc; k += 32) {
+            for (int q = 0; q < mr; q++) src[q] = m->x + (size_t)(i0 + ir + q) * m->ld + k0 + k;
+            gemm_pack16_rows(dst + (size_t)ir * kp + (size_t)(k / 2) * MR, MR, MR, src, 16, NULL,
+                             kc - k < 32 ? kc - k : 32);
+        }
+    }
+}
+
+static void pack_b16_rows(const void *ctx, uint32_t *dst, int j0, int nc, int k0, int kc) {
+    const GemmMat *m = ctx;
+    int kp = (kc + 1) / 2;
+    for (int jr = 0; jr < nc; jr += NR)
+        for (int h = 0; h < NR; h += 16) {
+            int nv = nc - jr - h; // rows of B (columns of op(B)) that exist
+            const float *src[16] = {0};
+            for (int k = 0; k < kc; k += 32) {
+                for (int q = 0; q < 16 && q < nv; q++) src[q] = m->x + (size_t)(j0 + jr + h + q) * m->ld + k0 + k;
+                gemm_pack16_rows(dst + (size_t)jr * kp + (size_t)(k / 2) * NR + h, NR, 16, src, 16, NULL,
+                                 kc - k < 32 ? kc - k : 32);
+            }
+        }
+}
+
+// And from rows contiguous across the panel (A transposed, B not): a k pair is two rows.
+static void pack_a16_cols(const void *ctx, uint32_t *dst, int i0, int mc, int k0, int kc) {
+    const GemmMat *m = ctx;
+    int kp = (kc + 1) / 2;
+    for (int ir = 0; ir < mc; ir += MR)
+        bf16_pack_pairs(dst + (size_t)ir * kp, m->x + (size_t)k0 * m->ld + i0 + ir, (size_t)m->ld,
+                        mc - ir < MR ? mc - ir : MR, MR, kc);
+}
+
+static void pack_b16_cols(const void *ctx, uint32_t *dst, int j0, int nc, int k0, int kc) {
+    const GemmMat *m = ctx;
+    int kp = (kc + 1) / 2;
+    for (int jr = 0; jr < nc; jr += NR)
+        bf16_pack_pairs(dst + (size_t)jr * kp, m->x + (size_t)k0 * m->ld + j0 + jr, (size_t)m->ld,
+                        nc - jr < NR ? nc - jr : NR, NR, kc);
+}
+
+GemmPack16 gemm_pack_a16(const GemmMat *m) { return m->trans ? pack_a16_cols : pack_a16_rows; }
+GemmPack16 gemm_pack_b16(const GemmMat *m) { return m->trans ? pack_b16_rows : pack_b16_cols; }
 
 // ---------------------------------------------------------------------------------------------
 // The register kernel: C[0..R)[0..32) = alpha * a @ b + beta * C (beta == 0: C not read), the
@@ -278,11 +333,15 @@ static void gemm_block(int m, int n, int k0, int K, float alpha, const GemmOpera
         float bt = pc == k0 ? beta : 1.0f; // later K slices add onto the first one's result
         for (int jc = 0; jc < n; jc += NC) {
             int nc = n - jc < NC ? n - jc : NC;
-            b->pack(b->ctx, bbuf, j0 + jc, nc, pc, kc);
-            if (bf16) bf16_convert_b(b16, bbuf, nc, kc);
+            if (bf16 && b->pack16 && pack16_on) b->pack16(b->ctx, b16, j0 + jc, nc, pc, kc);
+            else {
+                b->pack(b->ctx, bbuf, j0 + jc, nc, pc, kc);
+                if (bf16) bf16_convert_b(b16, bbuf, nc, kc);
+            }
             for (int ic = 0; ic < m; ic += MC) {
                 int mc = m - ic < MC ? m - ic : MC;
-                if (jc == 0 || m > MC) {
+                if ((jc == 0 || m > MC) && bf16 && a->pack16 && pack16_on) a->pack16(a->ctx, a16, i0 + ic, mc, pc, kc);
+                else if (jc == 0 || m > MC) {
                     a->pack(a->ctx, abuf, i0 + ic, mc, pc, kc);
                     if (bf16) bf16_convert_a(a16, abuf, mc, kc);
                 }
@@ -329,6 +388,8 @@ static float *thread_buf(void) {
 
 
 int gemm_own(void) { return use_own(); }
+
+void gemm_pack16_enable(int on) { pack16_on = on != 0; }
 
 // Not cached: a getenv and three cpuid-table reads per bf16 product cost nothing next to the
 // product, and tests can then pretend the CPU lacks BF16 (REPAE_CPU_PRETEND_MISSING) at any time.
@@ -382,8 +443,11 @@ void gemm_windows_prec(int M, int N, int K, float alpha, GemmOperand a, GemmWind
             float bt = pc == 0 ? beta : 1.0f;
             for (int ic = 0; ic < M; ic += MC) {
                 int mc = M - ic < MC ? M - ic : MC;
-                a.pack(a.ctx, abuf, ic, mc, pc, kc);
-                if (bf16) bf16_convert_a(a16, abuf, mc, kc);
+                if (bf16 && a.pack16 && pack16_on) a.pack16(a.ctx, a16, ic, mc, pc, kc);
+                else {
+                    a.pack(a.ctx, abuf, ic, mc, pc, kc);
+                    if (bf16) bf16_convert_a(a16, abuf, mc, kc);
+                }
                 for (int t = t0; t < t1; t++) {
                     const float *base = b.base(b.ctx, t * NR);
                     if (bf16) { // the windows once into a k-pair panel, then every row tile on it
@@ -488,6 +552,7 @@ void sgemm_prec(int transA, int transB, int M, int N, int K, float alpha, const 
         return;
     }
     GemmMat am = {A, lda, transA}, bm = {B, ldb, transB};
-    gemm_packed_prec(M, N, K, alpha, (GemmOperand){gemm_pack_a, &am}, (GemmOperand){gemm_pack_b, &bm}, beta,
+    gemm_packed_prec(M, N, K, alpha, (GemmOperand){gemm_pack_a, &am, gemm_pack_a16(&am)},
+                     (GemmOperand){gemm_pack_b, &bm, gemm_pack_b16(&bm)}, beta,
                      (GemmC){C, ldc, 0, 0}, bf16);
 }

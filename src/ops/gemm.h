@@ -48,9 +48,15 @@ void sgemm_force(int own);
 // dst + p * width * kc holds, for each k in turn, its `width` values; rows past x0 + xc are 0.
 // dst is 64-byte aligned. Packers run concurrently on different threads.
 typedef void (*GemmPack)(const void *ctx, float *dst, int x0, int xc, int k0, int kc);
+// Optional, for bf16 products: the same rows straight into bf16 k-pair panels (gemm_bf16.h's
+// layout: panel p at dst + p * width * ((kc + 1) / 2)), bit for bit what pack followed by the
+// conversion gives. Without it (NULL) a bf16 product packs in fp32 and converts. k0 is a
+// multiple of 32 (whole KC slices).
+typedef void (*GemmPack16)(const void *ctx, uint32_t *dst, int x0, int xc, int k0, int kc);
 typedef struct {
     GemmPack pack;
     const void *ctx;
+    GemmPack16 pack16;
 } GemmOperand;
 // Plain matrix operands for GemmOperand.ctx with gemm_pack_a / gemm_pack_b.
 typedef struct {
@@ -88,5 +94,17 @@ void gemm_packed_prec(int M, int N, int K, float alpha, GemmOperand a, GemmOpera
                       int bf16);
 void gemm_pack_a(const void *ctx, float *dst, int x0, int xc, int k0, int kc);
 void gemm_pack_b(const void *ctx, float *dst, int x0, int xc, int k0, int kc);
+// Their pack16 (bf16 k-pair panels straight from the matrix).
+GemmPack16 gemm_pack_a16(const GemmMat *m);
+GemmPack16 gemm_pack_b16(const GemmMat *m);
+// For pack16 functions of rows contiguous in k: up to 32 k values of up to 16 rows into k-pair
+// panel rows, dst[p * ldd + q] = bf16(src[q][2p]) | bf16(src[q][2p + 1]) << 16 (nearest even)
+// for p < (nk + 1) / 2 and q < nq. k values 0..15 of row q are at src[q], 16..31 at
+// src[q] + half; k >= nk, lanes outside mask[q] (mask NULL: all) and rows with src[q] NULL read
+// as 0. Only on CPUs with AVX512-BF16 (gemm_bf16_ok).
+void gemm_pack16_rows(uint32_t *dst, size_t ldd, int nq, const float *const src[16], ptrdiff_t half,
+                      const uint16_t *mask, int nk);
+// Tests: 0 makes bf16 products ignore pack16 (fp32 packing, then conversion), 1 the default.
+void gemm_pack16_enable(int on);
 
 #endif

@@ -4,6 +4,7 @@
 // twice the fp32 kernel's flops per instruction.
 #include "ops/gemm_bf16.h"
 #include "ops/gemm.h"
+#include "ops/simd_transpose.h"
 #include "base/cpu.h"
 #include <immintrin.h>
 
@@ -65,6 +66,51 @@ BF16_TARGET void bf16_convert_windows(uint32_t *restrict dst, const float *base,
         for (int h = 0; h < 2; h++) {
             __m512 l = _mm512_maskz_loadu_ps(ml, lo + h * half), u = _mm512_maskz_loadu_ps(mh, hi + h * half);
             _mm512_store_si512((void *)(dst + (size_t)p * NR + 16 * h), pair16(l, u));
+        }
+    }
+}
+
+BF16_TARGET void gemm_pack16_rows(uint32_t *restrict dst, size_t ldd, int nq, const float *const src[16],
+                                  ptrdiff_t half, const uint16_t *mask, int nk) {
+    __mmask16 ml = nk >= 16 ? 0xFFFF : (__mmask16)((1u << nk) - 1);
+    __mmask16 mh = nk >= 32 ? 0xFFFF : nk > 16 ? (__mmask16)((1u << (nk - 16)) - 1) : 0;
+    __mmask16 keep = nq >= 16 ? 0xFFFF : (__mmask16)((1u << nq) - 1);
+    __m512 v[16];
+    for (int q = 0; q < 16; q++) {
+        if (q >= nq || !src[q]) {
+            v[q] = _mm512_setzero_ps();
+            continue;
+        }
+        __mmask16 m = mask ? mask[q] : 0xFFFF;
+        __m512 lo = _mm512_maskz_loadu_ps(m & ml, src[q]);
+        __m512 hi = mh ? _mm512_maskz_loadu_ps(m & mh, src[q] + half) : _mm512_setzero_ps();
+        v[q] = (__m512)_mm512_cvtne2ps_pbh(hi, lo); // halves k0..k31 in order: words are the k pairs
+    }
+    int np = (nk + 1) / 2;
+    if (np == 16) {
+        transpose16_store_mask(v, (float *)dst, ldd, keep);
+        return;
+    }
+    _Alignas(64) float t[16 * 16];
+    transpose16_store(v, t, 16);
+    for (int p = 0; p < np; p++) _mm512_mask_storeu_ps((float *)dst + (size_t)p * ldd, keep, _mm512_load_ps(t + 16 * p));
+}
+
+BF16_TARGET void bf16_pack_pairs(uint32_t *restrict dst, const float *x, size_t ld, int n, int width, int kc) {
+    int kp = (kc + 1) / 2;
+    __mmask16 m0 = n >= 16 ? 0xFFFF : (__mmask16)((1u << n) - 1);
+    __mmask16 m1 = n >= 32 ? 0xFFFF : n > 16 ? (__mmask16)((1u << (n - 16)) - 1) : 0;
+    __mmask16 w0 = width >= 16 ? 0xFFFF : (__mmask16)((1u << width) - 1);
+    for (int p = 0; p < kp; p++) {
+        const float *lo = x + (size_t)2 * p * ld, *hi = lo + ld;
+        int has_hi = 2 * p + 1 < kc;
+        uint32_t *d = dst + (size_t)p * width;
+        __m512 l = _mm512_maskz_loadu_ps(m0, lo), u = has_hi ? _mm512_maskz_loadu_ps(m0, hi) : _mm512_setzero_ps();
+        _mm512_mask_storeu_epi32(d, w0, pair16(l, u));
+        if (width > 16) {
+            l = _mm512_maskz_loadu_ps(m1, lo + 16);
+            u = has_hi ? _mm512_maskz_loadu_ps(m1, hi + 16) : _mm512_setzero_ps();
+            _mm512_storeu_si512((void *)(d + 16), pair16(l, u));
         }
     }
 }

@@ -21,6 +21,10 @@ void bf16_convert_b(uint32_t *dst, const float *src, int nc, int kc);
 // when mask != NULL) -> one bf16 B panel.
 void bf16_convert_windows(uint32_t *dst, const float *base, const ptrdiff_t *off, ptrdiff_t half,
                           const uint16_t *mask, int kc);
+// The k-pair panel of kc rows of x (stride ld) whose first n values are the panel's columns
+// (op(A) transposed, op(B) not): dst[p * width + j] = the pair of x[2p][j] and x[2p + 1][j]
+// for j < n, 0 for n <= j < width (width GEMM_MR or GEMM_NR).
+void bf16_pack_pairs(uint32_t *dst, const float *x, size_t ld, int n, int width, int kc);
 // C[0..mr)[0..nr) = alpha * a @ b + beta * C (beta == 0: C not read); mr <= MR, nr <= NR.
 void bf16_kernel(int mr, int nr, int kc, const uint32_t *a, const uint32_t *b, float *C, int ldc,
                  float alpha, float beta);
