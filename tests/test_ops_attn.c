@@ -205,6 +205,65 @@ TEST(attention_direct_bits) {
     if (!test_failed_) check_direct_bits(8, 24, 96, 2);
 }
 
+// The backward's direct loops against the four products through sgemm (the path before them)
+// with the same softmax backward: the same bits, at 1 and 2 threads.
+static void mha_backward_via_sgemm(float *dqkv, const float *dout, const float *qkv, const float *att,
+                                   int B, int T, int C, int NH, float *scratch) {
+    int hs = C / NH, C3 = 3 * C;
+    float scale = (float)(1.0 / sqrt((double)hs));
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++) {
+            const float *base = qkv + (size_t)b * T * C3, *dy = dout + (size_t)b * T * C + h * hs;
+            const float *q = base + h * hs, *k = base + C + h * hs, *v = base + 2 * C + h * hs;
+            float *db = dqkv + (size_t)b * T * C3, *dq = db + h * hs, *dk = db + C + h * hs, *dv = db + 2 * C + h * hs;
+            const float *a = att + ((size_t)b * NH + h) * T * T;
+            sgemm(0, 1, T, T, hs, 1.0f, dy, C, v, C3, 0.0f, scratch, T);
+            sgemm(1, 0, T, hs, T, 1.0f, a, T, dy, C, 1.0f, dv, C3);
+            for (int i = 0; i < T; i++) {
+                float *di = scratch + (size_t)i * T;
+                const float *ai = a + (size_t)i * T;
+                float dd = (float)ops_dot(di, ai, (size_t)T);
+                for (int j = 0; j < T; j++) di[j] = ai[j] * (di[j] - dd);
+            }
+            sgemm(0, 0, T, hs, T, scale, scratch, T, k, C3, 1.0f, dq, C3);
+            sgemm(1, 0, T, hs, T, scale, scratch, T, q, C3, 1.0f, dk, C3);
+        }
+}
+
+static void check_direct_backward_bits(int B, int T, int C, int NH) {
+    size_t nq = (size_t)B * T * 3 * C, no = (size_t)B * T * C, na = (size_t)B * NH * T * T;
+    float *qkv = xmalloc(nq * sizeof(float)), *y = xmalloc(no * sizeof(float)), *a = xmalloc(na * sizeof(float));
+    float *dy = xmalloc(no * sizeof(float)), *d0 = xmalloc(nq * sizeof(float)), *d = xmalloc(nq * sizeof(float));
+    float *init = xmalloc(nq * sizeof(float)), *scratch = xmalloc((size_t)T * T * sizeof(float));
+    uint64_t st = 777;
+    test_fill(qkv, nq, &st, 1.0f, 0.0f);
+    test_fill(dy, no, &st, 1.0f, 0.0f);
+    test_fill(init, nq, &st, 0.5f, 0.0f); // dqkv accumulates: start from nonzero values
+    attention_forward(y, a, qkv, B, T, C, NH);
+    memcpy(d0, init, nq * sizeof(float));
+    mha_backward_via_sgemm(d0, dy, qkv, a, B, T, C, NH, scratch);
+    int nt0 = omp_get_max_threads(), bad = 0, nt = 1;
+    for (; nt <= 2 && !bad; nt++) {
+        omp_set_num_threads(nt);
+        memcpy(d, init, nq * sizeof(float));
+        attention_backward(d, dy, qkv, a, B, T, C, NH, scratch);
+        bad = memcmp(d, d0, nq * sizeof(float)) != 0;
+    }
+    omp_set_num_threads(nt0);
+    size_t at = 0;
+    while (bad && at < nq && !memcmp(d + at, d0 + at, sizeof(float))) at++;
+    float got = bad ? d[at] : 0, want = bad ? d0[at] : 0;
+    free(qkv); free(y); free(a); free(dy); free(d0); free(d); free(init); free(scratch);
+    CHECK(!bad, "T %d C %d NH %d, %d thread(s): dqkv[%zu] is %.9g, the sgemm path gives %.9g", T, C, NH, nt - 1,
+          at, (double)got, (double)want);
+}
+
+TEST(attention_backward_direct_bits) {
+    if (!gemm_own()) return; // the direct path only runs with the own kernel
+    check_direct_backward_bits(8, 16, 192, 6);
+    if (!test_failed_) check_direct_backward_bits(8, 24, 96, 2);
+}
+
 int main(void) {
     RUN(attention_matches_torch);
     RUN(attention_t7_batch1);
@@ -212,6 +271,7 @@ int main(void) {
     RUN(attention_single_token);
     RUN(attention_72_tokens);
     RUN(attention_direct_bits);
+    RUN(attention_backward_direct_bits);
     RUN(spatial_attention_matches_torch);
     RUN(spatial_attention_1x1_image);
     RUN(spatial_attention_hw7_batch1);

@@ -27,15 +27,16 @@ static void softmax_rows_inplace(float *s, long rows, int n) {
     for (long r = 0; r < rows; r++) softmax_row(s + (size_t)r * n, n);
 }
 
-// d (in place, n x n): datt -> dscores, d[i,j] = att[i,j] * (d[i,j] - sum_k d[i,k] att[i,k]).
+// One row of datt -> dscores: d[j] = att[j] * (d[j] - sum_k d[k] att[k]).
+static inline void softmax_backward_row(float *di, const float *ai, int n) {
+    float dd = (float)ops_dot(di, ai, (size_t)n);
+    for (int j = 0; j < n; j++) di[j] = ai[j] * (di[j] - dd);
+}
+
+// d (in place, n x n): datt -> dscores, row by row.
 static void softmax_backward_inplace(float *d, const float *att, int n) {
 #pragma omp parallel for schedule(static) if ((long)n * n >= ATTN_PAR_MIN)
-    for (int i = 0; i < n; i++) {
-        float *di = d + (size_t)i * n;
-        const float *ai = att + (size_t)i * n;
-        float dd = (float)ops_dot(di, ai, (size_t)n);
-        for (int j = 0; j < n; j++) di[j] = ai[j] * (di[j] - dd);
-    }
+    for (int i = 0; i < n; i++) softmax_backward_row(d + (size_t)i * n, att + (size_t)i * n, n);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -126,12 +127,90 @@ size_t attention_scratch_floats(int B, int T, int C, int NH) {
     return (size_t)T * T;
 }
 
+// The backward of one head without sgemm, for the heads head_direct runs (the four products
+// through sgemm, one head at a time on one thread, were 3.4 ms of a block's backward at
+// fm32-small against 0.3 ms for its forward). Each sum is the register kernel's, from 0 with
+// one fma per k in order; where sgemm adds into C it is fma(alpha, sum, C) in whole 32-column
+// tiles and alpha * sum + C (two roundings; -std=c11 contracts nothing) in a last partial one.
+// So the bits are those of the sgemm path. dy, q, k, v, dq, dk, dv have row strides ldy and ld.
+static inline __attribute__((always_inline)) void head_direct_backward(float *dq, float *dk, float *dv,
+        const float *dy, int ldy, const float *a, const float *q, const float *k, const float *v, int ld,
+        int T, int hs, float scale) {
+    float t[ATTN_DIRECT_HS * ATTN_DIRECT_T], ds[ATTN_DIRECT_T * ATTN_DIRECT_T];
+    float acc[ATTN_DIRECT_HS > ATTN_DIRECT_T ? ATTN_DIRECT_HS : ATTN_DIRECT_T];
+    const int dfull = hs / GEMM_NR * GEMM_NR; // columns of dq, dk in sgemm's whole tiles
+    // datt (T,T) = dy v^T, over d in order (v transposed into t)
+    for (int j = 0; j < T; j++)
+        for (int d = 0; d < hs; d++) t[d * T + j] = v[(size_t)j * ld + d];
+    for (int i = 0; i < T; i++) {
+        const float *yi = dy + (size_t)i * ldy;
+        for (int j = 0; j < T; j++) acc[j] = 0.0f;
+        for (int d = 0; d < hs; d++) {
+            float x = yi[d];
+            const float *td = t + d * T;
+            for (int j = 0; j < T; j++) acc[j] = fmaf(x, td[j], acc[j]);
+        }
+        for (int j = 0; j < T; j++) ds[i * T + j] = acc[j];
+    }
+    // dv (T,hs) += att^T dy, over tokens t in order
+    for (int s = 0; s < T; s++) {
+        for (int d = 0; d < hs; d++) acc[d] = 0.0f;
+        for (int i = 0; i < T; i++) {
+            float x = a[(size_t)i * T + s];
+            const float *yi = dy + (size_t)i * ldy;
+            for (int d = 0; d < hs; d++) acc[d] = fmaf(x, yi[d], acc[d]);
+        }
+        float *o = dv + (size_t)s * ld;
+        for (int d = 0; d < hs; d++) o[d] = acc[d] + o[d];
+    }
+    for (int i = 0; i < T; i++) softmax_backward_row(ds + i * T, a + (size_t)i * T, T);
+    // dq (T,hs) += scale * dS k
+    for (int i = 0; i < T; i++) {
+        for (int d = 0; d < hs; d++) acc[d] = 0.0f;
+        for (int j = 0; j < T; j++) {
+            float x = ds[i * T + j];
+            const float *kj = k + (size_t)j * ld;
+            for (int d = 0; d < hs; d++) acc[d] = fmaf(x, kj[d], acc[d]);
+        }
+        float *o = dq + (size_t)i * ld;
+        for (int d = 0; d < dfull; d++) o[d] = fmaf(scale, acc[d], o[d]);
+        for (int d = dfull; d < hs; d++) o[d] = scale * acc[d] + o[d];
+    }
+    // dk (T,hs) += scale * dS^T q
+    for (int j = 0; j < T; j++) {
+        for (int d = 0; d < hs; d++) acc[d] = 0.0f;
+        for (int i = 0; i < T; i++) {
+            float x = ds[i * T + j];
+            const float *qi = q + (size_t)i * ld;
+            for (int d = 0; d < hs; d++) acc[d] = fmaf(x, qi[d], acc[d]);
+        }
+        float *o = dk + (size_t)j * ld;
+        for (int d = 0; d < dfull; d++) o[d] = fmaf(scale, acc[d], o[d]);
+        for (int d = dfull; d < hs; d++) o[d] = scale * acc[d] + o[d];
+    }
+}
+
 void attention_backward(float *dqkv, const float *dout, const float *qkv, const float *att,
                         int B, int T, int C, int NH, float *scratch) {
     if (!dqkv) return;
     int hs = C / NH, C3 = 3 * C;
     float scale = (float)(1.0 / sqrt((double)hs));
     size_t TT = (size_t)T * T;
+    if (gemm_own() && T <= ATTN_DIRECT_T && hs <= ATTN_DIRECT_HS) {
+        // Samples and heads split among the threads: each writes only its own head's columns.
+        #pragma omp parallel for schedule(static) if ((long)B * NH * TT >= ATTN_PAR_MIN)
+        for (long bh = 0; bh < (long)B * NH; bh++) {
+            int b = (int)(bh / NH), h = (int)(bh % NH);
+            const float *base = qkv + (size_t)b * T * C3 + h * hs;
+            float *db = dqkv + (size_t)b * T * C3 + h * hs;
+            const float *dy = dout + (size_t)b * T * C + h * hs, *a = att + (size_t)bh * TT;
+            if (T == 16 && hs == 32)
+                head_direct_backward(db, db + C, db + 2 * C, dy, C, a, base, base + C, base + 2 * C, C3, 16, 32, scale);
+            else
+                head_direct_backward(db, db + C, db + 2 * C, dy, C, a, base, base + C, base + 2 * C, C3, T, hs, scale);
+        }
+        return;
+    }
     for (int b = 0; b < B; b++) {
         const float *base = qkv + (size_t)b * T * C3;
         float *dbase = dqkv + (size_t)b * T * C3;
