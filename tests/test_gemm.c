@@ -128,10 +128,45 @@ TEST(sgemm_same_bits_for_1_and_2_threads) {
     CHECK(same, "1-thread and 2-thread products differ");
 }
 
+// sgemm_prec_bias adds the bias as the kernel stores; it must give the bits of filling C with
+// the bias and multiplying with beta = 1 (what linear_forward did), on both paths, in fp32 and
+// bf16, at 1 and 2 threads (the K-split shapes give thread 0 the bias), with alpha != 1 too.
+TEST(sgemm_bias_same_bits_as_beta_one_onto_the_bias) {
+    for (int own = 0; own < 2; own++) {
+        sgemm_force(own);
+        int save = omp_get_max_threads();
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+            for (int t = 0; t < 4; t++)
+                for (int nt = 1; nt <= 2; nt++) {
+                    int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2], tb = t & 1, bf16 = t >> 1;
+                    float alpha = s % 2 ? 0.7f : 1.0f;
+                    Rng r;
+                    rng_seed(&r, 900 + s * 8 + t * 2 + nt);
+                    float *A = malloc(sizeof(float) * M * K), *B = malloc(sizeof(float) * K * N);
+                    float *bias = malloc(sizeof(float) * N), *C = malloc(sizeof(float) * M * N);
+                    float *W = malloc(sizeof(float) * M * N);
+                    fill(A, (size_t)M * K, &r); fill(B, (size_t)K * N, &r); fill(bias, (size_t)N, &r);
+                    for (int i = 0; i < M; i++) memcpy(W + (size_t)i * N, bias, sizeof(float) * N);
+                    for (int i = 0; i < M * N; i++) C[i] = NAN; // not read
+                    omp_set_num_threads(nt);
+                    int ldb = tb ? K : N;
+                    sgemm_prec(0, tb, M, N, K, alpha, A, K, B, ldb, 1.0f, W, N, bf16);
+                    sgemm_prec_bias(0, tb, M, N, K, alpha, A, K, B, ldb, bias, C, N, bf16);
+                    omp_set_num_threads(save);
+                    int same = !memcmp(C, W, sizeof(float) * M * N);
+                    free(A); free(B); free(bias); free(C); free(W);
+                    CHECK(same, "%s: M %d N %d K %d transB %d bf16 %d alpha %g, %d thread(s): the bias path differs",
+                          own ? "own" : "openblas", M, N, K, tb, bf16, alpha, nt);
+                }
+        sgemm_force(-1);
+    }
+}
+
 int main(void) {
     RUN(sgemm_own_kernel_matches_reference);
     RUN(sgemm_openblas_path_matches_reference);
     RUN(sgemm_alpha_zero_and_k_zero_scale_c);
     RUN(sgemm_same_bits_for_1_and_2_threads);
+    RUN(sgemm_bias_same_bits_as_beta_one_onto_the_bias);
     return test_summary();
 }

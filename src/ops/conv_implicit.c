@@ -401,11 +401,11 @@ static int conv_windows(float *out, int M, float beta, GemmOperand a, const floa
             GroupedRows g = {dout + (size_t)b0 * M * P, M, P};
             gemm_packed_prec(M, K, nb * P, 1.0f, (GemmOperand){pack_grouped, &g, pack_grouped16},
                              (GemmOperand){pack_winT, &t, pack_winT16}, 1.0f,
-                        (GemmC){dw, K, 0, 0}, ws->bf16);
+                        (GemmC){dw, K, 0, 0, NULL}, ws->bf16);
             continue;
         }
         gemm_windows_prec(M, nb * P, K, 1.0f, a, (GemmWindows){window_base, &w, off, Wo == 16 ? Wp : 16, mask}, beta,
-                     (GemmC){out + (size_t)b0 * M * P, P, P, (size_t)M * P}, ws->bf16);
+                     (GemmC){out + (size_t)b0 * M * P, P, P, (size_t)M * P, NULL}, ws->bf16);
     }
     free(off);
     free(mask);
@@ -486,7 +486,7 @@ static int conv_phase_dinp(float *dinp, const float *dout, const float *weight, 
                 pcol.v.x = dout + (size_t)b0 * c->Cout * c->Ho * c->Wo;
                 float *stage = ws->buf;
                 gemm_packed_prec(c->Cin, nb * Pa, c->Cout * f.ntap, 1.0f, (GemmOperand){pack_phase_w, &f, NULL},
-                            (GemmOperand){pack_phase_col, &pcol, NULL}, 0.0f, (GemmC){stage, Pa, Pa, per}, ws->bf16);
+                            (GemmOperand){pack_phase_col, &pcol, NULL}, 0.0f, (GemmC){stage, Pa, Pa, per, NULL}, ws->bf16);
                 #pragma omp parallel for collapse(2) schedule(static)
                 for (int n = 0; n < nb; n++)
                     for (int ci = 0; ci < c->Cin; ci++) {
@@ -518,7 +518,7 @@ void conv_implicit_forward(float *out, const float *inp, const float *weight, co
         return;
     ColView v = {inp, c->Cin, c->H, c->W, c->k, c->pad_t, c->pad_l, c->Ho, c->Wo, P, c->stride};
     gemm_packed_prec(c->Cout, c->B * P, K, 1.0f, (GemmOperand){gemm_pack_a, &w, gemm_pack_a16(&w)}, (GemmOperand){pack_col, &v, NULL},
-                bias ? 1.0f : 0.0f, (GemmC){out, P, P, (size_t)c->Cout * P}, ws->bf16);
+                bias ? 1.0f : 0.0f, (GemmC){out, P, P, (size_t)c->Cout * P, NULL}, ws->bf16);
 }
 
 void conv_implicit_backward(float *dinp, float *dweight, const float *dout, const float *inp,
@@ -534,7 +534,7 @@ void conv_implicit_backward(float *dinp, float *dweight, const float *dout, cons
             GroupedRows g = {dout, c->Cout, P};
             gemm_packed_prec(c->Cout, K, N, 1.0f, (GemmOperand){pack_grouped, &g, P % 16 ? NULL : pack_grouped16},
                              (GemmOperand){pack_colT, &v, NULL},
-                        1.0f, (GemmC){dweight, K, 0, 0}, ws->bf16);
+                        1.0f, (GemmC){dweight, K, 0, 0, NULL}, ws->bf16);
         }
     }
     if (dinp) { // dx (Cin, B*H*W) += W' (Cin, Cout*k*k) @ col'(dout); the caller checked conv_implicit_dinp_ok
@@ -553,6 +553,6 @@ void conv_implicit_backward(float *dinp, float *dweight, const float *dout, cons
         ColView v = {dout, c->Cout, c->Ho, c->Wo, c->k, c->k - 1 - c->pad_t, c->k - 1 - c->pad_l,
                      c->H, c->W, HW, 1};
         gemm_packed_prec(c->Cin, c->B * HW, c->Cout * c->k * c->k, 1.0f, (GemmOperand){pack_flipped, &f, NULL},
-                    (GemmOperand){pack_col, &v, NULL}, 1.0f, (GemmC){dinp, HW, HW, (size_t)c->Cin * HW}, ws->bf16);
+                    (GemmOperand){pack_col, &v, NULL}, 1.0f, (GemmC){dinp, HW, HW, (size_t)c->Cin * HW, NULL}, ws->bf16);
     }
 }

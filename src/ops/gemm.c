@@ -15,6 +15,7 @@
 // the thread count (as OpenBLAS's may), never on the run.
 #include "ops/gemm.h"
 #include "ops/gemm_bf16.h"
+#include "ops/par.h"
 #include "ops/simd_transpose.h"
 #include "base/util.h"
 #include <cblas.h>
@@ -205,7 +206,7 @@ GemmPack16 gemm_pack_b16(const GemmMat *m) { return m->trans ? pack_b16_rows : p
 __attribute__((target("avx512f"), always_inline))
 static inline void kernel_tile(const int R, const int PACKED, const int MASKED, int kc, const float *restrict a,
                                const float *b, const ptrdiff_t *off, ptrdiff_t half, const uint16_t *mask,
-                               float *C, int ldc, float alpha, float beta) {
+                               float *C, int ldc, float alpha, float beta, const float *cb) {
     __m512 c0[MR], c1[MR];
     #pragma GCC unroll 14
     for (int r = 0; r < R; r++) c0[r] = c1[r] = _mm512_setzero_ps();
@@ -235,7 +236,10 @@ static inline void kernel_tile(const int R, const int PACKED, const int MASKED, 
     #pragma GCC unroll 14
     for (int r = 0; r < R; r++) {
         float *cr = C + (size_t)r * ldc;
-        if (beta == 0.0f) {
+        if (cb) { // as beta = 1 onto C filled with the column bias
+            _mm512_storeu_ps(cr, _mm512_fmadd_ps(va, c0[r], _mm512_loadu_ps(cb)));
+            _mm512_storeu_ps(cr + 16, _mm512_fmadd_ps(va, c1[r], _mm512_loadu_ps(cb + 16)));
+        } else if (beta == 0.0f) {
             _mm512_storeu_ps(cr, _mm512_mul_ps(va, c0[r]));
             _mm512_storeu_ps(cr + 16, _mm512_mul_ps(va, c1[r]));
         } else {
@@ -247,8 +251,8 @@ static inline void kernel_tile(const int R, const int PACKED, const int MASKED, 
 
 __attribute__((target("avx512f")))
 static void kernel_14x32(int kc, const float *restrict a, const float *restrict b,
-                         float *C, int ldc, float alpha, float beta) {
-    kernel_tile(MR, 1, 0, kc, a, b, NULL, 16, NULL, C, ldc, alpha, beta);
+                         float *C, int ldc, float alpha, float beta, const float *cb) {
+    kernel_tile(MR, 1, 0, kc, a, b, NULL, 16, NULL, C, ldc, alpha, beta, cb);
 }
 
 // Edge tiles: the bottom edge (mr < MR rows: Cout = 32, 64, 128 leave 4, 8, 2) and the right
@@ -258,7 +262,7 @@ static void kernel_14x32(int kc, const float *restrict a, const float *restrict 
 // staged. R and NV are constants in each instance; the loops unroll into registers.
 __attribute__((target("avx512f"), always_inline))
 static inline void kernel_rows(const int R, const int NV, int kc, const float *restrict a, const float *restrict b,
-                               float *C, int ldc, float alpha, float beta, __mmask16 last) {
+                               float *C, int ldc, float alpha, float beta, const float *cb, __mmask16 last) {
     __m512 c0[MR], c1[MR];
     #pragma GCC unroll 14
     for (int r = 0; r < R; r++) c0[r] = c1[r] = _mm512_setzero_ps();
@@ -279,7 +283,10 @@ static inline void kernel_rows(const int R, const int NV, int kc, const float *r
     for (int r = 0; r < R; r++) {
         float *cr = C + (size_t)r * ldc;
         __m512 x0 = _mm512_mul_ps(va, c0[r]), x1 = _mm512_mul_ps(va, c1[r]);
-        if (beta != 0.0f) {
+        if (cb) { // as beta = 1 onto C filled with the column bias
+            x0 = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, cb), x0);
+            if (NV == 2) x1 = _mm512_add_ps(_mm512_maskz_loadu_ps(last, cb + 16), x1);
+        } else if (beta != 0.0f) {
             x0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, cr), x0);
             if (NV == 2) x1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(last, cr + 16), x1);
         }
@@ -290,23 +297,23 @@ static inline void kernel_rows(const int R, const int NV, int kc, const float *r
 
 __attribute__((target("avx512f")))
 static void kernel_edge(int mr, int nr, int kc, const float *a, const float *b, float *C, int ldc,
-                        float alpha, float beta) {
+                        float alpha, float beta, const float *cb) {
     __mmask16 last = (__mmask16)((1u << (nr > 16 ? nr - 16 : nr)) - 1);
     if (nr == NR) {
         switch (mr) {
-#define K_(R) case R: kernel_tile(R, 1, 0, kc, a, b, NULL, 16, NULL, C, ldc, alpha, beta); break;
+#define K_(R) case R: kernel_tile(R, 1, 0, kc, a, b, NULL, 16, NULL, C, ldc, alpha, beta, cb); break;
         K_(1) K_(2) K_(3) K_(4) K_(5) K_(6) K_(7) K_(8) K_(9) K_(10) K_(11) K_(12) K_(13)
 #undef K_
         }
     } else if (nr > 16) {
         switch (mr) {
-#define K_(R) case R: kernel_rows(R, 2, kc, a, b, C, ldc, alpha, beta, last); break;
+#define K_(R) case R: kernel_rows(R, 2, kc, a, b, C, ldc, alpha, beta, cb, last); break;
         K_(1) K_(2) K_(3) K_(4) K_(5) K_(6) K_(7) K_(8) K_(9) K_(10) K_(11) K_(12) K_(13) K_(14)
 #undef K_
         }
     } else {
         switch (mr) {
-#define K_(R) case R: kernel_rows(R, 1, kc, a, b, C, ldc, alpha, beta, last); break;
+#define K_(R) case R: kernel_rows(R, 1, kc, a, b, C, ldc, alpha, beta, cb, last); break;
         K_(1) K_(2) K_(3) K_(4) K_(5) K_(6) K_(7) K_(8) K_(9) K_(10) K_(11) K_(12) K_(13) K_(14)
 #undef K_
         }
@@ -348,13 +355,15 @@ static void gemm_block(int m, int n, int k0, int K, float alpha, const GemmOpera
                 for (int jr = 0; jr < nc; jr += NR) {
                     int nr = nc - jr < NR ? nc - jr : NR;
                     const float *bp = bbuf + (size_t)jr * kc;
+                    // the column bias in the first K slice only, as beta in the others
+                    const float *cb = pc == k0 && out->colbias ? out->colbias + j0 + jc + jr : NULL;
                     for (int ir = 0; ir < mc; ir += MR) {
                         int mr = mc - ir < MR ? mc - ir : MR;
                         float *cp = c_at(out, i0 + ic + ir, j0 + jc + jr);
                         const float *ap = abuf + (size_t)ir * kc;
-                        if (bf16) bf16_kernel(mr, nr, kc, a16 + (size_t)ir * kp, b16 + (size_t)jr * kp, cp, out->ldc, alpha, bt);
-                        else if (mr == MR && nr == NR) kernel_14x32(kc, ap, bp, cp, out->ldc, alpha, bt);
-                        else kernel_edge(mr, nr, kc, ap, bp, cp, out->ldc, alpha, bt);
+                        if (bf16) bf16_kernel(mr, nr, kc, a16 + (size_t)ir * kp, b16 + (size_t)jr * kp, cp, out->ldc, alpha, bt, cb);
+                        else if (mr == MR && nr == NR) kernel_14x32(kc, ap, bp, cp, out->ldc, alpha, bt, cb);
+                        else kernel_edge(mr, nr, kc, ap, bp, cp, out->ldc, alpha, bt, cb);
                     }
                 }
             }
@@ -401,14 +410,14 @@ static void kernel_win_rows(int mr, int kc, const float *a, const float *base, c
                             const uint16_t *mask, float *C, int ldc, float alpha, float beta) {
     if (mask) {
         switch (mr) {
-#define K_(R) case R: kernel_tile(R, 0, 1, kc, a, base, off, half, mask, C, ldc, alpha, beta); break;
+#define K_(R) case R: kernel_tile(R, 0, 1, kc, a, base, off, half, mask, C, ldc, alpha, beta, NULL); break;
         K_(1) K_(2) K_(3) K_(4) K_(5) K_(6) K_(7) K_(8) K_(9) K_(10) K_(11) K_(12) K_(13) K_(14)
 #undef K_
         }
         return;
     }
     switch (mr) {
-#define K_(R) case R: kernel_tile(R, 0, 0, kc, a, base, off, half, NULL, C, ldc, alpha, beta); break;
+#define K_(R) case R: kernel_tile(R, 0, 0, kc, a, base, off, half, NULL, C, ldc, alpha, beta, NULL); break;
     K_(1) K_(2) K_(3) K_(4) K_(5) K_(6) K_(7) K_(8) K_(9) K_(10) K_(11) K_(12) K_(13) K_(14)
 #undef K_
     }
@@ -454,7 +463,7 @@ void gemm_windows_prec(int M, int N, int K, float alpha, GemmOperand a, GemmWind
                         bf16_convert_windows(b16, base, b.off + pc, b.half, b.mask ? b.mask + pc : NULL, kc);
                         for (int ir = 0; ir < mc; ir += MR)
                             bf16_kernel(mc - ir < MR ? mc - ir : MR, NR, kc, a16 + (size_t)ir * kp, b16,
-                                        c_at(&out, ic + ir, t * NR), out.ldc, alpha, bt);
+                                        c_at(&out, ic + ir, t * NR), out.ldc, alpha, bt, NULL);
                         continue;
                     }
                     for (int ir = 0; ir < mc; ir += MR) {
@@ -482,11 +491,15 @@ void gemm_packed_prec(int M, int N, int K, float alpha, GemmOperand a, GemmOpera
         fprintf(stderr, "gemm_packed: column groups of %d are not a multiple of %d\n", out.group, NR);
         abort();
     }
+    if (out.colbias && (out.group || beta != 0.0f)) {
+        fprintf(stderr, "gemm_packed: a column bias needs plain C (group 0) and beta 0\n");
+        abort();
+    }
     if (alpha == 0.0f || K <= 0) { // C = beta * C, and beta == 0 writes zeros (BLAS semantics)
         for (int i = 0; i < M; i++)
             for (int j = 0; j < N; j++) {
                 float *p = c_at(&out, i, j);
-                *p = beta == 0.0f ? 0.0f : beta * *p;
+                *p = out.colbias ? out.colbias[j] : beta == 0.0f ? 0.0f : beta * *p;
             }
         return;
     }
@@ -507,7 +520,7 @@ void gemm_packed_prec(int M, int N, int K, float alpha, GemmOperand a, GemmOpera
             int s0 = (int)((long)slices * id / n), s1 = (int)((long)slices * (id + 1) / n);
             int k0 = s0 * KC, k1 = s1 * KC < K ? s1 * KC : K;
             float *abuf = thread_buf(), *bbuf = abuf + (size_t)MC * KC;
-            GemmC mine = {part + (size_t)(id > 0 ? id - 1 : 0) * M * N, N, 0, 0};
+            GemmC mine = {part + (size_t)(id > 0 ? id - 1 : 0) * M * N, N, 0, 0, NULL};
             if (k1 > k0) gemm_block(M, N, k0, k1, alpha, &a, &b, id ? 0.0f : beta, id ? &mine : &out, 0, 0, abuf, bbuf, bf16);
             else if (id) memset(mine.c, 0, sizeof(float) * M * N);
         }
@@ -543,16 +556,34 @@ void sgemm(int transA, int transB, int M, int N, int K, float alpha, const float
     sgemm_prec(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, 0);
 }
 
+static int own_shape(int M, int N, int K) { return use_own() && M >= OWN_MIN_M && N >= OWN_MIN_N && K >= OWN_MIN_K; }
+
+static void own_product(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+                        const float *B, int ldb, float beta, const float *bias, float *C, int ldc, int bf16) {
+    GemmMat am = {A, lda, transA}, bm = {B, ldb, transB};
+    gemm_packed_prec(M, N, K, alpha, (GemmOperand){gemm_pack_a, &am, gemm_pack_a16(&am)},
+                     (GemmOperand){gemm_pack_b, &bm, gemm_pack_b16(&bm)}, beta, (GemmC){C, ldc, 0, 0, bias}, bf16);
+}
+
 void sgemm_prec(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
                 const float *B, int ldb, float beta, float *C, int ldc, int bf16) {
     if (M <= 0 || N <= 0) return;
-    if (!use_own() || M < OWN_MIN_M || N < OWN_MIN_N || K < OWN_MIN_K) {
+    if (!own_shape(M, N, K)) {
         cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                     M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
-    GemmMat am = {A, lda, transA}, bm = {B, ldb, transB};
-    gemm_packed_prec(M, N, K, alpha, (GemmOperand){gemm_pack_a, &am, gemm_pack_a16(&am)},
-                     (GemmOperand){gemm_pack_b, &bm, gemm_pack_b16(&bm)}, beta,
-                     (GemmC){C, ldc, 0, 0}, bf16);
+    own_product(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, NULL, C, ldc, bf16);
+}
+
+void sgemm_prec_bias(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+                     const float *B, int ldb, const float *bias, float *C, int ldc, int bf16) {
+    if (M <= 0 || N <= 0) return;
+    if (own_shape(M, N, K)) {
+        own_product(transA, transB, M, N, K, alpha, A, lda, B, ldb, 0.0f, bias, C, ldc, bf16);
+        return;
+    }
+    #pragma omp parallel for schedule(static) if ((size_t)M * N >= OPS_PAR_STREAM)
+    for (int i = 0; i < M; i++) memcpy(C + (size_t)i * ldc, bias, (size_t)N * sizeof(float));
+    sgemm_prec(transA, transB, M, N, K, alpha, A, lda, B, ldb, 1.0f, C, ldc, bf16);
 }

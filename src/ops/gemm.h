@@ -25,6 +25,10 @@ void sgemm(int transA, int transB, int M, int N, int K, float alpha, const float
 // precision is the caller's (a flag on its op struct or workspace), never the process's.
 void sgemm_prec(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
                 const float *B, int ldb, float beta, float *C, int ldc, int bf16);
+// C = alpha * op(A) @ op(B) + bias[j] in every row (beta 0): the same bits as filling C with
+// the bias and calling sgemm_prec with beta 1, which is what it does where OpenBLAS runs.
+void sgemm_prec_bias(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
+                     const float *B, int ldb, const float *bias, float *C, int ldc, int bf16);
 // 1 if bf16 products run in bf16 in this process (own kernel and a CPU with AVX512-BF16).
 int gemm_bf16_ok(void);
 
@@ -66,10 +70,13 @@ typedef struct {
 // C's element (i, j) is at c + i * ldc + j; with group > 0 (a multiple of GEMM_NR), columns come
 // in groups of `group` and group g starts at c + g * group_stride (NCHW images: group = H*W,
 // ldc = H*W, group_stride = C*H*W).
+// colbias (group 0 and beta 0 only, else NULL): C(i, j) = alpha * sum + colbias[j], the same
+// bits as C filled with the bias and beta = 1, without the pass that fills it.
 typedef struct {
     float *c;
     int ldc, group;
     size_t group_stride;
+    const float *colbias;
 } GemmC;
 int gemm_own(void);
 // B read in place: column tile j (j a multiple of GEMM_NR) at row k is 16 floats at

@@ -119,7 +119,7 @@ BF16_TARGET void bf16_pack_pairs(uint32_t *restrict dst, const float *x, size_t 
 // computed on the panel's zero padding and not stored (masks m0, m1).
 __attribute__((target("avx512f,avx512bw,avx512bf16"), always_inline))
 static inline void tile(const int R, int kp, const uint32_t *restrict a, const uint32_t *restrict b, float *C,
-                        int ldc, float alpha, float beta, __mmask16 m0, __mmask16 m1) {
+                        int ldc, float alpha, float beta, const float *cb, __mmask16 m0, __mmask16 m1) {
     __m512 c0[MR], c1[MR];
     #pragma GCC unroll 14
     for (int r = 0; r < R; r++) c0[r] = c1[r] = _mm512_setzero_ps();
@@ -139,7 +139,10 @@ static inline void tile(const int R, int kp, const uint32_t *restrict a, const u
     for (int r = 0; r < R; r++) {
         float *cr = C + (size_t)r * ldc;
         __m512 x0 = _mm512_mul_ps(va, c0[r]), x1 = _mm512_mul_ps(va, c1[r]);
-        if (beta != 0.0f) {
+        if (cb) { // as beta = 1 onto C filled with the column bias
+            x0 = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, cb), x0);
+            x1 = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, cb + 16), x1);
+        } else if (beta != 0.0f) {
             x0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, cr), x0);
             x1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, cr + 16), x1);
         }
@@ -149,12 +152,12 @@ static inline void tile(const int R, int kp, const uint32_t *restrict a, const u
 }
 
 BF16_TARGET void bf16_kernel(int mr, int nr, int kc, const uint32_t *a, const uint32_t *b, float *C, int ldc,
-                             float alpha, float beta) {
+                             float alpha, float beta, const float *cb) {
     int kp = (kc + 1) / 2;
     __mmask16 m0 = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1);
     __mmask16 m1 = nr >= 32 ? 0xFFFF : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
     switch (mr) {
-#define K_(R) case R: tile(R, kp, a, b, C, ldc, alpha, beta, m0, m1); break;
+#define K_(R) case R: tile(R, kp, a, b, C, ldc, alpha, beta, cb, m0, m1); break;
     K_(1) K_(2) K_(3) K_(4) K_(5) K_(6) K_(7) K_(8) K_(9) K_(10) K_(11) K_(12) K_(13) K_(14)
 #undef K_
     }

@@ -26,6 +26,7 @@ void bf16_convert_windows(uint32_t *dst, const float *base, const ptrdiff_t *off
 // for j < n, 0 for n <= j < width (width GEMM_MR or GEMM_NR).
 void bf16_pack_pairs(uint32_t *dst, const float *x, size_t ld, int n, int width, int kc);
 // C[0..mr)[0..nr) = alpha * a @ b + beta * C (beta == 0: C not read); mr <= MR, nr <= NR.
+// cb != NULL: alpha * a @ b + cb[j] instead (as beta = 1 onto C filled with the bias).
 void bf16_kernel(int mr, int nr, int kc, const uint32_t *a, const uint32_t *b, float *C, int ldc,
-                 float alpha, float beta);
+                 float alpha, float beta, const float *cb);
 #endif

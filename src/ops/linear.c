@@ -22,15 +22,10 @@ void linear_forward_prec(float *out, const float *inp, const float *weight, cons
         for (size_t i = 0; i < (size_t)N * nout; i++) out[i] = bias ? bias[i % nout] : 0.0f;
         return;
     }
-    float beta = 0.0f;
-    if (bias) { // seed out with the bias and let sgemm accumulate onto it (beta = 1)
-        #pragma omp parallel for schedule(static) if ((size_t)N * nout >= OPS_PAR_STREAM)
-        for (int n = 0; n < N; n++)
-            for (int o = 0; o < nout; o++) out[(size_t)n * nout + o] = bias[o];
-        beta = 1.0f;
-    }
-    // out (N, nout) = inp (N, nin) @ weight^T (nin, nout)
-    sgemm_prec(0, 1, N, nout, nin, 1.0f, inp, nin, weight, nin, beta, out, nout, bf16);
+    // out (N, nout) = inp (N, nin) @ weight^T (nin, nout) (+ bias in every row, added by the
+    // kernel as it stores: the bits of seeding out with it and beta = 1, without that pass)
+    if (bias) sgemm_prec_bias(0, 1, N, nout, nin, 1.0f, inp, nin, weight, nin, bias, out, nout, bf16);
+    else sgemm_prec(0, 1, N, nout, nin, 1.0f, inp, nin, weight, nin, 0.0f, out, nout, bf16);
 }
 
 void linear_backward_prec(float *dinp, float *dweight, float *dbias,
