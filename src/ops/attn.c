@@ -127,12 +127,19 @@ size_t attention_scratch_floats(int B, int T, int C, int NH) {
     return (size_t)T * T;
 }
 
+// o[d] += alpha * acc[d] as sgemm's register kernel adds into C: fma in the columns of whole
+// 32-wide tiles (d < dfull), alpha * acc then + o (two roundings; -std=c11 contracts nothing)
+// in a last partial tile.
+static inline void add_as_sgemm(float *o, const float *acc, int n, int dfull, float alpha) {
+    for (int d = 0; d < dfull; d++) o[d] = fmaf(alpha, acc[d], o[d]);
+    for (int d = dfull; d < n; d++) o[d] = alpha * acc[d] + o[d];
+}
+
 // The backward of one head without sgemm, for the heads head_direct runs (the four products
 // through sgemm, one head at a time on one thread, were 3.4 ms of a block's backward at
 // fm32-small against 0.3 ms for its forward). Each sum is the register kernel's, from 0 with
-// one fma per k in order; where sgemm adds into C it is fma(alpha, sum, C) in whole 32-column
-// tiles and alpha * sum + C (two roundings; -std=c11 contracts nothing) in a last partial one.
-// So the bits are those of the sgemm path. dy, q, k, v, dq, dk, dv have row strides ldy and ld.
+// one fma per k in order, added into C as sgemm adds (add_as_sgemm). So the bits are those of
+// the sgemm path. dy, q, k, v, dq, dk, dv have row strides ldy and ld.
 static inline __attribute__((always_inline)) void head_direct_backward(float *dq, float *dk, float *dv,
         const float *dy, int ldy, const float *a, const float *q, const float *k, const float *v, int ld,
         int T, int hs, float scale) {
@@ -160,8 +167,7 @@ static inline __attribute__((always_inline)) void head_direct_backward(float *dq
             const float *yi = dy + (size_t)i * ldy;
             for (int d = 0; d < hs; d++) acc[d] = fmaf(x, yi[d], acc[d]);
         }
-        float *o = dv + (size_t)s * ld;
-        for (int d = 0; d < hs; d++) o[d] = acc[d] + o[d];
+        add_as_sgemm(dv + (size_t)s * ld, acc, hs, dfull, 1.0f); // fma(1, acc, o) = acc + o
     }
     for (int i = 0; i < T; i++) softmax_backward_row(ds + i * T, a + (size_t)i * T, T);
     // dq (T,hs) += scale * dS k
@@ -172,9 +178,7 @@ static inline __attribute__((always_inline)) void head_direct_backward(float *dq
             const float *kj = k + (size_t)j * ld;
             for (int d = 0; d < hs; d++) acc[d] = fmaf(x, kj[d], acc[d]);
         }
-        float *o = dq + (size_t)i * ld;
-        for (int d = 0; d < dfull; d++) o[d] = fmaf(scale, acc[d], o[d]);
-        for (int d = dfull; d < hs; d++) o[d] = scale * acc[d] + o[d];
+        add_as_sgemm(dq + (size_t)i * ld, acc, hs, dfull, scale);
     }
     // dk (T,hs) += scale * dS^T q
     for (int j = 0; j < T; j++) {
@@ -184,9 +188,7 @@ static inline __attribute__((always_inline)) void head_direct_backward(float *dq
             const float *qi = q + (size_t)i * ld;
             for (int d = 0; d < hs; d++) acc[d] = fmaf(x, qi[d], acc[d]);
         }
-        float *o = dk + (size_t)j * ld;
-        for (int d = 0; d < dfull; d++) o[d] = fmaf(scale, acc[d], o[d]);
-        for (int d = dfull; d < hs; d++) o[d] = scale * acc[d] + o[d];
+        add_as_sgemm(dk + (size_t)j * ld, acc, hs, dfull, scale);
     }
 }
 

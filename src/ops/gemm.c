@@ -177,20 +177,17 @@ static void pack_b16_rows(const void *ctx, uint32_t *dst, int j0, int nc, int k0
 }
 
 // And from rows contiguous across the panel (A transposed, B not): a k pair is two rows.
-static void pack_a16_cols(const void *ctx, uint32_t *dst, int i0, int mc, int k0, int kc) {
-    const GemmMat *m = ctx;
+static void pack16_cols(const GemmMat *m, int width, uint32_t *dst, int x0, int xc, int k0, int kc) {
     int kp = (kc + 1) / 2;
-    for (int ir = 0; ir < mc; ir += MR)
-        bf16_pack_pairs(dst + (size_t)ir * kp, m->x + (size_t)k0 * m->ld + i0 + ir, (size_t)m->ld,
-                        mc - ir < MR ? mc - ir : MR, MR, kc);
+    for (int r = 0; r < xc; r += width)
+        bf16_pack_pairs(dst + (size_t)r * kp, m->x + (size_t)k0 * m->ld + x0 + r, (size_t)m->ld,
+                        xc - r < width ? xc - r : width, width, kc);
 }
-
+static void pack_a16_cols(const void *ctx, uint32_t *dst, int i0, int mc, int k0, int kc) {
+    pack16_cols(ctx, MR, dst, i0, mc, k0, kc);
+}
 static void pack_b16_cols(const void *ctx, uint32_t *dst, int j0, int nc, int k0, int kc) {
-    const GemmMat *m = ctx;
-    int kp = (kc + 1) / 2;
-    for (int jr = 0; jr < nc; jr += NR)
-        bf16_pack_pairs(dst + (size_t)jr * kp, m->x + (size_t)k0 * m->ld + j0 + jr, (size_t)m->ld,
-                        nc - jr < NR ? nc - jr : NR, NR, kc);
+    pack16_cols(ctx, NR, dst, j0, nc, k0, kc);
 }
 
 GemmPack16 gemm_pack_a16(const GemmMat *m) { return m->trans ? pack_a16_cols : pack_a16_rows; }
@@ -340,14 +337,14 @@ static void gemm_block(int m, int n, int k0, int K, float alpha, const GemmOpera
         float bt = pc == k0 ? beta : 1.0f; // later K slices add onto the first one's result
         for (int jc = 0; jc < n; jc += NC) {
             int nc = n - jc < NC ? n - jc : NC;
-            if (bf16 && b->pack16 && pack16_on) b->pack16(b->ctx, b16, j0 + jc, nc, pc, kc);
+            if (bf16 && b->pack16) b->pack16(b->ctx, b16, j0 + jc, nc, pc, kc);
             else {
                 b->pack(b->ctx, bbuf, j0 + jc, nc, pc, kc);
                 if (bf16) bf16_convert_b(b16, bbuf, nc, kc);
             }
             for (int ic = 0; ic < m; ic += MC) {
                 int mc = m - ic < MC ? m - ic : MC;
-                if ((jc == 0 || m > MC) && bf16 && a->pack16 && pack16_on) a->pack16(a->ctx, a16, i0 + ic, mc, pc, kc);
+                if ((jc == 0 || m > MC) && bf16 && a->pack16) a->pack16(a->ctx, a16, i0 + ic, mc, pc, kc);
                 else if (jc == 0 || m > MC) {
                     a->pack(a->ctx, abuf, i0 + ic, mc, pc, kc);
                     if (bf16) bf16_convert_a(a16, abuf, mc, kc);
@@ -431,6 +428,7 @@ void gemm_windows_prec(int M, int N, int K, float alpha, GemmOperand a, GemmWind
                        int bf16) {
     if (M <= 0 || N <= 0) return;
     bf16 = bf16 && gemm_bf16_ok();
+    if (!pack16_on) a.pack16 = NULL;
     if (N % NR || (out.group && out.group % NR) || K <= 0 || alpha == 0.0f) {
         fprintf(stderr, "gemm_windows: N %d and column groups %d must be multiples of %d, K %d > 0, alpha != 0\n",
                 N, out.group, NR, K);
@@ -452,7 +450,7 @@ void gemm_windows_prec(int M, int N, int K, float alpha, GemmOperand a, GemmWind
             float bt = pc == 0 ? beta : 1.0f;
             for (int ic = 0; ic < M; ic += MC) {
                 int mc = M - ic < MC ? M - ic : MC;
-                if (bf16 && a.pack16 && pack16_on) a.pack16(a.ctx, a16, ic, mc, pc, kc);
+                if (bf16 && a.pack16) a.pack16(a.ctx, a16, ic, mc, pc, kc);
                 else {
                     a.pack(a.ctx, abuf, ic, mc, pc, kc);
                     if (bf16) bf16_convert_a(a16, abuf, mc, kc);
@@ -487,6 +485,7 @@ void gemm_packed_prec(int M, int N, int K, float alpha, GemmOperand a, GemmOpera
                       int bf16) {
     if (M <= 0 || N <= 0) return;
     bf16 = bf16 && gemm_bf16_ok();
+    if (!pack16_on) a.pack16 = b.pack16 = NULL;
     if (out.group && out.group % NR) {
         fprintf(stderr, "gemm_packed: column groups of %d are not a multiple of %d\n", out.group, NR);
         abort();

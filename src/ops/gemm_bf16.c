@@ -23,37 +23,17 @@ BF16_TARGET static inline __m512i pair16(__m512 lo, __m512 hi) {
     return _mm512_permutexvar_epi16(idx, v);
 }
 
-// Vectorised as the B side (vdpbf16ps reads bf16 denormals as zero, so the conversion's
-// flushing them changes nothing). Scalar on a row panel with fewer than 16 lanes would be
-// ~10x slower: the A panels of long-K weight gradients are converted once per column block.
-BF16_TARGET void bf16_convert_a(uint32_t *restrict dst, const float *restrict src, int mc, int kc) {
+// An fp32 panel is kc rows of `width` values, so its k pairs are pairs of rows: bf16_pack_pairs,
+// vectorised for A's 14-lane rows too (scalar was ~10x slower). vdpbf16ps reads bf16 denormals
+// as zero, so the conversion's flushing them changes nothing.
+void bf16_convert_a(uint32_t *restrict dst, const float *restrict src, int mc, int kc) {
     int kp = (kc + 1) / 2;
-    const __mmask16 m = (__mmask16)((1u << MR) - 1);
-    for (int ir = 0; ir < mc; ir += MR) {
-        const float *s = src + (size_t)ir * kc;
-        uint32_t *d = dst + (size_t)ir * kp;
-        for (int p = 0; p < kp; p++) {
-            const float *lo = s + (size_t)2 * p * MR;
-            __m512 l = _mm512_maskz_loadu_ps(m, lo), u = 2 * p + 1 < kc ? _mm512_maskz_loadu_ps(m, lo + MR) : _mm512_setzero_ps();
-            _mm512_mask_storeu_epi32(d + (size_t)p * MR, m, pair16(l, u));
-        }
-    }
+    for (int ir = 0; ir < mc; ir += MR) bf16_pack_pairs(dst + (size_t)ir * kp, src + (size_t)ir * kc, MR, MR, MR, kc);
 }
 
-BF16_TARGET void bf16_convert_b(uint32_t *restrict dst, const float *restrict src, int nc, int kc) {
+void bf16_convert_b(uint32_t *restrict dst, const float *restrict src, int nc, int kc) {
     int kp = (kc + 1) / 2;
-    for (int jr = 0; jr < nc; jr += NR) {
-        const float *s = src + (size_t)jr * kc;
-        uint32_t *d = dst + (size_t)jr * kp;
-        for (int p = 0; p < kp; p++) {
-            const float *lo = s + (size_t)2 * p * NR, *hi = lo + NR;
-            int has_hi = 2 * p + 1 < kc;
-            for (int h = 0; h < 2; h++) {
-                __m512 l = _mm512_load_ps(lo + 16 * h), u = has_hi ? _mm512_load_ps(hi + 16 * h) : _mm512_setzero_ps();
-                _mm512_store_si512((void *)(d + (size_t)p * NR + 16 * h), pair16(l, u));
-            }
-        }
-    }
+    for (int jr = 0; jr < nc; jr += NR) bf16_pack_pairs(dst + (size_t)jr * kp, src + (size_t)jr * kc, NR, NR, NR, kc);
 }
 
 BF16_TARGET void bf16_convert_windows(uint32_t *restrict dst, const float *base, const ptrdiff_t *off,
