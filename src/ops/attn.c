@@ -52,21 +52,29 @@ static void softmax_backward_inplace(float *d, const float *att, int n) {
 // while the other waited: half of a sampling run). The sums are the register kernel's: each
 // from 0, one fma per k in order, then times alpha; so the bits are the same as through
 // sgemm's own kernel.
-static inline __attribute__((always_inline)) void head_direct(float *out, int ldo, float *a, const float *q, const float *k, const float *v, int ld,
-                        int T, int hs, float scale) {
-    float kt[ATTN_DIRECT_HS * ATTN_DIRECT_T], acc[ATTN_DIRECT_HS > ATTN_DIRECT_T ? ATTN_DIRECT_HS : ATTN_DIRECT_T];
+// s (T,T) = alpha * x (T,hs) y^T, rows of x and y at strides ldx and ldy: y transposed once,
+// then each sum from 0 with one fma per d in order, times alpha (sgemm's kernel with beta 0).
+static inline __attribute__((always_inline)) void head_scores(float *s, const float *x, int ldx, const float *y,
+                                                              int ldy, int T, int hs, float alpha) {
+    float yt[ATTN_DIRECT_HS * ATTN_DIRECT_T], acc[ATTN_DIRECT_T];
     for (int j = 0; j < T; j++)
-        for (int d = 0; d < hs; d++) kt[d * T + j] = k[(size_t)j * ld + d];
+        for (int d = 0; d < hs; d++) yt[d * T + j] = y[(size_t)j * ldy + d];
     for (int i = 0; i < T; i++) {
-        const float *qi = q + (size_t)i * ld;
+        const float *xi = x + (size_t)i * ldx;
         for (int j = 0; j < T; j++) acc[j] = 0.0f;
         for (int d = 0; d < hs; d++) {
-            float x = qi[d];
-            const float *kd = kt + d * T;
-            for (int j = 0; j < T; j++) acc[j] = fmaf(x, kd[j], acc[j]);
+            float xd = xi[d];
+            const float *yd = yt + d * T;
+            for (int j = 0; j < T; j++) acc[j] = fmaf(xd, yd[j], acc[j]);
         }
-        for (int j = 0; j < T; j++) a[(size_t)i * T + j] = scale * acc[j];
+        for (int j = 0; j < T; j++) s[(size_t)i * T + j] = alpha * acc[j];
     }
+}
+
+static inline __attribute__((always_inline)) void head_direct(float *out, int ldo, float *a, const float *q, const float *k, const float *v, int ld,
+                        int T, int hs, float scale) {
+    float acc[ATTN_DIRECT_HS];
+    head_scores(a, q, ld, k, ld, T, hs, scale);
     for (int i = 0; i < T; i++) softmax_row(a + (size_t)i * T, T); // no nested omp region
     for (int i = 0; i < T; i++) {
         const float *ai = a + (size_t)i * T;
@@ -143,22 +151,9 @@ static inline void add_as_sgemm(float *o, const float *acc, int n, int dfull, fl
 static inline __attribute__((always_inline)) void head_direct_backward(float *dq, float *dk, float *dv,
         const float *dy, int ldy, const float *a, const float *q, const float *k, const float *v, int ld,
         int T, int hs, float scale) {
-    float t[ATTN_DIRECT_HS * ATTN_DIRECT_T], ds[ATTN_DIRECT_T * ATTN_DIRECT_T];
-    float acc[ATTN_DIRECT_HS > ATTN_DIRECT_T ? ATTN_DIRECT_HS : ATTN_DIRECT_T];
+    float ds[ATTN_DIRECT_T * ATTN_DIRECT_T], acc[ATTN_DIRECT_HS];
     const int dfull = hs / GEMM_NR * GEMM_NR; // columns of dq, dk in sgemm's whole tiles
-    // datt (T,T) = dy v^T, over d in order (v transposed into t)
-    for (int j = 0; j < T; j++)
-        for (int d = 0; d < hs; d++) t[d * T + j] = v[(size_t)j * ld + d];
-    for (int i = 0; i < T; i++) {
-        const float *yi = dy + (size_t)i * ldy;
-        for (int j = 0; j < T; j++) acc[j] = 0.0f;
-        for (int d = 0; d < hs; d++) {
-            float x = yi[d];
-            const float *td = t + d * T;
-            for (int j = 0; j < T; j++) acc[j] = fmaf(x, td[j], acc[j]);
-        }
-        for (int j = 0; j < T; j++) ds[i * T + j] = acc[j];
-    }
+    head_scores(ds, dy, ldy, v, ld, T, hs, 1.0f); // datt (T,T) = dy v^T
     // dv (T,hs) += att^T dy, over tokens t in order
     for (int s = 0; s < T; s++) {
         for (int d = 0; d < hs; d++) acc[d] = 0.0f;
