@@ -438,13 +438,56 @@ void gemm_windows_prec(int M, int N, int K, float alpha, GemmOperand a, GemmWind
     if (2.0 * M * N * K < PAR_MIN_FLOPS) nt = 1;
     int tiles = N / NR;
     if (nt > tiles) nt = tiles;
+    // A's panels for every K slice, when they fit in the B buffer (windows read B in place):
+    // then each tile of C is summed over all of K while it sits in L1, instead of once per
+    // slice (C of a 32 x 32 plane of 64 images is 16 MB; with K 576 it went to memory and
+    // back three times). Every element still takes its slices in order: the same bits.
+    const int rows = (M + MR - 1) / MR * MR, kpall = K / KC * (KC / 2) + (K % KC + 1) / 2;
+    const int hold = (bf16 ? (size_t)rows * kpall : (size_t)rows * K) <= (size_t)KC * NC;
     #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         int id = omp_get_thread_num(), n = omp_get_num_threads();
         int t0 = (int)((long)tiles * id / n), t1 = (int)((long)tiles * (id + 1) / n);
-        float *abuf = thread_buf();
+        float *abuf = thread_buf(), *all = abuf + (size_t)MC * KC;
         // bf16: A's k-pair panels and one B tile's, after the fp32 buffers (see gemm_block).
         uint32_t *a16 = (uint32_t *)(abuf + (size_t)MC * KC + (size_t)KC * NC), *b16 = a16 + (size_t)MC * KC / 2;
+        uint32_t *all16 = (uint32_t *)all;
+        if (hold) {
+            for (int pc = 0; pc < K; pc += KC) {
+                int kc = K - pc < KC ? K - pc : KC;
+                for (int ic = 0; ic < M; ic += MC) {
+                    int mc = M - ic < MC ? M - ic : MC, mcpad = (mc + MR - 1) / MR * MR;
+                    uint32_t *d16 = all16 + (size_t)ic * kpall + (size_t)mcpad * (pc / 2);
+                    if (!bf16) a.pack(a.ctx, all + (size_t)ic * K + (size_t)mcpad * pc, ic, mc, pc, kc);
+                    else if (a.pack16) a.pack16(a.ctx, d16, ic, mc, pc, kc);
+                    else {
+                        a.pack(a.ctx, abuf, ic, mc, pc, kc);
+                        bf16_convert_a(d16, abuf, mc, kc);
+                    }
+                }
+            }
+            for (int t = t0; t < t1; t++) {
+                const float *base = b.base(b.ctx, t * NR);
+                for (int pc = 0; pc < K; pc += KC) {
+                    int kc = K - pc < KC ? K - pc : KC, kp = (kc + 1) / 2;
+                    float bt = pc == 0 ? beta : 1.0f;
+                    if (bf16) bf16_convert_windows(b16, base, b.off + pc, b.half, b.mask ? b.mask + pc : NULL, kc);
+                    for (int ic = 0; ic < M; ic += MC) {
+                        int mc = M - ic < MC ? M - ic : MC, mcpad = (mc + MR - 1) / MR * MR;
+                        for (int ir = 0; ir < mc; ir += MR) {
+                            int mr = mc - ir < MR ? mc - ir : MR;
+                            float *cp = c_at(&out, ic + ir, t * NR);
+                            if (bf16)
+                                bf16_kernel(mr, NR, kc, all16 + (size_t)ic * kpall + (size_t)mcpad * (pc / 2) + (size_t)ir * kp,
+                                            b16, cp, out.ldc, alpha, bt, NULL);
+                            else
+                                kernel_win_rows(mr, kc, all + (size_t)ic * K + (size_t)mcpad * pc + (size_t)ir * kc, base,
+                                                b.off + pc, b.half, b.mask ? b.mask + pc : NULL, cp, out.ldc, alpha, bt);
+                        }
+                    }
+                }
+            }
+        } else {
         for (int pc = 0; pc < K; pc += KC) {
             int kc = K - pc < KC ? K - pc : KC, kp = (kc + 1) / 2;
             float bt = pc == 0 ? beta : 1.0f;
@@ -473,6 +516,7 @@ void gemm_windows_prec(int M, int N, int K, float alpha, GemmOperand a, GemmWind
                     }
                 }
             }
+        }
         }
     }
 }
