@@ -105,6 +105,13 @@ static __attribute__((unused)) double test_gradcheck(float *x, const float *anal
     CHECK(r_ <= 1.0, "%s: gradient at %zu is %.6g, finite difference %.6g (h %g rtol %g atol %g)", (what), \
           wi_, wa_, wf_, (double)(h), (double)(rtol), (double)(atol)); } while (0)
 
+// got[i] == want[i] for every i (-0 equals +0; a NaN in either fails): the ops' "_set"
+// variants must give exactly the values of adding into zeros.
+#define CHECK_SAME_VALUES(got, want, n, what) do { size_t i_ = 0; \
+    while (i_ < (size_t)(n) && (got)[i_] == (want)[i_]) i_++; \
+    CHECK(i_ == (size_t)(n), "%s: element %zu is %.9g, want %.9g", (what), i_, (double)(got)[i_], \
+          (double)(want)[i_]); } while (0)
+
 // sum(a*b) in double: the usual probe loss for gradient checks.
 static __attribute__((unused)) double test_dot(const float *a, const float *b, size_t n) {
     double s = 0;

@@ -186,6 +186,15 @@ TEST(conv_matches_naive_chunked) {
         double n_sum = (double)c.B * c.Ho * c.Wo, atol_sum = 1e-5 * (n_sum > 64 ? sqrt(n_sum / 64) : 1.0);
         CHECK_CLOSE(dw, dwr, nw, 1e-4, atol_sum, "dweight vs naive");
         CHECK_CLOSE(db, dbr, (size_t)c.Cout, 1e-4, atol_sum, "dbias vs naive");
+        // conv2d_backward_set: the same input gradient over whatever dinp held (NaN here), the
+        // weight and bias gradients still added to.
+        float *dxs = xmalloc(nx * 4), *dws = xcalloc(nw, 4), *dbs = xcalloc(c.Cout, 4);
+        for (size_t i = 0; i < nx; i++) dxs[i] = NAN;
+        conv2d_backward_set(dxs, dws, dbs, g, x, w, &c, &ws);
+        CHECK_SAME_VALUES(dxs, dx, nx, "conv2d_backward_set dinp");
+        CHECK_SAME_VALUES(dws, dw, nw, "conv2d_backward_set dweight");
+        CHECK_SAME_VALUES(dbs, db, c.Cout, "conv2d_backward_set dbias");
+        free(dxs); free(dws); free(dbs);
         free(x); free(w); free(b); free(g); free(y); free(yr); free(dx); free(dxr);
         free(dw); free(dwr); free(db); free(dbr);
         workspace_free(&ws);

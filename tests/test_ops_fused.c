@@ -44,6 +44,14 @@ static void check_torch(const char *name, int B, int C, int HW, int G) {
     for (size_t i = 0; i < n; i++) y_again[i] = NAN;
     groupnorm_silu_apply(y_again, mean, rstd, x, w, b, B, C, HW, G);
     CHECK(memcmp(y_again, y, n * sizeof *y) == 0, "groupnorm_silu_apply differs from the forward's output");
+    // The _set variant: the same dx over what the buffer held, dweight/dbias still added to.
+    static float dx_set[MAXN];
+    float dw_set[MAXC] = {0}, db_set[MAXC] = {0};
+    for (size_t i = 0; i < n; i++) dx_set[i] = NAN;
+    groupnorm_silu_backward_set(dx_set, dw_set, db_set, dy, x, mean, rstd, w, b, B, C, HW, G);
+    CHECK_SAME_VALUES(dx_set, dx, n, "groupnorm_silu_backward_set dx");
+    CHECK_SAME_VALUES(dw_set, dw, C, "groupnorm_silu_backward_set dweight");
+    CHECK_SAME_VALUES(db_set, db, C, "groupnorm_silu_backward_set dbias");
     groupnorm_silu_backward(NULL, NULL, NULL, dy, x, mean, rstd, w, b, B, C, HW, G); // all skipped
     groupnorm_silu_backward(dx_only, NULL, NULL, dy, x, mean, rstd, w, b, B, C, HW, G);
     CHECK(memcmp(dx_only, dx, n * sizeof *dx) == 0, "dx differs when dweight/dbias are NULL");
@@ -179,6 +187,15 @@ static void check_upconv_torch(const char *name, int B, int Cin, int H, int W, i
     CHECK_CLOSE(dx, dx_ref, nx, RTOL, ATOL, "upconv dx");
     CHECK_CLOSE(dw, dw_ref, nw, RTOL, ATOL, "upconv dweight");
     CHECK_CLOSE(db, db_ref, Cout, RTOL, ATOL, "upconv dbias");
+    { // the _set variant: the same dx over what the buffer held, dweight/dbias still added to
+        static float dxs[UPMAX];
+        float dws[200] = {0}, dbs[8] = {0};
+        for (size_t i = 0; i < nx; i++) dxs[i] = NAN;
+        upconv_backward_set(dxs, dws, dbs, dy, x, w, B, Cin, H, W, Cout, &ws);
+        CHECK_SAME_VALUES(dxs, dx, nx, "upconv_backward_set dx");
+        CHECK_SAME_VALUES(dws, dw, nw, "upconv_backward_set dweight");
+        CHECK_SAME_VALUES(dbs, db, Cout, "upconv_backward_set dbias");
+    }
     for (size_t i = 0; i < nx; i++) dx2[i] = 2 * dx[i];
     for (size_t i = 0; i < nw; i++) dw2[i] = 2 * dw[i];
     for (int i = 0; i < Cout; i++) db2[i] = 2 * db[i];

@@ -42,6 +42,13 @@ static void check_groupnorm(const char *name, int B, int C, int HW, int G) {
     CHECK_CLOSE(dw, dw_ref, C, RTOL, ATOL, "groupnorm dweight");
     CHECK_CLOSE(db, db_ref, C, RTOL, ATOL, "groupnorm dbias");
     CHECK(memcmp(dx_only, dx, n * sizeof *dx) == 0, "groupnorm dx differs when dweight/dbias are NULL");
+    // The _set variant: the same dx over what the buffer held, dweight/dbias still added to.
+    float dx_set[256], dw_set[16] = {0}, db_set[16] = {0};
+    for (size_t i = 0; i < n; i++) dx_set[i] = NAN;
+    groupnorm_backward_set(dx_set, dw_set, db_set, dy, x, mean, rstd, w, B, C, HW, G);
+    CHECK_SAME_VALUES(dx_set, dx, n, "groupnorm_backward_set dx");
+    CHECK_SAME_VALUES(dw_set, dw, C, "groupnorm_backward_set dweight");
+    CHECK_SAME_VALUES(db_set, db, C, "groupnorm_backward_set dbias");
     groupnorm_backward(dx, dw, db, dy, x, mean, rstd, w, B, C, HW, G);
     CHECK_CLOSE(dx, dx2, n, 1e-6, 1e-12, "groupnorm dx accumulates");
     CHECK_CLOSE(dw, dw2, C, 1e-6, 1e-12, "groupnorm dweight accumulates");

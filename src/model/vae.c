@@ -383,11 +383,14 @@ static void conv_fwd(const VaeConv *L, float *out, const float *in, int B, Works
     conv2d_forward(out, in, L->w, L->b, &c, ws);
 }
 
+// The backward helpers take set: dinp is a fresh buffer to overwrite (the ops' _set variants),
+// else it is added to.
 static void conv_bwd(const VaeConv *L, const ParamTable *t, float *dinp, const float *dout,
-                     const float *in, int B, Workspace *ws) {
+                     const float *in, int B, Workspace *ws, int set) {
     Conv2d c = L->c;
     c.B = B;
-    conv2d_backward(dinp, param_grad(t, L->w), param_grad(t, L->b), dout, in, L->w, &c, ws);
+    (set ? conv2d_backward_set : conv2d_backward)(dinp, param_grad(t, L->w), param_grad(t, L->b), dout, in, L->w,
+                                                  &c, ws);
 }
 
 static void norm_fwd(const VaeNorm *N, float *out, float *m, float *r, const float *in, int B) {
@@ -395,8 +398,8 @@ static void norm_fwd(const VaeNorm *N, float *out, float *m, float *r, const flo
 }
 
 static void norm_bwd(const VaeNorm *N, const ParamTable *t, float *dinp, const float *dout,
-                     const float *in, const float *m, const float *r, int B) {
-    groupnorm_backward(dinp, param_grad(t, N->w), param_grad(t, N->b), dout, in, m, r, N->w,
+                     const float *in, const float *m, const float *r, int B, int set) {
+    (set ? groupnorm_backward_set : groupnorm_backward)(dinp, param_grad(t, N->w), param_grad(t, N->b), dout, in, m, r, N->w,
                        B, N->C, N->HW, N->G);
 }
 
@@ -406,8 +409,8 @@ static void normsilu_fwd(const VaeNorm *N, float *out, float *m, float *r, const
 }
 
 static void normsilu_bwd(const VaeNorm *N, const ParamTable *t, float *dinp, const float *dout,
-                         const float *in, const float *m, const float *r, int B) {
-    groupnorm_silu_backward(dinp, param_grad(t, N->w), param_grad(t, N->b), dout, in, m, r, N->w, N->b,
+                         const float *in, const float *m, const float *r, int B, int set) {
+    (set ? groupnorm_silu_backward_set : groupnorm_silu_backward)(dinp, param_grad(t, N->w), param_grad(t, N->b), dout, in, m, r, N->w, N->b,
                             B, N->C, N->HW, N->G);
 }
 
@@ -459,44 +462,45 @@ static float *zeroed(float *p, size_t n) {
     return p;
 }
 
-// dinp may be NULL (no input gradient wanted); dout is never written.
-static void stage_backward(Vae *v, VaeStage *s, float *dinp, const float *dout, int B) {
+// dinp may be NULL (no input gradient wanted); set: it is a fresh buffer, overwritten (its
+// first write sets it), else the gradient is added to it. dout is never written.
+static void stage_backward(Vae *v, VaeStage *s, float *dinp, const float *dout, int B, int set) {
     const ParamTable *t = &v->params;
-    size_t nin = (size_t)B * s->cin * s->Hin * s->Win, nmid = (size_t)B * s->cout * s->Hin * s->Win;
+    size_t nin = (size_t)B * s->cin * s->Hin * s->Win;
     switch (s->kind) {
-    case VST_CONV: conv_bwd(&s->conv1, t, dinp, dout, s->in, B, &v->ws); break;
+    case VST_CONV: conv_bwd(&s->conv1, t, dinp, dout, s->in, B, &v->ws, set); break;
     case VST_UPCONV:
-        upconv_backward(dinp, param_grad(t, s->conv1.w), param_grad(t, s->conv1.b), dout, s->in,
+        (set ? upconv_backward_set : upconv_backward)(dinp, param_grad(t, s->conv1.w), param_grad(t, s->conv1.b), dout, s->in,
                         s->conv1.w, B, s->cin, s->Hin, s->Win, s->cout, &v->ws);
         break;
     case VST_NORMSILU:
-        normsilu_bwd(&s->norm1, t, dinp, dout, s->in, s->m1, s->r1, B);
+        normsilu_bwd(&s->norm1, t, dinp, dout, s->in, s->m1, s->r1, B, set);
         break;
     case VST_RES: {
         float *a2 = normsilu_again(&s->norm2, v->t[1], s->h1, s->m2, s->r2, B);
-        float *da2 = zeroed(v->t[0], nmid);
-        conv_bwd(&s->conv2, t, da2, dout, a2, B, &v->ws);
-        float *dh1 = zeroed(v->t[1], nmid); // a2 is dead
-        normsilu_bwd(&s->norm2, t, dh1, da2, s->h1, s->m2, s->r2, B);
+        float *da2 = v->t[0];
+        conv_bwd(&s->conv2, t, da2, dout, a2, B, &v->ws, 1);
+        float *dh1 = v->t[1]; // a2 is dead
+        normsilu_bwd(&s->norm2, t, dh1, da2, s->h1, s->m2, s->r2, B, 1);
         float *a1 = normsilu_again(&s->norm1, v->t[0], s->in, s->m1, s->r1, B); // da2 is dead
-        float *da1 = zeroed(v->t[2], nin);
-        conv_bwd(&s->conv1, t, da1, dh1, a1, B, &v->ws);
-        normsilu_bwd(&s->norm1, t, dinp, da1, s->in, s->m1, s->r1, B);
-        if (s->has_nin) conv_bwd(&s->nin, t, dinp, dout, s->in, B, &v->ws);
+        float *da1 = v->t[2];
+        conv_bwd(&s->conv1, t, da1, dh1, a1, B, &v->ws, 1);
+        normsilu_bwd(&s->norm1, t, dinp, da1, s->in, s->m1, s->r1, B, set);
+        if (s->has_nin) conv_bwd(&s->nin, t, dinp, dout, s->in, B, &v->ws, 0);
         else if (dinp) accumulate(dinp, dout, nin);
         break;
     }
     case VST_ATTN: {
         int C = s->cin, HW = s->Hin * s->Win;
-        float *dO = zeroed(v->t[0], nin);
-        conv_bwd(&s->proj, t, dO, dout, s->o, B, &v->ws);
+        float *dO = v->t[0];
+        conv_bwd(&s->proj, t, dO, dout, s->o, B, &v->ws, 1);
         float *dq = zeroed(v->t[1], nin), *dk = zeroed(v->t[2], nin), *dv = zeroed(v->t[3], nin);
         spatial_attention_backward(dq, dk, dv, dO, s->qa, s->ka, s->va, s->att, B, C, HW, v->ws.buf);
-        float *dn = zeroed(v->t[0], nin);
-        conv_bwd(&s->q, t, dn, dq, s->n1, B, &v->ws);
-        conv_bwd(&s->k, t, dn, dk, s->n1, B, &v->ws);
-        conv_bwd(&s->v, t, dn, dv, s->n1, B, &v->ws);
-        norm_bwd(&s->norm1, t, dinp, dn, s->in, s->m1, s->r1, B);
+        float *dn = v->t[0];
+        conv_bwd(&s->q, t, dn, dq, s->n1, B, &v->ws, 1);
+        conv_bwd(&s->k, t, dn, dk, s->n1, B, &v->ws, 0);
+        conv_bwd(&s->v, t, dn, dv, s->n1, B, &v->ws, 0);
+        norm_bwd(&s->norm1, t, dinp, dn, s->in, s->m1, s->r1, B, set);
         if (dinp) accumulate(dinp, dout, nin);
         break;
     }
@@ -511,9 +515,8 @@ static void stages_backward(Vae *v, VaeStage *s, int n, float *dinp0, const floa
         // The input of stage i, if a NORMSILU stage made it, is recomputed (into t[0], its home).
         if (i > 0 && s[i - 1].kind == VST_NORMSILU)
             normsilu_again(&s[i - 1].norm1, s[i - 1].out, s[i - 1].in, s[i - 1].m1, s[i - 1].r1, B);
-        float *dinp = dinp0;
-        if (i > 0) dinp = zeroed(v->g[cur], (size_t)B * s[i].cin * s[i].Hin * s[i].Win);
-        stage_backward(v, &s[i], dinp, dout, B);
+        float *dinp = i > 0 ? v->g[cur] : dinp0; // a fresh buffer (overwritten) but for stage 0's
+        stage_backward(v, &s[i], dinp, dout, B, i > 0);
         if (v->progress) v->progress(v->progress_ctx);
         dout = dinp;
         cur ^= 1;

@@ -267,9 +267,9 @@ static void conv_dbias(float *dbias, const float *dout, const Conv2d *c) {
     }
 }
 
-void conv2d_backward(float *dinp, float *dweight, float *dbias,
-                     const float *dout, const float *inp, const float *weight,
-                     const Conv2d *c, Workspace *ws) {
+// set: dinp is overwritten (conv2d_backward_set), else added to.
+static void conv_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                          const float *weight, const Conv2d *c, Workspace *ws, int set) {
     if (dbias) conv_dbias(dbias, dout, c);
     if (!dinp && !dweight) return;
     if (conv_implicit_ok(c)) {
@@ -277,7 +277,7 @@ void conv2d_backward(float *dinp, float *dweight, float *dbias,
         // col(dout) for only Cin rows of output: with few input channels (dec.conv_in: 4) the
         // explicit product and col2im are cheaper.
         int implicit_dinp = c->Cin >= CONV_IMPLICIT_MIN_CIN && conv_implicit_dinp_ok(c);
-        conv_implicit_backward(implicit_dinp ? dinp : NULL, dweight, dout, inp, weight, c, ws);
+        conv_implicit_backward(implicit_dinp ? dinp : NULL, dweight, dout, inp, weight, c, ws, set);
         if (!dinp || implicit_dinp) return;
         dweight = NULL; // the input gradient alone, below
     }
@@ -289,7 +289,7 @@ void conv2d_backward(float *dinp, float *dweight, float *dbias,
             if (dweight) // dW (Cout, Cin) += dout_b (Cout, P) @ inp_b^T (P, Cin)
                 sgemm_prec(0, 1, Cout, c->Cin, (int)P, 1.0f, d, (int)P, x, (int)P, 1.0f, dweight, c->Cin, ws->bf16);
             if (dinp) // dinp_b (Cin, P) += W^T (Cin, Cout) @ dout_b (Cout, P)
-                sgemm_prec(1, 0, c->Cin, (int)P, Cout, 1.0f, weight, c->Cin, d, (int)P, 1.0f,
+                sgemm_prec(1, 0, c->Cin, (int)P, Cout, 1.0f, weight, c->Cin, d, (int)P, set ? 0.0f : 1.0f,
                            dinp + (size_t)b * c->Cin * P, (int)P, ws->bf16);
         }
         return;
@@ -311,7 +311,18 @@ void conv2d_backward(float *dinp, float *dweight, float *dbias,
         }
         if (dinp) { // dcol (K, N) = W^T (K, Cout) @ dout (Cout, N), then scattered back
             sgemm_prec(1, 0, K, (int)N, Cout, 1.0f, weight, K, stage, (int)N, 0.0f, col, (int)N, ws->bf16);
+            if (set) memset(dinp + (size_t)b0 * c->Cin * c->H * c->W, 0, (size_t)nb * c->Cin * c->H * c->W * sizeof(float));
             col2im_add(dinp, col, c, b0, nb);
         }
     }
+}
+
+void conv2d_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                     const float *weight, const Conv2d *c, Workspace *ws) {
+    conv_backward(dinp, dweight, dbias, dout, inp, weight, c, ws, 0);
+}
+
+void conv2d_backward_set(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                         const float *weight, const Conv2d *c, Workspace *ws) {
+    conv_backward(dinp, dweight, dbias, dout, inp, weight, c, ws, 1);
 }

@@ -460,8 +460,10 @@ static void pack_phase_col(const void *ctx, float *dst, int n0, int nc, int r0, 
     }
 }
 
-// Returns -1 (nothing done) when the workspace cannot hold one image's staging plane.
-static int conv_phase_dinp(float *dinp, const float *dout, const float *weight, const Conv2d *c, Workspace *ws) {
+// Returns -1 (nothing done) when the workspace cannot hold one image's staging plane. set:
+// dinp's pixels are overwritten (a phase with no taps writes zeros), else added to.
+static int conv_phase_dinp(float *dinp, const float *dout, const float *weight, const Conv2d *c, Workspace *ws,
+                           int set) {
     const int Ha = c->Ho, Wa = c->Wo, Pa = Ha * Wa;
     const size_t per = (size_t)c->Cin * Pa;
     int nbmax = ws && ws->cap >= per ? (int)(ws->cap / per) : 0;
@@ -480,7 +482,13 @@ static int conv_phase_dinp(float *dinp, const float *dout, const float *weight, 
                     pcol.ntap++;
                 }
             }
-            if (!f.ntap) continue;
+            if (!f.ntap) {
+                if (set)
+                    for (size_t pl = 0; pl < (size_t)c->B * c->Cin; pl++)
+                        for (int i = a; i < c->H; i += 2)
+                            for (int j = cc; j < c->W; j += 2) dinp[pl * c->H * c->W + (size_t)i * c->W + j] = 0.0f;
+                continue;
+            }
             for (int b0 = 0; b0 < c->B; b0 += nbmax) {
                 int nb = c->B - b0 < nbmax ? c->B - b0 : nbmax;
                 pcol.v.x = dout + (size_t)b0 * c->Cout * c->Ho * c->Wo;
@@ -492,8 +500,12 @@ static int conv_phase_dinp(float *dinp, const float *dout, const float *weight, 
                     for (int ci = 0; ci < c->Cin; ci++) {
                         const float *sp = stage + ((size_t)n * c->Cin + ci) * Pa;
                         float *dp = dinp + ((size_t)(b0 + n) * c->Cin + ci) * c->H * c->W;
-                        for (int i = 0; i < Ha; i++)
-                            for (int j = 0; j < Wa; j++) dp[(size_t)(2 * i + a) * c->W + 2 * j + cc] += sp[i * Wa + j];
+                        if (set)
+                            for (int i = 0; i < Ha; i++)
+                                for (int j = 0; j < Wa; j++) dp[(size_t)(2 * i + a) * c->W + 2 * j + cc] = sp[i * Wa + j];
+                        else
+                            for (int i = 0; i < Ha; i++)
+                                for (int j = 0; j < Wa; j++) dp[(size_t)(2 * i + a) * c->W + 2 * j + cc] += sp[i * Wa + j];
                     }
             }
         }
@@ -522,8 +534,9 @@ void conv_implicit_forward(float *out, const float *inp, const float *weight, co
 }
 
 void conv_implicit_backward(float *dinp, float *dweight, const float *dout, const float *inp,
-                            const float *weight, const Conv2d *c, Workspace *ws) {
+                            const float *weight, const Conv2d *c, Workspace *ws, int set_dinp) {
     const int P = c->Ho * c->Wo, K = c->Cin * c->k * c->k, N = c->B * P;
+    const float dbeta = set_dinp ? 0.0f : 1.0f;
     if (dweight) { // dW (Cout, K) += dout (Cout, N) @ col^T (N, K)
         // Stride 1: col^T from the padded copy (plain loads); otherwise through col16.
         int done = c->stride == 1 && conv_windows_ok(c->Ho, c->Wo) &&
@@ -539,7 +552,7 @@ void conv_implicit_backward(float *dinp, float *dweight, const float *dout, cons
     }
     if (dinp) { // dx (Cin, B*H*W) += W' (Cin, Cout*k*k) @ col'(dout); the caller checked conv_implicit_dinp_ok
         if (c->stride == 2) {
-            if (conv_phase_dinp(dinp, dout, weight, c, ws) == 0) return;
+            if (conv_phase_dinp(dinp, dout, weight, c, ws, set_dinp) == 0) return;
             fprintf(stderr, "conv_implicit_backward: workspace of %zu floats is below one image's staging plane "
                             "(%d x %d x %d); size it with conv2d_workspace_min\n", ws ? ws->cap : 0, c->Cin, c->Ho, c->Wo);
             abort();
@@ -547,12 +560,12 @@ void conv_implicit_backward(float *dinp, float *dweight, const float *dout, cons
         const int HW = c->H * c->W;
         FlippedW f = {weight, c->Cout, c->Cin, c->k};
         if (conv_windows_ok(c->H, c->W) &&
-            conv_windows(dinp, c->Cin, 1.0f, (GemmOperand){pack_flipped, &f, NULL}, dout, c->B, c->Cout, c->Ho, c->Wo,
+            conv_windows(dinp, c->Cin, dbeta, (GemmOperand){pack_flipped, &f, NULL}, dout, c->B, c->Cout, c->Ho, c->Wo,
                          c->k, c->k - 1 - c->pad_t, c->k - 1 - c->pad_l, c->H, c->W, ws, NULL, NULL) == 0)
             return;
         ColView v = {dout, c->Cout, c->Ho, c->Wo, c->k, c->k - 1 - c->pad_t, c->k - 1 - c->pad_l,
                      c->H, c->W, HW, 1};
         gemm_packed_prec(c->Cin, c->B * HW, c->Cout * c->k * c->k, 1.0f, (GemmOperand){pack_flipped, &f, NULL},
-                    (GemmOperand){pack_col, &v, NULL}, 1.0f, (GemmC){dinp, HW, HW, (size_t)c->Cin * HW, NULL}, ws->bf16);
+                    (GemmOperand){pack_col, &v, NULL}, dbeta, (GemmC){dinp, HW, HW, (size_t)c->Cin * HW, NULL}, ws->bf16);
     }
 }

@@ -11,8 +11,9 @@ int conv_implicit_ok(const Conv2d *c);
 int conv_implicit_dinp_ok(const Conv2d *c);
 // As conv2d_forward / conv2d_backward (bias gradient excluded). The workspace (at least
 // conv2d_workspace_min) holds zero-padded copies of images for the 32-column-row layers.
+// set_dinp: dinp is overwritten (conv2d_backward_set), else added to.
 void conv_implicit_forward(float *out, const float *inp, const float *weight, const float *bias,
                            const Conv2d *c, Workspace *ws);
 void conv_implicit_backward(float *dinp, float *dweight, const float *dout, const float *inp,
-                            const float *weight, const Conv2d *c, Workspace *ws);
+                            const float *weight, const Conv2d *c, Workspace *ws, int set_dinp);
 #endif

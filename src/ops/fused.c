@@ -99,8 +99,9 @@ void upconv_forward(float *out, const float *inp, const float *weight, const flo
     }
 }
 
-void upconv_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
-                     const float *weight, int B, int Cin, int H, int W, int Cout, Workspace *ws) {
+// set: dinp is overwritten by the first phase (upconv_backward_set), else added to.
+static void upconv_bwd(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                       const float *weight, int B, int Cin, int H, int W, int Cout, Workspace *ws, int set) {
     if (!dinp && !dweight && !dbias) return;
     check_ws(ws, B, Cin, H, W, Cout, "upconv_backward");
     size_t wk = (size_t)Cout * Cin * 4, plane = (size_t)H * W, n = (size_t)B * Cout * plane;
@@ -121,8 +122,9 @@ void upconv_backward(float *dinp, float *dweight, float *dbias, const float *dou
             Conv2d c;
             phase_conv(&c, B, Cin, H, W, Cout, a, b);
             if (dweight) memset(dw2, 0, wk * sizeof(float));
-            conv2d_backward(dinp, dweight ? dw2 : NULL, dbias, ph + (size_t)(2 * a + b) * n, inp,
-                            w2 + (size_t)(2 * a + b) * wk, &c, &sub);
+            (set && a + b == 0 ? conv2d_backward_set : conv2d_backward)(dinp, dweight ? dw2 : NULL, dbias,
+                                                                         ph + (size_t)(2 * a + b) * n, inp,
+                                                                         w2 + (size_t)(2 * a + b) * wk, &c, &sub);
             if (!dweight) continue;
             // Each 3x3 tap gets the gradient of the one 2x2 tap it was summed into.
             for (size_t oc = 0; oc < (size_t)Cout * Cin; oc++)
@@ -134,4 +136,14 @@ void upconv_backward(float *dinp, float *dweight, float *dbias, const float *dou
                                 if (ki >= 0 && kj >= 0) dweight[oc * 9 + ki * 3 + kj] += dw2[oc * 4 + p * 2 + q];
                             }
         }
+}
+
+void upconv_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                     const float *weight, int B, int Cin, int H, int W, int Cout, Workspace *ws) {
+    upconv_bwd(dinp, dweight, dbias, dout, inp, weight, B, Cin, H, W, Cout, ws, 0);
+}
+
+void upconv_backward_set(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                         const float *weight, int B, int Cin, int H, int W, int Cout, Workspace *ws) {
+    upconv_bwd(dinp, dweight, dbias, dout, inp, weight, B, Cin, H, W, Cout, ws, 1);
 }

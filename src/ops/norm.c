@@ -190,6 +190,7 @@ typedef struct {
     float *dinp, *dweight, *dbias;
     const float *dout, *inp, *mean, *rstd, *weight, *bias;
     int B, C, HW, G;
+    int set; // dinp overwritten (the _set variants), else added to
 } GnBack;
 
 // This thread's share of the groups (an orphaned `omp for` inside the caller's region), their
@@ -230,19 +231,23 @@ static inline __attribute__((always_inline)) void gn_backward_groups(const GnBac
             float w = weight ? weight[c] : 1.0f, b = bias ? bias[c] : 0.0f;
             const float *xc = x + (size_t)cc * HW, *dyc = dy + (size_t)cc * HW;
             float *dxc = dx + (size_t)cc * HW;
-            if (!silu)
-                for (int i = 0; i < HW; i++) dxc[i] += r * (dyc[i] * w - ma - (xc[i] - m) * r * bb);
-            if (silu && cache) {
-                const float *restrict dnp = dnc + (size_t)cc * HW, *restrict xhp = xhc + (size_t)cc * HW;
-                for (int i = 0; i < HW; i++) dxc[i] += r * (dnp[i] * w - ma - xhp[i] * bb);
-                continue;
+            // The same loops twice, '=' and '+=': a select in the loop would cost a read of dx.
+#define GN_DX(OP)                                                                                      \
+            if (!silu)                                                                                 \
+                for (int i = 0; i < HW; i++) dxc[i] OP r * (dyc[i] * w - ma - (xc[i] - m) * r * bb);   \
+            if (silu && cache) {                                                                       \
+                const float *restrict dnp = dnc + (size_t)cc * HW, *restrict xhp = xhc + (size_t)cc * HW; \
+                for (int i = 0; i < HW; i++) dxc[i] OP r * (dnp[i] * w - ma - xhp[i] * bb);            \
+                continue;                                                                              \
+            }                                                                                          \
+            for (int i0 = 0; silu && i0 < HW; i0 += GN_TILE) {                                         \
+                int len = HW - i0 < GN_TILE ? HW - i0 : GN_TILE;                                       \
+                gn_tile_dn(dn, xh, xc + i0, dyc + i0, len, m, r, w, b, silu);                          \
+                float *restrict d = dxc + i0;                                                          \
+                for (int i = 0; i < len; i++) d[i] OP r * (dn[i] * w - ma - xh[i] * bb);               \
             }
-            for (int i0 = 0; silu && i0 < HW; i0 += GN_TILE) {
-                int len = HW - i0 < GN_TILE ? HW - i0 : GN_TILE;
-                gn_tile_dn(dn, xh, xc + i0, dyc + i0, len, m, r, w, b, silu);
-                float *restrict d = dxc + i0;
-                for (int i = 0; i < len; i++) d[i] += r * (dn[i] * w - ma - xh[i] * bb);
-            }
+            if (a->set) { GN_DX(=) } else { GN_DX(+=) }
+#undef GN_DX
         }
     }
 }
@@ -312,14 +317,28 @@ static void groupnorm_backward_impl(const GnBack *a, const int silu) {
 void groupnorm_backward(float *dinp, float *dweight, float *dbias,
                         const float *dout, const float *inp, const float *mean, const float *rstd,
                         const float *weight, int B, int C, int HW, int G) {
-    GnBack a = {dinp, dweight, dbias, dout, inp, mean, rstd, weight, NULL, B, C, HW, G};
+    GnBack a = {dinp, dweight, dbias, dout, inp, mean, rstd, weight, NULL, B, C, HW, G, 0};
+    groupnorm_backward_impl(&a, 0);
+}
+
+void groupnorm_backward_set(float *dinp, float *dweight, float *dbias,
+                            const float *dout, const float *inp, const float *mean, const float *rstd,
+                            const float *weight, int B, int C, int HW, int G) {
+    GnBack a = {dinp, dweight, dbias, dout, inp, mean, rstd, weight, NULL, B, C, HW, G, 1};
     groupnorm_backward_impl(&a, 0);
 }
 
 void groupnorm_silu_backward(float *dinp, float *dweight, float *dbias,
                              const float *dout, const float *inp, const float *mean, const float *rstd,
                              const float *weight, const float *bias, int B, int C, int HW, int G) {
-    GnBack a = {dinp, dweight, dbias, dout, inp, mean, rstd, weight, bias, B, C, HW, G};
+    GnBack a = {dinp, dweight, dbias, dout, inp, mean, rstd, weight, bias, B, C, HW, G, 0};
+    groupnorm_backward_impl(&a, 1);
+}
+
+void groupnorm_silu_backward_set(float *dinp, float *dweight, float *dbias,
+                                 const float *dout, const float *inp, const float *mean, const float *rstd,
+                                 const float *weight, const float *bias, int B, int C, int HW, int G) {
+    GnBack a = {dinp, dweight, dbias, dout, inp, mean, rstd, weight, bias, B, C, HW, G, 1};
     groupnorm_backward_impl(&a, 1);
 }
 

@@ -6,7 +6,10 @@
 //   PyTorch layouts: conv [out, in, kh, kw], linear [out, in].
 // - Backward ADDS into every gradient it writes (dinp, dweight, dbias ...). Gradients are
 //   cleared once per step by the caller. Any gradient pointer may be NULL: that gradient
-//   is then not computed (frozen weights, inputs that need no gradient).
+//   is then not computed (frozen weights, inputs that need no gradient). The "_set" variants
+//   of the VAE's ops overwrite dinp instead (parameter gradients are still added to), so a
+//   fresh input-gradient buffer needs no clearing: clearing them and reading the zeros back
+//   were ~5% of a training step.
 // - Ops never allocate on the hot path; scratch comes from a Workspace sized by the caller.
 // - Loops are OpenMP-parallel; BLAS calls are never made inside an omp parallel region. A loop
 //   forks only when its work pays for waking a thread (ops/par.h: the thresholds and why).
@@ -53,6 +56,10 @@ void conv2d_forward(float *out, const float *inp, const float *weight, const flo
 void conv2d_backward(float *dinp, float *dweight, float *dbias,
                      const float *dout, const float *inp, const float *weight,
                      const Conv2d *c, Workspace *ws);
+// The same, but dinp is overwritten, not added to (see "_set" above).
+void conv2d_backward_set(float *dinp, float *dweight, float *dbias,
+                         const float *dout, const float *inp, const float *weight,
+                         const Conv2d *c, Workspace *ws);
 
 // ---------------------------------------------------------------------------------------------
 // linear: out (N,O) = inp (N,In) @ weight(O,In)^T + bias (O)
@@ -85,6 +92,9 @@ void groupnorm_forward(float *out, float *mean, float *rstd,
 void groupnorm_backward(float *dinp, float *dweight, float *dbias,
                         const float *dout, const float *inp, const float *mean, const float *rstd,
                         const float *weight, int B, int C, int HW, int G);
+void groupnorm_backward_set(float *dinp, float *dweight, float *dbias,
+                            const float *dout, const float *inp, const float *mean, const float *rstd,
+                            const float *weight, int B, int C, int HW, int G);
 // GroupNorm then SiLU as one op (src/ops/fused.c): out = silu(groupnorm(inp)), the same values
 // as the two ops in sequence without storing the normalised tensor. Backward recomputes it from
 // inp, mean, rstd, weight and bias; dout is the gradient of out.
@@ -94,6 +104,9 @@ void groupnorm_silu_forward(float *out, float *mean, float *rstd,
 void groupnorm_silu_backward(float *dinp, float *dweight, float *dbias,
                              const float *dout, const float *inp, const float *mean, const float *rstd,
                              const float *weight, const float *bias, int B, int C, int HW, int G);
+void groupnorm_silu_backward_set(float *dinp, float *dweight, float *dbias,
+                                 const float *dout, const float *inp, const float *mean, const float *rstd,
+                                 const float *weight, const float *bias, int B, int C, int HW, int G);
 // groupnorm_silu_forward's output again from the mean and rstd it cached, bit for bit the same
 // values: the VAE recomputes silu(norm(x)) in backward instead of keeping it.
 void groupnorm_silu_apply(float *out, const float *mean, const float *rstd,
@@ -166,6 +179,8 @@ void upconv_forward(float *out, const float *inp, const float *weight, const flo
                     int B, int Cin, int H, int W, int Cout, Workspace *ws);
 void upconv_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                      const float *weight, int B, int Cin, int H, int W, int Cout, Workspace *ws);
+void upconv_backward_set(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                         const float *weight, int B, int Cin, int H, int W, int Cout, Workspace *ws);
 
 // Patchify for SiT's x_embedder as a linear: inp (B,C,H,W) -> out (B, T, C*p*p), T=(H/p)*(W/p),
 // tokens row-major over the patch grid, each token ordered [c, i, j] like a conv weight.
