@@ -262,6 +262,16 @@ TEST(conv2d_bf16_matches_rounded_reference_and_fp32_bound) {
             CHECK(!memcmp(po, go, no * 4) && !memcmp(px, gx, nx * 4) && !memcmp(pw, gw, nw * 4),
                   "shape %zu: pack16 changed the forward %d, dinp %d, dweight %d", s, !!memcmp(po, go, no * 4),
                   !!memcmp(px, gx, nx * 4), !!memcmp(pw, gw, nw * 4));
+            // (4) nor do the windows' K slices taken outermost (A not held)
+            memset(px, 0, nx * 4);
+            memset(pw, 0, nw * 4);
+            gemm_windows_hold_enable(0);
+            conv2d_forward(po, x, w, NULL, &c, &ws);
+            conv2d_backward(px, pw, NULL, d, x, w, &c, &ws);
+            gemm_windows_hold_enable(1);
+            CHECK(!memcmp(po, go, no * 4) && !memcmp(px, gx, nx * 4) && !memcmp(pw, gw, nw * 4),
+                  "shape %zu: slices outermost changed the forward %d, dinp %d, dweight %d", s,
+                  !!memcmp(po, go, no * 4), !!memcmp(px, gx, nx * 4), !!memcmp(pw, gw, nw * 4));
             free(po); free(px); free(pw);
         }
         double qo = worst_over(go, o, oa, no), qx = worst_over(gx, dx, dxa, nx), qw = worst_over(gw, dw, dwa, nw);

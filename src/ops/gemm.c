@@ -41,6 +41,7 @@
 #define PAR_MIN_FLOPS (2.0 * 96 * 96 * 96)
 // gemm_pack16_enable: a test switch, like sgemm_force (set before work starts).
 static int pack16_on = 1;
+static int hold_on = 1; // gemm_windows_hold_enable
 
 static pthread_once_t backend_once = PTHREAD_ONCE_INIT;
 static int backend_default; // 1: own kernel; set once per process from the CPU and REPAE_GEMM
@@ -397,6 +398,8 @@ int gemm_own(void) { return use_own(); }
 
 void gemm_pack16_enable(int on) { pack16_on = on != 0; }
 
+void gemm_windows_hold_enable(int on) { hold_on = on != 0; }
+
 // Not cached: a getenv and three cpuid-table reads per bf16 product cost nothing next to the
 // product, and tests can then pretend the CPU lacks BF16 (REPAE_CPU_PRETEND_MISSING) at any time.
 int gemm_bf16_ok(void) { return use_own() && gemm_bf16_cpu(); }
@@ -424,6 +427,36 @@ void gemm_windows(int M, int N, int K, float alpha, GemmOperand a, GemmWindows b
     gemm_windows_prec(M, N, K, alpha, a, b, beta, out, 0);
 }
 
+// gemm_windows' A panels for rows [ic, ic + mc) and the K slice at pc: fp32 into a32, or (bf16)
+// k-pair words into a16, through tmp when A has no bf16 packer.
+__attribute__((target("avx512f")))
+static void win_pack_a(const GemmOperand *a, float *a32, uint32_t *a16, float *tmp, int ic, int mc, int pc, int kc,
+                       int bf16) {
+    if (!bf16) a->pack(a->ctx, a32, ic, mc, pc, kc);
+    else if (a->pack16) a->pack16(a->ctx, a16, ic, mc, pc, kc);
+    else {
+        a->pack(a->ctx, tmp, ic, mc, pc, kc);
+        bf16_convert_a(a16, tmp, mc, kc);
+    }
+}
+
+// One 32-column tile t of C, rows [ic, ic + mc), slice pc: A's panels at a32 / a16, the
+// windows at base (bf16: converted into b16 first unless converted, i.e. once per tile and slice).
+__attribute__((target("avx512f")))
+static void win_tile(const GemmWindows *b, const float *base, const float *a32, const uint32_t *a16, uint32_t *b16,
+                     int convert, int ic, int mc, int pc, int kc, int t, float alpha, float bt, const GemmC *out,
+                     int bf16) {
+    int kp = (kc + 1) / 2;
+    const uint16_t *mask = b->mask ? b->mask + pc : NULL;
+    if (bf16 && convert) bf16_convert_windows(b16, base, b->off + pc, b->half, mask, kc);
+    for (int ir = 0; ir < mc; ir += MR) {
+        int mr = mc - ir < MR ? mc - ir : MR;
+        float *cp = c_at(out, ic + ir, t * NR);
+        if (bf16) bf16_kernel(mr, NR, kc, a16 + (size_t)ir * kp, b16, cp, out->ldc, alpha, bt, NULL);
+        else kernel_win_rows(mr, kc, a32 + (size_t)ir * kc, base, b->off + pc, b->half, mask, cp, out->ldc, alpha, bt);
+    }
+}
+
 void gemm_windows_prec(int M, int N, int K, float alpha, GemmOperand a, GemmWindows b, float beta, GemmC out,
                        int bf16) {
     if (M <= 0 || N <= 0) return;
@@ -442,8 +475,10 @@ void gemm_windows_prec(int M, int N, int K, float alpha, GemmOperand a, GemmWind
     // then each tile of C is summed over all of K while it sits in L1, instead of once per
     // slice (C of a 32 x 32 plane of 64 images is 16 MB; with K 576 it went to memory and
     // back three times). Every element still takes its slices in order: the same bits.
+    // Block (ic, pc) of the held panels starts at ic * K + mcpad * pc floats (fp32) or
+    // ic * kpall + mcpad * pc / 2 words (bf16).
     const int rows = (M + MR - 1) / MR * MR, kpall = K / KC * (KC / 2) + (K % KC + 1) / 2;
-    const int hold = (bf16 ? (size_t)rows * kpall : (size_t)rows * K) <= (size_t)KC * NC;
+    const int hold = hold_on && (bf16 ? (size_t)rows * kpall : (size_t)rows * K) <= (size_t)KC * NC;
     #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         int id = omp_get_thread_num(), n = omp_get_num_threads();
@@ -452,72 +487,36 @@ void gemm_windows_prec(int M, int N, int K, float alpha, GemmOperand a, GemmWind
         // bf16: A's k-pair panels and one B tile's, after the fp32 buffers (see gemm_block).
         uint32_t *a16 = (uint32_t *)(abuf + (size_t)MC * KC + (size_t)KC * NC), *b16 = a16 + (size_t)MC * KC / 2;
         uint32_t *all16 = (uint32_t *)all;
+#define WIN_A32(ic, mcpad, pc) (all + (size_t)(ic) * K + (size_t)(mcpad) * (pc))
+#define WIN_A16(ic, mcpad, pc) (all16 + (size_t)(ic) * kpall + (size_t)(mcpad) * ((pc) / 2))
         if (hold) {
-            for (int pc = 0; pc < K; pc += KC) {
-                int kc = K - pc < KC ? K - pc : KC;
+            for (int pc = 0; pc < K; pc += KC)
                 for (int ic = 0; ic < M; ic += MC) {
                     int mc = M - ic < MC ? M - ic : MC, mcpad = (mc + MR - 1) / MR * MR;
-                    uint32_t *d16 = all16 + (size_t)ic * kpall + (size_t)mcpad * (pc / 2);
-                    if (!bf16) a.pack(a.ctx, all + (size_t)ic * K + (size_t)mcpad * pc, ic, mc, pc, kc);
-                    else if (a.pack16) a.pack16(a.ctx, d16, ic, mc, pc, kc);
-                    else {
-                        a.pack(a.ctx, abuf, ic, mc, pc, kc);
-                        bf16_convert_a(d16, abuf, mc, kc);
-                    }
+                    win_pack_a(&a, WIN_A32(ic, mcpad, pc), WIN_A16(ic, mcpad, pc), abuf, ic, mc, pc,
+                               K - pc < KC ? K - pc : KC, bf16);
                 }
-            }
             for (int t = t0; t < t1; t++) {
                 const float *base = b.base(b.ctx, t * NR);
-                for (int pc = 0; pc < K; pc += KC) {
-                    int kc = K - pc < KC ? K - pc : KC, kp = (kc + 1) / 2;
-                    float bt = pc == 0 ? beta : 1.0f;
-                    if (bf16) bf16_convert_windows(b16, base, b.off + pc, b.half, b.mask ? b.mask + pc : NULL, kc);
+                for (int pc = 0; pc < K; pc += KC)
                     for (int ic = 0; ic < M; ic += MC) {
                         int mc = M - ic < MC ? M - ic : MC, mcpad = (mc + MR - 1) / MR * MR;
-                        for (int ir = 0; ir < mc; ir += MR) {
-                            int mr = mc - ir < MR ? mc - ir : MR;
-                            float *cp = c_at(&out, ic + ir, t * NR);
-                            if (bf16)
-                                bf16_kernel(mr, NR, kc, all16 + (size_t)ic * kpall + (size_t)mcpad * (pc / 2) + (size_t)ir * kp,
-                                            b16, cp, out.ldc, alpha, bt, NULL);
-                            else
-                                kernel_win_rows(mr, kc, all + (size_t)ic * K + (size_t)mcpad * pc + (size_t)ir * kc, base,
-                                                b.off + pc, b.half, b.mask ? b.mask + pc : NULL, cp, out.ldc, alpha, bt);
-                        }
+                        win_tile(&b, base, WIN_A32(ic, mcpad, pc), WIN_A16(ic, mcpad, pc), b16, ic == 0, ic, mc, pc,
+                                 K - pc < KC ? K - pc : KC, t, alpha, pc == 0 ? beta : 1.0f, &out, bf16);
                     }
-                }
             }
-        } else {
-        for (int pc = 0; pc < K; pc += KC) {
-            int kc = K - pc < KC ? K - pc : KC, kp = (kc + 1) / 2;
-            float bt = pc == 0 ? beta : 1.0f;
-            for (int ic = 0; ic < M; ic += MC) {
-                int mc = M - ic < MC ? M - ic : MC;
-                if (bf16 && a.pack16) a.pack16(a.ctx, a16, ic, mc, pc, kc);
-                else {
-                    a.pack(a.ctx, abuf, ic, mc, pc, kc);
-                    if (bf16) bf16_convert_a(a16, abuf, mc, kc);
+        } else { // slices outermost: A's panels for one slice at a time
+            for (int pc = 0; pc < K; pc += KC)
+                for (int ic = 0; ic < M; ic += MC) {
+                    int mc = M - ic < MC ? M - ic : MC, kc = K - pc < KC ? K - pc : KC;
+                    win_pack_a(&a, abuf, a16, abuf, ic, mc, pc, kc, bf16);
+                    for (int t = t0; t < t1; t++)
+                        win_tile(&b, b.base(b.ctx, t * NR), abuf, a16, b16, 1, ic, mc, pc, kc, t, alpha,
+                                 pc == 0 ? beta : 1.0f, &out, bf16);
                 }
-                for (int t = t0; t < t1; t++) {
-                    const float *base = b.base(b.ctx, t * NR);
-                    if (bf16) { // the windows once into a k-pair panel, then every row tile on it
-                        bf16_convert_windows(b16, base, b.off + pc, b.half, b.mask ? b.mask + pc : NULL, kc);
-                        for (int ir = 0; ir < mc; ir += MR)
-                            bf16_kernel(mc - ir < MR ? mc - ir : MR, NR, kc, a16 + (size_t)ir * kp, b16,
-                                        c_at(&out, ic + ir, t * NR), out.ldc, alpha, bt, NULL);
-                        continue;
-                    }
-                    for (int ir = 0; ir < mc; ir += MR) {
-                        int mr = mc - ir < MR ? mc - ir : MR;
-                        float *cp = c_at(&out, ic + ir, t * NR);
-                        const float *ap = abuf + (size_t)ir * kc;
-                        kernel_win_rows(mr, kc, ap, base, b.off + pc, b.half, b.mask ? b.mask + pc : NULL, cp,
-                                        out.ldc, alpha, bt);
-                    }
-                }
-            }
         }
-        }
+#undef WIN_A32
+#undef WIN_A16
     }
 }
 

@@ -113,5 +113,8 @@ void gemm_pack16_rows(uint32_t *dst, size_t ldd, int nq, const float *const src[
                       const uint16_t *mask, int nk);
 // Tests: 0 makes bf16 products ignore pack16 (fp32 packing, then conversion), 1 the default.
 void gemm_pack16_enable(int on);
+// Tests: 0 makes gemm_windows keep K slices outermost (its path for an A too large to hold all
+// of), 1 the default: the same bits either way.
+void gemm_windows_hold_enable(int on);
 
 #endif
