@@ -108,6 +108,30 @@ TEST(linear_backward_accumulates_and_skips_null) {
     free(x); free(w); free(g); free(dx1); free(dw1); free(db1); free(dx2); free(dw2); free(db2);
 }
 
+// linear_backward_prec_set: dinp overwritten with the values of adding into zeros, over NaN;
+// weight and bias gradients still added to. fp32 and bf16, SiT's shape (own kernel) and a small one.
+TEST(linear_backward_set_overwrites_dinp) {
+    static const int S[][3] = {{6, 5, 7}, {1024, 192, 768}, {64, 192, 1152}};
+    uint32_t seed = 5;
+    for (size_t t = 0; t < sizeof S / sizeof *S; t++)
+        for (int bf16 = 0; bf16 < 2; bf16++) {
+            int N = S[t][0], nin = S[t][1], nout = S[t][2];
+            size_t nx = (size_t)N * nin, nw = (size_t)nout * nin, ny = (size_t)N * nout;
+            float *x = test_rand_array(nx, &seed), *w = test_rand_array(nw, &seed), *g = test_rand_array(ny, &seed);
+            float *dx = xcalloc(nx, 4), *dw = xcalloc(nw, 4), *db = xcalloc(nout, 4);
+            float *dxs = xmalloc(nx * 4), *dws = xcalloc(nw, 4), *dbs = xcalloc(nout, 4);
+            for (size_t i = 0; i < nx; i++) dxs[i] = NAN;
+            linear_backward_prec(dx, dw, db, g, x, w, N, nin, nout, bf16);
+            linear_backward_prec_set(dxs, dws, dbs, g, x, w, N, nin, nout, bf16);
+            int ok = 1;
+            for (size_t i = 0; i < nx; i++) ok &= dxs[i] == dx[i];
+            for (size_t i = 0; i < nw; i++) ok &= dws[i] == dw[i];
+            for (int i = 0; i < nout; i++) ok &= dbs[i] == db[i];
+            free(x); free(w); free(g); free(dx); free(dw); free(db); free(dxs); free(dws); free(dbs);
+            CHECK(ok, "N %d nin %d nout %d bf16 %d: the _set gradients differ from adding into zeros", N, nin, nout, bf16);
+        }
+}
+
 typedef struct { float *x, *w, *b, *probe, *y; int N, nin, nout; } LinCtx;
 
 static double lin_loss(void *p) {
@@ -149,6 +173,7 @@ int main(void) {
     RUN(linear_matches_torch);
     RUN(linear_matches_naive);
     RUN(linear_backward_accumulates_and_skips_null);
+    RUN(linear_backward_set_overwrites_dinp);
     RUN(linear_finite_differences);
     RUN(linear_degenerate_sizes);
     return test_summary();

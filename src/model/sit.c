@@ -277,14 +277,14 @@ static void block_backward(Sit *s, SitBlock *b) {
     gate_residual_backward(dM, dF2, dgate, dO, b->fc2, ad + 5 * D, B, T, D, 6 * D);
     float *gl = s->s3; // gelu(fc1) again
     gelu_forward(gl, b->fc1, BT * M);
-    float *dG = zeroed(s->s2, BT * M);
-    linear_backward_prec(dG, G(s, b->fc2_w), G(s, b->fc2_b), dF2, gl, b->fc2_w, (int)BT, M, D, s->bf16);
+    float *dG = s->s2;
+    linear_backward_prec_set(dG, G(s, b->fc2_w), G(s, b->fc2_b), dF2, gl, b->fc2_w, (int)BT, M, D, s->bf16);
     float *dF1 = zeroed(s->s3, BT * M); // gl is dead
     gelu_backward(dF1, dG, b->fc1, BT * M);
     float *mod2 = s->s2; // dG is dead: modulate(ln2) again
     modulate_forward(mod2, b->ln2, ad + 3 * D, ad + 4 * D, B, T, D, 6 * D);
-    float *dMod2 = zeroed(s->s1, BTD);
-    linear_backward_prec(dMod2, G(s, b->fc1_w), G(s, b->fc1_b), dF1, mod2, b->fc1_w, (int)BT, D, M, s->bf16);
+    float *dMod2 = s->s1;
+    linear_backward_prec_set(dMod2, G(s, b->fc1_w), G(s, b->fc1_b), dF1, mod2, b->fc1_w, (int)BT, D, M, s->bf16);
     float *dLn2 = zeroed(s->s2, BTD); // mod2 is dead
     dshift = ADA(3); dscale = ADA(4);
     modulate_backward(dLn2, dshift, dscale, dMod2, b->ln2, ad + 4 * D, B, T, D, 6 * D);
@@ -293,14 +293,14 @@ static void block_backward(Sit *s, SitBlock *b) {
     float *dI = zeroed(dO, BTD); // dO is fully consumed above
     float *dP = zeroed(s->s1, BTD);
     gate_residual_backward(dI, dP, ADA(2), dM, b->proj, ad + 2 * D, B, T, D, 6 * D);
-    float *dAo = zeroed(s->s2, BTD);
-    linear_backward_prec(dAo, G(s, b->proj_w), G(s, b->proj_b), dP, b->ao, b->proj_w, (int)BT, D, D, s->bf16);
+    float *dAo = s->s2;
+    linear_backward_prec_set(dAo, G(s, b->proj_w), G(s, b->proj_b), dP, b->ao, b->proj_w, (int)BT, D, D, s->bf16);
     float *dQkv = zeroed(s->s3, 3 * BTD);
     attention_backward(dQkv, dAo, b->qkv, b->att, B, T, D, NH, s->scratch);
     float *mod1 = s->s2; // dAo is dead: modulate(ln1) again
     modulate_forward(mod1, b->ln1, ad + 0 * D, ad + 1 * D, B, T, D, 6 * D);
-    float *dMod1 = zeroed(s->s1, BTD);
-    linear_backward_prec(dMod1, G(s, b->qkv_w), G(s, b->qkv_b), dQkv, mod1, b->qkv_w, (int)BT, D, 3 * D, s->bf16);
+    float *dMod1 = s->s1;
+    linear_backward_prec_set(dMod1, G(s, b->qkv_w), G(s, b->qkv_b), dQkv, mod1, b->qkv_w, (int)BT, D, 3 * D, s->bf16);
     float *dLn1 = zeroed(s->s2, BTD); // mod1 is dead
     dshift = ADA(0); dscale = ADA(1);
     modulate_backward(dLn1, dshift, dscale, dMod1, b->ln1, ad + 1 * D, B, T, D, 6 * D);

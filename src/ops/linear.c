@@ -3,6 +3,7 @@
 #include "ops/par.h"
 #include "ops/gemm.h"
 #include <omp.h>
+#include <string.h>
 
 void linear_forward(float *out, const float *inp, const float *weight, const float *bias,
                     int N, int nin, int nout) {
@@ -28,13 +29,16 @@ void linear_forward_prec(float *out, const float *inp, const float *weight, cons
     else sgemm_prec(0, 1, N, nout, nin, 1.0f, inp, nin, weight, nin, 0.0f, out, nout, bf16);
 }
 
-void linear_backward_prec(float *dinp, float *dweight, float *dbias,
-                          const float *dout, const float *inp, const float *weight,
-                          int N, int nin, int nout, int bf16) {
-    if (N <= 0 || nout <= 0) return; // nothing flows back
+// set: dinp is overwritten (linear_backward_prec_set), else added to.
+static void linear_bwd(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                       const float *weight, int N, int nin, int nout, int bf16, int set) {
+    if (N <= 0 || nout <= 0) { // nothing flows back
+        if (set && dinp && nin > 0) memset(dinp, 0, (size_t)(N > 0 ? N : 0) * nin * sizeof(float));
+        return;
+    }
     if (nin <= 0) dinp = dweight = NULL;
-    if (dinp) // dinp (N, nin) += dout (N, nout) @ weight (nout, nin)
-        sgemm_prec(0, 0, N, nin, nout, 1.0f, dout, nout, weight, nin, 1.0f, dinp, nin, bf16);
+    if (dinp) // dinp (N, nin) (+)= dout (N, nout) @ weight (nout, nin)
+        sgemm_prec(0, 0, N, nin, nout, 1.0f, dout, nout, weight, nin, set ? 0.0f : 1.0f, dinp, nin, bf16);
     if (dweight) // dweight (nout, nin) += dout^T (nout, N) @ inp (N, nin)
         sgemm_prec(1, 0, nout, nin, N, 1.0f, dout, nout, inp, nin, 1.0f, dweight, nin, bf16);
     if (dbias) {
@@ -57,4 +61,14 @@ void linear_backward_prec(float *dinp, float *dweight, float *dbias,
             }
         }
     }
+}
+
+void linear_backward_prec(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                          const float *weight, int N, int nin, int nout, int bf16) {
+    linear_bwd(dinp, dweight, dbias, dout, inp, weight, N, nin, nout, bf16, 0);
+}
+
+void linear_backward_prec_set(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                              const float *weight, int N, int nin, int nout, int bf16) {
+    linear_bwd(dinp, dweight, dbias, dout, inp, weight, N, nin, nout, bf16, 1);
 }

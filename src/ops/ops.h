@@ -7,7 +7,7 @@
 // - Backward ADDS into every gradient it writes (dinp, dweight, dbias ...). Gradients are
 //   cleared once per step by the caller. Any gradient pointer may be NULL: that gradient
 //   is then not computed (frozen weights, inputs that need no gradient). The "_set" variants
-//   of the VAE's ops overwrite dinp instead (parameter gradients are still added to), so a
+//   (convs, norms, linears) overwrite dinp instead (parameter gradients are still added to), so a
 //   fresh input-gradient buffer needs no clearing: clearing them and reading the zeros back
 //   were ~5% of a training step.
 // - Ops never allocate on the hot path; scratch comes from a Workspace sized by the caller.
@@ -74,6 +74,10 @@ void linear_forward_prec(float *out, const float *inp, const float *weight, cons
 void linear_backward_prec(float *dinp, float *dweight, float *dbias,
                           const float *dout, const float *inp, const float *weight,
                           int N, int In, int O, int bf16);
+// The same, but dinp is overwritten, not added to (see "_set" above).
+void linear_backward_prec_set(float *dinp, float *dweight, float *dbias,
+                              const float *dout, const float *inp, const float *weight,
+                              int N, int In, int O, int bf16);
 
 // ---------------------------------------------------------------------------------------------
 // 1 when the elementwise loops run their AVX-512 builds (act.c: the CPU has AVX-512 F/VL/DQ and
