@@ -500,12 +500,11 @@ static int conv_phase_dinp(float *dinp, const float *dout, const float *weight, 
                     for (int ci = 0; ci < c->Cin; ci++) {
                         const float *sp = stage + ((size_t)n * c->Cin + ci) * Pa;
                         float *dp = dinp + ((size_t)(b0 + n) * c->Cin + ci) * c->H * c->W;
-                        if (set)
-                            for (int i = 0; i < Ha; i++)
-                                for (int j = 0; j < Wa; j++) dp[(size_t)(2 * i + a) * c->W + 2 * j + cc] = sp[i * Wa + j];
-                        else
-                            for (int i = 0; i < Ha; i++)
-                                for (int j = 0; j < Wa; j++) dp[(size_t)(2 * i + a) * c->W + 2 * j + cc] += sp[i * Wa + j];
+                        for (int i = 0; i < Ha; i++)
+                            for (int j = 0; j < Wa; j++) {
+                                float *o = dp + (size_t)(2 * i + a) * c->W + 2 * j + cc;
+                                *o = set ? sp[i * Wa + j] : *o + sp[i * Wa + j];
+                            }
                     }
             }
         }

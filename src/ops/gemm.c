@@ -441,7 +441,8 @@ static void win_pack_a(const GemmOperand *a, float *a32, uint32_t *a16, float *t
 }
 
 // One 32-column tile t of C, rows [ic, ic + mc), slice pc: A's panels at a32 / a16, the
-// windows at base (bf16: converted into b16 first unless converted, i.e. once per tile and slice).
+// windows at base. bf16: with convert set the tile's windows for this slice are first
+// converted into b16; a caller that already did so for this (tile, slice) passes 0.
 __attribute__((target("avx512f")))
 static void win_tile(const GemmWindows *b, const float *base, const float *a32, const uint32_t *a16, uint32_t *b16,
                      int convert, int ic, int mc, int pc, int kc, int t, float alpha, float bt, const GemmC *out,

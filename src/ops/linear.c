@@ -32,8 +32,8 @@ void linear_forward_prec(float *out, const float *inp, const float *weight, cons
 // set: dinp is overwritten (linear_backward_prec_set), else added to.
 static void linear_bwd(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                        const float *weight, int N, int nin, int nout, int bf16, int set) {
-    if (N <= 0 || nout <= 0) { // nothing flows back
-        if (set && dinp && nin > 0) memset(dinp, 0, (size_t)(N > 0 ? N : 0) * nin * sizeof(float));
+    if (N <= 0 || nout <= 0) { // nothing flows back: a set dinp is zero
+        if (set && dinp && N > 0 && nin > 0) memset(dinp, 0, (size_t)N * nin * sizeof(float));
         return;
     }
     if (nin <= 0) dinp = dweight = NULL;
