@@ -12,6 +12,7 @@
 #include "test.h"
 #include "ops/gemm.h"
 #include "ops/gemm_bf16.h"
+#include "ops/conv_implicit.h"
 #include "ops/ops.h"
 #include "base/rng.h"
 #include <stdint.h>
@@ -160,6 +161,7 @@ TEST(sgemm_bf16_pack16_is_bit_exact) {
 // conv2d in bf16: a naive double conv of the rounded operands, and the bound against fp32.
 typedef struct {
     int Cin, H, W, Cout, k, s, pt, pl, pb, pr;
+    int pairs; // in bf16 on the pair-word windows: 1 the forward, 2 the input gradient (bits)
 } Shape;
 
 static float at(const float *x, int C, int H, int W, int b, int c, int y, int xx) {
@@ -210,13 +212,16 @@ static void ref_conv(const Conv2d *c, const float *x, const float *w, const floa
 }
 
 static const Shape conv_shapes[] = {
-    {32, 32, 32, 32, 3, 1, 1, 1, 1, 1},  // windows, 32-wide rows
-    {64, 16, 16, 64, 3, 1, 1, 1, 1, 1},  // 16-wide rows
-    {128, 8, 8, 128, 3, 1, 1, 1, 1, 1},  // 8-wide rows (masked windows)
-    {32, 32, 32, 32, 3, 2, 0, 0, 1, 1},  // stride 2 (LDM downsample), input gradient by phases
-    {32, 16, 16, 64, 1, 1, 0, 0, 0, 0},  // 1x1
-    {4, 8, 8, 128, 3, 1, 1, 1, 1, 1},    // input gradient with < 16 input channels: explicit
-    {3, 12, 12, 20, 3, 1, 1, 1, 1, 1},   // not implicit at all: im2col + sgemm
+    {32, 32, 32, 32, 3, 1, 1, 1, 1, 1, 3},  // windows, 32-wide rows
+    {64, 16, 16, 64, 3, 1, 1, 1, 1, 1, 3},  // 16-wide rows
+    {128, 8, 8, 128, 3, 1, 1, 1, 1, 1, 3},  // 8-wide rows (masked windows)
+    {3, 32, 32, 17, 3, 1, 1, 1, 1, 1, 1},   // windows of an odd channel count (a pair with 0)
+    {16, 16, 16, 17, 3, 1, 1, 1, 1, 1, 3},  // the same for the input gradient (dout's 17)
+    {17, 8, 8, 16, 3, 1, 1, 1, 1, 1, 3},    // masked windows, odd channels
+    {32, 32, 32, 32, 3, 2, 0, 0, 1, 1, 0},  // stride 2 (LDM downsample), input gradient by phases
+    {32, 16, 16, 64, 1, 1, 0, 0, 0, 0, 0},  // 1x1 (its own path)
+    {4, 8, 8, 128, 3, 1, 1, 1, 1, 1, 1},    // input gradient with < 16 input channels: explicit
+    {3, 12, 12, 20, 3, 1, 1, 1, 1, 1, 0},   // not implicit at all: im2col + sgemm
 };
 
 TEST(conv2d_bf16_matches_rounded_reference_and_fp32_bound) {
@@ -272,6 +277,26 @@ TEST(conv2d_bf16_matches_rounded_reference_and_fp32_bound) {
             CHECK(!memcmp(po, go, no * 4) && !memcmp(px, gx, nx * 4) && !memcmp(pw, gw, nw * 4),
                   "shape %zu: slices outermost changed the forward %d, dinp %d, dweight %d", s,
                   !!memcmp(po, go, no * 4), !!memcmp(px, gx, nx * 4), !!memcmp(pw, gw, nw * 4));
+            // (5) the fp32 windows converted per tile, against the pair-word copy: the same
+            // products in another pair order, so both within (1)'s bound, and not the same bits
+            // on the windowed shapes (so the pair path is the one that ran)
+            if (h->pairs) {
+                memset(px, 0, nx * 4);
+                conv_pairs_enable(0);
+                conv2d_forward(po, x, w, NULL, &c, &ws);
+                conv2d_backward(px, NULL, NULL, d, x, w, &c, &ws);
+                conv_pairs_enable(1);
+                float *ro = malloc(no * 4), *roa = malloc(no * 4), *rx = malloc(nx * 4), *rxa = malloc(nx * 4);
+                float *rw = malloc(nw * 4), *rwa = malloc(nw * 4);
+                ref_conv(&c, xr, wr, dr, ro, roa, rx, rxa, rw, rwa);
+                int K = c.Cin * c.k * c.k, Kx = c.Cout * c.k * c.k;
+                CHECK_CLOSE(po, ro, no, 1e-5, 2e-6 * K, "forward without pairs vs rounded operands");
+                CHECK_CLOSE(px, rx, nx, 1e-5, 2e-6 * Kx, "input gradient without pairs vs rounded operands");
+                free(ro); free(roa); free(rx); free(rxa); free(rw); free(rwa);
+                int pf = !!memcmp(po, go, no * 4), pd = !!memcmp(px, gx, nx * 4);
+                CHECK(pf + 2 * pd == h->pairs, "shape %zu: pair paths taken: forward %d, input gradient %d; want %d",
+                      s, pf, pd, h->pairs);
+            }
             free(po); free(px); free(pw);
         }
         double qo = worst_over(go, o, oa, no), qx = worst_over(gx, dx, dxa, nx), qw = worst_over(gw, dw, dwa, nw);

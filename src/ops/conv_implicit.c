@@ -16,6 +16,7 @@
 // the even lanes of two loads; their input gradient stays explicit (ops_conv.c).
 #include "ops/conv_implicit.h"
 #include "ops/gemm.h"
+#include "ops/gemm_bf16.h"
 #include "ops/simd_transpose.h"
 #include "base/util.h"
 #include <immintrin.h>
@@ -283,6 +284,18 @@ static const float *window_base(const void *ctx, int j) {
     return w->xp + (size_t)b * w->C * w->Hp * w->Wp + (size_t)oh * w->Wp + ow;
 }
 
+// The same over a pair-word copy (conv_windows16): C2 planes of channel pairs.
+typedef struct {
+    const uint32_t *xp;
+    int C2, Hp, Wp, Wo, P;
+} Windows16;
+
+static const uint32_t *window_base16(const void *ctx, int j) {
+    const Windows16 *w = ctx;
+    int b = j / w->P, q = j % w->P, oh = q / w->Wo, ow = q % w->Wo;
+    return w->xp + (size_t)b * w->C2 * w->Hp * w->Wp + (size_t)oh * w->Wp + ow;
+}
+
 // B = col^T for the weight gradient, read from the padded copy: 16 rows r x 16 pixels at a
 // time, each a plain (or, 8-wide, masked) load at the pixels' window base + off[r], then
 // transposed in registers. Cheaper than col16's bounds tests per vector.
@@ -347,8 +360,82 @@ static int conv_windows_ok(int Ho, int Wo) {
 // having done nothing, when the shape or the workspace does not allow it (the caller packs).
 // With dw set, the product is instead the weight gradient dW (M = Cout, C*k*k) += dout (Cout,
 // B*P) @ col(x)^T, chunk by chunk (out, beta and a unused).
+static int pairs_on = 1; // conv_pairs_enable
+
+void conv_pairs_enable(int on) { pairs_on = on != 0; }
+
+// Of 8-wide rows (two per vector): the lanes tap column kj reads from inside the row.
+static uint16_t tap_mask(int kj, int pad_l, int W) {
+    unsigned m = 0;
+    for (int l = 0; l < 16; l++) {
+        int iw = l % 8 + kj - pad_l;
+        if (iw >= 0 && iw < W) m |= 1u << l;
+    }
+    return (uint16_t)m;
+}
+
+// conv_windows in bf16: the padded copy is of pair words, channels 2c and 2c + 1 of a pixel in
+// one word (an odd last channel paired with 0), and the k pairs are (channel pair, tap), so the
+// kernel loads B in place as it is, where converting each tile's fp32 windows was 22% of a
+// 32x32 conv's forward. A's pairs follow that order (gemm_pack_a_pairs). Same contract.
+static int conv_windows16(float *out, int M, float beta, GemmOperand a, const float *x, int B, int C, int H, int W,
+                          int k, int pad_t, int pad_l, int Ho, int Wo, Workspace *ws) {
+    const int masked = Wo == 8;
+    if (masked && W != Wo) return -1;
+    const int Hp = Ho + k - 1, Wp = masked ? W : Wo + k - 1, P = Ho * Wo, kk = k * k, C2 = (C + 1) / 2;
+    const int cpl = masked ? 0 : pad_l, kp = C2 * kk;
+    const size_t per = (size_t)C2 * Hp * Wp, margin = masked ? 16 : 0; // words
+    int nbmax = ws && ws->cap >= per + 2 * margin ? (int)((ws->cap - 2 * margin) / per) : 0;
+    if (nbmax < 1) return -1;
+    ptrdiff_t *off = xmalloc((size_t)kp * sizeof *off);
+    uint16_t *mask = masked ? xmalloc((size_t)kp * sizeof *mask) : NULL;
+    int *lo = xmalloc((size_t)kp * sizeof *lo), *hi = xmalloc((size_t)kp * sizeof *hi);
+    for (int p = 0; p < kp; p++) {
+        int c2 = p / kk, t = p % kk, ki = t / k, kj = t % k;
+        off[p] = (ptrdiff_t)c2 * Hp * Wp + (ptrdiff_t)ki * Wp + (masked ? kj - pad_l : kj);
+        if (masked) mask[p] = tap_mask(kj, pad_l, W);
+        lo[p] = 2 * c2 * kk + t;
+        hi[p] = 2 * c2 + 1 < C ? (2 * c2 + 1) * kk + t : -1;
+    }
+    uint32_t *a16 = xaligned_alloc(64, gemm_pairs_words(M, kp) * sizeof(uint32_t));
+    gemm_pack_a_pairs(a16, a, M, C * kk, lo, hi, kp);
+    uint32_t *pad = (uint32_t *)ws->buf + margin;
+    for (int b0 = 0; b0 < B; b0 += nbmax) {
+        int nb = B - b0 < nbmax ? B - b0 : nbmax;
+        memset(ws->buf, 0, margin * sizeof(uint32_t));
+        memset(pad + (size_t)nb * per, 0, margin * sizeof(uint32_t));
+        #pragma omp parallel for collapse(2) schedule(static)
+        for (int n = 0; n < nb; n++)
+            for (int c2 = 0; c2 < C2; c2++) {
+                uint32_t *d = pad + ((size_t)n * C2 + c2) * Hp * Wp;
+                const float *s0 = x + ((size_t)(b0 + n) * C + 2 * c2) * H * W;
+                const float *s1 = 2 * c2 + 1 < C ? s0 + (size_t)H * W : NULL;
+                for (int r = 0; r < Hp; r++) {
+                    uint32_t *dr = d + (size_t)r * Wp;
+                    int ih = r - pad_t;
+                    if (ih < 0 || ih >= H) { memset(dr, 0, (size_t)Wp * sizeof *dr); continue; }
+                    int c0 = cpl, c1 = cpl + W < Wp ? cpl + W : Wp; // [c0, c1) from the image
+                    for (int q = 0; q < c0; q++) dr[q] = 0;
+                    bf16_pair_words(dr + c0, s0 + (size_t)ih * W, s1 ? s1 + (size_t)ih * W : NULL, c1 - c0);
+                    for (int q = c1; q < Wp; q++) dr[q] = 0;
+                }
+            }
+        Windows16 w = {pad, C2, Hp, Wp, Wo, P};
+        gemm_windows16(M, nb * P, kp, 1.0f, a16, (GemmWindows16){window_base16, &w, off, Wo == 16 ? Wp : 16, mask},
+                       beta, (GemmC){out + (size_t)b0 * M * P, P, P, (size_t)M * P, NULL});
+    }
+    free(a16);
+    free(off);
+    free(mask);
+    free(lo);
+    free(hi);
+    return 0;
+}
+
 static int conv_windows(float *out, int M, float beta, GemmOperand a, const float *x, int B, int C, int H, int W,
                         int k, int pad_t, int pad_l, int Ho, int Wo, Workspace *ws, float *dw, const float *dout) {
+    if (!dw && ws && ws->bf16 && pairs_on && gemm_bf16_ok())
+        return conv_windows16(out, M, beta, a, x, B, C, H, W, k, pad_t, pad_l, Ho, Wo, ws);
     const int masked = Wo == 8;
     if (masked && W != Wo) return -1;
     const int Hp = Ho + k - 1, Wp = masked ? W : Wo + k - 1, P = Ho * Wo, K = C * k * k;
@@ -362,14 +449,7 @@ static int conv_windows(float *out, int M, float beta, GemmOperand a, const floa
     for (int r = 0; r < K; r++) {
         int ci = r / (k * k), ki = (r / k) % k, kj = r % k;
         off[r] = (ptrdiff_t)ci * Hp * Wp + (ptrdiff_t)ki * Wp + (masked ? kj - pad_l : kj);
-        if (masked) {
-            unsigned m = 0;
-            for (int l = 0; l < 16; l++) {
-                int iw = l % 8 + kj - pad_l;
-                if (iw >= 0 && iw < W) m |= 1u << l;
-            }
-            mask[r] = (uint16_t)m;
-        }
+        if (masked) mask[r] = tap_mask(kj, pad_l, W);
     }
     for (int b0 = 0; b0 < B; b0 += nbmax) {
         int nb = B - b0 < nbmax ? B - b0 : nbmax;

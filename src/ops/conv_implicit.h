@@ -16,4 +16,8 @@ void conv_implicit_forward(float *out, const float *inp, const float *weight, co
                            const Conv2d *c, Workspace *ws);
 void conv_implicit_backward(float *dinp, float *dweight, const float *dout, const float *inp,
                             const float *weight, const Conv2d *c, Workspace *ws, int set_dinp);
+// Tests: 0 makes bf16 windowed convs convert each tile's fp32 windows (gemm_windows_prec), 1
+// the default: a padded copy of channel-pair words read in place (gemm_windows16). The two sum
+// the same products in different pair orders, so they agree to rounding, not bit for bit.
+void conv_pairs_enable(int on);
 #endif

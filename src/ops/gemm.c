@@ -521,6 +521,42 @@ void gemm_windows_prec(int M, int N, int K, float alpha, GemmOperand a, GemmWind
     }
 }
 
+size_t gemm_pairs_words(int M, int kp) { return (size_t)(M + MR - 1) / MR * MR * kp; }
+
+void gemm_pack_a_pairs(uint32_t *dst, GemmOperand a, int M, int K, const int *lo, const int *hi, int kp) {
+    const int rows = (M + MR - 1) / MR * MR;
+    float *f = xaligned_alloc(64, (size_t)rows * K * sizeof(float)); // fp32 panels of all of K
+    a.pack(a.ctx, f, 0, M, 0, K);
+    for (int ir = 0; ir < rows; ir += MR)
+        for (int p = 0; p < kp; p++) {
+            const float *pf = f + (size_t)ir * K;
+            bf16_pair_words(dst + (size_t)ir * kp + (size_t)p * MR, pf + (size_t)lo[p] * MR,
+                            hi[p] < 0 ? NULL : pf + (size_t)hi[p] * MR, MR);
+        }
+    free(f);
+}
+
+void gemm_windows16(int M, int N, int kp, float alpha, const uint32_t *a16, GemmWindows16 b, float beta,
+                    GemmC out) {
+    if (M <= 0 || N <= 0) return;
+    if (N % NR || (out.group && out.group % NR) || kp <= 0 || !gemm_bf16_ok()) {
+        fprintf(stderr, "gemm_windows16: N %d and column groups %d must be multiples of %d, kp %d > 0, on a BF16 CPU\n",
+                N, out.group, NR, kp);
+        abort();
+    }
+    int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
+    if (4.0 * M * N * kp < PAR_MIN_FLOPS) nt = 1;
+    int tiles = N / NR;
+    if (nt > tiles) nt = tiles;
+    #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
+    for (int t = 0; t < tiles; t++) {
+        const uint32_t *base = b.base(b.ctx, t * NR);
+        for (int ir = 0; ir < M; ir += MR)
+            bf16_kernel_win(M - ir < MR ? M - ir : MR, kp, a16 + (size_t)ir * kp, base, b.off, b.half, b.mask,
+                            c_at(&out, ir, t * NR), out.ldc, alpha, beta);
+    }
+}
+
 void gemm_packed(int M, int N, int K, float alpha, GemmOperand a, GemmOperand b, float beta, GemmC out) {
     gemm_packed_prec(M, N, K, alpha, a, b, beta, out, 0);
 }

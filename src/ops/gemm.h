@@ -99,6 +99,25 @@ void gemm_windows_prec(int M, int N, int K, float alpha, GemmOperand a, GemmWind
                        int bf16);
 void gemm_packed_prec(int M, int N, int K, float alpha, GemmOperand a, GemmOperand b, float beta, GemmC out,
                       int bf16);
+// bf16 windows over a pair-word image (gemm_bf16_ok CPUs only): C (M x N) = alpha * A @ B +
+// beta * C, beta 0: C not read. B's k pair p of column tile j is 16 words at base(ctx, j) +
+// off[p] and 16 at that + half, each word the bf16 pair of two k (conv_implicit.c: two
+// channels of one pixel); mask as GemmWindows'. A is whole-K pair panels from
+// gemm_pack_a_pairs. Each tile of C is summed over all kp pairs in registers, then stored once.
+typedef struct {
+    const uint32_t *(*base)(const void *ctx, int j);
+    const void *ctx;
+    const ptrdiff_t *off; // kp entries
+    ptrdiff_t half;
+    const uint16_t *mask;
+} GemmWindows16;
+void gemm_windows16(int M, int N, int kp, float alpha, const uint32_t *a16, GemmWindows16 b, float beta,
+                    GemmC out);
+// Rows [0, M) of a (K k values) as bf16 pair panels for gemm_windows16: panel i (rows 14i..)
+// at dst + i * GEMM_MR * kp, pair p's words the bf16 of k lo[p] (low half) and hi[p] (high; -1:
+// 0). dst holds gemm_pairs_words(M, kp) words.
+size_t gemm_pairs_words(int M, int kp);
+void gemm_pack_a_pairs(uint32_t *dst, GemmOperand a, int M, int K, const int *lo, const int *hi, int kp);
 void gemm_pack_a(const void *ctx, float *dst, int x0, int xc, int k0, int kc);
 void gemm_pack_b(const void *ctx, float *dst, int x0, int xc, int k0, int kc);
 // Their pack16 (bf16 k-pair panels straight from the matrix).

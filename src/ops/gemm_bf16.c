@@ -96,15 +96,33 @@ BF16_TARGET void bf16_pack_pairs(uint32_t *restrict dst, const float *x, size_t 
 }
 
 // R rows (a constant in each instance: the loops unroll into registers); columns past nr are
-// computed on the panel's zero padding and not stored (masks m0, m1).
+// computed on the panel's zero padding and not stored (masks m0, m1). WIN (a constant): B's k
+// pair p is read in place, 16 words at base + off[p] and 16 at that + half (under mask[p] when
+// MASKED), instead of from the packed panel b.
 __attribute__((target("avx512f,avx512bw,avx512bf16"), always_inline))
-static inline void tile(const int R, int kp, const uint32_t *restrict a, const uint32_t *restrict b, float *C,
-                        int ldc, float alpha, float beta, const float *cb, __mmask16 m0, __mmask16 m1) {
+static inline void tile_any(const int R, const int WIN, const int MASKED, int kp, const uint32_t *restrict a,
+                            const uint32_t *restrict b, const uint32_t *base, const ptrdiff_t *off, ptrdiff_t half,
+                            const uint16_t *mask, float *C, int ldc, float alpha, float beta, const float *cb,
+                            __mmask16 m0, __mmask16 m1) {
     __m512 c0[MR], c1[MR];
     #pragma GCC unroll 14
     for (int r = 0; r < R; r++) c0[r] = c1[r] = _mm512_setzero_ps();
     for (int p = 0; p < kp; p++) {
-        __m512bh b0 = (__m512bh)_mm512_load_si512((const void *)b), b1 = (__m512bh)_mm512_load_si512((const void *)(b + 16));
+        __m512bh b0, b1;
+        if (WIN) {
+            const uint32_t *w = base + off[p];
+            if (MASKED) {
+                b0 = (__m512bh)_mm512_maskz_loadu_epi32(mask[p], w);
+                b1 = (__m512bh)_mm512_maskz_loadu_epi32(mask[p], w + half);
+            } else {
+                b0 = (__m512bh)_mm512_loadu_si512((const void *)w);
+                b1 = (__m512bh)_mm512_loadu_si512((const void *)(w + half));
+            }
+        } else {
+            b0 = (__m512bh)_mm512_load_si512((const void *)b);
+            b1 = (__m512bh)_mm512_load_si512((const void *)(b + 16));
+            b += NR;
+        }
         #pragma GCC unroll 14
         for (int r = 0; r < R; r++) {
             __m512bh av = (__m512bh)_mm512_set1_epi32((int)a[r]);
@@ -112,7 +130,6 @@ static inline void tile(const int R, int kp, const uint32_t *restrict a, const u
             c1[r] = _mm512_dpbf16_ps(c1[r], av, b1);
         }
         a += MR;
-        b += NR;
     }
     __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
     #pragma GCC unroll 14
@@ -137,8 +154,33 @@ BF16_TARGET void bf16_kernel(int mr, int nr, int kc, const uint32_t *a, const ui
     __mmask16 m0 = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1);
     __mmask16 m1 = nr >= 32 ? 0xFFFF : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
     switch (mr) {
-#define K_(R) case R: tile(R, kp, a, b, C, ldc, alpha, beta, cb, m0, m1); break;
+#define K_(R) case R: tile_any(R, 0, 0, kp, a, b, NULL, NULL, 0, NULL, C, ldc, alpha, beta, cb, m0, m1); break;
     K_(1) K_(2) K_(3) K_(4) K_(5) K_(6) K_(7) K_(8) K_(9) K_(10) K_(11) K_(12) K_(13) K_(14)
 #undef K_
+    }
+}
+
+BF16_TARGET void bf16_kernel_win(int mr, int kp, const uint32_t *a, const uint32_t *base, const ptrdiff_t *off,
+                                 ptrdiff_t half, const uint16_t *mask, float *C, int ldc, float alpha, float beta) {
+    if (mask) {
+        switch (mr) {
+#define K_(R) case R: tile_any(R, 1, 1, kp, a, NULL, base, off, half, mask, C, ldc, alpha, beta, NULL, 0xFFFF, 0xFFFF); break;
+        K_(1) K_(2) K_(3) K_(4) K_(5) K_(6) K_(7) K_(8) K_(9) K_(10) K_(11) K_(12) K_(13) K_(14)
+#undef K_
+        }
+        return;
+    }
+    switch (mr) {
+#define K_(R) case R: tile_any(R, 1, 0, kp, a, NULL, base, off, half, NULL, C, ldc, alpha, beta, NULL, 0xFFFF, 0xFFFF); break;
+    K_(1) K_(2) K_(3) K_(4) K_(5) K_(6) K_(7) K_(8) K_(9) K_(10) K_(11) K_(12) K_(13) K_(14)
+#undef K_
+    }
+}
+
+BF16_TARGET void bf16_pair_words(uint32_t *restrict dst, const float *lo, const float *hi, int n) {
+    for (int i = 0; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? 0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        __m512 l = _mm512_maskz_loadu_ps(m, lo + i), u = hi ? _mm512_maskz_loadu_ps(m, hi + i) : _mm512_setzero_ps();
+        _mm512_mask_storeu_epi32(dst + i, m, pair16(l, u));
     }
 }

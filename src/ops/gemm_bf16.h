@@ -1,5 +1,6 @@
 // gemm_bf16.h: the bf16 half of the own matrix kernel (gemm_bf16.c), used by gemm.c when a
-// product is asked for in bf16 (GEMM_BF16). Not an op interface: only gemm.c includes it.
+// product is asked for in bf16 (GEMM_BF16). Not an op interface: gemm.c includes it, and
+// conv_implicit.c for bf16_pair_words.
 //
 // Operands are packed by the usual fp32 packers, then converted (round to nearest even) into
 // k-pair panels for vdpbf16ps: each 32-bit word holds op(X)[.][k] in its low and op(X)[.][k+1]
@@ -29,4 +30,11 @@ void bf16_pack_pairs(uint32_t *dst, const float *x, size_t ld, int n, int width,
 // cb != NULL: alpha * a @ b + cb[j] instead (as beta = 1 onto C filled with the bias).
 void bf16_kernel(int mr, int nr, int kc, const uint32_t *a, const uint32_t *b, float *C, int ldc,
                  float alpha, float beta, const float *cb);
+// The same over all kp pairs of a (one panel, gemm.h's GemmWindows16) with B's 32 columns read in
+// place: pair p is 16 words at base + off[p] and 16 at that + half, lanes outside mask[p] (mask
+// NULL: none) read as 0.
+void bf16_kernel_win(int mr, int kp, const uint32_t *a, const uint32_t *base, const ptrdiff_t *off,
+                     ptrdiff_t half, const uint16_t *mask, float *C, int ldc, float alpha, float beta);
+// dst[i] = bf16(lo[i]) | bf16(hi[i]) << 16 (nearest even, as the packers), hi NULL: 0, for i < n.
+void bf16_pair_words(uint32_t *dst, const float *lo, const float *hi, int n);
 #endif
