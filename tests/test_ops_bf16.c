@@ -161,7 +161,7 @@ TEST(sgemm_bf16_pack16_is_bit_exact) {
 // conv2d in bf16: a naive double conv of the rounded operands, and the bound against fp32.
 typedef struct {
     int Cin, H, W, Cout, k, s, pt, pl, pb, pr;
-    int pairs; // in bf16 on the pair-word windows: 1 the forward, 2 the input gradient (bits)
+    int pairs; // bf16 on pair words (bits): 1 the forward, 2 the input gradient, 4 the weight gradient
 } Shape;
 
 static float at(const float *x, int C, int H, int W, int b, int c, int y, int xx) {
@@ -212,15 +212,16 @@ static void ref_conv(const Conv2d *c, const float *x, const float *w, const floa
 }
 
 static const Shape conv_shapes[] = {
-    {32, 32, 32, 32, 3, 1, 1, 1, 1, 1, 3},  // windows, 32-wide rows
-    {64, 16, 16, 64, 3, 1, 1, 1, 1, 1, 3},  // 16-wide rows
-    {128, 8, 8, 128, 3, 1, 1, 1, 1, 1, 3},  // 8-wide rows (masked windows)
-    {3, 32, 32, 17, 3, 1, 1, 1, 1, 1, 1},   // windows of an odd channel count (a pair with 0)
-    {16, 16, 16, 17, 3, 1, 1, 1, 1, 1, 3},  // the same for the input gradient (dout's 17)
-    {17, 8, 8, 16, 3, 1, 1, 1, 1, 1, 3},    // masked windows, odd channels
+    {32, 32, 32, 32, 3, 1, 1, 1, 1, 1, 7},  // windows, 32-wide rows
+    {64, 16, 16, 64, 3, 1, 1, 1, 1, 1, 7},  // 16-wide rows
+    {128, 8, 8, 128, 3, 1, 1, 1, 1, 1, 7},  // 8-wide rows (masked windows)
+    {3, 32, 32, 17, 3, 1, 1, 1, 1, 1, 5},   // windows of an odd channel count (a pair with 0)
+    {16, 16, 16, 17, 3, 1, 1, 1, 1, 1, 7},  // the same for the input gradient (dout's 17)
+    {17, 8, 8, 16, 3, 1, 1, 1, 1, 1, 7},    // masked windows, odd channels
+    {16, 16, 16, 40, 2, 1, 0, 0, 1, 1, 7},  // 2x2 (upconv's phases), padded right and bottom
     {32, 32, 32, 32, 3, 2, 0, 0, 1, 1, 0},  // stride 2 (LDM downsample), input gradient by phases
     {32, 16, 16, 64, 1, 1, 0, 0, 0, 0, 0},  // 1x1 (its own path)
-    {4, 8, 8, 128, 3, 1, 1, 1, 1, 1, 1},    // input gradient with < 16 input channels: explicit
+    {4, 8, 8, 128, 3, 1, 1, 1, 1, 1, 5},    // input gradient with < 16 input channels: explicit
     {3, 12, 12, 20, 3, 1, 1, 1, 1, 1, 0},   // not implicit at all: im2col + sgemm
 };
 
@@ -230,7 +231,9 @@ TEST(conv2d_bf16_matches_rounded_reference_and_fp32_bound) {
         const Shape *h = &conv_shapes[s];
         Conv2d c;
         char err[ERRLEN];
-        CHECK(conv2d_init(&c, 2, h->Cin, h->H, h->W, h->Cout, h->k, h->s, h->pt, h->pl, h->pb, h->pr, err) == 0, "%s", err);
+        // 8x8 planes: 8 images, so that a weight gradient sums over more than one K slice (256)
+        int nimg = h->H * h->W < 256 ? 8 : 2;
+        CHECK(conv2d_init(&c, nimg, h->Cin, h->H, h->W, h->Cout, h->k, h->s, h->pt, h->pl, h->pb, h->pr, err) == 0, "%s", err);
         size_t nx = (size_t)c.B * c.Cin * c.H * c.W, nw = (size_t)c.Cout * c.Cin * c.k * c.k;
         size_t no = (size_t)c.B * c.Cout * c.Ho * c.Wo;
         Rng r;
@@ -282,20 +285,23 @@ TEST(conv2d_bf16_matches_rounded_reference_and_fp32_bound) {
             // on the windowed shapes (so the pair path is the one that ran)
             if (h->pairs) {
                 memset(px, 0, nx * 4);
+                memset(pw, 0, nw * 4);
                 conv_pairs_enable(0);
                 conv2d_forward(po, x, w, NULL, &c, &ws);
-                conv2d_backward(px, NULL, NULL, d, x, w, &c, &ws);
+                conv2d_backward(px, pw, NULL, d, x, w, &c, &ws);
                 conv_pairs_enable(1);
                 float *ro = malloc(no * 4), *roa = malloc(no * 4), *rx = malloc(nx * 4), *rxa = malloc(nx * 4);
                 float *rw = malloc(nw * 4), *rwa = malloc(nw * 4);
                 ref_conv(&c, xr, wr, dr, ro, roa, rx, rxa, rw, rwa);
-                int K = c.Cin * c.k * c.k, Kx = c.Cout * c.k * c.k;
+                int K = c.Cin * c.k * c.k, Kx = c.Cout * c.k * c.k, Kw = c.B * c.Ho * c.Wo;
                 CHECK_CLOSE(po, ro, no, 1e-5, 2e-6 * K, "forward without pairs vs rounded operands");
                 CHECK_CLOSE(px, rx, nx, 1e-5, 2e-6 * Kx, "input gradient without pairs vs rounded operands");
+                CHECK_CLOSE(pw, rw, nw, 1e-5, 2e-6 * Kw, "weight gradient without pairs vs rounded operands");
                 free(ro); free(roa); free(rx); free(rxa); free(rw); free(rwa);
-                int pf = !!memcmp(po, go, no * 4), pd = !!memcmp(px, gx, nx * 4);
-                CHECK(pf + 2 * pd == h->pairs, "shape %zu: pair paths taken: forward %d, input gradient %d; want %d",
-                      s, pf, pd, h->pairs);
+                int pf = !!memcmp(po, go, no * 4), pd = !!memcmp(px, gx, nx * 4), pg = !!memcmp(pw, gw, nw * 4);
+                CHECK(pf + 2 * pd + 4 * pg == h->pairs,
+                      "shape %zu: pair paths taken: forward %d, input gradient %d, weight gradient %d; want %d", s, pf,
+                      pd, pg, h->pairs);
             }
             free(po); free(px); free(pw);
         }

@@ -184,3 +184,71 @@ BF16_TARGET void bf16_pair_words(uint32_t *restrict dst, const float *lo, const 
         _mm512_mask_storeu_epi32(dst + i, m, pair16(l, u));
     }
 }
+
+BF16_TARGET void bf16_round_row(uint16_t *restrict dst, const float *src, int n) {
+    for (int i = 0; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? 0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        __m256i v = (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, src + i));
+        if (m == 0xFFFF) {
+            _mm256_storeu_si256((__m256i *)(dst + i), v);
+        } else {
+            uint16_t t[16];
+            _mm256_storeu_si256((__m256i *)t, v);
+            __builtin_memcpy(dst + i, t, (size_t)(n - i) * sizeof *t);
+        }
+    }
+}
+
+// KW taps of G input rows (constants in each instance): 2 * KW * G zmm accumulators, one
+// pointer per row; a tap's pair word is the 32 bits at the row pointer + 2q + j.
+__attribute__((target("avx512f,avx512bw,avx512bf16"), always_inline))
+static inline void dw_tile(const int KW, const int G, const uint16_t *const grp[], ptrdiff_t img, int nb, int Ho,
+                           int Wo, int Wp, const uint32_t *restrict b, float *C) {
+    __m512 c0[MR], c1[MR];
+    #pragma GCC unroll 14
+    for (int r = 0; r < KW * G; r++) c0[r] = c1[r] = _mm512_setzero_ps();
+    for (int n = 0; n < nb; n++)
+        for (int oh = 0; oh < Ho; oh++) {
+            const uint16_t *p[MR];
+            #pragma GCC unroll 14
+            for (int g = 0; g < G; g++) p[g] = grp[g] + n * img + (ptrdiff_t)oh * Wp;
+            for (int q = 0; q < Wo / 2; q++) {
+                __m512bh b0 = (__m512bh)_mm512_load_si512((const void *)b);
+                __m512bh b1 = (__m512bh)_mm512_load_si512((const void *)(b + 16));
+                b += NR;
+                #pragma GCC unroll 14
+                for (int g = 0; g < G; g++)
+                    #pragma GCC unroll 4
+                    for (int j = 0; j < KW; j++) {
+                        uint32_t w;
+                        __builtin_memcpy(&w, p[g] + 2 * q + j, sizeof w);
+                        __m512bh av = (__m512bh)_mm512_set1_epi32((int)w);
+                        c0[g * KW + j] = _mm512_dpbf16_ps(c0[g * KW + j], av, b0);
+                        c1[g * KW + j] = _mm512_dpbf16_ps(c1[g * KW + j], av, b1);
+                    }
+            }
+        }
+    #pragma GCC unroll 14
+    for (int r = 0; r < KW * G; r++) {
+        _mm512_storeu_ps(C + (size_t)r * NR, c0[r]);
+        _mm512_storeu_ps(C + (size_t)r * NR + 16, c1[r]);
+    }
+}
+
+BF16_TARGET int bf16_kernel_dw(int kw, int g, const uint16_t *const grp[], ptrdiff_t img, int nb, int Ho, int Wo,
+                               int Wp, const uint32_t *b, float *C) {
+    if (kw == 3) {
+        switch (g) {
+#define K_(G) case G: dw_tile(3, G, grp, img, nb, Ho, Wo, Wp, b, C); return 0;
+        K_(1) K_(2) K_(3) K_(4)
+#undef K_
+        }
+    } else if (kw == 2) {
+        switch (g) {
+#define K_(G) case G: dw_tile(2, G, grp, img, nb, Ho, Wo, Wp, b, C); return 0;
+        K_(1) K_(2) K_(3) K_(4) K_(5) K_(6) K_(7)
+#undef K_
+        }
+    }
+    return -1;
+}

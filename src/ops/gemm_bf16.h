@@ -1,6 +1,6 @@
 // gemm_bf16.h: the bf16 half of the own matrix kernel (gemm_bf16.c), used by gemm.c when a
 // product is asked for in bf16 (GEMM_BF16). Not an op interface: gemm.c includes it, and
-// conv_implicit.c for bf16_pair_words.
+// conv_implicit.c for its bf16 copies and weight-gradient kernel.
 //
 // Operands are packed by the usual fp32 packers, then converted (round to nearest even) into
 // k-pair panels for vdpbf16ps: each 32-bit word holds op(X)[.][k] in its low and op(X)[.][k+1]
@@ -37,4 +37,14 @@ void bf16_kernel_win(int mr, int kp, const uint32_t *a, const uint32_t *base, co
                      ptrdiff_t half, const uint16_t *mask, float *C, int ldc, float alpha, float beta);
 // dst[i] = bf16(lo[i]) | bf16(hi[i]) << 16 (nearest even, as the packers), hi NULL: 0, for i < n.
 void bf16_pair_words(uint32_t *dst, const float *lo, const float *hi, int n);
+// dst[i] = bf16(src[i]) (nearest even) for i < n.
+void bf16_round_row(uint16_t *dst, const float *src, int n);
+// A bf16 conv weight gradient's tile, transposed (conv_implicit.c): rows r < g * kw are the taps
+// (row r / kw of grp, column tap r % kw), 32 columns the output channels. C[r][j] (ldc 32) = the
+// sum over images n < nb, output rows oh < Ho and pixel pairs q < Wo / 2 of the pair at
+// grp[r / kw] + n * img + oh * Wp + 2q + r % kw (bf16 values of padded input rows) dot b's
+// next k-pair row (32 words: dout's pixel pairs, one per channel, packed in that order).
+// kw 3 with g <= 4 or kw 2 with g <= 7; returns -1 (nothing done) for others.
+int bf16_kernel_dw(int kw, int g, const uint16_t *const grp[], ptrdiff_t img, int nb, int Ho, int Wo, int Wp,
+                   const uint32_t *b, float *C);
 #endif
