@@ -102,6 +102,40 @@ TEST(spatial_attention_1x1_image) { check_spatial("sp_hw1", 1, 4, 1); }
 TEST(spatial_attention_hw7_batch1) { check_spatial("sp_hw7", 1, 3, 7); }
 TEST(spatial_attention_8x8) { check_spatial("sp_big", 2, 8, 64); } // parallel softmax paths
 
+// With the own kernel the images run in parallel, each on one thread: the same bits as one
+// image at a time (B = 1 takes the serial path), at 1 and 2 threads, forward and backward.
+TEST(spatial_attention_parallel_images_same_bits) {
+    if (!gemm_own()) { printf("  (no own kernel here)\n"); return; }
+    enum { B = 4, C = 32, HW = 64 };
+    size_t n = (size_t)B * C * HW, na = (size_t)B * HW * HW, CN = (size_t)C * HW, NN = (size_t)HW * HW;
+    float *x = xmalloc(4 * n * 4), *q = x, *k = x + n, *v = x + 2 * n, *dy = x + 3 * n;
+    float *y = xmalloc(n * 4), *att = xmalloc(na * 4), *g = xcalloc(3 * n, 4);
+    float *y1 = xmalloc(n * 4), *att1 = xmalloc(na * 4), *g1 = xcalloc(3 * n, 4);
+    float *scratch = xmalloc(spatial_attention_scratch_floats(B, C, HW) * 4);
+    uint64_t st = 4242;
+    test_fill(x, 4 * n, &st, 1.0f, 0.0f);
+    test_fill(g1, 3 * n, &st, 0.5f, 0.0f); // gradients are added to: start from the same values
+    for (int b = 0; b < B; b++) {
+        spatial_attention_forward(y1 + b * CN, att1 + b * NN, q + b * CN, k + b * CN, v + b * CN, 1, C, HW);
+        spatial_attention_backward(g1 + b * CN, g1 + n + b * CN, g1 + 2 * n + b * CN, dy + b * CN, q + b * CN,
+                                   k + b * CN, v + b * CN, att1 + b * NN, 1, C, HW, scratch);
+    }
+    int nt0 = omp_get_max_threads(), bad = 0;
+    for (int nt = 1; nt <= 2 && !bad; nt++) {
+        omp_set_num_threads(nt);
+        uint64_t st2 = 4242;
+        test_fill(x, 4 * n, &st2, 1.0f, 0.0f);
+        test_fill(g, 3 * n, &st2, 0.5f, 0.0f);
+        spatial_attention_forward(y, att, q, k, v, B, C, HW);
+        spatial_attention_backward(g, g + n, g + 2 * n, dy, q, k, v, att, B, C, HW, scratch);
+        bad = memcmp(y, y1, n * 4) ? 1 : memcmp(att, att1, na * 4) ? 2 : memcmp(g, g1, 3 * n * 4) ? 3 : 0;
+        if (bad) CHECK(0, "%d thread(s): %s differs from one image at a time", nt,
+                       bad == 1 ? "the output" : bad == 2 ? "att" : "a gradient");
+    }
+    omp_set_num_threads(nt0);
+    free(x); free(y); free(att); free(g); free(y1); free(att1); free(g1); free(scratch);
+}
+
 // ---- finite differences -----------------------------------------------------------------------
 // Central differences, h 1e-2, float32 forwards, 64 entries spread over each input; passes when
 // |analytic - fd| <= 2e-3 + 1e-2 * max(|analytic|, |fd|).
@@ -142,8 +176,8 @@ static double sp_loss(void *p) {
 TEST(spatial_attention_gradcheck) {
     enum { B = 2, C = 4, HW = 6, n = B * C * HW };
     float q[n], k[n], v[n], y[n], att[B * HW * HW], probe[n], dq[n] = {0}, dk[n] = {0}, dv[n] = {0};
-    float scratch[HW * HW];
-    CHECK(spatial_attention_scratch_floats(B, C, HW) <= HW * HW, "scratch grew: update this test");
+    float scratch[B * HW * HW];
+    CHECK(spatial_attention_scratch_floats(B, C, HW) <= B * HW * HW, "scratch grew: update this test");
     test_fill(q, n, &lcg_state, 1.5f, 0); test_fill(k, n, &lcg_state, 1.5f, 0);
     test_fill(v, n, &lcg_state, 1, 0); test_fill(probe, n, &lcg_state, 1, 0);
     AttnCtx c = {.q = q, .k = k, .v = v, .y = y, .att = att, .probe = probe, .B = B, .C = C, .HW = HW};
@@ -276,6 +310,7 @@ int main(void) {
     RUN(spatial_attention_1x1_image);
     RUN(spatial_attention_hw7_batch1);
     RUN(spatial_attention_8x8);
+    RUN(spatial_attention_parallel_images_same_bits);
     RUN(attention_gradcheck);
     RUN(spatial_attention_gradcheck);
     return test_summary();

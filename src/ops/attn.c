@@ -232,10 +232,32 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
 // ---------------------------------------------------------------------------------------------
 // Spatial attention, channel-major (B,C,HW): with Q, K, V the (C,HW) matrices of one image,
 // scores = scale Q^T K (HW,HW) and out = V att^T (C,HW).
+// Images split among the threads, each image's products on the own kernel in that thread (one
+// parallel region, not one per product: 64 images made 900 regions a step, each waking the
+// other thread). The same sums as one product at a time: the own kernel gives every element
+// the same order on any number of threads. Elsewhere (OpenBLAS, tiny planes) the image loop
+// stays serial, since a threaded sgemm must not run inside a parallel region.
+static int spatial_par(int B, int C, int HW) {
+    return B > 1 && sgemm_own_shape(HW, HW, C) && sgemm_own_shape(C, HW, HW);
+}
+
+static void spatial_forward_image(float *out, float *att, const float *q, const float *k, const float *v, int C,
+                                  int HW, float scale, int softmax) {
+    sgemm(1, 0, HW, HW, C, scale, q, HW, k, HW, 0.0f, att, HW);
+    if (softmax) for (int r = 0; r < HW; r++) softmax_row(att + (size_t)r * HW, HW);
+    sgemm(0, 1, C, HW, HW, 1.0f, v, HW, att, HW, 0.0f, out, HW);
+}
+
 void spatial_attention_forward(float *out, float *att, const float *q, const float *k, const float *v,
                                int B, int C, int HW) {
     float scale = (float)(1.0 / sqrt((double)C));
     size_t CN = (size_t)C * HW, NN = (size_t)HW * HW;
+    if (spatial_par(B, C, HW)) {
+        #pragma omp parallel for schedule(static)
+        for (int b = 0; b < B; b++)
+            spatial_forward_image(out + b * CN, att + b * NN, q + b * CN, k + b * CN, v + b * CN, C, HW, scale, 1);
+        return;
+    }
     for (int b = 0; b < B; b++)
         sgemm(1, 0, HW, HW, C, scale, q + b * CN, HW,
                     k + b * CN, HW, 0.0f, att + b * NN, HW);
@@ -245,9 +267,25 @@ void spatial_attention_forward(float *out, float *att, const float *q, const flo
                     att + b * NN, HW, 0.0f, out + b * CN, HW);
 }
 
+// One HW x HW plane per image (the images may run in parallel).
 size_t spatial_attention_scratch_floats(int B, int C, int HW) {
-    (void)B; (void)C;
-    return (size_t)HW * HW;
+    (void)C;
+    return (size_t)B * HW * HW;
+}
+
+static void spatial_backward_image(float *dq, float *dk, float *dv, const float *dy, const float *q, const float *k,
+                                   const float *v, const float *a, int C, int HW, float scale, float *scratch,
+                                   int par) {
+    // dV (C,HW) += dout (C,HW) att
+    if (dv) sgemm(0, 0, C, HW, HW, 1.0f, dy, HW, a, HW, 1.0f, dv, HW);
+    if (!dq && !dk) return;
+    // datt (HW,HW) = dout^T V, then dscores in place
+    sgemm(1, 0, HW, HW, C, 1.0f, dy, HW, v, HW, 0.0f, scratch, HW);
+    if (par) for (int i = 0; i < HW; i++) softmax_backward_row(scratch + (size_t)i * HW, a + (size_t)i * HW, HW);
+    else softmax_backward_inplace(scratch, a, HW);
+    // dQ (C,HW) += scale K dS^T ; dK (C,HW) += scale Q dS
+    if (dq) sgemm(0, 1, C, HW, HW, scale, k, HW, scratch, HW, 1.0f, dq, HW);
+    if (dk) sgemm(0, 0, C, HW, HW, scale, q, HW, scratch, HW, 1.0f, dk, HW);
 }
 
 void spatial_attention_backward(float *dq, float *dk, float *dv, const float *dout,
@@ -255,23 +293,16 @@ void spatial_attention_backward(float *dq, float *dk, float *dv, const float *do
                                 int B, int C, int HW, float *scratch) {
     float scale = (float)(1.0 / sqrt((double)C));
     size_t CN = (size_t)C * HW, NN = (size_t)HW * HW;
-    for (int b = 0; b < B; b++) {
-        const float *dy = dout + b * CN, *a = att + b * NN;
-        // dV (C,HW) += dout (C,HW) att
-        if (dv)
-            sgemm(0, 0, C, HW, HW, 1.0f, dy, HW, a, HW,
-                        1.0f, dv + b * CN, HW);
-        if (!dq && !dk) continue;
-        // datt (HW,HW) = dout^T V, then dscores in place
-        sgemm(1, 0, HW, HW, C, 1.0f, dy, HW, v + b * CN, HW,
-                    0.0f, scratch, HW);
-        softmax_backward_inplace(scratch, a, HW);
-        // dQ (C,HW) += scale K dS^T ; dK (C,HW) += scale Q dS
-        if (dq)
-            sgemm(0, 1, C, HW, HW, scale, k + b * CN, HW,
-                        scratch, HW, 1.0f, dq + b * CN, HW);
-        if (dk)
-            sgemm(0, 0, C, HW, HW, scale, q + b * CN, HW,
-                        scratch, HW, 1.0f, dk + b * CN, HW);
+    if (spatial_par(B, C, HW)) {
+        #pragma omp parallel for schedule(static)
+        for (int b = 0; b < B; b++)
+            spatial_backward_image(dq ? dq + b * CN : NULL, dk ? dk + b * CN : NULL, dv ? dv + b * CN : NULL,
+                                   dout + b * CN, q + b * CN, k + b * CN, v + b * CN, att + b * NN, C, HW, scale,
+                                   scratch + b * NN, 1);
+        return;
     }
+    for (int b = 0; b < B; b++)
+        spatial_backward_image(dq ? dq + b * CN : NULL, dk ? dk + b * CN : NULL, dv ? dv + b * CN : NULL,
+                               dout + b * CN, q + b * CN, k + b * CN, v + b * CN, att + b * NN, C, HW, scale,
+                               scratch, 0);
 }

@@ -20,6 +20,7 @@
 #include "ops/simd_transpose.h"
 #include "base/util.h"
 #include <immintrin.h>
+#include <omp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -362,7 +363,14 @@ static int conv_windows_ok(int Ho, int Wo) {
 // B*P) @ col(x)^T, chunk by chunk (out, beta and a unused).
 static int pairs_on = 1; // conv_pairs_enable
 
+static long windows16_calls, dweight16_calls; // conv_pairs_counts (atomic adds)
+
 void conv_pairs_enable(int on) { pairs_on = on != 0; }
+
+void conv_pairs_counts(long *windows, long *dweight) {
+    *windows = __atomic_load_n(&windows16_calls, __ATOMIC_RELAXED);
+    *dweight = __atomic_load_n(&dweight16_calls, __ATOMIC_RELAXED);
+}
 
 // Of 8-wide rows (two per vector): the lanes tap column kj reads from inside the row.
 static uint16_t tap_mask(int kj, int pad_l, int W) {
@@ -397,6 +405,7 @@ static int conv_windows16(float *out, int M, float beta, GemmOperand a, const fl
         lo[p] = 2 * c2 * kk + t;
         hi[p] = 2 * c2 + 1 < C ? (2 * c2 + 1) * kk + t : -1;
     }
+    __atomic_add_fetch(&windows16_calls, 1, __ATOMIC_RELAXED);
     uint32_t *a16 = xaligned_alloc(64, gemm_pairs_words(M, kp) * sizeof(uint32_t));
     gemm_pack_a_pairs(a16, a, M, C * kk, lo, hi, kp);
     uint32_t *pad = (uint32_t *)ws->buf + margin;
@@ -595,10 +604,12 @@ static int conv_phase_dinp(float *dinp, const float *dout, const float *weight, 
 // transposed: tiles of (taps, 32 output channels), the taps' pixel pairs read in place from a
 // bf16 padded copy of the input (two adjacent pixels of a row are one pair word) and dout's
 // pixel pairs packed as B. Packing col^T instead (pack_winT16) was 20% of a 32x32 conv's
-// backward: it touches k * k values per input pixel, dout's pack Cout per output pixel. Chunks of
-// images small enough for L2 (4096 pixels); in each the threads split the tiles, every one
-// summed over the chunk in registers and added into dW. Returns -1, having done nothing, when
-// it does not apply.
+// backward: it touches k * k values per input pixel, dout's pack Cout per output pixel.
+// One parallel region: each thread takes its share of the images in chunks small enough for
+// L2 (4096 pixels), packs and copies them, and sums every tile over the chunk in registers into
+// its own dW (thread 0: dweight itself; the others a partial added after, in thread order, so
+// the bits depend only on the thread count). Returns -1, having done nothing, when it does not
+// apply or the workspace cannot hold a chunk of one image per thread.
 static int conv_dweight16(float *dweight, const float *dout, const float *inp, const Conv2d *c, Workspace *ws) {
     const int k = c->k, Ho = c->Ho, Wo = c->Wo, P = Ho * Wo, Cin = c->Cin, Cout = c->Cout, H = c->H, W = c->W;
     if (c->stride != 1 || (k != 2 && k != 3) || Wo % 2 || P % 32 || !ws || !ws->bf16 || !pairs_on || !gemm_bf16_ok())
@@ -607,52 +618,72 @@ static int conv_dweight16(float *dweight, const float *dout, const float *inp, c
     const int rows = Cin * k, panels = (rows + G - 1) / G, ct = (Cout + NR - 1) / NR; // rows (ci, ki), G a panel
     const size_t img = (size_t)Cin * Hp * Wp;                  // bf16 values of one image's copy
     const size_t per = (img + 31) / 32 * 16 + (size_t)ct * P * 16; // floats per image: copy, dout's pairs
-    int nb = 4096 / P > 1 ? 4096 / P : 1;
-    if (nb > c->B) nb = c->B;
-    if (ws->cap < per * nb) nb = (int)(ws->cap / per);
-    if (nb < 1) return -1;
-    uint32_t *bp = (uint32_t *)ws->buf; // ct panels of nb * P / 2 pair rows of 32 words
-    uint16_t *xp = (uint16_t *)(bp + (size_t)ct * nb * P * 16);
-    for (int b0 = 0; b0 < c->B; b0 += nb) {
-        const int n = c->B - b0 < nb ? c->B - b0 : nb;
-        uint32_t *const bpn = bp; // panel t at bpn + t * n * P * 16
-        #pragma omp parallel for collapse(2) schedule(static)
-        for (int t = 0; t < ct; t++)
-            for (int i = 0; i < n; i++)
-                for (int h = 0; h < NR; h += 16)
-                    for (int px = 0; px < P; px += 32) {
-                        const float *src[16] = {0};
-                        for (int q = 0; q < 16 && t * NR + h + q < Cout; q++)
-                            src[q] = dout + ((size_t)(b0 + i) * Cout + t * NR + h + q) * P + px;
-                        gemm_pack16_rows(bpn + ((size_t)t * n * P / 2 + (size_t)i * P / 2 + px / 2) * NR + h, NR, 16,
-                                         src, 16, NULL, 32);
+    const size_t dwn = (size_t)Cout * K, dwpad = (dwn + 15) / 16 * 16; // partials 64-byte aligned
+    int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
+    if (nt > c->B) nt = c->B;
+    int nb = 4096 / P > 1 ? 4096 / P : 1; // images per chunk
+    if (nb > (c->B + nt - 1) / nt) nb = (c->B + nt - 1) / nt;
+    const size_t part = (size_t)(nt - 1) * dwpad; // the partial dWs, then each thread's chunk buffer
+#define CHUNK(nb) (((size_t)(nb) * per + 15) / 16 * 16) // floats, a multiple of 64 bytes
+    while (nb > 1 && ws->cap < part + (size_t)nt * CHUNK(nb)) nb--;
+    if (ws->cap < part + (size_t)nt * CHUNK(nb)) return -1;
+    const size_t chunk = CHUNK(nb);
+#undef CHUNK
+    __atomic_add_fetch(&dweight16_calls, 1, __ATOMIC_RELAXED);
+    #pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        const int id = omp_get_thread_num(), n = omp_get_num_threads();
+        const int i0 = (int)((long)c->B * id / n), i1 = (int)((long)c->B * (id + 1) / n);
+        float *mine = id ? ws->buf + (size_t)(id - 1) * dwpad : dweight;
+        if (id) memset(mine, 0, dwn * sizeof(float));
+        uint32_t *bp = (uint32_t *)(ws->buf + part + (size_t)id * chunk); // ct panels of nb * P / 2 pair rows
+        uint16_t *xp = (uint16_t *)(bp + (size_t)ct * nb * P * 16);
+        for (int b0 = i0; b0 < i1; b0 += nb) {
+            const int m = i1 - b0 < nb ? i1 - b0 : nb; // images in this chunk; panel t at bp + t * m * P * 16
+            for (int t = 0; t < ct; t++)
+                for (int i = 0; i < m; i++)
+                    for (int h = 0; h < NR; h += 16)
+                        for (int px = 0; px < P; px += 32) {
+                            const float *src[16] = {0};
+                            for (int q = 0; q < 16 && t * NR + h + q < Cout; q++)
+                                src[q] = dout + ((size_t)(b0 + i) * Cout + t * NR + h + q) * P + px;
+                            gemm_pack16_rows(bp + ((size_t)t * m * P / 2 + (size_t)i * P / 2 + px / 2) * NR + h, NR,
+                                             16, src, 16, NULL, 32);
+                        }
+            for (int i = 0; i < m; i++)
+                for (int ci = 0; ci < Cin; ci++) {
+                    uint16_t *d = xp + ((size_t)i * Cin + ci) * Hp * Wp;
+                    const float *src = inp + ((size_t)(b0 + i) * Cin + ci) * H * W;
+                    for (int r = 0; r < Hp; r++) {
+                        uint16_t *dr = d + (size_t)r * Wp;
+                        int ih = r - c->pad_t, c0 = c->pad_l, c1 = c->pad_l + W < Wp ? c->pad_l + W : Wp;
+                        if (ih < 0 || ih >= H) { memset(dr, 0, (size_t)Wp * sizeof *dr); continue; }
+                        for (int q = 0; q < c0; q++) dr[q] = 0;
+                        bf16_round_row(dr + c0, src + (size_t)ih * W, c1 - c0);
+                        for (int q = c1; q < Wp; q++) dr[q] = 0;
                     }
-        #pragma omp parallel for collapse(2) schedule(static)
-        for (int i = 0; i < n; i++)
-            for (int ci = 0; ci < Cin; ci++) {
-                uint16_t *d = xp + ((size_t)i * Cin + ci) * Hp * Wp;
-                const float *src = inp + ((size_t)(b0 + i) * Cin + ci) * H * W;
-                for (int r = 0; r < Hp; r++) {
-                    uint16_t *dr = d + (size_t)r * Wp;
-                    int ih = r - c->pad_t, c0 = c->pad_l, c1 = c->pad_l + W < Wp ? c->pad_l + W : Wp;
-                    if (ih < 0 || ih >= H) { memset(dr, 0, (size_t)Wp * sizeof *dr); continue; }
-                    for (int q = 0; q < c0; q++) dr[q] = 0;
-                    bf16_round_row(dr + c0, src + (size_t)ih * W, c1 - c0);
-                    for (int q = c1; q < Wp; q++) dr[q] = 0;
                 }
+            for (int pn = 0; pn < panels; pn++)
+                for (int t = 0; t < ct; t++) {
+                    const int g0 = pn * G, g = rows - g0 < G ? rows - g0 : G;
+                    const uint16_t *grp[GEMM_MR];
+                    for (int q = 0; q < g; q++)
+                        grp[q] = xp + (size_t)((g0 + q) / k) * Hp * Wp + (size_t)((g0 + q) % k) * Wp;
+                    _Alignas(64) float tile[GEMM_MR * GEMM_NR];
+                    bf16_kernel_dw(k, g, grp, (ptrdiff_t)img, m, Ho, Wo, Wp, bp + (size_t)t * m * P * 16, tile);
+                    // tile row r is tap g0 * k + r (= (ci * k + ki) * k + kj), column j channel t * 32 + j
+                    for (int r = 0; r < g * k; r++)
+                        for (int j = 0; j < NR && t * NR + j < Cout; j++)
+                            mine[(size_t)(t * NR + j) * K + g0 * k + r] += tile[r * NR + j];
+                }
+        }
+        if (n > 1) {
+            #pragma omp barrier
+            const size_t e0 = dwn * id / n, e1 = dwn * (id + 1) / n; // each thread adds a range, in thread order
+            for (int p = 1; p < n; p++) {
+                const float *src = ws->buf + (size_t)(p - 1) * dwpad;
+                for (size_t e = e0; e < e1; e++) dweight[e] += src[e];
             }
-        #pragma omp parallel for schedule(static)
-        for (int wi = 0; wi < panels * ct; wi++) {
-            const int pn = wi / ct, t = wi % ct, g0 = pn * G, g = rows - g0 < G ? rows - g0 : G;
-            const uint16_t *grp[GEMM_MR];
-            for (int q = 0; q < g; q++)
-                grp[q] = xp + (size_t)((g0 + q) / k) * Hp * Wp + (size_t)((g0 + q) % k) * Wp;
-            _Alignas(64) float tile[GEMM_MR * GEMM_NR];
-            bf16_kernel_dw(k, g, grp, (ptrdiff_t)img, n, Ho, Wo, Wp, bpn + (size_t)t * n * P * 16, tile);
-            // tile row r is tap g0 * k + r (= (ci * k + ki) * k + kj), column j channel t * 32 + j
-            for (int r = 0; r < g * k; r++)
-                for (int j = 0; j < NR && t * NR + j < Cout; j++)
-                    dweight[(size_t)(t * NR + j) * K + g0 * k + r] += tile[r * NR + j];
         }
     }
     return 0;

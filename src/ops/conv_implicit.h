@@ -20,4 +20,7 @@ void conv_implicit_backward(float *dinp, float *dweight, const float *dout, cons
 // the default: a padded copy of channel-pair words read in place (gemm_windows16). The two sum
 // the same products in different pair orders, so they agree to rounding, not bit for bit.
 void conv_pairs_enable(int on);
+// Tests: how many products took each pair path so far in this process: windows (forward and
+// input gradient, conv_windows16) and weight gradients (conv_dweight16).
+void conv_pairs_counts(long *windows, long *dweight);
 #endif

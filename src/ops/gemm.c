@@ -637,6 +637,8 @@ void sgemm(int transA, int transB, int M, int N, int K, float alpha, const float
 
 static int own_shape(int M, int N, int K) { return use_own() && M >= OWN_MIN_M && N >= OWN_MIN_N && K >= OWN_MIN_K; }
 
+int sgemm_own_shape(int M, int N, int K) { return own_shape(M, N, K); }
+
 static void own_product(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
                         const float *B, int ldb, float beta, const float *bias, float *C, int ldc, int bf16) {
     GemmMat am = {A, lda, transA}, bm = {B, ldb, transB};

@@ -35,6 +35,10 @@ int gemm_bf16_ok(void);
 // "avx512" or "openblas": which path large products take in this process.
 const char *sgemm_backend(void);
 
+// 1 if sgemm runs an M x N x K product on the own kernel (which, inside a parallel region, runs
+// on the calling thread alone; OpenBLAS must not be called there).
+int sgemm_own_shape(int M, int N, int K);
+
 // Forces a path for benchmarks and tests: 1 = own kernel (only if the CPU has AVX-512),
 // 0 = OpenBLAS, -1 = back to the default (REPAE_GEMM, then the CPU). Not thread-safe against
 // concurrent sgemm calls; call it before starting work.

@@ -169,6 +169,7 @@ void spatial_attention_forward(float *out, float *att, const float *q, const flo
 void spatial_attention_backward(float *dq, float *dk, float *dv, const float *dout,
                                 const float *q, const float *k, const float *v, const float *att,
                                 int B, int C, int HW, float *scratch);
+// scratch of the backward: this many floats (one HW x HW plane per image: they run in parallel).
 size_t spatial_attention_scratch_floats(int B, int C, int HW);
 
 // ---------------------------------------------------------------------------------------------
