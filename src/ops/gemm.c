@@ -523,16 +523,23 @@ void gemm_windows_prec(int M, int N, int K, float alpha, GemmOperand a, GemmWind
 
 size_t gemm_pairs_words(int M, int kp) { return (size_t)(M + MR - 1) / MR * MR * kp; }
 
+// gemm_windows16's row panels: as few as MR allows, of equal size (M 32: 10, 11, 11, not
+// 14, 14, 4, whose 8 accumulators wait on the FMA latency). Panel i is rows [*r0, *r0 + return).
+static int pair_panel(int M, int i, int *r0) {
+    int np = (M + MR - 1) / MR;
+    *r0 = (int)((long)M * i / np);
+    return (int)((long)M * (i + 1) / np) - *r0;
+}
+
 void gemm_pack_a_pairs(uint32_t *dst, GemmOperand a, int M, int K, const int *lo, const int *hi, int kp) {
-    const int rows = (M + MR - 1) / MR * MR;
-    float *f = xaligned_alloc(64, (size_t)rows * K * sizeof(float)); // fp32 panels of all of K
-    a.pack(a.ctx, f, 0, M, 0, K);
-    for (int ir = 0; ir < rows; ir += MR)
-        for (int p = 0; p < kp; p++) {
-            const float *pf = f + (size_t)ir * K;
-            bf16_pair_words(dst + (size_t)ir * kp + (size_t)p * MR, pf + (size_t)lo[p] * MR,
-                            hi[p] < 0 ? NULL : pf + (size_t)hi[p] * MR, MR);
-        }
+    float *f = xaligned_alloc(64, (size_t)MR * K * sizeof(float)); // one fp32 panel of all of K
+    for (int i = 0; i < (M + MR - 1) / MR; i++) {
+        int r0, mr = pair_panel(M, i, &r0);
+        a.pack(a.ctx, f, r0, mr, 0, K);
+        uint32_t *d = dst + (size_t)i * MR * kp;
+        for (int p = 0; p < kp; p++)
+            bf16_pair_words(d + (size_t)p * MR, f + (size_t)lo[p] * MR, hi[p] < 0 ? NULL : f + (size_t)hi[p] * MR, MR);
+    }
     free(f);
 }
 
@@ -546,14 +553,16 @@ void gemm_windows16(int M, int N, int kp, float alpha, const uint32_t *a16, Gemm
     }
     int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
     if (4.0 * M * N * kp < PAR_MIN_FLOPS) nt = 1;
-    int tiles = N / NR;
+    int tiles = N / NR, np = (M + MR - 1) / MR;
     if (nt > tiles) nt = tiles;
     #pragma omp parallel for num_threads(nt) schedule(static) if (nt > 1)
     for (int t = 0; t < tiles; t++) {
         const uint32_t *base = b.base(b.ctx, t * NR);
-        for (int ir = 0; ir < M; ir += MR)
-            bf16_kernel_win(M - ir < MR ? M - ir : MR, kp, a16 + (size_t)ir * kp, base, b.off, b.half, b.mask,
-                            c_at(&out, ir, t * NR), out.ldc, alpha, beta);
+        for (int i = 0; i < np; i++) {
+            int r0, mr = pair_panel(M, i, &r0);
+            bf16_kernel_win(mr, kp, a16 + (size_t)i * MR * kp, base, b.off, b.half, b.mask, c_at(&out, r0, t * NR),
+                            out.ldc, alpha, beta);
+        }
     }
 }
 

@@ -117,9 +117,9 @@ typedef struct {
 } GemmWindows16;
 void gemm_windows16(int M, int N, int kp, float alpha, const uint32_t *a16, GemmWindows16 b, float beta,
                     GemmC out);
-// Rows [0, M) of a (K k values) as bf16 pair panels for gemm_windows16: panel i (rows 14i..)
-// at dst + i * GEMM_MR * kp, pair p's words the bf16 of k lo[p] (low half) and hi[p] (high; -1:
-// 0). dst holds gemm_pairs_words(M, kp) words.
+// Rows [0, M) of a (K k values) as bf16 pair panels for gemm_windows16 (its split of the rows
+// into panels of up to GEMM_MR): panel i at dst + i * GEMM_MR * kp, pair p's words the bf16 of
+// k lo[p] (low half) and hi[p] (high; -1: 0). dst holds gemm_pairs_words(M, kp) words.
 size_t gemm_pairs_words(int M, int kp);
 void gemm_pack_a_pairs(uint32_t *dst, GemmOperand a, int M, int K, const int *lo, const int *hi, int kp);
 void gemm_pack_a(const void *ctx, float *dst, int x0, int xc, int k0, int kc);
