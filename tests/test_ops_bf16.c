@@ -305,6 +305,16 @@ TEST(conv2d_bf16_matches_rounded_reference_and_fp32_bound) {
                 CHECK_CLOSE(pw, rw, nw, 1e-5, 2e-6 * Kw, "weight gradient without pairs vs rounded operands");
                 free(ro); free(roa); free(rx); free(rxa); free(rw); free(rwa);
             }
+            // (6) the pair windows add a bias as they store the product: the same bits as adding
+            // it after (other paths start the sums from the bias)
+            if (h->pairs & 1) {
+                float *bias = randv((size_t)c.Cout, &r);
+                conv2d_forward(po, x, w, bias, &c, &ws);
+                size_t P = (size_t)c.Ho * c.Wo, nbad = 0;
+                for (size_t i = 0; i < no; i++) nbad += po[i] != go[i] + bias[(i / P) % c.Cout];
+                CHECK(nbad == 0, "shape %zu: forward with a bias: %zu values differ from without it plus the bias", s, nbad);
+                free(bias);
+            }
             free(po); free(px); free(pw);
         }
         double qo = worst_over(go, o, oa, no), qx = worst_over(gx, dx, dxa, nx), qw = worst_over(gw, dw, dwa, nw);

@@ -385,9 +385,10 @@ static uint16_t tap_mask(int kj, int pad_l, int W) {
 // conv_windows in bf16: the padded copy is of pair words, channels 2c and 2c + 1 of a pixel in
 // one word (an odd last channel paired with 0), and the k pairs are (channel pair, tap), so the
 // kernel loads B in place as it is, where converting each tile's fp32 windows was 22% of a
-// 32x32 conv's forward. A's pairs follow that order (gemm_pack_a_pairs). Same contract.
-static int conv_windows16(float *out, int M, float beta, GemmOperand a, const float *x, int B, int C, int H, int W,
-                          int k, int pad_t, int pad_l, int Ho, int Wo, Workspace *ws) {
+// 32x32 conv's forward. A's pairs follow that order (gemm_pack_a_pairs). Same contract, and
+// bias != NULL (beta unused) adds the bias of each row in the product's store.
+static int conv_windows16(float *out, int M, float beta, const float *bias, GemmOperand a, const float *x, int B, int C,
+                          int H, int W, int k, int pad_t, int pad_l, int Ho, int Wo, Workspace *ws) {
     const int masked = Wo == 8;
     if (masked && W != Wo) return -1;
     const int Hp = Ho + k - 1, Wp = masked ? W : Wo + k - 1, P = Ho * Wo, kk = k * k, C2 = (C + 1) / 2;
@@ -431,7 +432,7 @@ static int conv_windows16(float *out, int M, float beta, GemmOperand a, const fl
             }
         Windows16 w = {pad, C2, Hp, Wp, Wo, P};
         gemm_windows16(M, nb * P, kp, 1.0f, a16, (GemmWindows16){window_base16, &w, off, Wo == 16 ? Wp : 16, mask},
-                       beta, (GemmC){out + (size_t)b0 * M * P, P, P, (size_t)M * P, NULL});
+                       beta, (GemmC){out + (size_t)b0 * M * P, P, P, (size_t)M * P, NULL}, bias);
     }
     free(a16);
     free(off);
@@ -444,7 +445,7 @@ static int conv_windows16(float *out, int M, float beta, GemmOperand a, const fl
 static int conv_windows(float *out, int M, float beta, GemmOperand a, const float *x, int B, int C, int H, int W,
                         int k, int pad_t, int pad_l, int Ho, int Wo, Workspace *ws, float *dw, const float *dout) {
     if (!dw && ws && ws->bf16 && pairs_on && gemm_bf16_ok())
-        return conv_windows16(out, M, beta, a, x, B, C, H, W, k, pad_t, pad_l, Ho, Wo, ws);
+        return conv_windows16(out, M, beta, NULL, a, x, B, C, H, W, k, pad_t, pad_l, Ho, Wo, ws);
     const int masked = Wo == 8;
     if (masked && W != Wo) return -1;
     const int Hp = Ho + k - 1, Wp = masked ? W : Wo + k - 1, P = Ho * Wo, K = C * k * k;
@@ -692,6 +693,12 @@ static int conv_dweight16(float *dweight, const float *dout, const float *inp, c
 void conv_implicit_forward(float *out, const float *inp, const float *weight, const float *bias,
                            const Conv2d *c, Workspace *ws) {
     const int P = c->Ho * c->Wo, K = c->Cin * c->k * c->k;
+    GemmMat w = {weight, K, 0};
+    // bf16 pair windows add the bias as they store (no pass that fills it first)
+    if (c->stride == 1 && conv_windows_ok(c->Ho, c->Wo) && ws && ws->bf16 && pairs_on && gemm_bf16_ok() &&
+        conv_windows16(out, c->Cout, 0.0f, bias, (GemmOperand){gemm_pack_a, &w, gemm_pack_a16(&w)}, inp, c->B, c->Cin,
+                       c->H, c->W, c->k, c->pad_t, c->pad_l, c->Ho, c->Wo, ws) == 0)
+        return;
     if (bias) {
         #pragma omp parallel for collapse(2) schedule(static)
         for (int b = 0; b < c->B; b++)
@@ -700,7 +707,6 @@ void conv_implicit_forward(float *out, const float *inp, const float *weight, co
                 for (int p = 0; p < P; p++) o[p] = bias[co];
             }
     }
-    GemmMat w = {weight, K, 0};
     if (c->stride == 1 && conv_windows_ok(c->Ho, c->Wo) &&
         conv_windows(out, c->Cout, bias ? 1.0f : 0.0f, (GemmOperand){gemm_pack_a, &w, gemm_pack_a16(&w)}, inp, c->B, c->Cin, c->H,
                      c->W, c->k, c->pad_t, c->pad_l, c->Ho, c->Wo, ws, NULL, NULL) == 0)

@@ -544,7 +544,7 @@ void gemm_pack_a_pairs(uint32_t *dst, GemmOperand a, int M, int K, const int *lo
 }
 
 void gemm_windows16(int M, int N, int kp, float alpha, const uint32_t *a16, GemmWindows16 b, float beta,
-                    GemmC out) {
+                    GemmC out, const float *rowbias) {
     if (M <= 0 || N <= 0) return;
     if (N % NR || (out.group && out.group % NR) || kp <= 0 || !gemm_bf16_ok()) {
         fprintf(stderr, "gemm_windows16: N %d and column groups %d must be multiples of %d, kp %d > 0, on a BF16 CPU\n",
@@ -561,7 +561,7 @@ void gemm_windows16(int M, int N, int kp, float alpha, const uint32_t *a16, Gemm
         for (int i = 0; i < np; i++) {
             int r0, mr = pair_panel(M, i, &r0);
             bf16_kernel_win(mr, kp, a16 + (size_t)i * MR * kp, base, b.off, b.half, b.mask, c_at(&out, r0, t * NR),
-                            out.ldc, alpha, beta);
+                            out.ldc, alpha, beta, rowbias ? rowbias + r0 : NULL);
         }
     }
 }

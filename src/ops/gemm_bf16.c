@@ -103,7 +103,7 @@ __attribute__((target("avx512f,avx512bw,avx512bf16"), always_inline))
 static inline void tile_any(const int R, const int WIN, const int MASKED, int kp, const uint32_t *restrict a,
                             const uint32_t *restrict b, const uint32_t *base, const ptrdiff_t *off, ptrdiff_t half,
                             const uint16_t *mask, float *C, int ldc, float alpha, float beta, const float *cb,
-                            __mmask16 m0, __mmask16 m1) {
+                            const float *rb, __mmask16 m0, __mmask16 m1) {
     __m512 c0[MR], c1[MR];
     #pragma GCC unroll 14
     for (int r = 0; r < R; r++) c0[r] = c1[r] = _mm512_setzero_ps();
@@ -139,6 +139,10 @@ static inline void tile_any(const int R, const int WIN, const int MASKED, int kp
         if (cb) { // as beta = 1 onto C filled with the column bias
             x0 = _mm512_add_ps(_mm512_maskz_loadu_ps(m0, cb), x0);
             x1 = _mm512_add_ps(_mm512_maskz_loadu_ps(m1, cb + 16), x1);
+        } else if (rb) { // the same with a row bias
+            __m512 vr = _mm512_set1_ps(rb[r]);
+            x0 = _mm512_add_ps(vr, x0);
+            x1 = _mm512_add_ps(vr, x1);
         } else if (beta != 0.0f) {
             x0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, cr), x0);
             x1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, cr + 16), x1);
@@ -154,24 +158,25 @@ BF16_TARGET void bf16_kernel(int mr, int nr, int kc, const uint32_t *a, const ui
     __mmask16 m0 = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1);
     __mmask16 m1 = nr >= 32 ? 0xFFFF : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
     switch (mr) {
-#define K_(R) case R: tile_any(R, 0, 0, kp, a, b, NULL, NULL, 0, NULL, C, ldc, alpha, beta, cb, m0, m1); break;
+#define K_(R) case R: tile_any(R, 0, 0, kp, a, b, NULL, NULL, 0, NULL, C, ldc, alpha, beta, cb, NULL, m0, m1); break;
     K_(1) K_(2) K_(3) K_(4) K_(5) K_(6) K_(7) K_(8) K_(9) K_(10) K_(11) K_(12) K_(13) K_(14)
 #undef K_
     }
 }
 
 BF16_TARGET void bf16_kernel_win(int mr, int kp, const uint32_t *a, const uint32_t *base, const ptrdiff_t *off,
-                                 ptrdiff_t half, const uint16_t *mask, float *C, int ldc, float alpha, float beta) {
+                                 ptrdiff_t half, const uint16_t *mask, float *C, int ldc, float alpha, float beta,
+                                 const float *rb) {
     if (mask) {
         switch (mr) {
-#define K_(R) case R: tile_any(R, 1, 1, kp, a, NULL, base, off, half, mask, C, ldc, alpha, beta, NULL, 0xFFFF, 0xFFFF); break;
+#define K_(R) case R: tile_any(R, 1, 1, kp, a, NULL, base, off, half, mask, C, ldc, alpha, beta, NULL, rb, 0xFFFF, 0xFFFF); break;
         K_(1) K_(2) K_(3) K_(4) K_(5) K_(6) K_(7) K_(8) K_(9) K_(10) K_(11) K_(12) K_(13) K_(14)
 #undef K_
         }
         return;
     }
     switch (mr) {
-#define K_(R) case R: tile_any(R, 1, 0, kp, a, NULL, base, off, half, NULL, C, ldc, alpha, beta, NULL, 0xFFFF, 0xFFFF); break;
+#define K_(R) case R: tile_any(R, 1, 0, kp, a, NULL, base, off, half, NULL, C, ldc, alpha, beta, NULL, rb, 0xFFFF, 0xFFFF); break;
     K_(1) K_(2) K_(3) K_(4) K_(5) K_(6) K_(7) K_(8) K_(9) K_(10) K_(11) K_(12) K_(13) K_(14)
 #undef K_
     }

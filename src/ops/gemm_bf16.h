@@ -32,9 +32,10 @@ void bf16_kernel(int mr, int nr, int kc, const uint32_t *a, const uint32_t *b, f
                  float alpha, float beta, const float *cb);
 // The same over all kp pairs of a (one panel, gemm.h's GemmWindows16) with B's 32 columns read in
 // place: pair p is 16 words at base + off[p] and 16 at that + half, lanes outside mask[p] (mask
-// NULL: none) read as 0.
+// NULL: none) read as 0. rb != NULL: alpha * a @ b + rb[i] for row i instead (beta unused).
 void bf16_kernel_win(int mr, int kp, const uint32_t *a, const uint32_t *base, const ptrdiff_t *off,
-                     ptrdiff_t half, const uint16_t *mask, float *C, int ldc, float alpha, float beta);
+                     ptrdiff_t half, const uint16_t *mask, float *C, int ldc, float alpha, float beta,
+                     const float *rb);
 // dst[i] = bf16(lo[i]) | bf16(hi[i]) << 16 (nearest even, as the packers), hi NULL: 0, for i < n.
 void bf16_pair_words(uint32_t *dst, const float *lo, const float *hi, int n);
 // dst[i] = bf16(src[i]) (nearest even) for i < n.
