@@ -315,6 +315,16 @@ TEST(conv2d_bf16_matches_rounded_reference_and_fp32_bound) {
                 CHECK(nbad == 0, "shape %zu: forward with a bias: %zu values differ from without it plus the bias", s, nbad);
                 free(bias);
             }
+            // (7) the bias gradient, summed on the bf16 weight gradient's pass where it runs: the
+            // fp32 backward's bits (it is an fp32 sum in both), added to what was there
+            float *b16 = malloc((size_t)c.Cout * 4), *b32 = malloc((size_t)c.Cout * 4);
+            for (int i = 0; i < c.Cout; i++) b16[i] = b32[i] = 0.25f * (float)i;
+            conv2d_backward(NULL, pw, b16, d, x, w, &c, &ws);
+            ws.bf16 = 0;
+            conv2d_backward(NULL, pw, b32, d, x, w, &c, &ws);
+            ws.bf16 = 1;
+            CHECK(!memcmp(b16, b32, (size_t)c.Cout * 4), "shape %zu: the bf16 backward's bias gradient is not fp32's", s);
+            free(b16); free(b32);
             free(po); free(px); free(pw);
         }
         double qo = worst_over(go, o, oa, no), qx = worst_over(gx, dx, dxa, nx), qw = worst_over(gw, dw, dwa, nw);

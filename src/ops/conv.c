@@ -255,12 +255,8 @@ static void conv_dbias(float *dbias, const float *dout, const Conv2d *c) {
         // of adds that the compiler may not reorder), then double across images.
         double s = 0;
         for (int b = 0; b < c->B; b++) {
-            const float *d = dout + ((size_t)b * c->Cout + co) * P;
-            float acc[8] = {0};
-            size_t p = 0;
-            for (; p + 8 <= P; p += 8)
-                for (int j = 0; j < 8; j++) acc[j] += d[p + j];
-            for (; p < P; p++) acc[0] += d[p];
+            float acc[8];
+            conv_plane_sum8(acc, dout + ((size_t)b * c->Cout + co) * P, P);
             for (int j = 0; j < 8; j++) s += acc[j];
         }
         dbias[co] += (float)s;
@@ -270,17 +266,21 @@ static void conv_dbias(float *dbias, const float *dout, const Conv2d *c) {
 // set: dinp is overwritten (conv2d_backward_set), else added to.
 static void conv_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                           const float *weight, const Conv2d *c, Workspace *ws, int set) {
-    if (dbias) conv_dbias(dbias, dout, c);
-    if (!dinp && !dweight) return;
-    if (conv_implicit_ok(c)) {
+    if ((dinp || dweight) && conv_implicit_ok(c)) {
         // The implicit input gradient needs stride 1, and it packs all Cout*k*k rows of
         // col(dout) for only Cin rows of output: with few input channels (dec.conv_in: 4) the
         // explicit product and col2im are cheaper.
         int implicit_dinp = c->Cin >= CONV_IMPLICIT_MIN_CIN && conv_implicit_dinp_ok(c);
-        conv_implicit_backward(implicit_dinp ? dinp : NULL, dweight, dout, inp, weight, c, ws, set);
-        if (!dinp || implicit_dinp) return;
+        if (conv_implicit_backward(implicit_dinp ? dinp : NULL, dweight, dbias, dout, inp, weight, c, ws, set))
+            dbias = NULL; // summed on the way
+        if (!dinp || implicit_dinp) {
+            if (dbias) conv_dbias(dbias, dout, c);
+            return;
+        }
         dweight = NULL; // the input gradient alone, below
     }
+    if (dbias) conv_dbias(dbias, dout, c);
+    if (!dinp && !dweight) return;
     const int K = c->Cin * c->k * c->k, Cout = c->Cout;
     const size_t P = (size_t)c->Ho * c->Wo;
     if (conv_is_direct1x1(c)) {

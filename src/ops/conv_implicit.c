@@ -609,11 +609,16 @@ static int conv_phase_dinp(float *dinp, const float *dout, const float *weight, 
 // One parallel region: each thread takes its share of the images in chunks small enough for
 // L2 (4096 pixels), packs and copies them, and sums every tile over the chunk in registers into
 // its own dW (thread 0: dweight itself; the others a partial added after, in thread order, so
-// the bits depend only on the thread count). Returns -1, having done nothing, when it does not
-// apply or the workspace cannot hold a chunk of one image per thread.
-static int conv_dweight16(float *dweight, const float *dout, const float *inp, const Conv2d *c, Workspace *ws) {
+// the bits depend only on the thread count). dbias != NULL: the bias gradient too, from each
+// plane's conv_plane_sum8 as it is packed, folded as conv.c does (the same bits). Returns -1,
+// having done nothing, when it does not apply or the workspace cannot hold a chunk of one
+// image per thread.
+static int conv_dweight16(float *dweight, float *dbias, const float *dout, const float *inp, const Conv2d *c,
+                          Workspace *ws) {
     const int k = c->k, Ho = c->Ho, Wo = c->Wo, P = Ho * Wo, Cin = c->Cin, Cout = c->Cout, H = c->H, W = c->W;
-    if (c->stride != 1 || (k != 2 && k != 3) || Wo % 2 || P % 32 || !ws || !ws->bf16 || !pairs_on || !gemm_bf16_ok())
+    // Cout < 16 would waste most of the 32 columns (dec.conv_out's 1: 3.9 ms against 3.2 packed)
+    if (c->stride != 1 || (k != 2 && k != 3) || Wo % 2 || P % 32 || Cout < 16 || !ws || !ws->bf16 || !pairs_on ||
+        !gemm_bf16_ok())
         return -1;
     const int Hp = Ho + k - 1, Wp = Wo + k - 1, G = GEMM_MR / k, K = Cin * k * k, NR = GEMM_NR;
     const int rows = Cin * k, panels = (rows + G - 1) / G, ct = (Cout + NR - 1) / NR; // rows (ci, ki), G a panel
@@ -624,7 +629,9 @@ static int conv_dweight16(float *dweight, const float *dout, const float *inp, c
     if (nt > c->B) nt = c->B;
     int nb = 4096 / P > 1 ? 4096 / P : 1; // images per chunk
     if (nb > (c->B + nt - 1) / nt) nb = (c->B + nt - 1) / nt;
-    const size_t part = (size_t)(nt - 1) * dwpad; // the partial dWs, then each thread's chunk buffer
+    const size_t sums = dbias ? ((size_t)c->B * Cout * 8 + 15) / 16 * 16 : 0; // per plane, for dbias
+    const size_t part = (size_t)(nt - 1) * dwpad + sums; // the partial dWs, the sums, each thread's chunk buffer
+    float *psum = ws->buf + (size_t)(nt - 1) * dwpad;
 #define CHUNK(nb) (((size_t)(nb) * per + 15) / 16 * 16) // floats, a multiple of 64 bytes
     while (nb > 1 && ws->cap < part + (size_t)nt * CHUNK(nb)) nb--;
     if (ws->cap < part + (size_t)nt * CHUNK(nb)) return -1;
@@ -641,6 +648,11 @@ static int conv_dweight16(float *dweight, const float *dout, const float *inp, c
         uint16_t *xp = (uint16_t *)(bp + (size_t)ct * nb * P * 16);
         for (int b0 = i0; b0 < i1; b0 += nb) {
             const int m = i1 - b0 < nb ? i1 - b0 : nb; // images in this chunk; panel t at bp + t * m * P * 16
+            if (dbias)
+                for (int i = 0; i < m; i++)
+                    for (int co = 0; co < Cout; co++)
+                        conv_plane_sum8(psum + ((size_t)(b0 + i) * Cout + co) * 8,
+                                        dout + ((size_t)(b0 + i) * Cout + co) * P, (size_t)P);
             for (int t = 0; t < ct; t++)
                 for (int i = 0; i < m; i++)
                     for (int h = 0; h < NR; h += 16)
@@ -686,6 +698,16 @@ static int conv_dweight16(float *dweight, const float *dout, const float *inp, c
                 for (size_t e = e0; e < e1; e++) dweight[e] += src[e];
             }
         }
+        if (dbias) {
+            #pragma omp barrier
+            #pragma omp for schedule(static)
+            for (int co = 0; co < Cout; co++) {
+                double sm = 0;
+                for (int b = 0; b < c->B; b++)
+                    for (int j = 0; j < 8; j++) sm += psum[((size_t)b * Cout + co) * 8 + j];
+                dbias[co] += (float)sm;
+            }
+        }
     }
     return 0;
 }
@@ -716,13 +738,15 @@ void conv_implicit_forward(float *out, const float *inp, const float *weight, co
                 bias ? 1.0f : 0.0f, (GemmC){out, P, P, (size_t)c->Cout * P, NULL}, ws->bf16);
 }
 
-void conv_implicit_backward(float *dinp, float *dweight, const float *dout, const float *inp,
-                            const float *weight, const Conv2d *c, Workspace *ws, int set_dinp) {
+int conv_implicit_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                           const float *weight, const Conv2d *c, Workspace *ws, int set_dinp) {
     const int P = c->Ho * c->Wo, K = c->Cin * c->k * c->k, N = c->B * P;
     const float dbeta = set_dinp ? 0.0f : 1.0f;
+    int bias_done = 0;
     if (dweight) { // dW (Cout, K) += dout (Cout, N) @ col^T (N, K)
         // Stride 1: col^T from the padded copy (plain loads); otherwise through col16.
-        int done = conv_dweight16(dweight, dout, inp, c, ws) == 0;
+        int done = conv_dweight16(dweight, dbias, dout, inp, c, ws) == 0;
+        bias_done = done && dbias;
         done = done || (c->stride == 1 && conv_windows_ok(c->Ho, c->Wo) &&
                    conv_windows(NULL, c->Cout, 1.0f, (GemmOperand){0}, inp, c->B, c->Cin, c->H, c->W, c->k,
                                 c->pad_t, c->pad_l, c->Ho, c->Wo, ws, dweight, dout) == 0);
@@ -736,7 +760,7 @@ void conv_implicit_backward(float *dinp, float *dweight, const float *dout, cons
     }
     if (dinp) { // dx (Cin, B*H*W) += W' (Cin, Cout*k*k) @ col'(dout); the caller checked conv_implicit_dinp_ok
         if (c->stride == 2) {
-            if (conv_phase_dinp(dinp, dout, weight, c, ws, set_dinp) == 0) return;
+            if (conv_phase_dinp(dinp, dout, weight, c, ws, set_dinp) == 0) return bias_done;
             fprintf(stderr, "conv_implicit_backward: workspace of %zu floats is below one image's staging plane "
                             "(%d x %d x %d); size it with conv2d_workspace_min\n", ws ? ws->cap : 0, c->Cin, c->Ho, c->Wo);
             abort();
@@ -746,10 +770,11 @@ void conv_implicit_backward(float *dinp, float *dweight, const float *dout, cons
         if (conv_windows_ok(c->H, c->W) &&
             conv_windows(dinp, c->Cin, dbeta, (GemmOperand){pack_flipped, &f, NULL}, dout, c->B, c->Cout, c->Ho, c->Wo,
                          c->k, c->k - 1 - c->pad_t, c->k - 1 - c->pad_l, c->H, c->W, ws, NULL, NULL) == 0)
-            return;
+            return bias_done;
         ColView v = {dout, c->Cout, c->Ho, c->Wo, c->k, c->k - 1 - c->pad_t, c->k - 1 - c->pad_l,
                      c->H, c->W, HW, 1};
         gemm_packed_prec(c->Cin, c->B * HW, c->Cout * c->k * c->k, 1.0f, (GemmOperand){pack_flipped, &f, NULL},
                     (GemmOperand){pack_col, &v, NULL}, dbeta, (GemmC){dinp, HW, HW, (size_t)c->Cin * HW, NULL}, ws->bf16);
     }
+    return bias_done;
 }

@@ -14,8 +14,20 @@ int conv_implicit_dinp_ok(const Conv2d *c);
 // set_dinp: dinp is overwritten (conv2d_backward_set), else added to.
 void conv_implicit_forward(float *out, const float *inp, const float *weight, const float *bias,
                            const Conv2d *c, Workspace *ws);
-void conv_implicit_backward(float *dinp, float *dweight, const float *dout, const float *inp,
-                            const float *weight, const Conv2d *c, Workspace *ws, int set_dinp);
+// dbias != NULL: the bias gradient too where the weight gradient's pass over dout can take it
+// (returns 1; else 0 and the caller sums it with conv_plane_sum8 itself).
+int conv_implicit_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
+                           const float *weight, const Conv2d *c, Workspace *ws, int set_dinp);
+// The bias gradient's sum of one plane of P values, as eight running float sums (lane j takes
+// p = j mod 8, the rest in lane 0); a channel's gradient is then the double sum of its planes'
+// eight, image by image. One function for both passes that compute it, so they agree bit for bit.
+static inline void conv_plane_sum8(float acc[8], const float *d, size_t P) {
+    for (int j = 0; j < 8; j++) acc[j] = 0.0f;
+    size_t p = 0;
+    for (; p + 8 <= P; p += 8)
+        for (int j = 0; j < 8; j++) acc[j] += d[p + j];
+    for (; p < P; p++) acc[0] += d[p];
+}
 // Tests: 0 makes bf16 windowed convs convert each tile's fp32 windows (gemm_windows_prec), 1
 // the default: a padded copy of channel-pair words read in place (gemm_windows16). The two sum
 // the same products in different pair orders, so they agree to rounding, not bit for bit.
