@@ -409,30 +409,51 @@ static int conv_windows16(float *out, int M, float beta, const float *bias, Gemm
     __atomic_add_fetch(&windows16_calls, 1, __ATOMIC_RELAXED);
     uint32_t *a16 = xaligned_alloc(64, gemm_pairs_words(M, kp) * sizeof(uint32_t));
     gemm_pack_a_pairs(a16, a, M, C * kk, lo, hi, kp);
-    uint32_t *pad = (uint32_t *)ws->buf + margin;
-    for (int b0 = 0; b0 < B; b0 += nbmax) {
-        int nb = B - b0 < nbmax ? B - b0 : nbmax;
-        memset(ws->buf, 0, margin * sizeof(uint32_t));
-        memset(pad + (size_t)nb * per, 0, margin * sizeof(uint32_t));
-        #pragma omp parallel for collapse(2) schedule(static)
-        for (int n = 0; n < nb; n++)
-            for (int c2 = 0; c2 < C2; c2++) {
-                uint32_t *d = pad + ((size_t)n * C2 + c2) * Hp * Wp;
-                const float *s0 = x + ((size_t)(b0 + n) * C + 2 * c2) * H * W;
-                const float *s1 = 2 * c2 + 1 < C ? s0 + (size_t)H * W : NULL;
-                for (int r = 0; r < Hp; r++) {
-                    uint32_t *dr = d + (size_t)r * Wp;
-                    int ih = r - pad_t;
-                    if (ih < 0 || ih >= H) { memset(dr, 0, (size_t)Wp * sizeof *dr); continue; }
-                    int c0 = cpl, c1 = cpl + W < Wp ? cpl + W : Wp; // [c0, c1) from the image
-                    for (int q = 0; q < c0; q++) dr[q] = 0;
-                    bf16_pair_words(dr + c0, s0 + (size_t)ih * W, s1 ? s1 + (size_t)ih * W : NULL, c1 - c0);
-                    for (int q = c1; q < Wp; q++) dr[q] = 0;
+    // With at least two images a thread, each thread takes its own images, a chunk at a time
+    // small enough for L2 (~512 KB), copies and multiplies them: one parallel region, and the
+    // copy is read back from L2. Fewer images: all threads copy a chunk, then split its tiles.
+    int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
+    const int own = nt > 1 && B >= 2 * nt;
+    if (!own) nt = 1;
+    int nb = own ? (int)((size_t)128 * 1024 / per) : nbmax; // images a chunk
+    if (nb < 1) nb = 1;
+    if (own && nb > (B + nt - 1) / nt) nb = (B + nt - 1) / nt;
+    const size_t chunk = ((size_t)nb * per + 2 * margin + 15) / 16 * 16; // words a thread
+    if (own && ws->cap < (size_t)nt * chunk) nb = (int)((ws->cap / nt - 2 * margin - 15) / per);
+    if (nb < 1) { // not even one image a thread: the shared chunks
+        nt = 1;
+        nb = nbmax;
+    }
+    const size_t stride = ((size_t)nb * per + 2 * margin + 15) / 16 * 16;
+    #pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        const int id = omp_get_thread_num(), n = omp_get_num_threads();
+        const int i0 = (int)((long)B * id / n), i1 = (int)((long)B * (id + 1) / n);
+        uint32_t *buf = (uint32_t *)ws->buf + (size_t)id * stride, *pad = buf + margin;
+        for (int b0 = i0; b0 < i1; b0 += nb) {
+            const int m = i1 - b0 < nb ? i1 - b0 : nb;
+            memset(buf, 0, margin * sizeof(uint32_t));
+            memset(pad + (size_t)m * per, 0, margin * sizeof(uint32_t));
+            #pragma omp parallel for collapse(2) schedule(static) if (n == 1)
+            for (int i = 0; i < m; i++)
+                for (int c2 = 0; c2 < C2; c2++) {
+                    uint32_t *d = pad + ((size_t)i * C2 + c2) * Hp * Wp;
+                    const float *s0 = x + ((size_t)(b0 + i) * C + 2 * c2) * H * W;
+                    const float *s1 = 2 * c2 + 1 < C ? s0 + (size_t)H * W : NULL;
+                    for (int r = 0; r < Hp; r++) {
+                        uint32_t *dr = d + (size_t)r * Wp;
+                        int ih = r - pad_t;
+                        if (ih < 0 || ih >= H) { memset(dr, 0, (size_t)Wp * sizeof *dr); continue; }
+                        int c0 = cpl, c1 = cpl + W < Wp ? cpl + W : Wp; // [c0, c1) from the image
+                        for (int q = 0; q < c0; q++) dr[q] = 0;
+                        bf16_pair_words(dr + c0, s0 + (size_t)ih * W, s1 ? s1 + (size_t)ih * W : NULL, c1 - c0);
+                        for (int q = c1; q < Wp; q++) dr[q] = 0;
+                    }
                 }
-            }
-        Windows16 w = {pad, C2, Hp, Wp, Wo, P};
-        gemm_windows16(M, nb * P, kp, 1.0f, a16, (GemmWindows16){window_base16, &w, off, Wo == 16 ? Wp : 16, mask},
-                       beta, (GemmC){out + (size_t)b0 * M * P, P, P, (size_t)M * P, NULL}, bias);
+            Windows16 w = {pad, C2, Hp, Wp, Wo, P};
+            gemm_windows16(M, m * P, kp, 1.0f, a16, (GemmWindows16){window_base16, &w, off, Wo == 16 ? Wp : 16, mask},
+                           beta, (GemmC){out + (size_t)b0 * M * P, P, P, (size_t)M * P, NULL}, bias);
+        }
     }
     free(a16);
     free(off);
