@@ -427,16 +427,29 @@ void gemm_windows(int M, int N, int K, float alpha, GemmOperand a, GemmWindows b
     gemm_windows_prec(M, N, K, alpha, a, b, beta, out, 0);
 }
 
+// The windows' row panels (gemm_windows, gemm_windows16): as few as MR allows, of equal size
+// (M 32: 10, 11, 11, not 14, 14, 4, whose 8 accumulators wait on the FMA latency). Panel i is
+// rows [*r0, *r0 + return). A row's sums do not depend on its panel: the same bits.
+static int row_panel(int M, int i, int *r0) {
+    int np = (M + MR - 1) / MR;
+    *r0 = (int)((long)M * i / np);
+    return (int)((long)M * (i + 1) / np) - *r0;
+}
+
 // gemm_windows' A panels for rows [ic, ic + mc) and the K slice at pc: fp32 into a32, or (bf16)
 // k-pair words into a16, through tmp when A has no bf16 packer.
 __attribute__((target("avx512f")))
 static void win_pack_a(const GemmOperand *a, float *a32, uint32_t *a16, float *tmp, int ic, int mc, int pc, int kc,
                        int bf16) {
-    if (!bf16) a->pack(a->ctx, a32, ic, mc, pc, kc);
-    else if (a->pack16) a->pack16(a->ctx, a16, ic, mc, pc, kc);
-    else {
-        a->pack(a->ctx, tmp, ic, mc, pc, kc);
-        bf16_convert_a(a16, tmp, mc, kc);
+    const int kp = (kc + 1) / 2;
+    for (int i = 0; i < (mc + MR - 1) / MR; i++) { // row_panel's panels, each in its MR-row slot
+        int r0, mr = row_panel(mc, i, &r0);
+        if (!bf16) a->pack(a->ctx, a32 + (size_t)i * MR * kc, ic + r0, mr, pc, kc);
+        else if (a->pack16) a->pack16(a->ctx, a16 + (size_t)i * MR * kp, ic + r0, mr, pc, kc);
+        else {
+            a->pack(a->ctx, tmp, ic + r0, mr, pc, kc);
+            bf16_convert_a(a16 + (size_t)i * MR * kp, tmp, mr, kc);
+        }
     }
 }
 
@@ -450,11 +463,12 @@ static void win_tile(const GemmWindows *b, const float *base, const float *a32, 
     int kp = (kc + 1) / 2;
     const uint16_t *mask = b->mask ? b->mask + pc : NULL;
     if (bf16 && convert) bf16_convert_windows(b16, base, b->off + pc, b->half, mask, kc);
-    for (int ir = 0; ir < mc; ir += MR) {
-        int mr = mc - ir < MR ? mc - ir : MR;
-        float *cp = c_at(out, ic + ir, t * NR);
-        if (bf16) bf16_kernel(mr, NR, kc, a16 + (size_t)ir * kp, b16, cp, out->ldc, alpha, bt, NULL);
-        else kernel_win_rows(mr, kc, a32 + (size_t)ir * kc, base, b->off + pc, b->half, mask, cp, out->ldc, alpha, bt);
+    for (int i = 0; i < (mc + MR - 1) / MR; i++) {
+        int r0, mr = row_panel(mc, i, &r0);
+        float *cp = c_at(out, ic + r0, t * NR);
+        if (bf16) bf16_kernel(mr, NR, kc, a16 + (size_t)i * MR * kp, b16, cp, out->ldc, alpha, bt, NULL);
+        else kernel_win_rows(mr, kc, a32 + (size_t)i * MR * kc, base, b->off + pc, b->half, mask, cp, out->ldc, alpha,
+                             bt);
     }
 }
 
@@ -523,18 +537,10 @@ void gemm_windows_prec(int M, int N, int K, float alpha, GemmOperand a, GemmWind
 
 size_t gemm_pairs_words(int M, int kp) { return (size_t)(M + MR - 1) / MR * MR * kp; }
 
-// gemm_windows16's row panels: as few as MR allows, of equal size (M 32: 10, 11, 11, not
-// 14, 14, 4, whose 8 accumulators wait on the FMA latency). Panel i is rows [*r0, *r0 + return).
-static int pair_panel(int M, int i, int *r0) {
-    int np = (M + MR - 1) / MR;
-    *r0 = (int)((long)M * i / np);
-    return (int)((long)M * (i + 1) / np) - *r0;
-}
-
 void gemm_pack_a_pairs(uint32_t *dst, GemmOperand a, int M, int K, const int *lo, const int *hi, int kp) {
     float *f = xaligned_alloc(64, (size_t)MR * K * sizeof(float)); // one fp32 panel of all of K
     for (int i = 0; i < (M + MR - 1) / MR; i++) {
-        int r0, mr = pair_panel(M, i, &r0);
+        int r0, mr = row_panel(M, i, &r0);
         a.pack(a.ctx, f, r0, mr, 0, K);
         uint32_t *d = dst + (size_t)i * MR * kp;
         for (int p = 0; p < kp; p++)
@@ -559,7 +565,7 @@ void gemm_windows16(int M, int N, int kp, float alpha, const uint32_t *a16, Gemm
     for (int t = 0; t < tiles; t++) {
         const uint32_t *base = b.base(b.ctx, t * NR);
         for (int i = 0; i < np; i++) {
-            int r0, mr = pair_panel(M, i, &r0);
+            int r0, mr = row_panel(M, i, &r0);
             bf16_kernel_win(mr, kp, a16 + (size_t)i * MR * kp, base, b.off, b.half, b.mask, c_at(&out, r0, t * NR),
                             out.ldc, alpha, beta, rowbias ? rowbias + r0 : NULL);
         }
