@@ -162,11 +162,46 @@ TEST(sgemm_bias_same_bits_as_beta_one_onto_the_bias) {
     }
 }
 
+// B as windows of a plain row-major matrix: column tile j of row k at B + k * N + j.
+static const float *plain_base(const void *ctx, int j) { return (const float *)ctx + j; }
+
+// gemm_windows with a row bias (a conv's, added as the first K slice is stored): the bits of C
+// filled with the bias and beta 1, over several K slices, edges, fp32 and bf16, both K orders.
+TEST(gemm_windows_row_bias_same_bits_as_beta_one_onto_the_bias) {
+    if (!gemm_own()) { printf("  (no own kernel here)\n"); return; }
+    static const int sh[][3] = {{32, 64, 600}, {17, 96, 300}, {50, 32, 40}};
+    for (size_t s = 0; s < sizeof sh / sizeof *sh; s++)
+        for (int t = 0; t < 4; t++) {
+            int M = sh[s][0], N = sh[s][1], K = sh[s][2], bf16 = t & 1, hold = !(t >> 1);
+            Rng r;
+            rng_seed(&r, 700 + s * 4 + t);
+            float *A = malloc(sizeof(float) * M * K), *B = malloc(sizeof(float) * K * N);
+            float *bias = malloc(sizeof(float) * M), *C = malloc(sizeof(float) * M * N), *W = malloc(sizeof(float) * M * N);
+            ptrdiff_t *off = malloc(sizeof(ptrdiff_t) * K);
+            fill(A, (size_t)M * K, &r); fill(B, (size_t)K * N, &r); fill(bias, (size_t)M, &r);
+            for (int k = 0; k < K; k++) off[k] = (ptrdiff_t)k * N;
+            for (int i = 0; i < M; i++)
+                for (int j = 0; j < N; j++) { W[(size_t)i * N + j] = bias[i]; C[(size_t)i * N + j] = NAN; }
+            GemmMat am = {A, K, 0};
+            GemmOperand a = {gemm_pack_a, &am, gemm_pack_a16(&am)};
+            GemmWindows b = {plain_base, B, off, 16, NULL};
+            gemm_windows_hold_enable(hold);
+            gemm_windows_prec(M, N, K, 0.7f, a, b, 1.0f, (GemmC){W, N, 0, 0, NULL, NULL}, bf16);
+            gemm_windows_prec(M, N, K, 0.7f, a, b, 0.0f, (GemmC){C, N, 0, 0, NULL, bias}, bf16);
+            gemm_windows_hold_enable(1);
+            int same = !memcmp(C, W, sizeof(float) * M * N);
+            free(A); free(B); free(bias); free(C); free(W); free(off);
+            CHECK(same, "M %d N %d K %d bf16 %d, A held %d: the row bias differs from C filled with it", M, N, K, bf16,
+                  hold);
+        }
+}
+
 int main(void) {
     RUN(sgemm_own_kernel_matches_reference);
     RUN(sgemm_openblas_path_matches_reference);
     RUN(sgemm_alpha_zero_and_k_zero_scale_c);
     RUN(sgemm_same_bits_for_1_and_2_threads);
     RUN(sgemm_bias_same_bits_as_beta_one_onto_the_bias);
+    RUN(gemm_windows_row_bias_same_bits_as_beta_one_onto_the_bias);
     return test_summary();
 }

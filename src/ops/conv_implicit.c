@@ -452,7 +452,7 @@ static int conv_windows16(float *out, int M, float beta, const float *bias, Gemm
                 }
             Windows16 w = {pad, C2, Hp, Wp, Wo, P};
             gemm_windows16(M, m * P, kp, 1.0f, a16, (GemmWindows16){window_base16, &w, off, Wo == 16 ? Wp : 16, mask},
-                           beta, (GemmC){out + (size_t)b0 * M * P, P, P, (size_t)M * P, NULL}, bias);
+                           beta, (GemmC){out + (size_t)b0 * M * P, P, P, (size_t)M * P, NULL, bias});
         }
     }
     free(a16);
@@ -463,10 +463,11 @@ static int conv_windows16(float *out, int M, float beta, const float *bias, Gemm
     return 0;
 }
 
-static int conv_windows(float *out, int M, float beta, GemmOperand a, const float *x, int B, int C, int H, int W,
-                        int k, int pad_t, int pad_l, int Ho, int Wo, Workspace *ws, float *dw, const float *dout) {
+static int conv_windows(float *out, int M, float beta, const float *bias, GemmOperand a, const float *x, int B, int C,
+                        int H, int W, int k, int pad_t, int pad_l, int Ho, int Wo, Workspace *ws, float *dw,
+                        const float *dout) {
     if (!dw && ws && ws->bf16 && pairs_on && gemm_bf16_ok())
-        return conv_windows16(out, M, beta, NULL, a, x, B, C, H, W, k, pad_t, pad_l, Ho, Wo, ws);
+        return conv_windows16(out, M, beta, bias, a, x, B, C, H, W, k, pad_t, pad_l, Ho, Wo, ws);
     const int masked = Wo == 8;
     if (masked && W != Wo) return -1;
     const int Hp = Ho + k - 1, Wp = masked ? W : Wo + k - 1, P = Ho * Wo, K = C * k * k;
@@ -512,11 +513,11 @@ static int conv_windows(float *out, int M, float beta, GemmOperand a, const floa
             GroupedRows g = {dout + (size_t)b0 * M * P, M, P};
             gemm_packed_prec(M, K, nb * P, 1.0f, (GemmOperand){pack_grouped, &g, pack_grouped16},
                              (GemmOperand){pack_winT, &t, pack_winT16}, 1.0f,
-                        (GemmC){dw, K, 0, 0, NULL}, ws->bf16);
+                        (GemmC){dw, K, 0, 0, NULL, NULL}, ws->bf16);
             continue;
         }
         gemm_windows_prec(M, nb * P, K, 1.0f, a, (GemmWindows){window_base, &w, off, Wo == 16 ? Wp : 16, mask}, beta,
-                     (GemmC){out + (size_t)b0 * M * P, P, P, (size_t)M * P, NULL}, ws->bf16);
+                     (GemmC){out + (size_t)b0 * M * P, P, P, (size_t)M * P, NULL, bias}, ws->bf16);
     }
     free(off);
     free(mask);
@@ -605,7 +606,7 @@ static int conv_phase_dinp(float *dinp, const float *dout, const float *weight, 
                 pcol.v.x = dout + (size_t)b0 * c->Cout * c->Ho * c->Wo;
                 float *stage = ws->buf;
                 gemm_packed_prec(c->Cin, nb * Pa, c->Cout * f.ntap, 1.0f, (GemmOperand){pack_phase_w, &f, NULL},
-                            (GemmOperand){pack_phase_col, &pcol, NULL}, 0.0f, (GemmC){stage, Pa, Pa, per, NULL}, ws->bf16);
+                            (GemmOperand){pack_phase_col, &pcol, NULL}, 0.0f, (GemmC){stage, Pa, Pa, per, NULL, NULL}, ws->bf16);
                 #pragma omp parallel for collapse(2) schedule(static)
                 for (int n = 0; n < nb; n++)
                     for (int ci = 0; ci < c->Cin; ci++) {
@@ -737,10 +738,10 @@ void conv_implicit_forward(float *out, const float *inp, const float *weight, co
                            const Conv2d *c, Workspace *ws) {
     const int P = c->Ho * c->Wo, K = c->Cin * c->k * c->k;
     GemmMat w = {weight, K, 0};
-    // bf16 pair windows add the bias as they store (no pass that fills it first)
-    if (c->stride == 1 && conv_windows_ok(c->Ho, c->Wo) && ws && ws->bf16 && pairs_on && gemm_bf16_ok() &&
-        conv_windows16(out, c->Cout, 0.0f, bias, (GemmOperand){gemm_pack_a, &w, gemm_pack_a16(&w)}, inp, c->B, c->Cin,
-                       c->H, c->W, c->k, c->pad_t, c->pad_l, c->Ho, c->Wo, ws) == 0)
+    // The windows add the bias as they store (no pass that fills it first)
+    if (c->stride == 1 && conv_windows_ok(c->Ho, c->Wo) &&
+        conv_windows(out, c->Cout, 0.0f, bias, (GemmOperand){gemm_pack_a, &w, gemm_pack_a16(&w)}, inp, c->B, c->Cin,
+                     c->H, c->W, c->k, c->pad_t, c->pad_l, c->Ho, c->Wo, ws, NULL, NULL) == 0)
         return;
     if (bias) {
         #pragma omp parallel for collapse(2) schedule(static)
@@ -750,13 +751,9 @@ void conv_implicit_forward(float *out, const float *inp, const float *weight, co
                 for (int p = 0; p < P; p++) o[p] = bias[co];
             }
     }
-    if (c->stride == 1 && conv_windows_ok(c->Ho, c->Wo) &&
-        conv_windows(out, c->Cout, bias ? 1.0f : 0.0f, (GemmOperand){gemm_pack_a, &w, gemm_pack_a16(&w)}, inp, c->B, c->Cin, c->H,
-                     c->W, c->k, c->pad_t, c->pad_l, c->Ho, c->Wo, ws, NULL, NULL) == 0)
-        return;
     ColView v = {inp, c->Cin, c->H, c->W, c->k, c->pad_t, c->pad_l, c->Ho, c->Wo, P, c->stride};
     gemm_packed_prec(c->Cout, c->B * P, K, 1.0f, (GemmOperand){gemm_pack_a, &w, gemm_pack_a16(&w)}, (GemmOperand){pack_col, &v, NULL},
-                bias ? 1.0f : 0.0f, (GemmC){out, P, P, (size_t)c->Cout * P, NULL}, ws->bf16);
+                bias ? 1.0f : 0.0f, (GemmC){out, P, P, (size_t)c->Cout * P, NULL, NULL}, ws->bf16);
 }
 
 int conv_implicit_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
@@ -769,14 +766,14 @@ int conv_implicit_backward(float *dinp, float *dweight, float *dbias, const floa
         int done = conv_dweight16(dweight, dbias, dout, inp, c, ws) == 0;
         bias_done = done && dbias;
         done = done || (c->stride == 1 && conv_windows_ok(c->Ho, c->Wo) &&
-                   conv_windows(NULL, c->Cout, 1.0f, (GemmOperand){0}, inp, c->B, c->Cin, c->H, c->W, c->k,
+                   conv_windows(NULL, c->Cout, 1.0f, NULL, (GemmOperand){0}, inp, c->B, c->Cin, c->H, c->W, c->k,
                                 c->pad_t, c->pad_l, c->Ho, c->Wo, ws, dweight, dout) == 0);
         if (!done) {
             ColView v = {inp, c->Cin, c->H, c->W, c->k, c->pad_t, c->pad_l, c->Ho, c->Wo, P, c->stride};
             GroupedRows g = {dout, c->Cout, P};
             gemm_packed_prec(c->Cout, K, N, 1.0f, (GemmOperand){pack_grouped, &g, P % 16 ? NULL : pack_grouped16},
                              (GemmOperand){pack_colT, &v, NULL},
-                        1.0f, (GemmC){dweight, K, 0, 0, NULL}, ws->bf16);
+                        1.0f, (GemmC){dweight, K, 0, 0, NULL, NULL}, ws->bf16);
         }
     }
     if (dinp) { // dx (Cin, B*H*W) += W' (Cin, Cout*k*k) @ col'(dout); the caller checked conv_implicit_dinp_ok
@@ -789,13 +786,13 @@ int conv_implicit_backward(float *dinp, float *dweight, float *dbias, const floa
         const int HW = c->H * c->W;
         FlippedW f = {weight, c->Cout, c->Cin, c->k};
         if (conv_windows_ok(c->H, c->W) &&
-            conv_windows(dinp, c->Cin, dbeta, (GemmOperand){pack_flipped, &f, NULL}, dout, c->B, c->Cout, c->Ho, c->Wo,
+            conv_windows(dinp, c->Cin, dbeta, NULL, (GemmOperand){pack_flipped, &f, NULL}, dout, c->B, c->Cout, c->Ho, c->Wo,
                          c->k, c->k - 1 - c->pad_t, c->k - 1 - c->pad_l, c->H, c->W, ws, NULL, NULL) == 0)
             return bias_done;
         ColView v = {dout, c->Cout, c->Ho, c->Wo, c->k, c->k - 1 - c->pad_t, c->k - 1 - c->pad_l,
                      c->H, c->W, HW, 1};
         gemm_packed_prec(c->Cin, c->B * HW, c->Cout * c->k * c->k, 1.0f, (GemmOperand){pack_flipped, &f, NULL},
-                    (GemmOperand){pack_col, &v, NULL}, dbeta, (GemmC){dinp, HW, HW, (size_t)c->Cin * HW, NULL}, ws->bf16);
+                    (GemmOperand){pack_col, &v, NULL}, dbeta, (GemmC){dinp, HW, HW, (size_t)c->Cin * HW, NULL, NULL}, ws->bf16);
     }
     return bias_done;
 }

@@ -204,7 +204,7 @@ GemmPack16 gemm_pack_b16(const GemmMat *m) { return m->trans ? pack_b16_rows : p
 __attribute__((target("avx512f"), always_inline))
 static inline void kernel_tile(const int R, const int PACKED, const int MASKED, int kc, const float *restrict a,
                                const float *b, const ptrdiff_t *off, ptrdiff_t half, const uint16_t *mask,
-                               float *C, int ldc, float alpha, float beta, const float *cb) {
+                               float *C, int ldc, float alpha, float beta, const float *cb, const float *rb) {
     __m512 c0[MR], c1[MR];
     #pragma GCC unroll 14
     for (int r = 0; r < R; r++) c0[r] = c1[r] = _mm512_setzero_ps();
@@ -237,6 +237,10 @@ static inline void kernel_tile(const int R, const int PACKED, const int MASKED, 
         if (cb) { // as beta = 1 onto C filled with the column bias
             _mm512_storeu_ps(cr, _mm512_fmadd_ps(va, c0[r], _mm512_loadu_ps(cb)));
             _mm512_storeu_ps(cr + 16, _mm512_fmadd_ps(va, c1[r], _mm512_loadu_ps(cb + 16)));
+        } else if (rb) { // the same with a row bias
+            __m512 vr = _mm512_set1_ps(rb[r]);
+            _mm512_storeu_ps(cr, _mm512_fmadd_ps(va, c0[r], vr));
+            _mm512_storeu_ps(cr + 16, _mm512_fmadd_ps(va, c1[r], vr));
         } else if (beta == 0.0f) {
             _mm512_storeu_ps(cr, _mm512_mul_ps(va, c0[r]));
             _mm512_storeu_ps(cr + 16, _mm512_mul_ps(va, c1[r]));
@@ -250,7 +254,7 @@ static inline void kernel_tile(const int R, const int PACKED, const int MASKED, 
 __attribute__((target("avx512f")))
 static void kernel_14x32(int kc, const float *restrict a, const float *restrict b,
                          float *C, int ldc, float alpha, float beta, const float *cb) {
-    kernel_tile(MR, 1, 0, kc, a, b, NULL, 16, NULL, C, ldc, alpha, beta, cb);
+    kernel_tile(MR, 1, 0, kc, a, b, NULL, 16, NULL, C, ldc, alpha, beta, cb, NULL);
 }
 
 // Edge tiles: the bottom edge (mr < MR rows: Cout = 32, 64, 128 leave 4, 8, 2) and the right
@@ -299,7 +303,7 @@ static void kernel_edge(int mr, int nr, int kc, const float *a, const float *b, 
     __mmask16 last = (__mmask16)((1u << (nr > 16 ? nr - 16 : nr)) - 1);
     if (nr == NR) {
         switch (mr) {
-#define K_(R) case R: kernel_tile(R, 1, 0, kc, a, b, NULL, 16, NULL, C, ldc, alpha, beta, cb); break;
+#define K_(R) case R: kernel_tile(R, 1, 0, kc, a, b, NULL, 16, NULL, C, ldc, alpha, beta, cb, NULL); break;
         K_(1) K_(2) K_(3) K_(4) K_(5) K_(6) K_(7) K_(8) K_(9) K_(10) K_(11) K_(12) K_(13)
 #undef K_
         }
@@ -359,7 +363,7 @@ static void gemm_block(int m, int n, int k0, int K, float alpha, const GemmOpera
                         int mr = mc - ir < MR ? mc - ir : MR;
                         float *cp = c_at(out, i0 + ic + ir, j0 + jc + jr);
                         const float *ap = abuf + (size_t)ir * kc;
-                        if (bf16) bf16_kernel(mr, nr, kc, a16 + (size_t)ir * kp, b16 + (size_t)jr * kp, cp, out->ldc, alpha, bt, cb);
+                        if (bf16) bf16_kernel(mr, nr, kc, a16 + (size_t)ir * kp, b16 + (size_t)jr * kp, cp, out->ldc, alpha, bt, cb, NULL);
                         else if (mr == MR && nr == NR) kernel_14x32(kc, ap, bp, cp, out->ldc, alpha, bt, cb);
                         else kernel_edge(mr, nr, kc, ap, bp, cp, out->ldc, alpha, bt, cb);
                     }
@@ -407,17 +411,17 @@ int gemm_bf16_ok(void) { return use_own() && gemm_bf16_cpu(); }
 // Tiles of gemm_windows: B rows read in place (see kernel_tile).
 __attribute__((target("avx512f")))
 static void kernel_win_rows(int mr, int kc, const float *a, const float *base, const ptrdiff_t *off, ptrdiff_t half,
-                            const uint16_t *mask, float *C, int ldc, float alpha, float beta) {
+                            const uint16_t *mask, float *C, int ldc, float alpha, float beta, const float *rb) {
     if (mask) {
         switch (mr) {
-#define K_(R) case R: kernel_tile(R, 0, 1, kc, a, base, off, half, mask, C, ldc, alpha, beta, NULL); break;
+#define K_(R) case R: kernel_tile(R, 0, 1, kc, a, base, off, half, mask, C, ldc, alpha, beta, NULL, rb); break;
         K_(1) K_(2) K_(3) K_(4) K_(5) K_(6) K_(7) K_(8) K_(9) K_(10) K_(11) K_(12) K_(13) K_(14)
 #undef K_
         }
         return;
     }
     switch (mr) {
-#define K_(R) case R: kernel_tile(R, 0, 0, kc, a, base, off, half, NULL, C, ldc, alpha, beta, NULL); break;
+#define K_(R) case R: kernel_tile(R, 0, 0, kc, a, base, off, half, NULL, C, ldc, alpha, beta, NULL, rb); break;
     K_(1) K_(2) K_(3) K_(4) K_(5) K_(6) K_(7) K_(8) K_(9) K_(10) K_(11) K_(12) K_(13) K_(14)
 #undef K_
     }
@@ -466,9 +470,10 @@ static void win_tile(const GemmWindows *b, const float *base, const float *a32, 
     for (int i = 0; i < (mc + MR - 1) / MR; i++) {
         int r0, mr = row_panel(mc, i, &r0);
         float *cp = c_at(out, ic + r0, t * NR);
-        if (bf16) bf16_kernel(mr, NR, kc, a16 + (size_t)i * MR * kp, b16, cp, out->ldc, alpha, bt, NULL);
+        const float *rb = pc == 0 && out->rowbias ? out->rowbias + ic + r0 : NULL; // the first slice adds it
+        if (bf16) bf16_kernel(mr, NR, kc, a16 + (size_t)i * MR * kp, b16, cp, out->ldc, alpha, bt, NULL, rb);
         else kernel_win_rows(mr, kc, a32 + (size_t)i * MR * kc, base, b->off + pc, b->half, mask, cp, out->ldc, alpha,
-                             bt);
+                             bt, rb);
     }
 }
 
@@ -550,7 +555,7 @@ void gemm_pack_a_pairs(uint32_t *dst, GemmOperand a, int M, int K, const int *lo
 }
 
 void gemm_windows16(int M, int N, int kp, float alpha, const uint32_t *a16, GemmWindows16 b, float beta,
-                    GemmC out, const float *rowbias) {
+                    GemmC out) {
     if (M <= 0 || N <= 0) return;
     if (N % NR || (out.group && out.group % NR) || kp <= 0 || !gemm_bf16_ok()) {
         fprintf(stderr, "gemm_windows16: N %d and column groups %d must be multiples of %d, kp %d > 0, on a BF16 CPU\n",
@@ -567,7 +572,7 @@ void gemm_windows16(int M, int N, int kp, float alpha, const uint32_t *a16, Gemm
         for (int i = 0; i < np; i++) {
             int r0, mr = row_panel(M, i, &r0);
             bf16_kernel_win(mr, kp, a16 + (size_t)i * MR * kp, base, b.off, b.half, b.mask, c_at(&out, r0, t * NR),
-                            out.ldc, alpha, beta, rowbias ? rowbias + r0 : NULL);
+                            out.ldc, alpha, beta, out.rowbias ? out.rowbias + r0 : NULL);
         }
     }
 }
@@ -585,8 +590,8 @@ void gemm_packed_prec(int M, int N, int K, float alpha, GemmOperand a, GemmOpera
         fprintf(stderr, "gemm_packed: column groups of %d are not a multiple of %d\n", out.group, NR);
         abort();
     }
-    if (out.colbias && (out.group || beta != 0.0f)) {
-        fprintf(stderr, "gemm_packed: a column bias needs plain C (group 0) and beta 0\n");
+    if ((out.colbias && (out.group || beta != 0.0f)) || out.rowbias) {
+        fprintf(stderr, "gemm_packed: a column bias needs plain C (group 0) and beta 0; a row bias is for the windows\n");
         abort();
     }
     if (alpha == 0.0f || K <= 0) { // C = beta * C, and beta == 0 writes zeros (BLAS semantics)
@@ -614,7 +619,7 @@ void gemm_packed_prec(int M, int N, int K, float alpha, GemmOperand a, GemmOpera
             int s0 = (int)((long)slices * id / n), s1 = (int)((long)slices * (id + 1) / n);
             int k0 = s0 * KC, k1 = s1 * KC < K ? s1 * KC : K;
             float *abuf = thread_buf(), *bbuf = abuf + (size_t)MC * KC;
-            GemmC mine = {part + (size_t)(id > 0 ? id - 1 : 0) * M * N, N, 0, 0, NULL};
+            GemmC mine = {part + (size_t)(id > 0 ? id - 1 : 0) * M * N, N, 0, 0, NULL, NULL};
             if (k1 > k0) gemm_block(M, N, k0, k1, alpha, &a, &b, id ? 0.0f : beta, id ? &mine : &out, 0, 0, abuf, bbuf, bf16);
             else if (id) memset(mine.c, 0, sizeof(float) * M * N);
         }
@@ -658,7 +663,7 @@ static void own_product(int transA, int transB, int M, int N, int K, float alpha
                         const float *B, int ldb, float beta, const float *bias, float *C, int ldc, int bf16) {
     GemmMat am = {A, lda, transA}, bm = {B, ldb, transB};
     gemm_packed_prec(M, N, K, alpha, (GemmOperand){gemm_pack_a, &am, gemm_pack_a16(&am)},
-                     (GemmOperand){gemm_pack_b, &bm, gemm_pack_b16(&bm)}, beta, (GemmC){C, ldc, 0, 0, bias}, bf16);
+                     (GemmOperand){gemm_pack_b, &bm, gemm_pack_b16(&bm)}, beta, (GemmC){C, ldc, 0, 0, bias, NULL}, bf16);
 }
 
 void sgemm_prec(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,

@@ -76,11 +76,14 @@ typedef struct {
 // ldc = H*W, group_stride = C*H*W).
 // colbias (group 0 and beta 0 only, else NULL): C(i, j) = alpha * sum + colbias[j], the same
 // bits as C filled with the bias and beta = 1, without the pass that fills it.
+// rowbias (gemm_windows and gemm_windows16 only, else NULL; beta unused): C(i, j) = alpha * sum
+// + rowbias[i], likewise the bits of C filled with the bias and beta = 1 (a conv's bias).
 typedef struct {
     float *c;
     int ldc, group;
     size_t group_stride;
     const float *colbias;
+    const float *rowbias;
 } GemmC;
 int gemm_own(void);
 // B read in place: column tile j (j a multiple of GEMM_NR) at row k is 16 floats at
@@ -108,8 +111,6 @@ void gemm_packed_prec(int M, int N, int K, float alpha, GemmOperand a, GemmOpera
 // off[p] and 16 at that + half, each word the bf16 pair of two k (conv_implicit.c: two
 // channels of one pixel); mask as GemmWindows'. A is whole-K pair panels from
 // gemm_pack_a_pairs. Each tile of C is summed over all kp pairs in registers, then stored once.
-// rowbias != NULL: C = alpha * A @ B + rowbias[i] in row i (beta unused): the same bits as C
-// filled with the bias and beta 1, without that pass over C.
 typedef struct {
     const uint32_t *(*base)(const void *ctx, int j);
     const void *ctx;
@@ -118,7 +119,7 @@ typedef struct {
     const uint16_t *mask;
 } GemmWindows16;
 void gemm_windows16(int M, int N, int kp, float alpha, const uint32_t *a16, GemmWindows16 b, float beta,
-                    GemmC out, const float *rowbias);
+                    GemmC out);
 // Rows [0, M) of a (K k values) as bf16 pair panels for gemm_windows16 (its split of the rows
 // into panels of up to GEMM_MR): panel i at dst + i * GEMM_MR * kp, pair p's words the bf16 of
 // k lo[p] (low half) and hi[p] (high; -1: 0). dst holds gemm_pairs_words(M, kp) words.

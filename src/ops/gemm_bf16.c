@@ -153,12 +153,12 @@ static inline void tile_any(const int R, const int WIN, const int MASKED, int kp
 }
 
 BF16_TARGET void bf16_kernel(int mr, int nr, int kc, const uint32_t *a, const uint32_t *b, float *C, int ldc,
-                             float alpha, float beta, const float *cb) {
+                             float alpha, float beta, const float *cb, const float *rb) {
     int kp = (kc + 1) / 2;
     __mmask16 m0 = nr >= 16 ? 0xFFFF : (__mmask16)((1u << nr) - 1);
     __mmask16 m1 = nr >= 32 ? 0xFFFF : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
     switch (mr) {
-#define K_(R) case R: tile_any(R, 0, 0, kp, a, b, NULL, NULL, 0, NULL, C, ldc, alpha, beta, cb, NULL, m0, m1); break;
+#define K_(R) case R: tile_any(R, 0, 0, kp, a, b, NULL, NULL, 0, NULL, C, ldc, alpha, beta, cb, rb, m0, m1); break;
     K_(1) K_(2) K_(3) K_(4) K_(5) K_(6) K_(7) K_(8) K_(9) K_(10) K_(11) K_(12) K_(13) K_(14)
 #undef K_
     }

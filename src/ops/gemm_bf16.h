@@ -27,9 +27,10 @@ void bf16_convert_windows(uint32_t *dst, const float *base, const ptrdiff_t *off
 // for j < n, 0 for n <= j < width (width GEMM_MR or GEMM_NR).
 void bf16_pack_pairs(uint32_t *dst, const float *x, size_t ld, int n, int width, int kc);
 // C[0..mr)[0..nr) = alpha * a @ b + beta * C (beta == 0: C not read); mr <= MR, nr <= NR.
-// cb != NULL: alpha * a @ b + cb[j] instead (as beta = 1 onto C filled with the bias).
+// cb != NULL: alpha * a @ b + cb[j] instead (as beta = 1 onto C filled with the bias); rb != NULL:
+// alpha * a @ b + rb[i].
 void bf16_kernel(int mr, int nr, int kc, const uint32_t *a, const uint32_t *b, float *C, int ldc,
-                 float alpha, float beta, const float *cb);
+                 float alpha, float beta, const float *cb, const float *rb);
 // The same over all kp pairs of a (one panel, gemm.h's GemmWindows16) with B's 32 columns read in
 // place: pair p is 16 words at base + off[p] and 16 at that + half, lanes outside mask[p] (mask
 // NULL: none) read as 0. rb != NULL: alpha * a @ b + rb[i] for row i instead (beta unused).
