@@ -328,6 +328,33 @@ static inline float *c_at(const GemmC *out, int i, int j) {
     return out->c + (size_t)(j / out->group) * out->group_stride + (size_t)i * out->ldc + j % out->group;
 }
 
+// The row panels of A (every product here): as few as MR allows, of equal size
+// (M 32: 10, 11, 11, not 14, 14, 4, whose 8 accumulators wait on the FMA latency). Panel i is
+// rows [*r0, *r0 + return). A row's sums do not depend on its panel: the same bits.
+static int row_panel(int M, int i, int *r0) {
+    int np = (M + MR - 1) / MR;
+    *r0 = (int)((long)M * i / np);
+    return (int)((long)M * (i + 1) / np) - *r0;
+}
+
+// A's panels for rows [ic, ic + mc) and the K slice at pc (row_panel's split of the mc rows, each
+// panel in its MR-row slot): fp32 into a32, or (bf16) k-pair words into a16, through tmp when A
+// has no bf16 packer.
+__attribute__((target("avx512f")))
+static void pack_a_panels(const GemmOperand *a, float *a32, uint32_t *a16, float *tmp, int ic, int mc, int pc, int kc,
+                       int bf16) {
+    const int kp = (kc + 1) / 2;
+    for (int i = 0; i < (mc + MR - 1) / MR; i++) {
+        int r0, mr = row_panel(mc, i, &r0);
+        if (!bf16) a->pack(a->ctx, a32 + (size_t)i * MR * kc, ic + r0, mr, pc, kc);
+        else if (a->pack16) a->pack16(a->ctx, a16 + (size_t)i * MR * kp, ic + r0, mr, pc, kc);
+        else {
+            a->pack(a->ctx, tmp, ic + r0, mr, pc, kc);
+            bf16_convert_a(a16 + (size_t)i * MR * kp, tmp, mr, kc);
+        }
+    }
+}
+
 // One thread's share: C[i0.., j0..] of size m x n, summed over k in [k0, K). abuf holds MC x KC floats, bbuf KC x NC.
 // K slices are the outer loop so that when m fits one MC block (every conv here: Cout <= 168)
 // A is packed once per slice and reused for all of n, and each B block is packed once.
@@ -349,21 +376,17 @@ static void gemm_block(int m, int n, int k0, int K, float alpha, const GemmOpera
             }
             for (int ic = 0; ic < m; ic += MC) {
                 int mc = m - ic < MC ? m - ic : MC;
-                if ((jc == 0 || m > MC) && bf16 && a->pack16) a->pack16(a->ctx, a16, i0 + ic, mc, pc, kc);
-                else if (jc == 0 || m > MC) {
-                    a->pack(a->ctx, abuf, i0 + ic, mc, pc, kc);
-                    if (bf16) bf16_convert_a(a16, abuf, mc, kc);
-                }
+                if (jc == 0 || m > MC) pack_a_panels(a, abuf, a16, abuf, i0 + ic, mc, pc, kc, bf16);
                 for (int jr = 0; jr < nc; jr += NR) {
                     int nr = nc - jr < NR ? nc - jr : NR;
                     const float *bp = bbuf + (size_t)jr * kc;
                     // the column bias in the first K slice only, as beta in the others
                     const float *cb = pc == k0 && out->colbias ? out->colbias + j0 + jc + jr : NULL;
-                    for (int ir = 0; ir < mc; ir += MR) {
-                        int mr = mc - ir < MR ? mc - ir : MR;
-                        float *cp = c_at(out, i0 + ic + ir, j0 + jc + jr);
-                        const float *ap = abuf + (size_t)ir * kc;
-                        if (bf16) bf16_kernel(mr, nr, kc, a16 + (size_t)ir * kp, b16 + (size_t)jr * kp, cp, out->ldc, alpha, bt, cb, NULL);
+                    for (int i = 0; i < (mc + MR - 1) / MR; i++) {
+                        int r0, mr = row_panel(mc, i, &r0);
+                        float *cp = c_at(out, i0 + ic + r0, j0 + jc + jr);
+                        const float *ap = abuf + (size_t)i * MR * kc;
+                        if (bf16) bf16_kernel(mr, nr, kc, a16 + (size_t)i * MR * kp, b16 + (size_t)jr * kp, cp, out->ldc, alpha, bt, cb, NULL);
                         else if (mr == MR && nr == NR) kernel_14x32(kc, ap, bp, cp, out->ldc, alpha, bt, cb);
                         else kernel_edge(mr, nr, kc, ap, bp, cp, out->ldc, alpha, bt, cb);
                     }
@@ -431,32 +454,6 @@ void gemm_windows(int M, int N, int K, float alpha, GemmOperand a, GemmWindows b
     gemm_windows_prec(M, N, K, alpha, a, b, beta, out, 0);
 }
 
-// The windows' row panels (gemm_windows, gemm_windows16): as few as MR allows, of equal size
-// (M 32: 10, 11, 11, not 14, 14, 4, whose 8 accumulators wait on the FMA latency). Panel i is
-// rows [*r0, *r0 + return). A row's sums do not depend on its panel: the same bits.
-static int row_panel(int M, int i, int *r0) {
-    int np = (M + MR - 1) / MR;
-    *r0 = (int)((long)M * i / np);
-    return (int)((long)M * (i + 1) / np) - *r0;
-}
-
-// gemm_windows' A panels for rows [ic, ic + mc) and the K slice at pc: fp32 into a32, or (bf16)
-// k-pair words into a16, through tmp when A has no bf16 packer.
-__attribute__((target("avx512f")))
-static void win_pack_a(const GemmOperand *a, float *a32, uint32_t *a16, float *tmp, int ic, int mc, int pc, int kc,
-                       int bf16) {
-    const int kp = (kc + 1) / 2;
-    for (int i = 0; i < (mc + MR - 1) / MR; i++) { // row_panel's panels, each in its MR-row slot
-        int r0, mr = row_panel(mc, i, &r0);
-        if (!bf16) a->pack(a->ctx, a32 + (size_t)i * MR * kc, ic + r0, mr, pc, kc);
-        else if (a->pack16) a->pack16(a->ctx, a16 + (size_t)i * MR * kp, ic + r0, mr, pc, kc);
-        else {
-            a->pack(a->ctx, tmp, ic + r0, mr, pc, kc);
-            bf16_convert_a(a16 + (size_t)i * MR * kp, tmp, mr, kc);
-        }
-    }
-}
-
 // One 32-column tile t of C, rows [ic, ic + mc), slice pc: A's panels at a32 / a16, the
 // windows at base. bf16: with convert set the tile's windows for this slice are first
 // converted into b16; a caller that already did so for this (tile, slice) passes 0.
@@ -513,7 +510,7 @@ void gemm_windows_prec(int M, int N, int K, float alpha, GemmOperand a, GemmWind
             for (int pc = 0; pc < K; pc += KC)
                 for (int ic = 0; ic < M; ic += MC) {
                     int mc = M - ic < MC ? M - ic : MC, mcpad = (mc + MR - 1) / MR * MR;
-                    win_pack_a(&a, WIN_A32(ic, mcpad, pc), WIN_A16(ic, mcpad, pc), abuf, ic, mc, pc,
+                    pack_a_panels(&a, WIN_A32(ic, mcpad, pc), WIN_A16(ic, mcpad, pc), abuf, ic, mc, pc,
                                K - pc < KC ? K - pc : KC, bf16);
                 }
             for (int t = t0; t < t1; t++) {
@@ -529,7 +526,7 @@ void gemm_windows_prec(int M, int N, int K, float alpha, GemmOperand a, GemmWind
             for (int pc = 0; pc < K; pc += KC)
                 for (int ic = 0; ic < M; ic += MC) {
                     int mc = M - ic < MC ? M - ic : MC, kc = K - pc < KC ? K - pc : KC;
-                    win_pack_a(&a, abuf, a16, abuf, ic, mc, pc, kc, bf16);
+                    pack_a_panels(&a, abuf, a16, abuf, ic, mc, pc, kc, bf16);
                     for (int t = t0; t < t1; t++)
                         win_tile(&b, b.base(b.ctx, t * NR), abuf, a16, b16, 1, ic, mc, pc, kc, t, alpha,
                                  pc == 0 ? beta : 1.0f, &out, bf16);
