@@ -40,15 +40,16 @@ awk -F'\t' 'NR == FNR { one[$2] += $1; next } { d = $1 - one[$2]; if (d > 0) pri
 awk -F'\t' '
 function cls(s) {
     if (s ~ /kernel_14x32|kernel_edge|kernel_win|kernel_rows|kernel_tile|bf16_kernel|^tile|sgemm_kernel|gemm_block/) return "matrix kernels";
-    if (s ~ /pack|transpose|bf16_convert|sgemm_[a-z]*copy|window_base/) return "matrix packing";
-    if (s ~ /groupnorm|layernorm|batchnorm/) return "norms (+fused SiLU)";
+    if (s ~ /pack|transpose|bf16_convert|bf16_pair_words|bf16_round_row|conv_windows16|conv_dweight16|sgemm_[a-z]*copy|window_base/) return "matrix packing";
+    if (s ~ /groupnorm|layernorm|batchnorm|^gn_|^gns_/) return "norms (+fused SiLU)";
     if (s ~ /silu|gelu/) return "activations";
     if (s ~ /softmax|attention/) return "attention softmax";
     if (s ~ /memmove|memcpy|interleave|im2col|col2im|upconv|pad_copy|patchify/) return "copies";
     if (s ~ /memset|clear_page/) return "zeroing";
     if (s ~ /adamw|ema_|clip|grad_norm|optim/) return "optimiser";
     if (s ~ /data_|shapes|fmnist|folder|rng_/) return "data";
-    if (s ~ /gomp|GOMP|futex|schedule|pvm_|irq|syscall|sched_|_raw_spin|finish_task|omp_/) return "scheduling (OpenMP, kernel)";
+    # (not "omp_" anywhere: the body of every parallel loop is a "name._omp_fn.N" symbol)
+    if (s ~ /gomp|GOMP|futex|schedule|pvm_|irq|syscall|sched_|_raw_spin|finish_task|^omp_/) return "scheduling (OpenMP, kernel)";
     return "other";
 }
 { p = $1; sym = $2; c = cls(sym); share[c] += p; total += p;
