@@ -706,10 +706,12 @@ static int conv_dweight16(float *dweight, float *dbias, const float *dout, const
                         grp[q] = xp + (size_t)((g0 + q) / k) * Hp * Wp + (size_t)((g0 + q) % k) * Wp;
                     _Alignas(64) float tile[GEMM_MR * GEMM_NR];
                     bf16_kernel_dw(k, g, grp, (ptrdiff_t)img, m, Ho, Wo, Wp, bp + (size_t)t * m * P * 16, tile);
-                    // tile row r is tap g0 * k + r (= (ci * k + ki) * k + kj), column j channel t * 32 + j
-                    for (int r = 0; r < g * k; r++)
-                        for (int j = 0; j < NR && t * NR + j < Cout; j++)
-                            mine[(size_t)(t * NR + j) * K + g0 * k + r] += tile[r * NR + j];
+                    // tile row r is tap g0 * k + r (= (ci * k + ki) * k + kj), column j channel t * 32 + j:
+                    // each channel's taps are a run of dW's row
+                    for (int j = 0; j < NR && t * NR + j < Cout; j++) {
+                        float *dr = mine + (size_t)(t * NR + j) * K + g0 * k;
+                        for (int r = 0; r < g * k; r++) dr[r] += tile[r * NR + j];
+                    }
                 }
         }
         if (n > 1) {

@@ -22,11 +22,12 @@ int conv_implicit_backward(float *dinp, float *dweight, float *dbias, const floa
 // p = j mod 8, the rest in lane 0); a channel's gradient is then the double sum of its planes'
 // eight, image by image. One function for both passes that compute it, so they agree bit for bit.
 static inline void conv_plane_sum8(float acc[8], const float *d, size_t P) {
-    for (int j = 0; j < 8; j++) acc[j] = 0.0f;
+    float a[8] = {0}; // local: acc may alias d as far as the compiler knows, which kept it scalar
     size_t p = 0;
     for (; p + 8 <= P; p += 8)
-        for (int j = 0; j < 8; j++) acc[j] += d[p + j];
-    for (; p < P; p++) acc[0] += d[p];
+        for (int j = 0; j < 8; j++) a[j] += d[p + j];
+    for (; p < P; p++) a[0] += d[p];
+    for (int j = 0; j < 8; j++) acc[j] = a[j];
 }
 // Tests: 0 makes bf16 windowed convs convert each tile's fp32 windows (gemm_windows_prec), 1
 // the default: a padded copy of channel-pair words read in place (gemm_windows16). The two sum
