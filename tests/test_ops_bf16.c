@@ -337,42 +337,46 @@ TEST(conv2d_bf16_matches_rounded_reference_and_fp32_bound) {
     }
 }
 
-// The pair windows (forward, input gradient) split images or tiles among the threads but never
-// a sum: the same bits at 1, 2 and 3 threads. 8 images, so that 2 threads take their own images
-// (conv_windows16 does from two a thread) and 1 or 3 share each chunk's tiles.
-TEST(conv2d_bf16_windows_same_bits_any_threads) {
-    if (!gemm_bf16_ok()) { printf("  (no AVX512-BF16 here)\n"); return; }
-    static const Shape shapes[] = {{32, 32, 32, 32, 3, 1, 1, 1, 1, 1, 3}, {128, 8, 8, 64, 3, 1, 1, 1, 1, 1, 3}};
+// The windows (forward, input gradient; fp32 and bf16's pair words) split images or tiles among
+// the threads but never a sum: the same bits at 1, 2 and 3 threads. 8 images, so that 2 threads
+// take their own images (from two a thread) and 1 or 3 share each chunk's tiles.
+TEST(conv2d_windows_same_bits_any_threads) {
+    static const Shape shapes[] = {{32, 32, 32, 32, 3, 1, 1, 1, 1, 1, 3}, {128, 8, 8, 64, 3, 1, 1, 1, 1, 1, 3},
+                                   {64, 16, 16, 32, 3, 1, 1, 1, 1, 1, 3}};
     int nt0 = omp_get_max_threads();
-    for (size_t s = 0; s < sizeof shapes / sizeof *shapes && !test_failed_; s++) {
-        const Shape *h = &shapes[s];
-        Conv2d c;
-        char err[ERRLEN];
-        CHECK(conv2d_init(&c, 8, h->Cin, h->H, h->W, h->Cout, h->k, h->s, h->pt, h->pl, h->pb, h->pr, err) == 0, "%s", err);
-        size_t nx = (size_t)c.B * c.Cin * c.H * c.W, nw = (size_t)c.Cout * c.Cin * c.k * c.k;
-        size_t no = (size_t)c.B * c.Cout * c.Ho * c.Wo;
-        Rng r;
-        rng_seed(&r, 99 + s);
-        float *x = randv(nx, &r), *w = randv(nw, &r), *d = randv(no, &r), *b = randv((size_t)c.Cout, &r);
-        float *o[3], *dx[3];
-        Workspace ws;
-        workspace_init(&ws, (size_t)16 << 20);
-        ws.bf16 = 1;
-        for (int t = 0; t < 3; t++) {
-            o[t] = malloc(no * 4);
-            dx[t] = malloc(nx * 4);
-            omp_set_num_threads(t + 1);
-            conv2d_forward(o[t], x, w, b, &c, &ws);
-            conv2d_backward_set(dx[t], NULL, NULL, d, x, w, &c, &ws);
+    for (int bf = 0; bf < 2; bf++) {
+        if (bf && !gemm_bf16_ok()) { printf("  (no AVX512-BF16 here: fp32 only)\n"); break; }
+        for (size_t s = 0; s < sizeof shapes / sizeof *shapes && !test_failed_; s++) {
+            const Shape *h = &shapes[s];
+            Conv2d c;
+            char err[ERRLEN];
+            CHECK(conv2d_init(&c, 8, h->Cin, h->H, h->W, h->Cout, h->k, h->s, h->pt, h->pl, h->pb, h->pr, err) == 0,
+                  "%s", err);
+            size_t nx = (size_t)c.B * c.Cin * c.H * c.W, nw = (size_t)c.Cout * c.Cin * c.k * c.k;
+            size_t no = (size_t)c.B * c.Cout * c.Ho * c.Wo;
+            Rng r;
+            rng_seed(&r, 99 + s);
+            float *x = randv(nx, &r), *w = randv(nw, &r), *d = randv(no, &r), *b = randv((size_t)c.Cout, &r);
+            float *o[3], *dx[3];
+            Workspace ws;
+            workspace_init(&ws, (size_t)16 << 20);
+            ws.bf16 = bf;
+            for (int t = 0; t < 3; t++) {
+                o[t] = malloc(no * 4);
+                dx[t] = malloc(nx * 4);
+                omp_set_num_threads(t + 1);
+                conv2d_forward(o[t], x, w, b, &c, &ws);
+                conv2d_backward_set(dx[t], NULL, NULL, d, x, w, &c, &ws);
+            }
+            omp_set_num_threads(nt0);
+            for (int t = 1; t < 3; t++)
+                CHECK(!memcmp(o[t], o[0], no * 4) && !memcmp(dx[t], dx[0], nx * 4),
+                      "%s shape %zu, %d threads: forward %d, input gradient %d differ from 1 thread", bf ? "bf16" : "fp32",
+                      s, t + 1, !!memcmp(o[t], o[0], no * 4), !!memcmp(dx[t], dx[0], nx * 4));
+            for (int t = 0; t < 3; t++) { free(o[t]); free(dx[t]); }
+            workspace_free(&ws);
+            free(x); free(w); free(d); free(b);
         }
-        omp_set_num_threads(nt0);
-        for (int t = 1; t < 3; t++)
-            CHECK(!memcmp(o[t], o[0], no * 4) && !memcmp(dx[t], dx[0], nx * 4),
-                  "shape %zu, %d threads: forward %d, input gradient %d differ from 1 thread", s, t + 1,
-                  !!memcmp(o[t], o[0], no * 4), !!memcmp(dx[t], dx[0], nx * 4));
-        for (int t = 0; t < 3; t++) { free(o[t]); free(dx[t]); }
-        workspace_free(&ws);
-        free(x); free(w); free(d); free(b);
     }
 }
 
@@ -448,7 +452,7 @@ int main(void) {
     RUN(sgemm_bf16_falls_back_to_fp32_without_the_extension);
     RUN(sgemm_bf16_pack16_is_bit_exact);
     RUN(conv2d_bf16_matches_rounded_reference_and_fp32_bound);
-    RUN(conv2d_bf16_windows_same_bits_any_threads);
+    RUN(conv2d_windows_same_bits_any_threads);
     RUN(conv2d_bf16_matches_torch_on_rounded_operands);
     RUN(linear_bf16_within_tolerance_and_not_fp32);
     return test_summary();

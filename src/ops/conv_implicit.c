@@ -463,6 +463,31 @@ static int conv_windows16(float *out, int M, float beta, const float *bias, Gemm
     return 0;
 }
 
+// Images [b0, b0 + nb) of x (C planes of H x W) zero-padded into pad: planes of Hp x Wp, the
+// image from row pad_t and column cpl, and `margin` zeros before and after (masked lanes may
+// point there), in a parallel loop.
+static void pad_copy(float *pad, const float *x, int b0, int nb, int C, int H, int W, int Hp, int Wp, int pad_t,
+                     int cpl, size_t margin) {
+    const size_t per = (size_t)C * Hp * Wp;
+    memset(pad - margin, 0, margin * sizeof(float));
+    memset(pad + (size_t)nb * per, 0, margin * sizeof(float));
+    #pragma omp parallel for collapse(2) schedule(static)
+    for (int n = 0; n < nb; n++)
+        for (int ci = 0; ci < C; ci++) {
+            float *d = pad + ((size_t)n * C + ci) * Hp * Wp;
+            const float *src = x + ((size_t)(b0 + n) * C + ci) * H * W;
+            for (int r = 0; r < Hp; r++) {
+                float *dr = d + (size_t)r * Wp;
+                int ih = r - pad_t;
+                if (ih < 0 || ih >= H) { memset(dr, 0, (size_t)Wp * sizeof(float)); continue; }
+                int c0 = cpl, c1 = cpl + W < Wp ? cpl + W : Wp; // [c0, c1) from the image
+                for (int q = 0; q < c0; q++) dr[q] = 0.0f;
+                memcpy(dr + c0, src + (size_t)ih * W, (size_t)(c1 - c0) * sizeof(float));
+                for (int q = c1; q < Wp; q++) dr[q] = 0.0f;
+            }
+        }
+}
+
 static int conv_windows(float *out, int M, float beta, const float *bias, GemmOperand a, const float *x, int B, int C,
                         int H, int W, int k, int pad_t, int pad_l, int Ho, int Wo, Workspace *ws, float *dw,
                         const float *dout) {
@@ -487,25 +512,8 @@ static int conv_windows(float *out, int M, float beta, const float *bias, GemmOp
         int nb = B - b0 < nbmax ? B - b0 : nbmax;
         const float *xp = x + (size_t)b0 * per;
         if (!in_place) {
-            float *pad = ws->buf + margin;
-            memset(ws->buf, 0, margin * sizeof(float));
-            memset(pad + (size_t)nb * per, 0, margin * sizeof(float));
-            #pragma omp parallel for collapse(2) schedule(static)
-            for (int n = 0; n < nb; n++)
-                for (int ci = 0; ci < C; ci++) {
-                    float *d = pad + ((size_t)n * C + ci) * Hp * Wp;
-                    const float *src = x + ((size_t)(b0 + n) * C + ci) * H * W;
-                    for (int r = 0; r < Hp; r++) {
-                        float *dr = d + (size_t)r * Wp;
-                        int ih = r - pad_t;
-                        if (ih < 0 || ih >= H) { memset(dr, 0, (size_t)Wp * sizeof(float)); continue; }
-                        int c0 = cpl, c1 = cpl + W < Wp ? cpl + W : Wp; // [c0, c1) from the image
-                        for (int q = 0; q < c0; q++) dr[q] = 0.0f;
-                        memcpy(dr + c0, src + (size_t)ih * W, (size_t)(c1 - c0) * sizeof(float));
-                        for (int q = c1; q < Wp; q++) dr[q] = 0.0f;
-                    }
-                }
-            xp = pad;
+            pad_copy(ws->buf + margin, x, b0, nb, C, H, W, Hp, Wp, pad_t, cpl, margin);
+            xp = ws->buf + margin;
         }
         Windows w = {xp, C, Hp, Wp, Wo, P};
         if (dw) {
