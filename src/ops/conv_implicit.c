@@ -382,6 +382,15 @@ static uint16_t tap_mask(int kj, int pad_l, int W) {
     return (uint16_t)m;
 }
 
+// Row r of a plane padded to Wp columns, pad_t rows and pad_l columns before the image (H x W):
+// the image row it holds, or -1 for a padding row, and the columns [*c0, *c1) taken from it.
+static int pad_row(int r, int pad_t, int H, int pad_l, int W, int Wp, int *c0, int *c1) {
+    int ih = r - pad_t;
+    *c0 = pad_l;
+    *c1 = pad_l + W < Wp ? pad_l + W : Wp;
+    return ih >= 0 && ih < H ? ih : -1;
+}
+
 // conv_windows in bf16: the padded copy is of pair words, channels 2c and 2c + 1 of a pixel in
 // one word (an odd last channel paired with 0), and the k pairs are (channel pair, tap), so the
 // kernel loads B in place as it is, where converting each tile's fp32 windows was 22% of a
@@ -442,9 +451,8 @@ static int conv_windows16(float *out, int M, float beta, const float *bias, Gemm
                     const float *s1 = 2 * c2 + 1 < C ? s0 + (size_t)H * W : NULL;
                     for (int r = 0; r < Hp; r++) {
                         uint32_t *dr = d + (size_t)r * Wp;
-                        int ih = r - pad_t;
-                        if (ih < 0 || ih >= H) { memset(dr, 0, (size_t)Wp * sizeof *dr); continue; }
-                        int c0 = cpl, c1 = cpl + W < Wp ? cpl + W : Wp; // [c0, c1) from the image
+                        int c0, c1, ih = pad_row(r, pad_t, H, cpl, W, Wp, &c0, &c1);
+                        if (ih < 0) { memset(dr, 0, (size_t)Wp * sizeof *dr); continue; }
                         for (int q = 0; q < c0; q++) dr[q] = 0;
                         bf16_pair_words(dr + c0, s0 + (size_t)ih * W, s1 ? s1 + (size_t)ih * W : NULL, c1 - c0);
                         for (int q = c1; q < Wp; q++) dr[q] = 0;
@@ -478,9 +486,8 @@ static void pad_copy(float *pad, const float *x, int b0, int nb, int C, int H, i
             const float *src = x + ((size_t)(b0 + n) * C + ci) * H * W;
             for (int r = 0; r < Hp; r++) {
                 float *dr = d + (size_t)r * Wp;
-                int ih = r - pad_t;
-                if (ih < 0 || ih >= H) { memset(dr, 0, (size_t)Wp * sizeof(float)); continue; }
-                int c0 = cpl, c1 = cpl + W < Wp ? cpl + W : Wp; // [c0, c1) from the image
+                int c0, c1, ih = pad_row(r, pad_t, H, cpl, W, Wp, &c0, &c1);
+                if (ih < 0) { memset(dr, 0, (size_t)Wp * sizeof(float)); continue; }
                 for (int q = 0; q < c0; q++) dr[q] = 0.0f;
                 memcpy(dr + c0, src + (size_t)ih * W, (size_t)(c1 - c0) * sizeof(float));
                 for (int q = c1; q < Wp; q++) dr[q] = 0.0f;
@@ -699,8 +706,8 @@ static int conv_dweight16(float *dweight, float *dbias, const float *dout, const
                     const float *src = inp + ((size_t)(b0 + i) * Cin + ci) * H * W;
                     for (int r = 0; r < Hp; r++) {
                         uint16_t *dr = d + (size_t)r * Wp;
-                        int ih = r - c->pad_t, c0 = c->pad_l, c1 = c->pad_l + W < Wp ? c->pad_l + W : Wp;
-                        if (ih < 0 || ih >= H) { memset(dr, 0, (size_t)Wp * sizeof *dr); continue; }
+                        int c0, c1, ih = pad_row(r, c->pad_t, H, c->pad_l, W, Wp, &c0, &c1);
+                        if (ih < 0) { memset(dr, 0, (size_t)Wp * sizeof *dr); continue; }
                         for (int q = 0; q < c0; q++) dr[q] = 0;
                         bf16_round_row(dr + c0, src + (size_t)ih * W, c1 - c0);
                         for (int q = c1; q < Wp; q++) dr[q] = 0;
