@@ -14,6 +14,11 @@
 // and padding k-1-pad on each side; its A packer reads W in that order. Stride-2 convs (the
 // LDM downsamples) take the forward and weight-gradient products here, their columns read as
 // the even lanes of two loads; their input gradient stays explicit (ops_conv.c).
+//
+// The 32-column-row layers use shifted windows of a zero-padded copy instead (conv_windows).
+// In bf16 two more paths read their operands in place: conv_windows16 (forward, input
+// gradient: a copy of channel-pair words) and conv_dweight16 (the weight gradient transposed,
+// pixel pairs broadcast from a bf16 copy). conv_pairs_enable(0) turns both off for tests.
 #include "ops/conv_implicit.h"
 #include "ops/gemm.h"
 #include "ops/gemm_bf16.h"

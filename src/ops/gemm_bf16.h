@@ -6,7 +6,8 @@
 // k-pair panels for vdpbf16ps: each 32-bit word holds op(X)[.][k] in its low and op(X)[.][k+1]
 // in its high half, an odd last k paired with 0. An A panel holds, per k pair, GEMM_MR words;
 // a B panel GEMM_NR. Products sum in fp32 (vdpbf16ps adds each pair's two products into an
-// fp32 lane), so only the inputs are rounded.
+// fp32 lane), so only the inputs are rounded. The windowed convs' kernels (bf16_kernel_win,
+// bf16_kernel_dw) read pair words in place from copies conv_implicit.c makes instead.
 #ifndef REPAE_GEMM_BF16_H
 #define REPAE_GEMM_BF16_H
 #include <stddef.h>
