@@ -326,6 +326,26 @@ TEST(conv2d_bf16_matches_rounded_reference_and_fp32_bound) {
             ws.bf16 = 1;
             CHECK(!memcmp(b16, b32, (size_t)c.Cout * 4), "shape %zu: the bf16 backward's bias gradient is not fp32's", s);
             free(b16); free(b32);
+            // (8) the smallest workspace the conv allows: the pair paths then take fewer images a
+            // chunk or give way to the packed products, and the results stay within (1)'s bound
+            {
+                Workspace small;
+                workspace_init(&small, conv2d_workspace_min(&c));
+                small.bf16 = 1;
+                memset(px, 0, nx * 4);
+                memset(pw, 0, nw * 4);
+                conv2d_forward(po, x, w, NULL, &c, &small);
+                conv2d_backward(px, pw, NULL, d, x, w, &c, &small);
+                workspace_free(&small);
+                float *ro = malloc(no * 4), *roa = malloc(no * 4), *rx = malloc(nx * 4), *rxa = malloc(nx * 4);
+                float *rw = malloc(nw * 4), *rwa = malloc(nw * 4);
+                ref_conv(&c, xr, wr, dr, ro, roa, rx, rxa, rw, rwa);
+                int K = c.Cin * c.k * c.k, Kx = c.Cout * c.k * c.k, Kw = c.B * c.Ho * c.Wo;
+                CHECK_CLOSE(po, ro, no, 1e-5, 2e-6 * K, "forward, smallest workspace, vs rounded operands");
+                CHECK_CLOSE(px, rx, nx, 1e-5, 2e-6 * Kx, "input gradient, smallest workspace, vs rounded operands");
+                CHECK_CLOSE(pw, rw, nw, 1e-5, 2e-6 * Kw, "weight gradient, smallest workspace, vs rounded operands");
+                free(ro); free(roa); free(rx); free(rxa); free(rw); free(rwa);
+            }
             free(po); free(px); free(pw);
         }
         double qo = worst_over(go, o, oa, no), qx = worst_over(gx, dx, dxa, nx), qw = worst_over(gw, dw, dwa, nw);
