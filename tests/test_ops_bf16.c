@@ -226,6 +226,13 @@ static const Shape conv_shapes[] = {
     {3, 12, 12, 20, 3, 1, 1, 1, 1, 1, 0},   // not implicit at all: im2col + sgemm
 };
 
+// The three results of a bf16 conv (po, px, pw) against the double conv of the rounded operands
+// (ro, rx, rw: computed once per shape), within fp32 summation error: what is a label.
+#define CHECK_ROUNDED(po, px, pw, what) do { \
+    CHECK_CLOSE(po, ro, no, 1e-5, 2e-6 * K, "forward" what " vs rounded operands"); \
+    CHECK_CLOSE(px, rx, nx, 1e-5, 2e-6 * Kx, "input gradient" what " vs rounded operands"); \
+    CHECK_CLOSE(pw, rw, nw, 1e-5, 2e-6 * Kw, "weight gradient" what " vs rounded operands"); } while (0)
+
 TEST(conv2d_bf16_matches_rounded_reference_and_fp32_bound) {
     int have = gemm_bf16_ok();
     for (size_t s = 0; s < sizeof conv_shapes / sizeof *conv_shapes; s++) {
@@ -242,6 +249,8 @@ TEST(conv2d_bf16_matches_rounded_reference_and_fp32_bound) {
         float *o = malloc(no * 4), *oa = malloc(no * 4), *dx = malloc(nx * 4), *dxa = malloc(nx * 4);
         float *dw = malloc(nw * 4), *dwa = malloc(nw * 4);
         float *go = malloc(no * 4), *gx = calloc(nx, 4), *gw = calloc(nw, 4);
+        float *ro = malloc(no * 4), *rx = malloc(nx * 4), *rw = malloc(nw * 4);
+        const int K = c.Cin * c.k * c.k, Kx = c.Cout * c.k * c.k, Kw = c.B * c.Ho * c.Wo;
         Workspace ws;
         workspace_init(&ws, conv2d_workspace_min(&c) * 4);
         ws.bf16 = 1;
@@ -258,11 +267,8 @@ TEST(conv2d_bf16_matches_rounded_reference_and_fp32_bound) {
         }
         // (1) the product of the rounded operands (only where bf16 runs)
         if (have) {
-            ref_conv(&c, xr, wr, dr, o, oa, dx, dxa, dw, dwa);
-            int K = c.Cin * c.k * c.k, Kx = c.Cout * c.k * c.k, Kw = c.B * c.Ho * c.Wo;
-            CHECK_CLOSE(go, o, no, 1e-5, 2e-6 * K, "forward vs rounded operands");
-            CHECK_CLOSE(gx, dx, nx, 1e-5, 2e-6 * Kx, "input gradient vs rounded operands");
-            CHECK_CLOSE(gw, dw, nw, 1e-5, 2e-6 * Kw, "weight gradient vs rounded operands");
+            ref_conv(&c, xr, wr, dr, ro, oa, rx, dxa, rw, dwa); // oa, dxa, dwa: (2) fills them again
+            CHECK_ROUNDED(go, gx, gw, "");
         }
         // (2) the bf16 bound against the exact fp32 conv
         ref_conv(&c, x, w, d, o, oa, dx, dxa, dw, dwa);
@@ -297,14 +303,7 @@ TEST(conv2d_bf16_matches_rounded_reference_and_fp32_bound) {
                 conv2d_forward(po, x, w, NULL, &c, &ws);
                 conv2d_backward(px, pw, NULL, d, x, w, &c, &ws);
                 conv_pairs_enable(1);
-                float *ro = malloc(no * 4), *roa = malloc(no * 4), *rx = malloc(nx * 4), *rxa = malloc(nx * 4);
-                float *rw = malloc(nw * 4), *rwa = malloc(nw * 4);
-                ref_conv(&c, xr, wr, dr, ro, roa, rx, rxa, rw, rwa);
-                int K = c.Cin * c.k * c.k, Kx = c.Cout * c.k * c.k, Kw = c.B * c.Ho * c.Wo;
-                CHECK_CLOSE(po, ro, no, 1e-5, 2e-6 * K, "forward without pairs vs rounded operands");
-                CHECK_CLOSE(px, rx, nx, 1e-5, 2e-6 * Kx, "input gradient without pairs vs rounded operands");
-                CHECK_CLOSE(pw, rw, nw, 1e-5, 2e-6 * Kw, "weight gradient without pairs vs rounded operands");
-                free(ro); free(roa); free(rx); free(rxa); free(rw); free(rwa);
+                CHECK_ROUNDED(po, px, pw, " without pairs");
             }
             // (6) the pair windows add a bias as they store the product: the same bits as adding
             // it after (other paths start the sums from the bias)
@@ -337,20 +336,14 @@ TEST(conv2d_bf16_matches_rounded_reference_and_fp32_bound) {
                 conv2d_forward(po, x, w, NULL, &c, &small);
                 conv2d_backward(px, pw, NULL, d, x, w, &c, &small);
                 workspace_free(&small);
-                float *ro = malloc(no * 4), *roa = malloc(no * 4), *rx = malloc(nx * 4), *rxa = malloc(nx * 4);
-                float *rw = malloc(nw * 4), *rwa = malloc(nw * 4);
-                ref_conv(&c, xr, wr, dr, ro, roa, rx, rxa, rw, rwa);
-                int K = c.Cin * c.k * c.k, Kx = c.Cout * c.k * c.k, Kw = c.B * c.Ho * c.Wo;
-                CHECK_CLOSE(po, ro, no, 1e-5, 2e-6 * K, "forward, smallest workspace, vs rounded operands");
-                CHECK_CLOSE(px, rx, nx, 1e-5, 2e-6 * Kx, "input gradient, smallest workspace, vs rounded operands");
-                CHECK_CLOSE(pw, rw, nw, 1e-5, 2e-6 * Kw, "weight gradient, smallest workspace, vs rounded operands");
-                free(ro); free(roa); free(rx); free(rxa); free(rw); free(rwa);
+                CHECK_ROUNDED(po, px, pw, " (smallest workspace)");
             }
             free(po); free(px); free(pw);
         }
         double qo = worst_over(go, o, oa, no), qx = worst_over(gx, dx, dxa, nx), qw = worst_over(gw, dw, dwa, nw);
         workspace_free(&ws);
         free(x); free(w); free(d); free(xr); free(wr); free(dr); free(o); free(oa); free(dx); free(dxa);
+        free(ro); free(rx); free(rw);
         free(dw); free(dwa); free(go); free(gx); free(gw);
         CHECK(qo <= 1 && qx <= 1 && qw <= 1, "shape %zu: error / (2^-7 sum|ab|): forward %.3g, dinp %.3g, dweight %.3g",
               s, qo, qx, qw);

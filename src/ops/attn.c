@@ -236,15 +236,16 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
 // parallel region, not one per product: 64 images made 900 regions a step, each waking the
 // other thread). The same sums as one product at a time: the own kernel gives every element
 // the same order on any number of threads. Elsewhere (OpenBLAS, tiny planes) the image loop
-// stays serial, since a threaded sgemm must not run inside a parallel region.
+// stays serial, since a threaded sgemm must not run inside a parallel region. Either way each
+// image goes through the same function (whose softmax loops run serially inside the region).
 static int spatial_par(int B, int C, int HW) {
     return B > 1 && sgemm_own_shape(HW, HW, C) && sgemm_own_shape(C, HW, HW);
 }
 
 static void spatial_forward_image(float *out, float *att, const float *q, const float *k, const float *v, int C,
-                                  int HW, float scale, int softmax) {
+                                  int HW, float scale) {
     sgemm(1, 0, HW, HW, C, scale, q, HW, k, HW, 0.0f, att, HW);
-    if (softmax) for (int r = 0; r < HW; r++) softmax_row(att + (size_t)r * HW, HW);
+    softmax_rows_inplace(att, HW, HW);
     sgemm(0, 1, C, HW, HW, 1.0f, v, HW, att, HW, 0.0f, out, HW);
 }
 
@@ -252,19 +253,14 @@ void spatial_attention_forward(float *out, float *att, const float *q, const flo
                                int B, int C, int HW) {
     float scale = (float)(1.0 / sqrt((double)C));
     size_t CN = (size_t)C * HW, NN = (size_t)HW * HW;
+#define IMAGE(b) spatial_forward_image(out + (b) * CN, att + (b) * NN, q + (b) * CN, k + (b) * CN, v + (b) * CN, C, HW, scale)
     if (spatial_par(B, C, HW)) {
         #pragma omp parallel for schedule(static)
-        for (int b = 0; b < B; b++)
-            spatial_forward_image(out + b * CN, att + b * NN, q + b * CN, k + b * CN, v + b * CN, C, HW, scale, 1);
-        return;
+        for (int b = 0; b < B; b++) IMAGE(b);
+    } else {
+        for (int b = 0; b < B; b++) IMAGE(b);
     }
-    for (int b = 0; b < B; b++)
-        sgemm(1, 0, HW, HW, C, scale, q + b * CN, HW,
-                    k + b * CN, HW, 0.0f, att + b * NN, HW);
-    softmax_rows_inplace(att, (long)B * HW, HW);
-    for (int b = 0; b < B; b++)
-        sgemm(0, 1, C, HW, HW, 1.0f, v + b * CN, HW,
-                    att + b * NN, HW, 0.0f, out + b * CN, HW);
+#undef IMAGE
 }
 
 // One HW x HW plane per image (the images may run in parallel).
@@ -274,15 +270,13 @@ size_t spatial_attention_scratch_floats(int B, int C, int HW) {
 }
 
 static void spatial_backward_image(float *dq, float *dk, float *dv, const float *dy, const float *q, const float *k,
-                                   const float *v, const float *a, int C, int HW, float scale, float *scratch,
-                                   int par) {
+                                   const float *v, const float *a, int C, int HW, float scale, float *scratch) {
     // dV (C,HW) += dout (C,HW) att
     if (dv) sgemm(0, 0, C, HW, HW, 1.0f, dy, HW, a, HW, 1.0f, dv, HW);
     if (!dq && !dk) return;
     // datt (HW,HW) = dout^T V, then dscores in place
     sgemm(1, 0, HW, HW, C, 1.0f, dy, HW, v, HW, 0.0f, scratch, HW);
-    if (par) for (int i = 0; i < HW; i++) softmax_backward_row(scratch + (size_t)i * HW, a + (size_t)i * HW, HW);
-    else softmax_backward_inplace(scratch, a, HW);
+    softmax_backward_inplace(scratch, a, HW);
     // dQ (C,HW) += scale K dS^T ; dK (C,HW) += scale Q dS
     if (dq) sgemm(0, 1, C, HW, HW, scale, k, HW, scratch, HW, 1.0f, dq, HW);
     if (dk) sgemm(0, 0, C, HW, HW, scale, q, HW, scratch, HW, 1.0f, dk, HW);
@@ -293,16 +287,14 @@ void spatial_attention_backward(float *dq, float *dk, float *dv, const float *do
                                 int B, int C, int HW, float *scratch) {
     float scale = (float)(1.0 / sqrt((double)C));
     size_t CN = (size_t)C * HW, NN = (size_t)HW * HW;
+#define IMAGE(b) spatial_backward_image(dq ? dq + (b) * CN : NULL, dk ? dk + (b) * CN : NULL, dv ? dv + (b) * CN : NULL, \
+                                        dout + (b) * CN, q + (b) * CN, k + (b) * CN, v + (b) * CN, att + (b) * NN, C, \
+                                        HW, scale, scratch + (b) * NN)
     if (spatial_par(B, C, HW)) {
         #pragma omp parallel for schedule(static)
-        for (int b = 0; b < B; b++)
-            spatial_backward_image(dq ? dq + b * CN : NULL, dk ? dk + b * CN : NULL, dv ? dv + b * CN : NULL,
-                                   dout + b * CN, q + b * CN, k + b * CN, v + b * CN, att + b * NN, C, HW, scale,
-                                   scratch + b * NN, 1);
-        return;
+        for (int b = 0; b < B; b++) IMAGE(b);
+    } else {
+        for (int b = 0; b < B; b++) IMAGE(b);
     }
-    for (int b = 0; b < B; b++)
-        spatial_backward_image(dq ? dq + b * CN : NULL, dk ? dk + b * CN : NULL, dv ? dv + b * CN : NULL,
-                               dout + b * CN, q + b * CN, k + b * CN, v + b * CN, att + b * NN, C, HW, scale,
-                               scratch, 0);
+#undef IMAGE
 }

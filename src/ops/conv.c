@@ -273,11 +273,8 @@ static void conv_backward(float *dinp, float *dweight, float *dbias, const float
         int implicit_dinp = c->Cin >= CONV_IMPLICIT_MIN_CIN && conv_implicit_dinp_ok(c);
         if (conv_implicit_backward(implicit_dinp ? dinp : NULL, dweight, dbias, dout, inp, weight, c, ws, set))
             dbias = NULL; // summed on the way
-        if (!dinp || implicit_dinp) {
-            if (dbias) conv_dbias(dbias, dout, c);
-            return;
-        }
-        dweight = NULL; // the input gradient alone, below
+        if (implicit_dinp) dinp = NULL;
+        dweight = NULL; // done: what is left is the input gradient alone, below
     }
     if (dbias) conv_dbias(dbias, dout, c);
     if (!dinp && !dweight) return;

@@ -426,19 +426,21 @@ static int conv_windows16(float *out, int M, float beta, const float *bias, Gemm
     // With at least two images a thread, each thread takes its own images, a chunk at a time
     // small enough for L2 (~512 KB), copies and multiplies them: one parallel region, and the
     // copy is read back from L2. Fewer images: all threads copy a chunk, then split its tiles.
-    int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
-    const int own = nt > 1 && B >= 2 * nt;
-    if (!own) nt = 1;
-    int nb = own ? (int)((size_t)128 * 1024 / per) : nbmax; // images a chunk
-    if (nb < 1) nb = 1;
-    if (own && nb > (B + nt - 1) / nt) nb = (B + nt - 1) / nt;
-    const size_t chunk = ((size_t)nb * per + 2 * margin + 15) / 16 * 16; // words a thread
-    if (own && ws->cap < (size_t)nt * chunk) nb = (int)((ws->cap / nt - 2 * margin - 15) / per);
-    if (nb < 1) { // not even one image a thread: the shared chunks
+    int nt = omp_in_parallel() ? 1 : omp_get_max_threads(), nb = nbmax; // images a chunk
+    int own = nt > 1 && B >= 2 * nt;
+    if (own) {
+        long fit = ((long)(ws->cap / nt) - 2 * (long)margin - 15) / (long)per; // a thread's share of ws
+        nb = (int)((size_t)128 * 1024 / per); // ~512 KB
+        if (nb < 1) nb = 1;
+        if (nb > (B + nt - 1) / nt) nb = (B + nt - 1) / nt;
+        if (nb > fit) nb = (int)fit;
+        own = nb >= 1;
+    }
+    if (!own) { // the shared chunks
         nt = 1;
         nb = nbmax;
     }
-    const size_t stride = ((size_t)nb * per + 2 * margin + 15) / 16 * 16;
+    const size_t stride = ((size_t)nb * per + 2 * margin + 15) / 16 * 16; // words a thread
     #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         const int id = omp_get_thread_num(), n = omp_get_num_threads();

@@ -342,7 +342,7 @@ static int row_panel(int M, int i, int *r0) {
 // has no bf16 packer.
 __attribute__((target("avx512f")))
 static void pack_a_panels(const GemmOperand *a, float *a32, uint32_t *a16, float *tmp, int ic, int mc, int pc, int kc,
-                       int bf16) {
+                          int bf16) {
     const int kp = (kc + 1) / 2;
     for (int i = 0; i < (mc + MR - 1) / MR; i++) {
         int r0, mr = row_panel(mc, i, &r0);
@@ -511,7 +511,7 @@ void gemm_windows_prec(int M, int N, int K, float alpha, GemmOperand a, GemmWind
                 for (int ic = 0; ic < M; ic += MC) {
                     int mc = M - ic < MC ? M - ic : MC, mcpad = (mc + MR - 1) / MR * MR;
                     pack_a_panels(&a, WIN_A32(ic, mcpad, pc), WIN_A16(ic, mcpad, pc), abuf, ic, mc, pc,
-                               K - pc < KC ? K - pc : KC, bf16);
+                                  K - pc < KC ? K - pc : KC, bf16);
                 }
             for (int t = t0; t < t1; t++) {
                 const float *base = b.base(b.ctx, t * NR);
@@ -652,9 +652,7 @@ void sgemm(int transA, int transB, int M, int N, int K, float alpha, const float
     sgemm_prec(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, 0);
 }
 
-static int own_shape(int M, int N, int K) { return use_own() && M >= OWN_MIN_M && N >= OWN_MIN_N && K >= OWN_MIN_K; }
-
-int sgemm_own_shape(int M, int N, int K) { return own_shape(M, N, K); }
+int sgemm_own_shape(int M, int N, int K) { return use_own() && M >= OWN_MIN_M && N >= OWN_MIN_N && K >= OWN_MIN_K; }
 
 static void own_product(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
                         const float *B, int ldb, float beta, const float *bias, float *C, int ldc, int bf16) {
@@ -666,7 +664,7 @@ static void own_product(int transA, int transB, int M, int N, int K, float alpha
 void sgemm_prec(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
                 const float *B, int ldb, float beta, float *C, int ldc, int bf16) {
     if (M <= 0 || N <= 0) return;
-    if (!own_shape(M, N, K)) {
+    if (!sgemm_own_shape(M, N, K)) {
         cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
                     M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
@@ -677,7 +675,7 @@ void sgemm_prec(int transA, int transB, int M, int N, int K, float alpha, const 
 void sgemm_prec_bias(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
                      const float *B, int ldb, const float *bias, float *C, int ldc, int bf16) {
     if (M <= 0 || N <= 0) return;
-    if (own_shape(M, N, K)) {
+    if (sgemm_own_shape(M, N, K)) {
         own_product(transA, transB, M, N, K, alpha, A, lda, B, ldb, 0.0f, bias, C, ldc, bf16);
         return;
     }
