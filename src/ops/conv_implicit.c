@@ -422,7 +422,6 @@ static int conv_windows16(float *out, int M, float beta, const float *bias, Gemm
     }
     __atomic_add_fetch(&windows16_calls, 1, __ATOMIC_RELAXED);
     uint32_t *a16 = xaligned_alloc(64, gemm_pairs_words(M, kp) * sizeof(uint32_t));
-    gemm_pack_a_pairs(a16, a, M, C * kk, lo, hi, kp);
     // With at least two images a thread, each thread takes its own images, a chunk at a time
     // small enough for L2 (~512 KB), copies and multiplies them: one parallel region, and the
     // copy is read back from L2. Fewer images: all threads copy a chunk, then split its tiles.
@@ -439,6 +438,7 @@ static int conv_windows16(float *out, int M, float beta, const float *bias, Gemm
     if (!own) { // the shared chunks
         nt = 1;
         nb = nbmax;
+        gemm_pack_a_pairs(a16, a, M, C * kk, lo, hi, kp);
     }
     const size_t stride = ((size_t)nb * per + 2 * margin + 15) / 16 * 16; // words a thread
     #pragma omp parallel num_threads(nt) if (nt > 1)
@@ -446,6 +446,7 @@ static int conv_windows16(float *out, int M, float beta, const float *bias, Gemm
         const int id = omp_get_thread_num(), n = omp_get_num_threads();
         const int i0 = (int)((long)B * id / n), i1 = (int)((long)B * (id + 1) / n);
         uint32_t *buf = (uint32_t *)ws->buf + (size_t)id * stride, *pad = buf + margin;
+        if (own) gemm_pack_a_pairs_shared(a16, a, M, C * kk, lo, hi, kp); // the team packs A, then waits
         for (int b0 = i0; b0 < i1; b0 += nb) {
             const int m = i1 - b0 < nb ? i1 - b0 : nb;
             memset(buf, 0, margin * sizeof(uint32_t));

@@ -39,6 +39,8 @@
 // Products with fewer flops than this run on one thread: waking a sleeping OpenMP thread
 // costs more than it saves.
 #define PAR_MIN_FLOPS (2.0 * 96 * 96 * 96)
+// Weights of fewer values than this are packed into pairs by one thread (a region costs ~20 us).
+#define PACK_PAR_MIN 32768
 // gemm_pack16_enable: a test switch, like sgemm_force (set before work starts).
 static int pack16_on = 1;
 static int hold_on = 1; // gemm_windows_hold_enable
@@ -539,8 +541,14 @@ void gemm_windows_prec(int M, int N, int K, float alpha, GemmOperand a, GemmWind
 
 size_t gemm_pairs_words(int M, int kp) { return (size_t)(M + MR - 1) / MR * MR * kp; }
 
-void gemm_pack_a_pairs(uint32_t *dst, GemmOperand a, int M, int K, const int *lo, const int *hi, int kp) {
+// The panels are shared out by an orphaned `omp for`: called inside a region, its threads split
+// them (and wait for each other at the loop's end); outside one, gemm_pack_a_pairs opens a
+// region when the weights are big enough. Each panel is packed alone, so the bits never
+// depend on the split. The weight gradient's flipped weights (a gather, ~150 us for 128
+// channels) were the largest serial stretch of a bf16 step.
+void gemm_pack_a_pairs_shared(uint32_t *dst, GemmOperand a, int M, int K, const int *lo, const int *hi, int kp) {
     float *f = xaligned_alloc(64, (size_t)MR * K * sizeof(float)); // one fp32 panel of all of K
+    #pragma omp for schedule(static)
     for (int i = 0; i < (M + MR - 1) / MR; i++) {
         int r0, mr = row_panel(M, i, &r0);
         a.pack(a.ctx, f, r0, mr, 0, K);
@@ -549,6 +557,12 @@ void gemm_pack_a_pairs(uint32_t *dst, GemmOperand a, int M, int K, const int *lo
             bf16_pair_words(d + (size_t)p * MR, f + (size_t)lo[p] * MR, hi[p] < 0 ? NULL : f + (size_t)hi[p] * MR, MR);
     }
     free(f);
+}
+
+void gemm_pack_a_pairs(uint32_t *dst, GemmOperand a, int M, int K, const int *lo, const int *hi, int kp) {
+    const int par = !omp_in_parallel() && M > MR && (double)M * K >= PACK_PAR_MIN;
+    #pragma omp parallel if (par)
+    gemm_pack_a_pairs_shared(dst, a, M, K, lo, hi, kp);
 }
 
 void gemm_windows16(int M, int N, int kp, float alpha, const uint32_t *a16, GemmWindows16 b, float beta,

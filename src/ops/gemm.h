@@ -125,6 +125,9 @@ void gemm_windows16(int M, int N, int kp, float alpha, const uint32_t *a16, Gemm
 // k lo[p] (low half) and hi[p] (high; -1: 0). dst holds gemm_pairs_words(M, kp) words.
 size_t gemm_pairs_words(int M, int kp);
 void gemm_pack_a_pairs(uint32_t *dst, GemmOperand a, int M, int K, const int *lo, const int *hi, int kp);
+// The same as an orphaned `omp for` over the panels, for a caller already in a parallel region
+// (every thread of the team calls it; it returns when all panels are packed).
+void gemm_pack_a_pairs_shared(uint32_t *dst, GemmOperand a, int M, int K, const int *lo, const int *hi, int kp);
 void gemm_pack_a(const void *ctx, float *dst, int x0, int xc, int k0, int kc);
 void gemm_pack_b(const void *ctx, float *dst, int x0, int xc, int k0, int kc);
 // Their pack16 (bf16 k-pair panels straight from the matrix).
