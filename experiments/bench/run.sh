@@ -1,7 +1,8 @@
 #!/bin/sh
 # run.sh BUILD: every benchmark of experiments/bench/README.md in one command (`make bench`).
 # Runs each BUILD/bench/bench_* binary with its defaults, then the extra rows of issue 15's table:
-# bench_ops in bf16, the per-op profile (profile.sh) in fp32 and bf16. Each output goes to
+# bench_ops in bf16, the per-op profile (profile.sh) and the wall time by parallel region
+# (regions.sh) in fp32 and bf16. Each output goes to
 # experiments/bench/results-NAME.txt (bench_ops -> results-ops.txt) with the date and the load
 # average before and after; at the end summary.sh collects the table's figures from them into
 # results-summary.md (the lines to copy into README.md, each with the command that made it).
@@ -39,6 +40,10 @@ fi
 if command -v perf >/dev/null; then
   run profile-fp32 "$dir/profile.sh" "$build" 8 fp32
   run profile-bf16 "$dir/profile.sh" "$build" 8 bf16
+fi
+if command -v addr2line >/dev/null && command -v nm >/dev/null; then
+  run regions-fp32 "$dir/regions.sh" "$build" 8 fp32
+  run regions-bf16 "$dir/regions.sh" "$build" 8 bf16
 fi
 "$dir/summary.sh" "$dir" > "$dir/results-summary.md" && cat "$dir/results-summary.md"
 exit $status

@@ -48,3 +48,9 @@ for s in profile-fp32 profile-bf16; do
   args=$(f $s | sed -n '1s/^# \(.*\) on [^ ]*, .*/\1/p')
   echo "| share of a step that is matrix work ($s) | $mat (largest others: $rest) | | \`$args\` | $(mark $s) |"
 done
+for s in regions-fp32 regions-bf16; do
+  [ -f "$dir/results-$s.txt" ] || continue
+  line=$(f $s | sed -n 's/^ *of a \(.*\)$/\1/p' | head -1)
+  args=$(f $s | sed -n '1s/^# \(.*\) on [^ ]*, .*/\1/p')
+  echo "| wall time by parallel region ($s) | of a $line | | \`$args\` | $(mark $s) |"
+done
