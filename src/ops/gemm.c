@@ -544,7 +544,7 @@ size_t gemm_pairs_words(int M, int kp) { return (size_t)(M + MR - 1) / MR * MR *
 // The panels are shared out by an orphaned `omp for`: called inside a region, its threads split
 // them (and wait for each other at the loop's end); outside one, gemm_pack_a_pairs opens a
 // region when the weights are big enough. Each panel is packed alone, so the bits never
-// depend on the split. The weight gradient's flipped weights (a gather, ~150 us for 128
+// depend on the split. The input gradient's flipped weights (a gather, ~150 us for 128
 // channels) were the largest serial stretch of a bf16 step.
 void gemm_pack_a_pairs_shared(uint32_t *dst, GemmOperand a, int M, int K, const int *lo, const int *hi, int kp) {
     float *f = xaligned_alloc(64, (size_t)MR * K * sizeof(float)); // one fp32 panel of all of K
