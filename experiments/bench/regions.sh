@@ -16,7 +16,7 @@ steps=${2:-8}
 prec=${3:-fp32}
 out=${TMPDIR:-/tmp}/repae-regions.$$
 [ -x "$build/repae" ] || { echo "regions.sh: $build/repae not found; run make first"; exit 1; }
-command -v addr2line >/dev/null || { echo "regions.sh: addr2line is not installed (binutils)"; exit 1; }
+for t in addr2line nm cc; do command -v $t >/dev/null || { echo "regions.sh: $t is not installed (binutils, gcc)"; exit 1; }; done
 mkdir -p "$build/bench"
 so="$build/bench/regions.so"
 if [ ! -f "$so" ] || [ experiments/bench/regions.c -nt "$so" ]; then
@@ -30,6 +30,8 @@ REGIONS_MARK="$mark" REGIONS_OUT="$out.r" LD_PRELOAD="$PWD/$so" OMP_NUM_THREADS=
     --set "train.precision=\"$prec\"" 2>/dev/null | tail -n 1 > "$out.json"
 [ -s "$out.r" ] || { echo "regions.sh: no region data (LD_PRELOAD refused?)"; rm -f "$out".*; exit 1; }
 step=$(sed -n 's/.*"step_s":\([0-9.]*\).*/\1/p' "$out.json")
+k=$(awk '$1 == "S" { print $2 }' "$out.r")
+[ "${k:-0}" -gt 0 ] || { echo "regions.sh: no whole step was counted (the EMA region never ran twice)"; rm -f "$out".*; exit 1; }
 # per step: totals over the counted steps / their number, in ms
 awk '$1 == "S" { k = $2; span = $3 } $1 == "R" { printf "R %s %.2f %.4f %.4f %.4f\n", $2, $3 / k, $4 * 1e3 / k, $5 * 1e3 / k, $6 * 1e3 / k }
      $1 == "G" { printf "G %s %s %.2f %.4f\n", $2, $3, $4 / k, $5 * 1e3 / k }
