@@ -235,8 +235,9 @@ void attention_backward(float *dqkv, const float *dout, const float *qkv, const 
 // Images split among the threads, each image's products on the own kernel in that thread (one
 // parallel region, not one per product: 64 images made 900 regions a step, each waking the
 // other thread). The same sums as one product at a time: the own kernel gives every element
-// the same order on any number of threads. Elsewhere (OpenBLAS, tiny planes) the image loop
-// stays serial, since a threaded sgemm must not run inside a parallel region. Either way each
+// the same order on any number of threads. Elsewhere (OpenBLAS, tiny planes) the region's `if`
+// keeps it inactive, a serial loop whose products thread themselves as outside any region (an
+// inactive region does not count as one: omp_in_parallel() is 0 in it). Either way each
 // image goes through the same function (whose softmax loops run serially inside the region).
 static int spatial_par(int B, int C, int HW) {
     return B > 1 && sgemm_own_shape(HW, HW, C) && sgemm_own_shape(C, HW, HW);
@@ -254,12 +255,8 @@ void spatial_attention_forward(float *out, float *att, const float *q, const flo
     float scale = (float)(1.0 / sqrt((double)C));
     size_t CN = (size_t)C * HW, NN = (size_t)HW * HW;
 #define IMAGE(b) spatial_forward_image(out + (b) * CN, att + (b) * NN, q + (b) * CN, k + (b) * CN, v + (b) * CN, C, HW, scale)
-    if (spatial_par(B, C, HW)) {
-        #pragma omp parallel for schedule(static)
-        for (int b = 0; b < B; b++) IMAGE(b);
-    } else {
-        for (int b = 0; b < B; b++) IMAGE(b);
-    }
+    #pragma omp parallel for schedule(static) if (spatial_par(B, C, HW))
+    for (int b = 0; b < B; b++) IMAGE(b);
 #undef IMAGE
 }
 
@@ -290,11 +287,7 @@ void spatial_attention_backward(float *dq, float *dk, float *dv, const float *do
 #define IMAGE(b) spatial_backward_image(dq ? dq + (b) * CN : NULL, dk ? dk + (b) * CN : NULL, dv ? dv + (b) * CN : NULL, \
                                         dout + (b) * CN, q + (b) * CN, k + (b) * CN, v + (b) * CN, att + (b) * NN, C, \
                                         HW, scale, scratch + (b) * NN)
-    if (spatial_par(B, C, HW)) {
-        #pragma omp parallel for schedule(static)
-        for (int b = 0; b < B; b++) IMAGE(b);
-    } else {
-        for (int b = 0; b < B; b++) IMAGE(b);
-    }
+    #pragma omp parallel for schedule(static) if (spatial_par(B, C, HW))
+    for (int b = 0; b < B; b++) IMAGE(b);
 #undef IMAGE
 }

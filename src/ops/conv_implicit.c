@@ -396,6 +396,18 @@ static int pad_row(int r, int pad_t, int H, int pad_l, int W, int Wp, int *c0, i
     return ih >= 0 && ih < H ? ih : -1;
 }
 
+// One plane (H x W elements of esz bytes) laid out zero-padded at d: Hp x Wp, the image from row
+// pad_t and column pad_l (pad_row's split).
+static void pad_plane(void *d, const void *src, size_t esz, int H, int W, int Hp, int Wp, int pad_t, int pad_l) {
+    memset(d, 0, (size_t)Hp * Wp * esz);
+    for (int r = 0; r < Hp; r++) {
+        int c0, c1, ih = pad_row(r, pad_t, H, pad_l, W, Wp, &c0, &c1);
+        if (ih >= 0)
+            memcpy((char *)d + ((size_t)r * Wp + c0) * esz, (const char *)src + (size_t)ih * W * esz,
+                   (size_t)(c1 - c0) * esz);
+    }
+}
+
 // conv_windows in bf16: the padded copy is of pair words, channels 2c and 2c + 1 of a pixel in
 // one word (an odd last channel paired with 0), and the k pairs are (channel pair, tap), so the
 // kernel loads B in place as it is, where converting each tile's fp32 windows was 22% of a
@@ -489,18 +501,9 @@ static void pad_copy(float *pad, const float *x, int b0, int nb, int C, int H, i
     memset(pad + (size_t)nb * per, 0, margin * sizeof(float));
     #pragma omp parallel for collapse(2) schedule(static)
     for (int n = 0; n < nb; n++)
-        for (int ci = 0; ci < C; ci++) {
-            float *d = pad + ((size_t)n * C + ci) * Hp * Wp;
-            const float *src = x + ((size_t)(b0 + n) * C + ci) * H * W;
-            for (int r = 0; r < Hp; r++) {
-                float *dr = d + (size_t)r * Wp;
-                int c0, c1, ih = pad_row(r, pad_t, H, cpl, W, Wp, &c0, &c1);
-                if (ih < 0) { memset(dr, 0, (size_t)Wp * sizeof(float)); continue; }
-                for (int q = 0; q < c0; q++) dr[q] = 0.0f;
-                memcpy(dr + c0, src + (size_t)ih * W, (size_t)(c1 - c0) * sizeof(float));
-                for (int q = c1; q < Wp; q++) dr[q] = 0.0f;
-            }
-        }
+        for (int ci = 0; ci < C; ci++)
+            pad_plane(pad + ((size_t)n * C + ci) * Hp * Wp, x + ((size_t)(b0 + n) * C + ci) * H * W, sizeof(float), H,
+                      W, Hp, Wp, pad_t, cpl);
 }
 
 static int conv_windows(float *out, int M, float beta, const float *bias, GemmOperand a, const float *x, int B, int C,
@@ -713,13 +716,9 @@ static int conv_dweight16(float *dweight, float *dbias, const float *dout, const
             // short masked calls: 11% of a 128@8x8 weight gradient), then laid out padded.
             for (int i = 0; i < m; i++)
                 for (int ci = 0; ci < Cin; ci++) {
-                    uint16_t *d = xp + ((size_t)i * Cin + ci) * Hp * Wp;
                     bf16_round_row(plane16, inp + ((size_t)(b0 + i) * Cin + ci) * H * W, H * W);
-                    memset(d, 0, (size_t)Hp * Wp * sizeof *d);
-                    for (int r = 0; r < Hp; r++) {
-                        int c0, c1, ih = pad_row(r, c->pad_t, H, c->pad_l, W, Wp, &c0, &c1);
-                        if (ih >= 0) memcpy(d + (size_t)r * Wp + c0, plane16 + (size_t)ih * W, (size_t)(c1 - c0) * sizeof *d);
-                    }
+                    pad_plane(xp + ((size_t)i * Cin + ci) * Hp * Wp, plane16, sizeof *plane16, H, W, Hp, Wp, c->pad_t,
+                              c->pad_l);
                 }
             for (int pn = 0; pn < panels; pn++)
                 for (int t = 0; t < ct; t++) {
