@@ -2,8 +2,9 @@
 // `#pragma omp parallel` GCC emits calls it) and, for each top-level region, by the outlined
 // function it runs (name._omp_fn.N), adds up
 //   - the region's wall time, as the thread that opened it sees it (wake-up, work, barrier);
-//   - each thread's time in the body (threads 0 and 1), so wall - max is the region's own
-//     cost (waking the team, the barrier) and |t0 - t1| what one thread waited for the other;
+//   - each thread's time in the body (threads 0 and 1) and, call by call, the slower one's:
+//     wall - slower is the region's own cost (waking the team, the barrier), and slower -
+//     faster (summed call by call) the time one thread waited for the other;
 //   - the serial time before it: from the end of the previous region, by pair (previous
 //     body -> this body), the work no other thread can help with.
 // Nested regions (inactive, one thread) are passed through uncounted. REGIONS_MARK is the
@@ -22,7 +23,7 @@
 #define SLOTS 8192
 typedef void (*gomp_parallel_fn)(void (*)(void *), void *, unsigned, unsigned);
 
-typedef struct { void *fn; long n; double wall, t[2]; } Region;
+typedef struct { void *fn; long n; double wall, t[2], mx; } Region; // mx: sum of each call's slower thread
 typedef struct { void *prev, *next; long n; double s; } Gap;
 static Region regions[SLOTS], regions_snap[SLOTS];
 static Gap gaps[SLOTS], gaps_snap[SLOTS];
@@ -91,7 +92,13 @@ void GOMP_parallel(void (*fn)(void *), void *data, unsigned nthreads, unsigned f
     last_end = now();
     last_fn = (void *)fn;
     Region *r = region_slot((void *)fn);
-    if (r) { r->n++; r->wall += last_end - start; r->t[0] += c.t[0]; r->t[1] += c.t[1]; }
+    if (r) {
+        r->n++;
+        r->wall += last_end - start;
+        r->t[0] += c.t[0];
+        r->t[1] += c.t[1];
+        r->mx += c.t[0] > c.t[1] ? c.t[0] : c.t[1];
+    }
     if (mark && (void *)fn == mark) {
         if (!armed) { // the warm-up step ends here: start from nothing
             memset(regions, 0, sizeof regions);
@@ -117,7 +124,8 @@ __attribute__((destructor)) static void regions_dump(void) {
     const Gap *G = mark ? gaps_snap : gaps;
     for (int i = 0; i < SLOTS; i++)
         if (R[i].fn)
-            fprintf(f, "R 0x%lx %ld %.9f %.9f %.9f\n", offset(R[i].fn), R[i].n, R[i].wall, R[i].t[0], R[i].t[1]);
+            fprintf(f, "R 0x%lx %ld %.9f %.9f %.9f %.9f\n", offset(R[i].fn), R[i].n, R[i].wall, R[i].t[0], R[i].t[1],
+                    R[i].mx);
     for (int i = 0; i < SLOTS; i++)
         if (G[i].prev || G[i].next)
             fprintf(f, "G 0x%lx 0x%lx %ld %.9f\n", offset(G[i].prev), offset(G[i].next), G[i].n, G[i].s);
