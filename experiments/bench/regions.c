@@ -23,7 +23,9 @@
 #define SLOTS 8192
 typedef void (*gomp_parallel_fn)(void (*)(void *), void *, unsigned, unsigned);
 
-typedef struct { void *fn; long n; double wall, t[2], mx; } Region; // mx: sum of each call's slower thread
+// mx: the sum of each call's slower thread; solo: the wall time of calls on one thread (an `if`
+// clause false, num_threads(1)), whose t[1] is t[0]: no thread waited in them, one worked.
+typedef struct { void *fn; long n; double wall, t[2], mx, solo; } Region;
 typedef struct { void *prev, *next; long n; double s; } Gap;
 static Region regions[SLOTS], regions_snap[SLOTS];
 static Gap gaps[SLOTS], gaps_snap[SLOTS];
@@ -96,6 +98,10 @@ void GOMP_parallel(void (*fn)(void *), void *data, unsigned nthreads, unsigned f
         r->n++;
         r->wall += last_end - start;
         r->t[0] += c.t[0];
+        if (nthreads == 1) {
+            c.t[1] = c.t[0];
+            r->solo += last_end - start;
+        }
         r->t[1] += c.t[1];
         r->mx += c.t[0] > c.t[1] ? c.t[0] : c.t[1];
     }
@@ -124,8 +130,8 @@ __attribute__((destructor)) static void regions_dump(void) {
     const Gap *G = mark ? gaps_snap : gaps;
     for (int i = 0; i < SLOTS; i++)
         if (R[i].fn)
-            fprintf(f, "R 0x%lx %ld %.9f %.9f %.9f %.9f\n", offset(R[i].fn), R[i].n, R[i].wall, R[i].t[0], R[i].t[1],
-                    R[i].mx);
+            fprintf(f, "R 0x%lx %ld %.9f %.9f %.9f %.9f %.9f\n", offset(R[i].fn), R[i].n, R[i].wall, R[i].t[0],
+                    R[i].t[1], R[i].mx, R[i].solo);
     for (int i = 0; i < SLOTS; i++)
         if (G[i].prev || G[i].next)
             fprintf(f, "G 0x%lx 0x%lx %ld %.9f\n", offset(G[i].prev), offset(G[i].next), G[i].n, G[i].s);

@@ -9,6 +9,7 @@
 #   - regions' own cost: wall - the slower thread's time in the body (waking the team, barriers);
 #   - waiting: call by call, the slower thread's time in the body minus the faster's (what
 #     balancing the threads could at most halve);
+#   - solo: regions whose `if` clause kept them on one thread (the other sleeps through them);
 #   - t0 - t1: thread 0's time in bodies minus thread 1's (+: the opening thread is slower);
 #   - the regions and serial stretches that take the most.
 #
@@ -36,7 +37,7 @@ step=$(sed -n 's/.*"step_s":\([0-9.]*\).*/\1/p' "$out.json")
 k=$(awk '$1 == "S" { print $2 }' "$out.r")
 [ "${k:-0}" -gt 0 ] || { echo "regions.sh: no whole step was counted (the EMA region never ran twice)"; rm -f "$out".*; exit 1; }
 # per step: totals over the counted steps / their number, in ms
-awk '$1 == "S" { k = $2; span = $3 } $1 == "R" { printf "R %s %.2f %.4f %.4f %.4f %.4f\n", $2, $3 / k, $4 * 1e3 / k, $5 * 1e3 / k, $6 * 1e3 / k, $7 * 1e3 / k }
+awk '$1 == "S" { k = $2; span = $3 } $1 == "R" { printf "R %s %.2f %.4f %.4f %.4f %.4f %.4f\n", $2, $3 / k, $4 * 1e3 / k, $5 * 1e3 / k, $6 * 1e3 / k, $7 * 1e3 / k, $8 * 1e3 / k }
      $1 == "G" { printf "G %s %s %.2f %.4f\n", $2, $3, $4 / k, $5 * 1e3 / k }
      END { printf "S %d %.4f\n", k, span * 1e3 / k > "/dev/stderr" }' "$out.r" > "$out.d" 2> "$out.s"
 read -r _ k span < "$out.s"
@@ -46,16 +47,16 @@ addr2line -f -s -e "$build/repae" $(cat "$out.addr") | awk 'NR % 2' > "$out.name
 paste -d' ' "$out.addr" "$out.names" > "$out.map"
 awk -v step="$span" '
 NR == FNR { name[$1] = $2; next }
-$1 == "R" { n += $3; w += $4; body += $7; wt = 2 * $7 - $5 - $6; wait += wt; d += $5 - $6
-            rw[$2] = $4; rn[$2] = $3; rd[$2] = $5 - $6; ro[$2] = $4 - $7; rwt[$2] = wt }
+$1 == "R" { n += $3; w += $4; body += $7; wt = 2 * $7 - $5 - $6; wait += wt; d += $5 - $6; solo += $8
+            rw[$2] = $4; rn[$2] = $3; rd[$2] = $5 - $6; ro[$2] = $4 - $7; rwt[$2] = wt; rs[$2] = $8 }
 $1 == "G" { gs += $5; key = name[$2] " -> " name[$3]; gap[key] += $5; gn[key] += $4 }
 END {
-    printf "per step: %.0f regions; %.1f ms in regions (own cost %.1f ms, one thread waiting %.1f ms, t0 - t1 %+.1f ms); %.1f ms serial between them\n",
-           n, w, w - body, wait, d, gs
-    if (step > 0) printf "          of a %.1f ms step: %.1f%% in regions (%.1f%% their own cost, %.1f%% waiting), %.1f%% serial between them\n",
-           step, 100 * w / step, 100 * (w - body) / step, 100 * wait / step, 100 * gs / step
-    print "regions by wall time (ms a step; own cost = wall - slower thread; wait = slower - faster, call by call; t0 - t1):"
-    for (a in rw) printf "  %8.2f  %6.1f regions  own %6.2f  wait %6.2f  t0-t1 %+7.2f  %s\n", rw[a], rn[a], ro[a], rwt[a], rd[a], name[a] | "sort -rn | head -15"
+    printf "per step: %.0f regions; %.1f ms in regions (own cost %.1f ms, one thread waiting %.1f ms, t0 - t1 %+.1f ms; %.1f ms of them on one thread); %.1f ms serial between them\n",
+           n, w, w - body, wait, d, solo, gs
+    if (step > 0) printf "          of a %.1f ms step: %.1f%% in regions (%.1f%% their own cost, %.1f%% waiting, %.1f%% on one thread), %.1f%% serial between them\n",
+           step, 100 * w / step, 100 * (w - body) / step, 100 * wait / step, 100 * solo / step, 100 * gs / step
+    print "regions by wall time (ms a step; own cost = wall - slower thread; wait = slower - faster, call by call; solo = calls on one thread; t0 - t1):"
+    for (a in rw) printf "  %8.2f  %6.1f regions  own %6.2f  wait %6.2f  solo %6.2f  t0-t1 %+7.2f  %s\n", rw[a], rn[a], ro[a], rwt[a], rs[a], rd[a], name[a] | "sort -rn | head -15"
     close("sort -rn | head -15")
     print "serial stretches between regions (ms a step; count):"
     for (g in gap) if (gap[g] >= 0.05) printf "  %8.2f  %6.1f  %s\n", gap[g], gn[g], g | "sort -rn | head -10"
