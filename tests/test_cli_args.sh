@@ -63,4 +63,17 @@ R train "$CONFIGS/tiny.json" --set --db --name x; rc=$?
 check db_as_set_value $? "exit $rc"
 
 "$BIN" runs --help | grep -q "usage: repae runs"; check help_on_stdout $? "no usage on stdout"
+
+# `repae --help`: every command it lists answers its own --help, and the summaries start in one
+# column (the list is made from the command table, not typed in).
+"$BIN" --help > "$tmp/help" 2>"$tmp/err"; rc=$?
+cmds=$(sed -n '/^commands:/,$p' "$tmp/help" | sed -n 's/^  \([a-z]*\).*/\1/p')
+ok=$rc; n=0
+for c in $cmds; do
+    n=$((n + 1))
+    "$BIN" "$c" --help 2>&1 | head -n 1 | grep -q "^usage: repae $c" || { echo "    | $c --help: no usage"; ok=1; }
+done
+cols=$(sed -n '/^commands:/,$p' "$tmp/help" | awk 'NR > 1 { if (match($0, /[^ ]  +[^ ]/)) print RSTART + RLENGTH - 1 }' | sort -u | wc -l)
+[ "$ok" -eq 0 ] && [ "$n" -ge 16 ] && [ "$cols" -eq 1 ]
+check help_lists_every_command $? "exit $rc, $n commands, summaries in $cols columns"
 [ $fails -eq 0 ]

@@ -10,35 +10,39 @@
 typedef struct {
     const char *name;
     int (*fn)(const Globals *, int, char **);
-    const ArgSpec *args; // its options: which take a value, for the --db scan
-    const char *usage;
+    const ArgSpec *args;  // its options: which take a value, for the --db scan
+    const char *synopsis; // its arguments, for `repae --help`; its options are in its own --help
+    const char *summary;
 } Command;
 
 static const Command commands[] = {
-    {"train", cmd_train, &train_args, "train CONFIG [--name N] [--set key.path=value]...   a headless training run"},
-    {"resume", cmd_resume, &resume_args, "resume RUN                         continue a stopped or interrupted run"},
-    {"runs", cmd_runs, &runs_args, "runs [--json]                      the runs table"},
-    {"show", cmd_show, &show_args, "show RUN                           status, config, metrics, checkpoints, samples"},
-    {"compare", cmd_compare, &compare_args, "compare RUN RUN...                 differing config keys and metrics side by side"},
-    {"export", cmd_export, &export_args, "export RUN --csv F | --safetensors F | --samples DIR"},
-    {"sample", cmd_sample, &sample_args, "sample RUN [--n 16] [--steps 50] [--cfg W] [--class K] [--seed S] [--solver S] --out F.png"},
-    {"reconstruct", cmd_reconstruct, &reconstruct_args, "reconstruct RUN IN.png OUT.png     VAE round trip (posterior mean)"},
-    {"eval", cmd_eval, &eval_args, "eval RUN [--n 5000]                 generation metrics (fd, is, accuracy, PSNR) into the store"},
-    {"encoder", cmd_encoder, &encoder_args, "encoder train [--dataset D] [--objective ssl|supervised]   train the frozen REPA target encoder"},
-    {"evaluator", cmd_evaluator, &evaluator_args, "evaluator train [--dataset D] [--out F] train the evaluation network"},
-    {"data", cmd_data, &data_args, "data [CONFIG] [--dataset D] [--n 64] [--grid F.png] [--out DIR]  a dataset: its facts, or its images"},
-    {"bench", cmd_bench, &bench_args, "bench [--config F] [--steps N]     training-step throughput, one JSON line"},
-    {"rm", cmd_rm, &rm_args, "rm [--yes] [--force] RUN...        delete runs and their files (asks first)"},
-    {"tag", cmd_tag, &tag_args, "tag RUN TAG                        add a tag"},
-    {"note", cmd_note, &note_args, "note RUN TEXT                      set the run's note"},
+    {"train", cmd_train, &train_args, "train CONFIG", "a headless training run"},
+    {"resume", cmd_resume, &resume_args, "resume RUN", "continue a stopped or interrupted run"},
+    {"runs", cmd_runs, &runs_args, "runs", "the runs table"},
+    {"show", cmd_show, &show_args, "show RUN", "status, config, metrics, checkpoints, samples"},
+    {"compare", cmd_compare, &compare_args, "compare RUN RUN...", "differing config keys and metrics side by side"},
+    {"export", cmd_export, &export_args, "export RUN", "metrics as CSV, weights as safetensors, sample images"},
+    {"sample", cmd_sample, &sample_args, "sample RUN --out F.png", "a grid of generated images"},
+    {"reconstruct", cmd_reconstruct, &reconstruct_args, "reconstruct RUN IN.png OUT.png", "VAE round trip (posterior mean)"},
+    {"eval", cmd_eval, &eval_args, "eval RUN", "generation metrics (fd, is, accuracy, PSNR) into the store"},
+    {"encoder", cmd_encoder, &encoder_args, "encoder train", "train the frozen REPA target encoder"},
+    {"evaluator", cmd_evaluator, &evaluator_args, "evaluator train", "train the evaluation network"},
+    {"data", cmd_data, &data_args, "data [CONFIG]", "a dataset: its facts, or its images"},
+    {"bench", cmd_bench, &bench_args, "bench", "training-step throughput, one JSON line"},
+    {"rm", cmd_rm, &rm_args, "rm RUN...", "delete runs and their files (asks first)"},
+    {"tag", cmd_tag, &tag_args, "tag RUN TAG", "add (or remove) a tag"},
+    {"note", cmd_note, &note_args, "note RUN TEXT", "set the run's note"},
 };
 #define NCOMMANDS (int)(sizeof commands / sizeof commands[0])
 
 static void usage(FILE *f) {
     fprintf(f, "usage: repae [--db PATH] [COMMAND [ARGS]]\n\n"
                "With no command, opens the dashboard. The run store is --db PATH, else $REPAE_DB,\n"
-               "else ./runs.db. Every command takes --help.\n\ncommands:\n");
-    for (int i = 0; i < NCOMMANDS; i++) fprintf(f, "  %s\n", commands[i].usage);
+               "else ./runs.db. `repae COMMAND --help` shows a command's options.\n\ncommands:\n");
+    int w = 0; // the summaries in one column
+    for (int i = 0; i < NCOMMANDS; i++)
+        if ((int)strlen(commands[i].synopsis) > w) w = (int)strlen(commands[i].synopsis);
+    for (int i = 0; i < NCOMMANDS; i++) fprintf(f, "  %-*s  %s\n", w, commands[i].synopsis, commands[i].summary);
 }
 
 // libgomp reads OMP_WAIT_POLICY once, when it loads, so it has to be in the environment
