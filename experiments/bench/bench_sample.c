@@ -2,7 +2,7 @@
 // noise with 50 Euler steps and classifier-free guidance (scale 4), then the VAE decoder, at
 // fm32-small with random weights, 2 threads.
 //
-//   build/bench/bench_sample [rounds (3)] [n (64)] [config (configs/fm32-small.json)]
+//   build/bench/bench_sample [rounds (5)] [n (64)] [config (configs/fm32-small.json)]
 //   build/bench/bench_sample --child CONFIG N fp32|bf16   # one repae run, one JSON line
 //
 // Each round runs this binary's repae child in fp32 and bf16 and experiments/bench/torch_sample.py
@@ -59,7 +59,7 @@ static int child(const char *config, int n, const char *prec) {
 
 int main(int argc, char **argv) {
     if (argc == 5 && strcmp(argv[1], "--child") == 0) return child(argv[2], atoi(argv[3]), argv[4]);
-    int rounds = argc > 1 ? atoi(argv[1]) : 3;
+    int rounds = argc > 1 ? atoi(argv[1]) : 5; // as bench_step
     const char *n = argc > 2 ? argv[2] : "64";
     const char *config = argc > 3 ? argv[3] : "configs/fm32-small.json";
     if (rounds < 1 || rounds > MAXROUNDS || atoi(n) < 1) {

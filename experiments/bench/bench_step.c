@@ -1,7 +1,7 @@
 // bench_step.c: one fm32-small training step, repae against PyTorch (issue 3's speed target),
 // measured in the same run, alternating, as a ratio.
 //
-//   build/bench/bench_step [rounds (3)] [steps (3)] [config (configs/fm32-small.json)]
+//   build/bench/bench_step [rounds (5)] [steps (3)] [config (configs/fm32-small.json)]
 //   build/bench/bench_step --ab REPAE_A REPAE_B [rounds] [steps] [config]
 //
 // Each round runs `repae bench` (the binary beside this one's directory: BUILD/repae) in fp32
@@ -46,7 +46,7 @@ int main(int argc, char **argv) {
         bin_b = argv[3];
         ai = 4;
     }
-    int rounds = argc > ai ? atoi(argv[ai]) : 3;
+    int rounds = argc > ai ? atoi(argv[ai]) : 5; // 3 left the medians to the host's swings (0.85-1.07 s)
     const char *steps = argc > ai + 1 ? argv[ai + 1] : "3";
     const char *config = argc > ai + 2 ? argv[ai + 2] : "configs/fm32-small.json";
     const char *extra = argc > ai + 3 ? argv[ai + 3] : NULL; // one more --set for repae (e.g. train.precision="bf16")
