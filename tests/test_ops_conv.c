@@ -325,6 +325,55 @@ TEST(conv_finite_differences) {
     }
 }
 
+// The fp32 weight gradient taken transposed (conv_dweight_t: tiles of taps x 32 output channels,
+// pixels broadcast from a padded copy) on the shapes it takes: the model's 32@32, two channel
+// tiles with the second partial, k 2 with asymmetric padding, 8x8 with an odd image split. It
+// must be taken (or this tests the other path), agree with the packed product it replaces
+// (conv_pairs_enable(0)) and the naive sum, give the bias gradient the same bits, repeat its
+// own bits, and pass a finite-difference check.
+TEST(conv_dweight_transposed_fp32) {
+    if (!gemm_own()) { CHECK(1, "no own kernel here"); return; }
+    uint32_t seed = 13;
+    const int shapes[][11] = {{2, 32, 32, 32, 32, 3, 1, 1, 1, 1, 1}, {2, 8, 16, 16, 40, 3, 1, 1, 1, 1, 1},
+                              {2, 6, 16, 16, 20, 2, 1, 0, 1, 1, 0}, {3, 5, 8, 8, 33, 3, 1, 1, 1, 1, 1}};
+    for (int s = 0; s < 4; s++) {
+        const int *v = shapes[s];
+        ConvCtx k;
+        char err[ERRLEN];
+        CHECK(conv2d_init(&k.c, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], err) == 0, "%s", err);
+        size_t nx = (size_t)k.c.B * k.c.Cin * k.c.H * k.c.W, nw = (size_t)k.c.Cout * k.c.Cin * k.c.k * k.c.k;
+        size_t ny = (size_t)k.c.B * k.c.Cout * k.c.Ho * k.c.Wo;
+        Workspace ws;
+        workspace_init(&ws, (size_t)1 << 22);
+        k.ws = &ws;
+        k.x = test_rand_array(nx, &seed); k.w = test_rand_array(nw, &seed); k.b = test_rand_array(k.c.Cout, &seed);
+        k.probe = test_rand_array(ny, &seed); k.y = xmalloc(ny * 4);
+        float *dw = xcalloc(nw, 4), *dw2 = xcalloc(nw, 4), *dwp = xcalloc(nw, 4), *dwr = xcalloc(nw, 4);
+        float *db = xcalloc(k.c.Cout, 4), *db2 = xcalloc(k.c.Cout, 4), *dbp = xcalloc(k.c.Cout, 4);
+        float *dbr = xcalloc(k.c.Cout, 4), *dxr = xcalloc(nx, 4);
+        long n0 = conv_dweight32_count();
+        conv2d_backward(NULL, dw, db, k.probe, k.x, k.w, &k.c, &ws);
+        long n1 = conv_dweight32_count();
+        conv2d_backward(NULL, dw2, db2, k.probe, k.x, k.w, &k.c, &ws);
+        conv_pairs_enable(0);
+        conv2d_backward(NULL, dwp, dbp, k.probe, k.x, k.w, &k.c, &ws);
+        conv_pairs_enable(1);
+        long n2 = conv_dweight32_count();
+        CHECK(n1 == n0 + 1 && n2 == n1 + 1, "shape %d: transposed path taken %ld times of 2 (off: %ld)", s,
+              n1 - n0 + (n2 > n1 ? 1 : 0), n2 - n1 - 1);
+        CHECK_SAME_VALUES(dw2, dw, nw, "dweight, twice");
+        CHECK_SAME_VALUES(dbp, db, (size_t)k.c.Cout, "dbias against the packed path");
+        double n_sum = (double)k.c.B * k.c.Ho * k.c.Wo, atol_sum = 1e-5 * (n_sum > 64 ? sqrt(n_sum / 64) : 1.0);
+        CHECK_CLOSE(dw, dwp, nw, 1e-5, atol_sum, "dweight against the packed path");
+        conv_naive_backward(dxr, dwr, dbr, k.probe, k.x, k.w, &k.c);
+        CHECK_CLOSE(dw, dwr, nw, 1e-4, atol_sum, "dweight vs naive");
+        if (s == 3) CHECK_GRAD(k.w, dw, nw, conv_loss, &k, 1e-2f, 1e-3, 2e-3, "dweight");
+        free(k.x); free(k.w); free(k.b); free(k.probe); free(k.y);
+        free(dw); free(dw2); free(dwp); free(dwr); free(db); free(db2); free(dbp); free(dbr); free(dxr);
+        workspace_free(&ws);
+    }
+}
+
 TEST(conv_init_rejects_impossible_shapes) {
     Conv2d c;
     char err[ERRLEN];
@@ -350,6 +399,7 @@ int main(void) {
     RUN(conv_backward_accumulates_and_skips_null);
     RUN(conv_min_workspace_equals_large);
     RUN(conv_finite_differences);
+    RUN(conv_dweight_transposed_fp32);
     RUN(conv_init_rejects_impossible_shapes);
     return test_summary();
 }

@@ -16,9 +16,10 @@
 // the even lanes of two loads; their input gradient stays explicit (ops_conv.c).
 //
 // The 32-column-row layers use shifted windows of a zero-padded copy instead (conv_windows).
-// In bf16 two more paths read their operands in place: conv_windows16 (forward, input
-// gradient: a copy of channel-pair words) and conv_dweight16 (the weight gradient transposed,
-// pixel pairs broadcast from a bf16 copy). conv_pairs_enable(0) turns both off for tests.
+// The weight gradient of stride-1 convs is taken transposed (conv_dweight_t): tiles of (taps,
+// 32 output channels), the taps' pixels broadcast from a padded copy (bf16: pixel pairs), dout
+// packed. In bf16 the forward and input gradient read a copy of channel-pair words in place
+// (conv_windows16). conv_pairs_enable(0) turns both off for tests.
 #include "ops/conv_implicit.h"
 #include "ops/gemm.h"
 #include "ops/gemm_bf16.h"
@@ -368,7 +369,7 @@ static int conv_windows_ok(int Ho, int Wo) {
 // B*P) @ col(x)^T, chunk by chunk (out, beta and a unused).
 static int pairs_on = 1; // conv_pairs_enable
 
-static long windows16_calls, dweight16_calls; // conv_pairs_counts (atomic adds)
+static long windows16_calls, dweight16_calls, dweight32_calls; // conv_pairs_counts (atomic adds)
 
 void conv_pairs_enable(int on) { pairs_on = on != 0; }
 
@@ -376,6 +377,8 @@ void conv_pairs_counts(long *windows, long *dweight) {
     *windows = __atomic_load_n(&windows16_calls, __ATOMIC_RELAXED);
     *dweight = __atomic_load_n(&dweight16_calls, __ATOMIC_RELAXED);
 }
+
+long conv_dweight32_count(void) { return __atomic_load_n(&dweight32_calls, __ATOMIC_RELAXED); }
 
 // Of 8-wide rows (two per vector): the lanes tap column kj reads from inside the row.
 static uint16_t tap_mask(int kj, int pad_l, int W) {
@@ -649,33 +652,107 @@ static int conv_phase_dinp(float *dinp, const float *dout, const float *weight, 
     return 0;
 }
 
-// The bf16 weight gradient of a stride-1 conv with a 2x2 or 3x3 kernel and even output rows,
-// transposed: tiles of (taps, 32 output channels), the taps' pixel pairs read in place from a
-// bf16 padded copy of the input (two adjacent pixels of a row are one pair word) and dout's
-// pixel pairs packed as B. Packing col^T instead (pack_winT16) was 20% of a 32x32 conv's
-// backward: it touches k * k values per input pixel, dout's pack Cout per output pixel.
+// fp32 tile of the transposed weight gradient (conv_dweight_t): rows r = g * KW + j are the taps
+// (row group g, column j), columns 32 output channels; for each output pixel of nb images,
+// B's 32 dout values (one row of the packed panel) times the tap's input pixel, broadcast.
+__attribute__((target("avx512f")))
+static inline void dw_tile32(const int KW, const int G, const float *const grp[], ptrdiff_t img, int nb, int Ho,
+                             int Wo, int Wp, const float *restrict b, float *C) {
+    __m512 c0[GEMM_MR], c1[GEMM_MR];
+    #pragma GCC unroll 14
+    for (int r = 0; r < KW * G; r++) c0[r] = c1[r] = _mm512_setzero_ps();
+    const float *p[GEMM_MR] = {0}; // (all set: GCC cannot see that G of them are, and no more read)
+    for (int n = 0; n < nb; n++)
+        for (int oh = 0; oh < Ho; oh++) {
+            #pragma GCC unroll 14
+            for (int g = 0; g < G; g++) p[g] = grp[g] + n * img + (ptrdiff_t)oh * Wp;
+            for (int q = 0; q < Wo; q++) {
+                __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+                b += GEMM_NR;
+                #pragma GCC unroll 14
+                for (int g = 0; g < G; g++)
+                    #pragma GCC unroll 4
+                    for (int j = 0; j < KW; j++) {
+                        __m512 av = _mm512_set1_ps(p[g][q + j]);
+                        c0[g * KW + j] = _mm512_fmadd_ps(av, b0, c0[g * KW + j]);
+                        c1[g * KW + j] = _mm512_fmadd_ps(av, b1, c1[g * KW + j]);
+                    }
+            }
+        }
+    #pragma GCC unroll 14
+    for (int r = 0; r < KW * G; r++) {
+        _mm512_storeu_ps(C + (size_t)r * GEMM_NR, c0[r]);
+        _mm512_storeu_ps(C + (size_t)r * GEMM_NR + 16, c1[r]);
+    }
+}
+
+__attribute__((target("avx512f")))
+static int kernel_dw32(int kw, int g, const float *const grp[], ptrdiff_t img, int nb, int Ho, int Wo, int Wp,
+                       const float *b, float *C) {
+    if (kw == 3) {
+        switch (g) {
+#define K_(G) case G: dw_tile32(3, G, grp, img, nb, Ho, Wo, Wp, b, C); return 0;
+        K_(1) K_(2) K_(3) K_(4)
+#undef K_
+        }
+    } else if (kw == 2) {
+        switch (g) {
+#define K_(G) case G: dw_tile32(2, G, grp, img, nb, Ho, Wo, Wp, b, C); return 0;
+        K_(1) K_(2) K_(3) K_(4) K_(5) K_(6) K_(7)
+#undef K_
+        }
+    }
+    return -1;
+}
+
+// dout's 32-channel tile t of one image as fp32 B rows: dst[px * 32 + q] = channel t * 32 + q at
+// pixel px (0 past Cout), sixteen channels by sixteen pixels transposed in registers.
+__attribute__((target("avx512f")))
+static void pack_dout32(float *dst, const float *d, int Cout, int t, int P) {
+    for (int h = 0; h < GEMM_NR; h += 16)
+        for (int px = 0; px < P; px += 16) {
+            __m512 v[16];
+            for (int q = 0; q < 16; q++) {
+                int co = t * GEMM_NR + h + q;
+                v[q] = co < Cout ? _mm512_loadu_ps(d + (size_t)co * P + px) : _mm512_setzero_ps();
+            }
+            transpose16_store(v, dst + (size_t)px * GEMM_NR + h, GEMM_NR);
+        }
+}
+
+// The weight gradient of a stride-1 conv with a 2x2 or 3x3 kernel, transposed: tiles of (taps,
+// 32 output channels), the taps' input pixels read in place from a padded copy of the input
+// and dout packed as B, each output pixel one row of 32 channels. bf16 (ws->bf16, on CPUs with
+// AVX512-BF16; even output rows): the copy is of bf16 values, two adjacent pixels of a row one
+// pair word, and B's rows are pixel pairs. Packing col^T instead (pack_winT16) was 20% of a
+// 32x32 conv's bf16 backward: it touches k * k values per input pixel, dout's pack Cout per
+// output pixel. In fp32 the packed product (M = Cout rows of 14-row panels: 32 channels fill
+// 32 of 42 rows) or the windows ran at 250-320 GFLOP/s against 350-400 for the forward.
 // One parallel region: each thread takes its share of the images in chunks small enough for
-// L2 (4096 pixels), packs and copies them, and sums every tile over the chunk in registers into
-// its own dW (thread 0: dweight itself; the others a partial added after, in thread order, so
-// the bits depend only on the thread count). dbias != NULL: the bias gradient too, from each
-// plane's conv_plane_sum8 as it is packed, folded as conv.c does (the same bits). Returns -1,
-// having done nothing, when it does not apply or the workspace cannot hold a chunk of one
-// image per thread.
-static int conv_dweight16(float *dweight, float *dbias, const float *dout, const float *inp, const Conv2d *c,
+// L2 (4096 pixels in bf16, 2048 in fp32: B's panels are the same bytes), packs and copies them,
+// and sums every tile over the chunk in registers into its own dW (thread 0: dweight itself;
+// the others a partial added after, in thread order, so the bits depend only on the thread
+// count). dbias != NULL: the bias gradient too, from each plane's conv_plane_sum8 as it is
+// packed, folded as conv.c does (the same bits). Returns -1, having done nothing, when it does
+// not apply or the workspace cannot hold a chunk of one image per thread.
+static int conv_dweight_t(float *dweight, float *dbias, const float *dout, const float *inp, const Conv2d *c,
                           Workspace *ws) {
     const int k = c->k, Ho = c->Ho, Wo = c->Wo, P = Ho * Wo, Cin = c->Cin, Cout = c->Cout, H = c->H, W = c->W;
+    const int bf16 = ws && ws->bf16 && gemm_bf16_ok();
     // Cout < 16 would waste most of the 32 columns (dec.conv_out's 1: 3.9 ms against 3.2 packed)
-    if (c->stride != 1 || (k != 2 && k != 3) || Wo % 2 || P % 32 || Cout < 16 || !ws || !ws->bf16 || !pairs_on ||
-        !gemm_bf16_ok())
+    if (c->stride != 1 || (k != 2 && k != 3) || (bf16 && Wo % 2) || P % 32 || Cout < 16 || !ws || !pairs_on ||
+        !gemm_own())
         return -1;
     const int Hp = Ho + k - 1, Wp = Wo + k - 1, G = GEMM_MR / k, K = Cin * k * k, NR = GEMM_NR;
     const int rows = Cin * k, panels = (rows + G - 1) / G, ct = (Cout + NR - 1) / NR; // rows (ci, ki), G a panel
-    const size_t img = (size_t)Cin * Hp * Wp;                  // bf16 values of one image's copy
-    const size_t per = (img + 31) / 32 * 16 + (size_t)ct * P * 16; // floats per image: copy, dout's pairs
+    const size_t img = (size_t)Cin * Hp * Wp; // values of one image's copy
+    // floats per image: the copy, dout's rows (bf16: pair words)
+    const size_t per = bf16 ? (img + 31) / 32 * 16 + (size_t)ct * P * 16 : (img + 15) / 16 * 16 + (size_t)ct * P * 32;
     const size_t dwn = (size_t)Cout * K, dwpad = (dwn + 15) / 16 * 16; // partials 64-byte aligned
     int nt = omp_in_parallel() ? 1 : omp_get_max_threads();
     if (nt > c->B) nt = c->B;
-    int nb = 4096 / P > 1 ? 4096 / P : 1; // images per chunk
+    const int pix = bf16 ? 4096 : 2048;
+    int nb = pix / P > 1 ? pix / P : 1; // images per chunk
     if (nb > (c->B + nt - 1) / nt) nb = (c->B + nt - 1) / nt;
     const size_t sums = dbias ? ((size_t)c->B * Cout * 8 + 15) / 16 * 16 : 0; // per plane, for dbias
     const size_t part = (size_t)(nt - 1) * dwpad + sums; // the partial dWs, the sums, each thread's chunk buffer
@@ -685,49 +762,72 @@ static int conv_dweight16(float *dweight, float *dbias, const float *dout, const
     if (ws->cap < part + (size_t)nt * CHUNK(nb)) return -1;
     const size_t chunk = CHUNK(nb);
 #undef CHUNK
-    __atomic_add_fetch(&dweight16_calls, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(bf16 ? &dweight16_calls : &dweight32_calls, 1, __ATOMIC_RELAXED);
     #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         const int id = omp_get_thread_num(), n = omp_get_num_threads();
         const int i0 = (int)((long)c->B * id / n), i1 = (int)((long)c->B * (id + 1) / n);
         float *mine = id ? ws->buf + (size_t)(id - 1) * dwpad : dweight;
         if (id) memset(mine, 0, dwn * sizeof(float));
-        uint32_t *bp = (uint32_t *)(ws->buf + part + (size_t)id * chunk); // ct panels of nb * P / 2 pair rows
+        // B: ct panels of nb * P rows (bf16: nb * P / 2 pair rows), panel t at bp + t * m * P * 16
+        // words (fp32: bf + t * m * P * 32 floats); then the copy.
+        float *bf = ws->buf + part + (size_t)id * chunk;
+        uint32_t *bp = (uint32_t *)bf;
         uint16_t *xp = (uint16_t *)(bp + (size_t)ct * nb * P * 16);
-        uint16_t *plane16 = xmalloc((size_t)H * W * sizeof *plane16);
+        float *xf = bf + (size_t)ct * nb * P * 32;
+        uint16_t *plane16 = bf16 ? xmalloc((size_t)H * W * sizeof *plane16) : NULL;
         for (int b0 = i0; b0 < i1; b0 += nb) {
-            const int m = i1 - b0 < nb ? i1 - b0 : nb; // images in this chunk; panel t at bp + t * m * P * 16
+            const int m = i1 - b0 < nb ? i1 - b0 : nb; // images in this chunk
             if (dbias)
                 for (int i = 0; i < m; i++)
                     for (int co = 0; co < Cout; co++)
                         conv_plane_sum8(psum + ((size_t)(b0 + i) * Cout + co) * 8,
                                         dout + ((size_t)(b0 + i) * Cout + co) * P, (size_t)P);
             for (int t = 0; t < ct; t++)
-                for (int i = 0; i < m; i++)
+                for (int i = 0; i < m; i++) {
+                    const float *d = dout + (size_t)(b0 + i) * Cout * P;
+                    if (!bf16) {
+                        pack_dout32(bf + ((size_t)t * m * P + (size_t)i * P) * NR, d, Cout, t, P);
+                        continue;
+                    }
                     for (int h = 0; h < NR; h += 16)
                         for (int px = 0; px < P; px += 32) {
                             const float *src[16] = {0};
                             for (int q = 0; q < 16 && t * NR + h + q < Cout; q++)
-                                src[q] = dout + ((size_t)(b0 + i) * Cout + t * NR + h + q) * P + px;
+                                src[q] = d + (size_t)(t * NR + h + q) * P + px;
                             gemm_pack16_rows(bp + ((size_t)t * m * P / 2 + (size_t)i * P / 2 + px / 2) * NR + h, NR,
                                              16, src, 16, NULL, 32);
                         }
-            // Each plane is rounded in one pass into plane16 (rows of 8 or 16 values were as many
-            // short masked calls: 11% of a 128@8x8 weight gradient), then laid out padded.
+                }
+            // bf16: each plane is rounded in one pass into plane16 (rows of 8 or 16 values were
+            // as many short masked calls: 11% of a 128@8x8 weight gradient), then laid out padded.
             for (int i = 0; i < m; i++)
                 for (int ci = 0; ci < Cin; ci++) {
-                    bf16_round_row(plane16, inp + ((size_t)(b0 + i) * Cin + ci) * H * W, H * W);
-                    pad_plane(xp + ((size_t)i * Cin + ci) * Hp * Wp, plane16, sizeof *plane16, H, W, Hp, Wp, c->pad_t,
-                              c->pad_l);
+                    const float *x = inp + ((size_t)(b0 + i) * Cin + ci) * H * W;
+                    size_t at = ((size_t)i * Cin + ci) * Hp * Wp;
+                    if (!bf16) {
+                        pad_plane(xf + at, x, sizeof(float), H, W, Hp, Wp, c->pad_t, c->pad_l);
+                        continue;
+                    }
+                    bf16_round_row(plane16, x, H * W);
+                    pad_plane(xp + at, plane16, sizeof *plane16, H, W, Hp, Wp, c->pad_t, c->pad_l);
                 }
             for (int pn = 0; pn < panels; pn++)
                 for (int t = 0; t < ct; t++) {
                     const int g0 = pn * G, g = rows - g0 < G ? rows - g0 : G;
-                    const uint16_t *grp[GEMM_MR];
-                    for (int q = 0; q < g; q++)
-                        grp[q] = xp + (size_t)((g0 + q) / k) * Hp * Wp + (size_t)((g0 + q) % k) * Wp;
                     _Alignas(64) float tile[GEMM_MR * GEMM_NR];
-                    bf16_kernel_dw(k, g, grp, (ptrdiff_t)img, m, Ho, Wo, Wp, bp + (size_t)t * m * P * 16, tile);
+                    size_t grp[GEMM_MR]; // each tap row group's first value in the copy
+                    for (int q = 0; q < g; q++)
+                        grp[q] = (size_t)((g0 + q) / k) * Hp * Wp + (size_t)((g0 + q) % k) * Wp;
+                    if (bf16) {
+                        const uint16_t *gp[GEMM_MR];
+                        for (int q = 0; q < g; q++) gp[q] = xp + grp[q];
+                        bf16_kernel_dw(k, g, gp, (ptrdiff_t)img, m, Ho, Wo, Wp, bp + (size_t)t * m * P * 16, tile);
+                    } else {
+                        const float *gp[GEMM_MR];
+                        for (int q = 0; q < g; q++) gp[q] = xf + grp[q];
+                        kernel_dw32(k, g, gp, (ptrdiff_t)img, m, Ho, Wo, Wp, bf + (size_t)t * m * P * 32, tile);
+                    }
                     // tile row r is tap g0 * k + r (= (ci * k + ki) * k + kj), column j channel t * 32 + j:
                     // each channel's taps are a run of dW's row
                     for (int j = 0; j < NR && t * NR + j < Cout; j++) {
@@ -788,7 +888,7 @@ int conv_implicit_backward(float *dinp, float *dweight, float *dbias, const floa
     int bias_done = 0;
     if (dweight) { // dW (Cout, K) += dout (Cout, N) @ col^T (N, K)
         // Stride 1: col^T from the padded copy (plain loads); otherwise through col16.
-        int done = conv_dweight16(dweight, dbias, dout, inp, c, ws) == 0;
+        int done = conv_dweight_t(dweight, dbias, dout, inp, c, ws) == 0;
         bias_done = done && dbias;
         done = done || (c->stride == 1 && conv_windows_ok(c->Ho, c->Wo) &&
                    conv_windows(NULL, c->Cout, 1.0f, NULL, (GemmOperand){0}, inp, c->B, c->Cin, c->H, c->W, c->k,

@@ -34,6 +34,8 @@ static inline void conv_plane_sum8(float acc[8], const float *d, size_t P) {
 // the same products in different pair orders, so they agree to rounding, not bit for bit.
 void conv_pairs_enable(int on);
 // Tests: how many products took each pair path so far in this process: windows (forward and
-// input gradient, conv_windows16) and weight gradients (conv_dweight16).
+// input gradient, conv_windows16) and bf16 weight gradients (conv_dweight_t in bf16).
 void conv_pairs_counts(long *windows, long *dweight);
+// Tests: how many fp32 weight gradients took the transposed path (conv_dweight_t in fp32).
+long conv_dweight32_count(void);
 #endif
