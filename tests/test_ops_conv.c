@@ -294,6 +294,23 @@ static double conv_loss(void *p) {
     return test_dot(k->y, k->probe, (size_t)k->c.B * k->c.Cout * k->c.Ho * k->c.Wo);
 }
 
+// A conv of shape v (conv2d_init's arguments) with random x, w, b and probe, its workspace ws.
+static int conv_ctx_init(ConvCtx *k, const int v[11], Workspace *ws, uint32_t *seed) {
+    char err[ERRLEN];
+    if (conv2d_init(&k->c, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], err)) {
+        fprintf(stderr, "%s\n", err);
+        return -1;
+    }
+    size_t nx = (size_t)k->c.B * k->c.Cin * k->c.H * k->c.W, nw = (size_t)k->c.Cout * k->c.Cin * k->c.k * k->c.k;
+    size_t ny = (size_t)k->c.B * k->c.Cout * k->c.Ho * k->c.Wo;
+    k->ws = ws;
+    k->x = test_rand_array(nx, seed); k->w = test_rand_array(nw, seed); k->b = test_rand_array(k->c.Cout, seed);
+    k->probe = test_rand_array(ny, seed); k->y = xmalloc(ny * 4);
+    return 0;
+}
+
+static void conv_ctx_free(ConvCtx *k) { free(k->x); free(k->w); free(k->b); free(k->probe); free(k->y); }
+
 // Central differences with h 1e-2: the loss is linear in each argument, so the only error is
 // float32 rounding of a loss of size ~10, about 1e-4 after dividing by 2h; atol 2e-3, rtol 1e-3.
 TEST(conv_finite_differences) {
@@ -304,23 +321,18 @@ TEST(conv_finite_differences) {
                               {1, 16, 8, 8, 3, 3, 1, 1, 1, 1, 1}, {1, 16, 32, 32, 2, 3, 1, 1, 1, 1, 1},
                               {1, 16, 16, 16, 2, 3, 2, 0, 0, 1, 1}};
     for (int s = 0; s < 5; s++) {
-        const int *v = shapes[s];
         ConvCtx k;
-        char err[ERRLEN];
-        CHECK(conv2d_init(&k.c, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], err) == 0, "%s", err);
-        size_t nx = (size_t)k.c.B * k.c.Cin * k.c.H * k.c.W, nw = (size_t)k.c.Cout * k.c.Cin * k.c.k * k.c.k;
-        size_t ny = (size_t)k.c.B * k.c.Cout * k.c.Ho * k.c.Wo;
-        Workspace ws;
+        Workspace ws = {0};
+        CHECK(conv_ctx_init(&k, shapes[s], &ws, &seed) == 0, "shape %d", s);
         workspace_init(&ws, conv2d_workspace_min(&k.c));
-        k.ws = &ws;
-        k.x = test_rand_array(nx, &seed); k.w = test_rand_array(nw, &seed); k.b = test_rand_array(k.c.Cout, &seed);
-        k.probe = test_rand_array(ny, &seed); k.y = xmalloc(ny * 4);
+        size_t nx = (size_t)k.c.B * k.c.Cin * k.c.H * k.c.W, nw = (size_t)k.c.Cout * k.c.Cin * k.c.k * k.c.k;
         float *dx = xcalloc(nx, 4), *dw = xcalloc(nw, 4), *db = xcalloc(k.c.Cout, 4);
         conv2d_backward(dx, dw, db, k.probe, k.x, k.w, &k.c, &ws);
         CHECK_GRAD(k.x, dx, nx, conv_loss, &k, 1e-2f, 1e-3, 2e-3, "dinp");
         CHECK_GRAD(k.w, dw, nw, conv_loss, &k, 1e-2f, 1e-3, 2e-3, "dweight");
         CHECK_GRAD(k.b, db, (size_t)k.c.Cout, conv_loss, &k, 1e-2f, 1e-3, 2e-3, "dbias");
-        free(k.x); free(k.w); free(k.b); free(k.probe); free(k.y); free(dx); free(dw); free(db);
+        conv_ctx_free(&k);
+        free(dx); free(dw); free(db);
         workspace_free(&ws);
     }
 }
@@ -337,17 +349,11 @@ TEST(conv_dweight_transposed_fp32) {
     const int shapes[][11] = {{2, 32, 32, 32, 32, 3, 1, 1, 1, 1, 1}, {2, 8, 16, 16, 40, 3, 1, 1, 1, 1, 1},
                               {2, 6, 16, 16, 20, 2, 1, 0, 1, 1, 0}, {3, 5, 8, 8, 33, 3, 1, 1, 1, 1, 1}};
     for (int s = 0; s < 4; s++) {
-        const int *v = shapes[s];
         ConvCtx k;
-        char err[ERRLEN];
-        CHECK(conv2d_init(&k.c, v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7], v[8], v[9], v[10], err) == 0, "%s", err);
-        size_t nx = (size_t)k.c.B * k.c.Cin * k.c.H * k.c.W, nw = (size_t)k.c.Cout * k.c.Cin * k.c.k * k.c.k;
-        size_t ny = (size_t)k.c.B * k.c.Cout * k.c.Ho * k.c.Wo;
-        Workspace ws;
+        Workspace ws = {0};
+        CHECK(conv_ctx_init(&k, shapes[s], &ws, &seed) == 0, "shape %d", s);
         workspace_init(&ws, (size_t)1 << 22);
-        k.ws = &ws;
-        k.x = test_rand_array(nx, &seed); k.w = test_rand_array(nw, &seed); k.b = test_rand_array(k.c.Cout, &seed);
-        k.probe = test_rand_array(ny, &seed); k.y = xmalloc(ny * 4);
+        size_t nx = (size_t)k.c.B * k.c.Cin * k.c.H * k.c.W, nw = (size_t)k.c.Cout * k.c.Cin * k.c.k * k.c.k;
         float *dw = xcalloc(nw, 4), *dw2 = xcalloc(nw, 4), *dwp = xcalloc(nw, 4), *dwr = xcalloc(nw, 4);
         float *db = xcalloc(k.c.Cout, 4), *db2 = xcalloc(k.c.Cout, 4), *dbp = xcalloc(k.c.Cout, 4);
         float *dbr = xcalloc(k.c.Cout, 4), *dxr = xcalloc(nx, 4);
@@ -368,7 +374,7 @@ TEST(conv_dweight_transposed_fp32) {
         conv_naive_backward(dxr, dwr, dbr, k.probe, k.x, k.w, &k.c);
         CHECK_CLOSE(dw, dwr, nw, 1e-4, atol_sum, "dweight vs naive");
         if (s == 3) CHECK_GRAD(k.w, dw, nw, conv_loss, &k, 1e-2f, 1e-3, 2e-3, "dweight");
-        free(k.x); free(k.w); free(k.b); free(k.probe); free(k.y);
+        conv_ctx_free(&k);
         free(dw); free(dw2); free(dwp); free(dwr); free(db); free(db2); free(dbp); free(dbr); free(dxr);
         workspace_free(&ws);
     }

@@ -689,20 +689,9 @@ static inline void dw_tile32(const int KW, const int G, const float *const grp[]
 __attribute__((target("avx512f")))
 static int kernel_dw32(int kw, int g, const float *const grp[], ptrdiff_t img, int nb, int Ho, int Wo, int Wp,
                        const float *b, float *C) {
-    if (kw == 3) {
-        switch (g) {
-#define K_(G) case G: dw_tile32(3, G, grp, img, nb, Ho, Wo, Wp, b, C); return 0;
-        K_(1) K_(2) K_(3) K_(4)
-#undef K_
-        }
-    } else if (kw == 2) {
-        switch (g) {
-#define K_(G) case G: dw_tile32(2, G, grp, img, nb, Ho, Wo, Wp, b, C); return 0;
-        K_(1) K_(2) K_(3) K_(4) K_(5) K_(6) K_(7)
-#undef K_
-        }
-    }
-    return -1;
+#define TILE(KW, G) dw_tile32(KW, G, grp, img, nb, Ho, Wo, Wp, b, C)
+    DW_TILE_DISPATCH(kw, g, TILE);
+#undef TILE
 }
 
 // dout's 32-channel tile t of one image as fp32 B rows: dst[px * 32 + q] = channel t * 32 + q at

@@ -242,18 +242,7 @@ static inline void dw_tile(const int KW, const int G, const uint16_t *const grp[
 
 BF16_TARGET int bf16_kernel_dw(int kw, int g, const uint16_t *const grp[], ptrdiff_t img, int nb, int Ho, int Wo,
                                int Wp, const uint32_t *b, float *C) {
-    if (kw == 3) {
-        switch (g) {
-#define K_(G) case G: dw_tile(3, G, grp, img, nb, Ho, Wo, Wp, b, C); return 0;
-        K_(1) K_(2) K_(3) K_(4)
-#undef K_
-        }
-    } else if (kw == 2) {
-        switch (g) {
-#define K_(G) case G: dw_tile(2, G, grp, img, nb, Ho, Wo, Wp, b, C); return 0;
-        K_(1) K_(2) K_(3) K_(4) K_(5) K_(6) K_(7)
-#undef K_
-        }
-    }
-    return -1;
+#define TILE(KW, G) dw_tile(KW, G, grp, img, nb, Ho, Wo, Wp, b, C)
+    DW_TILE_DISPATCH(kw, g, TILE);
+#undef TILE
 }

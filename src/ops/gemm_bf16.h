@@ -48,6 +48,21 @@ void bf16_round_row(uint16_t *dst, const float *src, int n);
 // grp[r / kw] + n * img + oh * Wp + 2q + r % kw (bf16 values of padded input rows) dot b's
 // next k-pair row (32 words: dout's pixel pairs, one per channel, packed in that order).
 // kw 3 with g <= 4 or kw 2 with g <= 7; returns -1 (nothing done) for others.
+// DW_TILE_DISPATCH(kw, g, TILE): those cases as a switch that runs TILE(KW, G) with both constant
+// and returns 0, or returns -1; the fp32 tile (conv_implicit.c) is compiled for the same ones.
+#define DW_TILE_DISPATCH(kw, g, TILE)                                                              \
+    do {                                                                                           \
+        if ((kw) == 3) switch (g) {                                                                \
+            case 1: TILE(3, 1); return 0; case 2: TILE(3, 2); return 0;                            \
+            case 3: TILE(3, 3); return 0; case 4: TILE(3, 4); return 0;                            \
+            }                                                                                      \
+        else if ((kw) == 2) switch (g) {                                                           \
+            case 1: TILE(2, 1); return 0; case 2: TILE(2, 2); return 0; case 3: TILE(2, 3); return 0; \
+            case 4: TILE(2, 4); return 0; case 5: TILE(2, 5); return 0; case 6: TILE(2, 6); return 0; \
+            case 7: TILE(2, 7); return 0;                                                          \
+            }                                                                                      \
+        return -1;                                                                                 \
+    } while (0)
 int bf16_kernel_dw(int kw, int g, const uint16_t *const grp[], ptrdiff_t img, int nb, int Ho, int Wo, int Wp,
                    const uint32_t *b, float *C);
 #endif
