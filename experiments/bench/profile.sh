@@ -39,8 +39,8 @@ awk -F'\t' 'NR == FNR { one[$2] += $1; next } { d = $1 - one[$2]; if (d > 0) pri
     "$out.1.txt" "$out.n.txt" |
 awk -F'\t' '
 function cls(s) {
-    if (s ~ /kernel_14x32|kernel_edge|kernel_win|kernel_rows|kernel_tile|bf16_kernel|^tile|sgemm_kernel|gemm_block/) return "matrix kernels";
-    if (s ~ /pack|transpose|bf16_convert|bf16_pair_words|bf16_round_row|conv_windows16|conv_dweight16|sgemm_[a-z]*copy|window_base/) return "matrix packing";
+    if (s ~ /kernel_14x32|kernel_edge|kernel_win|kernel_rows|kernel_tile|kernel_dw32|dw_tile|bf16_kernel|^tile|sgemm_kernel|gemm_block/) return "matrix kernels";
+    if (s ~ /pack|transpose|bf16_convert|bf16_pair_words|bf16_round_row|conv_windows16|conv_dweight|sgemm_[a-z]*copy|window_base/) return "matrix packing";
     if (s ~ /groupnorm|layernorm|batchnorm|^gn_|^gns_/) return "norms (+fused SiLU)";
     if (s ~ /silu|gelu/) return "activations";
     if (s ~ /softmax|attention/) return "attention softmax";
