@@ -661,7 +661,7 @@ static inline void dw_tile32(const int KW, const int G, const float *const grp[]
     __m512 c0[GEMM_MR], c1[GEMM_MR];
     #pragma GCC unroll 14
     for (int r = 0; r < KW * G; r++) c0[r] = c1[r] = _mm512_setzero_ps();
-    const float *p[GEMM_MR] = {0}; // (all set: GCC cannot see that G of them are, and no more read)
+    const float *p[GEMM_MR] = {0}; // zeroed for GCC's sake: the G in use are set below, no other is read
     for (int n = 0; n < nb; n++)
         for (int oh = 0; oh < Ho; oh++) {
             #pragma GCC unroll 14

@@ -31,7 +31,9 @@ static inline void conv_plane_sum8(float acc[8], const float *d, size_t P) {
 }
 // Tests: 0 makes bf16 windowed convs convert each tile's fp32 windows (gemm_windows_prec), 1
 // the default: a padded copy of channel-pair words read in place (gemm_windows16). The two sum
-// the same products in different pair orders, so they agree to rounding, not bit for bit.
+// the same products in different pair orders, so they agree to rounding, not bit for bit. 0
+// also sends weight gradients (fp32 and bf16) to the packed product instead of the transposed
+// tiles (conv_dweight_t), again the same products in another order.
 void conv_pairs_enable(int on);
 // Tests: how many products took each pair path so far in this process: windows (forward and
 // input gradient, conv_windows16) and bf16 weight gradients (conv_dweight_t in bf16).
