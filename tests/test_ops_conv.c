@@ -357,14 +357,15 @@ TEST(conv_dweight_transposed_fp32) {
         float *dw = xcalloc(nw, 4), *dw2 = xcalloc(nw, 4), *dwp = xcalloc(nw, 4), *dwr = xcalloc(nw, 4);
         float *db = xcalloc(k.c.Cout, 4), *db2 = xcalloc(k.c.Cout, 4), *dbp = xcalloc(k.c.Cout, 4);
         float *dbr = xcalloc(k.c.Cout, 4), *dxr = xcalloc(nx, 4);
-        long n0 = conv_dweight32_count();
+        long w_, n0, n1, n2;
+        conv_pairs_counts(&w_, &n0);
         conv2d_backward(NULL, dw, db, k.probe, k.x, k.w, &k.c, &ws);
-        long n1 = conv_dweight32_count();
+        conv_pairs_counts(&w_, &n1);
         conv2d_backward(NULL, dw2, db2, k.probe, k.x, k.w, &k.c, &ws);
         conv_pairs_enable(0);
         conv2d_backward(NULL, dwp, dbp, k.probe, k.x, k.w, &k.c, &ws);
         conv_pairs_enable(1);
-        long n2 = conv_dweight32_count();
+        conv_pairs_counts(&w_, &n2);
         CHECK(n1 == n0 + 1 && n2 == n1 + 1, "shape %d: transposed path taken %ld times of 2 (off: %ld)", s,
               n1 - n0 + (n2 > n1 ? 1 : 0), n2 - n1 - 1);
         CHECK_SAME_VALUES(dw2, dw, nw, "dweight, twice");

@@ -369,16 +369,14 @@ static int conv_windows_ok(int Ho, int Wo) {
 // B*P) @ col(x)^T, chunk by chunk (out, beta and a unused).
 static int pairs_on = 1; // conv_pairs_enable
 
-static long windows16_calls, dweight16_calls, dweight32_calls; // conv_pairs_counts (atomic adds)
+static long windows16_calls, dweight_t_calls; // conv_pairs_counts (atomic adds)
 
 void conv_pairs_enable(int on) { pairs_on = on != 0; }
 
 void conv_pairs_counts(long *windows, long *dweight) {
     *windows = __atomic_load_n(&windows16_calls, __ATOMIC_RELAXED);
-    *dweight = __atomic_load_n(&dweight16_calls, __ATOMIC_RELAXED);
+    *dweight = __atomic_load_n(&dweight_t_calls, __ATOMIC_RELAXED);
 }
-
-long conv_dweight32_count(void) { return __atomic_load_n(&dweight32_calls, __ATOMIC_RELAXED); }
 
 // Of 8-wide rows (two per vector): the lanes tap column kj reads from inside the row.
 static uint16_t tap_mask(int kj, int pad_l, int W) {
@@ -751,7 +749,7 @@ static int conv_dweight_t(float *dweight, float *dbias, const float *dout, const
     if (ws->cap < part + (size_t)nt * CHUNK(nb)) return -1;
     const size_t chunk = CHUNK(nb);
 #undef CHUNK
-    __atomic_add_fetch(bf16 ? &dweight16_calls : &dweight32_calls, 1, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&dweight_t_calls, 1, __ATOMIC_RELAXED);
     #pragma omp parallel num_threads(nt) if (nt > 1)
     {
         const int id = omp_get_thread_num(), n = omp_get_num_threads();
@@ -876,7 +874,7 @@ int conv_implicit_backward(float *dinp, float *dweight, float *dbias, const floa
     const float dbeta = set_dinp ? 0.0f : 1.0f;
     int bias_done = 0;
     if (dweight) { // dW (Cout, K) += dout (Cout, N) @ col^T (N, K)
-        // Stride 1: col^T from the padded copy (plain loads); otherwise through col16.
+        // Stride 1, k 2 or 3: transposed tiles; else col^T from the windows' padded copy, or packed.
         int done = conv_dweight_t(dweight, dbias, dout, inp, c, ws) == 0;
         bias_done = done && dbias;
         done = done || (c->stride == 1 && conv_windows_ok(c->Ho, c->Wo) &&

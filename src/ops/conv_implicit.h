@@ -36,8 +36,7 @@ static inline void conv_plane_sum8(float acc[8], const float *d, size_t P) {
 // tiles (conv_dweight_t), again the same products in another order.
 void conv_pairs_enable(int on);
 // Tests: how many products took each pair path so far in this process: windows (forward and
-// input gradient, conv_windows16) and bf16 weight gradients (conv_dweight_t in bf16).
+// input gradient, conv_windows16) and weight gradients taken transposed (conv_dweight_t, fp32
+// or bf16).
 void conv_pairs_counts(long *windows, long *dweight);
-// Tests: how many fp32 weight gradients took the transposed path (conv_dweight_t in fp32).
-long conv_dweight32_count(void);
 #endif
