@@ -190,17 +190,41 @@ BF16_TARGET void bf16_pair_words(uint32_t *restrict dst, const float *lo, const 
     }
 }
 
-BF16_TARGET void bf16_round_row(uint16_t *restrict dst, const float *src, int n) {
-    for (int i = 0; i < n; i += 16) {
-        __mmask16 m = n - i >= 16 ? 0xFFFF : (__mmask16)((1u << (n - i)) - 1);
-        __m256i v = (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, src + i));
-        if (m == 0xFFFF) {
-            _mm256_storeu_si256((__m256i *)(dst + i), v);
-        } else {
-            uint16_t t[16];
-            _mm256_storeu_si256((__m256i *)t, v);
-            __builtin_memcpy(dst + i, t, (size_t)(n - i) * sizeof *t);
-        }
+// Lanes [lo, hi) of 16, clamped to [0, 16).
+static inline __mmask16 lanes16(int lo, int hi) {
+    if (lo < 0) lo = 0;
+    if (hi > 16) hi = 16;
+    return hi <= lo ? 0 : (__mmask16)((((uint32_t)1 << hi) - 1) & ~(((uint32_t)1 << lo) - 1));
+}
+
+// Sixteen values of a padded row: lanes q .. q+15 of a row whose image values are src[0 .. W)
+// at columns [pad_l, pad_l + W), zeros elsewhere. The address is formed in integers: the masked
+// lanes lie before or after the image row, and only the image's lanes are read.
+BF16_TARGET static inline __m512 padded16(const float *src, int q, int pad_l, int W) {
+    if (!src) return _mm512_setzero_ps();
+    __mmask16 m = lanes16(pad_l - q, pad_l + W - q);
+    return _mm512_maskz_loadu_ps(m, (const float *)((uintptr_t)src + (intptr_t)(q - pad_l) * (intptr_t)sizeof(float)));
+}
+
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+void bf16_round_plane_padded(uint16_t *restrict dst, const float *src, int H, int W, int Hp, int Wp, int pad_t,
+                             int pad_l) {
+    for (int r = 0; r < Hp; r++) {
+        const float *s = r - pad_t >= 0 && r - pad_t < H ? src + (size_t)(r - pad_t) * W : NULL;
+        uint16_t *d = dst + (size_t)r * Wp;
+        for (int q = 0; q < Wp; q += 16)
+            _mm256_mask_storeu_epi16(d + q, lanes16(0, Wp - q), (__m256i)_mm512_cvtneps_pbh(padded16(s, q, pad_l, W)));
+    }
+}
+
+BF16_TARGET void bf16_pair_plane_padded(uint32_t *restrict dst, const float *lo, const float *hi, int H, int W,
+                                        int Hp, int Wp, int pad_t, int pad_l) {
+    for (int r = 0; r < Hp; r++) {
+        int in = r - pad_t >= 0 && r - pad_t < H;
+        const float *l = in ? lo + (size_t)(r - pad_t) * W : NULL, *u = in && hi ? hi + (size_t)(r - pad_t) * W : NULL;
+        uint32_t *d = dst + (size_t)r * Wp;
+        for (int q = 0; q < Wp; q += 16)
+            _mm512_mask_storeu_epi32(d + q, lanes16(0, Wp - q), pair16(padded16(l, q, pad_l, W), padded16(u, q, pad_l, W)));
     }
 }
 
