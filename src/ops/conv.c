@@ -267,9 +267,9 @@ static void conv_dbias(float *dbias, const float *dout, const Conv2d *c) {
 static void conv_backward(float *dinp, float *dweight, float *dbias, const float *dout, const float *inp,
                           const float *weight, const Conv2d *c, Workspace *ws, int set) {
     if ((dinp || dweight) && conv_implicit_ok(c)) {
-        // The implicit input gradient needs stride 1, and it packs all Cout*k*k rows of
-        // col(dout) for only Cin rows of output: with few input channels (dec.conv_in: 4) the
-        // explicit product and col2im are cheaper.
+        // The implicit input gradient (stride 1, or stride 2 by phases) packs all Cout*k*k
+        // rows of col(dout) for only Cin rows of output: with few input channels (dec.conv_in:
+        // 4) the explicit product and col2im are cheaper.
         int implicit_dinp = c->Cin >= CONV_IMPLICIT_MIN_CIN && conv_implicit_dinp_ok(c);
         if (conv_implicit_backward(implicit_dinp ? dinp : NULL, dweight, dbias, dout, inp, weight, c, ws, set))
             dbias = NULL; // summed on the way

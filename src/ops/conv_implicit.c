@@ -13,7 +13,8 @@
 // kernel flipped and its in/out channels swapped (W'[ci][co][ki][kj] = W[co][ci][k-1-ki][k-1-kj])
 // and padding k-1-pad on each side; its A packer reads W in that order. Stride-2 convs (the
 // LDM downsamples) take the forward and weight-gradient products here, their columns read as
-// the even lanes of two loads; their input gradient stays explicit (ops_conv.c).
+// the even lanes of two loads, and their input gradient as four stride-1 products, one per
+// input phase (conv_phase_dinp).
 //
 // The 32-column-row layers use shifted windows of a zero-padded copy instead (conv_windows).
 // The weight gradient of stride-1 convs is taken transposed (conv_dweight_t): tiles of (taps,
