@@ -406,27 +406,41 @@ static void pad_plane(float *restrict d, const float *src, int H, int W, int Hp,
     }
 }
 
+// floor(a / 2), for the phase taps of negative offsets.
+static inline int half_floor(int a) { return a >= 0 ? a / 2 : -((1 - a) / 2); }
+
 // conv_windows in bf16: the padded copy is of pair words, channels 2c and 2c + 1 of a pixel in
 // one word (an odd last channel paired with 0), and the k pairs are (channel pair, tap), so the
 // kernel loads B in place as it is, where converting each tile's fp32 windows was 22% of a
 // 32x32 conv's forward. A's pairs follow that order (gemm_pack_a_pairs). Same contract, and
 // bias != NULL (beta unused) adds the bias of each row in the product's store.
+// Stride s = 2 (the downsamples; H = 2 Ho, W = 2 Wo): each channel pair's copy is four phase
+// planes (input row and column parity), each an Ho x Wo image padded like a stride-1 input;
+// tap (ki, kj) reads phase ((ki - pad_t) mod 2, (kj - pad_l) mod 2) shifted by
+// floor((ki - pad_t) / 2) rows and floor((kj - pad_l) / 2) columns, so it is a stride-1 window
+// too (packing the strided columns instead ran at 200-340 GFLOP/s).
 static int conv_windows16(float *out, int M, float beta, const float *bias, GemmOperand a, const float *x, int B, int C,
-                          int H, int W, int k, int pad_t, int pad_l, int Ho, int Wo, Workspace *ws) {
-    const int masked = Wo == 8;
-    if (masked && W != Wo) return -1;
-    const int Hp = Ho + k - 1, Wp = masked ? W : Wo + k - 1, P = Ho * Wo, kk = k * k, C2 = (C + 1) / 2;
-    const int cpl = masked ? 0 : pad_l, kp = C2 * kk;
-    const size_t per = (size_t)C2 * Hp * Wp, margin = masked ? 16 : 0; // words
+                          int H, int W, int k, int s, int pad_t, int pad_l, int Ho, int Wo, Workspace *ws) {
+    const int masked = Wo == 8, nph = s == 2 ? 4 : 1;
+    const int Hi = s == 2 ? Ho : H, Wi = s == 2 ? Wo : W; // the (phase) image a plane holds
+    if (masked && Wi != Wo) return -1;
+    // The taps' row and column shifts in a plane: [dy0, dy1] and [dx0, dx1].
+    const int dy0 = s == 2 ? half_floor(-pad_t) : -pad_t, dy1 = s == 2 ? half_floor(k - 1 - pad_t) : k - 1 - pad_t;
+    const int dx0 = s == 2 ? half_floor(-pad_l) : -pad_l, dx1 = s == 2 ? half_floor(k - 1 - pad_l) : k - 1 - pad_l;
+    const int Hp = Ho + dy1 - dy0, Wp = masked ? Wi : Wo + dx1 - dx0, P = Ho * Wo, kk = k * k, C2 = (C + 1) / 2;
+    const int ppt = -dy0, cpl = masked ? 0 : -dx0, kp = C2 * kk; // the image's place in a plane
+    const size_t per = (size_t)C2 * nph * Hp * Wp, margin = masked ? 16 : 0; // words
     int nbmax = ws && ws->cap >= per + 2 * margin ? (int)((ws->cap - 2 * margin) / per) : 0;
     if (nbmax < 1) return -1;
     ptrdiff_t *off = xmalloc((size_t)kp * sizeof *off);
     uint16_t *mask = masked ? xmalloc((size_t)kp * sizeof *mask) : NULL;
     int *lo = xmalloc((size_t)kp * sizeof *lo), *hi = xmalloc((size_t)kp * sizeof *hi);
     for (int p = 0; p < kp; p++) {
-        int c2 = p / kk, t = p % kk, ki = t / k, kj = t % k;
-        off[p] = (ptrdiff_t)c2 * Hp * Wp + (ptrdiff_t)ki * Wp + (masked ? kj - pad_l : kj);
-        if (masked) mask[p] = tap_mask(kj, pad_l, W);
+        int c2 = p / kk, t = p % kk, u = t / k - pad_t, v = t % k - pad_l;
+        int dy = s == 2 ? half_floor(u) : u, dx = s == 2 ? half_floor(v) : v;
+        int ph = s == 2 ? (u - 2 * dy) * 2 + (v - 2 * dx) : 0;
+        off[p] = ((ptrdiff_t)c2 * nph + ph) * Hp * Wp + (ptrdiff_t)(dy - dy0) * Wp + (masked ? dx : dx - dx0);
+        if (masked) mask[p] = tap_mask(dx, 0, Wi);
         lo[p] = 2 * c2 * kk + t;
         hi[p] = 2 * c2 + 1 < C ? (2 * c2 + 1) * kk + t : -1;
     }
@@ -463,13 +477,14 @@ static int conv_windows16(float *out, int M, float beta, const float *bias, Gemm
             memset(pad + (size_t)m * per, 0, margin * sizeof(uint32_t));
             #pragma omp parallel for collapse(2) schedule(static) if (n == 1)
             for (int i = 0; i < m; i++)
-                for (int c2 = 0; c2 < C2; c2++) {
-                    uint32_t *d = pad + ((size_t)i * C2 + c2) * Hp * Wp;
-                    const float *s0 = x + ((size_t)(b0 + i) * C + 2 * c2) * H * W;
-                    const float *s1 = 2 * c2 + 1 < C ? s0 + (size_t)H * W : NULL;
-                    bf16_pair_plane_padded(d, s0, s1, H, W, Hp, Wp, pad_t, cpl);
-                }
-            Windows16 w = {pad, C2, Hp, Wp, Wo, P};
+                for (int c2 = 0; c2 < C2; c2++)
+                    for (int ph = 0; ph < nph; ph++) { // phase (ph / 2, ph % 2): its first value
+                        uint32_t *d = pad + (((size_t)i * C2 + c2) * nph + ph) * Hp * Wp;
+                        const float *s0 = x + ((size_t)(b0 + i) * C + 2 * c2) * H * W + (size_t)(ph / 2) * W + ph % 2;
+                        const float *s1 = 2 * c2 + 1 < C ? s0 + (size_t)H * W : NULL;
+                        bf16_pair_plane_padded(d, s0, s1, Hi, Wi, s * W, s, Hp, Wp, ppt, cpl);
+                    }
+            Windows16 w = {pad, C2 * nph, Hp, Wp, Wo, P};
             gemm_windows16(M, m * P, kp, 1.0f, a16, (GemmWindows16){window_base16, &w, off, Wo == 16 ? Wp : 16, mask},
                            beta, (GemmC){out + (size_t)b0 * M * P, P, P, (size_t)M * P, NULL, bias});
         }
@@ -501,7 +516,7 @@ static int conv_windows(float *out, int M, float beta, const float *bias, GemmOp
                         int H, int W, int k, int pad_t, int pad_l, int Ho, int Wo, Workspace *ws, float *dw,
                         const float *dout) {
     if (!dw && ws && ws->bf16 && pairs_on && gemm_bf16_ok())
-        return conv_windows16(out, M, beta, bias, a, x, B, C, H, W, k, pad_t, pad_l, Ho, Wo, ws);
+        return conv_windows16(out, M, beta, bias, a, x, B, C, H, W, k, 1, pad_t, pad_l, Ho, Wo, ws);
     const int masked = Wo == 8;
     if (masked && W != Wo) return -1;
     const int Hp = Ho + k - 1, Wp = masked ? W : Wo + k - 1, P = Ho * Wo, K = C * k * k;
@@ -838,6 +853,10 @@ void conv_implicit_forward(float *out, const float *inp, const float *weight, co
     if (c->stride == 1 && conv_windows_ok(c->Ho, c->Wo) &&
         conv_windows(out, c->Cout, 0.0f, bias, (GemmOperand){gemm_pack_a, &w, gemm_pack_a16(&w)}, inp, c->B, c->Cin,
                      c->H, c->W, c->k, c->pad_t, c->pad_l, c->Ho, c->Wo, ws, NULL, NULL) == 0)
+        return;
+    if (c->stride == 2 && phases_ok(c) && conv_windows_ok(c->Ho, c->Wo) && ws->bf16 && pairs_on && gemm_bf16_ok() &&
+        conv_windows16(out, c->Cout, 0.0f, bias, (GemmOperand){gemm_pack_a, &w, gemm_pack_a16(&w)}, inp, c->B, c->Cin,
+                       c->H, c->W, c->k, 2, c->pad_t, c->pad_l, c->Ho, c->Wo, ws) == 0)
         return;
     if (bias) {
         #pragma omp parallel for collapse(2) schedule(static)
