@@ -155,6 +155,11 @@ static const int NAIVE[][11] = {
     {2, 16, 32, 32, 4, 2, 1, 0, 1, 1, 0},
     {1, 17, 32, 64, 15, 3, 1, 1, 1, 1, 1},
     {2, 16, 16, 16, 8, 3, 1, 1, 1, 1, 1}, // 16-wide rows in pairs, both directions
+    // the weight gradient of at most three output channels (conv_dweight_small): dec.conv_out,
+    // three channels on 16-wide rows, asymmetric padding
+    {2, 20, 32, 32, 1, 3, 1, 1, 1, 1, 1},
+    {3, 5, 16, 16, 3, 3, 1, 1, 1, 1, 1},
+    {2, 4, 16, 32, 2, 3, 1, 0, 1, 2, 1},
 };
 #define NAIVE_FIRST_IMPLICIT 7
 
