@@ -220,9 +220,10 @@ static const Shape conv_shapes[] = {
     {16, 16, 16, 17, 3, 1, 1, 1, 1, 1, 7},  // the same for the input gradient (dout's 17)
     {17, 8, 8, 16, 3, 1, 1, 1, 1, 1, 7},    // masked windows, odd channels
     {16, 16, 16, 40, 2, 1, 0, 0, 1, 1, 7},  // 2x2 (upconv's phases), padded right and bottom
-    {32, 32, 32, 32, 3, 2, 0, 0, 1, 1, 1},  // stride 2 (LDM downsample): forward on phase windows,
-                                            // input gradient by phases
-    {64, 16, 16, 64, 3, 2, 0, 0, 1, 1, 1},  // stride 2 to 8-wide rows (masked phase windows)
+    {32, 32, 32, 32, 3, 2, 0, 0, 1, 1, 3},  // stride 2 (LDM downsample): forward on phase windows,
+                                            // input gradient by phases on windows of dout
+    {64, 16, 16, 64, 3, 2, 0, 0, 1, 1, 3},  // stride 2 to 8-wide rows (masked phase windows)
+    {16, 16, 16, 17, 3, 2, 1, 1, 1, 1, 3},  // both on all-side padding, an odd dout channel count
     {5, 16, 16, 24, 3, 2, 1, 1, 1, 1, 1},   // stride 2 padded on all sides, odd channels
     {3, 64, 64, 16, 3, 2, 0, 0, 1, 1, 1},   // stride 2 to 32-wide rows
     {32, 16, 16, 64, 1, 1, 0, 0, 0, 0, 0},  // 1x1 (its own path)
