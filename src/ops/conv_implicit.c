@@ -389,20 +389,24 @@ static uint16_t tap_mask(int kj, int pad_l, int W) {
     return (uint16_t)m;
 }
 
-// One H x W plane laid out zero-padded at d: Hp x Wp, the image from row pad_t and column pad_l
-// (columns past Wp dropped), 16 columns a masked load and store: a padded copy is made of
-// thousands of small planes a step, and a memset of each plus a memcpy per row were 5 million
-// library calls a bf16 step (bf16_round_plane_padded and bf16_pair_plane_padded likewise).
-__attribute__((target("avx512f")))
-static void pad_plane(float *restrict d, const float *src, int H, int W, int Hp, int Wp, int pad_t, int pad_l) {
+// Row r of a plane padded to Wp columns, pad_t rows and pad_l columns before the image (H x W):
+// the image row it holds, or -1 for a padding row, and the columns [*c0, *c1) taken from it.
+static int pad_row(int r, int pad_t, int H, int pad_l, int W, int Wp, int *c0, int *c1) {
+    int ih = r - pad_t;
+    *c0 = pad_l;
+    *c1 = pad_l + W < Wp ? pad_l + W : Wp;
+    return ih >= 0 && ih < H ? ih : -1;
+}
+
+// One plane (H x W elements of esz bytes) laid out zero-padded at d: Hp x Wp, the image from row
+// pad_t and column pad_l (pad_row's split).
+static void pad_plane(void *d, const void *src, size_t esz, int H, int W, int Hp, int Wp, int pad_t, int pad_l) {
+    memset(d, 0, (size_t)Hp * Wp * esz);
     for (int r = 0; r < Hp; r++) {
-        const int ih = r - pad_t, in = ih >= 0 && ih < H;
-        const float *row = in ? src + (size_t)ih * W : src;
-        for (int q = 0; q < Wp; q += 16) {
-            __m512 v = in ? _mm512_maskz_loadu_ps(lane_mask(pad_l - q, pad_l + W - q), shifted(row, q - pad_l))
-                          : _mm512_setzero_ps();
-            _mm512_mask_storeu_ps(d + (size_t)r * Wp + q, lane_mask(0, Wp - q), v);
-        }
+        int c0, c1, ih = pad_row(r, pad_t, H, pad_l, W, Wp, &c0, &c1);
+        if (ih >= 0)
+            memcpy((char *)d + ((size_t)r * Wp + c0) * esz, (const char *)src + (size_t)ih * W * esz,
+                   (size_t)(c1 - c0) * esz);
     }
 }
 
@@ -482,7 +486,18 @@ static int conv_windows16(float *out, int M, float beta, const float *bias, Gemm
                         uint32_t *d = pad + (((size_t)i * C2 + c2) * nph + ph) * Hp * Wp;
                         const float *s0 = x + ((size_t)(b0 + i) * C + 2 * c2) * H * W + (size_t)(ph / 2) * W + ph % 2;
                         const float *s1 = 2 * c2 + 1 < C ? s0 + (size_t)H * W : NULL;
-                        bf16_pair_plane_padded(d, s0, s1, Hi, Wi, s * W, s, Hp, Wp, ppt, cpl);
+                        if (s == 2) { bf16_pair_plane_padded(d, s0, s1, Hi, Wi, s * W, s, Hp, Wp, ppt, cpl); continue; }
+                        // Stride 1: the interior rows converted whole and the edges written
+                        // alone, which measured faster than padded16's masked vectors (the
+                        // rows are 8 to 34 words: a third vector for 2 words of 34).
+                        for (int r = 0; r < Hp; r++) {
+                            uint32_t *dr = d + (size_t)r * Wp;
+                            int c0, c1, ih = pad_row(r, ppt, H, cpl, W, Wp, &c0, &c1);
+                            if (ih < 0) { memset(dr, 0, (size_t)Wp * sizeof *dr); continue; }
+                            for (int q = 0; q < c0; q++) dr[q] = 0;
+                            bf16_pair_words(dr + c0, s0 + (size_t)ih * W, s1 ? s1 + (size_t)ih * W : NULL, c1 - c0);
+                            for (int q = c1; q < Wp; q++) dr[q] = 0;
+                        }
                     }
             Windows16 w = {pad, C2 * nph, Hp, Wp, Wo, P};
             gemm_windows16(M, m * P, kp, 1.0f, a16, (GemmWindows16){window_base16, &w, off, Wo == 16 ? Wp : 16, mask},
@@ -508,8 +523,8 @@ static void pad_copy(float *pad, const float *x, int b0, int nb, int C, int H, i
     #pragma omp parallel for collapse(2) schedule(static)
     for (int n = 0; n < nb; n++)
         for (int ci = 0; ci < C; ci++)
-            pad_plane(pad + ((size_t)n * C + ci) * Hp * Wp, x + ((size_t)(b0 + n) * C + ci) * H * W, H, W, Hp, Wp,
-                      pad_t, cpl);
+            pad_plane(pad + ((size_t)n * C + ci) * Hp * Wp, x + ((size_t)(b0 + n) * C + ci) * H * W, sizeof(float), H,
+                      W, Hp, Wp, pad_t, cpl);
 }
 
 static int conv_windows(float *out, int M, float beta, const float *bias, GemmOperand a, const float *x, int B, int C,
@@ -866,6 +881,7 @@ static int conv_dweight_t(float *dweight, float *dbias, const float *dout, const
         uint32_t *bp = (uint32_t *)bf;
         uint16_t *xp = (uint16_t *)(bp + (size_t)ct * nb * P * 16);
         float *xf = bf + (size_t)ct * nb * P * 32;
+        uint16_t *plane16 = bf16 ? xmalloc((size_t)H * W * sizeof *plane16) : NULL;
         for (int b0 = i0; b0 < i1; b0 += nb) {
             const int m = i1 - b0 < nb ? i1 - b0 : nb; // images in this chunk
             if (dbias)
@@ -889,14 +905,18 @@ static int conv_dweight_t(float *dweight, float *dbias, const float *dout, const
                                              16, src, 16, NULL, 32);
                         }
                 }
-            // bf16: each plane is rounded and laid out padded in one call (a call per row of 8 or
-            // 16 values was 11% of a 128@8x8 weight gradient).
+            // bf16: each plane is rounded in one pass into plane16 (rows of 8 or 16 values were
+            // as many short masked calls: 11% of a 128@8x8 weight gradient), then laid out padded.
             for (int i = 0; i < m; i++)
                 for (int ci = 0; ci < Cin; ci++) {
                     const float *x = inp + ((size_t)(b0 + i) * Cin + ci) * H * W;
                     size_t at = ((size_t)i * Cin + ci) * Hp * Wp;
-                    if (bf16) bf16_round_plane_padded(xp + at, x, H, W, Hp, Wp, c->pad_t, c->pad_l);
-                    else pad_plane(xf + at, x, H, W, Hp, Wp, c->pad_t, c->pad_l);
+                    if (!bf16) {
+                        pad_plane(xf + at, x, sizeof(float), H, W, Hp, Wp, c->pad_t, c->pad_l);
+                        continue;
+                    }
+                    bf16_round_row(plane16, x, H * W);
+                    pad_plane(xp + at, plane16, sizeof *plane16, H, W, Hp, Wp, c->pad_t, c->pad_l);
                 }
             for (int pn = 0; pn < panels; pn++)
                 for (int t = 0; t < ct; t++) {
@@ -922,6 +942,7 @@ static int conv_dweight_t(float *dweight, float *dbias, const float *dout, const
                     }
                 }
         }
+        free(plane16);
         if (n > 1) {
             #pragma omp barrier
             const size_t e0 = dwn * id / n, e1 = dwn * (id + 1) / n; // each thread adds a range, in thread order
@@ -985,7 +1006,8 @@ static inline void dw_small_channel(const int CO, float *dweight, const float *d
     #pragma GCC unroll 27
     for (int r = 0; r < 9 * CO; r++) acc[r] = _mm512_setzero_ps();
     for (int b = 0; b < c->B; b++) {
-        pad_plane(pp, inp + ((size_t)b * c->Cin + ci) * c->H * c->W, c->H, c->W, Hp, Wp, c->pad_t, c->pad_l);
+        pad_plane(pp, inp + ((size_t)b * c->Cin + ci) * c->H * c->W, sizeof(float), c->H, c->W, Hp, Wp, c->pad_t,
+                  c->pad_l);
         const float *d = dout + (size_t)b * CO * P;
         for (int oh = 0; oh < Ho; oh++)
             for (int ow = 0; ow < Wo; ow += 16) {

@@ -206,14 +206,17 @@ BF16_TARGET static inline __m512 padded16(const float *src, int q, int pad_l, in
     return _mm512_maskz_loadu_ps(m, (const float *)((uintptr_t)src + (intptr_t)(q - pad_l) * (intptr_t)sizeof(float)));
 }
 
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
-void bf16_round_plane_padded(uint16_t *restrict dst, const float *src, int H, int W, int Hp, int Wp, int pad_t,
-                             int pad_l) {
-    for (int r = 0; r < Hp; r++) {
-        const float *s = r - pad_t >= 0 && r - pad_t < H ? src + (size_t)(r - pad_t) * W : NULL;
-        uint16_t *d = dst + (size_t)r * Wp;
-        for (int q = 0; q < Wp; q += 16)
-            _mm256_mask_storeu_epi16(d + q, lanes16(0, Wp - q), (__m256i)_mm512_cvtneps_pbh(padded16(s, q, pad_l, W)));
+BF16_TARGET void bf16_round_row(uint16_t *restrict dst, const float *src, int n) {
+    for (int i = 0; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? 0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        __m256i v = (__m256i)_mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, src + i));
+        if (m == 0xFFFF) {
+            _mm256_storeu_si256((__m256i *)(dst + i), v);
+        } else {
+            uint16_t t[16];
+            _mm256_storeu_si256((__m256i *)t, v);
+            __builtin_memcpy(dst + i, t, (size_t)(n - i) * sizeof *t);
+        }
     }
 }
 

@@ -40,11 +40,11 @@ void bf16_kernel_win(int mr, int kp, const uint32_t *a, const uint32_t *base, co
                      const float *rb);
 // dst[i] = bf16(lo[i]) | bf16(hi[i]) << 16 (nearest even, as the packers), hi NULL: 0, for i < n.
 void bf16_pair_words(uint32_t *dst, const float *lo, const float *hi, int n);
-// One H x W plane of src, rounded to bf16 (nearest even), laid out zero-padded at dst: Hp x Wp,
-// the image from row pad_t and column pad_l (columns past Wp dropped).
-void bf16_round_plane_padded(uint16_t *dst, const float *src, int H, int W, int Hp, int Wp, int pad_t, int pad_l);
-// The same for a plane of pair words: bf16(lo) | bf16(hi) << 16 (hi NULL: 0), as bf16_pair_words,
-// of an image whose value (i, j) is lo[i * ld + j * step] (step 1, or 2: a column phase).
+// dst[i] = bf16(src[i]) (nearest even) for i < n.
+void bf16_round_row(uint16_t *dst, const float *src, int n);
+// An H x W image of pair words bf16(lo) | bf16(hi) << 16 (hi NULL: 0), as bf16_pair_words, value
+// (i, j) from lo[i * ld + j * step] (step 1, or 2: a column phase), laid out zero-padded at dst:
+// Hp x Wp, the image from row pad_t and column pad_l (columns past Wp dropped).
 void bf16_pair_plane_padded(uint32_t *dst, const float *lo, const float *hi, int H, int W, int ld, int step, int Hp,
                             int Wp, int pad_t, int pad_l);
 // A bf16 conv weight gradient's tile, transposed (conv_implicit.c): rows r < g * kw are the taps
