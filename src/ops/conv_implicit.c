@@ -14,7 +14,9 @@
 // and padding k-1-pad on each side; its A packer reads W in that order. Stride-2 convs (the
 // LDM downsamples) take the forward and weight-gradient products here, their columns read as
 // the even lanes of two loads, and their input gradient as four stride-1 products, one per
-// input phase (conv_phase_dinp).
+// input phase (conv_phase_dinp); in bf16 the forward and the phases run on windows of pair-word
+// copies (conv_windows16 with s = 2, conv_phase_dinp16). A weight gradient of at most three
+// output channels is summed directly (conv_dweight_small).
 //
 // The 32-column-row layers use shifted windows of a zero-padded copy instead (conv_windows).
 // The weight gradient of stride-1 convs is taken transposed (conv_dweight_t): tiles of (taps,
