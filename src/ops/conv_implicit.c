@@ -26,6 +26,7 @@
 #include "ops/conv_implicit.h"
 #include "ops/gemm.h"
 #include "ops/gemm_bf16.h"
+#include "ops/simd_lanes.h"
 #include "ops/simd_transpose.h"
 #include "base/util.h"
 #include <immintrin.h>
@@ -62,20 +63,6 @@ int conv_implicit_dinp_ok(const Conv2d *c) {
     if (!conv_implicit_ok(c)) return 0;
     if (c->stride == 2) return phases_ok(c); // the phase planes are Ho x Wo: checked above
     return (c->W % 16 == 0 || c->W == 8) && (c->H * c->W) % GEMM_NR == 0;
-}
-
-// Lanes [lo, hi) of a 16-lane mask.
-static inline __mmask16 lane_mask(int lo, int hi) {
-    if (lo < 0) lo = 0;
-    if (hi > 16) hi = 16;
-    if (hi <= lo) return 0;
-    return (__mmask16)((((uint32_t)1 << hi) - 1) & ~(((uint32_t)1 << lo) - 1));
-}
-
-// Address arithmetic in integers: the masked-off lanes of a load may lie before the start of
-// x (the left padding), and forming such a pointer with pointer arithmetic would be undefined.
-static inline const float *shifted(const float *row, int off) {
-    return (const float *)((uintptr_t)row + (intptr_t)off * (intptr_t)sizeof(float));
 }
 
 // col[r][n .. n+16) for r = (ci, ki, kj), n a multiple of 16; (b, oh, ow) is column n's position.
@@ -412,6 +399,22 @@ static void pad_plane(void *d, const void *src, size_t esz, int H, int W, int Hp
     }
 }
 
+// One H x W plane pair (lo, hi: channels 2c and 2c + 1; hi NULL: 0) as pair words laid out
+// zero-padded at d: Hp x Wp, the image from row pad_t and column pad_l. Each image row is
+// converted whole and the edges written alone, which measured faster than masked 16-lane
+// vectors over the padded row (rows of 10 to 34 words: a third vector for 2 words of 34).
+static void pair_plane(uint32_t *d, const float *lo, const float *hi, int H, int W, int Hp, int Wp, int pad_t,
+                       int pad_l) {
+    for (int r = 0; r < Hp; r++) {
+        uint32_t *dr = d + (size_t)r * Wp;
+        int c0, c1, ih = pad_row(r, pad_t, H, pad_l, W, Wp, &c0, &c1);
+        if (ih < 0) { memset(dr, 0, (size_t)Wp * sizeof *dr); continue; }
+        for (int q = 0; q < c0; q++) dr[q] = 0;
+        bf16_pair_words(dr + c0, lo + (size_t)ih * W, hi ? hi + (size_t)ih * W : NULL, c1 - c0);
+        for (int q = c1; q < Wp; q++) dr[q] = 0;
+    }
+}
+
 // floor(a / 2), for the phase taps of negative offsets.
 static inline int half_floor(int a) { return a >= 0 ? a / 2 : -((1 - a) / 2); }
 
@@ -488,18 +491,8 @@ static int conv_windows16(float *out, int M, float beta, const float *bias, Gemm
                         uint32_t *d = pad + (((size_t)i * C2 + c2) * nph + ph) * Hp * Wp;
                         const float *s0 = x + ((size_t)(b0 + i) * C + 2 * c2) * H * W + (size_t)(ph / 2) * W + ph % 2;
                         const float *s1 = 2 * c2 + 1 < C ? s0 + (size_t)H * W : NULL;
-                        if (s == 2) { bf16_pair_plane_padded(d, s0, s1, Hi, Wi, s * W, s, Hp, Wp, ppt, cpl); continue; }
-                        // Stride 1: the interior rows converted whole and the edges written
-                        // alone, which measured faster than padded16's masked vectors (the
-                        // rows are 8 to 34 words: a third vector for 2 words of 34).
-                        for (int r = 0; r < Hp; r++) {
-                            uint32_t *dr = d + (size_t)r * Wp;
-                            int c0, c1, ih = pad_row(r, ppt, H, cpl, W, Wp, &c0, &c1);
-                            if (ih < 0) { memset(dr, 0, (size_t)Wp * sizeof *dr); continue; }
-                            for (int q = 0; q < c0; q++) dr[q] = 0;
-                            bf16_pair_words(dr + c0, s0 + (size_t)ih * W, s1 ? s1 + (size_t)ih * W : NULL, c1 - c0);
-                            for (int q = c1; q < Wp; q++) dr[q] = 0;
-                        }
+                        if (s == 2) bf16_pair_phase_padded(d, s0, s1, Hi, Wi, 2 * W, Hp, Wp, ppt, cpl);
+                        else pair_plane(d, s0, s1, H, W, Hp, Wp, ppt, cpl);
                     }
             Windows16 w = {pad, C2 * nph, Hp, Wp, Wo, P};
             gemm_windows16(M, m * P, kp, 1.0f, a16, (GemmWindows16){window_base16, &w, off, Wo == 16 ? Wp : 16, mask},
@@ -529,11 +522,13 @@ static void pad_copy(float *pad, const float *x, int b0, int nb, int C, int H, i
                       W, Hp, Wp, pad_t, cpl);
 }
 
+// s: the stride, 1, or 2 (the bf16 forward only, on phase planes: conv_windows16).
 static int conv_windows(float *out, int M, float beta, const float *bias, GemmOperand a, const float *x, int B, int C,
-                        int H, int W, int k, int pad_t, int pad_l, int Ho, int Wo, Workspace *ws, float *dw,
+                        int H, int W, int k, int s, int pad_t, int pad_l, int Ho, int Wo, Workspace *ws, float *dw,
                         const float *dout) {
     if (!dw && ws && ws->bf16 && pairs_on && gemm_bf16_ok())
-        return conv_windows16(out, M, beta, bias, a, x, B, C, H, W, k, 1, pad_t, pad_l, Ho, Wo, ws);
+        return conv_windows16(out, M, beta, bias, a, x, B, C, H, W, k, s, pad_t, pad_l, Ho, Wo, ws);
+    if (s != 1) return -1;
     const int masked = Wo == 8;
     if (masked && W != Wo) return -1;
     const int Hp = Ho + k - 1, Wp = masked ? W : Wo + k - 1, P = Ho * Wo, K = C * k * k;
@@ -621,36 +616,60 @@ static void pack_phase_col(const void *ctx, float *dst, int n0, int nc, int r0, 
     }
 }
 
+// Phase (a, cc) of the input gradient: its taps (ki = a + pad_t mod 2, kj likewise) into f,
+// and the dout offsets each reads, dy = (a + pad_t - ki) / 2 (exact) and dx likewise.
+static void phase_taps(const Conv2d *c, const float *weight, int a, int cc, PhaseW *f, int dy[9], int dx[9]) {
+    *f = (PhaseW){weight, c->Cout, c->Cin, c->k, 0, {0}, {0}};
+    for (int ki = 0; ki < c->k; ki++)
+        for (int kj = 0; kj < c->k; kj++) {
+            if ((ki - a - c->pad_t) % 2 || (kj - cc - c->pad_l) % 2) continue;
+            int t = f->ntap++;
+            f->ki[t] = ki;
+            f->kj[t] = kj;
+            dy[t] = (a + c->pad_t - ki) / 2;
+            dx[t] = (cc + c->pad_l - kj) / 2;
+        }
+}
+
+// dinp's phase (a, cc) pixels of images [b0, b0 + nb) set to (set) or added to from the staging
+// planes (Cin planes of Ho x Wo an image; stage NULL: zeros, for a phase with no taps).
+static void phase_store(float *dinp, const float *stage, const Conv2d *c, int b0, int nb, int a, int cc, int set) {
+    const int Ho = c->Ho, Wo = c->Wo;
+    #pragma omp parallel for collapse(2) schedule(static)
+    for (int n = 0; n < nb; n++)
+        for (int ci = 0; ci < c->Cin; ci++) {
+            const float *sp = stage ? stage + ((size_t)n * c->Cin + ci) * Ho * Wo : NULL;
+            float *dp = dinp + ((size_t)(b0 + n) * c->Cin + ci) * c->H * c->W;
+            for (int i = 0; i < Ho; i++)
+                for (int j = 0; j < Wo; j++) {
+                    float *o = dp + (size_t)(2 * i + a) * c->W + 2 * j + cc, v = sp ? sp[i * Wo + j] : 0.0f;
+                    *o = set ? v : *o + v;
+                }
+        }
+}
+
 // The phases in bf16 on windows (conv_windows16's layout): dout is copied once per chunk of
 // images as channel-pair words, padded by the phases' shifts, and each phase is a windowed
 // product over that copy with its own taps (A: the phase's weights as pairs), into the staging
-// planes, then added into dinp at stride 2. Packing dout's shifted columns into fp32 panels
+// planes, then stored into dinp at stride 2. Packing dout's shifted columns into fp32 panels
 // per phase and converting them ran at 180-280 GFLOP/s. Returns -1 (nothing done) where the
 // shape or the workspace does not allow it.
 static int conv_phase_dinp16(float *dinp, const float *dout, const float *weight, const Conv2d *c, Workspace *ws,
                              int set) {
-    const int Ho = c->Ho, Wo = c->Wo, P = Ho * Wo, Cout = c->Cout, Cin = c->Cin, C2 = (Cout + 1) / 2, k = c->k;
+    const int Ho = c->Ho, Wo = c->Wo, P = Ho * Wo, Cout = c->Cout, Cin = c->Cin, C2 = (Cout + 1) / 2;
     const int masked = Wo == 8;
-    if (!ws || !ws->bf16 || !pairs_on || !gemm_bf16_ok() || !conv_windows_ok(Ho, Wo) || k > 3) return -1;
-    // Each phase's taps and the shifts over all of them: [dy0, dy1] x [dx0, dx1].
+    if (!ws || !ws->bf16 || !pairs_on || !gemm_bf16_ok() || !conv_windows_ok(Ho, Wo) || c->k > 3) return -1;
+    // Each phase's taps, and the shifts over all of them: [dy0, dy1] x [dx0, dx1].
     PhaseW f[4];
     int dy[4][9], dx[4][9], dy0 = 0, dy1 = 0, dx0 = 0, dx1 = 0;
     for (int ph = 0; ph < 4; ph++) {
-        const int a = ph / 2, cc = ph % 2;
-        f[ph] = (PhaseW){weight, Cout, Cin, k, 0, {0}, {0}};
-        for (int ki = 0; ki < k; ki++)
-            for (int kj = 0; kj < k; kj++) {
-                if ((ki - a - c->pad_t) % 2 || (kj - cc - c->pad_l) % 2) continue;
-                int t = f[ph].ntap++;
-                f[ph].ki[t] = ki;
-                f[ph].kj[t] = kj;
-                dy[ph][t] = (a + c->pad_t - ki) / 2;
-                dx[ph][t] = (cc + c->pad_l - kj) / 2;
-                if (dy[ph][t] < dy0) dy0 = dy[ph][t];
-                if (dy[ph][t] > dy1) dy1 = dy[ph][t];
-                if (dx[ph][t] < dx0) dx0 = dx[ph][t];
-                if (dx[ph][t] > dx1) dx1 = dx[ph][t];
-            }
+        phase_taps(c, weight, ph / 2, ph % 2, &f[ph], dy[ph], dx[ph]);
+        for (int t = 0; t < f[ph].ntap; t++) {
+            if (dy[ph][t] < dy0) dy0 = dy[ph][t];
+            if (dy[ph][t] > dy1) dy1 = dy[ph][t];
+            if (dx[ph][t] < dx0) dx0 = dx[ph][t];
+            if (dx[ph][t] > dx1) dx1 = dx[ph][t];
+        }
     }
     const int Hp = Ho + dy1 - dy0, Wp = masked ? Wo : Wo + dx1 - dx0, cpl = masked ? 0 : -dx0;
     const size_t per = (size_t)C2 * Hp * Wp, stage_per = (size_t)Cin * P, margin = masked ? 16 : 0; // words, floats
@@ -687,28 +706,17 @@ static int conv_phase_dinp16(float *dinp, const float *dout, const float *weight
         for (int i = 0; i < m; i++)
             for (int c2 = 0; c2 < C2; c2++) {
                 const float *s0 = dout + ((size_t)(b0 + i) * Cout + 2 * c2) * P;
-                bf16_pair_plane_padded(pad + ((size_t)i * C2 + c2) * Hp * Wp, s0, 2 * c2 + 1 < Cout ? s0 + P : NULL, Ho,
-                                       Wo, Wo, 1, Hp, Wp, -dy0, cpl);
+                pair_plane(pad + ((size_t)i * C2 + c2) * Hp * Wp, s0, 2 * c2 + 1 < Cout ? s0 + P : NULL, Ho, Wo, Hp, Wp,
+                           -dy0, cpl);
             }
         Windows16 w = {pad, C2, Hp, Wp, Wo, P};
         for (int ph = 0; ph < 4; ph++) {
-            const int a = ph / 2, cc = ph % 2;
             if (f[ph].ntap)
                 gemm_windows16(Cin, m * P, C2 * f[ph].ntap, 1.0f, a16[ph],
                                (GemmWindows16){window_base16, &w, off + ph * kpmax, Wo == 16 ? Wp : 16,
                                                masked ? mask + ph * kpmax : NULL},
                                0.0f, (GemmC){stage, P, P, stage_per, NULL, NULL});
-            #pragma omp parallel for collapse(2) schedule(static)
-            for (int n = 0; n < m; n++)
-                for (int ci = 0; ci < Cin; ci++) {
-                    const float *sp = stage + ((size_t)n * Cin + ci) * P;
-                    float *dp = dinp + ((size_t)(b0 + n) * Cin + ci) * c->H * c->W;
-                    for (int i = 0; i < Ho; i++)
-                        for (int j = 0; j < Wo; j++) {
-                            float *o = dp + (size_t)(2 * i + a) * c->W + 2 * j + cc, v = f[ph].ntap ? sp[i * Wo + j] : 0.0f;
-                            *o = set ? v : *o + v;
-                        }
-                }
+            if (f[ph].ntap || set) phase_store(dinp, f[ph].ntap ? stage : NULL, c, b0, m, ph / 2, ph % 2, set);
         }
     }
     for (int ph = 0; ph < 4; ph++) free(a16[ph]);
@@ -723,30 +731,19 @@ static int conv_phase_dinp16(float *dinp, const float *dout, const float *weight
 // dinp's pixels are overwritten (a phase with no taps writes zeros), else added to.
 static int conv_phase_dinp(float *dinp, const float *dout, const float *weight, const Conv2d *c, Workspace *ws,
                            int set) {
+    if (conv_phase_dinp16(dinp, dout, weight, c, ws, set) == 0) return 0;
     const int Ha = c->Ho, Wa = c->Wo, Pa = Ha * Wa;
     const size_t per = (size_t)c->Cin * Pa;
     int nbmax = ws && ws->cap >= per ? (int)(ws->cap / per) : 0;
     if (nbmax < 1) return -1;
-    if (conv_phase_dinp16(dinp, dout, weight, c, ws, set) == 0) return 0;
     for (int a = 0; a < 2; a++)
         for (int cc = 0; cc < 2; cc++) {
-            PhaseW f = {weight, c->Cout, c->Cin, c->k, 0, {0}, {0}};
+            PhaseW f;
             PhaseCol pcol = {{dout, c->Cout, c->Ho, c->Wo, c->k, 0, 0, Ha, Wa, Pa, 1}, 0, {0}, {0}};
-            for (int ki = 0; ki < c->k; ki++) {
-                if ((ki - a - c->pad_t) % 2) continue;
-                for (int kj = 0; kj < c->k; kj++) {
-                    if ((kj - cc - c->pad_l) % 2) continue;
-                    f.ki[f.ntap] = ki; f.kj[f.ntap] = kj; f.ntap++;
-                    pcol.dy[pcol.ntap] = (a + c->pad_t - ki) / 2;
-                    pcol.dx[pcol.ntap] = (cc + c->pad_l - kj) / 2;
-                    pcol.ntap++;
-                }
-            }
+            phase_taps(c, weight, a, cc, &f, pcol.dy, pcol.dx);
+            pcol.ntap = f.ntap;
             if (!f.ntap) {
-                if (set)
-                    for (size_t pl = 0; pl < (size_t)c->B * c->Cin; pl++)
-                        for (int i = a; i < c->H; i += 2)
-                            for (int j = cc; j < c->W; j += 2) dinp[pl * c->H * c->W + (size_t)i * c->W + j] = 0.0f;
+                if (set) phase_store(dinp, NULL, c, 0, c->B, a, cc, 1);
                 continue;
             }
             for (int b0 = 0; b0 < c->B; b0 += nbmax) {
@@ -755,17 +752,7 @@ static int conv_phase_dinp(float *dinp, const float *dout, const float *weight, 
                 float *stage = ws->buf;
                 gemm_packed_prec(c->Cin, nb * Pa, c->Cout * f.ntap, 1.0f, (GemmOperand){pack_phase_w, &f, NULL},
                             (GemmOperand){pack_phase_col, &pcol, NULL}, 0.0f, (GemmC){stage, Pa, Pa, per, NULL, NULL}, ws->bf16);
-                #pragma omp parallel for collapse(2) schedule(static)
-                for (int n = 0; n < nb; n++)
-                    for (int ci = 0; ci < c->Cin; ci++) {
-                        const float *sp = stage + ((size_t)n * c->Cin + ci) * Pa;
-                        float *dp = dinp + ((size_t)(b0 + n) * c->Cin + ci) * c->H * c->W;
-                        for (int i = 0; i < Ha; i++)
-                            for (int j = 0; j < Wa; j++) {
-                                float *o = dp + (size_t)(2 * i + a) * c->W + 2 * j + cc;
-                                *o = set ? sp[i * Wa + j] : *o + sp[i * Wa + j];
-                            }
-                    }
+                phase_store(dinp, stage, c, b0, nb, a, cc, set);
             }
         }
     return 0;
@@ -972,13 +959,9 @@ void conv_implicit_forward(float *out, const float *inp, const float *weight, co
     const int P = c->Ho * c->Wo, K = c->Cin * c->k * c->k;
     GemmMat w = {weight, K, 0};
     // The windows add the bias as they store (no pass that fills it first)
-    if (c->stride == 1 && conv_windows_ok(c->Ho, c->Wo) &&
+    if ((c->stride == 1 || phases_ok(c)) && conv_windows_ok(c->Ho, c->Wo) &&
         conv_windows(out, c->Cout, 0.0f, bias, (GemmOperand){gemm_pack_a, &w, gemm_pack_a16(&w)}, inp, c->B, c->Cin,
-                     c->H, c->W, c->k, c->pad_t, c->pad_l, c->Ho, c->Wo, ws, NULL, NULL) == 0)
-        return;
-    if (c->stride == 2 && phases_ok(c) && conv_windows_ok(c->Ho, c->Wo) && ws->bf16 && pairs_on && gemm_bf16_ok() &&
-        conv_windows16(out, c->Cout, 0.0f, bias, (GemmOperand){gemm_pack_a, &w, gemm_pack_a16(&w)}, inp, c->B, c->Cin,
-                       c->H, c->W, c->k, 2, c->pad_t, c->pad_l, c->Ho, c->Wo, ws) == 0)
+                     c->H, c->W, c->k, c->stride, c->pad_t, c->pad_l, c->Ho, c->Wo, ws, NULL, NULL) == 0)
         return;
     if (bias) {
         #pragma omp parallel for collapse(2) schedule(static)
@@ -1057,7 +1040,7 @@ int conv_implicit_backward(float *dinp, float *dweight, float *dbias, const floa
             bias_done = done && dbias;
         }
         done = done || (c->stride == 1 && conv_windows_ok(c->Ho, c->Wo) &&
-                   conv_windows(NULL, c->Cout, 1.0f, NULL, (GemmOperand){0}, inp, c->B, c->Cin, c->H, c->W, c->k,
+                   conv_windows(NULL, c->Cout, 1.0f, NULL, (GemmOperand){0}, inp, c->B, c->Cin, c->H, c->W, c->k, 1,
                                 c->pad_t, c->pad_l, c->Ho, c->Wo, ws, dweight, dout) == 0);
         if (!done) {
             ColView v = {inp, c->Cin, c->H, c->W, c->k, c->pad_t, c->pad_l, c->Ho, c->Wo, P, c->stride};
@@ -1078,7 +1061,7 @@ int conv_implicit_backward(float *dinp, float *dweight, float *dbias, const floa
         FlippedW f = {weight, c->Cout, c->Cin, c->k};
         if (conv_windows_ok(c->H, c->W) &&
             conv_windows(dinp, c->Cin, dbeta, NULL, (GemmOperand){pack_flipped, &f, NULL}, dout, c->B, c->Cout, c->Ho, c->Wo,
-                         c->k, c->k - 1 - c->pad_t, c->k - 1 - c->pad_l, c->H, c->W, ws, NULL, NULL) == 0)
+                         c->k, 1, c->k - 1 - c->pad_t, c->k - 1 - c->pad_l, c->H, c->W, ws, NULL, NULL) == 0)
             return bias_done;
         ColView v = {dout, c->Cout, c->Ho, c->Wo, c->k, c->k - 1 - c->pad_t, c->k - 1 - c->pad_l,
                      c->H, c->W, HW, 1};

@@ -4,6 +4,7 @@
 // twice the fp32 kernel's flops per instruction.
 #include "ops/gemm_bf16.h"
 #include "ops/gemm.h"
+#include "ops/simd_lanes.h"
 #include "ops/simd_transpose.h"
 #include "base/cpu.h"
 #include <immintrin.h>
@@ -190,22 +191,6 @@ BF16_TARGET void bf16_pair_words(uint32_t *restrict dst, const float *lo, const 
     }
 }
 
-// Lanes [lo, hi) of 16, clamped to [0, 16).
-static inline __mmask16 lanes16(int lo, int hi) {
-    if (lo < 0) lo = 0;
-    if (hi > 16) hi = 16;
-    return hi <= lo ? 0 : (__mmask16)((((uint32_t)1 << hi) - 1) & ~(((uint32_t)1 << lo) - 1));
-}
-
-// Sixteen values of a padded row: lanes q .. q+15 of a row whose image values are src[0 .. W)
-// at columns [pad_l, pad_l + W), zeros elsewhere. The address is formed in integers: the masked
-// lanes lie before or after the image row, and only the image's lanes are read.
-BF16_TARGET static inline __m512 padded16(const float *src, int q, int pad_l, int W) {
-    if (!src) return _mm512_setzero_ps();
-    __mmask16 m = lanes16(pad_l - q, pad_l + W - q);
-    return _mm512_maskz_loadu_ps(m, (const float *)((uintptr_t)src + (intptr_t)(q - pad_l) * (intptr_t)sizeof(float)));
-}
-
 BF16_TARGET void bf16_round_row(uint16_t *restrict dst, const float *src, int n) {
     for (int i = 0; i < n; i += 16) {
         __mmask16 m = n - i >= 16 ? 0xFFFF : (__mmask16)((1u << (n - i)) - 1);
@@ -220,31 +205,27 @@ BF16_TARGET void bf16_round_row(uint16_t *restrict dst, const float *src, int n)
     }
 }
 
-// padded16 of every second value: lanes q .. q+15 of a padded row whose image values are src[0],
-// src[2], .. src[2 (W - 1)] (one column phase of a row twice as wide), from two masked loads
-// of 32 consecutive floats and their even lanes. The loads stop before src[2W - 1], which for
-// the odd phase (src one past the row's start) lies past the row.
-BF16_TARGET static inline __m512 padded16_s2(const float *src, int q, int pad_l, int W) {
+// Lanes q .. q+15 of a padded row whose image values are src[0], src[2], .. src[2 (W - 1)]
+// (one column phase of a row twice as wide) at columns [pad_l, pad_l + W), zeros elsewhere:
+// the even lanes of two masked loads of 32 consecutive floats. The loads stop before
+// src[2W - 1], which for the odd phase (src one past the row's start) lies past the row.
+BF16_TARGET static inline __m512 phase16(const float *src, int q, int pad_l, int W) {
     if (!src) return _mm512_setzero_ps();
     const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
     const int base = 2 * (q - pad_l);
-    const uintptr_t at = (uintptr_t)src + (intptr_t)base * (intptr_t)sizeof(float);
-    __m512 v0 = _mm512_maskz_loadu_ps(lanes16(-base, 2 * W - 1 - base), (const float *)at);
-    __m512 v1 = _mm512_maskz_loadu_ps(lanes16(-base - 16, 2 * W - 1 - base - 16), (const float *)(at + 64));
+    __m512 v0 = _mm512_maskz_loadu_ps(lane_mask(-base, 2 * W - 1 - base), shifted(src, base));
+    __m512 v1 = _mm512_maskz_loadu_ps(lane_mask(-base - 16, 2 * W - 1 - base - 16), shifted(src, base + 16));
     return _mm512_permutex2var_ps(v0, even, v1);
 }
 
-BF16_TARGET void bf16_pair_plane_padded(uint32_t *restrict dst, const float *lo, const float *hi, int H, int W,
-                                        int ld, int step, int Hp, int Wp, int pad_t, int pad_l) {
+BF16_TARGET void bf16_pair_phase_padded(uint32_t *restrict dst, const float *lo, const float *hi, int H, int W, int ld,
+                                        int Hp, int Wp, int pad_t, int pad_l) {
     for (int r = 0; r < Hp; r++) {
         int in = r - pad_t >= 0 && r - pad_t < H;
         const float *l = in ? lo + (size_t)(r - pad_t) * ld : NULL, *u = in && hi ? hi + (size_t)(r - pad_t) * ld : NULL;
         uint32_t *d = dst + (size_t)r * Wp;
-        for (int q = 0; q < Wp; q += 16) {
-            __m512i v = step == 2 ? pair16(padded16_s2(l, q, pad_l, W), padded16_s2(u, q, pad_l, W))
-                                  : pair16(padded16(l, q, pad_l, W), padded16(u, q, pad_l, W));
-            _mm512_mask_storeu_epi32(d + q, lanes16(0, Wp - q), v);
-        }
+        for (int q = 0; q < Wp; q += 16)
+            _mm512_mask_storeu_epi32(d + q, lane_mask(0, Wp - q), pair16(phase16(l, q, pad_l, W), phase16(u, q, pad_l, W)));
     }
 }
 

@@ -42,11 +42,12 @@ void bf16_kernel_win(int mr, int kp, const uint32_t *a, const uint32_t *base, co
 void bf16_pair_words(uint32_t *dst, const float *lo, const float *hi, int n);
 // dst[i] = bf16(src[i]) (nearest even) for i < n.
 void bf16_round_row(uint16_t *dst, const float *src, int n);
-// An H x W image of pair words bf16(lo) | bf16(hi) << 16 (hi NULL: 0), as bf16_pair_words, value
-// (i, j) from lo[i * ld + j * step] (step 1, or 2: a column phase), laid out zero-padded at dst:
-// Hp x Wp, the image from row pad_t and column pad_l (columns past Wp dropped).
-void bf16_pair_plane_padded(uint32_t *dst, const float *lo, const float *hi, int H, int W, int ld, int step, int Hp,
-                            int Wp, int pad_t, int pad_l);
+// One column phase of pair words, laid out zero-padded: an H x W image whose value (i, j) is
+// bf16(lo[i * ld + 2 j]) | bf16(hi[i * ld + 2 j]) << 16 (hi NULL: 0; nearest even, as
+// bf16_pair_words) at dst, Hp x Wp, from row pad_t and column pad_l (columns past Wp dropped).
+// The stride-2 convs' phase planes (conv_implicit.c).
+void bf16_pair_phase_padded(uint32_t *dst, const float *lo, const float *hi, int H, int W, int ld, int Hp, int Wp,
+                            int pad_t, int pad_l);
 // A bf16 conv weight gradient's tile, transposed (conv_implicit.c): rows r < g * kw are the taps
 // (row r / kw of grp, column tap r % kw), 32 columns the output channels. C[r][j] (ldc 32) = the
 // sum over images n < nb, output rows oh < Ho and pixel pairs q < Wo / 2 of the pair at
