@@ -83,6 +83,13 @@ static inline __attribute__((always_inline)) void head_scores(float *s, const fl
 #define ATTN_VEC(T, hs) ((T) % 8 == 0 && (hs) % 8 == 0)
 static inline int rows_per_block(int nv) { return nv == 1 ? 8 : nv == 2 ? 4 : nv <= 4 ? 2 : 1; }
 
+// The eight partial sums of lo (lanes 0-3) and hi (4-7) added in ops_sum's order.
+static inline double reduce8(__m256d lo, __m256d hi) {
+    __m256d h = _mm256_hadd_pd(lo, hi); // a0+a1, a4+a5, a2+a3, a6+a7
+    __m128d q = _mm_add_pd(_mm256_castpd256_pd128(h), _mm256_extractf128_pd(h, 1));
+    return _mm_cvtsd_f64(_mm_add_sd(q, _mm_unpackhi_pd(q, q)));
+}
+
 // ops_sum of n floats, n a multiple of 8, in registers: the eight partial sums in two 4-lane
 // double vectors, added in ops_sum's order.
 static inline double sum8(const float *x, int n) {
@@ -91,9 +98,7 @@ static inline double sum8(const float *x, int n) {
         lo = _mm256_add_pd(lo, _mm256_cvtps_pd(_mm_loadu_ps(x + i)));
         hi = _mm256_add_pd(hi, _mm256_cvtps_pd(_mm_loadu_ps(x + i + 4)));
     }
-    __m256d h = _mm256_hadd_pd(lo, hi); // a0+a1, a4+a5, a2+a3, a6+a7
-    __m128d q = _mm_add_pd(_mm256_castpd256_pd128(h), _mm256_extractf128_pd(h, 1));
-    return _mm_cvtsd_f64(_mm_add_sd(q, _mm_unpackhi_pd(q, q)));
+    return reduce8(lo, hi);
 }
 
 // ops_dot for n a multiple of 8, as sum8 (each float product is exact in double).
@@ -104,9 +109,7 @@ static inline double dot8(const float *x, const float *y, int n) {
         hi = _mm256_add_pd(hi, _mm256_mul_pd(_mm256_cvtps_pd(_mm_loadu_ps(x + i + 4)),
                                              _mm256_cvtps_pd(_mm_loadu_ps(y + i + 4))));
     }
-    __m256d h = _mm256_hadd_pd(lo, hi);
-    __m128d q = _mm_add_pd(_mm256_castpd256_pd128(h), _mm256_extractf128_pd(h, 1));
-    return _mm_cvtsd_f64(_mm_add_sd(q, _mm_unpackhi_pd(q, q)));
+    return reduce8(lo, hi);
 }
 
 // softmax_backward_row for n a multiple of 8.
