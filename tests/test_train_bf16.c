@@ -164,6 +164,32 @@ TEST(bf16_without_the_extension_falls_back_with_a_message) {
     CHECK(on == gemm_bf16_ok() && (on || msg[0]), "bf16 with the CPU's own support: on %d, message '%s'", on, msg);
 }
 
+// On a CPU whose vdpbf16ps is slower than its fp32 FMA (session 20's machine: 0.5x) a bf16 run
+// is slower than fp32: it still runs in bf16, as asked, but says so.
+TEST(bf16_on_a_cpu_where_it_is_slower_says_so) {
+    if (!gemm_bf16_ok()) {
+        CHECK(gemm_bf16_speed() == 0, "speed %g without BF16", gemm_bf16_speed());
+        return;
+    }
+    const char *old = getenv("REPAE_BF16_SPEED");
+    unsetenv("REPAE_BF16_SPEED");
+    double v = gemm_bf16_speed();
+    CHECK(v > 0.05 && v < 20, "measured vdpbf16ps / FMA flops %g is not a plausible ratio", v);
+    Config c;
+    base_cfg(&c);
+    CHECK(!set(&c, "train.precision=\"bf16\""), "config");
+    char msg[1024];
+    int on;
+    setenv("REPAE_BF16_SPEED", "0.5", 1);
+    capture_stderr(msg, sizeof msg, warn_bf16, &c, &on);
+    CHECK(on == 1 && strstr(msg, "0.50x") && strstr(msg, "slower than fp32"), "slow bf16: on %d, said '%s'", on, msg);
+    setenv("REPAE_BF16_SPEED", "2", 1);
+    capture_stderr(msg, sizeof msg, warn_bf16, &c, &on);
+    CHECK(on == 1 && msg[0] == 0, "fast bf16: on %d, said '%s'", on, msg);
+    if (old) setenv("REPAE_BF16_SPEED", old, 1);
+    else unsetenv("REPAE_BF16_SPEED");
+}
+
 TEST(precision_defaults_to_fp32_and_names_itself_when_wrong) {
     Config c;
     base_cfg(&c);
@@ -178,6 +204,7 @@ int main(void) {
     if (!mkdtemp(tmp)) { perror("mkdtemp"); return 1; }
     omp_set_num_threads(1);
     RUN(bf16_without_the_extension_falls_back_with_a_message);
+    RUN(bf16_on_a_cpu_where_it_is_slower_says_so);
     RUN(precision_defaults_to_fp32_and_names_itself_when_wrong);
     RUN(resume_is_bit_exact_in_bf16);
     RUN(bf16_loss_curves_within_the_seed_spread_of_fp32);

@@ -36,6 +36,8 @@ echo "| evaluation (FD on 5000 samples) vs PyTorch at its best | $(grab $s '^rep
 for p in repae pt-spin pt-pasv pt-av512; do
   echo "| evaluation $p (median: features of 2 x 5000 images + FD) | $(grab $s "^$p *median" | sed 's/.*median of [0-9]*: //') | | \`build/bench/bench_eval\` | $(mark $s) |"
 done
+s=isa
+echo "| one core's matrix instructions (fp32 FMA zmm / vdpbf16ps / AMX, GFLOP/s) | $(grab $s '^fp32 FMA zmm' | sed 's/.*) *//') / $(grab $s '^bf16 dot zmm' | sed 's/.*) *//') / $(grab $s '^bf16 AMX' | sed 's/.*) *//'); $(grab $s '^vdpbf16ps / best' | sed 's/ (.*//') | | \`build/bench/bench_isa\` | $(mark $s) |"
 for s in ops ops-bf16 ops-1thread-cpu ops-1thread-cpu-bf16; do
   pk=$(f $s | grep -m1 "own bf16 peak" || f $s | grep -m1 "own peak")
   rows=$(f $s | awk -F'|' '/ mm \|/ { n++; split($2, a, " "); split($3, b, " "); fo = a[4] + 0; bo = b[4] + 0; if (fo >= 70) okf++; if (bo >= 70) okb++ } END { printf "%d of %d forward, %d of %d backward rows at >= 70%% of the own peak", okf, n, okb, n }')

@@ -39,7 +39,15 @@ int model_build(Model *m, const Config *cfg, int max_batch, int mode, char *err)
 
 int model_precision_bf16(const Config *cfg, int warn) {
     if (strcmp(cfg->train.precision, "bf16") != 0) return 0;
-    if (gemm_bf16_ok()) return 1;
+    if (gemm_bf16_ok()) {
+        double v = gemm_bf16_speed();
+        // Below 0.8 (not 1, so that a noisy measurement near parity stays quiet) bf16 is slower.
+        if (warn && v < 0.8)
+            fprintf(stderr, "repae: train.precision is \"bf16\", but this CPU's vdpbf16ps does %.2fx the flops "
+                            "of its fp32 FMA (measured at start): bf16 runs slower than fp32 here "
+                            "(build/bench/bench_isa measures it; REPAE_BF16_SPEED=1 silences this)\n", v);
+        return 1;
+    }
     if (warn)
         fprintf(stderr, "repae: train.precision is \"bf16\" but %s; training in fp32 instead "
                         "(set train.precision=\"fp32\" to silence this)\n",

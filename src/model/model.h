@@ -48,7 +48,9 @@ int model_build(Model *m, const Config *cfg, int max_batch, int mode, char *err)
 void model_free(Model *m);
 // 1 if cfg asks for train.precision "bf16" and this process can run it (gemm_bf16_ok). When it
 // asks but cannot (a CPU without AVX512-BF16, REPAE_GEMM=openblas), 0, after a message on
-// stderr when warn is set (model_build warns, except in its count-only pass).
+// stderr when warn is set (model_build warns, except in its count-only pass). Where it can but
+// the CPU's bf16 instruction is slower than its fp32 FMA (gemm_bf16_speed below 0.8), 1 after
+// a message saying so.
 int model_precision_bf16(const Config *cfg, int warn);
 void model_init(Model *m, Rng *rng);
 

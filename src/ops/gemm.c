@@ -433,6 +433,13 @@ void gemm_windows_hold_enable(int on) { hold_on = on != 0; }
 // product, and tests can then pretend the CPU lacks BF16 (REPAE_CPU_PRETEND_MISSING) at any time.
 int gemm_bf16_ok(void) { return use_own() && gemm_bf16_cpu(); }
 
+double gemm_bf16_speed(void) {
+    if (!gemm_bf16_ok()) return 0;
+    const char *e = getenv("REPAE_BF16_SPEED");
+    if (e && *e) return atof(e);
+    return bf16_speed();
+}
+
 // Tiles of gemm_windows: B rows read in place (see kernel_tile).
 __attribute__((target("avx512f")))
 static void kernel_win_rows(int mr, int kc, const float *a, const float *base, const ptrdiff_t *off, ptrdiff_t half,

@@ -15,6 +15,9 @@
 
 // 1 if this CPU can run the kernels (AVX512-BF16 and BW), honouring REPAE_CPU_PRETEND_MISSING.
 int gemm_bf16_cpu(void);
+// vdpbf16ps's flops over vfmadd231ps's (zmm) on this core, timed once per process (gemm.h's
+// gemm_bf16_speed); only where gemm_bf16_cpu.
+double bf16_speed(void);
 // fp32 panels (gemm.c's layout: rows in panels of MR (A) or NR (B), kc values each) -> bf16
 // k-pair panels. Panel p of the result starts at dst + p * width * ((kc + 1) / 2).
 void bf16_convert_a(uint32_t *dst, const float *src, int mc, int kc);
