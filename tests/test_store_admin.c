@@ -56,7 +56,7 @@ TEST(delete_runs_all_or_nothing) {
     CHECK(store_open(&s, tpath("del.db"), STORE_CREATE, err) == 0, "%s", err);
     int64_t id[3];
     for (int i = 0; i < 3; i++) {
-        char name[8];
+        char name[16];
         snprintf(name, sizeof name, "r%d", i);
         CHECK(store_create_run(s, name, "{}", 1, 0, i == 2 ? "running" : "done", &id[i], err) == 0, "%s", err);
         char dir[512];

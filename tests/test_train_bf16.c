@@ -110,31 +110,14 @@ TEST(bf16_loss_curves_within_the_seed_spread_of_fp32) {
     }
 }
 
-// stderr of fn() into buf.
-static void capture_stderr(char *buf, size_t n, int (*fn)(const Config *), const Config *c, int *ret) {
-    fflush(stderr);
-    char path[300];
-    snprintf(path, sizeof path, "%s/stderr.txt", tmp);
-    int saved = dup(2);
-    FILE *f = fopen(path, "w+");
-    dup2(fileno(f), 2);
-    *ret = fn(c);
-    fflush(stderr);
-    dup2(saved, 2);
-    close(saved);
-    rewind(f);
-    size_t k = fread(buf, 1, n - 1, f);
-    buf[k] = 0;
-    fclose(f);
-}
-
-static int warn_bf16(const Config *c) { return model_precision_bf16(c, 1); }
-// model_build's flags (m.bf16 + both parts'), or -1 if it failed.
-static int build_flags(const Config *c) {
+static int note_bf16(const Config *c, char *note) { return model_precision_bf16(c, note, 320); }
+// model_build's flags (m.bf16 + both parts'), or -1 if it failed; its precision_note into note.
+static int build_flags(const Config *c, char *note) {
     Model m;
     char err[ERRLEN];
     if (model_build(&m, c, 2, 0, err)) { fprintf(stderr, "model_build: %s\n", err); return -1; }
     int f = m.bf16 + m.vae.ws.bf16 + m.sit.bf16;
+    snprintf(note, 320, "%s", m.precision_note);
     model_free(&m);
     return f;
 }
@@ -144,23 +127,19 @@ TEST(bf16_without_the_extension_falls_back_with_a_message) {
     base_cfg(&c);
     CHECK(!set(&c, "train.precision=\"bf16\""), "config");
     setenv("REPAE_CPU_PRETEND_MISSING", "avx512bf16", 1);
-    char msg[1024];
-    int on;
-    capture_stderr(msg, sizeof msg, warn_bf16, &c, &on);
-    char bmsg[1024];
-    int mb;
-    capture_stderr(bmsg, sizeof bmsg, build_flags, &c, &mb);
+    char msg[320], bmsg[320];
+    int on = note_bf16(&c, msg), mb = build_flags(&c, bmsg);
     unsetenv("REPAE_CPU_PRETEND_MISSING");
     CHECK(on == 0, "bf16 reported on with AVX512-BF16 pretended missing");
     CHECK(strstr(msg, "train.precision") && strstr(msg, "fp32") &&
               (strstr(msg, "AVX512-BF16") || strstr(msg, "REPAE_GEMM")), "message: '%s'", msg);
-    CHECK(mb == 0 && strstr(bmsg, "fp32 instead"), "model_build: bf16 flags %d (-1: failed), said '%s'", mb, bmsg);
-    // fp32 never warns; bf16 with the extension is on
+    CHECK(mb == 0 && strstr(bmsg, "fp32 instead"), "model_build: bf16 flags %d (-1: failed), noted '%s'", mb, bmsg);
+    // fp32 has nothing to say; bf16 with the extension is on
     Config f;
     base_cfg(&f);
-    capture_stderr(msg, sizeof msg, warn_bf16, &f, &on);
+    on = note_bf16(&f, msg);
     CHECK(on == 0 && msg[0] == 0, "fp32: on %d, message '%s'", on, msg);
-    capture_stderr(msg, sizeof msg, warn_bf16, &c, &on);
+    on = note_bf16(&c, msg);
     CHECK(on == gemm_bf16_ok() && (on || msg[0]), "bf16 with the CPU's own support: on %d, message '%s'", on, msg);
 }
 
@@ -178,16 +157,57 @@ TEST(bf16_on_a_cpu_where_it_is_slower_says_so) {
     Config c;
     base_cfg(&c);
     CHECK(!set(&c, "train.precision=\"bf16\""), "config");
-    char msg[1024];
-    int on;
+    char msg[320];
     setenv("REPAE_BF16_SPEED", "0.5", 1);
-    capture_stderr(msg, sizeof msg, warn_bf16, &c, &on);
+    int on = note_bf16(&c, msg);
     CHECK(on == 1 && strstr(msg, "0.50x") && strstr(msg, "slower than fp32"), "slow bf16: on %d, said '%s'", on, msg);
     setenv("REPAE_BF16_SPEED", "2", 1);
-    capture_stderr(msg, sizeof msg, warn_bf16, &c, &on);
+    on = note_bf16(&c, msg);
     CHECK(on == 1 && msg[0] == 0, "fast bf16: on %d, said '%s'", on, msg);
     if (old) setenv("REPAE_BF16_SPEED", old, 1);
     else unsetenv("REPAE_BF16_SPEED");
+}
+
+// The note reaches a run's user through TrainRunOpts.warn (the dashboard's notice line and the
+// run's console), never as bytes on stderr, where the dashboard is drawing.
+typedef struct { int n; char last[400]; } Warned;
+static void collect(void *ctx, const char *msg) {
+    Warned *w = ctx;
+    w->n++;
+    snprintf(w->last, sizeof w->last, "%s", msg);
+}
+
+TEST(the_precision_note_goes_to_the_run_not_to_stderr) {
+    Config c;
+    base_cfg(&c);
+    CHECK(!set(&c, "train.precision=\"bf16\"") && !set(&c, "train.steps=1"), "config");
+    // Whatever this CPU is, one of the two notes applies: no BF16 (fallback) or a slow one.
+    setenv("REPAE_BF16_SPEED", "0.5", 1);
+    char dir[300], err[ERRLEN], path[320];
+    snprintf(dir, sizeof dir, "%s/note_run", tmp);
+    snprintf(path, sizeof path, "%s/note_stderr.txt", tmp);
+    Warned w = {0};
+    TrainRunOpts o = {.ctx = &w, .warn = collect};
+    Rec r = {0};
+    TrainHooks h = hooks_for(&r);
+    fflush(stderr);
+    int saved = dup(2);
+    FILE *f = fopen(path, "w+");
+    CHECK(f != NULL, "cannot open %s", path);
+    dup2(fileno(f), 2);
+    TrainStatus st = train_run_opts(&c, dir, 0, &h, &o, err);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    rewind(f);
+    char out[2048];
+    size_t k = fread(out, 1, sizeof out - 1, f);
+    out[k] = 0;
+    fclose(f);
+    unsetenv("REPAE_BF16_SPEED");
+    CHECK(st == TRAIN_DONE, "status %d: %s", st, err);
+    CHECK(w.n >= 1 && strstr(w.last, "train.precision"), "warn called %d times, last '%s'", w.n, w.last);
+    CHECK(!strstr(out, "train.precision"), "the note went to stderr too: '%s'", out);
 }
 
 TEST(precision_defaults_to_fp32_and_names_itself_when_wrong) {
@@ -205,6 +225,7 @@ int main(void) {
     omp_set_num_threads(1);
     RUN(bf16_without_the_extension_falls_back_with_a_message);
     RUN(bf16_on_a_cpu_where_it_is_slower_says_so);
+    RUN(the_precision_note_goes_to_the_run_not_to_stderr);
     RUN(precision_defaults_to_fp32_and_names_itself_when_wrong);
     RUN(resume_is_bit_exact_in_bf16);
     RUN(bf16_loss_curves_within_the_seed_spread_of_fp32);

@@ -49,6 +49,7 @@ static int find_run(const Globals *g, const char *ref, RunModel *rm, char *err) 
 
 static int load_model(Model *m, const RunModel *rm, int max_batch, char *err) {
     if (model_build(m, &rm->cfg, max_batch, 0, err)) return -1;
+    if (m->precision_note[0]) fprintf(stderr, "repae: warning: %s\n", m->precision_note);
     if (model_load(m, rm->ckpt, 1, err)) { model_free(m); return -1; }
     return 0;
 }

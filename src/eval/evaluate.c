@@ -23,6 +23,7 @@ int eval_open(Evaluation *e, const Config *cfg, const char *ckpt_dir, const Eval
     if (dataset_open(&e->te, dc, DATA_TEST, err)) goto fail;
     if (dataset_open(&e->tr, dc, DATA_TRAIN, err)) goto fail;
     if (model_build(&e->m, cfg, o->batch, 0, err)) goto fail;
+    if (e->m.precision_note[0]) fprintf(stderr, "repae: warning: %s\n", e->m.precision_note); // `repae eval` only
     e->have_model = 1;
     e->use_ema = cfg->train.ema > 0;
     if (model_load(&e->m, ckpt_dir, e->use_ema, err)) goto fail;

@@ -31,28 +31,29 @@ int model_build(Model *m, const Config *cfg, int max_batch, int mode, char *err)
     }
     // train.precision: carried by the VAE's workspace (its convs) and the SiT (its linears),
     // so that two models in one process may differ.
-    m->bf16 = model_precision_bf16(cfg, !(mode & ALLOC_COUNT));
+    m->bf16 = model_precision_bf16(cfg, m->precision_note, sizeof m->precision_note);
     m->vae.ws.bf16 = m->bf16;
     m->sit.bf16 = m->bf16;
     return 0;
 }
 
-int model_precision_bf16(const Config *cfg, int warn) {
+int model_precision_bf16(const Config *cfg, char *note, size_t n) {
+    if (note && n) note[0] = 0;
     if (strcmp(cfg->train.precision, "bf16") != 0) return 0;
     if (gemm_bf16_ok()) {
         double v = gemm_bf16_speed();
         // Below 0.8 (not 1, so that a noisy measurement near parity stays quiet) bf16 is slower.
-        if (warn && v < 0.8)
-            fprintf(stderr, "repae: train.precision is \"bf16\", but this CPU's vdpbf16ps does %.2fx the flops "
-                            "of its fp32 FMA (measured at start): bf16 runs slower than fp32 here "
-                            "(build/bench/bench_isa measures it; REPAE_BF16_SPEED=1 silences this)\n", v);
+        if (note && n && v < 0.8)
+            snprintf(note, n, "train.precision is \"bf16\", but this CPU's vdpbf16ps does %.2fx the flops of its "
+                              "fp32 FMA (measured at start): bf16 runs slower than fp32 here (build/bench/bench_isa "
+                              "measures it; REPAE_BF16_SPEED=1 silences this)", v);
         return 1;
     }
-    if (warn)
-        fprintf(stderr, "repae: train.precision is \"bf16\" but %s; training in fp32 instead "
-                        "(set train.precision=\"fp32\" to silence this)\n",
-                gemm_own() ? "this CPU has no AVX512-BF16 (vdpbf16ps)"
-                           : "the own AVX-512 kernel is off (REPAE_GEMM=openblas or no AVX-512)");
+    if (note && n)
+        snprintf(note, n, "train.precision is \"bf16\" but %s; training in fp32 instead "
+                          "(set train.precision=\"fp32\" to silence this)",
+                 gemm_own() ? "this CPU has no AVX512-BF16 (vdpbf16ps)"
+                            : "the own AVX-512 kernel is off (REPAE_GEMM=openblas or no AVX-512)");
     return 0;
 }
 

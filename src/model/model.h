@@ -39,6 +39,7 @@ typedef struct {
     size_t nx, nz;      // floats per image, per latent
     int num_classes;    // sit.num_classes (0 = unconditional)
     int bf16;           // train.precision "bf16" in effect (the CPU can); see model_precision_bf16
+    char precision_note[320]; // what the user should hear about train.precision here, or ""
 } Model;
 
 // Builds every part for batches up to max_batch; weights are zero until model_init or a load.
@@ -47,11 +48,12 @@ typedef struct {
 int model_build(Model *m, const Config *cfg, int max_batch, int mode, char *err);
 void model_free(Model *m);
 // 1 if cfg asks for train.precision "bf16" and this process can run it (gemm_bf16_ok). When it
-// asks but cannot (a CPU without AVX512-BF16, REPAE_GEMM=openblas), 0, after a message on
-// stderr when warn is set (model_build warns, except in its count-only pass). Where it can but
-// the CPU's bf16 instruction is slower than its fp32 FMA (gemm_bf16_speed below 0.8), 1 after
-// a message saying so.
-int model_precision_bf16(const Config *cfg, int warn);
+// asks but cannot (a CPU without AVX512-BF16, REPAE_GEMM=openblas), 0; where it can but the CPU's
+// bf16 instruction is slower than its fp32 FMA (gemm_bf16_speed below 0.8), 1. Either way a
+// sentence saying so goes to note (n bytes; "" when there is nothing to say; note may be NULL).
+// Nothing is printed: model_build keeps the sentence in precision_note for its caller to
+// route (stderr from a command, the run's console and notice line from the dashboard).
+int model_precision_bf16(const Config *cfg, char *note, size_t n);
 void model_init(Model *m, Rng *rng);
 
 // Reads <dir>/vae.safetensors (the VAE, and exactly the BN buffers when latent BN is on) and

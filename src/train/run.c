@@ -221,6 +221,7 @@ TrainStatus train_run_opts(const Config *cfg, const char *run_dir, int resume, c
     const Dist *dist = o ? o->dist : NULL;
     int writer = dist_rank(dist) == 0; // rank 0 alone writes checkpoints and evaluates
     if (trainer_build_dist(tr, cfg, 0, dist, err)) { free(tr); threads_restore(threads); return TRAIN_FAILED; }
+    if (writer && tr->m.precision_note[0]) warn_run(o, tr->m.precision_note); // via o: never onto a dashboard's screen
     long from = -1;
     // On several processes rank 0 alone loads (a failure there aborts the job) and sends.
     if (writer && resume && trainer_resume(tr, run_dir, o, &from, err)) goto done;
@@ -325,6 +326,7 @@ int train_bench(const Config *cfg, int steps, TrainBench *out, char *err) {
     Trainer *tr = xcalloc(1, sizeof(Trainer));
     int rc = -1;
     if (trainer_build(tr, cfg, 1, err)) { free(tr); threads_restore(threads); return -1; }
+    if (tr->m.precision_note[0]) fprintf(stderr, "repae: warning: %s\n", tr->m.precision_note);
     if (trainer_init_weights(tr, err)) goto done;
     float vals[M_COUNT];
     trainer_draw_inputs(tr);
