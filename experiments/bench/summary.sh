@@ -38,6 +38,8 @@ for p in repae pt-spin pt-pasv pt-av512; do
 done
 s=isa
 echo "| one core's matrix instructions (fp32 FMA zmm / vdpbf16ps / AMX, GFLOP/s) | $(grab $s '^fp32 FMA zmm' | sed 's/.*) *//') / $(grab $s '^bf16 dot zmm' | sed 's/.*) *//') / $(grab $s '^bf16 AMX' | sed 's/.*) *//'); $(grab $s '^vdpbf16ps / best' | sed 's/ (.*//') | | \`build/bench/bench_isa\` | $(mark $s) |"
+s=amx
+echo "| AMX prototype GEMM with conversion, 2 threads (not used by repae yet), GFLOP/s against the own fp32 | $(grab $s '^M1024 N576 K192' | awk '{ printf "SiT qkv %s against %s (%s)", $(NF-4), $(NF-3), $(NF-1) }'); $(grab $s '^M128 N4096' | awk '{ printf "conv 128@8 %s against %s (%s)", $(NF-4), $(NF-3), $(NF-1) }') | | \`build/bench/bench_amx\` | $(mark $s) |"
 for s in ops ops-bf16 ops-1thread-cpu ops-1thread-cpu-bf16; do
   pk=$(f $s | grep -m1 "own bf16 peak" || f $s | grep -m1 "own peak")
   rows=$(f $s | awk -F'|' '/ mm \|/ { n++; split($2, a, " "); split($3, b, " "); fo = a[4] + 0; bo = b[4] + 0; if (fo >= 70) okf++; if (bo >= 70) okb++ } END { printf "%d of %d forward, %d of %d backward rows at >= 70%% of the own peak", okf, n, okb, n }')
