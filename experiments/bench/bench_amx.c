@@ -9,16 +9,14 @@
 // 32 only, no alpha/beta/bias, no transposes: a prototype of the kernel, not an op.
 //   build/bench/bench_amx [THREADS]     (default 2; prints why and exits 0 without AMX)
 #include <immintrin.h>
-#include <cpuid.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
-#include <sys/syscall.h>
 #include "ops/gemm.h"
+#include "amx_probe.h"
 
 #define AMX_TARGET __attribute__((target("avx512f,avx512bw,avx512bf16,amx-tile,amx-bf16")))
 
@@ -28,25 +26,11 @@ static double now(void) {
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-static const char *amx_unavailable(void) {
-    unsigned a, b, c, d;
-    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(d & (1u << 22)) || !(d & (1u << 24)))
-        return "CPUID has no AMX-BF16/AMX-TILE";
-    if (!__builtin_cpu_supports("avx512bf16")) return "no AVX512-BF16 for the conversions";
-    if (syscall(SYS_arch_prctl, 0x1023, 18) != 0) return "Linux refused the AMX tile state (arch_prctl)";
-    return NULL;
-}
-
-struct tilecfg {
-    unsigned char palette, start_row, reserved[14];
-    unsigned short colsb[16];
-    unsigned char rows[16];
-};
 
 // Every thread configures its own tiles: 0-3 C (16 x 16 fp32), 4-5 A (16 rows x 32 bf16),
 // 6-7 B (16 k pairs x 16 columns).
 AMX_TARGET static void tiles_configure(void) {
-    struct tilecfg cfg;
+    AmxTileConfig cfg;
     memset(&cfg, 0, sizeof cfg);
     cfg.palette = 1;
     for (int i = 0; i < 8; i++) cfg.colsb[i] = 64, cfg.rows[i] = 16;
@@ -106,7 +90,7 @@ AMX_TARGET static void amx_gemm(int M, int N, int K, const float *A, const float
 
 int main(int argc, char **argv) {
     int threads = argc > 1 ? atoi(argv[1]) : 2;
-    const char *why = amx_unavailable();
+    const char *why = __builtin_cpu_supports("avx512bf16") ? amx_unavailable() : "no AVX512-BF16 for the conversions";
     printf("bench_amx: %d threads, best of 7, GFLOP/s including the bf16 conversion of both operands\n", threads);
     if (why) {
         printf("no AMX here: %s\n", why);

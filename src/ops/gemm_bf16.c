@@ -17,11 +17,9 @@
 
 int gemm_bf16_cpu(void) { return cpu_has("avx512bf16") && cpu_has("avx512bw") && cpu_has("avx512f"); }
 
-// bf16_speed: 16 independent accumulator chains (enough for a 4-6 cycle latency on two ports) of
-// each instruction, in registers only, the faster of two passes of each, about 0.5 ms in all.
-// The CPU is the same for every run of the process, so the ratio is measured once.
-#define SPEED_CHAINS 16
-#define SPEED_ITERS 4000
+// The rates: 16 independent accumulator chains (enough for a 4-6 cycle latency on two ports)
+// of one instruction, in registers only, on the calling core.
+#define RATE_CHAINS 16
 
 static double seconds(void) {
     struct timespec t;
@@ -29,48 +27,48 @@ static double seconds(void) {
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
 }
 
-__attribute__((target("avx512f"))) static double fma_time(float *sink) {
-    __m512 a[SPEED_CHAINS], x = _mm512_set1_ps(0.999f), y = _mm512_set1_ps(1e-7f);
-    for (int i = 0; i < SPEED_CHAINS; i++) a[i] = _mm512_set1_ps((float)i);
+__attribute__((target("avx512f"))) double bf16_rate_fma(long iters) {
+    __m512 a[RATE_CHAINS], x = _mm512_set1_ps(0.999f), y = _mm512_set1_ps(1e-7f);
+    for (int i = 0; i < RATE_CHAINS; i++) a[i] = _mm512_set1_ps((float)i);
     double t0 = seconds();
-    for (int n = 0; n < SPEED_ITERS; n++) {
+    for (long n = 0; n < iters; n++) {
 #pragma GCC unroll 16
-        for (int i = 0; i < SPEED_CHAINS; i++) a[i] = _mm512_fmadd_ps(a[i], x, y);
+        for (int i = 0; i < RATE_CHAINS; i++) a[i] = _mm512_fmadd_ps(a[i], x, y);
     }
     double t = seconds() - t0;
-    for (int i = 0; i < SPEED_CHAINS; i++) *sink += _mm512_reduce_add_ps(a[i]);
-    return t;
+    volatile float keep = 0; // the chains stay live
+    for (int i = 0; i < RATE_CHAINS; i++) keep += _mm512_reduce_add_ps(a[i]);
+    return t > 0 ? (double)iters * RATE_CHAINS * 32 / t * 1e-9 : 0;
 }
 
-BF16_TARGET static double dpbf16_time(float *sink) {
-    __m512 a[SPEED_CHAINS];
-    __m512bh x = (__m512bh)_mm512_set1_epi16(0x3f80), y = (__m512bh)_mm512_set1_epi16(0x3380);
-    for (int i = 0; i < SPEED_CHAINS; i++) a[i] = _mm512_set1_ps((float)i);
+BF16_TARGET double bf16_rate_dpbf16(long iters) {
+    __m512 a[RATE_CHAINS];
+    __m512bh x = (__m512bh)_mm512_set1_epi16(0x3f80), y = (__m512bh)_mm512_set1_epi16(0x3380); // 1, 6e-8
+    for (int i = 0; i < RATE_CHAINS; i++) a[i] = _mm512_set1_ps((float)i);
     double t0 = seconds();
-    for (int n = 0; n < SPEED_ITERS; n++) {
+    for (long n = 0; n < iters; n++) {
 #pragma GCC unroll 16
-        for (int i = 0; i < SPEED_CHAINS; i++) a[i] = _mm512_dpbf16_ps(a[i], x, y);
+        for (int i = 0; i < RATE_CHAINS; i++) a[i] = _mm512_dpbf16_ps(a[i], x, y);
     }
     double t = seconds() - t0;
-    for (int i = 0; i < SPEED_CHAINS; i++) *sink += _mm512_reduce_add_ps(a[i]);
-    return t;
+    volatile float keep = 0;
+    for (int i = 0; i < RATE_CHAINS; i++) keep += _mm512_reduce_add_ps(a[i]);
+    return t > 0 ? (double)iters * RATE_CHAINS * 64 / t * 1e-9 : 0;
 }
 
+// The CPU is the same for every run of the process, so the ratio is measured once: two
+// alternated passes of 4000 iterations each (about 0.5 ms in all), the best of each.
 static double speed;
 static pthread_once_t speed_once = PTHREAD_ONCE_INIT;
 
 static void speed_measure(void) {
-    volatile float keep;
-    float sink = 0;
-    double tf = 1e9, tb = 1e9;
-    for (int r = 0; r < 2; r++) { // alternated, the best of each
-        double f = fma_time(&sink), b = dpbf16_time(&sink);
-        tf = f < tf ? f : tf;
-        tb = b < tb ? b : tb;
+    double f = 0, b = 0;
+    for (int r = 0; r < 2; r++) {
+        double vf = bf16_rate_fma(4000), vb = bf16_rate_dpbf16(4000);
+        f = vf > f ? vf : f;
+        b = vb > b ? vb : b;
     }
-    keep = sink;
-    (void)keep;
-    speed = tb > 0 ? 2.0 * tf / tb : 0; // 64 flops an instruction against 32
+    speed = f > 0 ? b / f : 0;
 }
 
 double bf16_speed(void) {

@@ -18,6 +18,10 @@ int gemm_bf16_cpu(void);
 // vdpbf16ps's flops over vfmadd231ps's (zmm) on this core, timed once per process (gemm.h's
 // gemm_bf16_speed); only where gemm_bf16_cpu.
 double bf16_speed(void);
+// GFLOP/s of zmm vfmadd231ps (32 flops each) and vdpbf16ps (64) on the calling core, timed over
+// iters rounds of 16 independent register chains (bench_isa uses them too).
+double bf16_rate_fma(long iters);
+double bf16_rate_dpbf16(long iters);
 // fp32 panels (gemm.c's layout: rows in panels of MR (A) or NR (B), kc values each) -> bf16
 // k-pair panels. Panel p of the result starts at dst + p * width * ((kc + 1) / 2).
 void bf16_convert_a(uint32_t *dst, const float *src, int mc, int kc);
