@@ -14,17 +14,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include "ops/gemm.h"
+#include "base/cpu.h"
+#include "base/util.h"
 #include "amx_probe.h"
 
 #define AMX_TARGET __attribute__((target("avx512f,avx512bw,avx512bf16,amx-tile,amx-bf16")))
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 
 // Every thread configures its own tiles: 0-3 C (16 x 16 fp32), 4-5 A (16 rows x 32 bf16),
@@ -90,7 +85,7 @@ AMX_TARGET static void amx_gemm(int M, int N, int K, const float *A, const float
 
 int main(int argc, char **argv) {
     int threads = argc > 1 ? atoi(argv[1]) : 2;
-    const char *why = __builtin_cpu_supports("avx512bf16") ? amx_unavailable() : "no AVX512-BF16 for the conversions";
+    const char *why = cpu_has("avx512bf16") ? amx_unavailable() : "no AVX512-BF16 for the conversions";
     printf("bench_amx: %d threads, best of 7, GFLOP/s including the bf16 conversion of both operands\n", threads);
     if (why) {
         printf("no AMX here: %s\n", why);
@@ -118,13 +113,13 @@ int main(int argc, char **argv) {
         for (long i = 0; i < (long)K * N; i++) B[i] = (float)rand() / RAND_MAX - 0.5f;
         double ta = 1e9, tf = 1e9, tb = 1e9;
         for (int r = 0; r < 7; r++) { // alternated
-            double t0 = now();
+            double t0 = now_seconds();
             amx_gemm(M, N, K, A, B, C, Ab, Bp);
-            double t1 = now();
+            double t1 = now_seconds();
             sgemm(0, 0, M, N, K, 1, A, K, B, N, 0, R, N);
-            double t2 = now();
+            double t2 = now_seconds();
             sgemm_prec(0, 0, M, N, K, 1, A, K, B, N, 0, R, N, 1);
-            double t3 = now();
+            double t3 = now_seconds();
             ta = t1 - t0 < ta ? t1 - t0 : ta;
             tf = t2 - t1 < tf ? t2 - t1 : tf;
             tb = t3 - t2 < tb ? t3 - t2 : tb;

@@ -13,16 +13,10 @@
 #include <cpuid.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 #include "base/cpu.h"
+#include "base/util.h"
 #include "ops/gemm_bf16.h"
 #include "amx_probe.h"
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 #define CHAINS 24 // enough to cover a 4-6 cycle latency on two ports, within 32 zmm registers
 #define ITERS 20000000L
@@ -30,12 +24,12 @@ static double now(void) {
 __attribute__((target("avx2,fma"))) static double fma_ymm(float *sink) {
     __m256 a[CHAINS], x = _mm256_set1_ps(0.999f), y = _mm256_set1_ps(1e-7f);
     for (int i = 0; i < CHAINS; i++) a[i] = _mm256_set1_ps((float)i);
-    double t0 = now();
+    double t0 = now_seconds();
     for (long n = 0; n < ITERS; n++) {
 #pragma GCC unroll 24
         for (int i = 0; i < CHAINS; i++) a[i] = _mm256_fmadd_ps(a[i], x, y);
     }
-    double t = now() - t0;
+    double t = now_seconds() - t0;
     for (int i = 0; i < CHAINS; i++) *sink += a[i][0];
     return (double)ITERS * CHAINS * 16 / t * 1e-9;
 }
@@ -52,11 +46,11 @@ __attribute__((target("amx-tile,amx-bf16"))) static double amx_bf16(float *sink)
     _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
     _tile_loadd(4, A, 64); _tile_loadd(5, B, 64); _tile_loadd(6, A, 64); _tile_loadd(7, B, 64);
     long iters = ITERS / 8;
-    double t0 = now();
+    double t0 = now_seconds();
     for (long n = 0; n < iters; n++) { // four independent C tiles, the 2 x 2 blocking of a kernel
         _tile_dpbf16ps(0, 4, 5); _tile_dpbf16ps(1, 4, 7); _tile_dpbf16ps(2, 6, 5); _tile_dpbf16ps(3, 6, 7);
     }
-    double t = now() - t0;
+    double t = now_seconds() - t0;
     _tile_stored(0, C, 64);
     _tile_release();
     *sink += C[0];

@@ -32,7 +32,7 @@ void sgemm_prec_bias(int transA, int transB, int M, int N, int K, float alpha, c
 // 1 if bf16 products run in bf16 in this process (own kernel and a CPU with AVX512-BF16).
 int gemm_bf16_ok(void);
 // Where gemm_bf16_ok: how many times the flops of fp32's vfmadd231ps (zmm) vdpbf16ps delivers on
-// this core, measured once per process in registers (about 1 ms); bf16 pays only above 1, and
+// this core, measured once per process in registers (gemm_bf16.c); bf16 pays only above 1, and
 // not every CPU with the extension gets there (bench_isa, experiments/bench/README.md). 0 where
 // not gemm_bf16_ok. REPAE_BF16_SPEED=X reads as X (the test hook).
 double gemm_bf16_speed(void);

@@ -7,9 +7,9 @@
 #include "ops/simd_lanes.h"
 #include "ops/simd_transpose.h"
 #include "base/cpu.h"
+#include "base/util.h"
 #include <immintrin.h>
 #include <pthread.h>
-#include <time.h>
 
 #define MR GEMM_MR
 #define NR GEMM_NR
@@ -21,21 +21,15 @@ int gemm_bf16_cpu(void) { return cpu_has("avx512bf16") && cpu_has("avx512bw") &&
 // of one instruction, in registers only, on the calling core.
 #define RATE_CHAINS 16
 
-static double seconds(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 __attribute__((target("avx512f"))) double bf16_rate_fma(long iters) {
     __m512 a[RATE_CHAINS], x = _mm512_set1_ps(0.999f), y = _mm512_set1_ps(1e-7f);
     for (int i = 0; i < RATE_CHAINS; i++) a[i] = _mm512_set1_ps((float)i);
-    double t0 = seconds();
+    double t0 = now_seconds();
     for (long n = 0; n < iters; n++) {
 #pragma GCC unroll 16
         for (int i = 0; i < RATE_CHAINS; i++) a[i] = _mm512_fmadd_ps(a[i], x, y);
     }
-    double t = seconds() - t0;
+    double t = now_seconds() - t0;
     volatile float keep = 0; // the chains stay live
     for (int i = 0; i < RATE_CHAINS; i++) keep += _mm512_reduce_add_ps(a[i]);
     return t > 0 ? (double)iters * RATE_CHAINS * 32 / t * 1e-9 : 0;
@@ -45,12 +39,12 @@ BF16_TARGET double bf16_rate_dpbf16(long iters) {
     __m512 a[RATE_CHAINS];
     __m512bh x = (__m512bh)_mm512_set1_epi16(0x3f80), y = (__m512bh)_mm512_set1_epi16(0x3380); // 1, 6e-8
     for (int i = 0; i < RATE_CHAINS; i++) a[i] = _mm512_set1_ps((float)i);
-    double t0 = seconds();
+    double t0 = now_seconds();
     for (long n = 0; n < iters; n++) {
 #pragma GCC unroll 16
         for (int i = 0; i < RATE_CHAINS; i++) a[i] = _mm512_dpbf16_ps(a[i], x, y);
     }
-    double t = seconds() - t0;
+    double t = now_seconds() - t0;
     volatile float keep = 0;
     for (int i = 0; i < RATE_CHAINS; i++) keep += _mm512_reduce_add_ps(a[i]);
     return t > 0 ? (double)iters * RATE_CHAINS * 64 / t * 1e-9 : 0;
