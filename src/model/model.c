@@ -44,9 +44,9 @@ int model_precision_bf16(const Config *cfg, char *note, size_t n) {
         double v = gemm_bf16_speed();
         // Below 0.8 (not 1, so that a noisy measurement near parity stays quiet) bf16 is slower.
         if (note && n && v < 0.8)
-            snprintf(note, n, "train.precision is \"bf16\", but this CPU's vdpbf16ps does %.2fx the flops of its "
-                              "fp32 FMA (measured at start): bf16 runs slower than fp32 here (build/bench/bench_isa "
-                              "measures it; REPAE_BF16_SPEED=1 silences this)", v);
+            snprintf(note, n, "bf16 runs slower than fp32 on this CPU: its vdpbf16ps does %.2fx the flops of its "
+                              "fp32 FMA (train.precision; measured at start, build/bench/bench_isa; "
+                              "REPAE_BF16_SPEED=1 silences this)", v);
         return 1;
     }
     if (note && n)
