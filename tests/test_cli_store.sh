@@ -84,6 +84,12 @@ AS=""
 if [ "$(id -u)" = 0 ]; then
     if su nobody -s /bin/sh -c true 2>/dev/null; then AS=nobody; chmod 755 "$tmp"; chmod -R a+rX "$tmp"
     else echo "PASS readonly_dir_skipped (root without a 'nobody' user)"; exit 0; fi
+    # A clone under a directory nobody cannot enter (mktemp -d, a 0700 home): nobody runs copies.
+    if ! su nobody -s /bin/sh -c "test -x '$BIN' && test -r '$TINY'" 2>/dev/null; then
+        mkdir -p "$tmp/as-nobody"
+        cp "$BIN" "$tmp/as-nobody/repae" && cp "$TINY" "$tmp/as-nobody/tiny.json" && chmod -R a+rX "$tmp/as-nobody"
+        BIN=$tmp/as-nobody/repae TINY=$tmp/as-nobody/tiny.json
+    fi
 fi
 chmod 555 "$ro"
 as() { if [ -n "$AS" ]; then su "$AS" -s /bin/sh -c "$*"; else sh -c "$*"; fi; }
